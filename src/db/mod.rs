@@ -1,0 +1,1160 @@
+//! Per-worker PostgreSQL databases.
+//!
+//! This module owns the life of the databases a run gives its workers:
+//!
+//! 1. [`WorkerDatabases::connect`], before the build: check the URL, start
+//!    an [`ephemeral::EphemeralServer`] if asked, connect to the maintenance
+//!    database and check the role may create databases and that the
+//!    template exists, so a bad setup fails in seconds, not after a build;
+//! 2. [`WorkerDatabases::create`]: create `<base>_gwK` for every worker, in
+//!    parallel, each marked with a `COMMENT` saying cargo-xdist made it, and
+//!    run the `--db-setup` command against each;
+//! 3. [`WorkerDatabases::worker_env`]: the variable and URL each worker gets;
+//! 4. [`WorkerDatabases::cleanup`] (also on drop): drop exactly the databases
+//!    this run created, and only if they still carry this run's marker;
+//! 5. [`clean`] (`cargo xdist db clean`): drop marked leftovers of earlier runs.
+//!
+//! Every failure is a [`DbError`] whose message is one line, "problem; fix",
+//! and never contains a password. URL text handling lives in [`url`]; the
+//! throwaway server in [`ephemeral`].
+
+pub mod ephemeral;
+pub mod url;
+
+use std::ffi::CStr;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+use rayon::prelude::*;
+
+use self::ephemeral::EphemeralServer;
+pub use self::url::redact_secrets;
+use self::url::{PgUrl, quote_ident, quote_literal, worker_db_name, worker_index};
+
+/// Every marker comment starts with this; only databases whose comment
+/// starts with it are ever dropped.
+pub const MARKER_PREFIX: &str = "created by cargo-xdist";
+
+/// Database name used with `--ephemeral` when no URL names one.
+pub const DEFAULT_EPHEMERAL_DB: &str = "xdist_test";
+
+/// At most this many databases are created (and set up) at once, each with
+/// its own connection, so a large `-n` does not exhaust `max_connections`.
+const MAX_PARALLEL: usize = 8;
+
+/// Lines of `--db-setup` output quoted in the one-line error message.
+const MESSAGE_TAIL_LINES: usize = 3;
+
+/// How the databases are to be provided; filled from the command line.
+/// `Debug` shows the URL redacted.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DbOptions {
+    /// Base URL (`--database-url`, or the variable `env_name`).
+    pub url: Option<String>,
+    /// Variable the workers (and `--db-setup`) get the URL in, e.g. `DATABASE_URL`.
+    pub env_name: String,
+    /// Create worker databases as copies of this database.
+    pub template: Option<String>,
+    /// Shell command run (`sh -c`) once per new database, URL in `env_name`.
+    pub setup: Option<String>,
+    /// Keep the databases after the run and reuse them next time.
+    pub keep: bool,
+    /// Start a private throwaway server instead of using `url`'s server.
+    pub ephemeral: bool,
+}
+
+impl std::fmt::Debug for DbOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secrets = self
+            .url
+            .as_deref()
+            .and_then(|u| PgUrl::parse(u).ok())
+            .map(|u| u.secrets())
+            .unwrap_or_default();
+        f.debug_struct("DbOptions")
+            .field("url", &self.url.as_deref().map(url::redacted))
+            .field("env_name", &self.env_name)
+            .field("template", &self.template)
+            .field(
+                "setup",
+                &self.setup.as_deref().map(|s| redact_secrets(s, &secrets)),
+            )
+            .field("keep", &self.keep)
+            .field("ephemeral", &self.ephemeral)
+            .finish()
+    }
+}
+
+/// Why the databases could not be provided. Each message is one line: the
+/// problem, then after "; " the fix. None contains a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbError {
+    /// Neither a URL nor `--ephemeral` was given.
+    #[error(
+        "no database URL given; pass --database-url, set {env_name}, or use --ephemeral for a throwaway server"
+    )]
+    MissingUrl { env_name: String },
+
+    /// The URL does not parse or names no database.
+    #[error(
+        "invalid database URL: {reason}; use the form postgres://USER:PASSWORD@HOST:PORT/DBNAME, percent-encoding special characters"
+    )]
+    InvalidUrl { reason: String },
+
+    /// Nothing answered at the address (refused, timed out, unknown host).
+    #[error(
+        "cannot reach PostgreSQL at {target} ({reason}); start the server or fix the host and port in --database-url"
+    )]
+    Unreachable { target: String, reason: String },
+
+    /// The server rejected the credentials (or pg_hba.conf rejected us).
+    #[error(
+        "PostgreSQL at {target} rejected user \"{user}\" ({reason}); check the user name and password in --database-url"
+    )]
+    AuthFailed {
+        target: String,
+        user: String,
+        reason: String,
+    },
+
+    /// The role in the URL does not exist.
+    #[error(
+        "role \"{role}\" does not exist on PostgreSQL at {target}; create it (CREATE ROLE \"{role}\" LOGIN CREATEDB) or fix the user in --database-url"
+    )]
+    RoleMissing { target: String, role: String },
+
+    /// A database we had to connect to does not exist.
+    #[error(
+        "database \"{name}\" does not exist on PostgreSQL at {target}; create it (createdb) or fix the database name in --database-url"
+    )]
+    DatabaseMissing { target: String, name: String },
+
+    /// The role may not create databases.
+    #[error(
+        "role \"{role}\" may not create databases (it lacks the CREATEDB privilege); run ALTER ROLE \"{role}\" CREATEDB as a superuser, use another role, or run the tests serially"
+    )]
+    NoCreateDb { role: String },
+
+    /// `--db-template` names a database that does not exist.
+    #[error("template database \"{template}\" does not exist; create it or fix --db-template")]
+    MissingTemplate { template: String },
+
+    /// PostgreSQL cannot copy a database others are connected to.
+    #[error(
+        "template database \"{template}\" is busy: {sessions} other session(s) are connected to it, and PostgreSQL cannot copy a database while others use it; close those sessions (psql, the app, an IDE) and retry"
+    )]
+    TemplateBusy { template: String, sessions: i64 },
+
+    /// A database with a worker's name exists but is not ours.
+    #[error(
+        "database \"{name}\" already exists and was not created by cargo-xdist, so it is left alone; drop or rename it, or use another database name in --database-url"
+    )]
+    NameTaken { name: String },
+
+    /// The server refused an operation for lack of privilege.
+    #[error("permission denied to {action} ({message}); {fix}")]
+    PermissionDenied {
+        action: String,
+        message: String,
+        fix: String,
+    },
+
+    /// The `--db-setup` command failed (or could not be started).
+    #[error(
+        "--db-setup failed for {worker} ({status}){tail}; fix the command (it gets the database URL in ${env_name}) and retry"
+    )]
+    SetupFailed {
+        worker: String,
+        status: String,
+        /// `": last | lines"` of the output, or empty.
+        tail: String,
+        /// The whole output, redacted (see [`DbError::details`]).
+        output: String,
+        env_name: String,
+    },
+
+    /// The URL demands TLS, which this connection does not implement.
+    #[error(
+        "the database URL requires TLS (sslmode={mode}), which cargo-xdist's own connection does not support; use sslmode=prefer or sslmode=disable for this server"
+    )]
+    TlsUnsupported { mode: String },
+
+    /// `--ephemeral` was asked for but there is no PostgreSQL to run.
+    #[error(
+        "the ephemeral PostgreSQL server needs initdb and pg_ctl, which are neither on PATH nor under /usr/lib/postgresql/*/bin; install the postgresql package (e.g. apt-get install postgresql) or pass --database-url instead of --ephemeral"
+    )]
+    ServerBinariesMissing,
+
+    /// The ephemeral server could not be set up or started.
+    #[error(
+        "could not start the ephemeral PostgreSQL server: {reason}{tail}; fix the cause shown in its log, or pass --database-url instead of --ephemeral"
+    )]
+    Ephemeral {
+        reason: String,
+        /// `" (log: last | lines)"`, or empty.
+        tail: String,
+        /// The end of the server's log (see [`DbError::details`]).
+        log: String,
+    },
+
+    /// Any other failure reported by the server.
+    #[error(
+        "could not {action} on PostgreSQL at {target}: {message}; check the server's log and the role's privileges"
+    )]
+    Query {
+        action: String,
+        target: String,
+        message: String,
+    },
+}
+
+impl DbError {
+    /// Multi-line output worth showing under the one-line message: the
+    /// `--db-setup` output or the ephemeral server's log (both redacted).
+    // Until the caller prints it, nothing in the binary uses it.
+    #[allow(dead_code)]
+    pub fn details(&self) -> Option<&str> {
+        match self {
+            DbError::SetupFailed { output, .. } if !output.trim().is_empty() => Some(output),
+            DbError::Ephemeral { log, .. } if !log.trim().is_empty() => Some(log),
+            _ => None,
+        }
+    }
+}
+
+/// The databases of one run; see the module docs.
+#[derive(Debug)]
+pub struct WorkerDatabases {
+    settings: Settings,
+    /// Databases this run created and has not dropped yet.
+    created: Vec<String>,
+    /// Declared last so it is dropped after everything that talks to it.
+    server: Option<EphemeralServer>,
+}
+
+/// Everything the parallel workers need; shared read-only between threads.
+/// (Its `Debug` shows no secret: `PgUrl` and `postgres::Config` redact
+/// themselves and `secrets` is shown as a count.)
+struct Settings {
+    base: PgUrl,
+    env_name: String,
+    template: Option<String>,
+    setup: Option<String>,
+    keep: bool,
+    ephemeral: bool,
+    workers: usize,
+    marker: String,
+    /// Connection settings without a database name.
+    config: postgres::Config,
+    target: String,
+    user: String,
+    maintenance_db: String,
+    server_version: i32,
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("base", &self.base)
+            .field("env_name", &self.env_name)
+            .field("template", &self.template)
+            .field(
+                "setup",
+                &self
+                    .setup
+                    .as_deref()
+                    .map(|s| redact_secrets(s, &self.secrets)),
+            )
+            .field("keep", &self.keep)
+            .field("ephemeral", &self.ephemeral)
+            .field("workers", &self.workers)
+            .field("marker", &self.marker)
+            .field("config", &self.config)
+            .field("target", &self.target)
+            .field("user", &self.user)
+            .field("maintenance_db", &self.maintenance_db)
+            .field("server_version", &self.server_version)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .finish()
+    }
+}
+
+impl WorkerDatabases {
+    /// Validate the URL, start the ephemeral server if asked, connect to the
+    /// maintenance database (`postgres`, falling back to `template1`) with
+    /// the base URL's credentials, check CREATEDB privilege (or superuser)
+    /// and that the template exists (if given). Called before the build so
+    /// a bad URL wastes no build time.
+    pub fn connect(opts: &DbOptions, workers: usize, run_id: &str) -> Result<Self, DbError> {
+        let user_url = match &opts.url {
+            Some(raw) => Some(parse_url(raw)?),
+            None if opts.ephemeral => None,
+            None => {
+                return Err(DbError::MissingUrl {
+                    env_name: opts.env_name.clone(),
+                });
+            }
+        };
+        let mut secrets = user_url.as_ref().map(PgUrl::secrets).unwrap_or_default();
+        let server = if opts.ephemeral {
+            Some(EphemeralServer::start()?)
+        } else {
+            None
+        };
+        let base = match (&server, user_url) {
+            (Some(server), url) => {
+                parse_url(&server.url(url.as_ref().map_or(DEFAULT_EPHEMERAL_DB, |u| u.database())))?
+            }
+            (None, Some(url)) => url,
+            (None, None) => unreachable!("checked above"),
+        };
+        // The ephemeral server's URL is complete; `PG*` variables meant for
+        // another server must not change how we reach it.
+        let resolved = resolve(&base, !opts.ephemeral)?;
+        secrets.extend(resolved.extra_secrets);
+        let mut this = WorkerDatabases {
+            settings: Settings {
+                env_name: opts.env_name.clone(),
+                template: opts.template.clone().filter(|t| !t.is_empty()),
+                setup: opts.setup.clone().filter(|s| !s.trim().is_empty()),
+                keep: opts.keep,
+                ephemeral: opts.ephemeral,
+                workers,
+                marker: format!("{MARKER_PREFIX} run {run_id}"),
+                config: resolved.config,
+                target: resolved.target,
+                user: resolved.user,
+                maintenance_db: String::new(),
+                server_version: 0,
+                secrets,
+                base,
+            },
+            created: Vec::new(),
+            server,
+        };
+        // On error `this` is dropped, which stops an ephemeral server.
+        this.settings.check()?;
+        Ok(this)
+    }
+
+    /// Create the databases for workers `0..workers` in parallel (see the
+    /// module docs); with `workers == 0` create nothing, except that with
+    /// `--ephemeral` the base database is made to exist (and set up).
+    /// Returns the time spent.
+    pub fn create(&mut self) -> Result<Duration, DbError> {
+        let start = Instant::now();
+        let settings = &self.settings;
+        if settings.workers == 0 {
+            if settings.ephemeral {
+                settings.ensure_base()?;
+            }
+            return Ok(start.elapsed());
+        }
+        let threads = settings.workers.min(MAX_PARALLEL);
+        let groups: Vec<Vec<usize>> = (0..threads)
+            .map(|first| (first..settings.workers).step_by(threads).collect())
+            .collect();
+        let run = || -> Vec<Outcome> {
+            groups
+                .par_iter()
+                .flat_map_iter(|group| settings.create_group(group))
+                .collect()
+        };
+        let mut outcomes = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+            Ok(pool) => pool.install(run),
+            Err(_) => run(),
+        };
+        outcomes.sort_by_key(|o| o.index);
+        let mut first_error = None;
+        for outcome in outcomes {
+            if outcome.created {
+                self.created.push(outcome.name);
+            }
+            if let (None, Some(e)) = (&first_error, outcome.error) {
+                first_error = Some(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(start.elapsed()),
+        }
+    }
+
+    /// (variable name, URL with password) for worker `index`, or for serial
+    /// mode (`None`) the base URL, unchanged.
+    pub fn worker_env(&self, index: Option<usize>) -> (String, String) {
+        let url = match index {
+            Some(k) => self.settings.base.worker_url(k),
+            None => self.settings.base.as_str().to_string(),
+        };
+        (self.settings.env_name.clone(), url)
+    }
+
+    /// Secrets to redact from any output (each password raw and
+    /// percent-decoded, including `PGPASSWORD` when it is used).
+    pub fn secrets(&self) -> Vec<String> {
+        self.settings.secrets.clone()
+    }
+
+    /// Drop the worker databases this run created (`DROP DATABASE ... WITH
+    /// (FORCE)`), unless `keep`. Idempotent; also called on drop. Only drops
+    /// databases named like this base's worker databases that still carry
+    /// this run's marker; never the base database or anything unmarked.
+    /// With `--ephemeral` it stops the server and deletes it instead.
+    pub fn cleanup(&mut self) -> Result<(), DbError> {
+        if let Some(server) = self.server.take() {
+            server.stop();
+            self.created.clear();
+            return Ok(());
+        }
+        if self.settings.keep || self.created.is_empty() {
+            self.created.clear();
+            return Ok(());
+        }
+        let mut client = self.settings.admin()?;
+        let mut first_error = None;
+        let mut left = Vec::new();
+        for name in std::mem::take(&mut self.created) {
+            if let Err(e) = self.settings.drop_if_ours(&mut client, &name) {
+                first_error.get_or_insert(e);
+                left.push(name);
+            }
+        }
+        self.created = left;
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for WorkerDatabases {
+    fn drop(&mut self) {
+        if let Err(e) = self.cleanup() {
+            eprintln!("cargo-xdist: warning: {e}");
+        }
+    }
+}
+
+/// `cargo xdist db clean`: drop the leftover marked worker databases of this
+/// base name (any worker number, any run) and return their names, sorted.
+/// Unmarked databases and the base database are never touched. With
+/// `--ephemeral` there is nothing to clean.
+pub fn clean(opts: &DbOptions) -> Result<Vec<String>, DbError> {
+    if opts.ephemeral {
+        return Ok(Vec::new());
+    }
+    let opts = DbOptions {
+        template: None,
+        setup: None,
+        keep: true,
+        ..opts.clone()
+    };
+    let dbs = WorkerDatabases::connect(&opts, 0, "clean")?;
+    let settings = &dbs.settings;
+    let mut client = settings.admin()?;
+    let rows = client
+        .query(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database",
+            &[],
+        )
+        .map_err(|e| settings.sql_error(e, "list databases"))?;
+    let base = settings.base.database();
+    let mut names: Vec<String> = rows
+        .iter()
+        .filter(|row| {
+            let name: &str = row.get(0);
+            let comment: Option<&str> = row.get(1);
+            name != base && worker_index(base, name).is_some() && is_marked(comment)
+        })
+        .map(|row| row.get(0))
+        .collect();
+    names.sort();
+    for name in &names {
+        settings.drop_database(&mut client, name)?;
+    }
+    Ok(names)
+}
+
+fn is_marked(comment: Option<&str>) -> bool {
+    comment.is_some_and(|c| c.starts_with(MARKER_PREFIX))
+}
+
+fn parse_url(raw: &str) -> Result<PgUrl, DbError> {
+    PgUrl::parse(raw).map_err(|e| DbError::InvalidUrl {
+        reason: e.to_string(),
+    })
+}
+
+/// What one worker's database came to.
+struct Outcome {
+    index: usize,
+    name: String,
+    /// Whether this run created it (and so must drop it).
+    created: bool,
+    error: Option<DbError>,
+}
+
+/// Connection settings derived from a URL plus libpq's environment defaults.
+struct Resolved {
+    config: postgres::Config,
+    target: String,
+    user: String,
+    extra_secrets: Vec<String>,
+}
+
+/// Build our own connection settings from the URL, filling in what it
+/// leaves out the way libpq would (`PGHOST`, `PGPORT`, `PGUSER`,
+/// `PGPASSWORD`, `PGSSLMODE`, then the OS user and the default socket);
+/// with `use_env` false the `PG*` variables are ignored.
+fn resolve(url: &PgUrl, use_env: bool) -> Result<Resolved, DbError> {
+    let env = |key: &str| std::env::var(key).ok().filter(|v| use_env && !v.is_empty());
+    let mut config = postgres::Config::new();
+    let user = url
+        .user()
+        .map(str::to_string)
+        .or_else(|| env("PGUSER"))
+        .or_else(os_user_name)
+        .unwrap_or_else(|| "postgres".to_string());
+    config.user(&user);
+    let mut extra_secrets = Vec::new();
+    match url.password() {
+        Some(password) => {
+            config.password(password);
+        }
+        None => {
+            if let Some(password) = env("PGPASSWORD") {
+                config.password(&password);
+                extra_secrets.push(password);
+            }
+        }
+    }
+    let default_port = match env("PGPORT") {
+        Some(p) => p.parse::<u16>().map_err(|_| DbError::InvalidUrl {
+            reason: format!("PGPORT \"{p}\" is not a port number"),
+        })?,
+        None => 5432,
+    };
+    let default_host = env("PGHOST").unwrap_or_else(|| {
+        if std::path::Path::new("/var/run/postgresql").is_dir() {
+            "/var/run/postgresql".to_string()
+        } else {
+            "/tmp".to_string()
+        }
+    });
+    let mut targets = Vec::new();
+    for endpoint in url.endpoints() {
+        let mut endpoint = endpoint.clone();
+        if endpoint.host.is_empty() {
+            endpoint.host = default_host.clone();
+        }
+        let port = endpoint.port.unwrap_or(default_port);
+        endpoint.port = Some(port);
+        config.host(&endpoint.host);
+        config.port(port);
+        targets.push(endpoint.to_string());
+    }
+    let sslmode = url
+        .param("sslmode")
+        .map(str::to_string)
+        .or_else(|| env("PGSSLMODE"))
+        .unwrap_or_else(|| "prefer".to_string());
+    config.ssl_mode(match sslmode.as_str() {
+        "disable" => postgres::config::SslMode::Disable,
+        "allow" | "prefer" => postgres::config::SslMode::Prefer,
+        "require" | "verify-ca" | "verify-full" => {
+            return Err(DbError::TlsUnsupported { mode: sslmode });
+        }
+        other => {
+            return Err(DbError::InvalidUrl {
+                reason: format!("unknown sslmode \"{other}\""),
+            });
+        }
+    });
+    let timeout = match url.param("connect_timeout") {
+        Some(t) => t.trim().parse::<u64>().map_err(|_| DbError::InvalidUrl {
+            reason: format!("connect_timeout \"{t}\" is not a number of seconds"),
+        })?,
+        None => 10,
+    };
+    if timeout > 0 {
+        config.connect_timeout(Duration::from_secs(timeout.max(2)));
+    }
+    if let Some(options) = url.param("options") {
+        config.options(options);
+    }
+    config.application_name("cargo-xdist");
+    Ok(Resolved {
+        config,
+        target: targets.join(", "),
+        user,
+        extra_secrets,
+    })
+}
+
+/// The name of the user this process runs as, if it has one.
+fn os_user_name() -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: an all-zero passwd is a valid value; getpwuid_r only writes
+    // into `pwd` and `buf`, whose sizes we pass, and on success `pw_name`
+    // points into `buf`, which outlives its use here.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(
+            libc::geteuid(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        );
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        Some(CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned())
+    }
+}
+
+/// `text` on one line, with the secrets masked.
+fn one_line(text: &str, secrets: &[String]) -> String {
+    redact_secrets(text, secrets)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A postgres error and its causes, as one string.
+fn error_chain(err: &postgres::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl Settings {
+    fn redact(&self, text: &str) -> String {
+        one_line(text, &self.secrets)
+    }
+
+    /// Connect to `dbname` with the base URL's credentials.
+    fn connect_db(&self, dbname: &str) -> Result<Client, DbError> {
+        let mut config = self.config.clone();
+        config.dbname(dbname);
+        config
+            .connect(NoTls)
+            .map_err(|e| self.connect_error(&e, dbname))
+    }
+
+    /// A connection to the maintenance database.
+    fn admin(&self) -> Result<Client, DbError> {
+        self.connect_db(&self.maintenance_db)
+    }
+
+    fn connect_error(&self, err: &postgres::Error, dbname: &str) -> DbError {
+        let target = self.target.clone();
+        if let Some(db) = err.as_db_error() {
+            let message = self.redact(db.message());
+            let code = db.code();
+            if *code == SqlState::INVALID_PASSWORD {
+                return DbError::AuthFailed {
+                    target,
+                    user: self.user.clone(),
+                    reason: message,
+                };
+            }
+            if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+                if message.starts_with("role ") && message.ends_with("does not exist") {
+                    return DbError::RoleMissing {
+                        target,
+                        role: self.user.clone(),
+                    };
+                }
+                return DbError::AuthFailed {
+                    target,
+                    user: self.user.clone(),
+                    reason: message,
+                };
+            }
+            if *code == SqlState::INVALID_CATALOG_NAME {
+                return DbError::DatabaseMissing {
+                    target,
+                    name: dbname.to_string(),
+                };
+            }
+            if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+                return DbError::PermissionDenied {
+                    action: format!("connect to database \"{dbname}\""),
+                    message,
+                    fix: format!(
+                        "GRANT CONNECT ON DATABASE \"{dbname}\" TO \"{}\" as its owner, or use another role",
+                        self.user
+                    ),
+                };
+            }
+            if *code == SqlState::CANNOT_CONNECT_NOW {
+                return DbError::Unreachable {
+                    target,
+                    reason: message,
+                };
+            }
+            return DbError::Query {
+                action: format!("connect to database \"{dbname}\""),
+                target,
+                message,
+            };
+        }
+        let text = self.redact(&error_chain(err));
+        let io_reason = std::error::Error::source(err)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .map(|io| match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+                std::io::ErrorKind::TimedOut => "timed out".to_string(),
+                std::io::ErrorKind::NotFound => "no server socket there".to_string(),
+                _ => self.redact(&io.to_string()),
+            });
+        if text.starts_with("error connecting to server")
+            || text.starts_with("error communicating with the server")
+        {
+            return DbError::Unreachable {
+                target,
+                reason: io_reason.unwrap_or(text),
+            };
+        }
+        if text.starts_with("timeout") {
+            return DbError::Unreachable {
+                target,
+                reason: "timed out".to_string(),
+            };
+        }
+        if text.contains("password missing") {
+            return DbError::AuthFailed {
+                target,
+                user: self.user.clone(),
+                reason: "the server asks for a password and none was given".to_string(),
+            };
+        }
+        if text.starts_with("authentication error") {
+            return DbError::AuthFailed {
+                target,
+                user: self.user.clone(),
+                reason: text,
+            };
+        }
+        DbError::Query {
+            action: format!("connect to database \"{dbname}\""),
+            target,
+            message: text,
+        }
+    }
+
+    /// A failed statement, as a [`DbError`].
+    fn sql_error(&self, err: postgres::Error, action: &str) -> DbError {
+        match err.as_db_error() {
+            Some(db) if *db.code() == SqlState::INSUFFICIENT_PRIVILEGE => {
+                DbError::PermissionDenied {
+                    action: action.to_string(),
+                    message: self.redact(db.message()),
+                    fix: "grant the privilege, or use a role that has it".to_string(),
+                }
+            }
+            Some(db) => DbError::Query {
+                action: action.to_string(),
+                target: self.target.clone(),
+                message: self.redact(db.message()),
+            },
+            None if err.is_closed() || err.to_string().starts_with("error communicating") => {
+                DbError::Unreachable {
+                    target: self.target.clone(),
+                    reason: format!("connection lost while trying to {action}"),
+                }
+            }
+            None => DbError::Query {
+                action: action.to_string(),
+                target: self.target.clone(),
+                message: self.redact(&error_chain(&err)),
+            },
+        }
+    }
+
+    /// The checks of [`WorkerDatabases::connect`].
+    fn check(&mut self) -> Result<(), DbError> {
+        let mut client = None;
+        let mut first_failure = None;
+        for candidate in ["postgres", "template1"] {
+            if self.template.as_deref() == Some(candidate) {
+                // Being connected to the template would make it busy.
+                continue;
+            }
+            match self.connect_db(candidate) {
+                Ok(c) => {
+                    self.maintenance_db = candidate.to_string();
+                    client = Some(c);
+                    break;
+                }
+                // Missing or not ours to use: try the next one.
+                Err(e @ (DbError::DatabaseMissing { .. } | DbError::PermissionDenied { .. })) => {
+                    first_failure.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(mut client) = client else {
+            return Err(first_failure.unwrap_or_else(|| DbError::DatabaseMissing {
+                target: self.target.clone(),
+                name: "postgres".to_string(),
+            }));
+        };
+        let version: String = client
+            .query_one("SHOW server_version_num", &[])
+            .map_err(|e| self.sql_error(e, "read the server version"))?
+            .get(0);
+        self.server_version = version.trim().parse().unwrap_or(0);
+        if self.workers == 0 && !self.ephemeral {
+            return Ok(());
+        }
+        let row = client
+            .query_opt(
+                "SELECT rolsuper, rolcreatedb FROM pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .map_err(|e| self.sql_error(e, "read the role's privileges"))?;
+        let (superuser, createdb) = row.map_or((false, false), |r| (r.get(0), r.get(1)));
+        if !superuser && !createdb {
+            return Err(DbError::NoCreateDb {
+                role: self.user.clone(),
+            });
+        }
+        if let Some(template) = &self.template {
+            let row = client
+                .query_opt(
+                    "SELECT datistemplate, pg_get_userbyid(datdba) = current_user \
+                     FROM pg_database WHERE datname = $1",
+                    &[template],
+                )
+                .map_err(|e| self.sql_error(e, "look up the template database"))?;
+            let Some(row) = row else {
+                return Err(DbError::MissingTemplate {
+                    template: template.clone(),
+                });
+            };
+            let (is_template, owned): (bool, bool) = (row.get(0), row.get(1));
+            if !superuser && !is_template && !owned {
+                return Err(template_permission(
+                    template,
+                    "not marked as a template and not owned by this role",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Create (or, with `keep`, reuse) the databases of `indices` over one
+    /// connection.
+    fn create_group(&self, indices: &[usize]) -> Vec<Outcome> {
+        let mut client = match self.admin() {
+            Ok(client) => Some(client),
+            Err(e) => {
+                return indices
+                    .iter()
+                    .map(|&index| Outcome {
+                        index,
+                        name: worker_db_name(self.base.database(), index),
+                        created: false,
+                        error: Some(e.clone()),
+                    })
+                    .collect();
+            }
+        };
+        indices
+            .iter()
+            .map(|&index| {
+                let name = worker_db_name(self.base.database(), index);
+                let mut created = false;
+                let result = match client.as_mut() {
+                    Some(client) => self.create_one(client, index, &name, &mut created),
+                    None => unreachable!("connected above"),
+                };
+                Outcome {
+                    index,
+                    name,
+                    created,
+                    error: result.err(),
+                }
+            })
+            .collect()
+    }
+
+    fn create_one(
+        &self,
+        client: &mut Client,
+        index: usize,
+        name: &str,
+        created: &mut bool,
+    ) -> Result<(), DbError> {
+        if let Some(comment) = self.existing_comment(client, name)? {
+            if !is_marked(comment.as_deref()) {
+                return Err(DbError::NameTaken {
+                    name: name.to_string(),
+                });
+            }
+            if self.keep {
+                // Reused as it is, like pytest-django's --reuse-db.
+                return Ok(());
+            }
+            self.drop_database(client, name)?;
+        }
+        self.create_database(client, name)?;
+        *created = true;
+        self.run_setup(&format!("worker gw{index}"), &self.base.worker_url(index))
+    }
+
+    /// `Some(comment)` if database `name` exists.
+    fn existing_comment(
+        &self,
+        client: &mut Client,
+        name: &str,
+    ) -> Result<Option<Option<String>>, DbError> {
+        let row = client
+            .query_opt(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .map_err(|e| self.sql_error(e, &format!("look up database \"{name}\"")))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// `CREATE DATABASE` (from the template, if any) and mark it.
+    fn create_database(&self, client: &mut Client, name: &str) -> Result<(), DbError> {
+        let mut sql = format!("CREATE DATABASE {}", quote_ident(name));
+        if let Some(template) = &self.template {
+            sql.push_str(&format!(" TEMPLATE {}", quote_ident(template)));
+        }
+        client.batch_execute(&sql).map_err(|e| {
+            let code = e.code().cloned();
+            match (&self.template, code) {
+                (_, Some(c)) if c == SqlState::DUPLICATE_DATABASE => DbError::NameTaken {
+                    name: name.to_string(),
+                },
+                (Some(t), Some(c)) if c == SqlState::OBJECT_IN_USE => DbError::TemplateBusy {
+                    template: t.clone(),
+                    sessions: self.sessions_on(client, t),
+                },
+                (Some(t), Some(c)) if c == SqlState::INVALID_CATALOG_NAME => {
+                    DbError::MissingTemplate {
+                        template: t.clone(),
+                    }
+                }
+                (Some(t), Some(c)) if c == SqlState::INSUFFICIENT_PRIVILEGE => {
+                    let reason = e
+                        .as_db_error()
+                        .map_or(String::new(), |db| self.redact(db.message()));
+                    template_permission(t, &reason)
+                }
+                _ => self.sql_error(e, &format!("create database \"{name}\"")),
+            }
+        })?;
+        let comment = format!(
+            "COMMENT ON DATABASE {} IS {}",
+            quote_ident(name),
+            quote_literal(&self.marker)
+        );
+        client
+            .batch_execute(&comment)
+            .map_err(|e| self.sql_error(e, &format!("mark database \"{name}\"")))
+    }
+
+    /// How many sessions are connected to database `name` (0 if unknown).
+    fn sessions_on(&self, client: &mut Client, name: &str) -> i64 {
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                &[&name],
+            )
+            .map_or(0, |row| row.get(0))
+    }
+
+    /// Serial mode on an ephemeral server: make the base database exist and
+    /// run the setup command against it.
+    fn ensure_base(&self) -> Result<(), DbError> {
+        let name = self.base.database();
+        let mut client = self.admin()?;
+        if self.existing_comment(&mut client, name)?.is_none() {
+            self.create_database(&mut client, name)?;
+        }
+        self.run_setup("the base database", self.base.as_str())
+    }
+
+    /// Drop `name`, first making sure it is one of this base's worker
+    /// databases and carries this run's marker. Gone already is fine.
+    fn drop_if_ours(&self, client: &mut Client, name: &str) -> Result<(), DbError> {
+        let base = self.base.database();
+        if name == base || worker_index(base, name).is_none() {
+            return Ok(());
+        }
+        match self.existing_comment(client, name)? {
+            Some(Some(comment)) if comment == self.marker => self.drop_database(client, name),
+            _ => Ok(()),
+        }
+    }
+
+    /// `DROP DATABASE IF EXISTS ... WITH (FORCE)` (on servers before 13,
+    /// which lack FORCE: terminate its sessions, then drop).
+    fn drop_database(&self, client: &mut Client, name: &str) -> Result<(), DbError> {
+        let action = format!("drop database \"{name}\"");
+        if self.server_version >= 130_000 {
+            return client
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    quote_ident(name)
+                ))
+                .map_err(|e| self.sql_error(e, &action));
+        }
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .map_err(|e| self.sql_error(e, &action))?;
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(name)))
+            .map_err(|e| self.sql_error(e, &action))
+    }
+
+    /// Run `--db-setup` (if any) with `url` in the configured variable.
+    fn run_setup(&self, worker: &str, url: &str) -> Result<(), DbError> {
+        let Some(command) = &self.setup else {
+            return Ok(());
+        };
+        let failed = |status: String, output: String| {
+            let tail: Vec<&str> = output
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let tail = tail[tail.len().saturating_sub(MESSAGE_TAIL_LINES)..].join(" | ");
+            DbError::SetupFailed {
+                worker: worker.to_string(),
+                status,
+                tail: if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", self.redact(&tail))
+                },
+                output,
+                env_name: self.env_name.clone(),
+            }
+        };
+        let result = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .env(&self.env_name, url)
+            .stdin(Stdio::null())
+            .output();
+        let output = match result {
+            Ok(output) => output,
+            Err(e) => return Err(failed(format!("could not run sh: {e}"), String::new())),
+        };
+        if output.status.success() {
+            return Ok(());
+        }
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        let text = redact_secrets(text.trim_end(), &self.secrets);
+        let status = match (output.status.code(), output.status.signal()) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(signal)) => format!("killed by signal {signal}"),
+            _ => output.status.to_string(),
+        };
+        Err(failed(status, text))
+    }
+}
+
+fn template_permission(template: &str, reason: &str) -> DbError {
+    DbError::PermissionDenied {
+        action: format!("copy template database \"{template}\""),
+        message: reason.to_string(),
+        fix: format!(
+            "run ALTER DATABASE \"{template}\" IS_TEMPLATE true as its owner, or connect as its owner or a superuser"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(url: &str) -> DbOptions {
+        DbOptions {
+            url: Some(url.to_string()),
+            env_name: "DATABASE_URL".to_string(),
+            ..DbOptions::default()
+        }
+    }
+
+    #[test]
+    fn missing_and_invalid_urls_fail_before_any_connection() {
+        let mut o = opts("x");
+        o.url = None;
+        let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
+        assert!(matches!(e, DbError::MissingUrl { .. }));
+        assert!(e.to_string().contains("DATABASE_URL"), "{e}");
+        let e = WorkerDatabases::connect(&opts("mysql://u:pw@h/d"), 2, "r").unwrap_err();
+        assert!(matches!(e, DbError::InvalidUrl { .. }), "{e}");
+        let e = WorkerDatabases::connect(&opts("postgres://u:pw@h:5432"), 2, "r").unwrap_err();
+        assert!(e.to_string().contains("no database"), "{e}");
+        let e = WorkerDatabases::connect(&opts("postgres://u:pw@h/d?sslmode=require"), 2, "r")
+            .unwrap_err();
+        assert!(matches!(e, DbError::TlsUnsupported { .. }), "{e}");
+    }
+
+    #[test]
+    fn messages_are_one_line_problem_then_fix() {
+        let samples = [
+            DbError::Unreachable {
+                target: "db:5432".into(),
+                reason: "connection refused".into(),
+            },
+            DbError::NoCreateDb { role: "app".into() },
+            DbError::ServerBinariesMissing,
+            DbError::SetupFailed {
+                worker: "worker gw1".into(),
+                status: "exit status 2".into(),
+                tail: ": boom".into(),
+                output: "a\nboom".into(),
+                env_name: "DATABASE_URL".into(),
+            },
+        ];
+        for e in samples {
+            let text = e.to_string();
+            assert!(!text.contains('\n'), "{text}");
+            assert!(text.contains("; "), "{text}");
+        }
+        assert_eq!(
+            DbError::Unreachable {
+                target: "db:5432".into(),
+                reason: "connection refused".into()
+            }
+            .to_string(),
+            "cannot reach PostgreSQL at db:5432 (connection refused); start the server or fix the host and port in --database-url"
+        );
+    }
+
+    #[test]
+    fn one_line_redacts() {
+        let secrets = vec!["s3cr:t".to_string()];
+        assert_eq!(one_line("a\n  b s3cr:t c", &secrets), "a b **** c");
+        assert_eq!(one_line("s3cr%3At", &secrets), "****");
+    }
+}

@@ -1,0 +1,646 @@
+//! Integration tests of the per-worker database module against a real
+//! PostgreSQL that each test starts itself (`EphemeralServer`). Nothing is
+//! skipped: without PostgreSQL's server binaries every test fails, naming
+//! the package to install.
+
+use std::path::Path;
+use std::time::Instant;
+
+use cargo_xdist::db::ephemeral::EphemeralServer;
+use cargo_xdist::db::{DbError, DbOptions, WorkerDatabases, clean};
+use postgres::{Client, NoTls};
+
+fn server() -> EphemeralServer {
+    EphemeralServer::start().unwrap_or_else(|e| {
+        panic!("these tests need a real PostgreSQL (install the postgresql package, e.g. apt-get install postgresql): {e}")
+    })
+}
+
+fn client(url: &str) -> Client {
+    Client::connect(url, NoTls).unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+fn admin(server: &EphemeralServer) -> Client {
+    client(&server.url("postgres"))
+}
+
+fn opts(url: &str) -> DbOptions {
+    DbOptions {
+        url: Some(url.to_string()),
+        env_name: "DATABASE_URL".to_string(),
+        ..DbOptions::default()
+    }
+}
+
+/// Run each statement on its own (CREATE DATABASE refuses to share one).
+fn sql(client: &mut Client, statements: &[&str]) {
+    for statement in statements {
+        client
+            .batch_execute(statement)
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+/// Comment of database `name`: `None` if it does not exist.
+fn comment(admin: &mut Client, name: &str) -> Option<Option<String>> {
+    admin
+        .query_opt(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .unwrap()
+        .map(|r| r.get(0))
+}
+
+fn exists(admin: &mut Client, name: &str) -> bool {
+    comment(admin, name).is_some()
+}
+
+fn table_exists(url: &str, table: &str) -> bool {
+    client(url)
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .unwrap()
+        .get(0)
+}
+
+fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat[stat.rfind(')').unwrap() + 1..]
+            .trim_start()
+            .starts_with('Z'),
+    }
+}
+
+fn uid_of(pid: i32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Check the message rules: one line, "problem; fix", no secret.
+fn assert_good_message(e: &DbError, secrets: &[&str]) {
+    let text = e.to_string();
+    eprintln!("message: {text}");
+    assert!(!text.contains('\n'), "not one line: {text}");
+    assert!(text.contains("; "), "no fix: {text}");
+    for s in secrets {
+        assert!(!text.contains(s), "secret {s:?} leaked: {text}");
+    }
+}
+
+#[test]
+fn ephemeral_server_runs_unprivileged_and_drop_removes_everything() {
+    let server = server();
+    let pid = server.postmaster_pid().expect("postmaster pid");
+    let dir = server.data_dir().parent().unwrap().to_path_buf();
+    assert!(dir.exists());
+    if is_root() {
+        assert_ne!(uid_of(pid), 0, "the server must not run as root");
+    }
+    let mut c = admin(&server);
+    let max: String = c.query_one("SHOW max_connections", &[]).unwrap().get(0);
+    assert_eq!(max, "200");
+    let fsync: String = c.query_one("SHOW fsync", &[]).unwrap().get(0);
+    assert_eq!(fsync, "off");
+    drop(c);
+    drop(server);
+    assert!(process_gone(pid), "postmaster {pid} still running");
+    assert!(!dir.exists(), "{} not removed", dir.display());
+}
+
+#[test]
+fn creates_marks_and_cleans_up_four_databases() {
+    let server = server();
+    let mut admin = admin(&server);
+    admin.batch_execute("CREATE DATABASE app").unwrap();
+    // Named like a worker database, but not ours: must survive everything.
+    admin.batch_execute("CREATE DATABASE app_gw7").unwrap();
+
+    let mut dbs = WorkerDatabases::connect(&opts(&server.url("app")), 4, "run1").unwrap();
+    let took = dbs.create().unwrap();
+    eprintln!("created 4 empty databases in {took:?}");
+    for k in 0..4 {
+        let name = format!("app_gw{k}");
+        assert_eq!(
+            comment(&mut admin, &name),
+            Some(Some("created by cargo-xdist run run1".to_string())),
+            "{name}"
+        );
+        let (var, url) = dbs.worker_env(Some(k));
+        assert_eq!(var, "DATABASE_URL");
+        assert_eq!(url, server.url(&name));
+        let current: String = client(&url)
+            .query_one("SELECT current_database()", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(current, name);
+    }
+    assert_eq!(dbs.worker_env(None).1, server.url("app"));
+
+    dbs.cleanup().unwrap();
+    for k in 0..4 {
+        assert!(!exists(&mut admin, &format!("app_gw{k}")));
+    }
+    assert!(exists(&mut admin, "app"));
+    assert!(exists(&mut admin, "app_gw7"));
+    dbs.cleanup().unwrap();
+    drop(dbs);
+    assert!(exists(&mut admin, "app"));
+    assert!(exists(&mut admin, "app_gw7"));
+}
+
+#[test]
+fn drop_cleans_up_and_an_unmarked_name_is_never_touched() {
+    let server = server();
+    let mut admin = admin(&server);
+    admin.batch_execute("CREATE DATABASE app_gw2").unwrap();
+    {
+        let mut dbs = WorkerDatabases::connect(&opts(&server.url("app")), 4, "r").unwrap();
+        let e = dbs.create().unwrap_err();
+        assert!(
+            matches!(&e, DbError::NameTaken { name } if name == "app_gw2"),
+            "{e}"
+        );
+        assert_good_message(&e, &[]);
+        // The others were created (and are dropped with `dbs`).
+        assert!(exists(&mut admin, "app_gw0"));
+    }
+    for k in [0, 1, 3] {
+        assert!(!exists(&mut admin, &format!("app_gw{k}")), "app_gw{k}");
+    }
+    assert_eq!(comment(&mut admin, "app_gw2"), Some(None));
+}
+
+#[test]
+fn marked_leftovers_are_replaced_and_others_runs_databases_are_not_dropped() {
+    let server = server();
+    let mut admin = admin(&server);
+    sql(
+        &mut admin,
+        &[
+            "CREATE DATABASE app_gw0",
+            "COMMENT ON DATABASE app_gw0 IS 'created by cargo-xdist run old'",
+        ],
+    );
+    client(&server.url("app_gw0"))
+        .batch_execute("CREATE TABLE stale(x int)")
+        .unwrap();
+    let mut dbs = WorkerDatabases::connect(&opts(&server.url("app")), 1, "new").unwrap();
+    dbs.create().unwrap();
+    assert!(
+        !table_exists(&server.url("app_gw0"), "stale"),
+        "leftover reused"
+    );
+    assert_eq!(
+        comment(&mut admin, "app_gw0"),
+        Some(Some("created by cargo-xdist run new".into()))
+    );
+    // Another run took the name over meanwhile: not ours to drop any more.
+    admin
+        .batch_execute("COMMENT ON DATABASE app_gw0 IS 'created by cargo-xdist run other'")
+        .unwrap();
+    dbs.cleanup().unwrap();
+    assert!(exists(&mut admin, "app_gw0"));
+}
+
+#[test]
+fn template_is_copied_into_every_worker_database() {
+    let server = server();
+    let mut admin = admin(&server);
+    admin.batch_execute("CREATE DATABASE tpl").unwrap();
+    {
+        let mut tpl = client(&server.url("tpl"));
+        tpl.batch_execute("CREATE TABLE items(id int); INSERT INTO items VALUES (1), (2);")
+            .unwrap();
+    }
+    let mut o = opts(&server.url("app"));
+    o.template = Some("tpl".into());
+    let mut dbs = WorkerDatabases::connect(&o, 4, "t").unwrap();
+    let took = dbs.create().unwrap();
+    eprintln!("created 4 databases from a template in {took:?}");
+    for k in 0..4 {
+        let (_, url) = dbs.worker_env(Some(k));
+        let n: i64 = client(&url)
+            .query_one("SELECT count(*) FROM items", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 2);
+    }
+    drop(dbs);
+    assert!(exists(&mut admin, "tpl"));
+    assert!(!exists(&mut admin, "app_gw0"));
+}
+
+#[test]
+fn missing_template_is_reported_by_connect() {
+    let server = server();
+    let mut o = opts(&server.url("app"));
+    o.template = Some("nope".into());
+    let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
+    assert!(
+        matches!(&e, DbError::MissingTemplate { template } if template == "nope"),
+        "{e}"
+    );
+    assert_good_message(&e, &[]);
+}
+
+#[test]
+fn busy_template_is_reported() {
+    let server = server();
+    admin(&server).batch_execute("CREATE DATABASE tpl").unwrap();
+    let _holder = client(&server.url("tpl"));
+    let mut o = opts(&server.url("app"));
+    o.template = Some("tpl".into());
+    let mut dbs = WorkerDatabases::connect(&o, 2, "r").unwrap();
+    let e = dbs.create().unwrap_err();
+    assert!(
+        matches!(&e, DbError::TemplateBusy { template, sessions } if template == "tpl" && *sessions >= 1),
+        "{e}"
+    );
+    assert!(e.to_string().contains("other session"), "{e}");
+    assert_good_message(&e, &[]);
+}
+
+#[test]
+fn setup_command_runs_once_per_database_with_the_url() {
+    let server = server();
+    let mut o = opts(&server.url("app"));
+    o.env_name = "MY_DB_URL".into();
+    o.setup = Some(r#"psql -q -v ON_ERROR_STOP=1 "$MY_DB_URL" -c 'create table t(x int)'"#.into());
+    let mut dbs = WorkerDatabases::connect(&o, 3, "s").unwrap();
+    dbs.create().unwrap();
+    for k in 0..3 {
+        let (var, url) = dbs.worker_env(Some(k));
+        assert_eq!(var, "MY_DB_URL");
+        assert!(table_exists(&url, "t"), "gw{k}");
+    }
+}
+
+#[test]
+fn failing_setup_reports_its_redacted_output() {
+    let server = server();
+    let mut admin = admin(&server);
+    admin
+        .batch_execute("CREATE ROLE bob LOGIN CREATEDB PASSWORD 'p:a/s@s'")
+        .unwrap();
+    let url = format!(
+        "postgres://bob:p%3Aa%2Fs%40s@127.0.0.1:{}/app?sslmode=disable",
+        server.port()
+    );
+    let mut o = opts(&url);
+    o.setup = Some(
+        r#"echo "connecting to $DATABASE_URL"; echo "password p:a/s@s" >&2; echo "no such table" >&2; exit 3"#
+            .into(),
+    );
+    let mut dbs = WorkerDatabases::connect(&o, 2, "s").unwrap();
+    let (_, worker_url) = dbs.worker_env(Some(1));
+    assert_eq!(
+        worker_url,
+        format!(
+            "postgres://bob:p%3Aa%2Fs%40s@127.0.0.1:{}/app_gw1?sslmode=disable",
+            server.port()
+        )
+    );
+    let debug = format!("{dbs:?} {o:?}");
+    assert!(
+        !debug.contains("p:a/s@s") && !debug.contains("p%3Aa"),
+        "{debug}"
+    );
+    let mut secrets = dbs.secrets();
+    secrets.sort();
+    assert_eq!(
+        secrets,
+        vec!["p%3Aa%2Fs%40s".to_string(), "p:a/s@s".to_string()]
+    );
+    let e = dbs.create().unwrap_err();
+    assert!(matches!(&e, DbError::SetupFailed { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("worker gw0"), "{text}");
+    assert!(text.contains("exit status 3"), "{text}");
+    assert!(text.contains("no such table"), "{text}");
+    assert_good_message(&e, &["p:a/s@s", "p%3Aa%2Fs%40s"]);
+    let details = e.details().unwrap();
+    assert!(
+        details.contains("connecting to postgres://bob:****@127.0.0.1"),
+        "{details}"
+    );
+    assert!(details.contains("password ****"), "{details}");
+    assert!(!details.contains("p:a/s@s") && !details.contains("p%3Aa%2Fs%40s"));
+    // Created databases are still dropped although setup failed.
+    drop(dbs);
+    assert!(!exists(&mut admin, "app_gw0"));
+    assert!(!exists(&mut admin, "app_gw1"));
+}
+
+#[test]
+fn keep_reuses_databases_and_skips_setup_then_clean_drops_them() {
+    let server = server();
+    let mut admin = admin(&server);
+    admin.batch_execute("CREATE DATABASE app").unwrap();
+    let mut o = opts(&server.url("app"));
+    o.keep = true;
+    // Fails if run twice on the same database.
+    o.setup =
+        Some(r#"psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c 'create table t(x int)'"#.into());
+    {
+        let mut dbs = WorkerDatabases::connect(&o, 2, "first").unwrap();
+        dbs.create().unwrap();
+        client(&dbs.worker_env(Some(0)).1)
+            .batch_execute("INSERT INTO t VALUES (42)")
+            .unwrap();
+    }
+    assert!(exists(&mut admin, "app_gw0") && exists(&mut admin, "app_gw1"));
+    {
+        let mut dbs = WorkerDatabases::connect(&o, 3, "second").unwrap();
+        dbs.create().unwrap();
+        let n: i64 = client(&dbs.worker_env(Some(0)).1)
+            .query_one("SELECT count(*) FROM t WHERE x = 42", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1, "gw0 was not reused");
+        assert!(
+            table_exists(&dbs.worker_env(Some(2)).1, "t"),
+            "new gw2 not set up"
+        );
+    }
+    // Unmarked or differently named databases are not cleaned.
+    sql(
+        &mut admin,
+        &[
+            "CREATE DATABASE app_gw9",
+            "CREATE DATABASE other_gw0",
+            "COMMENT ON DATABASE other_gw0 IS 'created by cargo-xdist run x'",
+            "CREATE DATABASE app_gwx",
+            "COMMENT ON DATABASE app_gwx IS 'created by cargo-xdist run x'",
+        ],
+    );
+    // A session on a leftover does not stop `clean`.
+    let _session = client(&server.url("app_gw1"));
+    let dropped = clean(&opts(&server.url("app"))).unwrap();
+    assert_eq!(dropped, vec!["app_gw0", "app_gw1", "app_gw2"]);
+    for name in ["app", "app_gw9", "other_gw0", "app_gwx"] {
+        assert!(exists(&mut admin, name), "{name}");
+    }
+    assert!(clean(&opts(&server.url("app"))).unwrap().is_empty());
+}
+
+fn with_password_auth(server: &EphemeralServer) {
+    let hba = "local all all trust\n\
+               host all postgres 127.0.0.1/32 trust\n\
+               host all all 127.0.0.1/32 scram-sha-256\n";
+    std::fs::write(server.data_dir().join("pg_hba.conf"), hba).unwrap();
+    admin(server)
+        .batch_execute("SELECT pg_reload_conf()")
+        .unwrap();
+}
+
+#[test]
+fn wrong_password_missing_password_and_right_password() {
+    let server = server();
+    admin(&server)
+        .batch_execute("CREATE ROLE carol LOGIN CREATEDB PASSWORD 'r:i/g@ht'")
+        .unwrap();
+    with_password_auth(&server);
+    let port = server.port();
+
+    let url = format!("postgres://carol:wr%40ng@127.0.0.1:{port}/app");
+    let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
+    assert!(
+        matches!(&e, DbError::AuthFailed { user, .. } if user == "carol"),
+        "{e}"
+    );
+    assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+    assert_good_message(&e, &["wr@ng", "wr%40ng"]);
+
+    let url = format!("postgres://carol@127.0.0.1:{port}/app");
+    let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
+    assert!(matches!(&e, DbError::AuthFailed { .. }), "{e}");
+    assert!(e.to_string().contains("none was given"), "{e}");
+    assert_good_message(&e, &[]);
+
+    // The right password, percent-encoded, works end to end.
+    let url = format!("postgres://carol:r%3Ai%2Fg%40ht@127.0.0.1:{port}/app");
+    let mut o = opts(&url);
+    o.setup =
+        Some(r#"psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c 'create table t(x int)'"#.into());
+    let mut dbs = WorkerDatabases::connect(&o, 2, "r").unwrap();
+    dbs.create().unwrap();
+    let (_, worker) = dbs.worker_env(Some(1));
+    assert_eq!(
+        worker,
+        format!("postgres://carol:r%3Ai%2Fg%40ht@127.0.0.1:{port}/app_gw1")
+    );
+    assert!(table_exists(&worker, "t"));
+}
+
+#[test]
+fn missing_role_is_reported() {
+    let server = server();
+    let url = format!("postgres://ghost@127.0.0.1:{}/app", server.port());
+    let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
+    assert!(
+        matches!(&e, DbError::RoleMissing { role, .. } if role == "ghost"),
+        "{e}"
+    );
+    assert_good_message(&e, &[]);
+}
+
+#[test]
+fn role_without_createdb_is_reported_but_serial_mode_works() {
+    let server = server();
+    sql(
+        &mut admin(&server),
+        &["CREATE ROLE dave LOGIN", "CREATE DATABASE app OWNER dave"],
+    );
+    let url = format!("postgres://dave@127.0.0.1:{}/app", server.port());
+    let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
+    assert!(
+        matches!(&e, DbError::NoCreateDb { role } if role == "dave"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("CREATEDB"), "{e}");
+    assert_good_message(&e, &[]);
+
+    // Not allowed into `postgres`: falls back to `template1`.
+    sql(
+        &mut admin(&server),
+        &["REVOKE CONNECT ON DATABASE postgres FROM PUBLIC"],
+    );
+    let mut dbs = WorkerDatabases::connect(&opts(&url), 0, "r").unwrap();
+    dbs.create().unwrap();
+    assert_eq!(dbs.worker_env(None), ("DATABASE_URL".to_string(), url));
+}
+
+#[test]
+fn unreachable_port_names_host_and_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://u:hunter2@127.0.0.1:{port}/app");
+    let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
+    assert!(matches!(&e, DbError::Unreachable { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.contains("connection refused"), "{text}");
+    assert_good_message(&e, &["hunter2"]);
+
+    let e = WorkerDatabases::connect(&opts("postgres://u@/app?host=/nonexistent/dir"), 2, "r")
+        .unwrap_err();
+    assert!(matches!(&e, DbError::Unreachable { .. }), "{e}");
+    assert!(
+        e.to_string().contains("/nonexistent/dir/.s.PGSQL.5432"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unix_socket_url_works() {
+    let server = server();
+    let socket_dir = server.data_dir().parent().unwrap();
+    let url = format!(
+        "postgres://postgres@/app?host={}&port={}",
+        socket_dir.display(),
+        server.port()
+    );
+    let mut dbs = WorkerDatabases::connect(&opts(&url), 2, "u").unwrap();
+    dbs.create().unwrap();
+    let (_, worker) = dbs.worker_env(Some(1));
+    assert_eq!(
+        worker,
+        format!(
+            "postgres://postgres@/app_gw1?host={}&port={}",
+            socket_dir.display(),
+            server.port()
+        )
+    );
+    assert!(exists(&mut admin(&server), "app_gw1"));
+}
+
+#[test]
+fn odd_and_long_names_are_quoted_and_shortened() {
+    let server = server();
+    let mut admin = admin(&server);
+    // A quote and a space in the base name, a quote in the run id.
+    let mut dbs =
+        WorkerDatabases::connect(&opts(&server.url("we\"ird name")), 2, "it's\\1").unwrap();
+    dbs.create().unwrap();
+    assert_eq!(
+        comment(&mut admin, "we\"ird name_gw1"),
+        Some(Some("created by cargo-xdist run it's\\1".into()))
+    );
+    drop(dbs);
+    assert!(!exists(&mut admin, "we\"ird name_gw1"));
+
+    let base = "l".repeat(63);
+    let mut dbs = WorkerDatabases::connect(&opts(&server.url(&base)), 4, "long").unwrap();
+    dbs.create().unwrap();
+    let names: Vec<String> = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'lll%' ORDER BY datname",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    for k in 0..4 {
+        let (_, url) = dbs.worker_env(Some(k));
+        let current: String = client(&url)
+            .query_one("SELECT current_database()", &[])
+            .unwrap()
+            .get(0);
+        assert!(
+            current.len() <= 63 && current.ends_with(&format!("_gw{k}")),
+            "{current}"
+        );
+    }
+    drop(dbs);
+    let left: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'lll%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn ephemeral_option_runs_its_own_server() {
+    let mut o = opts("postgres://someone:secret@nowhere.invalid/myapp?sslmode=require");
+    o.ephemeral = true;
+    o.setup =
+        Some(r#"psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c 'create table t(x int)'"#.into());
+    let mut dbs = WorkerDatabases::connect(&o, 2, "e").unwrap();
+    dbs.create().unwrap();
+    let (_, url) = dbs.worker_env(Some(1));
+    assert!(url.starts_with("postgres://postgres@127.0.0.1:"), "{url}");
+    assert!(url.ends_with("/myapp_gw1"), "{url}");
+    assert!(table_exists(&url, "t"));
+    dbs.cleanup().unwrap();
+    assert!(Client::connect(&url, NoTls).is_err(), "server still up");
+
+    // Serial mode: the base database is created (and set up) on it.
+    o.url = None;
+    let mut dbs = WorkerDatabases::connect(&o, 0, "e").unwrap();
+    dbs.create().unwrap();
+    let (_, url) = dbs.worker_env(None);
+    assert!(url.ends_with("/xdist_test"), "{url}");
+    assert!(table_exists(&url, "t"));
+    drop(dbs);
+    assert!(Client::connect(&url, NoTls).is_err(), "server still up");
+    assert!(clean(&o).unwrap().is_empty());
+}
+
+#[test]
+fn watchdog_stops_the_server_when_the_process_dies() {
+    if std::env::var_os("DBDEV_WATCHDOG_CHILD").is_some() {
+        let server = server();
+        println!(
+            "PID={} DIR={}",
+            server.postmaster_pid().unwrap(),
+            server.data_dir().parent().unwrap().display()
+        );
+        // Die without running destructors.
+        std::process::exit(0);
+    }
+    let me = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(me)
+        .args([
+            "--exact",
+            "watchdog_stops_the_server_when_the_process_dies",
+            "--nocapture",
+        ])
+        .env("DBDEV_WATCHDOG_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("PID="))
+        .unwrap_or_else(|| {
+            panic!(
+                "child printed no PID: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let (pid, dir) = line["PID=".len()..].split_once(" DIR=").unwrap();
+    let pid: i32 = pid.parse().unwrap();
+    let start = Instant::now();
+    while !process_gone(pid) || Path::new(dir).exists() {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "watchdog left postmaster {pid} or {dir} behind"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
