@@ -1,0 +1,471 @@
+//! Build stage: `cargo test --no-run --message-format=json-render-diagnostics`
+//! → the test executables, each with the package data and environment that
+//! `cargo test` would give it at run time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufReader;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use cargo_metadata::{Message, Metadata, MetadataCommand, Package, PackageId};
+
+use crate::cli::BuildArgs;
+
+/// One test executable produced by the build.
+#[derive(Debug, Clone)]
+pub struct TestBinary {
+    /// Stable id: `package` for the library, `package::kind/name` otherwise.
+    pub id: String,
+    pub package: String,
+    /// Target name (`api` for tests/api.rs).
+    pub target_name: String,
+    /// Target kind: lib, bin, test, example, bench, proc-macro.
+    pub kind: String,
+    /// The executable.
+    pub path: Utf8PathBuf,
+    /// The package root: tests run here, as under `cargo test`.
+    pub manifest_dir: Utf8PathBuf,
+    /// The target's root source file.
+    pub src_path: Utf8PathBuf,
+    /// True for `harness = false` targets: run as one unit, judged by exit code.
+    pub custom_harness: bool,
+    /// Environment `cargo test` sets for this binary (CARGO_PKG_*, OUT_DIR, dylib path, ...).
+    pub env: Vec<(String, String)>,
+}
+
+/// What the build produced.
+#[derive(Debug)]
+pub struct BuildOutput {
+    pub binaries: Vec<TestBinary>,
+    pub workspace_root: Utf8PathBuf,
+}
+
+/// Build failed: cargo already printed the diagnostics.
+#[derive(Debug, thiserror::Error)]
+#[error("build failed: `cargo test --no-run` exited with {0}")]
+pub struct BuildFailed(pub String);
+
+/// The cargo executable: `$CARGO` when run as a cargo subcommand.
+pub fn cargo_program() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// Arguments passed through to `cargo test --no-run`.
+pub fn cargo_args(b: &BuildArgs) -> Vec<String> {
+    let mut a = Vec::new();
+    let flag = |a: &mut Vec<String>, on: bool, name: &str| {
+        if on {
+            a.push(name.to_string())
+        }
+    };
+    let multi = |a: &mut Vec<String>, vals: &[String], name: &str| {
+        for v in vals {
+            a.push(name.to_string());
+            a.push(v.clone());
+        }
+    };
+    let opt = |a: &mut Vec<String>, val: &Option<String>, name: &str| {
+        if let Some(v) = val {
+            a.push(name.to_string());
+            a.push(v.clone());
+        }
+    };
+    multi(&mut a, &b.package, "--package");
+    flag(&mut a, b.workspace, "--workspace");
+    multi(&mut a, &b.exclude, "--exclude");
+    flag(&mut a, b.lib, "--lib");
+    flag(&mut a, b.bins, "--bins");
+    multi(&mut a, &b.bin, "--bin");
+    flag(&mut a, b.tests, "--tests");
+    multi(&mut a, &b.test, "--test");
+    flag(&mut a, b.examples, "--examples");
+    multi(&mut a, &b.example, "--example");
+    flag(&mut a, b.benches, "--benches");
+    flag(&mut a, b.all_targets, "--all-targets");
+    multi(&mut a, &b.features, "--features");
+    flag(&mut a, b.all_features, "--all-features");
+    flag(&mut a, b.no_default_features, "--no-default-features");
+    flag(&mut a, b.release, "--release");
+    opt(&mut a, &b.profile, "--profile");
+    opt(&mut a, &b.target, "--target");
+    opt(&mut a, &b.target_dir, "--target-dir");
+    opt(&mut a, &b.manifest_path, "--manifest-path");
+    flag(&mut a, b.locked, "--locked");
+    flag(&mut a, b.offline, "--offline");
+    flag(&mut a, b.frozen, "--frozen");
+    a
+}
+
+/// Workspace metadata (members only; fast).
+pub fn metadata(b: &BuildArgs) -> Result<Metadata> {
+    let mut cmd = MetadataCommand::new();
+    cmd.cargo_path(cargo_program()).no_deps();
+    if let Some(m) = &b.manifest_path {
+        cmd.manifest_path(m);
+    }
+    let mut other = Vec::new();
+    for (on, name) in [
+        (b.locked, "--locked"),
+        (b.offline, "--offline"),
+        (b.frozen, "--frozen"),
+    ] {
+        if on {
+            other.push(name.to_string());
+        }
+    }
+    cmd.other_options(other);
+    cmd.exec().map_err(|e| match e {
+        cargo_metadata::Error::CargoMetadata { stderr } => {
+            anyhow::anyhow!("cargo metadata failed: {}", stderr.trim())
+        }
+        other => anyhow::anyhow!("cargo metadata failed: {other}"),
+    })
+}
+
+/// Build script results we need at run time, per package.
+#[derive(Default)]
+struct ScriptOutput {
+    out_dir: Option<Utf8PathBuf>,
+    env: Vec<(String, String)>,
+    linked_paths: Vec<Utf8PathBuf>,
+}
+
+/// Run the build; on success return the test executables.
+pub fn build(b: &BuildArgs, meta: &Metadata) -> Result<BuildOutput> {
+    let mut cmd = Command::new(cargo_program());
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    cmd.args(cargo_args(b));
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .stdin(Stdio::null());
+    let mut child = cmd
+        .spawn()
+        .context("cannot run `cargo test --no-run`; is cargo on PATH?")?;
+    let stdout = child.stdout.take().expect("piped stdout");
+
+    let mut artifacts = Vec::new();
+    let mut scripts: HashMap<PackageId, ScriptOutput> = HashMap::new();
+    let mut any_dylib = false;
+    for msg in Message::parse_stream(BufReader::new(stdout)) {
+        match msg.context("reading cargo's JSON messages")? {
+            Message::CompilerArtifact(art) => {
+                if art
+                    .target
+                    .crate_types
+                    .contains(&cargo_metadata::CrateType::DyLib)
+                {
+                    any_dylib = true;
+                }
+                if art.profile.test && art.executable.is_some() {
+                    artifacts.push(art);
+                }
+            }
+            Message::BuildScriptExecuted(s) => {
+                let entry = scripts.entry(s.package_id.clone()).or_default();
+                entry.out_dir = Some(s.out_dir.clone());
+                entry.env = s.env.clone();
+                entry.linked_paths = s
+                    .linked_paths
+                    .iter()
+                    .map(|p| {
+                        let p = p.as_str();
+                        Utf8PathBuf::from(p.split_once('=').map(|(_, v)| v).unwrap_or(p))
+                    })
+                    .collect();
+            }
+            Message::CompilerMessage(m) => {
+                // json-render-diagnostics renders diagnostics on stderr; nothing to do.
+                let _ = m;
+            }
+            _ => {}
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
+    if !status.success() {
+        return Err(BuildFailed(status.to_string()).into());
+    }
+
+    let packages: HashMap<&PackageId, &Package> =
+        meta.packages.iter().map(|p| (&p.id, p)).collect();
+    let target_dir = match &b.target_dir {
+        Some(d) => Utf8PathBuf::from(d),
+        None => meta.target_directory.clone(),
+    };
+    let sysroot_lib = if any_dylib {
+        rustc_target_libdir()
+    } else {
+        None
+    };
+
+    let mut binaries = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for art in artifacts {
+        let exe = art.executable.clone().expect("filtered on executable");
+        if !seen.insert(exe.clone()) {
+            continue;
+        }
+        let Some(pkg) = packages.get(&art.package_id) else {
+            continue;
+        };
+        let kind = art
+            .target
+            .kind
+            .first()
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "lib".into());
+        let id = if kind == "lib"
+            || kind == "proc-macro"
+            || kind == "rlib"
+            || kind == "dylib"
+            || kind == "cdylib"
+        {
+            pkg.name.to_string()
+        } else {
+            format!("{}::{}/{}", pkg.name, kind, art.target.name)
+        };
+        let manifest_dir = pkg
+            .manifest_path
+            .parent()
+            .map(Utf8Path::to_path_buf)
+            .unwrap_or_default();
+        let custom_harness =
+            manifest_declares_no_harness(&pkg.manifest_path, &kind, &art.target.name);
+        let script = scripts.get(&art.package_id);
+        let env = runtime_env(
+            pkg,
+            &art.target.name,
+            &exe,
+            &target_dir,
+            script,
+            sysroot_lib.as_deref(),
+        );
+        binaries.push(TestBinary {
+            id,
+            package: pkg.name.to_string(),
+            target_name: art.target.name.clone(),
+            kind,
+            path: exe,
+            manifest_dir,
+            src_path: art.target.src_path.clone(),
+            custom_harness,
+            env,
+        });
+    }
+    binaries.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(BuildOutput {
+        binaries,
+        workspace_root: meta.workspace_root.clone(),
+    })
+}
+
+/// `rustc --print target-libdir`: where std's dylib lives (needed by
+/// `-C prefer-dynamic` builds), as cargo adds it to the dylib path.
+fn rustc_target_libdir() -> Option<String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc)
+        .args(["--print", "target-libdir"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The environment cargo gives a test process (see cargo's
+/// `Compilation::fill_env`): package metadata, OUT_DIR and build-script
+/// variables, and a dynamic library path that finds dylib dependencies.
+fn runtime_env(
+    pkg: &Package,
+    target_name: &str,
+    exe: &Utf8Path,
+    target_dir: &Utf8Path,
+    script: Option<&ScriptOutput>,
+    sysroot_lib: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut env = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        env.insert(k.to_string(), v);
+    };
+    let v = &pkg.version;
+    set("CARGO", cargo_program());
+    set(
+        "CARGO_MANIFEST_DIR",
+        pkg.manifest_path
+            .parent()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+    );
+    set("CARGO_MANIFEST_PATH", pkg.manifest_path.to_string());
+    set("CARGO_PKG_NAME", pkg.name.to_string());
+    set("CARGO_PKG_VERSION", v.to_string());
+    set("CARGO_PKG_VERSION_MAJOR", v.major.to_string());
+    set("CARGO_PKG_VERSION_MINOR", v.minor.to_string());
+    set("CARGO_PKG_VERSION_PATCH", v.patch.to_string());
+    set("CARGO_PKG_VERSION_PRE", v.pre.to_string());
+    set("CARGO_PKG_AUTHORS", pkg.authors.join(":"));
+    set(
+        "CARGO_PKG_DESCRIPTION",
+        pkg.description.clone().unwrap_or_default(),
+    );
+    set(
+        "CARGO_PKG_HOMEPAGE",
+        pkg.homepage.clone().unwrap_or_default(),
+    );
+    set(
+        "CARGO_PKG_REPOSITORY",
+        pkg.repository.clone().unwrap_or_default(),
+    );
+    set("CARGO_PKG_LICENSE", pkg.license.clone().unwrap_or_default());
+    set(
+        "CARGO_PKG_LICENSE_FILE",
+        pkg.license_file
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+    );
+    set(
+        "CARGO_PKG_RUST_VERSION",
+        pkg.rust_version
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+    );
+    set(
+        "CARGO_PKG_README",
+        pkg.readme
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+    );
+    set("CARGO_CRATE_NAME", target_name.replace('-', "_"));
+
+    let mut dylib_dirs: Vec<String> = Vec::new();
+    if let Some(s) = script {
+        if let Some(out) = &s.out_dir {
+            set("OUT_DIR", out.to_string());
+        }
+        for (k, val) in &s.env {
+            set(k, val.clone());
+        }
+        for p in &s.linked_paths {
+            if p.starts_with(target_dir) {
+                dylib_dirs.push(p.to_string());
+            }
+        }
+    }
+    if let Some(deps) = exe.parent() {
+        dylib_dirs.push(deps.to_string());
+        if let Some(profile_dir) = deps.parent() {
+            dylib_dirs.push(profile_dir.to_string());
+        }
+    }
+    if let Some(lib) = sysroot_lib {
+        dylib_dirs.push(lib.to_string());
+    }
+    let var = dylib_path_var();
+    if let Ok(existing) = std::env::var(var) {
+        dylib_dirs.extend(
+            existing
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
+    }
+    set(var, dylib_dirs.join(":"));
+    env.into_iter().collect()
+}
+
+fn dylib_path_var() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "DYLD_FALLBACK_LIBRARY_PATH"
+    } else {
+        "LD_LIBRARY_PATH"
+    }
+}
+
+/// Whether Cargo.toml declares `harness = false` for this target. Cargo's
+/// messages and metadata do not carry the flag, so read the manifest.
+fn manifest_declares_no_harness(manifest: &Utf8Path, kind: &str, name: &str) -> bool {
+    let Ok(text) = fs_err::read_to_string(manifest) else {
+        return false;
+    };
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return false;
+    };
+    let section = match kind {
+        "lib" => return no_harness(doc.get("lib")),
+        "bin" => "bin",
+        "test" => "test",
+        "example" => "example",
+        "bench" => "bench",
+        _ => return false,
+    };
+    let Some(targets) = doc.get(section).and_then(|v| v.as_array()) else {
+        return false;
+    };
+    targets.iter().any(|t| {
+        let declared = t
+            .get("name")
+            .and_then(|n| n.as_str())
+            .map(String::from)
+            .or_else(|| {
+                t.get("path")
+                    .and_then(|p| p.as_str())
+                    .and_then(|p| Utf8Path::new(p).file_stem().map(String::from))
+            });
+        declared.is_some_and(|n| n == name || n.replace('-', "_") == name) && no_harness(Some(t))
+    })
+}
+
+fn no_harness(t: Option<&toml::Value>) -> bool {
+    t.and_then(|t| t.get("harness")).and_then(|h| h.as_bool()) == Some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_build_flags_through() {
+        let b = BuildArgs {
+            package: vec!["a".into(), "b".into()],
+            release: true,
+            features: vec!["x,y".into()],
+            manifest_path: Some("w/Cargo.toml".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            cargo_args(&b),
+            [
+                "--package",
+                "a",
+                "--package",
+                "b",
+                "--features",
+                "x,y",
+                "--release",
+                "--manifest-path",
+                "w/Cargo.toml"
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_harness_false_from_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Utf8PathBuf::from_path_buf(dir.path().join("Cargo.toml")).unwrap();
+        fs_err::write(
+            &m,
+            "[package]\nname='x'\n[[test]]\nname='custom'\nharness=false\n[[test]]\nname='plain'\n",
+        )
+        .unwrap();
+        assert!(manifest_declares_no_harness(&m, "test", "custom"));
+        assert!(!manifest_declares_no_harness(&m, "test", "plain"));
+        assert!(!manifest_declares_no_harness(&m, "lib", "x"));
+    }
+}

@@ -1,0 +1,385 @@
+//! Command line: argv → [`Cli`] (clap derive). Flags, help text and
+//! conflicts live here; no I/O.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit code for a usage or configuration error.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xdist",
+    bin_name = "cargo xdist",
+    version,
+    about = "Run a workspace's tests on N workers, keeping each source file's tests together",
+    long_about = "Run a workspace's tests on N workers, keeping each source file's tests together.\n\n\
+        Builds the test binaries (cargo test --no-run), lists their tests, groups them \
+        (by source file under --dist loadfile, the default) and runs the groups on a pool \
+        of workers gw0..gwN-1. A test that crashes, exits or hangs fails alone: the rest of \
+        its file runs again in a fresh process.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Exit codes: 0 all passed, 100 a test failed, 101 build failed, 2 usage or configuration error, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build, list and run the tests (the default)
+    Run(RunArgs),
+    /// List the tests with their binary, source file and group
+    List(ListArgs),
+    /// Manage per-worker databases
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Drop worker databases (<base>_gwK) left behind by earlier runs
+    Clean(DbArgs),
+}
+
+/// Options that select and build the test binaries; passed to cargo.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Package selection and build")]
+pub struct BuildArgs {
+    /// Package to test (repeatable)
+    #[arg(short = 'p', long = "package", value_name = "SPEC")]
+    pub package: Vec<String>,
+    /// Test all packages in the workspace
+    #[arg(long)]
+    pub workspace: bool,
+    /// Exclude a package (with --workspace)
+    #[arg(long, value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    /// Test only the library's unit tests
+    #[arg(long)]
+    pub lib: bool,
+    /// Test all binaries
+    #[arg(long)]
+    pub bins: bool,
+    /// Test only the named binary (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub bin: Vec<String>,
+    /// Test all integration test targets
+    #[arg(long)]
+    pub tests: bool,
+    /// Test only the named integration test target (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub test: Vec<String>,
+    /// Test all examples
+    #[arg(long)]
+    pub examples: bool,
+    /// Test only the named example (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub example: Vec<String>,
+    /// Test all benchmark targets (their #[test]s)
+    #[arg(long)]
+    pub benches: bool,
+    /// Test all targets
+    #[arg(long)]
+    pub all_targets: bool,
+    /// Features to activate (space or comma separated, repeatable)
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Activate all features
+    #[arg(long)]
+    pub all_features: bool,
+    /// Do not activate the default feature
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Build in release mode
+    #[arg(short = 'r', long)]
+    pub release: bool,
+    /// Build with the given cargo profile
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Build for the target triple
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+    /// Directory for all generated artifacts
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<String>,
+    /// Path to Cargo.toml
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<String>,
+    /// Require Cargo.lock to be up to date
+    #[arg(long)]
+    pub locked: bool,
+    /// Run without accessing the network
+    #[arg(long)]
+    pub offline: bool,
+    /// Require Cargo.lock and cache to be up to date
+    #[arg(long)]
+    pub frozen: bool,
+}
+
+/// Options that choose which tests run; applied by cargo-xdist itself.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Test selection")]
+pub struct FilterArgs {
+    /// Run only tests whose name contains one of these strings
+    #[arg(value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Match filters exactly against the full test name
+    #[arg(long)]
+    pub exact: bool,
+    /// Skip tests whose name contains PATTERN (repeatable; exact with --exact)
+    #[arg(long, value_name = "PATTERN")]
+    pub skip: Vec<String>,
+    /// Run only ignored tests
+    #[arg(long, conflicts_with = "include_ignored")]
+    pub ignored: bool,
+    /// Run ignored tests too
+    #[arg(long)]
+    pub include_ignored: bool,
+    /// Arguments after `--`, passed to every test binary
+    #[arg(last = true, value_name = "TEST ARGS")]
+    pub test_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DistMode {
+    /// Group by test binary and source file; a group runs in one process
+    #[default]
+    Loadfile,
+    /// Group by test binary and module path
+    Loadscope,
+    /// Every test is its own unit; tests of one file spread over workers
+    Load,
+    /// Group by the group named in the test's path (`xdist_group_NAME` module), else like load
+    Loadgroup,
+    /// No distribution: one worker runs every binary in order
+    No,
+}
+
+/// Number of workers: a count or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NumWorkers {
+    #[default]
+    Auto,
+    Count(usize),
+}
+
+fn parse_num_workers(s: &str) -> Result<NumWorkers, String> {
+    if s == "auto" || s == "logical" {
+        return Ok(NumWorkers::Auto);
+    }
+    s.parse::<usize>()
+        .map(NumWorkers::Count)
+        .map_err(|_| format!("expected a number of workers or `auto`, got `{s}`"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = if s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        s.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| format!("invalid duration `{s}`"))?
+    } else {
+        humantime::parse_duration(s)
+            .map_err(|e| format!("invalid duration `{s}` ({e}); write e.g. 5s, 2m, 1m30s"))?
+    };
+    if d.is_zero() {
+        return Err("the duration must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+fn parse_key_template(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=TEMPLATE, got `{s}`"))?;
+    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("`{k}` is not a valid environment variable name"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Database options (per-worker PostgreSQL databases).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Per-worker databases")]
+pub struct DbArgs {
+    /// Base database URL (default: the variable named by --database-env)
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Variable that holds the database URL and is rewritten per worker
+    #[arg(long, value_name = "NAME", default_value = "DATABASE_URL")]
+    pub database_env: String,
+    /// Create worker databases as copies of this template database
+    #[arg(long, value_name = "NAME")]
+    pub db_template: Option<String>,
+    /// Shell command run once per worker database, with its URL in the variable
+    #[arg(long, value_name = "COMMAND")]
+    pub db_setup: Option<String>,
+    /// Keep worker databases after the run and reuse them next time
+    #[arg(long)]
+    pub keep_db: bool,
+    /// Start a throwaway PostgreSQL server for the run
+    #[arg(long)]
+    pub ephemeral_postgres: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Number of workers, or `auto` for the machine's parallelism (0 = serial, no workers)
+    #[arg(short = 'n', long = "numprocesses", value_name = "N|auto", default_value = "auto", value_parser = parse_num_workers, help_heading = "Distribution")]
+    pub workers: NumWorkers,
+    /// How tests are grouped and handed to workers
+    #[arg(long, value_enum, default_value_t = DistMode::Loadfile, help_heading = "Distribution")]
+    pub dist: DistMode,
+    /// Kill and fail a test that runs longer than this (e.g. 30s, 2m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Distribution")]
+    pub timeout: Option<Duration>,
+    /// Set a variable per worker from a template with {worker}, {worker_index}, {worker_count}, {run_id}
+    #[arg(long, value_name = "KEY=TEMPLATE", value_parser = parse_key_template, help_heading = "Distribution")]
+    pub worker_env: Vec<(String, String)>,
+    /// Build the test binaries, do not run them
+    #[arg(long, help_heading = "Distribution")]
+    pub no_run: bool,
+
+    /// Print only failures and the summary
+    #[arg(short, long, help_heading = "Reporting")]
+    pub quiet: bool,
+    /// Write a JUnit XML report to PATH
+    #[arg(long, value_name = "PATH", help_heading = "Reporting")]
+    pub junit: Option<String>,
+    /// Show the N slowest tests at the end
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Reporting"
+    )]
+    pub durations: usize,
+    /// Never draw a progress bar
+    #[arg(long, help_heading = "Reporting")]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum MessageFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// How tests would be grouped
+    #[arg(long, value_enum, default_value_t = DistMode::Loadfile)]
+    pub dist: DistMode,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+}
+
+/// Parse argv, accepting both `cargo xdist ...` (cargo passes `xdist` as the
+/// first argument) and `cargo-xdist ...`.
+pub fn parse_from<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Result<Cli, clap::Error> {
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == "xdist") {
+        args.remove(1);
+    }
+    Cli::try_parse_from(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        parse_from(args.iter().map(Into::into)).unwrap()
+    }
+
+    #[test]
+    fn cargo_subcommand_name_is_stripped_and_run_is_default() {
+        let cli = parse(&[
+            "cargo-xdist",
+            "xdist",
+            "-n",
+            "4",
+            "foo",
+            "--",
+            "--nocapture",
+        ]);
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.workers, NumWorkers::Count(4));
+        assert_eq!(cli.run.filter.filters, vec!["foo"]);
+        assert_eq!(cli.run.filter.test_args, vec!["--nocapture"]);
+    }
+
+    #[test]
+    fn explicit_run_and_list() {
+        let cli = parse(&["cargo-xdist", "run", "--dist", "load", "-n", "auto"]);
+        match cli.command {
+            Some(Command::Run(r)) => {
+                assert_eq!(r.dist, DistMode::Load);
+                assert_eq!(r.workers, NumWorkers::Auto);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = parse(&[
+            "cargo-xdist",
+            "xdist",
+            "list",
+            "--message-format",
+            "json",
+            "-p",
+            "a",
+        ]);
+        assert!(matches!(cli.command, Some(Command::List(l)) if l.build.package == ["a"]));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn bad_worker_count_is_a_usage_error() {
+        let err = parse_from(["cargo-xdist", "-n", "many"].iter().map(Into::into)).unwrap_err();
+        assert_eq!(err.exit_code(), EXIT_USAGE);
+    }
+
+    #[test]
+    fn worker_env_template() {
+        let cli = parse(&[
+            "cargo-xdist",
+            "--worker-env",
+            "REDIS_URL=redis://h/{worker_index}",
+        ]);
+        assert_eq!(
+            cli.run.worker_env,
+            vec![(
+                "REDIS_URL".to_string(),
+                "redis://h/{worker_index}".to_string()
+            )]
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! The one place where a test process's command and environment are
+//! assembled: the binary's cargo environment, then the worker's variables
+//! (XDIST_*, the per-worker DATABASE_URL, `--worker-env`), then the
+//! working directory. Listing and running both start processes from here.
+
+use std::process::Command;
+
+use crate::build::TestBinary;
+
+/// A worker's identity and the variables it adds to every process it runs.
+#[derive(Debug, Clone)]
+pub struct WorkerSlot {
+    /// `gw0`, `gw1`, ... (`main` in serial mode), used in output.
+    pub name: String,
+    /// Variables set for every process this worker starts.
+    pub env: Vec<(String, String)>,
+}
+
+/// Variables shared by all workers of one run.
+#[derive(Debug, Clone)]
+pub struct RunIdentity {
+    pub run_id: String,
+    /// Number of workers (0 in serial mode).
+    pub worker_count: usize,
+    /// `--worker-env KEY=TEMPLATE` pairs.
+    pub worker_env: Vec<(String, String)>,
+}
+
+impl WorkerSlot {
+    /// Build the slot for worker `index` (None = serial mode, `-n 0`, where
+    /// no worker variables are set and the database URL is unchanged). `db` is the
+    /// (variable, URL) pair from the database stage, if any.
+    pub fn new(index: Option<usize>, run: &RunIdentity, db: Option<(String, String)>) -> Self {
+        let mut env = vec![("XDIST_TESTRUNUID".to_string(), run.run_id.clone())];
+        let name = match index {
+            Some(k) => {
+                env.push(("XDIST_WORKER".into(), format!("gw{k}")));
+                env.push(("XDIST_WORKER_COUNT".into(), run.worker_count.to_string()));
+                format!("gw{k}")
+            }
+            None => "main".to_string(),
+        };
+        for (key, template) in &run.worker_env {
+            env.push((key.clone(), expand_template(template, index, run)));
+        }
+        if let Some((key, url)) = db {
+            env.push((key, url));
+        }
+        WorkerSlot { name, env }
+    }
+}
+
+/// Expand `{worker}`, `{worker_index}`, `{worker_count}` and `{run_id}`.
+/// In serial mode the worker is `main` and the index 0.
+pub fn expand_template(template: &str, index: Option<usize>, run: &RunIdentity) -> String {
+    let worker = index
+        .map(|k| format!("gw{k}"))
+        .unwrap_or_else(|| "main".into());
+    template
+        .replace("{worker_index}", &index.unwrap_or(0).to_string())
+        .replace("{worker_count}", &run.worker_count.max(1).to_string())
+        .replace("{worker}", &worker)
+        .replace("{run_id}", &run.run_id)
+}
+
+/// A command for `binary` with the environment `cargo test` would give it,
+/// plus the worker's variables, run in the package root.
+pub fn test_command(binary: &TestBinary, slot: Option<&WorkerSlot>) -> Command {
+    let mut cmd = Command::new(&binary.path);
+    cmd.current_dir(&binary.manifest_dir);
+    cmd.envs(binary.env.iter().map(|(k, v)| (k, v)));
+    if let Some(slot) = slot {
+        cmd.envs(slot.env.iter().map(|(k, v)| (k, v)));
+    }
+    cmd
+}
+
+/// A fresh random run id (32 hex digits, like a uuid4 hex).
+pub fn new_run_id() -> String {
+    let mut bytes = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_ok();
+    if !ok {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        bytes = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> RunIdentity {
+        RunIdentity {
+            run_id: "abc".into(),
+            worker_count: 4,
+            worker_env: vec![
+                (
+                    "REDIS_URL".into(),
+                    "redis://127.0.0.1/{worker_index}".into(),
+                ),
+                ("PORT".into(), "80{worker_index}0".into()),
+                ("TAG".into(), "{worker}-{worker_count}-{run_id}".into()),
+            ],
+        }
+    }
+
+    #[test]
+    fn worker_slot_has_xdist_variables_and_templates() {
+        let slot = WorkerSlot::new(
+            Some(3),
+            &run(),
+            Some(("DATABASE_URL".into(), "postgres://x/db_gw3".into())),
+        );
+        let get = |k: &str| {
+            slot.env
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(slot.name, "gw3");
+        assert_eq!(get("XDIST_WORKER"), Some("gw3"));
+        assert_eq!(get("XDIST_WORKER_COUNT"), Some("4"));
+        assert_eq!(get("XDIST_TESTRUNUID"), Some("abc"));
+        assert_eq!(get("REDIS_URL"), Some("redis://127.0.0.1/3"));
+        assert_eq!(get("PORT"), Some("8030"));
+        assert_eq!(get("TAG"), Some("gw3-4-abc"));
+        assert_eq!(get("DATABASE_URL"), Some("postgres://x/db_gw3"));
+    }
+
+    #[test]
+    fn serial_slot_sets_no_worker_variables() {
+        let slot = WorkerSlot::new(None, &run(), None);
+        assert!(
+            slot.env
+                .iter()
+                .all(|(k, _)| k != "XDIST_WORKER" && k != "XDIST_WORKER_COUNT")
+        );
+        assert_eq!(slot.name, "main");
+    }
+
+    #[test]
+    fn run_ids_are_random_hex() {
+        let (a, b) = (new_run_id(), new_run_id());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,326 @@
+//! Listing stage: ask every test binary (in parallel) for its tests.
+//! Prefers libtest's JSON listing, which carries each test's source file and
+//! line; falls back to the terse listing (module paths only). Targets with
+//! `harness = false` are not asked: each is one unit judged by exit code.
+
+use std::process::Stdio;
+
+use anyhow::{Context, Result, bail};
+use camino::Utf8Path;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::build::TestBinary;
+use crate::cli::FilterArgs;
+use crate::env::test_command;
+
+/// What kind of unit a test case is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaseKind {
+    /// A libtest test, run by name.
+    Libtest,
+    /// A whole custom-harness binary, run once and judged by its exit code.
+    CustomHarness,
+}
+
+/// One test of one binary.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestCase {
+    /// Index into the build's binaries.
+    #[serde(skip)]
+    pub binary: usize,
+    /// The libtest name (`math::tests::adds`); the target name for a custom harness.
+    pub name: String,
+    pub ignored: bool,
+    /// Source file as rustc saw it (from the JSON listing), if known.
+    pub source_path: Option<String>,
+    pub line: Option<u32>,
+    pub kind: CaseKind,
+}
+
+/// All binaries' tests, in binary order then libtest's (name) order.
+pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Result<Vec<TestCase>> {
+    let per_binary: Vec<Result<Vec<TestCase>>> = binaries
+        .par_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut cases = list_binary(i, b)?;
+            for c in &mut cases {
+                c.source_path = c
+                    .source_path
+                    .take()
+                    .map(|p| package_relative(&p, workspace_root, &b.manifest_dir));
+            }
+            Ok(cases)
+        })
+        .collect();
+    let mut all = Vec::new();
+    for r in per_binary {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+fn list_binary(index: usize, binary: &TestBinary) -> Result<Vec<TestCase>> {
+    if binary.custom_harness {
+        return Ok(vec![TestCase {
+            binary: index,
+            name: binary.target_name.clone(),
+            ignored: false,
+            source_path: Some(binary.src_path.to_string()),
+            line: None,
+            kind: CaseKind::CustomHarness,
+        }]);
+    }
+    let json = run_list(
+        binary,
+        &["--list", "--format", "json", "-Zunstable-options"],
+        true,
+    )?;
+    if json.0 {
+        if let Some(mut cases) = parse_json_list(&json.1) {
+            cases.iter_mut().for_each(|c| c.binary = index);
+            return Ok(cases);
+        }
+    }
+    // Older toolchains: terse listing, once for all tests and once for the ignored ones.
+    let all = run_list(binary, &["--list", "--format", "terse"], false)?;
+    if !all.0 {
+        bail!(
+            "cannot list the tests of {} ({}): `--list` failed\n{}",
+            binary.id,
+            binary.path,
+            all.1.trim_end()
+        );
+    }
+    let ignored = run_list(binary, &["--list", "--format", "terse", "--ignored"], false)?;
+    let ignored: std::collections::HashSet<String> =
+        parse_terse_list(&ignored.1).into_iter().collect();
+    let mut cases: Vec<TestCase> = parse_terse_list(&all.1)
+        .into_iter()
+        .map(|name| TestCase {
+            binary: index,
+            ignored: ignored.contains(&name),
+            name,
+            source_path: None,
+            line: None,
+            kind: CaseKind::Libtest,
+        })
+        .collect();
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(cases)
+}
+
+/// rustc names a workspace member's files relative to the workspace root
+/// (`alpha/src/math.rs`); show them relative to the package (`src/math.rs`).
+fn package_relative(path: &str, workspace_root: &Utf8Path, package_dir: &Utf8Path) -> String {
+    let p = Utf8Path::new(path);
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        workspace_root.join(p)
+    };
+    abs.strip_prefix(package_dir)
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| path.to_string())
+}
+
+/// Run `<bin> <args>`; returns (success, stdout + stderr).
+fn run_list(binary: &TestBinary, args: &[&str], unstable: bool) -> Result<(bool, String)> {
+    let mut cmd = test_command(binary, None);
+    cmd.args(args).stdin(Stdio::null());
+    if unstable {
+        // Only the listing child gets this: the tests themselves never see it.
+        cmd.env("RUSTC_BOOTSTRAP", "1");
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run test binary {} ({})", binary.id, binary.path))?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    Ok((out.status.success(), text))
+}
+
+/// Parse `--list --format json`: one JSON object a line; `None` when the
+/// output is not libtest's (e.g. a harness that ignores the flags).
+pub fn parse_json_list(text: &str) -> Option<Vec<TestCase>> {
+    let mut cases = Vec::new();
+    let mut saw_suite = false;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        match (v["type"].as_str(), v["event"].as_str()) {
+            (Some("suite"), _) => saw_suite = true,
+            (Some("test"), Some("discovered")) => cases.push(TestCase {
+                binary: 0,
+                name: v["name"].as_str()?.to_string(),
+                ignored: v["ignore"].as_bool().unwrap_or(false),
+                source_path: v["source_path"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+                line: v["start_line"].as_u64().map(|l| l as u32),
+                kind: CaseKind::Libtest,
+            }),
+            // Benchmarks are not tests.
+            (Some("bench"), _) => {}
+            _ => {}
+        }
+    }
+    if !saw_suite {
+        return None;
+    }
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    Some(cases)
+}
+
+/// Parse `--list --format terse`: `name: test` lines (benchmarks dropped).
+pub fn parse_terse_list(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(String::from)
+        .collect()
+}
+
+/// The tests the filters select, as `cargo test`'s libtest would: a name
+/// matches if it contains any filter (equals one with `--exact`) and no skip
+/// pattern. Ignored tests stay in the list marked ignored unless
+/// `--ignored`/`--include-ignored` selects them; `--ignored` drops the others.
+pub fn apply_filters(cases: Vec<TestCase>, f: &FilterArgs) -> Vec<TestCase> {
+    let matches = |pat: &str, name: &str| {
+        if f.exact {
+            name == pat
+        } else {
+            name.contains(pat)
+        }
+    };
+    cases
+        .into_iter()
+        .filter(|c| {
+            // A custom harness receives the filters itself, as under cargo test.
+            c.kind == CaseKind::CustomHarness
+                || ((f.filters.is_empty() || f.filters.iter().any(|p| matches(p, &c.name)))
+                    && !f.skip.iter().any(|p| matches(p, &c.name)))
+        })
+        .filter_map(|mut c| {
+            if c.kind == CaseKind::CustomHarness {
+                return Some(c);
+            }
+            if f.ignored {
+                if !c.ignored {
+                    return None;
+                }
+                c.ignored = false;
+            } else if f.include_ignored {
+                c.ignored = false;
+            }
+            Some(c)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON_LIST: &str = r#"{ "type": "suite", "event": "discovery" }
+{ "type": "test", "event": "discovered", "name": "tests::inner::four", "ignore": false, "ignore_message": "", "source_path": "src/lib.rs", "start_line": 7, "start_col": 28, "end_line": 7, "end_col": 32 }
+{ "type": "test", "event": "discovered", "name": "tests::one", "ignore": false, "ignore_message": "", "source_path": "src/lib.rs", "start_line": 4, "start_col": 16, "end_line": 4, "end_col": 19 }
+{ "type": "test", "event": "discovered", "name": "tests::two", "ignore": true, "ignore_message": "", "source_path": "src/math.rs", "start_line": 5, "start_col": 26, "end_line": 5, "end_col": 29 }
+{ "type": "suite", "event": "completed", "tests": 3, "benchmarks": 0, "total": 3, "ignored": 1 }
+"#;
+
+    #[test]
+    fn parses_json_listing_with_sources() {
+        let cases = parse_json_list(JSON_LIST).unwrap();
+        let names: Vec<_> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["tests::inner::four", "tests::one", "tests::two"]);
+        assert_eq!(cases[2].source_path.as_deref(), Some("src/math.rs"));
+        assert!(cases[2].ignored);
+        assert_eq!(cases[1].line, Some(4));
+    }
+
+    #[test]
+    fn non_libtest_output_is_not_a_listing() {
+        assert!(parse_json_list("custom harness ran\n").is_none());
+        assert!(parse_json_list("").is_none());
+    }
+
+    #[test]
+    fn source_paths_become_package_relative() {
+        let root = Utf8Path::new("/ws");
+        assert_eq!(
+            package_relative("alpha/src/math.rs", root, Utf8Path::new("/ws/alpha")),
+            "src/math.rs"
+        );
+        assert_eq!(
+            package_relative("src/lib.rs", root, Utf8Path::new("/ws")),
+            "src/lib.rs"
+        );
+        assert_eq!(
+            package_relative("/elsewhere/x.rs", root, Utf8Path::new("/ws")),
+            "/elsewhere/x.rs"
+        );
+    }
+
+    #[test]
+    fn terse_listing_drops_benchmarks() {
+        let names = parse_terse_list("a::b: test\nc: benchmark\nd: test\n");
+        assert_eq!(names, ["a::b", "d"]);
+    }
+
+    fn case(name: &str, ignored: bool) -> TestCase {
+        TestCase {
+            binary: 0,
+            name: name.into(),
+            ignored,
+            source_path: None,
+            line: None,
+            kind: CaseKind::Libtest,
+        }
+    }
+
+    #[test]
+    fn filters_like_libtest() {
+        let cases = vec![
+            case("api::create", false),
+            case("api::delete", false),
+            case("slow", true),
+        ];
+        let f = FilterArgs {
+            filters: vec!["api".into()],
+            skip: vec!["delete".into()],
+            ..Default::default()
+        };
+        let names: Vec<_> = apply_filters(cases.clone(), &f)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["api::create"]);
+
+        let exact = FilterArgs {
+            filters: vec!["api".into(), "slow".into()],
+            exact: true,
+            ..Default::default()
+        };
+        let got = apply_filters(cases.clone(), &exact);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].ignored, "ignored tests stay marked ignored");
+
+        let only_ignored = FilterArgs {
+            ignored: true,
+            ..Default::default()
+        };
+        let got = apply_filters(cases.clone(), &only_ignored);
+        assert_eq!(got.len(), 1);
+        assert!(!got[0].ignored);
+
+        let include = FilterArgs {
+            include_ignored: true,
+            ..Default::default()
+        };
+        assert!(apply_filters(cases, &include).iter().all(|c| !c.ignored));
+    }
+}

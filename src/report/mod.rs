@@ -1,0 +1,188 @@
+//! Report stage: [`RunEvent`]s → reporters. The [`Collector`] turns the
+//! event stream into a [`RunSummary`]; the terminal reporter prints as the
+//! run goes; the JUnit writer works from the summary at the end.
+
+pub mod junit;
+pub mod terminal;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::run::{Outcome, RunEvent, TestResult};
+
+/// Everything known at the end of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// Results in the order they finished.
+    pub results: Vec<TestResult>,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+    /// Tests scheduled but never run (interrupted run).
+    pub not_run: usize,
+    pub workers: usize,
+    /// Processes started again after a crash or timeout.
+    pub restarts: usize,
+}
+
+impl RunSummary {
+    pub fn count(&self, pred: impl Fn(Outcome) -> bool) -> usize {
+        self.results.iter().filter(|r| pred(r.outcome)).count()
+    }
+    pub fn passed(&self) -> usize {
+        self.count(|o| o == Outcome::Passed)
+    }
+    pub fn failed(&self) -> usize {
+        self.count(Outcome::is_failure)
+    }
+    pub fn skipped(&self) -> usize {
+        self.count(|o| o == Outcome::Skipped)
+    }
+    /// The closing line: `Summary: N passed, M failed, K skipped`.
+    pub fn line(&self) -> String {
+        format!(
+            "Summary: {} passed, {} failed, {} skipped",
+            self.passed(),
+            self.failed(),
+            self.skipped()
+        )
+    }
+}
+
+/// Something that consumes run events as they happen.
+pub trait Reporter: Send + Sync {
+    fn on_event(&self, event: &RunEvent);
+}
+
+/// Builds the [`RunSummary`] from events.
+#[derive(Default)]
+pub struct Collector {
+    state: Mutex<CollectorState>,
+}
+
+#[derive(Default)]
+struct CollectorState {
+    summary: RunSummary,
+    scheduled: usize,
+    index: HashMap<(String, String), usize>,
+}
+
+impl Collector {
+    pub fn summary(&self) -> RunSummary {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = st.summary.clone();
+        let ran = s
+            .results
+            .iter()
+            .filter(|r| r.outcome != Outcome::Skipped)
+            .count();
+        s.not_run = st.scheduled.saturating_sub(ran);
+        s
+    }
+}
+
+impl Reporter for Collector {
+    fn on_event(&self, event: &RunEvent) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            RunEvent::Started { tests, workers, .. } => {
+                st.scheduled = *tests;
+                st.summary.workers = *workers;
+            }
+            RunEvent::TestFinished(r) => {
+                let i = st.summary.results.len();
+                st.index.insert((r.binary.clone(), r.name.clone()), i);
+                st.summary.results.push(r.clone());
+            }
+            RunEvent::FailureOutput {
+                binary,
+                name,
+                output,
+            } => {
+                if let Some(&i) = st.index.get(&(binary.clone(), name.clone())) {
+                    st.summary.results[i].output = output.clone();
+                }
+            }
+            RunEvent::ProcessRestarted { .. } => st.summary.restarts += 1,
+            RunEvent::Finished {
+                elapsed,
+                interrupted,
+            } => {
+                st.summary.elapsed = *elapsed;
+                st.summary.interrupted = *interrupted;
+            }
+            RunEvent::TestStarted { .. } => {}
+        }
+    }
+}
+
+/// Several reporters behind one sink.
+pub struct Reporters(pub Vec<Box<dyn Reporter>>);
+
+impl Reporters {
+    pub fn emit(&self, event: RunEvent) {
+        for r in &self.0 {
+            r.on_event(&event);
+        }
+    }
+}
+
+/// `label name` as shown for a test: the package and source file
+/// (`alpha::tests/api.rs create_user`), or the binary id if the file is unknown.
+pub fn display_name(r: &TestResult) -> String {
+    let package = r.binary.split("::").next().unwrap_or(&r.binary);
+    match &r.source_path {
+        Some(file) => format!("{package}::{file} {}", r.name),
+        None => format!("{} {}", r.binary, r.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str, outcome: Outcome) -> TestResult {
+        TestResult {
+            binary: "alpha::test/api".into(),
+            name: name.into(),
+            source_path: Some("tests/api.rs".into()),
+            group: "g".into(),
+            worker: "gw0".into(),
+            outcome,
+            duration: Duration::from_millis(12),
+            reason: None,
+            output: String::new(),
+        }
+    }
+
+    #[test]
+    fn collector_counts_and_attaches_failure_output() {
+        let c = Collector::default();
+        c.on_event(&RunEvent::Started {
+            tests: 4,
+            groups: 1,
+            workers: 2,
+        });
+        c.on_event(&RunEvent::TestFinished(result("a", Outcome::Passed)));
+        c.on_event(&RunEvent::TestFinished(result("b", Outcome::Failed)));
+        c.on_event(&RunEvent::TestFinished(result("c", Outcome::TimedOut)));
+        c.on_event(&RunEvent::TestFinished(result("d", Outcome::Skipped)));
+        c.on_event(&RunEvent::FailureOutput {
+            binary: "alpha::test/api".into(),
+            name: "b".into(),
+            output: "boom".into(),
+        });
+        let s = c.summary();
+        assert_eq!(s.line(), "Summary: 1 passed, 2 failed, 1 skipped");
+        assert_eq!(s.results[1].output, "boom");
+        assert_eq!(s.not_run, 1);
+    }
+
+    #[test]
+    fn display_name_uses_package_and_file() {
+        assert_eq!(
+            display_name(&result("create_user", Outcome::Passed)),
+            "alpha::tests/api.rs create_user"
+        );
+    }
+}

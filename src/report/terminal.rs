@@ -1,0 +1,286 @@
+//! Terminal reporter: a line per finished test on stdout, a live progress
+//! bar on stderr when it is a terminal, and the closing report (failures'
+//! output, slowest tests, timing line, `Summary:` as the very last line).
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Reporter, RunSummary, display_name};
+use crate::run::{Outcome, RunEvent, TestResult};
+
+/// How much the terminal reporter prints.
+#[derive(Debug, Clone, Copy)]
+pub struct TerminalOptions {
+    pub quiet: bool,
+    pub progress: bool,
+    pub durations: usize,
+}
+
+pub struct Terminal {
+    opts: TerminalOptions,
+    state: Mutex<State>,
+}
+
+struct State {
+    bar: Option<ProgressBar>,
+    running: BTreeMap<String, String>,
+    failed: usize,
+}
+
+/// Whether a progress bar makes sense: stderr is a terminal and this is
+/// not CI.
+pub fn progress_wanted() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+}
+
+impl Terminal {
+    pub fn new(opts: TerminalOptions) -> Self {
+        Terminal {
+            opts,
+            state: Mutex::new(State {
+                bar: None,
+                running: BTreeMap::new(),
+                failed: 0,
+            }),
+        }
+    }
+
+    fn println(st: &State, line: &str) {
+        let print = || {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+        };
+        match &st.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+
+    fn update_message(st: &State) {
+        if let Some(bar) = &st.bar {
+            let running: Vec<String> = st.running.iter().map(|(w, t)| format!("{w} {t}")).collect();
+            let failed = if st.failed > 0 {
+                format!("{} failed · ", st.failed)
+            } else {
+                String::new()
+            };
+            bar.set_message(format!("{failed}{}", running.join(" | ")));
+        }
+    }
+
+    /// The closing report; the last line printed is the summary line.
+    pub fn finish(&self, summary: &RunSummary) {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bar) = &st.bar {
+            bar.finish_and_clear();
+        }
+        drop(st);
+        let mut out = std::io::stdout().lock();
+        let failures: Vec<&TestResult> = summary
+            .results
+            .iter()
+            .filter(|r| r.outcome.is_failure())
+            .collect();
+        if !failures.is_empty() {
+            let _ = writeln!(out, "\nFailures:");
+            for r in &failures {
+                let _ = writeln!(
+                    out,
+                    "\n--- {} {} [{} {:.3}s]",
+                    label(r.outcome),
+                    display_name(r),
+                    r.worker,
+                    r.duration.as_secs_f64()
+                );
+                if let Some(reason) = &r.reason {
+                    let _ = writeln!(out, "reason: {reason}");
+                }
+                if !r.output.trim().is_empty() {
+                    let _ = writeln!(out, "{}", r.output.trim_end());
+                }
+            }
+        }
+        if self.opts.durations > 0 {
+            let mut ran: Vec<&TestResult> = summary
+                .results
+                .iter()
+                .filter(|r| r.outcome != Outcome::Skipped)
+                .collect();
+            ran.sort_by_key(|r| std::cmp::Reverse(r.duration));
+            let _ = writeln!(
+                out,
+                "\nSlowest {} tests:",
+                self.opts.durations.min(ran.len())
+            );
+            for r in ran.iter().take(self.opts.durations) {
+                let _ = writeln!(
+                    out,
+                    "  {:>8.3}s {} {}",
+                    r.duration.as_secs_f64(),
+                    r.worker,
+                    display_name(r)
+                );
+            }
+        }
+        if !failures.is_empty() {
+            let _ = writeln!(out, "\nFailed tests:");
+            for r in &failures {
+                let _ = writeln!(out, "    {} {}", label(r.outcome), display_name(r));
+            }
+        }
+        if !self.opts.quiet {
+            let restarts = match summary.restarts {
+                0 => String::new(),
+                1 => ", 1 process restarted after a crash".to_string(),
+                n => format!(", {n} processes restarted after crashes"),
+            };
+            let _ = writeln!(
+                out,
+                "\nRan {} tests in {} on {} worker{}{restarts}",
+                summary
+                    .results
+                    .iter()
+                    .filter(|r| r.outcome != Outcome::Skipped)
+                    .count(),
+                format_secs(summary.elapsed),
+                summary.workers,
+                if summary.workers == 1 { "" } else { "s" },
+            );
+        }
+        if summary.interrupted {
+            let _ = writeln!(out, "interrupted: {} tests not run", summary.not_run);
+        }
+        let _ = writeln!(out, "{}", summary.line());
+        let _ = out.flush();
+    }
+}
+
+fn format_secs(d: Duration) -> String {
+    format!("{:.2}s", d.as_secs_f64())
+}
+
+fn label(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Passed => "PASS",
+        Outcome::Failed => "FAIL",
+        Outcome::TimedOut => "TIMEOUT",
+        Outcome::Skipped => "SKIP",
+    }
+}
+
+/// `PASS [ 0.012s] gw1 alpha::tests/api.rs create_user`
+pub fn result_line(r: &TestResult) -> String {
+    format!(
+        "{:<7} [{:>7.3}s] {} {}",
+        label(r.outcome),
+        r.duration.as_secs_f64(),
+        r.worker,
+        display_name(r)
+    )
+}
+
+impl Reporter for Terminal {
+    fn on_event(&self, event: &RunEvent) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            RunEvent::Started {
+                tests,
+                groups,
+                workers,
+            } => {
+                if self.opts.progress {
+                    let bar = ProgressBar::with_draw_target(
+                        Some(*tests as u64),
+                        ProgressDrawTarget::stderr(),
+                    );
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{elapsed:>4} [{bar:25}] {pos}/{len} {wide_msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    st.bar = Some(bar);
+                }
+                if !self.opts.quiet {
+                    Self::println(
+                        &st,
+                        &format!(
+                            "Running {tests} tests in {groups} groups on {workers} worker{}",
+                            if *workers == 1 { "" } else { "s" }
+                        ),
+                    );
+                }
+            }
+            RunEvent::TestStarted { worker, name, .. } => {
+                st.running.insert(worker.clone(), name.clone());
+                Self::update_message(&st);
+            }
+            RunEvent::TestFinished(r) => {
+                if st.running.get(&r.worker) == Some(&r.name) {
+                    st.running.remove(&r.worker);
+                }
+                if r.outcome.is_failure() {
+                    st.failed += 1;
+                }
+                if !self.opts.quiet || r.outcome.is_failure() {
+                    let mut line = result_line(r);
+                    if let Some(reason) = r.reason.as_ref().filter(|_| r.outcome.is_failure()) {
+                        line.push_str(&format!(" ({})", reason.lines().next().unwrap_or_default()));
+                    }
+                    Self::println(&st, &line);
+                }
+                if let Some(bar) = &st.bar {
+                    if r.outcome != Outcome::Skipped {
+                        bar.inc(1);
+                    }
+                }
+                Self::update_message(&st);
+            }
+            RunEvent::ProcessRestarted {
+                worker,
+                group,
+                remaining,
+            } => {
+                if !self.opts.quiet {
+                    Self::println(
+                        &st,
+                        &format!(
+                            "RESTART {worker} {group}: {remaining} remaining tests in a fresh process"
+                        ),
+                    );
+                }
+            }
+            RunEvent::FailureOutput { .. } | RunEvent::Finished { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_line_format() {
+        let r = TestResult {
+            binary: "my_crate::test/api".into(),
+            name: "create_user".into(),
+            source_path: Some("tests/api.rs".into()),
+            group: "g".into(),
+            worker: "gw1".into(),
+            outcome: Outcome::Passed,
+            duration: Duration::from_millis(12),
+            reason: None,
+            output: String::new(),
+        };
+        assert_eq!(
+            result_line(&r),
+            "PASS    [  0.012s] gw1 my_crate::tests/api.rs create_user"
+        );
+    }
+}

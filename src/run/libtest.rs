@@ -1,0 +1,299 @@
+//! Reading libtest's results (pure: text in, values out).
+//!
+//! The verdicts come from libtest's `--logfile`, never from stdout: libtest
+//! writes that file itself, one entry per finished test, before it prints the
+//! result line. A test, or a child process it spawns, shares the process's
+//! stdout and can print lines that look exactly like results; it cannot
+//! write into a file whose path only libtest was given. Stdout is read only
+//! for the captured output of failures and to see that libtest started.
+//!
+//! With `--test-threads=1` libtest runs the selected tests one after the
+//! other in name order, so the test running at any moment is the first one
+//! (in that order) that has no verdict yet.
+
+use std::collections::{HashMap, HashSet};
+
+/// What libtest said about one test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    /// Failed; the message libtest logged after `failed:`, if any
+    /// (e.g. a `should_panic` mismatch).
+    Failed(Option<String>),
+    Ignored,
+}
+
+/// Incremental reader of a libtest logfile. Feed it what was appended to the
+/// file; it hands back verdicts as entries complete.
+#[derive(Debug)]
+pub struct LogReader {
+    /// The tests given to this process, in the order libtest runs them.
+    names: Vec<String>,
+    /// Names without a verdict yet.
+    pending: HashSet<String>,
+    /// Text not consumed yet (an entry may span several lines).
+    buf: String,
+}
+
+impl LogReader {
+    pub fn new(names: Vec<String>) -> Self {
+        let pending = names.iter().cloned().collect();
+        LogReader {
+            names,
+            pending,
+            buf: String::new(),
+        }
+    }
+
+    /// Index (into the names) of the test running now: the first in
+    /// libtest's order with no verdict.
+    pub fn current(&self) -> Option<usize> {
+        self.names.iter().position(|n| self.pending.contains(n))
+    }
+
+    #[cfg(test)]
+    fn is_done(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Indices of tests that have no verdict, in order.
+    pub fn without_verdict(&self) -> Vec<usize> {
+        (0..self.names.len())
+            .filter(|&i| self.pending.contains(&self.names[i]))
+            .collect()
+    }
+
+    /// Add appended logfile text; return the verdicts it completes.
+    pub fn feed(&mut self, text: &str) -> Vec<(usize, Verdict)> {
+        self.buf.push_str(text);
+        let mut out = Vec::new();
+        while let Some((idx, verdict, consumed)) = self.next_entry() {
+            self.pending.remove(&self.names[idx]);
+            self.buf.drain(..consumed);
+            out.push((idx, verdict));
+        }
+        out
+    }
+
+    /// The first complete entry in the buffer: `<verdict> <name>[ <time>]\n`,
+    /// where a failure message may span lines. Entries are recognised by
+    /// ending with a pending test's name, so a multi-line message is fine.
+    fn next_entry(&self) -> Option<(usize, Verdict, usize)> {
+        let mut line_start = 0;
+        while let Some(nl) = self.buf[line_start..].find('\n') {
+            let line_end = line_start + nl;
+            let line = &self.buf[line_start..line_end];
+            if let Some(idx) = self.pending_name_at_end(line) {
+                let name_len = self.names[idx].len();
+                let entry = &self.buf[..line_end];
+                let head = strip_time(entry);
+                let head = &head[..head.len() - name_len];
+                let head = head.strip_suffix(' ').unwrap_or(head);
+                return Some((idx, parse_verdict(head), line_end + 1));
+            }
+            line_start = line_end + 1;
+        }
+        None
+    }
+
+    /// If `line` ends with ` <pending name>` (optionally followed by
+    /// ` <exec time>`), that name's index. Tries the test expected next first.
+    fn pending_name_at_end(&self, line: &str) -> Option<usize> {
+        let line = strip_time(line);
+        let ends_with = |name: &str| {
+            line.strip_suffix(name)
+                .is_some_and(|head| head.ends_with(' ') || head.is_empty())
+        };
+        if let Some(cur) = self.current() {
+            if ends_with(&self.names[cur]) {
+                return Some(cur);
+            }
+        }
+        // Out of order (should not happen with one thread): a whole line of
+        // the form `<verdict> <name>` whose name is still pending.
+        let (_, name) = line.rsplit_once(' ')?;
+        if self.pending.contains(name) {
+            return self.names.iter().position(|n| n == name);
+        }
+        None
+    }
+}
+
+/// Drop a trailing ` <1.234s>` exec-time suffix (written with --report-time).
+fn strip_time(s: &str) -> &str {
+    if s.ends_with('>') {
+        if let Some(pos) = s.rfind(" <") {
+            return &s[..pos];
+        }
+    }
+    s
+}
+
+fn parse_verdict(head: &str) -> Verdict {
+    if head == "ok" {
+        Verdict::Passed
+    } else if let Some(rest) = head.strip_prefix("ignored") {
+        let _ = rest;
+        Verdict::Ignored
+    } else if let Some(msg) = head.strip_prefix("failed: ") {
+        Verdict::Failed(Some(msg.to_string()))
+    } else {
+        // `failed`, `failed (time limit exceeded)`, or anything unknown:
+        // only a plain `ok` is a pass.
+        Verdict::Failed((head != "failed").then(|| head.to_string()))
+    }
+}
+
+/// The captured output libtest prints for each failed test at the end of
+/// the run (`---- name stdout ----` sections), keyed by test name. Only
+/// names in `names` are recognised as section headers.
+pub fn failure_sections(stdout: &str, names: &[String]) -> HashMap<String, String> {
+    let known: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut out: HashMap<String, String> = HashMap::new();
+    let Some(start) = stdout
+        .rfind("\nfailures:\n\n---- ")
+        .map(|p| p + "\nfailures:\n\n".len())
+    else {
+        return out;
+    };
+    let mut current: Option<(String, String)> = None;
+    for line in stdout[start..].split_inclusive('\n') {
+        let trimmed = line.trim_end_matches('\n');
+        if let Some(name) = trimmed
+            .strip_prefix("---- ")
+            .and_then(|r| r.strip_suffix(" stdout ----"))
+            .filter(|n| known.contains(n))
+        {
+            if let Some((n, text)) = current.take() {
+                out.insert(n, text.trim_matches('\n').to_string());
+            }
+            current = Some((name.to_string(), String::new()));
+            continue;
+        }
+        if trimmed == "failures:" {
+            break;
+        }
+        if let Some((_, text)) = current.as_mut() {
+            text.push_str(line);
+        }
+    }
+    if let Some((n, text)) = current {
+        out.insert(n, text.trim_matches('\n').to_string());
+    }
+    out
+}
+
+/// Whether libtest got as far as running tests (its `running N tests` line).
+pub fn libtest_started(stdout: &str) -> bool {
+    stdout.lines().any(|l| {
+        l.strip_prefix("running ")
+            .is_some_and(|r| r.ends_with(" tests") || r.ends_with(" test"))
+    })
+}
+
+/// Remove libtest's own deprecation notice for `--logfile` from stderr text.
+pub fn strip_logfile_warning(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.contains("`--logfile` is deprecated"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Captured from rustc 1.95 libtest (`--logfile`), including a
+    /// should_panic mismatch whose message spans three lines.
+    const LOG: &str = "ok sp::ign_reason\nfailed: panic did not contain expected string\n      panic message: \"aaa\"\n expected substring: \"zzz\" sp::sp_mismatch\nok sp::sp_ok\nok tests::inner::four\nfailed tests::three\nignored tests::two\n";
+
+    #[test]
+    fn reads_all_verdicts_in_order() {
+        let mut r = LogReader::new(names(&[
+            "sp::ign_reason",
+            "sp::sp_mismatch",
+            "sp::sp_ok",
+            "tests::inner::four",
+            "tests::three",
+            "tests::two",
+        ]));
+        let v = r.feed(LOG);
+        assert_eq!(v.len(), 6);
+        assert_eq!(v[0], (0, Verdict::Passed));
+        match &v[1] {
+            (1, Verdict::Failed(Some(m))) => assert!(m.contains("expected substring: \"zzz\"")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(v[4], (4, Verdict::Failed(None)));
+        assert_eq!(v[5], (5, Verdict::Ignored));
+        assert!(r.is_done());
+    }
+
+    #[test]
+    fn partial_entries_wait_for_their_end() {
+        let mut r = LogReader::new(names(&["a", "b"]));
+        assert_eq!(
+            r.feed("ok a\nfailed: multi\nline"),
+            vec![(0, Verdict::Passed)]
+        );
+        assert_eq!(r.current(), Some(1));
+        assert!(r.feed(" message").is_empty());
+        assert_eq!(
+            r.feed(" b\n"),
+            vec![(1, Verdict::Failed(Some("multi\nline message".into())))]
+        );
+    }
+
+    #[test]
+    fn a_crash_leaves_the_running_test_current() {
+        let mut r = LogReader::new(names(&["a1", "a2", "a3", "a4"]));
+        r.feed("ok a1\nok a2\n");
+        assert_eq!(r.current(), Some(2));
+        assert_eq!(r.without_verdict(), vec![2, 3]);
+    }
+
+    #[test]
+    fn exec_time_suffix_and_similar_names() {
+        let mut r = LogReader::new(names(&["t", "x::t"]));
+        let v = r.feed("ok t <0.001s>\nok x::t\n");
+        assert_eq!(v, vec![(0, Verdict::Passed), (1, Verdict::Passed)]);
+    }
+
+    #[test]
+    fn time_limit_failure_is_a_failure() {
+        let mut r = LogReader::new(names(&["slow"]));
+        assert_eq!(
+            r.feed("failed (time limit exceeded) slow\n"),
+            vec![(
+                0,
+                Verdict::Failed(Some("failed (time limit exceeded)".into()))
+            )]
+        );
+    }
+
+    const STDOUT: &str = "\nrunning 3 tests\ntest a ... ok\ntest b ... FAILED\ntest c ... FAILED\n\nfailures:\n\n---- b stdout ----\nnoise from b\n\nthread 'b' panicked at src/lib.rs:6:25:\nboom\n---- c stdout ----\nc out\n\nfailures:\n    b\n    c\n\ntest result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.08s\n\n";
+
+    #[test]
+    fn failure_sections_are_split_by_test() {
+        let s = failure_sections(STDOUT, &names(&["a", "b", "c"]));
+        assert_eq!(
+            s["b"],
+            "noise from b\n\nthread 'b' panicked at src/lib.rs:6:25:\nboom"
+        );
+        assert_eq!(s["c"], "c out");
+        assert!(!s.contains_key("a"));
+    }
+
+    #[test]
+    fn detects_that_libtest_started() {
+        assert!(libtest_started(STDOUT));
+        assert!(libtest_started("\nrunning 1 test\n"));
+        assert!(!libtest_started(
+            "error while loading shared libraries: libx.so\n"
+        ));
+    }
+}

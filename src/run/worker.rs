@@ -1,0 +1,436 @@
+//! One worker running one unit of work: the tests of a group, in as few
+//! libtest processes as possible. A process that dies (abort, signal,
+//! `exit`, timeout) fails the test that was running; the tests after it run
+//! again in a fresh process on the same worker. Any subset of a group can be
+//! run this way, which is what retries and re-runs build on.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use camino::Utf8PathBuf;
+
+use super::libtest::{self, LogReader, Verdict};
+use super::process::{self, Event, KillReason, Stream};
+use super::{Outcome, RunContext, RunEvent, TestResult};
+use crate::build::TestBinary;
+use crate::env::{WorkerSlot, test_command};
+use crate::list::{CaseKind, TestCase};
+
+/// Most names given to one libtest process (the rest go to the next).
+const MAX_NAMES: usize = 500;
+/// Most bytes of names on one command line.
+const MAX_NAME_BYTES: usize = 96 * 1024;
+/// Most bytes of raw output kept for one failed test.
+const MAX_OUTPUT: usize = 64 * 1024;
+
+/// Run `tests` (all of one binary, sorted by name) on `slot`.
+pub fn run_tests(
+    ctx: &RunContext,
+    slot: &WorkerSlot,
+    binary: &TestBinary,
+    group: &str,
+    tests: &[TestCase],
+) {
+    let (custom, libtest_cases): (Vec<&TestCase>, Vec<&TestCase>) = tests
+        .iter()
+        .partition(|t| t.kind == CaseKind::CustomHarness);
+    for case in custom {
+        if ctx.is_cancelled() {
+            return;
+        }
+        run_custom(ctx, slot, binary, group, case);
+    }
+    let mut remaining: Vec<&TestCase> = libtest_cases;
+    while !remaining.is_empty() && !ctx.is_cancelled() {
+        let take = chunk_len(&remaining);
+        let chunk: Vec<&TestCase> = remaining.drain(..take).collect();
+        let rest = run_libtest_process(ctx, slot, binary, group, &chunk);
+        // Tests after a crash go first in the next process.
+        let mut next = rest;
+        next.extend(remaining);
+        remaining = next;
+    }
+}
+
+fn chunk_len(tests: &[&TestCase]) -> usize {
+    let mut bytes = 0;
+    for (i, t) in tests.iter().enumerate() {
+        bytes += t.name.len() + 1;
+        if i >= MAX_NAMES || (i > 0 && bytes > MAX_NAME_BYTES) {
+            return i;
+        }
+    }
+    tests.len()
+}
+
+/// Run one libtest process over `tests`; emit their results; return the
+/// tests that did not run because the process died before them.
+fn run_libtest_process<'a>(
+    ctx: &RunContext,
+    slot: &WorkerSlot,
+    binary: &TestBinary,
+    group: &str,
+    tests: &[&'a TestCase],
+) -> Vec<&'a TestCase> {
+    let names: Vec<String> = tests.iter().map(|t| t.name.clone()).collect();
+    let logfile = ctx.logfile_path(&slot.name);
+    let mut cmd = test_command(binary, Some(slot));
+    cmd.arg("--exact").args(&names);
+    cmd.arg("--test-threads=1").arg("--logfile").arg(&logfile);
+    cmd.args(&ctx.options.libtest_args);
+
+    let result = |idx: usize,
+                  outcome: Outcome,
+                  duration: Duration,
+                  reason: Option<String>,
+                  output: String| TestResult {
+        binary: binary.id.clone(),
+        name: tests[idx].name.clone(),
+        source_path: tests[idx].source_path.clone(),
+        group: group.to_string(),
+        worker: slot.name.clone(),
+        outcome,
+        duration,
+        reason,
+        output,
+    };
+
+    let started = Instant::now();
+    let running = match process::spawn(cmd) {
+        Ok(r) => r,
+        Err(e) => {
+            let reason = format!("cannot start {}: {e}", binary.path);
+            for i in 0..tests.len() {
+                ctx.emit(RunEvent::TestFinished(result(
+                    i,
+                    Outcome::Failed,
+                    Duration::ZERO,
+                    Some(reason.clone()),
+                    String::new(),
+                )));
+            }
+            return Vec::new();
+        }
+    };
+
+    let mut reader = LogReader::new(names.clone());
+    let mut log = LogTail::new(logfile.clone());
+    let mut stdout: Vec<u8> = Vec::new();
+    // Both streams in arrival order, and where the running test's part starts.
+    let mut combined: Vec<u8> = Vec::new();
+    let mut test_start = (started, 0usize);
+    let mut failed: Vec<usize> = Vec::new();
+    let mut announced: Option<usize> = None;
+
+    let mut poll = |reader: &mut LogReader,
+                    combined: &[u8],
+                    test_start: &mut (Instant, usize),
+                    failed: &mut Vec<usize>,
+                    announced: &mut Option<usize>| {
+        let text = log.read_new();
+        if !text.is_empty() {
+            for (idx, verdict) in reader.feed(&text) {
+                let now = Instant::now();
+                let duration = now - test_start.0;
+                *test_start = (now, combined.len());
+                match verdict {
+                    Verdict::Passed => ctx.emit(RunEvent::TestFinished(result(
+                        idx,
+                        Outcome::Passed,
+                        duration,
+                        None,
+                        String::new(),
+                    ))),
+                    Verdict::Ignored => ctx.emit(RunEvent::TestFinished(result(
+                        idx,
+                        Outcome::Skipped,
+                        duration,
+                        None,
+                        String::new(),
+                    ))),
+                    Verdict::Failed(msg) => {
+                        failed.push(idx);
+                        ctx.emit(RunEvent::TestFinished(result(
+                            idx,
+                            Outcome::Failed,
+                            duration,
+                            msg,
+                            String::new(),
+                        )));
+                    }
+                }
+            }
+        }
+        if let Some(cur) = reader.current() {
+            if *announced != Some(cur) {
+                *announced = Some(cur);
+                ctx.emit(RunEvent::TestStarted {
+                    worker: slot.name.clone(),
+                    name: names[cur].clone(),
+                });
+            }
+        }
+    };
+
+    let finished = running.drive(&|| ctx.is_cancelled(), |event| {
+        match event {
+            Event::Output(stream, data) => {
+                if stream == Stream::Stdout {
+                    stdout.extend_from_slice(data);
+                }
+                combined.extend_from_slice(data);
+                poll(
+                    &mut reader,
+                    &combined,
+                    &mut test_start,
+                    &mut failed,
+                    &mut announced,
+                );
+            }
+            Event::Tick => {
+                poll(
+                    &mut reader,
+                    &combined,
+                    &mut test_start,
+                    &mut failed,
+                    &mut announced,
+                );
+                if let Some(limit) = ctx.options.timeout {
+                    if reader.current().is_some() && test_start.0.elapsed() > limit {
+                        return Some(KillReason::Timeout);
+                    }
+                }
+            }
+        }
+        None
+    });
+    poll(
+        &mut reader,
+        &combined,
+        &mut test_start,
+        &mut failed,
+        &mut announced,
+    );
+    let _ = std::fs::remove_file(&logfile);
+
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    if !failed.is_empty() {
+        let sections = libtest::failure_sections(&stdout, &names);
+        for idx in failed {
+            let output = sections.get(&names[idx]).cloned().unwrap_or_default();
+            ctx.emit(RunEvent::FailureOutput {
+                binary: binary.id.clone(),
+                name: names[idx].clone(),
+                output,
+            });
+        }
+    }
+
+    let missing = reader.without_verdict();
+    if missing.is_empty() {
+        return Vec::new();
+    }
+    let (status, killed) = match finished {
+        Ok(f) => (process::describe_status(&f.status), f.killed),
+        Err(e) => (format!("lost track of the process: {e}"), None),
+    };
+    if killed == Some(KillReason::Cancelled) {
+        return Vec::new();
+    }
+    let current = missing[0];
+    let since = output_of_running_test(
+        &combined[test_start.1.min(combined.len())..],
+        &names[current],
+    );
+    let duration = test_start.0.elapsed();
+    if killed == Some(KillReason::Timeout) {
+        let limit = ctx.options.timeout.unwrap_or_default();
+        ctx.emit(RunEvent::TestFinished(result(
+            current,
+            Outcome::TimedOut,
+            duration,
+            Some(format!(
+                "timed out after {}",
+                humantime::format_duration(limit)
+            )),
+            since,
+        )));
+    } else if !libtest::libtest_started(&stdout) && reader.without_verdict().len() == names.len() {
+        // The binary never got to run a test (missing library, bad
+        // argument, ...): every test fails with its output; no retry.
+        let reason = format!(
+            "test binary {} did not start its tests ({status})",
+            binary.id
+        );
+        let output = tail(&combined);
+        for &i in &missing {
+            ctx.emit(RunEvent::TestFinished(result(
+                i,
+                Outcome::Failed,
+                Duration::ZERO,
+                Some(reason.clone()),
+                output.clone(),
+            )));
+        }
+        return Vec::new();
+    } else {
+        ctx.emit(RunEvent::TestFinished(result(
+            current,
+            Outcome::Failed,
+            duration,
+            Some(format!(
+                "the test process died while this test was running ({status})"
+            )),
+            since,
+        )));
+    }
+    let rest: Vec<&TestCase> = missing[1..].iter().map(|&i| tests[i]).collect();
+    if !rest.is_empty() {
+        ctx.emit(RunEvent::ProcessRestarted {
+            worker: slot.name.clone(),
+            group: group.to_string(),
+            remaining: rest.len(),
+        });
+    }
+    rest
+}
+
+/// A `harness = false` target: run it once (with the filters and test
+/// arguments, as `cargo test` does) and judge it by its exit code.
+fn run_custom(
+    ctx: &RunContext,
+    slot: &WorkerSlot,
+    binary: &TestBinary,
+    group: &str,
+    case: &TestCase,
+) {
+    let mut cmd = test_command(binary, Some(slot));
+    cmd.args(&ctx.options.custom_args);
+    ctx.emit(RunEvent::TestStarted {
+        worker: slot.name.clone(),
+        name: case.name.clone(),
+    });
+    let started = Instant::now();
+    let mut output = Vec::new();
+    let finished = process::spawn(cmd).and_then(|r| {
+        r.drive(&|| ctx.is_cancelled(), |e| match e {
+            Event::Output(_, d) => {
+                output.extend_from_slice(d);
+                None
+            }
+            Event::Tick => ctx
+                .options
+                .timeout
+                .filter(|t| started.elapsed() > *t)
+                .map(|_| KillReason::Timeout),
+        })
+    });
+    let (outcome, reason) = match &finished {
+        Ok(f) if f.killed == Some(KillReason::Cancelled) => return,
+        Ok(f) if f.killed == Some(KillReason::Timeout) => (
+            Outcome::TimedOut,
+            Some(format!(
+                "timed out after {}",
+                humantime::format_duration(ctx.options.timeout.unwrap_or_default())
+            )),
+        ),
+        Ok(f) if f.status.success() => (Outcome::Passed, None),
+        Ok(f) => (
+            Outcome::Failed,
+            Some(format!(
+                "custom test harness failed ({})",
+                process::describe_status(&f.status)
+            )),
+        ),
+        Err(e) => (
+            Outcome::Failed,
+            Some(format!("cannot start {}: {e}", binary.path)),
+        ),
+    };
+    let output = if outcome == Outcome::Passed {
+        String::new()
+    } else {
+        tail(&output)
+    };
+    ctx.emit(RunEvent::TestFinished(TestResult {
+        binary: binary.id.clone(),
+        name: case.name.clone(),
+        source_path: case.source_path.clone(),
+        group: group.to_string(),
+        worker: slot.name.clone(),
+        outcome,
+        duration: started.elapsed(),
+        reason,
+        output,
+    }));
+}
+
+/// What the running test wrote before its process died: the output after
+/// libtest's `test <name> ... ` marker (earlier bytes belong to the previous
+/// test's result line).
+fn output_of_running_test(since_last_verdict: &[u8], name: &str) -> String {
+    let marker = format!("test {name} ... ");
+    let text = String::from_utf8_lossy(since_last_verdict);
+    match text.find(&marker) {
+        Some(pos) => tail(
+            text[pos + marker.len()..]
+                .trim_start_matches('\n')
+                .as_bytes(),
+        ),
+        None => tail(since_last_verdict),
+    }
+}
+
+/// The last `MAX_OUTPUT` bytes of `bytes` as text, without libtest's
+/// `--logfile` deprecation notice.
+fn tail(bytes: &[u8]) -> String {
+    let start = bytes.len().saturating_sub(MAX_OUTPUT);
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    let text = libtest::strip_logfile_warning(&text);
+    if start > 0 {
+        format!("[... {start} earlier bytes not shown ...]\n{text}")
+    } else {
+        text
+    }
+}
+
+/// Reads what was appended to a file since the last call.
+struct LogTail {
+    path: Utf8PathBuf,
+    file: Option<std::fs::File>,
+    pending: Vec<u8>,
+}
+
+impl LogTail {
+    fn new(path: Utf8PathBuf) -> Self {
+        LogTail {
+            path,
+            file: None,
+            pending: Vec::new(),
+        }
+    }
+
+    /// New complete UTF-8 text (a split multi-byte character waits).
+    fn read_new(&mut self) -> String {
+        if self.file.is_none() {
+            self.file = std::fs::File::open(&self.path).ok();
+        }
+        let Some(f) = self.file.as_mut() else {
+            return String::new();
+        };
+        let _ = f.read_to_end(&mut self.pending);
+        match std::str::from_utf8(&self.pending) {
+            Ok(s) => {
+                let s = s.to_string();
+                self.pending.clear();
+                s
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                let s = String::from_utf8_lossy(&self.pending[..valid]).into_owned();
+                self.pending.drain(..valid);
+                s
+            }
+        }
+    }
+}
