@@ -115,11 +115,21 @@ pub fn metadata(b: &BuildArgs) -> Result<Metadata> {
         }
     }
     cmd.other_options(other);
-    cmd.exec().map_err(|e| match e {
-        cargo_metadata::Error::CargoMetadata { stderr } => {
-            anyhow::anyhow!("cargo metadata failed: {}", stderr.trim())
-        }
-        other => anyhow::anyhow!("cargo metadata failed: {other}"),
+    // A manifest cargo cannot read is a configuration error (exit 2).
+    cmd.exec().map_err(|e| {
+        let detail = match e {
+            cargo_metadata::Error::CargoMetadata { stderr } => stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string(),
+            other => other.to_string(),
+        };
+        crate::error::UsageError(format!(
+            "cargo cannot read the workspace: {detail}; check --manifest-path or run from a cargo project"
+        ))
+        .into()
     })
 }
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cargo_xdist::{build, cli, db, env, error, list, report, run, schedule, signal};
 
 use cargo_xdist::cli::{
@@ -151,6 +151,9 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
         (n, _) => n,
     };
     let run_id = env::new_run_id();
+    if let Some(path) = &args.junit {
+        report::junit::check_writable(path)?;
+    }
 
     // Databases first: a bad URL must not cost a build.
     let db_opts = db_options(&args.db)?;
@@ -271,9 +274,14 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
         }
         println!("\nTiming: {timing}");
     }
+    // A report that cannot be written must not hide the summary or skip
+    // the database cleanup; it still makes the run fail.
+    let mut report_failed = false;
     if let Some(path) = &args.junit {
-        report::junit::write(path, &summary, &run_id)
-            .with_context(|| format!("cannot write the JUnit report {path}"))?;
+        if let Err(e) = report::junit::write(path, &summary, &run_id) {
+            eprintln!("error: cannot write the JUnit report {path}: {e:#}");
+            report_failed = true;
+        }
     }
     if let Some(d) = databases.as_mut() {
         if let Err(e) = d.cleanup() {
@@ -285,6 +293,8 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
         error::EXIT_INTERRUPTED
     } else if summary.failed() > 0 {
         EXIT_TESTS_FAILED
+    } else if report_failed {
+        error::EXIT_USAGE
     } else {
         EXIT_OK
     })

@@ -23,6 +23,29 @@ pub fn write(path: &str, summary: &RunSummary, run_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Fail early, before the build, if the report cannot be written there.
+pub fn check_writable(path: &str) -> Result<(), crate::error::UsageError> {
+    let p = std::path::Path::new(path);
+    let fail = |e: std::io::Error| {
+        crate::error::UsageError(format!(
+            "cannot write the JUnit report {path} ({e}); choose a writable --junit path"
+        ))
+    };
+    if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs_err::create_dir_all(parent).map_err(fail)?;
+    }
+    let existed = p.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(p)
+        .map_err(fail)?;
+    if !existed {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}
+
 pub fn render(summary: &RunSummary, run_id: &str) -> Result<String> {
     let mut report = Report::new("cargo-xdist");
     report.set_time(summary.elapsed);

@@ -191,12 +191,15 @@ pub fn libtest_started(stdout: &str) -> bool {
     })
 }
 
-/// Remove libtest's own deprecation notice for `--logfile` from stderr text.
+/// libtest's notice on stderr; it may arrive without a newline, in the
+/// middle of a test's own output line.
+const LOGFILE_WARNING: &str = "warning: `--logfile` is deprecated";
+
+/// Remove libtest's own deprecation notice for `--logfile` (only that text:
+/// what the test printed on the same line stays).
 pub fn strip_logfile_warning(text: &str) -> String {
-    text.lines()
-        .filter(|l| !l.contains("`--logfile` is deprecated"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.replace(&format!("{LOGFILE_WARNING}\n"), "")
+        .replace(LOGFILE_WARNING, "")
 }
 
 #[cfg(test)]
@@ -286,6 +289,15 @@ mod tests {
         );
         assert_eq!(s["c"], "c out");
         assert!(!s.contains_key("a"));
+    }
+
+    #[test]
+    fn logfile_warning_is_cut_out_without_the_tests_output() {
+        let seen = "test t ... warning: `--logfile` is deprecatednoise from t\nmore\nwarning: `--logfile` is deprecated\nend";
+        assert_eq!(
+            strip_logfile_warning(seen),
+            "test t ... noise from t\nmore\nend"
+        );
     }
 
     #[test]

@@ -216,8 +216,14 @@ fn run_libtest_process<'a>(
     let stdout = String::from_utf8_lossy(&stdout).into_owned();
     if !failed.is_empty() {
         let sections = libtest::failure_sections(&stdout, &names);
+        let all = String::from_utf8_lossy(&combined);
         for idx in failed {
-            let output = sections.get(&names[idx]).cloned().unwrap_or_default();
+            // libtest prints no captured section under --nocapture: then
+            // the test's own output went through the pipes as it ran.
+            let output = match sections.get(&names[idx]) {
+                Some(s) => s.clone(),
+                None => raw_output(&all, &names[idx], names.get(idx + 1)),
+            };
             ctx.emit(RunEvent::FailureOutput {
                 binary: binary.id.clone(),
                 name: names[idx].clone(),
@@ -379,6 +385,20 @@ fn output_of_running_test(since_last_verdict: &[u8], name: &str) -> String {
         ),
         None => tail(since_last_verdict),
     }
+}
+
+/// What a test wrote through the pipes: from libtest's `test <name> ... `
+/// marker to the next test's marker (or the end).
+fn raw_output(all: &str, name: &str, next: Option<&String>) -> String {
+    let marker = format!("test {name} ... ");
+    let Some(start) = all.find(&marker).map(|p| p + marker.len()) else {
+        return String::new();
+    };
+    let rest = &all[start..];
+    let end = next
+        .and_then(|n| rest.find(&format!("test {n} ... ")))
+        .unwrap_or(rest.len());
+    tail(&rest.as_bytes()[..end])
 }
 
 /// The last `MAX_OUTPUT` bytes of `bytes` as text, without libtest's
