@@ -1,0 +1,541 @@
+//! Test selection, reporting flags, `list`, and error handling of
+//! `cargo xdist`, driven end to end on `fixtures/basic`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::*;
+
+/// The tests of BASIC (outside `custom`) whose names satisfy `pred`.
+fn names(pred: impl Fn(&BasicTest) -> bool) -> BTreeSet<&'static str> {
+    BASIC.iter().filter(|t| pred(t)).map(|t| t.name).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Filters
+// ---------------------------------------------------------------------------
+
+#[test]
+fn positional_filter_runs_only_matching_tests() {
+    let run = xdist_fixture(
+        "basic",
+        &["--workspace", "--exclude", "custom", "-n", "2", "text::"],
+    )
+    .junit()
+    .run();
+    run.assert_code(0);
+    run.assert_summary(5, 0, 0);
+    let selected = |t: &BasicTest| t.name.starts_with("text::");
+    assert_outcomes(
+        &run,
+        &run.junit(),
+        &basic_expected(IgnoredMode::Skip, selected),
+    );
+    assert_recorded_once(&run, &run.records(), &names(selected));
+}
+
+/// Like `cargo test FILTER`, a custom-harness target gets the filter as an
+/// argument and runs anyway (it cannot be filtered from outside).
+#[test]
+fn custom_harness_targets_run_under_a_filter() {
+    let run = xdist_fixture("basic", &["--workspace", "-n", "2", "text::"])
+        .junit()
+        .run();
+    run.assert_code(100);
+    run.assert_summary(6, 1, 0);
+    let selected = |t: &BasicTest| t.name.starts_with("text::") || is_custom(t);
+    assert_outcomes(
+        &run,
+        &run.junit(),
+        &basic_expected(IgnoredMode::Skip, selected),
+    );
+    assert_recorded_once(&run, &run.records(), &names(selected));
+}
+
+fn check_exact_adds(run: &Run) {
+    run.assert_code(0);
+    run.assert_summary(1, 0, 0);
+    let selected = |t: &BasicTest| t.name == "math::tests::adds";
+    assert_outcomes(
+        run,
+        &run.junit(),
+        &basic_expected(IgnoredMode::Skip, selected),
+    );
+    assert_recorded_once(run, &run.records(), &names(selected));
+}
+
+#[test]
+fn exact_filter() {
+    let run = xdist_fixture(
+        "basic",
+        &[
+            "--workspace",
+            "--exclude",
+            "custom",
+            "-n",
+            "2",
+            "--exact",
+            "math::tests::adds",
+        ],
+    )
+    .junit()
+    .run();
+    check_exact_adds(&run);
+}
+
+#[test]
+fn exact_after_double_dash_behaves_like_exact() {
+    let run = xdist_fixture(
+        "basic",
+        &[
+            "--workspace",
+            "--exclude",
+            "custom",
+            "-n",
+            "2",
+            "--",
+            "--exact",
+            "math::tests::adds",
+        ],
+    )
+    .junit()
+    .run();
+    check_exact_adds(&run);
+}
+
+#[test]
+fn skip_filter() {
+    let run = xdist_fixture(
+        "basic",
+        &[
+            "--workspace",
+            "--exclude",
+            "custom",
+            "-n",
+            "2",
+            "--skip",
+            "slow",
+        ],
+    )
+    .junit()
+    .run();
+    // 31 libtest tests without slow_*: 28 pass, fails_on_purpose, 2 ignored.
+    run.assert_code(100);
+    run.assert_summary(28, 1, 2);
+    let selected = |t: &BasicTest| !is_custom(t) && !t.name.contains("slow");
+    assert_outcomes(
+        &run,
+        &run.junit(),
+        &basic_expected(IgnoredMode::Skip, selected),
+    );
+    assert_recorded_once(
+        &run,
+        &run.records(),
+        &names(|t| selected(t) && t.exp != Exp::Ignored),
+    );
+}
+
+#[test]
+fn ignored_runs_only_the_ignored_tests() {
+    let run = xdist_fixture(
+        "basic",
+        &["--workspace", "--exclude", "custom", "-n", "2", "--ignored"],
+    )
+    .junit()
+    .run();
+    run.assert_code(0);
+    run.assert_summary(2, 0, 0);
+    let selected = |t: &BasicTest| t.exp == Exp::Ignored;
+    assert_outcomes(
+        &run,
+        &run.junit(),
+        &basic_expected(IgnoredMode::Include, selected),
+    );
+    assert_recorded_once(&run, &run.records(), &names(selected));
+}
+
+#[test]
+fn include_ignored_runs_everything() {
+    let run = xdist_fixture("basic", &["--workspace", "-n", "2", "--include-ignored"])
+        .junit()
+        .run();
+    // 38 libtest passes + custom_ok; fails_on_purpose + custom_fail.
+    run.assert_code(100);
+    run.assert_summary(39, 2, 0);
+    assert_outcomes(
+        &run,
+        &run.junit(),
+        &basic_expected(IgnoredMode::Include, |_| true),
+    );
+    assert_recorded_once(&run, &run.records(), &names(|_| true));
+}
+
+// ---------------------------------------------------------------------------
+// Reporting flags
+// ---------------------------------------------------------------------------
+
+#[test]
+fn quiet_prints_only_failures_and_the_summary() {
+    let run = xdist_fixture("basic", &["--workspace", "-n", "2", "-q", "--skip", "slow"]).run();
+    run.assert_code(100);
+    run.assert_summary(29, 2, 2);
+    for line in run.stdout.lines() {
+        assert!(
+            !line.starts_with("PASS") && !line.starts_with("SKIP") && !line.starts_with("Running "),
+            "-q printed a non-failure line: {line:?}{}",
+            run.ctx()
+        );
+    }
+    for name in ["math::tests::fails_on_purpose", "custom_fail"] {
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with("FAIL") && l.contains(name)),
+            "-q must still print the FAIL line of {name}{}",
+            run.ctx()
+        );
+    }
+}
+
+#[test]
+fn no_run_builds_but_runs_nothing() {
+    let run = xdist_fixture("basic", &["--workspace", "--no-run"]).run();
+    run.assert_code(0);
+    assert!(
+        run.record_files().is_empty(),
+        "--no-run ran tests: {:?}{}",
+        run.record_files(),
+        run.ctx()
+    );
+    assert!(
+        !run.stdout
+            .lines()
+            .any(|l| l.starts_with("PASS") || l.starts_with("FAIL")),
+        "--no-run reported test results{}",
+        run.ctx()
+    );
+    assert!(
+        run.stdout.contains("Built 9 test binaries"),
+        "{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn durations_prints_the_slowest_tests() {
+    let run = xdist_fixture(
+        "basic",
+        &[
+            "-p",
+            "alpha",
+            "--test",
+            "slow",
+            "-n",
+            "2",
+            "--durations",
+            "3",
+        ],
+    )
+    .run();
+    run.assert_code(0);
+    run.assert_summary(8, 0, 0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Slowest 3 tests"))
+        .unwrap_or_else(|| panic!("no `Slowest 3 tests` block{}", run.ctx()));
+    let block = &lines[at + 1..(at + 4).min(lines.len())];
+    assert!(
+        block.len() == 3 && block.iter().all(|l| l.contains("slow_")),
+        "the Slowest block should list 3 tests: {block:?}{}",
+        run.ctx()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// list
+// ---------------------------------------------------------------------------
+
+#[test]
+fn list_json() {
+    let run = xdist_fixture_sub(
+        "list",
+        "basic",
+        &["--workspace", "--message-format", "json"],
+    )
+    .run();
+    run.assert_code(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("list output is not JSON: {e}{}", run.ctx()));
+    let tests = v["tests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `tests` array{}", run.ctx()));
+    assert_eq!(tests.len(), BASIC.len(), "one entry per test{}", run.ctx());
+    let mut group_of: BTreeMap<(&str, &str), BTreeSet<String>> = BTreeMap::new();
+    for t in BASIC {
+        let entry = tests
+            .iter()
+            .find(|e| e["binary_id"] == t.binary && e["name"] == t.name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} {} missing from the listing{}",
+                    t.binary,
+                    t.name,
+                    run.ctx()
+                )
+            });
+        assert_eq!(
+            entry["source_path"],
+            t.file,
+            "source_path of {}: {entry}{}",
+            t.name,
+            run.ctx()
+        );
+        assert_eq!(
+            entry["ignored"],
+            t.exp == Exp::Ignored,
+            "ignored flag of {}: {entry}{}",
+            t.name,
+            run.ctx()
+        );
+        assert_eq!(
+            entry["package"],
+            t.package,
+            "package of {}: {entry}{}",
+            t.name,
+            run.ctx()
+        );
+        let group = entry["group"].as_str().filter(|g| !g.is_empty());
+        let group =
+            group.unwrap_or_else(|| panic!("no group for {}: {entry}{}", t.name, run.ctx()));
+        group_of
+            .entry((t.binary, t.file))
+            .or_default()
+            .insert(group.to_string());
+    }
+    // Default (loadfile) grouping: one group per (binary, file), distinct files apart.
+    let all: BTreeSet<&String> = group_of.values().flatten().collect();
+    assert!(
+        group_of.values().all(|g| g.len() == 1) && all.len() == group_of.len(),
+        "groups do not follow source files: {group_of:#?}{}",
+        run.ctx()
+    );
+    assert!(
+        run.record_files().is_empty(),
+        "listing ran tests: {:?}{}",
+        run.record_files(),
+        run.ctx()
+    );
+}
+
+#[test]
+fn list_human_has_one_line_per_test() {
+    let run = xdist_fixture_sub("list", "basic", &["--workspace"]).run();
+    run.assert_code(0);
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), BASIC.len(), "one line per test{}", run.ctx());
+    for t in BASIC {
+        let matching: Vec<&&str> = lines
+            .iter()
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() >= 3 && f[0] == t.binary && f[1] == t.file && f[2] == t.name
+            })
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "{} {}: lines {matching:?}{}",
+            t.binary,
+            t.name,
+            run.ctx()
+        );
+        assert_eq!(
+            matching[0].contains("(ignored)"),
+            t.exp == Exp::Ignored,
+            "ignored marker of {}{}",
+            t.name,
+            run.ctx()
+        );
+    }
+    assert!(
+        run.record_files().is_empty(),
+        "listing ran tests{}",
+        run.ctx()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// Exactly one `error:` line on stderr, no panic, nothing run.
+fn assert_one_error_line(run: &Run, mentions: &str) {
+    run.assert_no_panic();
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error"))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "expected one error line, got {errors:?}{}",
+        run.ctx()
+    );
+    assert!(
+        errors[0].contains(mentions),
+        "the error should mention {mentions:?}{}",
+        run.ctx()
+    );
+    assert!(
+        run.record_files().is_empty(),
+        "tests ran despite the error{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn bad_worker_count_is_a_usage_error() {
+    let run = xdist_fixture("basic", &["-n", "many"]).run();
+    run.assert_code(2);
+    assert_one_error_line(&run, "many");
+}
+
+#[test]
+fn reserved_libtest_flag_is_a_usage_error() {
+    let run = xdist_fixture("basic", &["--", "--test-threads=3"]).run();
+    run.assert_code(2);
+    assert_one_error_line(&run, "--test-threads");
+}
+
+#[test]
+fn bad_timeout_is_a_usage_error() {
+    let run = xdist_fixture("basic", &["--timeout", "soon"]).run();
+    run.assert_code(2);
+    assert_one_error_line(&run, "soon");
+}
+
+#[test]
+fn missing_manifest_is_a_one_line_error() {
+    let run = xdist(&["--manifest-path", "/nonexistent/Cargo.toml"]).run();
+    assert!(
+        run.code.is_some_and(|c| c != 0 && c != 100 && c != 101),
+        "expected a configuration error exit code{}",
+        run.ctx()
+    );
+    assert_one_error_line(&run, "/nonexistent/Cargo.toml");
+    assert_eq!(
+        run.stderr_lines().len(),
+        1,
+        "the error should be one line{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn compile_error_exits_101_with_the_compiler_error() {
+    let dir = tempfile::Builder::new()
+        .prefix("xdist-broken-")
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"xdist_broken_fixture\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src/lib.rs"), "pub fn broken( {\n").unwrap();
+    let manifest = dir.path().join("Cargo.toml");
+    let run = xdist(&["--manifest-path", manifest.to_str().unwrap(), "-n", "2"]).run();
+    run.assert_code(101);
+    run.assert_no_panic();
+    assert!(
+        run.stderr.contains("src/lib.rs") && run.stderr.contains("could not compile"),
+        "stderr should carry the compiler's error{}",
+        run.ctx()
+    );
+    assert!(
+        !run.stdout.contains("Summary:"),
+        "no tests should have run{}",
+        run.ctx()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Output that must not be lost
+// ---------------------------------------------------------------------------
+
+/// `cargo test -- --nocapture` shows a failing test's output and panic
+/// message live. cargo-xdist passes `--nocapture` to libtest (so libtest's
+/// `failures:` section is empty) but only reports that section: the panic
+/// message must still reach the user somewhere (live, or in the report).
+#[test]
+fn nocapture_keeps_a_failing_tests_panic_message() {
+    let run = xdist_fixture(
+        "basic",
+        &[
+            "-p",
+            "alpha",
+            "--lib",
+            "-n",
+            "1",
+            "--",
+            "--nocapture",
+            "--exact",
+            "math::tests::fails_on_purpose",
+        ],
+    )
+    .junit()
+    .run();
+    run.assert_code(100);
+    run.assert_summary(0, 1, 0);
+    let junit_xml = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap_or_default();
+    let shown = |needle: &str| {
+        run.stdout.contains(needle) || run.stderr.contains(needle) || junit_xml.contains(needle)
+    };
+    assert!(
+        shown("fails_on_purpose: deliberate failure"),
+        "with -- --nocapture the failing test's panic message appears nowhere (stdout, stderr, JUnit){}",
+        run.ctx()
+    );
+    assert!(
+        shown("noise from fails_on_purpose"),
+        "with -- --nocapture the failing test's output appears nowhere (stdout, stderr, JUnit){}",
+        run.ctx()
+    );
+}
+
+/// If the JUnit report cannot be written, the run still happened: the
+/// closing report must end with the summary line, and the error must say why.
+#[test]
+fn unwritable_junit_path_is_a_usage_error_before_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    // The report's parent "directory" is a regular file.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let junit = blocker.join("j.xml");
+    let run = xdist_fixture(
+        "basic",
+        &["-p", "gamma", "-n", "2", "--junit", junit.to_str().unwrap()],
+    )
+    .run();
+    run.assert_no_panic();
+    assert_eq!(
+        run.code,
+        Some(2),
+        "an unwritable --junit path is a usage error{}",
+        run.ctx()
+    );
+    assert!(
+        run.stderr.contains("JUnit") && run.stderr.contains("--junit"),
+        "stderr should name the report and the flag{}",
+        run.ctx()
+    );
+    assert!(!run.stdout.contains("PASS"), "no test may run{}", run.ctx());
+}

@@ -1,0 +1,235 @@
+//! End-to-end runs of `cargo xdist` on `fixtures/faults`: tests that abort,
+//! segfault, exit, overflow the stack, hang, leave a child behind or spoof
+//! libtest output fail alone; the rest of their file passes; nothing of the
+//! run outlives it. (The fixture runs 3 times in this file, no more.)
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+
+#[derive(Debug, Clone, Copy)]
+enum F {
+    Pass,
+    /// Failed; the JUnit failure message contains this text.
+    Fail(&'static str),
+    /// Failed by the runner's timeout.
+    Timeout,
+}
+
+/// (binary id, test, expected) for all 27 tests (fixtures/faults/EXPECTED.md).
+const FAULTS: &[(&str, &str, F)] = &[
+    ("faults::test/abort", "a1_first", F::Pass),
+    ("faults::test/abort", "a2_second", F::Pass),
+    ("faults::test/abort", "a3_aborts", F::Fail("SIGABRT")),
+    ("faults::test/abort", "a4_fourth", F::Pass),
+    ("faults::test/abort", "a5_fifth", F::Pass),
+    ("faults::test/segv", "s1_ok", F::Pass),
+    ("faults::test/segv", "s2_segfaults", F::Fail("SIGSEGV")),
+    ("faults::test/segv", "s3_ok", F::Pass),
+    ("faults::test/exit", "e1_ok", F::Pass),
+    ("faults::test/exit", "e2_exits_zero", F::Fail("exit code 0")),
+    ("faults::test/exit", "e3_ok", F::Pass),
+    (
+        "faults::test/exit",
+        "e4_exits_three",
+        F::Fail("exit code 3"),
+    ),
+    ("faults::test/exit", "e5_ok", F::Pass),
+    ("faults::test/overflow", "o1_ok", F::Pass),
+    (
+        "faults::test/overflow",
+        "o2_stack_overflow",
+        F::Fail("SIGABRT"),
+    ),
+    ("faults::test/overflow", "o3_ok", F::Pass),
+    ("faults::test/hang", "h1_ok", F::Pass),
+    ("faults::test/hang", "h2_hangs", F::Timeout),
+    ("faults::test/hang", "h3_ok", F::Pass),
+    ("faults::test/child", "c1_leaves_child", F::Pass),
+    ("faults::test/child", "c2_ok", F::Pass),
+    (
+        "faults::test/spoof",
+        "p1_spoof_then_abort",
+        F::Fail("SIGABRT"),
+    ),
+    ("faults::test/spoof", "p2_fails", F::Fail("")),
+    ("faults::test/spoof", "p3_ok", F::Pass),
+    ("faults::test/noisy_pass", "n1_floods", F::Pass),
+    ("faults::test/noisy_pass", "n2_floods", F::Pass),
+    ("faults::test/noisy_pass", "n3_floods", F::Pass),
+];
+
+/// Run the whole faults fixture and check every outcome and the cleanup.
+fn check_faults_run(extra: &[&str]) {
+    let mut args = vec!["-n", "2", "--timeout", "2s"];
+    args.extend_from_slice(extra);
+    let run = xdist_fixture("faults", &args).junit().run();
+    run.assert_code(100);
+    run.assert_summary(19, 8, 0);
+    run.assert_no_panic();
+
+    let junit = run.junit();
+    let mut problems = Vec::new();
+    for &(binary, name, want) in FAULTS {
+        let Some(case) = junit.get(binary, name) else {
+            problems.push(format!("{binary} {name}: missing from the JUnit report"));
+            continue;
+        };
+        match (want, &case.outcome) {
+            (F::Pass, JOutcome::Passed) => {}
+            (F::Fail(text), JOutcome::Failed { message, .. }) if message.contains(text) => {}
+            (F::Timeout, JOutcome::Failed { message, kind })
+                if message.contains("timed out") && kind == "timeout" => {}
+            (want, got) => {
+                problems.push(format!("{binary} {name}: expected {want:?}, got {got:?}"))
+            }
+        }
+    }
+    let known: BTreeSet<(&str, &str)> = FAULTS.iter().map(|&(b, n, _)| (b, n)).collect();
+    for c in &junit.cases {
+        if !known.contains(&(c.suite.as_str(), c.name.as_str())) {
+            problems.push(format!("unexpected testcase {} {}", c.suite, c.name));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "faults outcomes:\n  {}{}",
+        problems.join("\n  "),
+        run.ctx()
+    );
+
+    // The spoofed `test ... ok` lines must not turn into passes.
+    for line in run.stdout.lines() {
+        assert!(
+            !(line.starts_with("PASS")
+                && (line.contains("p1_spoof_then_abort") || line.contains("p2_fails"))),
+            "a spoofed ok line was reported as a pass: {line}{}",
+            run.ctx()
+        );
+    }
+
+    // Every test ran exactly once (a crash re-runs only the tests after it).
+    let records = run.records();
+    let all: BTreeSet<&str> = FAULTS.iter().map(|&(_, n, _)| n).collect();
+    assert_recorded_once(&run, &records, &all);
+    for r in &records {
+        assert!(
+            (r.worker == "gw0" || r.worker == "gw1") && r.worker_count == "2",
+            "bad worker variables in {r:?}{}",
+            run.ctx()
+        );
+    }
+
+    // Nothing of the run survives it: no test process, no `sleep 600`.
+    let run_id = junit
+        .run_id()
+        .unwrap_or_else(|| panic!("no single xdist.run_id{}", run.ctx()));
+    assert!(
+        records.iter().all(|r| r.run_id == run_id),
+        "records with another run id{}",
+        run.ctx()
+    );
+    assert_no_leftover_processes(&run, &run_id);
+}
+
+#[test]
+fn faults_loadfile() {
+    check_faults_run(&[]);
+}
+
+#[test]
+fn faults_load() {
+    check_faults_run(&["--dist", "load"]);
+}
+
+/// The leftover-process check must be able to see a live process of a run
+/// (guards against /proc being unreadable, which would make it pass vacuously).
+#[test]
+fn leftover_scan_sees_live_processes() {
+    let id = "0123456789abcdef0123456789abcdef";
+    let needle = format!("XDIST_TESTRUNUID={id}");
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .env("XDIST_TESTRUNUID", id)
+        .spawn()
+        .expect("cannot start sleep");
+    // Right after spawn the new image's environment may not be readable yet.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut found = processes_with_env(&needle);
+    while found.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        found = processes_with_env(&needle);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        found.iter().any(|(pid, _)| *pid as u32 == child.id()),
+        "the /proc scan did not find pid {} with {needle}: {found:?}",
+        child.id()
+    );
+    assert!(
+        processes_with_env(&needle).is_empty(),
+        "a reaped process is still reported"
+    );
+}
+
+/// After `a3_aborts` kills its process, a4/a5 run in a fresh process on the
+/// same worker; a1..a3 shared the first one.
+#[test]
+fn abort_restarts_the_rest_of_the_file_in_a_fresh_process() {
+    let run = xdist_fixture("faults", &["--test", "abort", "-n", "1"])
+        .junit()
+        .run();
+    run.assert_code(100);
+    run.assert_summary(4, 1, 0);
+    let junit = run.junit();
+    for name in ["a1_first", "a2_second", "a4_fourth", "a5_fifth"] {
+        let c = junit.get("faults::test/abort", name);
+        assert!(
+            matches!(c.map(|c| &c.outcome), Some(JOutcome::Passed)),
+            "{name} should pass: {c:?}{}",
+            run.ctx()
+        );
+    }
+    let a3 = junit.get("faults::test/abort", "a3_aborts");
+    assert!(
+        matches!(a3.map(|c| &c.outcome), Some(JOutcome::Failed { message, .. }) if message.contains("SIGABRT")),
+        "a3_aborts should fail with SIGABRT: {a3:?}{}",
+        run.ctx()
+    );
+
+    let records = run.records();
+    let names: BTreeSet<&str> = [
+        "a1_first",
+        "a2_second",
+        "a3_aborts",
+        "a4_fourth",
+        "a5_fifth",
+    ]
+    .into();
+    assert_recorded_once(&run, &records, &names);
+    let by_name = records_by_name(&records);
+    let pid = |n: &str| by_name[n][0].pid;
+    let first = pid("a1_first");
+    let second = pid("a4_fourth");
+    assert!(
+        pid("a2_second") == first && pid("a3_aborts") == first,
+        "a1, a2, a3 should share one process: {records:#?}{}",
+        run.ctx()
+    );
+    assert!(
+        second != first && pid("a5_fifth") == second,
+        "a4, a5 should share a fresh process: {records:#?}{}",
+        run.ctx()
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.worker == "gw0" && r.worker_count == "1"),
+        "all on worker gw0 of 1: {records:#?}{}",
+        run.ctx()
+    );
+    assert_no_leftover_processes(&run, &records[0].run_id);
+}
