@@ -223,7 +223,7 @@ fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with
 
     // Interrupted with Ctrl-C (SIGINT) while tests run.
     let records = tempfile::tempdir().unwrap();
-    let mut child = Command::new(XDIST)
+    let child = Command::new(XDIST)
         .args([
             "xdist",
             "--manifest-path",
