@@ -160,16 +160,19 @@ pub fn build(b: &BuildArgs, meta: &Metadata) -> Result<BuildOutput> {
 
     let mut artifacts = Vec::new();
     let mut scripts: HashMap<PackageId, ScriptOutput> = HashMap::new();
-    let mut any_dylib = false;
+    // Test binaries of dylib and proc-macro crates link std dynamically:
+    // they need the toolchain's library directory, as cargo provides.
+    let mut needs_std_dylib = false;
     for msg in Message::parse_stream(BufReader::new(stdout)) {
         match msg.context("reading cargo's JSON messages")? {
             Message::CompilerArtifact(art) => {
-                if art
-                    .target
-                    .crate_types
-                    .contains(&cargo_metadata::CrateType::DyLib)
-                {
-                    any_dylib = true;
+                if art.target.crate_types.iter().any(|c| {
+                    matches!(
+                        c,
+                        cargo_metadata::CrateType::DyLib | cargo_metadata::CrateType::ProcMacro
+                    )
+                }) {
+                    needs_std_dylib = true;
                 }
                 if art.profile.test && art.executable.is_some() {
                     artifacts.push(art);
@@ -206,7 +209,7 @@ pub fn build(b: &BuildArgs, meta: &Metadata) -> Result<BuildOutput> {
         Some(d) => Utf8PathBuf::from(d),
         None => meta.target_directory.clone(),
     };
-    let sysroot_lib = if any_dylib {
+    let sysroot_lib = if needs_std_dylib {
         rustc_target_libdir()
     } else {
         None

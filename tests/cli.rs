@@ -539,3 +539,46 @@ fn unwritable_junit_path_is_a_usage_error_before_the_build() {
     );
     assert!(!run.stdout.contains("PASS"), "no test may run{}", run.ctx());
 }
+
+/// `--worker-env KEY=TEMPLATE` sets a variable per worker. The fixtures
+/// record DATABASE_URL, so the template is given that name here (with no
+/// database configured it is just a variable).
+#[test]
+fn worker_env_templates_are_expanded_per_worker() {
+    let run = xdist_fixture(
+        "basic",
+        &[
+            "-p",
+            "gamma",
+            "-n",
+            "2",
+            "--worker-env",
+            "DATABASE_URL=redis://127.0.0.1/{worker_index}?w={worker}&n={worker_count}&r={run_id}",
+        ],
+    )
+    .run();
+    run.assert_code(0);
+    let records = run.records();
+    assert!(!records.is_empty(), "{}", run.ctx());
+    for r in &records {
+        let index = r.worker.trim_start_matches("gw");
+        assert_eq!(
+            r.database_url,
+            format!(
+                "redis://127.0.0.1/{index}?w={}&n=2&r={}",
+                r.worker, r.run_id
+            ),
+            "{}",
+            run.ctx()
+        );
+    }
+}
+
+/// A proc-macro crate's test binaries link std dynamically; they must find
+/// the toolchain's library directory as under `cargo test`.
+#[test]
+fn proc_macro_crates_tests_start() {
+    let run = xdist_fixture("procmacro", &["-n", "2"]).run();
+    run.assert_code(0);
+    run.assert_summary(2, 0, 0);
+}
