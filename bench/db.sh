@@ -54,7 +54,7 @@ echo "building fixtures/dbapp ..."
 
 now() { date +%s.%N; }
 calc() { python3 -c "print($1)"; }
-serial=(); xdist=(); dbtimes=()
+serial=(); xdist=(); dbtimes=(); droptimes=()
 for r in $(seq 1 "$ROUNDS"); do
     t0=$(now)
     (cd "$FIXTURE" && DATABASE_URL="$BASE" cargo test -q -- --test-threads=1 >"$TMP/serial.log" 2>&1) \
@@ -64,16 +64,17 @@ for r in $(seq 1 "$ROUNDS"); do
         || { tail -30 "$TMP/xdist.log"; die "cargo xdist failed"; }
     t2=$(now)
     s=$(calc "$t1 - $t0"); x=$(calc "$t2 - $t1")
-    d=$(sed -n 's/.*databases \([0-9.]*\)s.*/\1/p' "$TMP/xdist.log")
-    serial+=("$s"); xdist+=("$x"); dbtimes+=("${d:-?}")
-    printf 'round %d/%d: serial cargo test %.3fs  cargo xdist -n%d %.3fs (databases %ss)\n' "$r" "$ROUNDS" "$s" "$WORKERS" "$x" "${d:-?}"
+    d=$(sed -n 's/.*databases \([0-9.]*\)s (create) + \([0-9.]*\)s (drop).*/\1/p' "$TMP/xdist.log")
+    dd=$(sed -n 's/.*databases \([0-9.]*\)s (create) + \([0-9.]*\)s (drop).*/\2/p' "$TMP/xdist.log")
+    serial+=("$s"); xdist+=("$x"); dbtimes+=("${d:-?}"); droptimes+=("${dd:-?}")
+    printf 'round %d/%d: serial cargo test %.3fs  cargo xdist -n%d %.3fs (databases: create %ss, drop %ss)\n' "$r" "$ROUNDS" "$s" "$WORKERS" "$x" "${d:-?}" "${dd:-?}"
 done
 tail -n1 "$TMP/xdist.log"
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ms=$(median "${serial[@]}"); mx=$(median "${xdist[@]}"); md=$(median "${dbtimes[@]}")
+ms=$(median "${serial[@]}"); mx=$(median "${xdist[@]}"); md=$(median "${dbtimes[@]}"); mdd=$(median "${droptimes[@]}")
 echo
 echo "database benchmark: fixtures/dbapp, $ROUNDS rounds, $(nproc) CPUs"
 printf '%-34s %8.3fs\n' "cargo test -- --test-threads=1" "$ms" "cargo xdist -n$WORKERS" "$mx"
-printf 'creating %d worker databases: %ss (median)\n' "$WORKERS" "$md"
+printf 'creating %d worker databases: %ss, dropping them: %ss (medians)\n' "$WORKERS" "$md" "$mdd"
 printf 'ratio xdist/serial = %.2f (target <= 0.45)\n' "$(calc "$mx / $ms")"

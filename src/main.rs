@@ -170,13 +170,35 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
         None
     };
 
-    let t_build = Instant::now();
-    let meta = build::metadata(&args.build)?;
-    let built = match build::build(&args.build, &meta) {
-        Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
-        other => other?,
-    };
-    let build_time = t_build.elapsed();
+    // The worker databases are created while cargo builds and the binaries
+    // list their tests: all three mostly wait, so they overlap.
+    let (built, cases, build_time, list_time, db_time) = std::thread::scope(|s| {
+        let creating = match databases.as_mut() {
+            Some(d) if !args.no_run => Some(s.spawn(move || d.create())),
+            _ => None,
+        };
+        let build_and_list = || -> Result<_> {
+            let t_build = Instant::now();
+            let meta = build::metadata(&args.build)?;
+            let built = match build::build(&args.build, &meta) {
+                Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
+                other => other?,
+            };
+            let build_time = t_build.elapsed();
+            if args.no_run {
+                return Ok((built, Vec::new(), build_time, Default::default()));
+            }
+            let t_list = Instant::now();
+            let cases = list::list_all(&built.binaries, &built.workspace_root)?;
+            let cases = list::apply_filters(cases, &args.filter);
+            Ok((built, cases, build_time, t_list.elapsed()))
+        };
+        let result = build_and_list();
+        let db_time = creating.map(|h| h.join().expect("the database thread panicked"));
+        let (built, cases, build_time, list_time) = result?;
+        let db_time = db_time.transpose()?;
+        anyhow::Ok((built, cases, build_time, list_time, db_time))
+    })?;
     if args.no_run {
         println!(
             "Built {} test binaries in {:.2}s",
@@ -185,21 +207,12 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
         );
         return Ok(EXIT_OK);
     }
-
-    let t_list = Instant::now();
-    let cases = list::list_all(&built.binaries, &built.workspace_root)?;
-    let cases = list::apply_filters(cases, &args.filter);
-    let list_time = t_list.elapsed();
     let groups = schedule::schedule(args.dist, &built.binaries, &cases);
 
     let identity = RunIdentity {
         run_id: run_id.clone(),
         worker_count: workers,
         worker_env: args.worker_env.clone(),
-    };
-    let db_time = match databases.as_mut() {
-        Some(d) => Some(d.create()?),
-        None => None,
     };
     let slots: Vec<WorkerSlot> = if workers == 0 {
         vec![WorkerSlot::new(
@@ -263,6 +276,13 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
     )?;
 
     let summary = collector.summary();
+    let t_drop = Instant::now();
+    if let Some(d) = databases.as_mut() {
+        if let Err(e) = d.cleanup() {
+            eprintln!("warning: {e}");
+        }
+    }
+    let drop_time = t_drop.elapsed();
     if !args.quiet {
         let mut timing = format!(
             "build {:.2}s, list {:.2}s",
@@ -270,7 +290,11 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
             list_time.as_secs_f64()
         );
         if let Some(t) = db_time {
-            timing.push_str(&format!(", databases {:.2}s", t.as_secs_f64()));
+            timing.push_str(&format!(
+                ", databases {:.2}s (create) + {:.2}s (drop)",
+                t.as_secs_f64(),
+                drop_time.as_secs_f64()
+            ));
         }
         println!("\nTiming: {timing}");
     }
@@ -281,11 +305,6 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
         if let Err(e) = report::junit::write(path, &summary, &run_id) {
             eprintln!("error: cannot write the JUnit report {path}: {e:#}");
             report_failed = true;
-        }
-    }
-    if let Some(d) = databases.as_mut() {
-        if let Err(e) = d.cleanup() {
-            eprintln!("warning: {e}");
         }
     }
     terminal.finish(&summary);
