@@ -113,104 +113,57 @@ fn run_libtest_process<'a>(
         }
     };
 
-    let mut reader = LogReader::new(names.clone());
-    let mut log = LogTail::new(logfile.clone());
-    let mut stdout: Vec<u8> = Vec::new();
-    // Both streams in arrival order, and where the running test's part starts.
-    let mut combined: Vec<u8> = Vec::new();
-    let mut test_start = (started, 0usize);
-    let mut failed: Vec<usize> = Vec::new();
-    let mut announced: Option<usize> = None;
-
-    let mut poll = |reader: &mut LogReader,
-                    combined: &[u8],
-                    test_start: &mut (Instant, usize),
-                    failed: &mut Vec<usize>,
-                    announced: &mut Option<usize>| {
-        let text = log.read_new();
-        if !text.is_empty() {
-            for (idx, verdict) in reader.feed(&text) {
-                let now = Instant::now();
-                let duration = now - test_start.0;
-                *test_start = (now, combined.len());
-                match verdict {
-                    Verdict::Passed => ctx.emit(RunEvent::TestFinished(result(
-                        idx,
-                        Outcome::Passed,
-                        duration,
-                        None,
-                        String::new(),
-                    ))),
-                    Verdict::Ignored => ctx.emit(RunEvent::TestFinished(result(
-                        idx,
-                        Outcome::Skipped,
-                        duration,
-                        None,
-                        String::new(),
-                    ))),
-                    Verdict::Failed(msg) => {
-                        failed.push(idx);
-                        ctx.emit(RunEvent::TestFinished(result(
-                            idx,
-                            Outcome::Failed,
-                            duration,
-                            msg,
-                            String::new(),
-                        )));
-                    }
-                }
-            }
-        }
-        if let Some(cur) = reader.current() {
-            if *announced != Some(cur) {
-                *announced = Some(cur);
-                ctx.emit(RunEvent::TestStarted {
-                    worker: slot.name.clone(),
-                    name: names[cur].clone(),
-                });
-            }
-        }
+    let report = |idx: usize, outcome: Outcome, duration: Duration, reason: Option<String>| {
+        ctx.emit(RunEvent::TestFinished(result(
+            idx,
+            outcome,
+            duration,
+            reason,
+            String::new(),
+        )))
     };
-
+    let announce = |idx: usize| {
+        ctx.emit(RunEvent::TestStarted {
+            worker: slot.name.clone(),
+            name: names[idx].clone(),
+        })
+    };
+    let mut p = Progress {
+        reader: LogReader::new(names.clone()),
+        log: LogTail::new(logfile.clone()),
+        stdout: Vec::new(),
+        combined: Vec::new(),
+        test_start: started,
+        test_offset: 0,
+        failed: Vec::new(),
+        announced: None,
+        report: &report,
+        announce: &announce,
+    };
     let finished = running.drive(&|| ctx.is_cancelled(), |event| {
         match event {
-            Event::Output(stream, data) => {
-                if stream == Stream::Stdout {
-                    stdout.extend_from_slice(data);
-                }
-                combined.extend_from_slice(data);
-                poll(
-                    &mut reader,
-                    &combined,
-                    &mut test_start,
-                    &mut failed,
-                    &mut announced,
-                );
-            }
+            Event::Output(stream, data) => p.output(stream, data),
             Event::Tick => {
-                poll(
-                    &mut reader,
-                    &combined,
-                    &mut test_start,
-                    &mut failed,
-                    &mut announced,
-                );
-                if let Some(limit) = ctx.options.timeout {
-                    if reader.current().is_some() && test_start.0.elapsed() > limit {
-                        return Some(KillReason::Timeout);
-                    }
+                p.poll();
+                let limit = ctx.options.timeout?;
+                if p.reader.current().is_some() && p.test_start.elapsed() > limit {
+                    return Some(KillReason::Timeout);
                 }
             }
         }
         None
     });
-    poll(
-        &mut reader,
-        &combined,
-        &mut test_start,
-        &mut failed,
-        &mut announced,
-    );
+    p.poll();
+    let Progress {
+        reader,
+        stdout,
+        combined,
+        test_start,
+        test_offset,
+        failed,
+        ..
+    } = p;
+    let test_start = (test_start, test_offset);
     let _ = std::fs::remove_file(&logfile);
 
     let stdout = String::from_utf8_lossy(&stdout).into_owned();
@@ -299,6 +252,60 @@ fn run_libtest_process<'a>(
         });
     }
     rest
+}
+
+/// What one libtest process has reported so far.
+struct Progress<'r> {
+    reader: LogReader,
+    log: LogTail,
+    stdout: Vec<u8>,
+    /// Both streams in arrival order.
+    combined: Vec<u8>,
+    /// When the running test started, and where its output begins in `combined`.
+    test_start: Instant,
+    test_offset: usize,
+    /// Tests libtest reported failed; their captured output comes at the end.
+    failed: Vec<usize>,
+    announced: Option<usize>,
+    report: &'r dyn Fn(usize, Outcome, Duration, Option<String>),
+    announce: &'r dyn Fn(usize),
+}
+
+impl Progress<'_> {
+    fn output(&mut self, stream: Stream, data: &[u8]) {
+        if stream == Stream::Stdout {
+            self.stdout.extend_from_slice(data);
+        }
+        self.combined.extend_from_slice(data);
+        self.poll();
+    }
+
+    /// Report the verdicts libtest logged since the last call, and the
+    /// test that runs now.
+    fn poll(&mut self) {
+        let text = self.log.read_new();
+        for (idx, verdict) in self.reader.feed(&text) {
+            let now = Instant::now();
+            let duration = now - self.test_start;
+            self.test_start = now;
+            self.test_offset = self.combined.len();
+            let (outcome, reason) = match verdict {
+                Verdict::Passed => (Outcome::Passed, None),
+                Verdict::Ignored => (Outcome::Skipped, None),
+                Verdict::Failed(msg) => {
+                    self.failed.push(idx);
+                    (Outcome::Failed, msg)
+                }
+            };
+            (self.report)(idx, outcome, duration, reason);
+        }
+        if let Some(cur) = self.reader.current() {
+            if self.announced != Some(cur) {
+                self.announced = Some(cur);
+                (self.announce)(cur);
+            }
+        }
+    }
 }
 
 /// A `harness = false` target: run it once (with the filters and test
