@@ -39,8 +39,26 @@ pub struct TestCase {
     pub kind: CaseKind,
 }
 
-/// All binaries' tests, in binary order then libtest's (name) order.
-pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Result<Vec<TestCase>> {
+/// A binary that could not list its tests (it crashed, or its libraries
+/// are missing). The run goes on without it and reports it as a failure,
+/// as `cargo test` fails that binary and runs the others.
+#[derive(Debug, Clone)]
+pub struct ListFailure {
+    /// Index into the build's binaries.
+    pub binary: usize,
+    pub message: String,
+}
+
+/// What listing found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// All binaries' tests, in binary order then libtest's (name) order.
+    pub cases: Vec<TestCase>,
+    pub failures: Vec<ListFailure>,
+}
+
+/// List every binary's tests, in parallel.
+pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Listing {
     let per_binary: Vec<Result<Vec<TestCase>>> = binaries
         .par_iter()
         .enumerate()
@@ -55,11 +73,17 @@ pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Result<Ve
             Ok(cases)
         })
         .collect();
-    let mut all = Vec::new();
-    for r in per_binary {
-        all.extend(r?);
+    let mut listing = Listing::default();
+    for (binary, r) in per_binary.into_iter().enumerate() {
+        match r {
+            Ok(cases) => listing.cases.extend(cases),
+            Err(e) => listing.failures.push(ListFailure {
+                binary,
+                message: format!("{e:#}"),
+            }),
+        }
     }
-    Ok(all)
+    listing
 }
 
 fn list_binary(index: usize, binary: &TestBinary) -> Result<Vec<TestCase>> {
@@ -140,6 +164,10 @@ fn run_list(binary: &TestBinary, args: &[&str], unstable: bool) -> Result<(bool,
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         text.push_str(&String::from_utf8_lossy(&out.stderr));
+        text.push_str(&format!(
+            "\n(the binary ended with {})",
+            crate::run::process::describe_status(&out.status)
+        ));
     }
     Ok((out.status.success(), text))
 }

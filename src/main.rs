@@ -172,33 +172,39 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
 
     // The worker databases are created while cargo builds and the binaries
     // list their tests: all three mostly wait, so they overlap.
-    let (built, cases, build_time, list_time, db_time) = std::thread::scope(|s| {
-        let creating = match databases.as_mut() {
-            Some(d) if !args.no_run => Some(s.spawn(move || d.create())),
-            _ => None,
-        };
-        let build_and_list = || -> Result<_> {
-            let t_build = Instant::now();
-            let meta = build::metadata(&args.build)?;
-            let built = match build::build(&args.build, &meta) {
-                Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
-                other => other?,
+    let (built, (cases, list_failures), build_time, list_time, db_time) =
+        std::thread::scope(|s| {
+            let creating = match databases.as_mut() {
+                Some(d) if !args.no_run => Some(s.spawn(move || d.create())),
+                _ => None,
             };
-            let build_time = t_build.elapsed();
-            if args.no_run {
-                return Ok((built, Vec::new(), build_time, Default::default()));
-            }
-            let t_list = Instant::now();
-            let cases = list::list_all(&built.binaries, &built.workspace_root)?;
-            let cases = list::apply_filters(cases, &args.filter);
-            Ok((built, cases, build_time, t_list.elapsed()))
-        };
-        let result = build_and_list();
-        let db_time = creating.map(|h| h.join().expect("the database thread panicked"));
-        let (built, cases, build_time, list_time) = result?;
-        let db_time = db_time.transpose()?;
-        anyhow::Ok((built, cases, build_time, list_time, db_time))
-    })?;
+            let build_and_list = || -> Result<_> {
+                let t_build = Instant::now();
+                let meta = build::metadata(&args.build)?;
+                let built = match build::build(&args.build, &meta) {
+                    Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
+                    other => other?,
+                };
+                let build_time = t_build.elapsed();
+                if args.no_run {
+                    return Ok((built, Default::default(), build_time, Default::default()));
+                }
+                let t_list = Instant::now();
+                let listing = list::list_all(&built.binaries, &built.workspace_root);
+                let cases = list::apply_filters(listing.cases, &args.filter);
+                Ok((
+                    built,
+                    (cases, listing.failures),
+                    build_time,
+                    t_list.elapsed(),
+                ))
+            };
+            let result = build_and_list();
+            let db_time = creating.map(|h| h.join().expect("the database thread panicked"));
+            let (built, cases, build_time, list_time) = result?;
+            let db_time = db_time.transpose()?;
+            anyhow::Ok((built, cases, build_time, list_time, db_time))
+        })?;
     if args.no_run {
         println!(
             "Built {} test binaries in {:.2}s",
@@ -264,6 +270,20 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
             duration: Default::default(),
             reason: None,
             output: String::new(),
+        }));
+    }
+    for failure in &list_failures {
+        let binary = &built.binaries[failure.binary];
+        sink(RunEvent::TestFinished(TestResult {
+            binary: binary.id.clone(),
+            name: "(listing)".into(),
+            source_path: None,
+            group: String::new(),
+            worker: "-".into(),
+            outcome: Outcome::Failed,
+            duration: Default::default(),
+            reason: Some(format!("cannot list the tests of {}", binary.id)),
+            output: failure.message.clone(),
         }));
     }
     run::run(
@@ -387,8 +407,11 @@ fn list_command(mut args: ListArgs) -> Result<i32> {
     normalize_test_args(&mut args.filter)?;
     let meta = build::metadata(&args.build)?;
     let built = build::build(&args.build, &meta)?;
-    let cases = list::list_all(&built.binaries, &built.workspace_root)?;
-    let cases = list::apply_filters(cases, &args.filter);
+    let listing = list::list_all(&built.binaries, &built.workspace_root);
+    for failure in &listing.failures {
+        eprintln!("error: {}", failure.message);
+    }
+    let cases = list::apply_filters(listing.cases, &args.filter);
     let mut out = std::io::stdout().lock();
     match args.message_format {
         MessageFormat::Human => {
@@ -433,7 +456,13 @@ fn list_command(mut args: ListArgs) -> Result<i32> {
             writeln!(out)?;
         }
     }
-    Ok(EXIT_OK)
+    // A binary that could not be listed is a failed test binary, as under
+    // cargo test; the others are still listed.
+    Ok(if listing.failures.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_TESTS_FAILED
+    })
 }
 
 #[cfg(test)]

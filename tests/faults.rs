@@ -18,7 +18,7 @@ enum F {
     Timeout,
 }
 
-/// (binary id, test, expected) for all 27 tests (fixtures/faults/EXPECTED.md).
+/// (binary id, test, expected) for all 28 tests (fixtures/faults/EXPECTED.md).
 const FAULTS: &[(&str, &str, F)] = &[
     ("faults::test/abort", "a1_first", F::Pass),
     ("faults::test/abort", "a2_second", F::Pass),
@@ -59,6 +59,7 @@ const FAULTS: &[(&str, &str, F)] = &[
     ("faults::test/noisy_pass", "n1_floods", F::Pass),
     ("faults::test/noisy_pass", "n2_floods", F::Pass),
     ("faults::test/noisy_pass", "n3_floods", F::Pass),
+    ("faults::test/startup", "st_ok", F::Pass),
 ];
 
 /// Run the whole faults fixture and check every outcome and the cleanup.
@@ -67,7 +68,7 @@ fn check_faults_run(extra: &[&str]) {
     args.extend_from_slice(extra);
     let run = xdist_fixture("faults", &args).junit().run();
     run.assert_code(100);
-    run.assert_summary(19, 8, 0);
+    run.assert_summary(20, 8, 0);
     run.assert_no_panic();
 
     let junit = run.junit();
@@ -232,4 +233,30 @@ fn abort_restarts_the_rest_of_the_file_in_a_fresh_process() {
         run.ctx()
     );
     assert_no_leftover_processes(&run, &records[0].run_id);
+}
+
+/// A binary that dies before `main` cannot list its tests: it is reported
+/// as one failure and the other binaries still run, as under cargo test.
+#[test]
+fn a_binary_that_cannot_list_its_tests_fails_alone() {
+    let run = xdist_fixture(
+        "faults",
+        &["--test", "startup", "--test", "segv", "-n", "2"],
+    )
+    .env("XDIST_FIXTURE_BOOM", "1")
+    .junit()
+    .run();
+    run.assert_code(100);
+    run.assert_no_panic();
+    run.assert_summary(2, 2, 0);
+    let junit = run.junit();
+    let listing = junit
+        .get("faults::test/startup", "(listing)")
+        .unwrap_or_else(|| panic!("no (listing) entry for the startup binary{}", run.ctx()));
+    assert_eq!(listing.outcome.short(), "fail", "{}", run.ctx());
+    assert!(
+        run.stdout.contains("SIGABRT") || run.stdout.contains("signal"),
+        "{}",
+        run.ctx()
+    );
 }
