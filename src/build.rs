@@ -141,8 +141,28 @@ struct ScriptOutput {
     linked_paths: Vec<Utf8PathBuf>,
 }
 
-/// Run the build; on success return the test executables.
-pub fn build(b: &BuildArgs, meta: &Metadata) -> Result<BuildOutput> {
+/// Run the build (with `cargo metadata` alongside); on success return the
+/// test executables. A workspace cargo cannot read is a usage error.
+pub fn build(b: &BuildArgs) -> Result<BuildOutput> {
+    std::thread::scope(|s| {
+        let meta = s.spawn(|| metadata(b));
+        let compiled = compile(b);
+        // A manifest cargo cannot read fails both; report it as such.
+        let meta = meta.join().expect("the cargo metadata thread panicked")?;
+        Ok(assemble(b, &meta, compiled?))
+    })
+}
+
+/// What `cargo test --no-run` reported.
+struct Compiled {
+    artifacts: Vec<cargo_metadata::Artifact>,
+    scripts: HashMap<PackageId, ScriptOutput>,
+    /// Test binaries of dylib and proc-macro crates link std dynamically:
+    /// they need the toolchain's library directory, as cargo provides.
+    needs_std_dylib: bool,
+}
+
+fn compile(b: &BuildArgs) -> Result<Compiled> {
     let mut cmd = Command::new(cargo_program());
     cmd.args([
         "test",
@@ -160,8 +180,6 @@ pub fn build(b: &BuildArgs, meta: &Metadata) -> Result<BuildOutput> {
 
     let mut artifacts = Vec::new();
     let mut scripts: HashMap<PackageId, ScriptOutput> = HashMap::new();
-    // Test binaries of dylib and proc-macro crates link std dynamically:
-    // they need the toolchain's library directory, as cargo provides.
     let mut needs_std_dylib = false;
     for msg in Message::parse_stream(BufReader::new(stdout)) {
         match msg.context("reading cargo's JSON messages")? {
@@ -191,10 +209,7 @@ pub fn build(b: &BuildArgs, meta: &Metadata) -> Result<BuildOutput> {
                     })
                     .collect();
             }
-            Message::CompilerMessage(m) => {
-                // json-render-diagnostics renders diagnostics on stderr; nothing to do.
-                let _ = m;
-            }
+            // Diagnostics: json-render-diagnostics renders them on stderr.
             _ => {}
         }
     }
@@ -202,7 +217,20 @@ pub fn build(b: &BuildArgs, meta: &Metadata) -> Result<BuildOutput> {
     if !status.success() {
         return Err(BuildFailed(status.to_string()).into());
     }
+    Ok(Compiled {
+        artifacts,
+        scripts,
+        needs_std_dylib,
+    })
+}
 
+/// The test executables with their package data and run-time environment.
+fn assemble(b: &BuildArgs, meta: &Metadata, compiled: Compiled) -> BuildOutput {
+    let Compiled {
+        artifacts,
+        scripts,
+        needs_std_dylib,
+    } = compiled;
     let packages: HashMap<&PackageId, &Package> =
         meta.packages.iter().map(|p| (&p.id, p)).collect();
     let target_dir = match &b.target_dir {
@@ -270,10 +298,10 @@ pub fn build(b: &BuildArgs, meta: &Metadata) -> Result<BuildOutput> {
         });
     }
     binaries.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(BuildOutput {
+    BuildOutput {
         binaries,
         workspace_root: meta.workspace_root.clone(),
-    })
+    }
 }
 
 /// `rustc --print target-libdir`: where std's dylib lives (needed by

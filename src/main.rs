@@ -180,8 +180,7 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
             };
             let build_and_list = || -> Result<_> {
                 let t_build = Instant::now();
-                let meta = build::metadata(&args.build)?;
-                let built = match build::build(&args.build, &meta) {
+                let built = match build::build(&args.build) {
                     Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
                     other => other?,
                 };
@@ -405,8 +404,7 @@ fn custom_args(f: &FilterArgs) -> Vec<String> {
 
 fn list_command(mut args: ListArgs) -> Result<i32> {
     normalize_test_args(&mut args.filter)?;
-    let meta = build::metadata(&args.build)?;
-    let built = build::build(&args.build, &meta)?;
+    let built = build::build(&args.build)?;
     let listing = list::list_all(&built.binaries, &built.workspace_root);
     for failure in &listing.failures {
         eprintln!("error: {}", failure.message);
