@@ -141,16 +141,12 @@ struct ScriptOutput {
     linked_paths: Vec<Utf8PathBuf>,
 }
 
-/// Run the build (with `cargo metadata` alongside); on success return the
-/// test executables. A workspace cargo cannot read is a usage error.
+/// Run the build; on success return the test executables. `cargo
+/// metadata` goes first (not alongside: a workspace cargo cannot read would
+/// then be reported twice): its failure is a usage error.
 pub fn build(b: &BuildArgs) -> Result<BuildOutput> {
-    std::thread::scope(|s| {
-        let meta = s.spawn(|| metadata(b));
-        let compiled = compile(b);
-        // A manifest cargo cannot read fails both; report it as such.
-        let meta = meta.join().expect("the cargo metadata thread panicked")?;
-        Ok(assemble(b, &meta, compiled?))
-    })
+    let meta = metadata(b)?;
+    Ok(assemble(b, &meta, compile(b)?))
 }
 
 /// What `cargo test --no-run` reported.
