@@ -248,6 +248,7 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
             quiet: args.quiet,
             progress: !args.no_progress && !args.quiet && report::terminal::progress_wanted(),
             durations: args.durations,
+            color: report::terminal::color_wanted(),
         },
     ));
     let reporters = Reporters(vec![

@@ -18,6 +18,13 @@ pub struct TerminalOptions {
     pub quiet: bool,
     pub progress: bool,
     pub durations: usize,
+    /// Color the outcome labels (stdout is a terminal and NO_COLOR unset).
+    pub color: bool,
+}
+
+/// Whether to color: stdout is a terminal and NO_COLOR is not set.
+pub fn color_wanted() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 pub struct Terminal {
@@ -172,11 +179,25 @@ fn label(o: Outcome) -> &'static str {
     }
 }
 
+/// The label padded to 7 columns, in its ANSI color when `color`.
+fn painted_label(o: Outcome, color: bool) -> String {
+    let text = format!("{:<7}", label(o));
+    if !color {
+        return text;
+    }
+    let code = match o {
+        Outcome::Passed => "32",
+        Outcome::Failed | Outcome::TimedOut => "1;31",
+        Outcome::Skipped => "33",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
 /// `PASS [ 0.012s] gw1 alpha::tests/api.rs create_user`
-pub fn result_line(r: &TestResult) -> String {
+pub fn result_line(r: &TestResult, color: bool) -> String {
     format!(
-        "{:<7} [{:>7.3}s] {} {}",
-        label(r.outcome),
+        "{} [{:>7.3}s] {} {}",
+        painted_label(r.outcome, color),
         r.duration.as_secs_f64(),
         r.worker,
         display_name(r)
@@ -229,7 +250,7 @@ impl Reporter for Terminal {
                     st.failed += 1;
                 }
                 if !self.opts.quiet || r.outcome.is_failure() {
-                    let mut line = result_line(r);
+                    let mut line = result_line(r, self.opts.color);
                     if let Some(reason) = r.reason.as_ref().filter(|_| r.outcome.is_failure()) {
                         line.push_str(&format!(" ({})", reason.lines().next().unwrap_or_default()));
                     }
@@ -266,6 +287,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn colored_labels_keep_their_width() {
+        assert_eq!(
+            painted_label(Outcome::Failed, true),
+            "\x1b[1;31mFAIL   \x1b[0m"
+        );
+        assert_eq!(painted_label(Outcome::Passed, false), "PASS   ");
+    }
+
+    #[test]
     fn result_line_format() {
         let r = TestResult {
             binary: "my_crate::test/api".into(),
@@ -279,7 +309,7 @@ mod tests {
             output: String::new(),
         };
         assert_eq!(
-            result_line(&r),
+            result_line(&r, false),
             "PASS    [  0.012s] gw1 my_crate::tests/api.rs create_user"
         );
     }
