@@ -63,7 +63,10 @@ pub struct Collector {
 #[derive(Default)]
 struct CollectorState {
     summary: RunSummary,
+    /// Tests handed to the runner, and how many of them finished.
     scheduled: usize,
+    finished: usize,
+    started: bool,
     index: HashMap<(String, String), usize>,
 }
 
@@ -71,12 +74,7 @@ impl Collector {
     pub fn summary(&self) -> RunSummary {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut s = st.summary.clone();
-        let ran = s
-            .results
-            .iter()
-            .filter(|r| r.outcome != Outcome::Skipped)
-            .count();
-        s.not_run = st.scheduled.saturating_sub(ran);
+        s.not_run = st.scheduled.saturating_sub(st.finished);
         s
     }
 }
@@ -87,9 +85,15 @@ impl Reporter for Collector {
         match event {
             RunEvent::Started { tests, workers, .. } => {
                 st.scheduled = *tests;
+                st.started = true;
                 st.summary.workers = *workers;
             }
             RunEvent::TestFinished(r) => {
+                // Results reported before the run (ignored tests, binaries
+                // that could not list) were never scheduled.
+                if st.started {
+                    st.finished += 1;
+                }
                 let i = st.summary.results.len();
                 st.index.insert((r.binary.clone(), r.name.clone()), i);
                 st.summary.results.push(r.clone());
@@ -158,6 +162,12 @@ mod tests {
     #[test]
     fn collector_counts_and_attaches_failure_output() {
         let c = Collector::default();
+        // Reported before the run: an ignored test and a listing failure.
+        c.on_event(&RunEvent::TestFinished(result("d", Outcome::Skipped)));
+        c.on_event(&RunEvent::TestFinished(result(
+            "(listing)",
+            Outcome::Failed,
+        )));
         c.on_event(&RunEvent::Started {
             tests: 4,
             groups: 1,
@@ -166,15 +176,15 @@ mod tests {
         c.on_event(&RunEvent::TestFinished(result("a", Outcome::Passed)));
         c.on_event(&RunEvent::TestFinished(result("b", Outcome::Failed)));
         c.on_event(&RunEvent::TestFinished(result("c", Outcome::TimedOut)));
-        c.on_event(&RunEvent::TestFinished(result("d", Outcome::Skipped)));
         c.on_event(&RunEvent::FailureOutput {
             binary: "alpha::test/api".into(),
             name: "b".into(),
             output: "boom".into(),
         });
         let s = c.summary();
-        assert_eq!(s.line(), "Summary: 1 passed, 2 failed, 1 skipped");
-        assert_eq!(s.results[1].output, "boom");
+        assert_eq!(s.line(), "Summary: 1 passed, 3 failed, 1 skipped");
+        assert_eq!(s.results[3].output, "boom");
+        // 4 scheduled, 3 finished: one was never run (an interrupted run).
         assert_eq!(s.not_run, 1);
     }
 

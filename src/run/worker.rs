@@ -461,3 +461,48 @@ impl LogTail {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(name: String) -> TestCase {
+        TestCase {
+            binary: 0,
+            name,
+            ignored: false,
+            source_path: None,
+            line: None,
+            kind: CaseKind::Libtest,
+        }
+    }
+
+    #[test]
+    fn long_name_lists_are_split() {
+        let many: Vec<TestCase> = (0..1200).map(|i| case(format!("t{i}"))).collect();
+        let refs: Vec<&TestCase> = many.iter().collect();
+        assert_eq!(chunk_len(&refs), MAX_NAMES);
+        let long: Vec<TestCase> = (0..100)
+            .map(|i| case(format!("{i}{}", "x".repeat(4000))))
+            .collect();
+        let refs: Vec<&TestCase> = long.iter().collect();
+        let n = chunk_len(&refs);
+        assert!(n > 1 && n < 100, "{n}");
+        assert!(refs[..n].iter().map(|t| t.name.len() + 1).sum::<usize>() <= MAX_NAME_BYTES);
+        assert_eq!(chunk_len(&refs[..1]), 1);
+    }
+
+    #[test]
+    fn crashed_test_output_starts_after_its_marker() {
+        let raw = b"test prev ... ok\ntest boom ... about to crash\n";
+        assert_eq!(output_of_running_test(raw, "boom"), "about to crash\n");
+        assert_eq!(
+            raw_output(
+                "test a ... out a\nFAILED\ntest b ... ok\n",
+                "a",
+                Some(&"b".to_string())
+            ),
+            "out a\nFAILED\n"
+        );
+    }
+}
