@@ -582,3 +582,25 @@ fn proc_macro_crates_tests_start() {
     run.assert_code(0);
     run.assert_summary(2, 0, 0);
 }
+
+/// The README's options block is `cargo xdist -h`, verbatim.
+#[test]
+fn readme_options_block_matches_help() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("## Options")
+        .and_then(|i| {
+            readme[i..]
+                .find("```text\n")
+                .map(|j| i + j + "```text\n".len())
+        })
+        .expect("README has an Options section with a ```text block");
+    let end = start + readme[start..].find("```").expect("the block is closed");
+    let run = xdist(&["-h"]).run();
+    run.assert_code(0);
+    assert_eq!(
+        readme[start..end].trim_end(),
+        run.stdout.trim_end(),
+        "update the README's Options block from `cargo xdist -h`"
+    );
+}
