@@ -22,6 +22,20 @@ const MAX_NAMES: usize = 500;
 const MAX_NAME_BYTES: usize = 96 * 1024;
 /// Most bytes of raw output kept for one failed test.
 const MAX_OUTPUT: usize = 64 * 1024;
+/// Most bytes of a process's output held in memory: a test that floods its
+/// pipes must not exhaust memory; what matters (libtest's failure sections,
+/// the running test's output) is at the end.
+const MAX_BUFFERED: usize = 16 * 1024 * 1024;
+
+/// Drop the front of `buf` once it holds twice `max`; return how much went.
+fn keep_tail(buf: &mut Vec<u8>, max: usize) -> usize {
+    if buf.len() <= 2 * max {
+        return 0;
+    }
+    let drop = buf.len() - max;
+    buf.drain(..drop);
+    drop
+}
 
 /// Run `tests` (all of one binary, sorted by name) on `slot`.
 pub fn run_tests(
@@ -275,8 +289,11 @@ impl Progress<'_> {
     fn output(&mut self, stream: Stream, data: &[u8]) {
         if stream == Stream::Stdout {
             self.stdout.extend_from_slice(data);
+            keep_tail(&mut self.stdout, MAX_BUFFERED);
         }
         self.combined.extend_from_slice(data);
+        let dropped = keep_tail(&mut self.combined, MAX_BUFFERED);
+        self.test_offset = self.test_offset.saturating_sub(dropped);
         self.poll();
     }
 
@@ -329,6 +346,7 @@ fn run_custom(
         r.drive(&|| ctx.is_cancelled(), |e| match e {
             Event::Output(_, d) => {
                 output.extend_from_slice(d);
+                keep_tail(&mut output, MAX_BUFFERED);
                 None
             }
             Event::Tick => ctx
@@ -490,6 +508,14 @@ mod tests {
         assert!(n > 1 && n < 100, "{n}");
         assert!(refs[..n].iter().map(|t| t.name.len() + 1).sum::<usize>() <= MAX_NAME_BYTES);
         assert_eq!(chunk_len(&refs[..1]), 1);
+    }
+
+    #[test]
+    fn buffers_keep_their_tail() {
+        let mut buf: Vec<u8> = (0..250u8).collect();
+        assert_eq!(keep_tail(&mut buf, 200), 0);
+        assert_eq!(keep_tail(&mut buf, 100), 150);
+        assert_eq!(buf, (150..250u8).collect::<Vec<_>>());
     }
 
     #[test]
