@@ -158,6 +158,8 @@ pub enum DistMode {
     Load,
     /// Group by the group named in the test's path (`xdist_group_NAME` module), else like load
     Loadgroup,
+    /// Like loadfile, but an idle worker takes the unstarted half of a busy worker's group
+    Worksteal,
     /// No distribution: one worker runs every binary in order
     No,
 }

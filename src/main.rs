@@ -239,6 +239,7 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
 
     let options = RunOptions {
         timeout: args.timeout,
+        worksteal: args.dist == DistMode::Worksteal,
         libtest_args: libtest_args(&args.filter),
         custom_args: custom_args(&args.filter),
     };

@@ -35,7 +35,7 @@ pub fn group_key(mode: DistMode, binary: &TestBinary, case: &TestCase) -> (Strin
             .unwrap_or_else(|| module_of(&case.name).to_string())
     };
     match mode {
-        DistMode::Loadfile => (format!("{} {}", binary.id, file()), false),
+        DistMode::Loadfile | DistMode::Worksteal => (format!("{} {}", binary.id, file()), false),
         DistMode::Loadscope => (format!("{} {}", binary.id, module_of(&case.name)), false),
         DistMode::No => (binary.id.clone(), false),
         DistMode::Load => (format!("{} {}", binary.id, case.name), true),
@@ -100,7 +100,7 @@ pub fn schedule(mode: DistMode, binaries: &[TestBinary], cases: &[TestCase]) -> 
             groups.extend(round_robin_by_file(units));
         }
         // Largest groups first: the long pole starts early.
-        DistMode::Loadfile | DistMode::Loadscope => {
+        DistMode::Loadfile | DistMode::Loadscope | DistMode::Worksteal => {
             groups.sort_by_key(|g| std::cmp::Reverse(g.tests.len()));
         }
     }

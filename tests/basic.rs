@@ -248,3 +248,63 @@ fn load_spreads_one_files_tests_over_workers() {
         run.ctx()
     );
 }
+
+/// `--dist worksteal`: every outcome as under loadfile, each test reported
+/// once, and an idle worker takes the unstarted tail of a long file.
+#[test]
+fn worksteal_reports_every_test_once_and_splits_a_long_file() {
+    for n in ["0", "2", "4"] {
+        let run = xdist_fixture("basic", &["--workspace", "--dist", "worksteal", "-n", n])
+            .junit()
+            .run();
+        run.assert_code(100);
+        run.assert_summary(37, 2, 2);
+        let junit = run.junit();
+        assert_outcomes(&run, &junit, &basic_expected(IgnoredMode::Skip, |_| true));
+        assert_eq!(
+            junit.cases.len(),
+            41,
+            "each test reported once{}",
+            run.ctx()
+        );
+    }
+
+    // Only tests/slow.rs: one group, so the second worker can only steal.
+    let run = xdist_fixture(
+        "basic",
+        &[
+            "-p",
+            "alpha",
+            "--test",
+            "slow",
+            "--dist",
+            "worksteal",
+            "-n",
+            "2",
+        ],
+    )
+    .junit()
+    .run();
+    run.assert_code(0);
+    run.assert_summary(8, 0, 0);
+    let junit = run.junit();
+    assert_eq!(junit.cases.len(), 8, "{}", run.ctx());
+    let workers: BTreeSet<&str> = junit
+        .cases
+        .iter()
+        .filter_map(|c| c.worker.as_deref())
+        .collect();
+    assert_eq!(
+        workers,
+        BTreeSet::from(["gw0", "gw1"]),
+        "the idle worker steals part of the file{}",
+        run.ctx()
+    );
+    assert!(run.stdout.contains("STEAL"), "{}", run.ctx());
+    // Each test ran in full exactly once where it was reported; at most the
+    // first stolen test also began (and was stopped) in the owner's process.
+    let records = run.records();
+    let names: BTreeSet<&str> = records.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names.len(), 8, "{}", run.ctx());
+    assert!(records.len() <= 9, "{records:#?}{}", run.ctx());
+}

@@ -115,7 +115,7 @@ impl Reporter for Collector {
                 st.summary.elapsed = *elapsed;
                 st.summary.interrupted = *interrupted;
             }
-            RunEvent::TestStarted { .. } => {}
+            RunEvent::TestStarted { .. } | RunEvent::Stolen { .. } => {}
         }
     }
 }

@@ -277,6 +277,21 @@ impl Reporter for Terminal {
                     );
                 }
             }
+            RunEvent::Stolen {
+                thief,
+                victim,
+                group,
+                tests,
+            } => {
+                if !self.opts.quiet {
+                    Self::println(
+                        &st,
+                        &format!(
+                            "STEAL   {thief} took {tests} unstarted tests of {group} from {victim}"
+                        ),
+                    );
+                }
+            }
             RunEvent::FailureOutput { .. } | RunEvent::Finished { .. } => {}
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod libtest;
 pub mod process;
+pub mod steal;
 pub mod worker;
 
 use std::collections::VecDeque;
@@ -75,6 +76,14 @@ pub enum RunEvent {
         name: String,
         output: String,
     },
+    /// `--dist worksteal`: `thief` took `tests` unstarted tests of
+    /// `victim`'s group.
+    Stolen {
+        thief: String,
+        victim: String,
+        group: String,
+        tests: usize,
+    },
     /// A process died mid-group; its remaining tests run in a fresh one.
     ProcessRestarted {
         worker: String,
@@ -91,6 +100,8 @@ pub enum RunEvent {
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub timeout: Option<Duration>,
+    /// `--dist worksteal`: idle workers take the unstarted tail of busy ones.
+    pub worksteal: bool,
     /// Extra libtest arguments (after the names): `--include-ignored`, the
     /// user's arguments after `--`.
     pub libtest_args: Vec<String>,
@@ -106,6 +117,8 @@ pub struct RunContext<'a> {
     cancel: &'a AtomicBool,
     scratch: &'a Utf8Path,
     seq: AtomicU64,
+    /// Running processes' unstarted tails (`--dist worksteal` only).
+    pub board: Option<steal::Board>,
 }
 
 impl RunContext<'_> {
@@ -145,6 +158,7 @@ pub fn run(
         cancel,
         scratch: scratch_path,
         seq: AtomicU64::new(0),
+        board: options.worksteal.then(|| steal::Board::new(slots.len())),
     };
     let tests = groups.iter().map(|g| g.tests.len()).sum();
     ctx.emit(RunEvent::Started {
@@ -160,13 +174,18 @@ pub fn run(
         .build()
         .context("cannot start the worker pool")?;
     pool.scope(|s| {
-        for slot in slots {
+        for (index, slot) in slots.iter().enumerate() {
             let (ctx, queue) = (&ctx, &queue);
             s.spawn(move |_| {
                 while !ctx.is_cancelled() {
-                    let Some(unit) = queue.next() else { break };
+                    let Some(unit) = next_unit(ctx, queue, index, slots) else {
+                        break;
+                    };
                     let binary = &binaries[unit.binary];
-                    worker::run_tests(ctx, slot, binary, &unit.key, &unit.tests);
+                    worker::run_tests(ctx, slot, index, binary, &unit.key, &unit.tests);
+                    if let Some(board) = &ctx.board {
+                        board.leave();
+                    }
                 }
             });
         }
@@ -176,6 +195,34 @@ pub fn run(
         interrupted: ctx.is_cancelled(),
     });
     Ok(())
+}
+
+/// The next unit for worker `index`: from the queue, else (worksteal) the
+/// unstarted tail of a busy worker's group. With a board, the worker counts
+/// as active while it holds a unit.
+fn next_unit(
+    ctx: &RunContext,
+    queue: &Queue,
+    index: usize,
+    slots: &[WorkerSlot],
+) -> Option<TestGroup> {
+    let Some(board) = &ctx.board else {
+        return queue.next();
+    };
+    board.enter();
+    if let Some(unit) = queue.next() {
+        return Some(unit);
+    }
+    board.leave();
+    let stolen = board.steal_or_wait(index, &|| ctx.is_cancelled())?;
+    board.enter();
+    ctx.emit(RunEvent::Stolen {
+        thief: slots[index].name.clone(),
+        victim: slots[stolen.victim].name.clone(),
+        group: stolen.group.key.clone(),
+        tests: stolen.group.tests.len(),
+    });
+    Some(stolen.group)
 }
 
 /// The shared queue of groups. `load`-mode units are handed out in batches

@@ -37,6 +37,9 @@ pub enum KillReason {
     Timeout,
     /// The run was interrupted: SIGINT, then SIGKILL after a grace period.
     Cancelled,
+    /// `--dist worksteal`: the rest of the process's tests were taken by
+    /// another worker. SIGKILL at once.
+    Stolen,
 }
 
 /// How a process ended.
@@ -166,7 +169,7 @@ impl Running {
             if let (Some(reason), None) = (request, killed) {
                 killed = Some(reason);
                 match reason {
-                    KillReason::Timeout => self.kill_group(libc::SIGKILL),
+                    KillReason::Timeout | KillReason::Stolen => self.kill_group(libc::SIGKILL),
                     KillReason::Cancelled => {
                         self.kill_group(libc::SIGINT);
                         sigkill_at = Some(Instant::now() + GRACE);

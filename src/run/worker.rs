@@ -41,6 +41,7 @@ fn keep_tail(buf: &mut Vec<u8>, max: usize) -> usize {
 pub fn run_tests(
     ctx: &RunContext,
     slot: &WorkerSlot,
+    worker: usize,
     binary: &TestBinary,
     group: &str,
     tests: &[TestCase],
@@ -58,7 +59,7 @@ pub fn run_tests(
     while !remaining.is_empty() && !ctx.is_cancelled() {
         let take = chunk_len(&remaining);
         let chunk: Vec<&TestCase> = remaining.drain(..take).collect();
-        let rest = run_libtest_process(ctx, slot, binary, group, &chunk);
+        let rest = run_libtest_process(ctx, slot, worker, binary, group, &chunk);
         // Tests after a crash go first in the next process.
         let mut next = rest;
         next.extend(remaining);
@@ -82,6 +83,7 @@ fn chunk_len(tests: &[&TestCase]) -> usize {
 fn run_libtest_process<'a>(
     ctx: &RunContext,
     slot: &WorkerSlot,
+    worker: usize,
     binary: &TestBinary,
     group: &str,
     tests: &[&'a TestCase],
@@ -142,6 +144,9 @@ fn run_libtest_process<'a>(
             name: names[idx].clone(),
         })
     };
+    if let Some(board) = &ctx.board {
+        board.publish(worker, group, tests);
+    }
     let mut p = Progress {
         reader: LogReader::new(names.clone()),
         log: LogTail::new(logfile.clone()),
@@ -153,21 +158,34 @@ fn run_libtest_process<'a>(
         announced: None,
         report: &report,
         announce: &announce,
+        steal: ctx.board.as_ref().map(|b| (b, worker)),
+        stop: false,
     };
     let finished = running.drive(&|| ctx.is_cancelled(), |event| {
+        let tick = matches!(event, Event::Tick);
         match event {
             Event::Output(stream, data) => p.output(stream, data),
-            Event::Tick => {
-                p.poll();
-                let limit = ctx.options.timeout?;
-                if p.reader.current().is_some() && p.test_start.elapsed() > limit {
-                    return Some(KillReason::Timeout);
-                }
-            }
+            Event::Tick => p.poll(),
+        }
+        if p.stop {
+            return Some(KillReason::Stolen);
+        }
+        let limit = ctx.options.timeout.filter(|_| tick)?;
+        if p.reader.current().is_some() && p.test_start.elapsed() > limit {
+            return Some(KillReason::Timeout);
         }
         None
     });
     p.poll();
+    // Tests past `end` were stolen: the thief runs and reports them.
+    let end = match &ctx.board {
+        Some(board) => {
+            let end = board.end(worker);
+            board.retire(worker);
+            end.min(tests.len())
+        }
+        None => tests.len(),
+    };
     let Progress {
         reader,
         stdout,
@@ -199,7 +217,11 @@ fn run_libtest_process<'a>(
         }
     }
 
-    let missing = reader.without_verdict();
+    let missing: Vec<usize> = reader
+        .without_verdict()
+        .into_iter()
+        .filter(|&i| i < end)
+        .collect();
     if missing.is_empty() {
         return Vec::new();
     }
@@ -207,8 +229,12 @@ fn run_libtest_process<'a>(
         Ok(f) => (process::describe_status(&f.status), f.killed),
         Err(e) => (format!("lost track of the process: {e}"), None),
     };
-    if killed == Some(KillReason::Cancelled) {
-        return Vec::new();
+    match killed {
+        Some(KillReason::Cancelled) => return Vec::new(),
+        // Stopped at the steal point with tests of its own left (it was
+        // stopped early): those run again in a fresh process.
+        Some(KillReason::Stolen) => return missing.iter().map(|&i| tests[i]).collect(),
+        _ => {}
     }
     let current = missing[0];
     let since = output_of_running_test(
@@ -283,6 +309,10 @@ struct Progress<'r> {
     announced: Option<usize>,
     report: &'r dyn Fn(usize, Outcome, Duration, Option<String>),
     announce: &'r dyn Fn(usize),
+    /// `--dist worksteal`: the board and this worker's index on it.
+    steal: Option<(&'r super::steal::Board, usize)>,
+    /// The process reached tests that were stolen: stop it.
+    stop: bool,
 }
 
 impl Progress<'_> {
@@ -301,7 +331,13 @@ impl Progress<'_> {
     /// test that runs now.
     fn poll(&mut self) {
         let text = self.log.read_new();
+        let mut end = self.steal.map_or(usize::MAX, |(b, w)| b.end(w));
         for (idx, verdict) in self.reader.feed(&text) {
+            if idx >= end {
+                // Stolen: began here before the owner noticed; the thief
+                // runs it in full and reports it.
+                continue;
+            }
             let now = Instant::now();
             let duration = now - self.test_start;
             self.test_start = now;
@@ -317,6 +353,13 @@ impl Progress<'_> {
             (self.report)(idx, outcome, duration, reason);
         }
         if let Some(cur) = self.reader.current() {
+            if let Some((board, worker)) = self.steal {
+                end = board.advance(worker, cur);
+            }
+            if cur >= end {
+                self.stop = true;
+                return;
+            }
             if self.announced != Some(cur) {
                 self.announced = Some(cur);
                 (self.announce)(cur);

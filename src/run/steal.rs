@@ -1,0 +1,201 @@
+//! `--dist worksteal`: groups as under loadfile, but a worker with nothing
+//! left to do takes the unstarted second half of the busiest worker's
+//! group and runs it in a fresh process of its own (any subset of a group
+//! can run that way). The owner's process is stopped once it has finished
+//! the tests it kept.
+//!
+//! libtest cannot be told to stop between two tests, so the first stolen
+//! test may already have begun in the owner's process when it is stopped:
+//! its result there is discarded and it runs in full on the thief.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::list::TestCase;
+use crate::schedule::TestGroup;
+
+/// What one worker's running process still has ahead of it.
+struct Tail {
+    group: String,
+    binary: usize,
+    /// The tests given to the process, in the order it runs them.
+    tests: Vec<TestCase>,
+    /// Index of the first test the process has not started.
+    next_unstarted: usize,
+    /// The owner runs `tests[..end]`; the rest was stolen.
+    end: usize,
+}
+
+/// The tails of all workers' running processes.
+pub struct Board {
+    slots: Vec<Mutex<Option<Tail>>>,
+    /// Workers running a unit (a stolen tail may still appear).
+    active: AtomicUsize,
+}
+
+/// A stolen tail, ready to run.
+pub struct Stolen {
+    pub group: TestGroup,
+    pub victim: usize,
+}
+
+impl Board {
+    pub fn new(workers: usize) -> Self {
+        Board {
+            slots: (0..workers).map(|_| Mutex::new(None)).collect(),
+            active: AtomicUsize::new(0),
+        }
+    }
+
+    fn slot(&self, worker: usize) -> std::sync::MutexGuard<'_, Option<Tail>> {
+        self.slots[worker].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A process of `worker` starts `tests`; the first one runs at once.
+    pub fn publish(&self, worker: usize, group: &str, tests: &[&TestCase]) {
+        *self.slot(worker) = Some(Tail {
+            group: group.to_string(),
+            binary: tests.first().map(|t| t.binary).unwrap_or(0),
+            tests: tests.iter().map(|t| (*t).clone()).collect(),
+            next_unstarted: 1,
+            end: tests.len(),
+        });
+    }
+
+    /// The owner saw test `current` start; returns how many tests it keeps.
+    pub fn advance(&self, worker: usize, current: usize) -> usize {
+        match self.slot(worker).as_mut() {
+            Some(t) => {
+                t.next_unstarted = t.next_unstarted.max(current + 1);
+                t.end
+            }
+            None => usize::MAX,
+        }
+    }
+
+    /// How many of its tests the owner keeps.
+    pub fn end(&self, worker: usize) -> usize {
+        self.slot(worker).as_ref().map_or(usize::MAX, |t| t.end)
+    }
+
+    /// The owner's process ended.
+    pub fn retire(&self, worker: usize) {
+        *self.slot(worker) = None;
+    }
+
+    pub fn enter(&self) {
+        self.active.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn leave(&self) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Take the unstarted second half of the longest tail (of at least two
+    /// unstarted tests), if any.
+    pub fn steal(&self, thief: usize) -> Option<Stolen> {
+        let mut best: Option<(usize, usize)> = None;
+        for (w, slot) in self.slots.iter().enumerate() {
+            if w == thief {
+                continue;
+            }
+            let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(t) = guard.as_ref() {
+                let unstarted = t.end.saturating_sub(t.next_unstarted);
+                if unstarted >= 2 && best.is_none_or(|(_, n)| unstarted > n) {
+                    best = Some((w, unstarted));
+                }
+            }
+        }
+        let (victim, _) = best?;
+        let mut guard = self.slot(victim);
+        let t = guard.as_mut()?;
+        let unstarted = t.end.saturating_sub(t.next_unstarted);
+        if unstarted < 2 {
+            return None;
+        }
+        let new_end = t.end - unstarted / 2;
+        let tests = t.tests[new_end..t.end].to_vec();
+        t.end = new_end;
+        Some(Stolen {
+            group: TestGroup {
+                key: format!("{} (stolen tail)", t.group),
+                binary: t.binary,
+                tests,
+                batchable: false,
+            },
+            victim,
+        })
+    }
+
+    /// Steal, or wait while other workers are busy (a tail may appear);
+    /// `None` once nothing is running or the run is cancelled.
+    pub fn steal_or_wait(&self, thief: usize, cancelled: &dyn Fn() -> bool) -> Option<Stolen> {
+        loop {
+            if cancelled() {
+                return None;
+            }
+            if let Some(s) = self.steal(thief) {
+                return Some(s);
+            }
+            if self.active.load(Ordering::SeqCst) == 0 {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list::CaseKind;
+
+    fn cases(n: usize) -> Vec<TestCase> {
+        (0..n)
+            .map(|i| TestCase {
+                binary: 3,
+                name: format!("t{i:02}"),
+                ignored: false,
+                source_path: None,
+                line: None,
+                kind: CaseKind::Libtest,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn steals_the_unstarted_second_half_of_the_longest_tail() {
+        let board = Board::new(3);
+        let a = cases(10);
+        let b = cases(4);
+        board.publish(0, "a", &a.iter().collect::<Vec<_>>());
+        board.publish(1, "b", &b.iter().collect::<Vec<_>>());
+        // Worker 0 is running t02: t03..t09 (7 tests) have not started.
+        assert_eq!(board.advance(0, 2), 10);
+        let stolen = board.steal(2).expect("a tail to steal");
+        assert_eq!(stolen.victim, 0);
+        let names: Vec<_> = stolen.group.tests.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["t07", "t08", "t09"]);
+        assert_eq!(stolen.group.binary, 3);
+        assert_eq!(board.end(0), 7);
+        // The owner learns where to stop the next time it advances.
+        assert_eq!(board.advance(0, 3), 7);
+    }
+
+    #[test]
+    fn a_single_unstarted_test_is_not_stolen() {
+        let board = Board::new(2);
+        let a = cases(3);
+        board.publish(0, "a", &a.iter().collect::<Vec<_>>());
+        board.advance(0, 1);
+        assert!(board.steal(1).is_none());
+        board.retire(0);
+        assert!(board.steal(1).is_none());
+        assert!(
+            board.steal_or_wait(1, &|| false).is_none(),
+            "nothing active: no wait"
+        );
+    }
+}
