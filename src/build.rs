@@ -144,9 +144,93 @@ struct ScriptOutput {
 /// Run the build; on success return the test executables. `cargo
 /// metadata` goes first (not alongside: a workspace cargo cannot read would
 /// then be reported twice): its failure is a usage error.
-pub fn build(b: &BuildArgs) -> Result<BuildOutput> {
+pub fn build(b: &BuildArgs, doc: bool) -> Result<BuildOutput> {
     let meta = metadata(b)?;
-    Ok(assemble(b, &meta, compile(b)?))
+    let mut out = assemble(b, &meta, compile(b)?);
+    if doc {
+        out.binaries.extend(doc_units(b, &meta));
+    }
+    Ok(out)
+}
+
+/// `TestBinary::kind` of a package's doctests unit (`--doc`).
+pub const DOCTEST_KIND: &str = "doctest";
+
+/// `--doc`: one unit per selected package whose library has doctests,
+/// run by `cargo test --doc -p PKG` (its `path` is cargo).
+fn doc_units(b: &BuildArgs, meta: &Metadata) -> Vec<TestBinary> {
+    let spec_name = |spec: &str| spec.split(['@', ':']).next().unwrap_or(spec).to_string();
+    let members: Vec<&Package> = meta.workspace_packages();
+    let selected: Vec<&Package> = if !b.package.is_empty() {
+        let wanted: Vec<String> = b.package.iter().map(|s| spec_name(s)).collect();
+        members
+            .into_iter()
+            .filter(|p| wanted.contains(&p.name.to_string()))
+            .collect()
+    } else if b.workspace {
+        let excluded: Vec<String> = b.exclude.iter().map(|s| spec_name(s)).collect();
+        members
+            .into_iter()
+            .filter(|p| !excluded.contains(&p.name.to_string()))
+            .collect()
+    } else if meta.workspace_default_members.is_available() {
+        members
+            .into_iter()
+            .filter(|p| meta.workspace_default_members.contains(&p.id))
+            .collect()
+    } else {
+        members
+    };
+    let mut units = Vec::new();
+    for pkg in selected {
+        let Some(lib) = pkg
+            .targets
+            .iter()
+            .find(|t| t.doctest && (t.is_lib() || t.is_proc_macro()))
+        else {
+            continue;
+        };
+        units.push(TestBinary {
+            id: format!("{}::doc", pkg.name),
+            package: pkg.name.to_string(),
+            target_name: lib.name.clone(),
+            kind: DOCTEST_KIND.to_string(),
+            path: Utf8PathBuf::from(cargo_program()),
+            manifest_dir: pkg
+                .manifest_path
+                .parent()
+                .map(Utf8Path::to_path_buf)
+                .unwrap_or_default(),
+            src_path: lib.src_path.clone(),
+            custom_harness: false,
+            env: Vec::new(),
+        });
+    }
+    units
+}
+
+/// The cargo arguments `cargo test --doc -p PKG` shares with the build. It
+/// runs in the package's directory, where cargo finds the workspace itself;
+/// a relative `--target-dir` is made absolute.
+pub fn doc_cargo_args(b: &BuildArgs) -> Vec<String> {
+    let absolute = |p: &String| match std::env::current_dir() {
+        Ok(cwd) => cwd.join(p).to_string_lossy().into_owned(),
+        Err(_) => p.clone(),
+    };
+    let only_these = BuildArgs {
+        features: b.features.clone(),
+        all_features: b.all_features,
+        no_default_features: b.no_default_features,
+        release: b.release,
+        profile: b.profile.clone(),
+        target: b.target.clone(),
+        target_dir: b.target_dir.as_ref().map(absolute),
+        locked: b.locked,
+        offline: b.offline,
+        frozen: b.frozen,
+        ..Default::default()
+    };
+    cargo_args(&only_these)
 }
 
 /// What `cargo test --no-run` reported.

@@ -256,6 +256,9 @@ pub struct RunArgs {
     /// Build the test binaries, do not run them
     #[arg(long, help_heading = "Distribution")]
     pub no_run: bool,
+    /// Also run doctests: each package's as one unit (cargo test --doc), reported one by one
+    #[arg(long, help_heading = "Distribution")]
+    pub doc: bool,
 
     /// Print only failures and the summary
     #[arg(short, long, help_heading = "Reporting")]

@@ -22,6 +22,9 @@ pub enum CaseKind {
     Libtest,
     /// A whole custom-harness binary, run once and judged by its exit code.
     CustomHarness,
+    /// A package's doctests (`--doc`), run by `cargo test --doc` as one unit
+    /// and reported one by one.
+    Doctests,
 }
 
 /// One test of one binary.
@@ -87,6 +90,16 @@ pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Listing {
 }
 
 fn list_binary(index: usize, binary: &TestBinary) -> Result<Vec<TestCase>> {
+    if binary.kind == crate::build::DOCTEST_KIND {
+        return Ok(vec![TestCase {
+            binary: index,
+            name: "doctests".into(),
+            ignored: false,
+            source_path: None,
+            line: None,
+            kind: CaseKind::Doctests,
+        }]);
+    }
     if binary.custom_harness {
         return Ok(vec![TestCase {
             binary: index,
@@ -227,13 +240,14 @@ pub fn apply_filters(cases: Vec<TestCase>, f: &FilterArgs) -> Vec<TestCase> {
     cases
         .into_iter()
         .filter(|c| {
-            // A custom harness receives the filters itself, as under cargo test.
-            c.kind == CaseKind::CustomHarness
+            // A custom harness and rustdoc receive the filters themselves,
+            // as under cargo test.
+            c.kind != CaseKind::Libtest
                 || ((f.filters.is_empty() || f.filters.iter().any(|p| matches(p, &c.name)))
                     && !f.skip.iter().any(|p| matches(p, &c.name)))
         })
         .filter_map(|mut c| {
-            if c.kind == CaseKind::CustomHarness {
+            if c.kind != CaseKind::Libtest {
                 return Some(c);
             }
             if f.ignored {

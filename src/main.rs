@@ -180,7 +180,7 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
             };
             let build_and_list = || -> Result<_> {
                 let t_build = Instant::now();
-                let built = match build::build(&args.build) {
+                let built = match build::build(&args.build, args.doc) {
                     Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
                     other => other?,
                 };
@@ -240,6 +240,7 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
     let options = RunOptions {
         timeout: args.timeout,
         worksteal: args.dist == DistMode::Worksteal,
+        doc_cargo_args: build::doc_cargo_args(&args.build),
         libtest_args: libtest_args(&args.filter),
         custom_args: custom_args(&args.filter),
     };
@@ -406,7 +407,7 @@ fn custom_args(f: &FilterArgs) -> Vec<String> {
 
 fn list_command(mut args: ListArgs) -> Result<i32> {
     normalize_test_args(&mut args.filter)?;
-    let built = build::build(&args.build)?;
+    let built = build::build(&args.build, false)?;
     let listing = list::list_all(&built.binaries, &built.workspace_root);
     for failure in &listing.failures {
         eprintln!("error: {}", failure.message);

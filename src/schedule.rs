@@ -26,7 +26,7 @@ pub struct TestGroup {
 
 /// The group key a test gets under `mode`.
 pub fn group_key(mode: DistMode, binary: &TestBinary, case: &TestCase) -> (String, bool) {
-    if case.kind == CaseKind::CustomHarness {
+    if case.kind != CaseKind::Libtest {
         return (binary.id.clone(), false);
     }
     let file = || {

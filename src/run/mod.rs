@@ -2,6 +2,7 @@
 //! pulls the next group from a shared queue and runs it. The runner never
 //! prints: it emits [`RunEvent`]s that reporters consume.
 
+pub mod doctest;
 pub mod libtest;
 pub mod process;
 pub mod steal;
@@ -102,6 +103,9 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// `--dist worksteal`: idle workers take the unstarted tail of busy ones.
     pub worksteal: bool,
+    /// `--doc`: cargo arguments for `cargo test --doc -p PKG` (features,
+    /// profile, target, manifest path, ...).
+    pub doc_cargo_args: Vec<String>,
     /// Extra libtest arguments (after the names): `--include-ignored`, the
     /// user's arguments after `--`.
     pub libtest_args: Vec<String>,

@@ -46,14 +46,16 @@ pub fn run_tests(
     group: &str,
     tests: &[TestCase],
 ) {
-    let (custom, libtest_cases): (Vec<&TestCase>, Vec<&TestCase>) = tests
-        .iter()
-        .partition(|t| t.kind == CaseKind::CustomHarness);
-    for case in custom {
+    let (whole, libtest_cases): (Vec<&TestCase>, Vec<&TestCase>) =
+        tests.iter().partition(|t| t.kind != CaseKind::Libtest);
+    for case in whole {
         if ctx.is_cancelled() {
             return;
         }
-        run_custom(ctx, slot, binary, group, case);
+        match case.kind {
+            CaseKind::Doctests => super::doctest::run_doctests(ctx, slot, binary, group),
+            _ => run_custom(ctx, slot, binary, group, case),
+        }
     }
     let mut remaining: Vec<&TestCase> = libtest_cases;
     while !remaining.is_empty() && !ctx.is_cancelled() {
