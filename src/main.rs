@@ -262,31 +262,22 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
 
     for case in cases.iter().filter(|c| c.ignored) {
         let binary = &built.binaries[case.binary];
-        sink(RunEvent::TestFinished(TestResult {
-            binary: binary.id.clone(),
-            name: case.name.clone(),
-            source_path: case.source_path.clone(),
-            group: String::new(),
-            worker: "-".into(),
-            outcome: Outcome::Skipped,
-            duration: Default::default(),
-            reason: None,
-            output: String::new(),
-        }));
+        sink(RunEvent::TestFinished(TestResult::new(
+            binary,
+            &case.name,
+            case.source_path.clone(),
+            "",
+            "-",
+            Outcome::Skipped,
+        )));
     }
     for failure in &list_failures {
         let binary = &built.binaries[failure.binary];
-        sink(RunEvent::TestFinished(TestResult {
-            binary: binary.id.clone(),
-            name: "(listing)".into(),
-            source_path: None,
-            group: String::new(),
-            worker: "-".into(),
-            outcome: Outcome::Failed,
-            duration: Default::default(),
-            reason: Some(format!("cannot list the tests of {}", binary.id)),
-            output: failure.message.clone(),
-        }));
+        sink(RunEvent::TestFinished(
+            TestResult::new(binary, "(listing)", None, "", "-", Outcome::Failed)
+                .because(Some(format!("cannot list the tests of {}", binary.id)))
+                .with_output(failure.message.clone()),
+        ));
     }
     run::run(
         groups,

@@ -32,18 +32,11 @@ pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, gr
                   duration: Duration,
                   reason: Option<String>,
                   output: String| {
-        TestResult {
-            binary: binary.id.clone(),
-            name: name.to_string(),
-            // The name already carries the file (`src/lib.rs - item (line 3)`).
-            source_path: None,
-            group: group.to_string(),
-            worker: slot.name.clone(),
-            outcome,
-            duration,
-            reason,
-            output,
-        }
+        // The name already carries the file (`src/lib.rs - item (line 3)`).
+        TestResult::new(binary, name, None, group, &slot.name, outcome)
+            .took(duration)
+            .because(reason)
+            .with_output(output)
     };
     let fail_unit = |reason: String, output: String| {
         ctx.emit(RunEvent::TestFinished(result(

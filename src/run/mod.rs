@@ -32,6 +32,47 @@ pub enum Outcome {
     Skipped,
 }
 
+impl TestResult {
+    /// `name` of `binary`, run by `worker` in `group` (empty group and
+    /// worker `-` for results known before the run), with no time, reason
+    /// or output yet.
+    pub fn new(
+        binary: &TestBinary,
+        name: &str,
+        source_path: Option<String>,
+        group: &str,
+        worker: &str,
+        outcome: Outcome,
+    ) -> Self {
+        TestResult {
+            binary: binary.id.clone(),
+            name: name.to_string(),
+            source_path,
+            group: group.to_string(),
+            worker: worker.to_string(),
+            outcome,
+            duration: Duration::ZERO,
+            reason: None,
+            output: String::new(),
+        }
+    }
+
+    pub fn took(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    pub fn because(mut self, reason: Option<String>) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    pub fn with_output(mut self, output: String) -> Self {
+        self.output = output;
+        self
+    }
+}
+
 impl Outcome {
     pub fn is_failure(self) -> bool {
         matches!(self, Outcome::Failed | Outcome::TimedOut)

@@ -101,16 +101,19 @@ fn run_libtest_process<'a>(
                   outcome: Outcome,
                   duration: Duration,
                   reason: Option<String>,
-                  output: String| TestResult {
-        binary: binary.id.clone(),
-        name: tests[idx].name.clone(),
-        source_path: tests[idx].source_path.clone(),
-        group: group.to_string(),
-        worker: slot.name.clone(),
-        outcome,
-        duration,
-        reason,
-        output,
+                  output: String| {
+        let t = tests[idx];
+        TestResult::new(
+            binary,
+            &t.name,
+            t.source_path.clone(),
+            group,
+            &slot.name,
+            outcome,
+        )
+        .took(duration)
+        .because(reason)
+        .with_output(output)
     };
 
     let started = Instant::now();
@@ -428,17 +431,19 @@ fn run_custom(
     } else {
         tail(&output)
     };
-    ctx.emit(RunEvent::TestFinished(TestResult {
-        binary: binary.id.clone(),
-        name: case.name.clone(),
-        source_path: case.source_path.clone(),
-        group: group.to_string(),
-        worker: slot.name.clone(),
-        outcome,
-        duration: started.elapsed(),
-        reason,
-        output,
-    }));
+    ctx.emit(RunEvent::TestFinished(
+        TestResult::new(
+            binary,
+            &case.name,
+            case.source_path.clone(),
+            group,
+            &slot.name,
+            outcome,
+        )
+        .took(started.elapsed())
+        .because(reason)
+        .with_output(output),
+    ));
 }
 
 /// What the running test wrote before its process died: the output after
