@@ -155,9 +155,12 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
         report::junit::check_writable(path)?;
     }
 
-    // Databases first: a bad URL must not cost a build.
+    // Databases first: a bad URL must not cost a build. `--no-run` runs no
+    // test, so it needs (and starts) no database.
     let db_opts = db_options(&args.db)?;
-    let mut databases = if db_opts.url.is_some() || db_opts.ephemeral {
+    let mut databases = if args.no_run {
+        None
+    } else if db_opts.url.is_some() || db_opts.ephemeral {
         Some(db::WorkerDatabases::connect(&db_opts, workers, &run_id)?)
     } else {
         if db_opts.template.is_some() || db_opts.setup.is_some() || db_opts.keep {
@@ -174,10 +177,7 @@ fn run_command(mut args: RunArgs) -> Result<i32> {
     // list their tests: all three mostly wait, so they overlap.
     let (built, (cases, list_failures), build_time, list_time, db_time) =
         std::thread::scope(|s| {
-            let creating = match databases.as_mut() {
-                Some(d) if !args.no_run => Some(s.spawn(move || d.create())),
-                _ => None,
-            };
+            let creating = databases.as_mut().map(|d| s.spawn(move || d.create()));
             let build_and_list = || -> Result<_> {
                 let t_build = Instant::now();
                 let built = match build::build(&args.build, args.doc) {
