@@ -12,6 +12,15 @@ fn names(pred: impl Fn(&BasicTest) -> bool) -> BTreeSet<&'static str> {
     BASIC.iter().filter(|t| pred(t)).map(|t| t.name).collect()
 }
 
+/// The selected tests got their expected JUnit outcomes, and each that runs
+/// (ignored ones only under `Include`) was recorded exactly once.
+fn assert_selected_ran(run: &Run, mode: IgnoredMode, selected: impl Fn(&BasicTest) -> bool + Copy) {
+    assert_outcomes(run, &run.junit(), &basic_expected(mode, selected));
+    let ran =
+        |t: &BasicTest| selected(t) && (mode == IgnoredMode::Include || t.exp != Exp::Ignored);
+    assert_recorded_once(run, &run.records(), &names(ran));
+}
+
 // ---------------------------------------------------------------------------
 // Filters
 // ---------------------------------------------------------------------------
@@ -27,12 +36,7 @@ fn positional_filter_runs_only_matching_tests() {
     run.assert_code(0);
     run.assert_summary(5, 0, 0);
     let selected = |t: &BasicTest| t.name.starts_with("text::");
-    assert_outcomes(
-        &run,
-        &run.junit(),
-        &basic_expected(IgnoredMode::Skip, selected),
-    );
-    assert_recorded_once(&run, &run.records(), &names(selected));
+    assert_selected_ran(&run, IgnoredMode::Skip, selected);
 }
 
 /// Like `cargo test FILTER`, a custom-harness target gets the filter as an
@@ -45,24 +49,14 @@ fn custom_harness_targets_run_under_a_filter() {
     run.assert_code(100);
     run.assert_summary(6, 1, 0);
     let selected = |t: &BasicTest| t.name.starts_with("text::") || is_custom(t);
-    assert_outcomes(
-        &run,
-        &run.junit(),
-        &basic_expected(IgnoredMode::Skip, selected),
-    );
-    assert_recorded_once(&run, &run.records(), &names(selected));
+    assert_selected_ran(&run, IgnoredMode::Skip, selected);
 }
 
 fn check_exact_adds(run: &Run) {
     run.assert_code(0);
     run.assert_summary(1, 0, 0);
     let selected = |t: &BasicTest| t.name == "math::tests::adds";
-    assert_outcomes(
-        run,
-        &run.junit(),
-        &basic_expected(IgnoredMode::Skip, selected),
-    );
-    assert_recorded_once(run, &run.records(), &names(selected));
+    assert_selected_ran(run, IgnoredMode::Skip, selected);
 }
 
 #[test]
@@ -124,16 +118,7 @@ fn skip_filter() {
     run.assert_code(100);
     run.assert_summary(28, 1, 2);
     let selected = |t: &BasicTest| !is_custom(t) && !t.name.contains("slow");
-    assert_outcomes(
-        &run,
-        &run.junit(),
-        &basic_expected(IgnoredMode::Skip, selected),
-    );
-    assert_recorded_once(
-        &run,
-        &run.records(),
-        &names(|t| selected(t) && t.exp != Exp::Ignored),
-    );
+    assert_selected_ran(&run, IgnoredMode::Skip, selected);
 }
 
 #[test]
@@ -147,12 +132,7 @@ fn ignored_runs_only_the_ignored_tests() {
     run.assert_code(0);
     run.assert_summary(2, 0, 0);
     let selected = |t: &BasicTest| t.exp == Exp::Ignored;
-    assert_outcomes(
-        &run,
-        &run.junit(),
-        &basic_expected(IgnoredMode::Include, selected),
-    );
-    assert_recorded_once(&run, &run.records(), &names(selected));
+    assert_selected_ran(&run, IgnoredMode::Include, selected);
 }
 
 #[test]
@@ -163,12 +143,7 @@ fn include_ignored_runs_everything() {
     // 38 libtest passes + custom_ok; fails_on_purpose + custom_fail.
     run.assert_code(100);
     run.assert_summary(39, 2, 0);
-    assert_outcomes(
-        &run,
-        &run.junit(),
-        &basic_expected(IgnoredMode::Include, |_| true),
-    );
-    assert_recorded_once(&run, &run.records(), &names(|_| true));
+    assert_selected_ran(&run, IgnoredMode::Include, |_| true);
 }
 
 // ---------------------------------------------------------------------------
