@@ -432,13 +432,26 @@ fn world_traversable(dir: &Path) -> bool {
 }
 
 /// A new, private directory for the cluster, owned by `account` if given.
+/// Memory-backed (/dev/shm) when possible: a throwaway server needs no
+/// durability, and every CREATE DATABASE makes hundreds of files, which is
+/// several times faster on tmpfs than on a VM's disk. Else the temp dir.
 fn make_root(account: Option<Account>) -> Result<PathBuf, DbError> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() && (account.is_none() || world_traversable(&shm)) {
+        if let Ok(dir) = make_root_in(&shm, account) {
+            return Ok(dir);
+        }
+    }
     let mut base = std::env::temp_dir();
     if account.is_some() && !world_traversable(&base) {
         // The server's user must be able to reach its own directory.
         base = PathBuf::from("/tmp");
     }
+    make_root_in(&base, account)
+}
+
+fn make_root_in(base: &std::path::Path, account: Option<Account>) -> Result<PathBuf, DbError> {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
