@@ -17,6 +17,7 @@
 use std::ffi::CString;
 use std::io;
 use std::net::TcpListener;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -437,7 +438,12 @@ fn world_traversable(dir: &Path) -> bool {
 /// several times faster on tmpfs than on a VM's disk. Else the temp dir.
 fn make_root(account: Option<Account>) -> Result<PathBuf, DbError> {
     let shm = PathBuf::from("/dev/shm");
-    if shm.is_dir() && (account.is_none() || world_traversable(&shm)) {
+    // Containers often give /dev/shm 64 MiB: too small for a cluster and
+    // its worker databases.
+    if shm.is_dir()
+        && free_bytes(&shm).is_some_and(|b| b >= MIN_SHM_FREE)
+        && (account.is_none() || world_traversable(&shm))
+    {
         if let Ok(dir) = make_root_in(&shm, account) {
             return Ok(dir);
         }
@@ -450,7 +456,22 @@ fn make_root(account: Option<Account>) -> Result<PathBuf, DbError> {
     make_root_in(&base, account)
 }
 
-fn make_root_in(base: &std::path::Path, account: Option<Account>) -> Result<PathBuf, DbError> {
+/// Free space /dev/shm must have for the cluster to go there.
+const MIN_SHM_FREE: u64 = 1024 * 1024 * 1024;
+
+/// Bytes available to unprivileged users on the filesystem of `path`.
+fn free_bytes(path: &Path) -> Option<u64> {
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct we pass; the path is a
+    // NUL-terminated string we own.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+fn make_root_in(base: &Path, account: Option<Account>) -> Result<PathBuf, DbError> {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -587,5 +608,11 @@ mod tests {
             server.url("my db"),
             "postgres://postgres@127.0.0.1:5999/my%20db"
         );
+    }
+
+    #[test]
+    fn free_space_is_read_and_a_missing_path_has_none() {
+        assert!(free_bytes(Path::new("/")).is_some_and(|b| b > 0));
+        assert_eq!(free_bytes(Path::new("/no/such/dir")), None);
     }
 }
