@@ -320,7 +320,8 @@ fn ephemeral_error(reason: String, log: String) -> DbError {
     }
 }
 
-fn describe(status: ExitStatus) -> String {
+/// `exit status N` or `killed by signal N`: how a helper command ended.
+pub(super) fn describe(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),

@@ -22,7 +22,6 @@ pub mod ephemeral;
 pub mod url;
 
 use std::ffi::CStr;
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -1114,12 +1113,7 @@ impl Settings {
         }
         text.push_str(&String::from_utf8_lossy(&output.stderr));
         let text = redact_secrets(text.trim_end(), &self.secrets);
-        let status = match (output.status.code(), output.status.signal()) {
-            (Some(code), _) => format!("exit status {code}"),
-            (None, Some(signal)) => format!("killed by signal {signal}"),
-            _ => output.status.to_string(),
-        };
-        Err(failed(status, text))
+        Err(failed(ephemeral::describe(output.status), text))
     }
 }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::libtest::{self, Verdict};
 use super::process::{self, Event, KillReason, Stream};
+use super::worker::{MAX_BUFFERED, keep_tail, tail};
 use super::{Outcome, RunContext, RunEvent, TestResult};
 use crate::build::TestBinary;
 use crate::env::{WorkerSlot, test_command};
@@ -109,8 +110,10 @@ pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, gr
         if let Event::Output(stream, data) = event {
             if stream == Stream::Stdout {
                 stdout.extend_from_slice(data);
+                keep_tail(&mut stdout, MAX_BUFFERED);
             }
             combined.extend_from_slice(data);
+            keep_tail(&mut combined, MAX_BUFFERED);
         }
         poll(&mut failed, &mut last);
         None::<KillReason>
@@ -132,22 +135,13 @@ pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, gr
         Ok(f) if !f.status.success() && failed.is_empty() => {
             // Nothing failed, yet cargo did: the doctests did not build or
             // rustdoc failed. Say so, with cargo's output.
-            let text = libtest::strip_logfile_warning(&String::from_utf8_lossy(&combined));
-            let tail: String = text
-                .chars()
-                .rev()
-                .take(64 * 1024)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
             fail_unit(
                 format!(
                     "cargo test --doc -p {} failed ({}) after {reported} doctest results",
                     binary.package,
                     process::describe_status(&f.status)
                 ),
-                tail,
+                tail(&combined),
             );
         }
         Ok(_) => {}

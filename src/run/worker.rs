@@ -25,10 +25,10 @@ const MAX_OUTPUT: usize = 64 * 1024;
 /// Most bytes of a process's output held in memory: a test that floods its
 /// pipes must not exhaust memory; what matters (libtest's failure sections,
 /// the running test's output) is at the end.
-const MAX_BUFFERED: usize = 16 * 1024 * 1024;
+pub(super) const MAX_BUFFERED: usize = 16 * 1024 * 1024;
 
 /// Drop the front of `buf` once it holds twice `max`; return how much went.
-fn keep_tail(buf: &mut Vec<u8>, max: usize) -> usize {
+pub(super) fn keep_tail(buf: &mut Vec<u8>, max: usize) -> usize {
     if buf.len() <= 2 * max {
         return 0;
     }
@@ -478,7 +478,7 @@ fn raw_output(all: &str, name: &str, next: Option<&String>) -> String {
 
 /// The last `MAX_OUTPUT` bytes of `bytes` as text, without libtest's
 /// `--logfile` deprecation notice.
-fn tail(bytes: &[u8]) -> String {
+pub(super) fn tail(bytes: &[u8]) -> String {
     let start = bytes.len().saturating_sub(MAX_OUTPUT);
     let text = String::from_utf8_lossy(&bytes[start..]);
     let text = libtest::strip_logfile_warning(&text);
