@@ -121,19 +121,16 @@ impl EphemeralServer {
     }
 
     /// The TCP port the server listens on (on 127.0.0.1).
-    #[allow(dead_code)] // used by tests
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// The cluster's data directory (holds `postgresql.conf`, `pg_hba.conf`).
-    #[allow(dead_code)] // used by tests
     pub fn data_dir(&self) -> &Path {
         &self.data
     }
 
     /// The postmaster's process id, if it could be read.
-    #[allow(dead_code)] // used by tests
     pub fn postmaster_pid(&self) -> Option<i32> {
         self.postmaster_pid
     }

@@ -214,7 +214,6 @@ impl DbError {
     /// Multi-line output worth showing under the one-line message: the
     /// `--db-setup` output or the ephemeral server's log (both redacted).
     // Until the caller prints it, nothing in the binary uses it.
-    #[allow(dead_code)]
     pub fn details(&self) -> Option<&str> {
         match self {
             DbError::SetupFailed { output, .. } if !output.trim().is_empty() => Some(output),
