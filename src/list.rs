@@ -179,7 +179,7 @@ fn run_list(binary: &TestBinary, args: &[&str], unstable: bool) -> Result<(bool,
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         text.push_str(&format!(
             "\n(the binary ended with {})",
-            crate::run::process::describe_status(&out.status)
+            crate::error::describe_status(&out.status)
         ));
     }
     Ok((out.status.success(), text))

@@ -322,7 +322,7 @@ fn failing_setup_reports_its_redacted_output() {
     assert!(matches!(&e, DbError::SetupFailed { .. }), "{e}");
     let text = e.to_string();
     assert!(text.contains("worker gw0"), "{text}");
-    assert!(text.contains("exit status 3"), "{text}");
+    assert!(text.contains("exit code 3"), "{text}");
     assert!(text.contains("no such table"), "{text}");
     assert_good_message(&e, &["p:a/s@s", "p%3Aa%2Fs%40s"]);
     let details = e.details().unwrap();

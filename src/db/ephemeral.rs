@@ -102,7 +102,10 @@ impl EphemeralServer {
                         continue;
                     }
                     return Err(ephemeral_error(
-                        format!("pg_ctl start failed ({})", describe(status)),
+                        format!(
+                            "pg_ctl start failed ({})",
+                            crate::error::describe_status(&status)
+                        ),
                         log,
                     ));
                 }
@@ -198,7 +201,7 @@ impl EphemeralServer {
             return Ok(());
         }
         Err(ephemeral_error(
-            format!("initdb failed ({})", describe(status)),
+            format!("initdb failed ({})", crate::error::describe_status(&status)),
             read_tail(&log_path),
         ))
     }
@@ -314,16 +317,6 @@ fn ephemeral_error(reason: String, log: String) -> DbError {
             format!(" (log: {tail})")
         },
         log,
-    }
-}
-
-/// `exit status N` or `killed by signal N`: how a helper command ended.
-pub(super) fn describe(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit status {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        _ => status.to_string(),
     }
 }
 

@@ -1112,7 +1112,7 @@ impl Settings {
         }
         text.push_str(&String::from_utf8_lossy(&output.stderr));
         let text = redact_secrets(text.trim_end(), &self.secrets);
-        Err(failed(ephemeral::describe(output.status), text))
+        Err(failed(crate::error::describe_status(&output.status), text))
     }
 }
 
@@ -1165,7 +1165,7 @@ mod tests {
             DbError::ServerBinariesMissing,
             DbError::SetupFailed {
                 worker: "worker gw1".into(),
-                status: "exit status 2".into(),
+                status: "exit code 2".into(),
                 tail: ": boom".into(),
                 output: "a\nboom".into(),
                 env_name: "DATABASE_URL".into(),

@@ -139,7 +139,7 @@ pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, gr
                 format!(
                     "cargo test --doc -p {} failed ({}) after {reported} doctest results",
                     binary.package,
-                    process::describe_status(&f.status)
+                    crate::error::describe_status(&f.status)
                 ),
                 tail(&combined),
             );

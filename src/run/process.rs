@@ -6,7 +6,7 @@
 //! running cannot hang the run.
 
 use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread;
@@ -219,43 +219,10 @@ impl Running {
     }
 }
 
-/// A human description of how a process ended: `exit code 3`,
-/// `signal 6 (SIGABRT)`.
-pub fn describe_status(status: &ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exit code {code}");
-    }
-    if let Some(sig) = status.signal() {
-        return format!("signal {sig} ({})", signal_name(sig));
-    }
-    status.to_string()
-}
-
-/// The conventional name of a signal number.
-pub fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        _ => "unknown signal",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::describe_status;
 
     fn sh(script: &str) -> Command {
         let mut c = Command::new("sh");

@@ -231,7 +231,7 @@ fn run_libtest_process<'a>(
         return Vec::new();
     }
     let (status, killed) = match finished {
-        Ok(f) => (process::describe_status(&f.status), f.killed),
+        Ok(f) => (crate::error::describe_status(&f.status), f.killed),
         Err(e) => (format!("lost track of the process: {e}"), None),
     };
     match killed {
@@ -418,7 +418,7 @@ fn run_custom(
             Outcome::Failed,
             Some(format!(
                 "custom test harness failed ({})",
-                process::describe_status(&f.status)
+                crate::error::describe_status(&f.status)
             )),
         ),
         Err(e) => (
