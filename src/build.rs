@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::{Message, Metadata, MetadataCommand, Package, PackageId};
 
-use crate::cli::BuildArgs;
+use crate::config::BuildOptions;
+use crate::error::{BuildFailed, UsageError};
 
 /// One test executable produced by the build.
 #[derive(Debug, Clone)]
@@ -34,17 +35,26 @@ pub struct TestBinary {
     pub env: Vec<(String, String)>,
 }
 
+/// A package whose doctests run as one unit (`--doc`), by
+/// `cargo test --doc -p PACKAGE` in its directory.
+#[derive(Debug, Clone)]
+pub struct DocPackage {
+    /// `package::doc`: the id its doctests are reported under.
+    pub id: String,
+    pub package: String,
+    /// The package root: cargo runs there.
+    pub manifest_dir: Utf8PathBuf,
+}
+
 /// What the build produced.
 #[derive(Debug)]
 pub struct BuildOutput {
+    /// Sorted by id.
     pub binaries: Vec<TestBinary>,
+    /// `--doc` only.
+    pub doc_packages: Vec<DocPackage>,
     pub workspace_root: Utf8PathBuf,
 }
-
-/// Build failed: cargo already printed the diagnostics.
-#[derive(Debug, thiserror::Error)]
-#[error("build failed: `cargo test --no-run` exited with {0}")]
-pub struct BuildFailed(pub String);
 
 /// The cargo executable: `$CARGO` when run as a cargo subcommand.
 pub fn cargo_program() -> String {
@@ -52,7 +62,7 @@ pub fn cargo_program() -> String {
 }
 
 /// Arguments passed through to `cargo test --no-run`.
-pub fn cargo_args(b: &BuildArgs) -> Vec<String> {
+pub fn cargo_args(b: &BuildOptions) -> Vec<String> {
     let mut a = Vec::new();
     let flag = |a: &mut Vec<String>, on: bool, name: &str| {
         if on {
@@ -98,7 +108,7 @@ pub fn cargo_args(b: &BuildArgs) -> Vec<String> {
 }
 
 /// Workspace metadata (members only; fast).
-pub fn metadata(b: &BuildArgs) -> Result<Metadata> {
+pub fn metadata(b: &BuildOptions) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
     cmd.cargo_path(cargo_program()).no_deps();
     if let Some(m) = &b.manifest_path {
@@ -126,7 +136,7 @@ pub fn metadata(b: &BuildArgs) -> Result<Metadata> {
                 .to_string(),
             other => other.to_string(),
         };
-        crate::error::UsageError(format!(
+        UsageError(format!(
             "cargo cannot read the workspace: {detail}; check --manifest-path or run from a cargo project"
         ))
         .into()
@@ -144,21 +154,17 @@ struct ScriptOutput {
 /// Run the build; on success return the test executables. `cargo
 /// metadata` goes first (not alongside: a workspace cargo cannot read would
 /// then be reported twice): its failure is a usage error.
-pub fn build(b: &BuildArgs, doc: bool) -> Result<BuildOutput> {
+pub fn build(b: &BuildOptions) -> Result<BuildOutput> {
     let meta = metadata(b)?;
     let mut out = assemble(b, &meta, compile(b)?);
-    if doc {
-        out.binaries.extend(doc_units(b, &meta));
+    if b.doc {
+        out.doc_packages = doc_packages(b, &meta);
     }
     Ok(out)
 }
 
-/// `TestBinary::kind` of a package's doctests unit (`--doc`).
-pub const DOCTEST_KIND: &str = "doctest";
-
-/// `--doc`: one unit per selected package whose library has doctests,
-/// run by `cargo test --doc -p PKG` (its `path` is cargo).
-fn doc_units(b: &BuildArgs, meta: &Metadata) -> Vec<TestBinary> {
+/// `--doc`: every selected package whose library has doctests.
+fn doc_packages(b: &BuildOptions, meta: &Metadata) -> Vec<DocPackage> {
     let spec_name = |spec: &str| spec.split(['@', ':']).next().unwrap_or(spec).to_string();
     let members: Vec<&Package> = meta.workspace_packages();
     let selected: Vec<&Package> = if !b.package.is_empty() {
@@ -181,43 +187,34 @@ fn doc_units(b: &BuildArgs, meta: &Metadata) -> Vec<TestBinary> {
     } else {
         members
     };
-    let mut units = Vec::new();
-    for pkg in selected {
-        let Some(lib) = pkg
-            .targets
-            .iter()
-            .find(|t| t.doctest && (t.is_lib() || t.is_proc_macro()))
-        else {
-            continue;
-        };
-        units.push(TestBinary {
+    selected
+        .into_iter()
+        .filter(|pkg| {
+            pkg.targets
+                .iter()
+                .any(|t| t.doctest && (t.is_lib() || t.is_proc_macro()))
+        })
+        .map(|pkg| DocPackage {
             id: format!("{}::doc", pkg.name),
             package: pkg.name.to_string(),
-            target_name: lib.name.clone(),
-            kind: DOCTEST_KIND.to_string(),
-            path: Utf8PathBuf::from(cargo_program()),
             manifest_dir: pkg
                 .manifest_path
                 .parent()
                 .map(Utf8Path::to_path_buf)
                 .unwrap_or_default(),
-            src_path: lib.src_path.clone(),
-            custom_harness: false,
-            env: Vec::new(),
-        });
-    }
-    units
+        })
+        .collect()
 }
 
 /// The cargo arguments `cargo test --doc -p PKG` shares with the build. It
 /// runs in the package's directory, where cargo finds the workspace itself;
 /// a relative `--target-dir` is made absolute.
-pub fn doc_cargo_args(b: &BuildArgs) -> Vec<String> {
+pub fn doc_cargo_args(b: &BuildOptions) -> Vec<String> {
     let absolute = |p: &String| match std::env::current_dir() {
         Ok(cwd) => cwd.join(p).to_string_lossy().into_owned(),
         Err(_) => p.clone(),
     };
-    let only_these = BuildArgs {
+    let only_these = BuildOptions {
         features: b.features.clone(),
         all_features: b.all_features,
         no_default_features: b.no_default_features,
@@ -242,7 +239,7 @@ struct Compiled {
     needs_std_dylib: bool,
 }
 
-fn compile(b: &BuildArgs) -> Result<Compiled> {
+fn compile(b: &BuildOptions) -> Result<Compiled> {
     let mut cmd = Command::new(cargo_program());
     cmd.args([
         "test",
@@ -305,7 +302,7 @@ fn compile(b: &BuildArgs) -> Result<Compiled> {
 }
 
 /// The test executables with their package data and run-time environment.
-fn assemble(b: &BuildArgs, meta: &Metadata, compiled: Compiled) -> BuildOutput {
+fn assemble(b: &BuildOptions, meta: &Metadata, compiled: Compiled) -> BuildOutput {
     let Compiled {
         artifacts,
         scripts,
@@ -380,6 +377,7 @@ fn assemble(b: &BuildArgs, meta: &Metadata, compiled: Compiled) -> BuildOutput {
     binaries.sort_by(|a, b| a.id.cmp(&b.id));
     BuildOutput {
         binaries,
+        doc_packages: Vec::new(),
         workspace_root: meta.workspace_root.clone(),
     }
 }
@@ -553,7 +551,7 @@ mod tests {
 
     #[test]
     fn passes_build_flags_through() {
-        let b = BuildArgs {
+        let b = BuildOptions {
             package: vec!["a".into(), "b".into()],
             release: true,
             features: vec!["x,y".into()],

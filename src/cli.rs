@@ -1,12 +1,10 @@
 //! Command line: argv → [`Cli`] (clap derive). Flags, help text and
-//! conflicts live here; no I/O.
+//! conflicts live here; no I/O. [`crate::config`] turns these structs into
+//! the plain configuration the stages take.
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-/// Exit code for a usage or configuration error.
-pub const EXIT_USAGE: i32 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -148,7 +146,7 @@ pub struct FilterArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum DistMode {
+pub enum DistArg {
     /// Group by test binary and source file; a group runs in one process
     #[default]
     Loadfile,
@@ -245,8 +243,8 @@ pub struct RunArgs {
     #[arg(short = 'n', long = "numprocesses", value_name = "N|auto", default_value = "auto", value_parser = parse_num_workers, help_heading = "Distribution")]
     pub workers: NumWorkers,
     /// How tests are grouped and handed to workers
-    #[arg(long, value_enum, default_value_t = DistMode::Loadfile, help_heading = "Distribution")]
-    pub dist: DistMode,
+    #[arg(long, value_enum, default_value_t = DistArg::Loadfile, help_heading = "Distribution")]
+    pub dist: DistArg,
     /// Kill and fail a test that runs longer than this (e.g. 30s, 2m)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Distribution")]
     pub timeout: Option<Duration>,
@@ -293,8 +291,8 @@ pub struct ListArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// How tests would be grouped
-    #[arg(long, value_enum, default_value_t = DistMode::Loadfile)]
-    pub dist: DistMode,
+    #[arg(long, value_enum, default_value_t = DistArg::Loadfile)]
+    pub dist: DistArg,
     /// Output format
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
@@ -340,7 +338,7 @@ mod tests {
         let cli = parse(&["cargo-xdist", "run", "--dist", "load", "-n", "auto"]);
         match cli.command {
             Some(Command::Run(r)) => {
-                assert_eq!(r.dist, DistMode::Load);
+                assert_eq!(r.dist, DistArg::Load);
                 assert_eq!(r.workers, NumWorkers::Auto);
             }
             other => panic!("{other:?}"),
@@ -369,7 +367,7 @@ mod tests {
     #[test]
     fn bad_worker_count_is_a_usage_error() {
         let err = parse_from(["cargo-xdist", "-n", "many"].iter().map(Into::into)).unwrap_err();
-        assert_eq!(err.exit_code(), EXIT_USAGE);
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
     }
 
     #[test]

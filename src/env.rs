@@ -5,6 +5,8 @@
 
 use std::process::Command;
 
+use camino::Utf8Path;
+
 use crate::build::TestBinary;
 
 /// A worker's identity and the variables it adds to every process it runs.
@@ -50,6 +52,20 @@ impl WorkerSlot {
     }
 }
 
+/// The slots of a run with `workers` workers (one `main` slot in serial
+/// mode, `workers == 0`); `db` gives worker K's (variable, URL) pair.
+pub fn worker_slots(
+    run: &RunIdentity,
+    db: &dyn Fn(Option<usize>) -> Option<(String, String)>,
+) -> Vec<WorkerSlot> {
+    if run.worker_count == 0 {
+        return vec![WorkerSlot::new(None, run, db(None))];
+    }
+    (0..run.worker_count)
+        .map(|k| WorkerSlot::new(Some(k), run, db(Some(k))))
+        .collect()
+}
+
 /// Expand `{worker}`, `{worker_index}`, `{worker_count}` and `{run_id}`.
 /// In serial mode the worker is `main` and the index 0.
 pub fn expand_template(template: &str, index: Option<usize>, run: &RunIdentity) -> String {
@@ -66,29 +82,34 @@ pub fn expand_template(template: &str, index: Option<usize>, run: &RunIdentity) 
 /// A command for `binary` with the environment `cargo test` would give it,
 /// plus the worker's variables, run in the package root.
 pub fn test_command(binary: &TestBinary, slot: Option<&WorkerSlot>) -> Command {
-    let mut cmd = Command::new(&binary.path);
-    cmd.current_dir(&binary.manifest_dir);
-    cmd.envs(binary.env.iter().map(|(k, v)| (k, v)));
+    command(
+        binary.path.as_str(),
+        &binary.manifest_dir,
+        &binary.env,
+        slot,
+    )
+}
+
+/// A command for `program` in `cwd` with `env`, then the worker's variables.
+pub fn command(
+    program: &str,
+    cwd: &Utf8Path,
+    env: &[(String, String)],
+    slot: Option<&WorkerSlot>,
+) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(cwd);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(slot) = slot {
         cmd.envs(slot.env.iter().map(|(k, v)| (k, v)));
     }
     cmd
 }
 
-/// A fresh random run id (32 hex digits, like a uuid4 hex).
+/// A fresh random run id: a uuid4 in 32 hex digits, as pytest-xdist's
+/// `testrunuid`.
 pub fn new_run_id() -> String {
-    let mut bytes = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .is_ok();
-    if !ok {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        bytes = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 #[cfg(test)]

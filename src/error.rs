@@ -1,24 +1,43 @@
-//! Errors that decide the exit code. A failing test is a result, not an
-//! error: it gives exit code 100 through the summary.
+//! Every error kind that decides the exit code, and every exit code. A
+//! failing test is a result, not an error: it gives exit code 100 through
+//! the summary. This module imports no stage; the stages import it.
 
 /// All tests passed.
 pub const EXIT_OK: i32 = 0;
+/// Anything else that went wrong inside cargo-xdist.
+pub const EXIT_INTERNAL: i32 = 1;
+/// Usage or configuration error (also a database or tool that cannot be
+/// used): a one-line message naming the problem and the fix.
+pub const EXIT_USAGE: i32 = 2;
 /// At least one test failed or timed out.
 pub const EXIT_TESTS_FAILED: i32 = 100;
 /// The build failed (as `cargo test`).
 pub const EXIT_BUILD_FAILED: i32 = 101;
-/// Usage or configuration error.
-pub const EXIT_USAGE: i32 = crate::cli::EXIT_USAGE;
 /// Interrupted by Ctrl-C or SIGTERM.
-pub const EXIT_INTERRUPTED: i32 = crate::signal::EXIT_INTERRUPTED;
-/// Anything else that went wrong inside cargo-xdist.
-pub const EXIT_INTERNAL: i32 = 1;
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// A usage or configuration problem: one line naming the problem and,
 /// after `; `, the fix.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Something the run needs is there but unusable (the database server, a
+/// tool): exit 2 like a usage error, with the source error's own message.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Unavailable(pub Box<dyn std::error::Error + Send + Sync>);
+
+impl Unavailable {
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Unavailable(Box::new(e))
+    }
+}
+
+/// The build failed: cargo already printed the diagnostics.
+#[derive(Debug, thiserror::Error)]
+#[error("build failed: `cargo test --no-run` exited with {0}")]
+pub struct BuildFailed(pub String);
 
 /// The run was interrupted before it finished.
 #[derive(Debug, thiserror::Error)]
@@ -27,16 +46,28 @@ pub struct Interrupted;
 
 /// The exit code for an error that ended the run.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.downcast_ref::<UsageError>().is_some() {
+    if err.downcast_ref::<UsageError>().is_some() || err.downcast_ref::<Unavailable>().is_some() {
         EXIT_USAGE
-    } else if err.downcast_ref::<crate::build::BuildFailed>().is_some() {
+    } else if err.downcast_ref::<BuildFailed>().is_some() {
         EXIT_BUILD_FAILED
     } else if err.downcast_ref::<Interrupted>().is_some() {
         EXIT_INTERRUPTED
-    } else if err.downcast_ref::<crate::db::DbError>().is_some() {
-        EXIT_USAGE
     } else {
         EXIT_INTERNAL
+    }
+}
+
+/// The exit code of a run that finished: interrupted, then failed tests,
+/// then a report that could not be written.
+pub fn run_exit_code(interrupted: bool, failed_tests: usize, report_failed: bool) -> i32 {
+    if interrupted {
+        EXIT_INTERRUPTED
+    } else if failed_tests > 0 {
+        EXIT_TESTS_FAILED
+    } else if report_failed {
+        EXIT_USAGE
+    } else {
+        EXIT_OK
     }
 }
 

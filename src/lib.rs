@@ -1,13 +1,56 @@
-//! cargo-xdist's stages, one module each: cli → build → list → schedule →
-//! run → report, with db/ (per-worker databases) beside them. The binary
-//! (src/main.rs) wires them together; integration tests use them directly.
+//! cargo-xdist runs a workspace's tests on N workers, keeping each source
+//! file's tests together, with a database of its own per worker.
+//!
+//! # The pipeline
+//!
+//! One module owns one stage; each takes plain data and hands plain data on
+//! (src/main.rs reads as this list):
+//!
+//! | stage | module | in → out |
+//! | --- | --- | --- |
+//! | command line | [`cli`] | argv → clap structs (no I/O) |
+//! | configuration | [`config`] | clap structs + environment → [`config::RunConfig`] / [`config::ListConfig`]; every usage error |
+//! | build | [`build`] | [`config::BuildOptions`] → [`build::BuildOutput`] ([`build::TestBinary`]s, [`build::DocPackage`]s) |
+//! | list | [`list`] | test binaries → [`list::Listing`] ([`list::TestCase`]s with source files, listing failures) |
+//! | plan | [`plan`] | listing + [`config::Filters`] + [`config::DistMode`] → [`plan::Plan`]: [`plan::WorkUnit`]s and results known before the run |
+//! | schedule | [`schedule`] | units → the order workers take them |
+//! | run | [`run`] | units + [`env::WorkerSlot`]s → [`event::RunEvent`]s (the runner never prints) |
+//! | report | [`report`] | events → [`report::EventSink`] (redacts secrets) → reporters; [`report::RunSummary`] → JUnit |
+//!
+//! Beside them: [`db`] (per-worker PostgreSQL databases: connect, create,
+//! hand out URLs, drop), [`env`] (the one place a test process's command and
+//! environment are assembled), [`signal`] (Ctrl-C → one cancel flag) and
+//! [`error`] (every error kind and exit code; it imports no stage). No two
+//! modules import each other.
+//!
+//! # Where a new feature goes
+//!
+//! - **A new reporter** (JSON lines, ...): a type implementing
+//!   [`report::Reporter`] in `report/`, added to the [`report::EventSink`]'s
+//!   list in main.rs. It receives every event already redacted.
+//! - **A new dist mode**: a [`config::DistMode`] variant (and its
+//!   `cli::DistArg` spelling), its group key in [`plan::group_key`], its order
+//!   in [`schedule::order`].
+//! - **Selecting fewer tests** (partitions, last-failed): in [`plan`], which
+//!   also records what is known without running.
+//! - **A new per-process variable**: [`env::WorkerSlot::new`] for per-worker
+//!   values, [`build`]'s `runtime_env` for what cargo itself would set.
+//! - **A new database step**: in [`db`], inside [`db::WorkerDatabases`]'s
+//!   life (connect → create → worker_env → cleanup), whose errors are
+//!   [`db::DbError`]s with one-line messages.
+//! - **A new way a test process can end**: [`run::worker`] judges libtest
+//!   processes, [`run::harness`] custom harnesses, [`run::doctest`] rustdoc;
+//!   all read bounded output through [`run::output`].
 
 pub mod build;
 pub mod cli;
+pub mod config;
 pub mod db;
 pub mod env;
 pub mod error;
+pub mod event;
 pub mod list;
+pub mod plan;
 pub mod report;
 pub mod run;
 pub mod schedule;

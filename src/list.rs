@@ -11,8 +11,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::build::TestBinary;
-use crate::cli::FilterArgs;
 use crate::env::test_command;
+use crate::error::describe_status;
 
 /// What kind of unit a test case is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,9 +22,6 @@ pub enum CaseKind {
     Libtest,
     /// A whole custom-harness binary, run once and judged by its exit code.
     CustomHarness,
-    /// A package's doctests (`--doc`), run by `cargo test --doc` as one unit
-    /// and reported one by one.
-    Doctests,
 }
 
 /// One test of one binary.
@@ -90,16 +87,6 @@ pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Listing {
 }
 
 fn list_binary(index: usize, binary: &TestBinary) -> Result<Vec<TestCase>> {
-    if binary.kind == crate::build::DOCTEST_KIND {
-        return Ok(vec![TestCase {
-            binary: index,
-            name: "doctests".into(),
-            ignored: false,
-            source_path: None,
-            line: None,
-            kind: CaseKind::Doctests,
-        }]);
-    }
     if binary.custom_harness {
         return Ok(vec![TestCase {
             binary: index,
@@ -179,7 +166,7 @@ fn run_list(binary: &TestBinary, args: &[&str], unstable: bool) -> Result<(bool,
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         text.push_str(&format!(
             "\n(the binary ended with {})",
-            crate::error::describe_status(&out.status)
+            describe_status(&out.status)
         ));
     }
     Ok((out.status.success(), text))
@@ -222,44 +209,6 @@ pub fn parse_terse_list(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| l.strip_suffix(": test"))
         .map(String::from)
-        .collect()
-}
-
-/// The tests the filters select, as `cargo test`'s libtest would: a name
-/// matches if it contains any filter (equals one with `--exact`) and no skip
-/// pattern. Ignored tests stay in the list marked ignored unless
-/// `--ignored`/`--include-ignored` selects them; `--ignored` drops the others.
-pub fn apply_filters(cases: Vec<TestCase>, f: &FilterArgs) -> Vec<TestCase> {
-    let matches = |pat: &str, name: &str| {
-        if f.exact {
-            name == pat
-        } else {
-            name.contains(pat)
-        }
-    };
-    cases
-        .into_iter()
-        .filter(|c| {
-            // A custom harness and rustdoc receive the filters themselves,
-            // as under cargo test.
-            c.kind != CaseKind::Libtest
-                || ((f.filters.is_empty() || f.filters.iter().any(|p| matches(p, &c.name)))
-                    && !f.skip.iter().any(|p| matches(p, &c.name)))
-        })
-        .filter_map(|mut c| {
-            if c.kind != CaseKind::Libtest {
-                return Some(c);
-            }
-            if f.ignored {
-                if !c.ignored {
-                    return None;
-                }
-                c.ignored = false;
-            } else if f.include_ignored {
-                c.ignored = false;
-            }
-            Some(c)
-        })
         .collect()
 }
 
@@ -311,58 +260,5 @@ mod tests {
     fn terse_listing_drops_benchmarks() {
         let names = parse_terse_list("a::b: test\nc: benchmark\nd: test\n");
         assert_eq!(names, ["a::b", "d"]);
-    }
-
-    fn case(name: &str, ignored: bool) -> TestCase {
-        TestCase {
-            binary: 0,
-            name: name.into(),
-            ignored,
-            source_path: None,
-            line: None,
-            kind: CaseKind::Libtest,
-        }
-    }
-
-    #[test]
-    fn filters_like_libtest() {
-        let cases = vec![
-            case("api::create", false),
-            case("api::delete", false),
-            case("slow", true),
-        ];
-        let f = FilterArgs {
-            filters: vec!["api".into()],
-            skip: vec!["delete".into()],
-            ..Default::default()
-        };
-        let names: Vec<_> = apply_filters(cases.clone(), &f)
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
-        assert_eq!(names, ["api::create"]);
-
-        let exact = FilterArgs {
-            filters: vec!["api".into(), "slow".into()],
-            exact: true,
-            ..Default::default()
-        };
-        let got = apply_filters(cases.clone(), &exact);
-        assert_eq!(got.len(), 1);
-        assert!(got[0].ignored, "ignored tests stay marked ignored");
-
-        let only_ignored = FilterArgs {
-            ignored: true,
-            ..Default::default()
-        };
-        let got = apply_filters(cases.clone(), &only_ignored);
-        assert_eq!(got.len(), 1);
-        assert!(!got[0].ignored);
-
-        let include = FilterArgs {
-            include_ignored: true,
-            ..Default::default()
-        };
-        assert!(apply_filters(cases, &include).iter().all(|c| !c.ignored));
     }
 }

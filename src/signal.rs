@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-/// Exit code of an interrupted run.
-pub const EXIT_INTERRUPTED: i32 = 130;
+use crate::error::EXIT_INTERRUPTED;
 
 /// The run's cancel flag, set by the first SIGINT/SIGTERM.
 #[derive(Clone)]

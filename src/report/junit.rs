@@ -6,43 +6,18 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
+use camino::Utf8Path;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::RunSummary;
-use crate::run::{Outcome, TestResult};
+use crate::event::{Outcome, TestResult};
 
-pub fn write(path: &str, summary: &RunSummary, run_id: &str) -> Result<()> {
+pub fn write(path: &Utf8Path, summary: &RunSummary, run_id: &str) -> Result<()> {
     let xml = render(summary, run_id)?;
-    if let Some(parent) = std::path::Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
+    if let Some(parent) = path.parent().filter(|p| !p.as_str().is_empty()) {
         fs_err::create_dir_all(parent)?;
     }
     fs_err::write(path, xml)?;
-    Ok(())
-}
-
-/// Fail early, before the build, if the report cannot be written there.
-pub fn check_writable(path: &str) -> Result<(), crate::error::UsageError> {
-    let p = std::path::Path::new(path);
-    let fail = |e: std::io::Error| {
-        crate::error::UsageError(format!(
-            "cannot write the JUnit report {path} ({e}); choose a writable --junit path"
-        ))
-    };
-    if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs_err::create_dir_all(parent).map_err(fail)?;
-    }
-    let existed = p.exists();
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(p)
-        .map_err(fail)?;
-    if !existed {
-        let _ = std::fs::remove_file(p);
-    }
     Ok(())
 }
 

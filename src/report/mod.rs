@@ -1,15 +1,21 @@
-//! Report stage: [`RunEvent`]s → reporters. The [`Collector`] turns the
-//! event stream into a [`RunSummary`]; the terminal reporter prints as the
-//! run goes; the JUnit writer works from the summary at the end.
+//! Report stage: [`RunEvent`]s → reporters. Every event passes the
+//! [`EventSink`], which redacts secrets before any reporter sees it; the
+//! [`Collector`] turns the stream into a [`RunSummary`]; the terminal
+//! reporter prints as the run goes; the JUnit writer works from the summary
+//! at the end; [`listing`] prints `cargo xdist list`.
 
 pub mod junit;
+pub mod listing;
+pub mod redact;
 pub mod terminal;
+
+pub use redact::EventSink;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::run::{Outcome, RunEvent, TestResult};
+use crate::event::{Outcome, RunEvent, TestResult};
 
 /// Everything known at the end of a run.
 #[derive(Debug, Clone, Default)]
@@ -120,25 +126,11 @@ impl Reporter for Collector {
     }
 }
 
-/// Several reporters behind one sink.
-pub struct Reporters(pub Vec<Box<dyn Reporter>>);
-
-impl Reporters {
-    pub fn emit(&self, event: RunEvent) {
-        for r in &self.0 {
-            r.on_event(&event);
-        }
-    }
-}
-
-/// `label name` as shown for a test: the package and source file
-/// (`alpha::tests/api.rs create_user`), or the binary id if the file is unknown.
+/// A test as every report names it: its binary's id and its name
+/// (`alpha::test/api create_user`, `alpha math::tests::adds`), the same id
+/// `cargo xdist list`, group keys and JUnit suites use.
 pub fn display_name(r: &TestResult) -> String {
-    let package = r.binary.split("::").next().unwrap_or(&r.binary);
-    match &r.source_path {
-        Some(file) => format!("{package}::{file} {}", r.name),
-        None => format!("{} {}", r.binary, r.name),
-    }
+    format!("{} {}", r.binary, r.name)
 }
 
 #[cfg(test)]
@@ -189,10 +181,10 @@ mod tests {
     }
 
     #[test]
-    fn display_name_uses_package_and_file() {
+    fn display_name_is_binary_id_and_test_name() {
         assert_eq!(
             display_name(&result("create_user", Outcome::Passed)),
-            "alpha::tests/api.rs create_user"
+            "alpha::test/api create_user"
         );
     }
 }

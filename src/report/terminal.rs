@@ -3,32 +3,28 @@
 //! output, slowest tests, timing line, `Summary:` as the very last line).
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Reporter, RunSummary, display_name};
-use crate::run::{Outcome, RunEvent, TestResult};
+use crate::config::ReportOptions;
+use crate::event::{Outcome, RunEvent, TestResult};
 
-/// How much the terminal reporter prints.
-#[derive(Debug, Clone, Copy)]
-pub struct TerminalOptions {
-    pub quiet: bool,
-    pub progress: bool,
-    pub durations: usize,
-    /// Color the outcome labels (stdout is a terminal and NO_COLOR unset).
-    pub color: bool,
-}
-
-/// Whether to color: stdout is a terminal and NO_COLOR is not set.
-pub fn color_wanted() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// How long the stages around the run took (the `Timing:` line).
+#[derive(Debug, Clone, Default)]
+pub struct Timing {
+    pub build: Duration,
+    pub list: Duration,
+    /// Creating and dropping the worker databases, when there are any.
+    pub db_create: Option<Duration>,
+    pub db_drop: Option<Duration>,
 }
 
 pub struct Terminal {
-    opts: TerminalOptions,
+    opts: ReportOptions,
     state: Mutex<State>,
 }
 
@@ -38,14 +34,8 @@ struct State {
     failed: usize,
 }
 
-/// Whether a progress bar makes sense: stderr is a terminal and this is
-/// not CI.
-pub fn progress_wanted() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
-}
-
 impl Terminal {
-    pub fn new(opts: TerminalOptions) -> Self {
+    pub fn new(opts: ReportOptions) -> Self {
         Terminal {
             opts,
             state: Mutex::new(State {
@@ -77,6 +67,24 @@ impl Terminal {
             };
             bar.set_message(format!("{failed}{}", running.join(" | ")));
         }
+    }
+
+    /// `Timing: build 1.20s, list 0.10s, databases 0.05s (create) + 0.03s (drop)`.
+    pub fn timing(&self, t: &Timing) {
+        let mut line = format!(
+            "build {:.2}s, list {:.2}s",
+            t.build.as_secs_f64(),
+            t.list.as_secs_f64()
+        );
+        if let Some(create) = t.db_create {
+            line.push_str(&format!(
+                ", databases {:.2}s (create) + {:.2}s (drop)",
+                create.as_secs_f64(),
+                t.db_drop.unwrap_or_default().as_secs_f64()
+            ));
+        }
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        Self::println(&st, &format!("\nTiming: {line}"));
     }
 
     /// The closing report; the last line printed is the summary line.
@@ -325,7 +333,7 @@ mod tests {
         };
         assert_eq!(
             result_line(&r, false),
-            "PASS    [  0.012s] gw1 my_crate::tests/api.rs create_user"
+            "PASS    [  0.012s] gw1 my_crate::test/api create_user"
         );
     }
 }

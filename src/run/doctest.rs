@@ -11,22 +11,23 @@
 //! Doctest names have the form `src/lib.rs - path::item (line 12)`; the
 //! filters and arguments go to rustdoc's libtest as under `cargo test`.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
+use super::RunContext;
 use super::libtest::{self, Verdict};
+use super::output::{append_bounded, tail};
 use super::process::{self, Event, KillReason, Stream};
-use super::worker::{MAX_BUFFERED, keep_tail, tail};
-use super::{Outcome, RunContext, RunEvent, TestResult};
-use crate::build::TestBinary;
-use crate::env::{WorkerSlot, test_command};
+use crate::build::{DocPackage, cargo_program};
+use crate::env::{WorkerSlot, command};
+use crate::error::describe_status;
+use crate::event::{Outcome, RunEvent, TestResult};
 
-/// Run `binary` (a package's doctests) on `slot`.
-pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, group: &str) {
+/// Run `package`'s doctests on `slot`.
+pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
+    let group = package.id.as_str();
     let started = Instant::now();
     let result = |name: &str,
                   outcome: Outcome,
@@ -34,7 +35,7 @@ pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, gr
                   reason: Option<String>,
                   output: String| {
         // The name already carries the file (`src/lib.rs - item (line 3)`).
-        TestResult::new(binary, name, None, group, &slot.name, outcome)
+        TestResult::new(&package.id, name, None, group, &slot.name, outcome)
             .took(duration)
             .because(reason)
             .with_output(output)
@@ -59,16 +60,16 @@ pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, gr
             );
         }
     };
-    let mut cmd = test_command(binary, Some(slot));
-    cmd.args(["test", "--doc", "-p", &binary.package]);
+    let mut cmd = command(&cargo_program(), &package.manifest_dir, &[], Some(slot));
+    cmd.args(["test", "--doc", "-p", &package.package]);
     cmd.args(&ctx.options.doc_cargo_args);
     cmd.arg("--");
-    cmd.args(&ctx.options.custom_args);
+    cmd.args(&ctx.options.harness_args);
     cmd.arg("--logfile").arg(&fifo_path);
 
     ctx.emit(RunEvent::TestStarted {
         worker: slot.name.clone(),
-        name: format!("{} doctests", binary.package),
+        name: format!("{} doctests", package.package),
     });
     let running = match process::spawn(cmd) {
         Ok(r) => r,
@@ -109,11 +110,9 @@ pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, gr
     let finished = running.drive(&|| ctx.is_cancelled(), |event| {
         if let Event::Output(stream, data) = event {
             if stream == Stream::Stdout {
-                stdout.extend_from_slice(data);
-                keep_tail(&mut stdout, MAX_BUFFERED);
+                append_bounded(&mut stdout, data);
             }
-            combined.extend_from_slice(data);
-            keep_tail(&mut combined, MAX_BUFFERED);
+            append_bounded(&mut combined, data);
         }
         poll(&mut failed, &mut last);
         None::<KillReason>
@@ -125,7 +124,7 @@ pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, gr
     let sections = libtest::failure_sections(&stdout, &failed);
     for name in &failed {
         ctx.emit(RunEvent::FailureOutput {
-            binary: binary.id.clone(),
+            binary: package.id.clone(),
             name: name.clone(),
             output: sections.get(name).cloned().unwrap_or_default(),
         });
@@ -138,8 +137,8 @@ pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, gr
             fail_unit(
                 format!(
                     "cargo test --doc -p {} failed ({}) after {reported} doctest results",
-                    binary.package,
-                    crate::error::describe_status(&f.status)
+                    package.package,
+                    describe_status(&f.status)
                 ),
                 tail(&combined),
             );
@@ -156,11 +155,13 @@ pub fn run_doctests(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, gr
 /// and for writing too, so it never reports end-of-file between the
 /// libtest sessions that open and close it.
 fn make_fifo(path: &std::path::Path) -> std::io::Result<File> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
-    // SAFETY: mkfifo reads a NUL-terminated path we own.
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        0,
+    )?;
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)

@@ -1,9 +1,12 @@
 //! Run stage: a rayon pool of N threads, each a stable worker (gw0..) that
-//! pulls the next group from a shared queue and runs it. The runner never
-//! prints: it emits [`RunEvent`]s that reporters consume.
+//! pulls the next unit of work from a shared queue and runs it. The runner
+//! never prints: it emits [`RunEvent`]s through the redacting
+//! [`EventSink`], which hands them to the reporters.
 
 pub mod doctest;
+pub mod harness;
 pub mod libtest;
+pub mod output;
 pub mod process;
 pub mod steal;
 pub mod worker;
@@ -15,128 +18,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use serde::Serialize;
 
-use crate::build::TestBinary;
+use crate::build::BuildOutput;
+use crate::config::{DistMode, RunConfig};
 use crate::env::WorkerSlot;
-use crate::schedule::TestGroup;
-
-/// How a test ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Passed,
-    Failed,
-    TimedOut,
-    /// Ignored (not selected to run).
-    Skipped,
-}
-
-impl TestResult {
-    /// `name` of `binary`, run by `worker` in `group` (empty group and
-    /// worker `-` for results known before the run), with no time, reason
-    /// or output yet.
-    pub fn new(
-        binary: &TestBinary,
-        name: &str,
-        source_path: Option<String>,
-        group: &str,
-        worker: &str,
-        outcome: Outcome,
-    ) -> Self {
-        TestResult {
-            binary: binary.id.clone(),
-            name: name.to_string(),
-            source_path,
-            group: group.to_string(),
-            worker: worker.to_string(),
-            outcome,
-            duration: Duration::ZERO,
-            reason: None,
-            output: String::new(),
-        }
-    }
-
-    pub fn took(mut self, duration: Duration) -> Self {
-        self.duration = duration;
-        self
-    }
-
-    pub fn because(mut self, reason: Option<String>) -> Self {
-        self.reason = reason;
-        self
-    }
-
-    pub fn with_output(mut self, output: String) -> Self {
-        self.output = output;
-        self
-    }
-}
-
-impl Outcome {
-    pub fn is_failure(self) -> bool {
-        matches!(self, Outcome::Failed | Outcome::TimedOut)
-    }
-}
-
-/// One test's result.
-#[derive(Debug, Clone, Serialize)]
-pub struct TestResult {
-    /// Binary id (`alpha`, `alpha::test/api`).
-    pub binary: String,
-    pub name: String,
-    pub source_path: Option<String>,
-    /// The group it ran in.
-    pub group: String,
-    /// The worker that ran it (`gw0`, or `main` in serial mode).
-    pub worker: String,
-    pub outcome: Outcome,
-    pub duration: Duration,
-    /// Why it failed beyond libtest's own report: signal, exit code, timeout.
-    pub reason: Option<String>,
-    /// Captured output (failures only).
-    pub output: String,
-}
-
-/// What the runner reports as it goes.
-#[derive(Debug, Clone)]
-pub enum RunEvent {
-    Started {
-        tests: usize,
-        groups: usize,
-        workers: usize,
-    },
-    TestStarted {
-        worker: String,
-        name: String,
-    },
-    TestFinished(TestResult),
-    /// libtest prints a failure's captured output at the end of its
-    /// process; it follows the failure's `TestFinished`.
-    FailureOutput {
-        binary: String,
-        name: String,
-        output: String,
-    },
-    /// `--dist worksteal`: `thief` took `tests` unstarted tests of
-    /// `victim`'s group.
-    Stolen {
-        thief: String,
-        victim: String,
-        group: String,
-        tests: usize,
-    },
-    /// A process died mid-group; its remaining tests run in a fresh one.
-    ProcessRestarted {
-        worker: String,
-        group: String,
-        remaining: usize,
-    },
-    Finished {
-        elapsed: Duration,
-        interrupted: bool,
-    },
-}
+use crate::event::RunEvent;
+use crate::plan::{TestGroup, WorkUnit};
+use crate::report::EventSink;
 
 /// Options that shape every test process.
 #[derive(Debug, Clone, Default)]
@@ -150,15 +38,27 @@ pub struct RunOptions {
     /// Extra libtest arguments (after the names): `--include-ignored`, the
     /// user's arguments after `--`.
     pub libtest_args: Vec<String>,
-    /// Arguments for custom-harness targets: the filters and the user's
-    /// arguments, as `cargo test` passes them.
-    pub custom_args: Vec<String>,
+    /// Arguments for custom harnesses and rustdoc: the filters and the
+    /// user's arguments, as `cargo test` passes them.
+    pub harness_args: Vec<String>,
+}
+
+impl RunOptions {
+    pub fn new(config: &RunConfig) -> Self {
+        RunOptions {
+            timeout: config.timeout,
+            worksteal: config.dist == DistMode::Worksteal,
+            doc_cargo_args: crate::build::doc_cargo_args(&config.build),
+            libtest_args: config.filters.libtest_args(),
+            harness_args: config.filters.harness_args(),
+        }
+    }
 }
 
 /// Shared state of one run, handed to every worker.
 pub struct RunContext<'a> {
     pub options: &'a RunOptions,
-    sink: &'a (dyn Fn(RunEvent) + Sync),
+    sink: &'a EventSink,
     cancel: &'a AtomicBool,
     scratch: &'a Utf8Path,
     seq: AtomicU64,
@@ -168,7 +68,7 @@ pub struct RunContext<'a> {
 
 impl RunContext<'_> {
     pub fn emit(&self, event: RunEvent) {
-        (self.sink)(event)
+        self.sink.emit(event)
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -182,14 +82,14 @@ impl RunContext<'_> {
     }
 }
 
-/// Run all groups on the given worker slots.
+/// Run all `units` (in the order given) on the given worker slots.
 pub fn run(
-    groups: Vec<TestGroup>,
-    binaries: &[TestBinary],
+    units: Vec<WorkUnit>,
+    build: &BuildOutput,
     slots: &[WorkerSlot],
     options: &RunOptions,
     cancel: &AtomicBool,
-    sink: &(dyn Fn(RunEvent) + Sync),
+    sink: &EventSink,
 ) -> Result<()> {
     let scratch = tempfile::Builder::new()
         .prefix("cargo-xdist-")
@@ -205,14 +105,14 @@ pub fn run(
         seq: AtomicU64::new(0),
         board: options.worksteal.then(|| steal::Board::new(slots.len())),
     };
-    let tests = groups.iter().map(|g| g.tests.len()).sum();
+    let tests = units.iter().map(WorkUnit::test_count).sum();
     ctx.emit(RunEvent::Started {
         tests,
-        groups: groups.len(),
+        groups: units.len(),
         workers: slots.len(),
     });
     let started = Instant::now();
-    let queue = Queue::new(groups, slots.len());
+    let queue = Queue::new(units, slots.len());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(slots.len().max(1))
         .thread_name(|i| format!("xdist-gw{i}"))
@@ -226,8 +126,7 @@ pub fn run(
                     let Some(unit) = next_unit(ctx, queue, index, slots) else {
                         break;
                     };
-                    let binary = &binaries[unit.binary];
-                    worker::run_tests(ctx, slot, index, binary, &unit.key, &unit.tests);
+                    worker::run_unit(ctx, slot, index, &unit, build);
                     if let Some(board) = &ctx.board {
                         board.leave();
                     }
@@ -250,7 +149,7 @@ fn next_unit(
     queue: &Queue,
     index: usize,
     slots: &[WorkerSlot],
-) -> Option<TestGroup> {
+) -> Option<WorkUnit> {
     let Some(board) = &ctx.board else {
         return queue.next();
     };
@@ -267,37 +166,49 @@ fn next_unit(
         group: stolen.group.key.clone(),
         tests: stolen.group.tests.len(),
     });
-    Some(stolen.group)
+    Some(WorkUnit::Tests(stolen.group))
 }
 
-/// The shared queue of groups. `load`-mode units are handed out in batches
+/// The shared queue of units. `load`-mode units are handed out in batches
 /// of one binary's tests, small enough that the work spreads over workers
 /// and large enough to save process starts.
 struct Queue {
-    groups: Mutex<VecDeque<TestGroup>>,
+    units: Mutex<VecDeque<WorkUnit>>,
     workers: usize,
 }
 
+/// A `load`-mode single-test unit.
+fn batchable(unit: &WorkUnit) -> Option<&TestGroup> {
+    match unit {
+        WorkUnit::Tests(g) if g.batchable => Some(g),
+        _ => None,
+    }
+}
+
 impl Queue {
-    fn new(groups: Vec<TestGroup>, workers: usize) -> Self {
+    fn new(units: Vec<WorkUnit>, workers: usize) -> Self {
         Queue {
-            groups: Mutex::new(groups.into()),
+            units: Mutex::new(units.into()),
             workers: workers.max(1),
         }
     }
 
-    fn next(&self) -> Option<TestGroup> {
-        let mut q = self.groups.lock().unwrap_or_else(|e| e.into_inner());
-        let mut first = q.pop_front()?;
+    fn next(&self) -> Option<WorkUnit> {
+        let mut q = self.units.lock().unwrap_or_else(|e| e.into_inner());
+        let unit = q.pop_front()?;
+        let WorkUnit::Tests(mut first) = unit else {
+            return Some(unit);
+        };
         if !first.batchable {
-            return Some(first);
+            return Some(WorkUnit::Tests(first));
         }
         let batch = q.len().div_ceil(self.workers * 4).clamp(1, 64);
         let mut i = 0;
         while first.tests.len() < batch && i < q.len() {
-            if q[i].batchable && q[i].binary == first.binary {
-                let unit = q.remove(i).expect("index in range");
-                first.tests.extend(unit.tests);
+            if batchable(&q[i]).is_some_and(|g| g.binary == first.binary) {
+                if let Some(WorkUnit::Tests(g)) = q.remove(i) {
+                    first.tests.extend(g.tests);
+                }
             } else {
                 i += 1;
             }
@@ -310,7 +221,7 @@ impl Queue {
                 first.tests.len()
             );
         }
-        Some(first)
+        Some(WorkUnit::Tests(first))
     }
 }
 

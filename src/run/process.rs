@@ -10,6 +10,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread;
+
+use rustix::process::{Pid, Signal};
 use std::time::{Duration, Instant};
 
 /// Which pipe a chunk came from.
@@ -99,7 +101,7 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
                 let _ = tx.send(Msg::Eof);
             })?;
     }
-    let pgid = child.id() as i32;
+    let pgid = Pid::from_child(&child);
     Ok(Running {
         child,
         pgid,
@@ -111,7 +113,7 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
 /// A spawned process being driven.
 pub struct Running {
     child: Child,
-    pgid: i32,
+    pgid: Pid,
     rx: Receiver<Msg>,
     open_pipes: u8,
 }
@@ -156,7 +158,7 @@ impl Running {
                     if let Some(status) = self.child.try_wait()? {
                         // The test process is gone; kill what it left behind
                         // so the pipes it inherited close.
-                        self.kill_group(libc::SIGKILL);
+                        self.kill_group(Signal::KILL);
                         exited = Some((status, Instant::now()));
                     }
                 }
@@ -169,15 +171,15 @@ impl Running {
             if let (Some(reason), None) = (request, killed) {
                 killed = Some(reason);
                 match reason {
-                    KillReason::Timeout | KillReason::Stolen => self.kill_group(libc::SIGKILL),
+                    KillReason::Timeout | KillReason::Stolen => self.kill_group(Signal::KILL),
                     KillReason::Cancelled => {
-                        self.kill_group(libc::SIGINT);
+                        self.kill_group(Signal::INT);
                         sigkill_at = Some(Instant::now() + GRACE);
                     }
                 }
             }
             if sigkill_at.is_some_and(|t| Instant::now() >= t) {
-                self.kill_group(libc::SIGKILL);
+                self.kill_group(Signal::KILL);
                 sigkill_at = None;
             }
         }
@@ -189,7 +191,7 @@ impl Running {
                 } else {
                     self.child.wait()?
                 };
-                self.kill_group(libc::SIGKILL);
+                self.kill_group(Signal::KILL);
                 status
             }
         };
@@ -203,19 +205,16 @@ impl Running {
                 return Ok(s);
             }
             if Instant::now() >= deadline {
-                self.kill_group(libc::SIGKILL);
+                self.kill_group(Signal::KILL);
                 return self.child.wait();
             }
             thread::sleep(Duration::from_millis(10));
         }
     }
 
-    fn kill_group(&self, signal: i32) {
-        // SAFETY: kill(2) with a negative pid signals the process group we
-        // created for this child; it has no memory-safety preconditions.
-        unsafe {
-            libc::kill(-self.pgid, signal);
-        }
+    fn kill_group(&self, signal: Signal) {
+        // The group may be gone already; nothing to do then.
+        let _ = rustix::process::kill_process_group(self.pgid, signal);
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::list::TestCase;
-use crate::schedule::TestGroup;
+use crate::plan::TestGroup;
 
 /// What one worker's running process still has ahead of it.
 struct Tail {

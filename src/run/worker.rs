@@ -1,71 +1,68 @@
-//! One worker running one unit of work: the tests of a group, in as few
-//! libtest processes as possible. A process that dies (abort, signal,
-//! `exit`, timeout) fails the test that was running; the tests after it run
-//! again in a fresh process on the same worker. Any subset of a group can be
-//! run this way, which is what retries and re-runs build on.
+//! One worker running one unit of work. A group of libtest tests runs in
+//! as few processes as possible; a process that dies (abort, signal,
+//! `exit`, timeout) fails the test that was running, and the tests after it
+//! run again in a fresh process on the same worker. Any subset of a group
+//! can run this way, which is what stealing and re-runs build on.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 
+use super::RunContext;
 use super::libtest::{self, LogReader, Verdict};
-use super::process::{self, Event, KillReason, Stream};
-use super::{Outcome, RunContext, RunEvent, TestResult};
-use crate::build::TestBinary;
+use super::output::{append_bounded, output_of_running_test, raw_output, tail};
+use super::process::{self, Event, Finished, KillReason, Stream};
+use super::steal::Board;
+use crate::build::{BuildOutput, TestBinary};
 use crate::env::{WorkerSlot, test_command};
-use crate::list::{CaseKind, TestCase};
+use crate::error::describe_status;
+use crate::event::{Outcome, RunEvent, TestResult};
+use crate::list::TestCase;
+use crate::plan::WorkUnit;
 
 /// Most names given to one libtest process (the rest go to the next).
 const MAX_NAMES: usize = 500;
 /// Most bytes of names on one command line.
 const MAX_NAME_BYTES: usize = 96 * 1024;
-/// Most bytes of raw output kept for one failed test.
-const MAX_OUTPUT: usize = 64 * 1024;
-/// Most bytes of a process's output held in memory: a test that floods its
-/// pipes must not exhaust memory; what matters (libtest's failure sections,
-/// the running test's output) is at the end.
-pub(super) const MAX_BUFFERED: usize = 16 * 1024 * 1024;
 
-/// Drop the front of `buf` once it holds twice `max`; return how much went.
-pub(super) fn keep_tail(buf: &mut Vec<u8>, max: usize) -> usize {
-    if buf.len() <= 2 * max {
-        return 0;
-    }
-    let drop = buf.len() - max;
-    buf.drain(..drop);
-    drop
-}
-
-/// Run `tests` (all of one binary, sorted by name) on `slot`.
-pub fn run_tests(
+/// Run `unit` on worker `worker` (its `slot`).
+pub fn run_unit(
     ctx: &RunContext,
     slot: &WorkerSlot,
     worker: usize,
-    binary: &TestBinary,
-    group: &str,
-    tests: &[TestCase],
+    unit: &WorkUnit,
+    build: &BuildOutput,
 ) {
-    let (whole, libtest_cases): (Vec<&TestCase>, Vec<&TestCase>) =
-        tests.iter().partition(|t| t.kind != CaseKind::Libtest);
-    for case in whole {
-        if ctx.is_cancelled() {
-            return;
+    match unit {
+        WorkUnit::Tests(g) => {
+            let binary = &build.binaries[g.binary];
+            let mut remaining: Vec<&TestCase> = g.tests.iter().collect();
+            while !remaining.is_empty() && !ctx.is_cancelled() {
+                let take = chunk_len(&remaining);
+                let chunk: Vec<&TestCase> = remaining.drain(..take).collect();
+                let process = LibtestProcess {
+                    ctx,
+                    slot,
+                    worker,
+                    binary,
+                    group: &g.key,
+                    names: chunk.iter().map(|t| t.name.clone()).collect(),
+                    tests: &chunk,
+                };
+                // Tests after a crash go first in the next process.
+                let mut next = process.run();
+                next.extend(remaining);
+                remaining = next;
+            }
         }
-        match case.kind {
-            CaseKind::Doctests => super::doctest::run_doctests(ctx, slot, binary, group),
-            _ => run_custom(ctx, slot, binary, group, case),
+        WorkUnit::Harness {
+            binary,
+            source_path,
+        } => super::harness::run(ctx, slot, &build.binaries[*binary], source_path.clone()),
+        WorkUnit::Doctests { package } => {
+            super::doctest::run(ctx, slot, &build.doc_packages[*package])
         }
-    }
-    let mut remaining: Vec<&TestCase> = libtest_cases;
-    while !remaining.is_empty() && !ctx.is_cancelled() {
-        let take = chunk_len(&remaining);
-        let chunk: Vec<&TestCase> = remaining.drain(..take).collect();
-        let rest = run_libtest_process(ctx, slot, worker, binary, group, &chunk);
-        // Tests after a crash go first in the next process.
-        let mut next = rest;
-        next.extend(remaining);
-        remaining = next;
     }
 }
 
@@ -80,227 +77,194 @@ fn chunk_len(tests: &[&TestCase]) -> usize {
     tests.len()
 }
 
-/// Run one libtest process over `tests`; emit their results; return the
-/// tests that did not run because the process died before them.
-fn run_libtest_process<'a>(
-    ctx: &RunContext,
-    slot: &WorkerSlot,
+/// One libtest process over some tests of a group.
+struct LibtestProcess<'c, 'a> {
+    ctx: &'c RunContext<'c>,
+    slot: &'c WorkerSlot,
     worker: usize,
-    binary: &TestBinary,
-    group: &str,
-    tests: &[&'a TestCase],
-) -> Vec<&'a TestCase> {
-    let names: Vec<String> = tests.iter().map(|t| t.name.clone()).collect();
-    let logfile = ctx.logfile_path(&slot.name);
-    let mut cmd = test_command(binary, Some(slot));
-    cmd.arg("--exact").args(&names);
-    cmd.arg("--test-threads=1").arg("--logfile").arg(&logfile);
-    cmd.args(&ctx.options.libtest_args);
+    binary: &'c TestBinary,
+    group: &'c str,
+    /// The tests, in the order libtest runs them (by name).
+    tests: &'c [&'a TestCase],
+    names: Vec<String>,
+}
 
-    let result = |idx: usize,
-                  outcome: Outcome,
-                  duration: Duration,
-                  reason: Option<String>,
-                  output: String| {
-        let t = tests[idx];
+impl<'a> LibtestProcess<'_, 'a> {
+    fn result(
+        &self,
+        idx: usize,
+        outcome: Outcome,
+        duration: Duration,
+        reason: Option<String>,
+    ) -> TestResult {
+        let t = self.tests[idx];
         TestResult::new(
-            binary,
+            &self.binary.id,
             &t.name,
             t.source_path.clone(),
-            group,
-            &slot.name,
+            self.group,
+            &self.slot.name,
             outcome,
         )
         .took(duration)
         .because(reason)
-        .with_output(output)
-    };
+    }
 
-    let started = Instant::now();
-    let running = match process::spawn(cmd) {
-        Ok(r) => r,
-        Err(e) => {
-            let reason = format!("cannot start {}: {e}", binary.path);
-            for i in 0..tests.len() {
-                ctx.emit(RunEvent::TestFinished(result(
-                    i,
-                    Outcome::Failed,
-                    Duration::ZERO,
-                    Some(reason.clone()),
-                    String::new(),
-                )));
+    fn emit(&self, result: TestResult) {
+        self.ctx.emit(RunEvent::TestFinished(result));
+    }
+
+    /// Run the process; emit the tests' results; return the tests that did
+    /// not run because the process died before them.
+    fn run(&self) -> Vec<&'a TestCase> {
+        let logfile = self.ctx.logfile_path(&self.slot.name);
+        let mut cmd = test_command(self.binary, Some(self.slot));
+        cmd.arg("--exact").args(&self.names);
+        cmd.arg("--test-threads=1").arg("--logfile").arg(&logfile);
+        cmd.args(&self.ctx.options.libtest_args);
+
+        let running = match process::spawn(cmd) {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = format!("cannot start {}: {e}", self.binary.path);
+                for i in 0..self.tests.len() {
+                    self.emit(self.result(
+                        i,
+                        Outcome::Failed,
+                        Duration::ZERO,
+                        Some(reason.clone()),
+                    ));
+                }
+                return Vec::new();
             }
+        };
+        let board = self.ctx.board.as_ref();
+        if let Some(board) = board {
+            board.publish(self.worker, self.group, self.tests);
+        }
+        let mut p = Progress::new(self, logfile.clone(), board);
+        let finished = running.drive(&|| self.ctx.is_cancelled(), |event| p.on_event(event));
+        p.poll();
+        // Tests past `end` were stolen: the thief runs and reports them.
+        let end = match board {
+            Some(board) => {
+                let end = board.end(self.worker);
+                board.retire(self.worker);
+                end.min(self.tests.len())
+            }
+            None => self.tests.len(),
+        };
+        let _ = std::fs::remove_file(&logfile);
+        self.report_failure_output(&p);
+        let missing: Vec<usize> = p
+            .reader
+            .without_verdict()
+            .into_iter()
+            .filter(|&i| i < end)
+            .collect();
+        if missing.is_empty() {
             return Vec::new();
         }
-    };
-
-    let report = |idx: usize, outcome: Outcome, duration: Duration, reason: Option<String>| {
-        ctx.emit(RunEvent::TestFinished(result(
-            idx,
-            outcome,
-            duration,
-            reason,
-            String::new(),
-        )))
-    };
-    let announce = |idx: usize| {
-        ctx.emit(RunEvent::TestStarted {
-            worker: slot.name.clone(),
-            name: names[idx].clone(),
-        })
-    };
-    if let Some(board) = &ctx.board {
-        board.publish(worker, group, tests);
+        self.judge_missing(&p, finished, &missing)
     }
-    let mut p = Progress {
-        reader: LogReader::new(names.clone()),
-        log: LogTail::new(logfile.clone()),
-        stdout: Vec::new(),
-        combined: Vec::new(),
-        test_start: started,
-        test_offset: 0,
-        failed: Vec::new(),
-        announced: None,
-        report: &report,
-        announce: &announce,
-        steal: ctx.board.as_ref().map(|b| (b, worker)),
-        stop: false,
-    };
-    let finished = running.drive(&|| ctx.is_cancelled(), |event| {
-        let tick = matches!(event, Event::Tick);
-        match event {
-            Event::Output(stream, data) => p.output(stream, data),
-            Event::Tick => p.poll(),
-        }
-        if p.stop {
-            return Some(KillReason::Stolen);
-        }
-        let limit = ctx.options.timeout.filter(|_| tick)?;
-        if p.reader.current().is_some() && p.test_start.elapsed() > limit {
-            return Some(KillReason::Timeout);
-        }
-        None
-    });
-    p.poll();
-    // Tests past `end` were stolen: the thief runs and reports them.
-    let end = match &ctx.board {
-        Some(board) => {
-            let end = board.end(worker);
-            board.retire(worker);
-            end.min(tests.len())
-        }
-        None => tests.len(),
-    };
-    let Progress {
-        reader,
-        stdout,
-        combined,
-        test_start,
-        test_offset,
-        failed,
-        ..
-    } = p;
-    let test_start = (test_start, test_offset);
-    let _ = std::fs::remove_file(&logfile);
 
-    let stdout = String::from_utf8_lossy(&stdout).into_owned();
-    if !failed.is_empty() {
-        let sections = libtest::failure_sections(&stdout, &names);
-        let all = String::from_utf8_lossy(&combined);
-        for idx in failed {
+    /// libtest prints failures' captured output at the end of the process.
+    fn report_failure_output(&self, p: &Progress) {
+        if p.failed.is_empty() {
+            return;
+        }
+        let stdout = String::from_utf8_lossy(&p.stdout);
+        let sections = libtest::failure_sections(&stdout, &self.names);
+        let all = String::from_utf8_lossy(&p.combined);
+        for &idx in &p.failed {
             // libtest prints no captured section under --nocapture: then
             // the test's own output went through the pipes as it ran.
-            let output = match sections.get(&names[idx]) {
+            let output = match sections.get(&self.names[idx]) {
                 Some(s) => s.clone(),
-                None => raw_output(&all, &names[idx], names.get(idx + 1)),
+                None => raw_output(&all, &self.names[idx], self.names.get(idx + 1)),
             };
-            ctx.emit(RunEvent::FailureOutput {
-                binary: binary.id.clone(),
-                name: names[idx].clone(),
+            self.ctx.emit(RunEvent::FailureOutput {
+                binary: self.binary.id.clone(),
+                name: self.names[idx].clone(),
                 output,
             });
         }
     }
 
-    let missing: Vec<usize> = reader
-        .without_verdict()
-        .into_iter()
-        .filter(|&i| i < end)
-        .collect();
-    if missing.is_empty() {
-        return Vec::new();
-    }
-    let (status, killed) = match finished {
-        Ok(f) => (crate::error::describe_status(&f.status), f.killed),
-        Err(e) => (format!("lost track of the process: {e}"), None),
-    };
-    match killed {
-        Some(KillReason::Cancelled) => return Vec::new(),
-        // Stopped at the steal point with tests of its own left (it was
-        // stopped early): those run again in a fresh process.
-        Some(KillReason::Stolen) => return missing.iter().map(|&i| tests[i]).collect(),
-        _ => {}
-    }
-    let current = missing[0];
-    let since = output_of_running_test(
-        &combined[test_start.1.min(combined.len())..],
-        &names[current],
-    );
-    let duration = test_start.0.elapsed();
-    if killed == Some(KillReason::Timeout) {
-        let limit = ctx.options.timeout.unwrap_or_default();
-        ctx.emit(RunEvent::TestFinished(result(
-            current,
-            Outcome::TimedOut,
-            duration,
-            Some(format!(
-                "timed out after {}",
-                humantime::format_duration(limit)
-            )),
-            since,
-        )));
-    } else if !libtest::libtest_started(&stdout) && reader.without_verdict().len() == names.len() {
-        // The binary never got to run a test (missing library, bad
-        // argument, ...): every test fails with its output; no retry.
-        let reason = format!(
-            "test binary {} did not start its tests ({status})",
-            binary.id
-        );
-        let output = tail(&combined);
-        for &i in &missing {
-            ctx.emit(RunEvent::TestFinished(result(
-                i,
-                Outcome::Failed,
-                Duration::ZERO,
-                Some(reason.clone()),
-                output.clone(),
-            )));
+    /// The process ended with `missing` tests (in order) still without a
+    /// verdict: fail the one that was running (or all, if the binary never
+    /// started its tests) and return those that still have to run.
+    fn judge_missing(
+        &self,
+        p: &Progress,
+        finished: std::io::Result<Finished>,
+        missing: &[usize],
+    ) -> Vec<&'a TestCase> {
+        let (status, killed) = match finished {
+            Ok(f) => (describe_status(&f.status), f.killed),
+            Err(e) => (format!("lost track of the process: {e}"), None),
+        };
+        match killed {
+            Some(KillReason::Cancelled) => return Vec::new(),
+            // Stopped at the steal point with tests of its own left: those
+            // run again in a fresh process.
+            Some(KillReason::Stolen) => return missing.iter().map(|&i| self.tests[i]).collect(),
+            _ => {}
         }
-        return Vec::new();
-    } else {
-        ctx.emit(RunEvent::TestFinished(result(
-            current,
-            Outcome::Failed,
-            duration,
-            Some(format!(
-                "the test process died while this test was running ({status})"
-            )),
-            since,
-        )));
+        let stdout = String::from_utf8_lossy(&p.stdout);
+        if !libtest::libtest_started(&stdout) && missing.len() == self.names.len() {
+            // The binary never got to run a test (missing library, bad
+            // argument, ...): every test fails with its output; no retry.
+            let reason = format!(
+                "test binary {} did not start its tests ({status})",
+                self.binary.id
+            );
+            let output = tail(&p.combined);
+            for &i in missing {
+                self.emit(
+                    self.result(i, Outcome::Failed, Duration::ZERO, Some(reason.clone()))
+                        .with_output(output.clone()),
+                );
+            }
+            return Vec::new();
+        }
+        let current = missing[0];
+        let since = output_of_running_test(
+            &p.combined[p.test_offset.min(p.combined.len())..],
+            &self.names[current],
+        );
+        let duration = p.test_start.elapsed();
+        let (outcome, reason) = if killed == Some(KillReason::Timeout) {
+            let limit = self.ctx.options.timeout.unwrap_or_default();
+            (
+                Outcome::TimedOut,
+                format!("timed out after {}", humantime::format_duration(limit)),
+            )
+        } else {
+            (
+                Outcome::Failed,
+                format!("the test process died while this test was running ({status})"),
+            )
+        };
+        self.emit(
+            self.result(current, outcome, duration, Some(reason))
+                .with_output(since),
+        );
+        let rest: Vec<&TestCase> = missing[1..].iter().map(|&i| self.tests[i]).collect();
+        if !rest.is_empty() {
+            self.ctx.emit(RunEvent::ProcessRestarted {
+                worker: self.slot.name.clone(),
+                group: self.group.to_string(),
+                remaining: rest.len(),
+            });
+        }
+        rest
     }
-    let rest: Vec<&TestCase> = missing[1..].iter().map(|&i| tests[i]).collect();
-    if !rest.is_empty() {
-        ctx.emit(RunEvent::ProcessRestarted {
-            worker: slot.name.clone(),
-            group: group.to_string(),
-            remaining: rest.len(),
-        });
-    }
-    rest
 }
 
 /// What one libtest process has reported so far.
-struct Progress<'r> {
+struct Progress<'p, 'c, 'a> {
+    process: &'p LibtestProcess<'c, 'a>,
     reader: LogReader,
     log: LogTail,
     stdout: Vec<u8>,
@@ -312,31 +276,62 @@ struct Progress<'r> {
     /// Tests libtest reported failed; their captured output comes at the end.
     failed: Vec<usize>,
     announced: Option<usize>,
-    report: &'r dyn Fn(usize, Outcome, Duration, Option<String>),
-    announce: &'r dyn Fn(usize),
-    /// `--dist worksteal`: the board and this worker's index on it.
-    steal: Option<(&'r super::steal::Board, usize)>,
+    /// `--dist worksteal`: the board of unstarted tails.
+    board: Option<&'p Board>,
     /// The process reached tests that were stolen: stop it.
     stop: bool,
 }
 
-impl Progress<'_> {
-    fn output(&mut self, stream: Stream, data: &[u8]) {
-        if stream == Stream::Stdout {
-            self.stdout.extend_from_slice(data);
-            keep_tail(&mut self.stdout, MAX_BUFFERED);
+impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
+    fn new(
+        process: &'p LibtestProcess<'c, 'a>,
+        logfile: Utf8PathBuf,
+        board: Option<&'p Board>,
+    ) -> Self {
+        Progress {
+            process,
+            reader: LogReader::new(process.names.clone()),
+            log: LogTail::new(logfile),
+            stdout: Vec::new(),
+            combined: Vec::new(),
+            test_start: Instant::now(),
+            test_offset: 0,
+            failed: Vec::new(),
+            announced: None,
+            board,
+            stop: false,
         }
-        self.combined.extend_from_slice(data);
-        let dropped = keep_tail(&mut self.combined, MAX_BUFFERED);
-        self.test_offset = self.test_offset.saturating_sub(dropped);
+    }
+
+    /// The driver's callback: take output, poll the logfile, and say
+    /// whether the process must be killed (stolen tail, timeout).
+    fn on_event(&mut self, event: Event<'_>) -> Option<KillReason> {
+        let tick = matches!(event, Event::Tick);
+        match event {
+            Event::Output(stream, data) => {
+                if stream == Stream::Stdout {
+                    append_bounded(&mut self.stdout, data);
+                }
+                let dropped = append_bounded(&mut self.combined, data);
+                self.test_offset = self.test_offset.saturating_sub(dropped);
+            }
+            Event::Tick => {}
+        }
         self.poll();
+        if self.stop {
+            return Some(KillReason::Stolen);
+        }
+        let limit = self.process.ctx.options.timeout.filter(|_| tick)?;
+        (self.reader.current().is_some() && self.test_start.elapsed() > limit)
+            .then_some(KillReason::Timeout)
     }
 
     /// Report the verdicts libtest logged since the last call, and the
     /// test that runs now.
     fn poll(&mut self) {
+        let worker = self.process.worker;
         let text = self.log.read_new();
-        let mut end = self.steal.map_or(usize::MAX, |(b, w)| b.end(w));
+        let mut end = self.board.map_or(usize::MAX, |b| b.end(worker));
         for (idx, verdict) in self.reader.feed(&text) {
             if idx >= end {
                 // Stolen: began here before the owner noticed; the thief
@@ -355,137 +350,26 @@ impl Progress<'_> {
                     (Outcome::Failed, msg)
                 }
             };
-            (self.report)(idx, outcome, duration, reason);
+            self.process
+                .emit(self.process.result(idx, outcome, duration, reason));
         }
-        if let Some(cur) = self.reader.current() {
-            if let Some((board, worker)) = self.steal {
-                end = board.advance(worker, cur);
-            }
-            if cur >= end {
-                self.stop = true;
-                return;
-            }
-            if self.announced != Some(cur) {
-                self.announced = Some(cur);
-                (self.announce)(cur);
-            }
+        let Some(cur) = self.reader.current() else {
+            return;
+        };
+        if let Some(board) = self.board {
+            end = board.advance(worker, cur);
         }
-    }
-}
-
-/// A `harness = false` target: run it once (with the filters and test
-/// arguments, as `cargo test` does) and judge it by its exit code.
-fn run_custom(
-    ctx: &RunContext,
-    slot: &WorkerSlot,
-    binary: &TestBinary,
-    group: &str,
-    case: &TestCase,
-) {
-    let mut cmd = test_command(binary, Some(slot));
-    cmd.args(&ctx.options.custom_args);
-    ctx.emit(RunEvent::TestStarted {
-        worker: slot.name.clone(),
-        name: case.name.clone(),
-    });
-    let started = Instant::now();
-    let mut output = Vec::new();
-    let finished = process::spawn(cmd).and_then(|r| {
-        r.drive(&|| ctx.is_cancelled(), |e| match e {
-            Event::Output(_, d) => {
-                output.extend_from_slice(d);
-                keep_tail(&mut output, MAX_BUFFERED);
-                None
-            }
-            Event::Tick => ctx
-                .options
-                .timeout
-                .filter(|t| started.elapsed() > *t)
-                .map(|_| KillReason::Timeout),
-        })
-    });
-    let (outcome, reason) = match &finished {
-        Ok(f) if f.killed == Some(KillReason::Cancelled) => return,
-        Ok(f) if f.killed == Some(KillReason::Timeout) => (
-            Outcome::TimedOut,
-            Some(format!(
-                "timed out after {}",
-                humantime::format_duration(ctx.options.timeout.unwrap_or_default())
-            )),
-        ),
-        Ok(f) if f.status.success() => (Outcome::Passed, None),
-        Ok(f) => (
-            Outcome::Failed,
-            Some(format!(
-                "custom test harness failed ({})",
-                crate::error::describe_status(&f.status)
-            )),
-        ),
-        Err(e) => (
-            Outcome::Failed,
-            Some(format!("cannot start {}: {e}", binary.path)),
-        ),
-    };
-    let output = if outcome == Outcome::Passed {
-        String::new()
-    } else {
-        tail(&output)
-    };
-    ctx.emit(RunEvent::TestFinished(
-        TestResult::new(
-            binary,
-            &case.name,
-            case.source_path.clone(),
-            group,
-            &slot.name,
-            outcome,
-        )
-        .took(started.elapsed())
-        .because(reason)
-        .with_output(output),
-    ));
-}
-
-/// What the running test wrote before its process died: the output after
-/// libtest's `test <name> ... ` marker (earlier bytes belong to the previous
-/// test's result line).
-fn output_of_running_test(since_last_verdict: &[u8], name: &str) -> String {
-    let marker = format!("test {name} ... ");
-    let text = String::from_utf8_lossy(since_last_verdict);
-    match text.find(&marker) {
-        Some(pos) => tail(
-            text[pos + marker.len()..]
-                .trim_start_matches('\n')
-                .as_bytes(),
-        ),
-        None => tail(since_last_verdict),
-    }
-}
-
-/// What a test wrote through the pipes: from libtest's `test <name> ... `
-/// marker to the next test's marker (or the end).
-fn raw_output(all: &str, name: &str, next: Option<&String>) -> String {
-    let marker = format!("test {name} ... ");
-    let Some(start) = all.find(&marker).map(|p| p + marker.len()) else {
-        return String::new();
-    };
-    let rest = &all[start..];
-    let end = next
-        .and_then(|n| rest.find(&format!("test {n} ... ")))
-        .unwrap_or(rest.len());
-    tail(&rest.as_bytes()[..end])
-}
-
-/// The last `MAX_OUTPUT` bytes of `bytes` as text, without libtest's
-/// `--logfile` deprecation notice.
-pub(super) fn tail(bytes: &[u8]) -> String {
-    let start = bytes.len().saturating_sub(MAX_OUTPUT);
-    let text = String::from_utf8_lossy(&bytes[start..]);
-    let text = libtest::strip_logfile_warning(&text);
-    if start > 0 {
-        format!("[... {start} earlier bytes not shown ...]\n{text}")
-    } else {
-        text
+        if cur >= end {
+            self.stop = true;
+            return;
+        }
+        if self.announced != Some(cur) {
+            self.announced = Some(cur);
+            self.process.ctx.emit(RunEvent::TestStarted {
+                worker: self.process.slot.name.clone(),
+                name: self.process.names[cur].clone(),
+            });
+        }
     }
 }
 
@@ -514,25 +398,20 @@ impl LogTail {
             return String::new();
         };
         let _ = f.read_to_end(&mut self.pending);
-        match std::str::from_utf8(&self.pending) {
-            Ok(s) => {
-                let s = s.to_string();
-                self.pending.clear();
-                s
-            }
-            Err(e) => {
-                let valid = e.valid_up_to();
-                let s = String::from_utf8_lossy(&self.pending[..valid]).into_owned();
-                self.pending.drain(..valid);
-                s
-            }
-        }
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        let text = String::from_utf8_lossy(&self.pending[..valid]).into_owned();
+        self.pending.drain(..valid);
+        text
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::list::CaseKind;
 
     fn case(name: String) -> TestCase {
         TestCase {
@@ -561,24 +440,18 @@ mod tests {
     }
 
     #[test]
-    fn buffers_keep_their_tail() {
-        let mut buf: Vec<u8> = (0..250u8).collect();
-        assert_eq!(keep_tail(&mut buf, 200), 0);
-        assert_eq!(keep_tail(&mut buf, 100), 150);
-        assert_eq!(buf, (150..250u8).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn crashed_test_output_starts_after_its_marker() {
-        let raw = b"test prev ... ok\ntest boom ... about to crash\n";
-        assert_eq!(output_of_running_test(raw, "boom"), "about to crash\n");
-        assert_eq!(
-            raw_output(
-                "test a ... out a\nFAILED\ntest b ... ok\n",
-                "a",
-                Some(&"b".to_string())
-            ),
-            "out a\nFAILED\n"
-        );
+    fn log_tail_waits_for_a_split_character() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("log")).unwrap();
+        let mut tail = LogTail::new(path.clone());
+        assert_eq!(tail.read_new(), "", "no file yet");
+        std::fs::write(&path, b"ok a\n\xc3").unwrap();
+        assert_eq!(tail.read_new(), "ok a\n");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"\xa9 b\n").unwrap();
+        assert_eq!(tail.read_new(), "\u{e9} b\n");
     }
 }

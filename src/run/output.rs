@@ -1,0 +1,109 @@
+//! Bounded output buffers shared by every kind of unit: a test that floods
+//! its pipes must not exhaust memory, and what matters (libtest's failure
+//! sections, the running test's last words) is at the end.
+
+use super::libtest;
+
+/// Most bytes of raw output kept for one failed test.
+const MAX_OUTPUT: usize = 64 * 1024;
+/// Most bytes of a process's output held in memory.
+pub const MAX_BUFFERED: usize = 16 * 1024 * 1024;
+
+/// Drop the front of `buf` once it holds twice `max`; return how much went.
+pub fn keep_tail(buf: &mut Vec<u8>, max: usize) -> usize {
+    if buf.len() <= 2 * max {
+        return 0;
+    }
+    let drop = buf.len() - max;
+    buf.drain(..drop);
+    drop
+}
+
+/// Append `data` to `buf`, keeping at most about [`MAX_BUFFERED`] bytes;
+/// return how many bytes fell off the front.
+pub fn append_bounded(buf: &mut Vec<u8>, data: &[u8]) -> usize {
+    buf.extend_from_slice(data);
+    keep_tail(buf, MAX_BUFFERED)
+}
+
+/// The last `MAX_OUTPUT` bytes of `bytes` as text, without libtest's
+/// `--logfile` deprecation notice.
+pub fn tail(bytes: &[u8]) -> String {
+    let start = bytes.len().saturating_sub(MAX_OUTPUT);
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    let text = libtest::strip_logfile_warning(&text);
+    if start > 0 {
+        format!("[... {start} earlier bytes not shown ...]\n{text}")
+    } else {
+        text
+    }
+}
+
+/// What the running test wrote before its process died: the output after
+/// libtest's `test <name> ... ` marker (earlier bytes belong to the previous
+/// test's result line).
+pub fn output_of_running_test(since_last_verdict: &[u8], name: &str) -> String {
+    let marker = format!("test {name} ... ");
+    let text = String::from_utf8_lossy(since_last_verdict);
+    match text.find(&marker) {
+        Some(pos) => tail(
+            text[pos + marker.len()..]
+                .trim_start_matches('\n')
+                .as_bytes(),
+        ),
+        None => tail(since_last_verdict),
+    }
+}
+
+/// What a test wrote through the pipes: from libtest's `test <name> ... `
+/// marker to the next test's marker (or the end).
+pub fn raw_output(all: &str, name: &str, next: Option<&String>) -> String {
+    let marker = format!("test {name} ... ");
+    let Some(start) = all.find(&marker).map(|p| p + marker.len()) else {
+        return String::new();
+    };
+    let rest = &all[start..];
+    let end = next
+        .and_then(|n| rest.find(&format!("test {n} ... ")))
+        .unwrap_or(rest.len());
+    tail(&rest.as_bytes()[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_keep_their_tail() {
+        let mut buf: Vec<u8> = (0..250u8).collect();
+        assert_eq!(keep_tail(&mut buf, 200), 0);
+        assert_eq!(keep_tail(&mut buf, 100), 150);
+        assert_eq!(buf, (150..250u8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn crashed_test_output_starts_after_its_marker() {
+        let raw = b"test prev ... ok\ntest boom ... about to crash\n";
+        assert_eq!(output_of_running_test(raw, "boom"), "about to crash\n");
+        assert_eq!(
+            raw_output(
+                "test a ... out a\nFAILED\ntest b ... ok\n",
+                "a",
+                Some(&"b".to_string())
+            ),
+            "out a\nFAILED\n"
+        );
+    }
+
+    #[test]
+    fn long_output_keeps_its_end() {
+        let big = vec![b'x'; MAX_OUTPUT + 10];
+        let t = tail(&big);
+        assert!(
+            t.starts_with("[... 10 earlier bytes not shown ...]\n"),
+            "{}",
+            &t[..40]
+        );
+        assert_eq!(t.len() - t.find('\n').unwrap() - 1, MAX_OUTPUT);
+    }
+}
