@@ -81,7 +81,7 @@ fn check_faults_run(extra: &[&str]) {
         match (want, &case.outcome) {
             (F::Pass, JOutcome::Passed) => {}
             (F::Fail(text), JOutcome::Failed { message, .. }) if message.contains(text) => {}
-            (F::Timeout, JOutcome::Failed { message, kind })
+            (F::Timeout, JOutcome::Failed { message, kind, .. })
                 if message.contains("timed out") && kind == "timeout" => {}
             (want, got) => {
                 problems.push(format!("{binary} {name}: expected {want:?}, got {got:?}"))
