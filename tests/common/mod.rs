@@ -983,13 +983,19 @@ pub fn assert_recorded_once(run: &Run, records: &[Record], expected: &BTreeSet<&
 
 /// Live (non-zombie) processes whose environment contains `needle`
 /// (e.g. `XDIST_TESTRUNUID=<id>`), with their command lines.
+///
+/// Panics when /proc cannot be scanned (missing, empty, or this process's
+/// own entry unreadable): an empty answer must mean "no such process", never
+/// "could not look".
 pub fn processes_with_env(needle: &str) -> Vec<(i32, String)> {
     let needle = needle.as_bytes();
+    let me = std::process::id() as i32;
+    let mut saw_me = false;
     let mut found = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in rd.flatten() {
+    let rd = std::fs::read_dir("/proc")
+        .unwrap_or_else(|e| panic!("cannot scan /proc for leftover processes: {e}"));
+    for entry in rd {
+        let entry = entry.unwrap_or_else(|e| panic!("cannot scan /proc: {e}"));
         let Some(pid) = entry
             .file_name()
             .to_str()
@@ -998,19 +1004,28 @@ pub fn processes_with_env(needle: &str) -> Vec<(i32, String)> {
             continue;
         };
         let dir = entry.path();
-        let Ok(env) = std::fs::read(dir.join("environ")) else {
-            continue;
+        let env = match std::fs::read(dir.join("environ")) {
+            Ok(env) => env,
+            // Our own entry must be readable, or the scan sees nothing.
+            Err(e) if pid == me => panic!("cannot read {}/environ: {e}", dir.display()),
+            // Gone since the listing (ENOENT), a kernel thread (ESRCH) or a
+            // non-dumpable process of someone else (EACCES).
+            Err(_) => continue,
         };
+        if pid == me {
+            saw_me = true;
+        }
         if !env.split(|b| *b == 0).any(|kv| kv == needle) {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
-            continue;
+            continue; // exited since its environ was read
         };
         let state = stat
             .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        if state == Some('Z') || state.is_none() {
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .unwrap_or_else(|| panic!("unexpected {}/stat: {stat:?}", dir.display()));
+        if state == 'Z' {
             continue;
         }
         let cmdline = std::fs::read(dir.join("cmdline"))
@@ -1023,6 +1038,10 @@ pub fn processes_with_env(needle: &str) -> Vec<(i32, String)> {
             .unwrap_or_default();
         found.push((pid, cmdline));
     }
+    assert!(
+        saw_me,
+        "the /proc scan did not find this test process ({me}): /proc is not usable here"
+    );
     found
 }
 
