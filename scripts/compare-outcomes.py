@@ -8,13 +8,20 @@ Runs, in PROJECT_DIR:
   (a) CARGO_TERM_COLOR=never cargo test --no-fail-fast CARGO_ARGS [-- TEST ARGS]
       and parses libtest's pretty output (`test NAME ... ok|FAILED|ignored`),
       attributing each line to the binary named by cargo's preceding
-      `Running ...` header. Doc-tests are skipped (cargo xdist does not run
-      them). A binary section with no `running N tests` line is taken to be a
+      `Running ...` header. cargo test runs the doctests too (unless the
+      CARGO ARGS select targets); their `Doc-tests` sections are dropped. A
+      binary section with no `running N tests` line is taken to be a
       `harness = false` target: one entry named after the target, failed if
       cargo printed `error: test failed, to rerun pass ...` for it.
   (b) cargo-xdist xdist -n 2 --no-progress --junit TMP/j.xml CARGO_ARGS [-- TEST ARGS]
       and parses the JUnit report (<failure>/<error> = failed,
-      <skipped> = ignored, otherwise passed).
+      <skipped> = ignored, otherwise passed). Without `--doc` cargo xdist
+      runs no doctests.
+
+Doctests are therefore left out of the comparison on both sides. `--doc` is
+refused: `cargo test --doc` runs only the doctests, which (a) drops, while
+`cargo xdist --doc` runs them in addition to the other tests, so the two
+sides would never match.
 
 Binary names differ between the tools, so the multisets of
 (test name, outcome) are compared. Exit 0 if identical, 1 otherwise (also when
@@ -214,6 +221,10 @@ def main():
     ap.add_argument("--max-report", type=int, default=50,
                     help="list at most this many tests per category")
     args, cargo_args = ap.parse_known_args(argv)
+
+    if "--doc" in cargo_args:
+        ap.error("--doc is not supported: doctests are left out of the comparison "
+                 "(see the module docstring)")
 
     project = os.path.abspath(args.project)
     if not os.path.isfile(os.path.join(project, "Cargo.toml")):

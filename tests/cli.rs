@@ -470,9 +470,20 @@ fn nocapture_keeps_a_failing_tests_panic_message() {
     .run();
     run.assert_code(100);
     run.assert_summary(0, 1, 0);
-    let junit_xml = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap_or_default();
+    let junit = run.junit();
+    let case = junit
+        .get("alpha", "math::tests::fails_on_purpose")
+        .unwrap_or_else(|| panic!("fails_on_purpose is not in the JUnit report{}", run.ctx()));
+    let reported = match &case.outcome {
+        JOutcome::Failed {
+            message,
+            description,
+            ..
+        } => format!("{message}\n{description}"),
+        other => panic!("fails_on_purpose should fail, got {other:?}{}", run.ctx()),
+    };
     let shown = |needle: &str| {
-        run.stdout.contains(needle) || run.stderr.contains(needle) || junit_xml.contains(needle)
+        run.stdout.contains(needle) || run.stderr.contains(needle) || reported.contains(needle)
     };
     assert!(
         shown("fails_on_purpose: deliberate failure"),

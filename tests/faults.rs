@@ -81,7 +81,7 @@ fn check_faults_run(extra: &[&str]) {
         match (want, &case.outcome) {
             (F::Pass, JOutcome::Passed) => {}
             (F::Fail(text), JOutcome::Failed { message, .. }) if message.contains(text) => {}
-            (F::Timeout, JOutcome::Failed { message, kind })
+            (F::Timeout, JOutcome::Failed { message, kind, .. })
                 if message.contains("timed out") && kind == "timeout" => {}
             (want, got) => {
                 problems.push(format!("{binary} {name}: expected {want:?}, got {got:?}"))
@@ -253,10 +253,43 @@ fn a_binary_that_cannot_list_its_tests_fails_alone() {
     let listing = junit
         .get("faults::test/startup", "(listing)")
         .unwrap_or_else(|| panic!("no (listing) entry for the startup binary{}", run.ctx()));
-    assert_eq!(listing.outcome.short(), "fail", "{}", run.ctx());
+    // The entry itself says why: the listing failed because the binary was
+    // killed by SIGABRT. (The whole output would always mention a signal:
+    // s2_segfaults dies of SIGSEGV in the same run.)
+    match &listing.outcome {
+        JOutcome::Failed {
+            message,
+            description,
+            ..
+        } => {
+            assert_eq!(
+                message,
+                "cannot list the tests of faults::test/startup",
+                "{}",
+                run.ctx()
+            );
+            assert!(
+                description.contains("signal 6 (SIGABRT)"),
+                "the (listing) failure does not give the binary's abort: {description:?}{}",
+                run.ctx()
+            );
+        }
+        other => panic!("(listing) should fail, got {other:?}{}", run.ctx()),
+    }
+    // The segv binary still ran, each test with its own outcome.
+    let outcome = |name| junit.get("faults::test/segv", name).map(|c| &c.outcome);
     assert!(
-        run.stdout.contains("SIGABRT") || run.stdout.contains("signal"),
-        "{}",
+        matches!(outcome("s1_ok"), Some(JOutcome::Passed))
+            && matches!(outcome("s3_ok"), Some(JOutcome::Passed))
+            && matches!(outcome("s2_segfaults"), Some(JOutcome::Failed { message, .. }) if message.contains("SIGSEGV")),
+        "the segv binary's tests{}",
         run.ctx()
     );
+    assert!(
+        junit.get("faults::test/startup", "st_ok").is_none(),
+        "st_ok cannot have run{}",
+        run.ctx()
+    );
+    let ran: BTreeSet<&str> = ["s1_ok", "s2_segfaults", "s3_ok"].into();
+    assert_recorded_once(&run, &run.records(), &ran);
 }

@@ -3,9 +3,16 @@
 //! The verdicts come from libtest's `--logfile`, never from stdout: libtest
 //! writes that file itself, one entry per finished test, before it prints the
 //! result line. A test, or a child process it spawns, shares the process's
-//! stdout and can print lines that look exactly like results; it cannot
-//! write into a file whose path only libtest was given. Stdout is read only
-//! for the captured output of failures and to see that libtest started.
+//! stdout and stderr and can print lines that look exactly like results;
+//! such lines never count as verdicts, only entries in the logfile do.
+//! Stdout is read only for the captured output of failures and to see that
+//! libtest started.
+//!
+//! This keeps an accident or a stray print from passing a test; it is not a
+//! defence against a test that sets out to cheat. The logfile's path is on
+//! libtest's command line, so a test can read it from `/proc/self/cmdline`
+//! and append a forged entry. That is out of scope, as is a test that
+//! patches its own binary.
 //!
 //! With `--test-threads=1` libtest runs the selected tests one after the
 //! other in name order, so the test running at any moment is the first one

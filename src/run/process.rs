@@ -265,11 +265,15 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
+        // The probe must see a process that is certainly running.
+        assert!(
+            is_running(std::process::id() as i32),
+            "is_running does not see this test process"
+        );
         // The group kill has been sent; give the kernel a moment to reap.
         let mut alive = true;
         for _ in 0..100 {
-            // SAFETY: signal 0 only checks for existence.
-            alive = unsafe { libc::kill(pid, 0) } == 0 && !is_zombie(pid);
+            alive = is_running(pid);
             if !alive {
                 break;
             }
@@ -278,10 +282,36 @@ mod tests {
         assert!(!alive, "the left-behind child {pid} is still running");
     }
 
-    fn is_zombie(pid: i32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.split_whitespace().nth(2) == Some("Z"))
-            .unwrap_or(true)
+    /// Whether `pid` exists and is not a zombie. A process that is gone
+    /// (ESRCH) is not running; a process that exists but whose
+    /// /proc/PID/stat cannot be read or parsed panics: /proc is unusable,
+    /// and "cannot tell" must not count as "gone".
+    fn is_running(pid: i32) -> bool {
+        let exists = || {
+            // SAFETY: signal 0 only checks for existence.
+            if unsafe { libc::kill(pid, 0) } == 0 {
+                return true;
+            }
+            let e = std::io::Error::last_os_error();
+            assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "kill({pid}, 0): {e}");
+            false
+        };
+        if !exists() {
+            return false;
+        }
+        let path = format!("/proc/{pid}/stat");
+        let stat = match std::fs::read_to_string(&path) {
+            Ok(stat) => stat,
+            // Reaped between the two looks.
+            Err(_) if !exists() => return false,
+            Err(e) => panic!("cannot read {path} of a live process ({e}): is /proc mounted?"),
+        };
+        // The state follows the command name, which may contain spaces.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected {path}: {stat:?}"));
+        state != "Z"
     }
 
     #[test]

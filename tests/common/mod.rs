@@ -16,8 +16,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use regex::Regex;
-
 /// The binary under test.
 pub const XDIST: &str = env!("CARGO_BIN_EXE_cargo-xdist");
 
@@ -502,13 +500,22 @@ pub fn is_run_id(s: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------
-// JUnit (as written by quick-junit: regular enough for regexes)
+// JUnit (read back with quick-junit's own deserializer)
 // ---------------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JOutcome {
     Passed,
-    Failed { message: String, kind: String },
+    /// A `<failure>` or `<error>` element.
+    Failed {
+        message: String,
+        /// The `type` attribute (`test failure`, `timeout`).
+        kind: String,
+        /// The element's text: the captured output or the reason in full.
+        description: String,
+        /// `<error>` rather than `<failure>`.
+        error: bool,
+    },
     Skipped,
 }
 
@@ -530,117 +537,79 @@ pub struct JCase {
     pub outcome: JOutcome,
     /// The `worker` property.
     pub worker: Option<String>,
+    pub system_out: Option<String>,
+    pub system_err: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Junit {
-    /// Attributes of `<testsuites>` (`tests`, `failures`, `skipped`, ...).
-    pub totals: BTreeMap<String, String>,
+    /// The whole report (totals: `report.tests`, `report.failures`, ...).
+    pub report: quick_junit::Report,
     pub cases: Vec<JCase>,
-    /// `xdist.run_id` property of every suite.
-    pub run_ids: Vec<String>,
+    /// The `xdist.run_id` property of every suite, in suite order.
+    pub run_ids: Vec<Option<String>>,
 }
 
-pub fn xml_unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&#xA;", "\n")
-        .replace("&#xa;", "\n")
-        .replace("&#10;", "\n")
-        .replace("&#xD;", "\r")
-        .replace("&#13;", "\r")
-        .replace("&#x9;", "\t")
-        .replace("&#9;", "\t")
-        .replace("&amp;", "&")
+fn property(props: &[quick_junit::Property], name: &str) -> Option<String> {
+    props
+        .iter()
+        .find(|p| p.name.as_str() == name)
+        .map(|p| p.value.as_str().to_string())
 }
 
-fn attrs(s: &str) -> BTreeMap<String, String> {
-    static_re(r#"([A-Za-z_][\w.:-]*)\s*=\s*"([^"]*)""#)
-        .captures_iter(s)
-        .map(|c| (c[1].to_string(), xml_unescape(&c[2])))
-        .collect()
-}
-
-fn static_re(re: &str) -> Regex {
-    Regex::new(re).expect("valid regex")
-}
-
-fn properties(body: &str) -> BTreeMap<String, String> {
-    static_re(r"<property\s+([^>]*?)/?>")
-        .captures_iter(body)
-        .filter_map(|c| {
-            let a = attrs(&c[1]);
-            Some((
-                a.get("name")?.clone(),
-                a.get("value").cloned().unwrap_or_default(),
-            ))
-        })
-        .collect()
+fn xml_text(s: &Option<quick_junit::XmlString>) -> Option<String> {
+    s.as_ref().map(|s| s.as_str().to_string())
 }
 
 impl Junit {
     pub fn parse(xml: &str) -> Result<Junit, String> {
-        let totals = match static_re(r"<testsuites\b([^>]*)>").captures(xml) {
-            Some(c) => attrs(&c[1]),
-            None => return Err("no <testsuites> element".into()),
-        };
-        let suite_re = static_re(r"(?s)<testsuite\s([^>]*?)(?:/>|>(.*?)</testsuite>)");
-        let case_re = static_re(r"(?s)<testcase\s([^>]*?)(?:/>|>(.*?)</testcase>)");
-        let failure_re = static_re(r"(?s)<(failure|error)\b([^>]*?)(?:/>|>)");
+        use quick_junit::{NonSuccessKind, TestCaseStatus};
+        let report = quick_junit::Report::deserialize_from_str(xml).map_err(|e| e.to_string())?;
         let mut cases = Vec::new();
         let mut run_ids = Vec::new();
-        for s in suite_re.captures_iter(xml) {
-            let sa = attrs(&s[1]);
-            let suite = sa.get("name").cloned().ok_or("testsuite without name")?;
-            let body = s.get(2).map(|m| m.as_str()).unwrap_or("");
-            // The suite's own properties come before its first testcase.
-            let head = body.split("<testcase").next().unwrap_or("");
-            if let Some(id) = properties(head).get("xdist.run_id") {
-                run_ids.push(id.clone());
-            }
-            for c in case_re.captures_iter(body) {
-                let ca = attrs(&c[1]);
-                let name = ca.get("name").cloned().ok_or("testcase without name")?;
-                let cbody = c.get(2).map(|m| m.as_str()).unwrap_or("");
-                let outcome = if let Some(f) = failure_re.captures(cbody) {
-                    let fa = attrs(&f[2]);
-                    JOutcome::Failed {
-                        message: fa.get("message").cloned().unwrap_or_default(),
-                        kind: fa.get("type").cloned().unwrap_or_default(),
-                    }
-                } else if cbody.contains("<skipped") {
-                    JOutcome::Skipped
-                } else {
-                    JOutcome::Passed
+        for suite in &report.test_suites {
+            run_ids.push(property(&suite.properties, "xdist.run_id"));
+            for c in &suite.test_cases {
+                let outcome = match &c.status {
+                    TestCaseStatus::Success { .. } => JOutcome::Passed,
+                    TestCaseStatus::Skipped { .. } => JOutcome::Skipped,
+                    TestCaseStatus::NonSuccess {
+                        kind,
+                        message,
+                        ty,
+                        description,
+                        ..
+                    } => JOutcome::Failed {
+                        message: xml_text(message).unwrap_or_default(),
+                        kind: xml_text(ty).unwrap_or_default(),
+                        description: xml_text(description).unwrap_or_default(),
+                        error: *kind == NonSuccessKind::Error,
+                    },
                 };
                 cases.push(JCase {
-                    suite: suite.clone(),
-                    name,
-                    classname: ca.get("classname").cloned().unwrap_or_default(),
+                    suite: suite.name.as_str().to_string(),
+                    name: c.name.as_str().to_string(),
+                    classname: xml_text(&c.classname).unwrap_or_default(),
                     outcome,
-                    worker: properties(cbody).get("worker").cloned(),
+                    worker: property(&c.properties, "worker"),
+                    system_out: xml_text(&c.system_out),
+                    system_err: xml_text(&c.system_err),
                 });
             }
         }
-        if cases.is_empty() && xml.contains("<testcase") {
-            return Err("testcases present but none parsed".into());
-        }
         Ok(Junit {
-            totals,
+            report,
             cases,
             run_ids,
         })
     }
 
-    /// The single run id shared by all suites.
+    /// The run id, if every suite has the same one (and there is a suite).
     pub fn run_id(&self) -> Option<String> {
-        let set: BTreeSet<&String> = self.run_ids.iter().collect();
-        if set.len() == 1 {
-            set.into_iter().next().cloned()
-        } else {
-            None
+        let set: BTreeSet<&Option<String>> = self.run_ids.iter().collect();
+        match set.into_iter().collect::<Vec<_>>()[..] {
+            [Some(id)] => Some(id.clone()),
+            _ => None,
         }
     }
 
@@ -966,7 +935,15 @@ pub fn assert_outcomes(
     junit: &Junit,
     expected: &BTreeMap<(String, String), &'static str>,
 ) {
-    let diffs = diff_outcomes(expected, &junit.outcome_map());
+    let mut diffs = diff_outcomes(expected, &junit.outcome_map());
+    // The map keeps one entry per (suite, name): a test reported twice
+    // would otherwise go unnoticed.
+    let mut seen = BTreeSet::new();
+    for c in &junit.cases {
+        if !seen.insert((&c.suite, &c.name)) {
+            diffs.push(format!("reported more than once: {} {}", c.suite, c.name));
+        }
+    }
     assert!(
         diffs.is_empty(),
         "JUnit outcomes differ from the expected table:\n  {}{}",
@@ -1006,13 +983,19 @@ pub fn assert_recorded_once(run: &Run, records: &[Record], expected: &BTreeSet<&
 
 /// Live (non-zombie) processes whose environment contains `needle`
 /// (e.g. `XDIST_TESTRUNUID=<id>`), with their command lines.
+///
+/// Panics when /proc cannot be scanned (missing, empty, or this process's
+/// own entry unreadable): an empty answer must mean "no such process", never
+/// "could not look".
 pub fn processes_with_env(needle: &str) -> Vec<(i32, String)> {
     let needle = needle.as_bytes();
+    let me = std::process::id() as i32;
+    let mut saw_me = false;
     let mut found = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in rd.flatten() {
+    let rd = std::fs::read_dir("/proc")
+        .unwrap_or_else(|e| panic!("cannot scan /proc for leftover processes: {e}"));
+    for entry in rd {
+        let entry = entry.unwrap_or_else(|e| panic!("cannot scan /proc: {e}"));
         let Some(pid) = entry
             .file_name()
             .to_str()
@@ -1021,19 +1004,28 @@ pub fn processes_with_env(needle: &str) -> Vec<(i32, String)> {
             continue;
         };
         let dir = entry.path();
-        let Ok(env) = std::fs::read(dir.join("environ")) else {
-            continue;
+        let env = match std::fs::read(dir.join("environ")) {
+            Ok(env) => env,
+            // Our own entry must be readable, or the scan sees nothing.
+            Err(e) if pid == me => panic!("cannot read {}/environ: {e}", dir.display()),
+            // Gone since the listing (ENOENT), a kernel thread (ESRCH) or a
+            // non-dumpable process of someone else (EACCES).
+            Err(_) => continue,
         };
+        if pid == me {
+            saw_me = true;
+        }
         if !env.split(|b| *b == 0).any(|kv| kv == needle) {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
-            continue;
+            continue; // exited since its environ was read
         };
         let state = stat
             .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        if state == Some('Z') || state.is_none() {
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .unwrap_or_else(|| panic!("unexpected {}/stat: {stat:?}", dir.display()));
+        if state == 'Z' {
             continue;
         }
         let cmdline = std::fs::read(dir.join("cmdline"))
@@ -1046,6 +1038,10 @@ pub fn processes_with_env(needle: &str) -> Vec<(i32, String)> {
             .unwrap_or_default();
         found.push((pid, cmdline));
     }
+    assert!(
+        saw_me,
+        "the /proc scan did not find this test process ({me}): /proc is not usable here"
+    );
     found
 }
 
