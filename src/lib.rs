@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod coverage;
 pub mod db;
 pub mod env;
 pub mod error;

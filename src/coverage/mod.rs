@@ -1,0 +1,6 @@
+//! Coverage after a `--coverage` run: find the LLVM tools that match rustc
+//! ([`tools`]), merge the raw profiles and export reports ([`report`]), and
+//! work on lcov tracefiles in pure Rust ([`lcov`], [`cobertura`],
+//! [`merge`] for `cargo xdist coverage merge`).
+
+pub mod lcov;
