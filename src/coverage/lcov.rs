@@ -87,7 +87,9 @@ pub fn parse(text: &str) -> Result<LcovReport, ParseError> {
             continue;
         }
         if line == "end_of_record" {
-            let (path, record) = current.take().ok_or_else(|| err("end_of_record without SF"))?;
+            let (path, record) = current
+                .take()
+                .ok_or_else(|| err("end_of_record without SF"))?;
             report.add_file(path, record);
             continue;
         }
@@ -487,7 +489,9 @@ SF:/ws/src/other.rs\nDA:1,1\nend_of_record\n",
         assert_eq!(parse(&text).unwrap(), r);
         assert_eq!(to_string(&parse(&text).unwrap()), text);
         let lib = text.split("SF:/ws/src/lib.rs\n").nth(1).unwrap();
-        assert!(lib.starts_with("FN:3,foo\nFN:9,bar\nFNDA:2,foo\nFNDA:0,bar\nFNF:2\nFNH:1\nDA:3,2\n"));
+        assert!(
+            lib.starts_with("FN:3,foo\nFN:9,bar\nFNDA:2,foo\nFNDA:0,bar\nFNF:2\nFNH:1\nDA:3,2\n")
+        );
         assert!(lib.contains("BRDA:10,0,0,-\nBRF:3\nBRH:1\nLF:4\nLH:2\nend_of_record\n"));
     }
 
@@ -496,7 +500,10 @@ SF:/ws/src/other.rs\nDA:1,1\nend_of_record\n",
         let p = vec!["/ci/build/".to_string(), "/home/me/proj".to_string()];
         assert_eq!(strip_prefix("/ci/build/src/a.rs", &p), "src/a.rs");
         assert_eq!(strip_prefix("/home/me/proj/src/a.rs", &p), "src/a.rs");
-        assert_eq!(strip_prefix("/home/me/project/a.rs", &p), "/home/me/project/a.rs");
+        assert_eq!(
+            strip_prefix("/home/me/project/a.rs", &p),
+            "/home/me/project/a.rs"
+        );
         assert_eq!(strip_prefix("/other/a.rs", &p), "/other/a.rs");
         assert_eq!(strip_prefix("/ci/build", &p), "/ci/build");
         let nested = vec!["/a".to_string(), "/a/b".to_string()];
@@ -510,7 +517,10 @@ SF:/ws/src/other.rs\nDA:1,1\nend_of_record\n",
         let mut all = a;
         all.merge(&b);
         let all = all.map_paths(&["/ci/one".into(), "/ci/two".into()]);
-        assert_eq!(per_file_lines(&all), BTreeMap::from([("src/a.rs".to_string(), (3, 2))]));
+        assert_eq!(
+            per_file_lines(&all),
+            BTreeMap::from([("src/a.rs".to_string(), (3, 2))])
+        );
     }
 
     #[test]

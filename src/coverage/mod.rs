@@ -4,3 +4,4 @@
 //! [`merge`] for `cargo xdist coverage merge`).
 
 pub mod lcov;
+pub mod tools;
