@@ -51,8 +51,11 @@ impl Counts {
             self.hit as f64 * 100.0 / self.found as f64
         }
     }
+}
 
-    pub fn add(self, other: Counts) -> Counts {
+impl std::ops::Add for Counts {
+    type Output = Counts;
+    fn add(self, other: Counts) -> Counts {
         Counts {
             found: self.found + other.found,
             hit: self.hit + other.hit,
@@ -289,7 +292,7 @@ impl LcovReport {
     pub fn line_totals(&self) -> Counts {
         self.files
             .values()
-            .fold(Counts::default(), |acc, f| acc.add(f.line_counts()))
+            .fold(Counts::default(), |acc, f| acc + f.line_counts())
     }
 
     /// Only the files whose path `keep` accepts.
@@ -395,7 +398,7 @@ pub fn format_ranges(lines: &[u32]) -> String {
 /// Read and parse a tracefile.
 pub fn read(path: &Utf8Path) -> anyhow::Result<LcovReport> {
     let text = fs_err::read_to_string(path)?;
-    Ok(parse(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?)
+    parse(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))
 }
 
 /// Write a tracefile (see [`to_string`]).
