@@ -3,5 +3,6 @@
 //! work on lcov tracefiles in pure Rust ([`lcov`], [`cobertura`],
 //! [`merge`] for `cargo xdist coverage merge`).
 
+pub mod cobertura;
 pub mod lcov;
 pub mod tools;
