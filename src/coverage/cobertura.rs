@@ -51,11 +51,9 @@ pub fn to_cobertura(report: &LcovReport, source_root: Option<&str>, timestamp: u
             .or_default()
             .push((rel.to_string(), record));
     }
-    let lines = report.line_totals();
-    let branches = report
-        .files
-        .values()
-        .fold(Counts::default(), |acc, f| acc + f.branch_counts());
+    // Counted from the details, so that the rates agree with the <line>s.
+    let lines = report.totals(FileRecord::line_counts);
+    let branches = report.totals(FileRecord::branch_counts);
 
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     write_document(&mut w, &packages, root, lines, branches, timestamp)
