@@ -5,4 +5,8 @@
 
 pub mod cobertura;
 pub mod lcov;
+pub mod report;
 pub mod tools;
+
+#[cfg(test)]
+mod fixture_tests;
