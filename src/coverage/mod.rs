@@ -5,6 +5,7 @@
 
 pub mod cobertura;
 pub mod lcov;
+pub mod merge;
 pub mod report;
 pub mod tools;
 
