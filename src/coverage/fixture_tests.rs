@@ -78,18 +78,6 @@ fn run_each_test(bins: &[Utf8PathBuf], profile_dir: &Utf8Path) -> Vec<(String, b
     results
 }
 
-fn home_dir(var: &str, default: &str) -> Option<Utf8PathBuf> {
-    std::env::var(var)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(Utf8PathBuf::from)
-        .or_else(|| {
-            std::env::var("HOME")
-                .ok()
-                .map(|h| Utf8PathBuf::from(h).join(default))
-        })
-}
-
 /// Hits of the functions whose mangled name contains `name` (all their
 /// instances), in `file`.
 fn function_hits(report: &LcovReport, file: &str, name: &str) -> u64 {
@@ -141,14 +129,7 @@ fn process_per_test_coverage_of_the_fixture() {
     assert!(warnings.contains("torn.profraw"), "{warnings}");
 
     let root = fixture_dir();
-    let ignore = report::ignore_filename_regexes(&IgnoreInputs {
-        workspace_root: root.clone(),
-        target_dir: target_dir.clone(),
-        cargo_home: home_dir("CARGO_HOME", ".cargo"),
-        rustup_home: home_dir("RUSTUP_HOME", ".rustup"),
-        vendor_dirs: Vec::new(),
-        user: Vec::new(),
-    });
+    let ignore = report::ignore_filename_regexes(&IgnoreInputs::from_env(&root, &target_dir));
     let input = ExportInput {
         tools: &llvm,
         profdata: &profdata,

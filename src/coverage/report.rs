@@ -95,6 +95,32 @@ pub struct IgnoreInputs {
     pub user: Vec<String>,
 }
 
+impl IgnoreInputs {
+    /// For `workspace_root` and `target_dir`, with `$CARGO_HOME` and
+    /// `$RUSTUP_HOME` (or their `~/.cargo`, `~/.rustup` defaults) from the
+    /// environment; vendor dirs and user regexes empty.
+    pub fn from_env(workspace_root: &Utf8Path, target_dir: &Utf8Path) -> IgnoreInputs {
+        let home = |var: &str, default: &str| {
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(Utf8PathBuf::from)
+                .or_else(|| {
+                    let home = std::env::var("HOME").ok().filter(|h| !h.is_empty())?;
+                    Some(Utf8PathBuf::from(home).join(default))
+                })
+        };
+        IgnoreInputs {
+            workspace_root: workspace_root.to_owned(),
+            target_dir: target_dir.to_owned(),
+            cargo_home: home("CARGO_HOME", ".cargo"),
+            rustup_home: home("RUSTUP_HOME", ".rustup"),
+            vendor_dirs: Vec::new(),
+            user: Vec::new(),
+        }
+    }
+}
+
 /// The `-ignore-filename-regex` values, each passed on its own. They are
 /// cargo-llvm-cov's defaults (without `--remap-path-prefix`): the user's
 /// regexes, vendored directories, the standard library (`/rustc/<hash or

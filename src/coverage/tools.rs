@@ -359,24 +359,22 @@ mod tests {
             parse_rustc_host(rustc).as_deref(),
             Some("x86_64-unknown-linux-gnu")
         );
-        assert_eq!(
-            parse_llvm_version("Debian LLVM version 22.1.8\n  Optimized build.\n"),
-            Some(v(22, 1, 8))
-        );
-        assert_eq!(
-            parse_llvm_version("LLVM (http://llvm.org/):\n  LLVM version 14.0.6\n"),
-            Some(v(14, 0, 6))
-        );
-        assert_eq!(
-            parse_llvm_version("Ubuntu LLVM version 18.1.3-1ubuntu1"),
-            Some(v(18, 1, 3))
-        );
-        assert_eq!(
-            parse_llvm_version("LLVM version 20.0.0git"),
-            Some(v(20, 0, 0))
-        );
-        assert_eq!(parse_llvm_version("Apple LLVM version 15.0.0"), None);
-        assert_eq!(parse_llvm_version("nothing here"), None);
+        for (text, want) in [
+            (
+                "Debian LLVM version 22.1.8\n  Optimized build.\n",
+                Some(v(22, 1, 8)),
+            ),
+            (
+                "LLVM (http://llvm.org/):\n  LLVM version 14.0.6\n",
+                Some(v(14, 0, 6)),
+            ),
+            ("Ubuntu LLVM version 18.1.3-1ubuntu1", Some(v(18, 1, 3))),
+            ("LLVM version 20.0.0git", Some(v(20, 0, 0))),
+            ("Apple LLVM version 15.0.0", None),
+            ("nothing here", None),
+        ] {
+            assert_eq!(parse_llvm_version(text), want, "{text}");
+        }
     }
 
     fn env() -> Environment {
