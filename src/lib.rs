@@ -45,6 +45,7 @@
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod coverage;
 pub mod db;
 pub mod env;
 pub mod error;
