@@ -11,6 +11,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::{Message, Metadata, MetadataCommand, Package, PackageId};
 
 use crate::config::BuildOptions;
+use crate::coverage::instrument::{CargoInstrumentation, cargo_instrumentation};
 use crate::error::{BuildFailed, UsageError};
 
 /// One test executable produced by the build.
@@ -54,6 +55,12 @@ pub struct BuildOutput {
     /// `--doc` only.
     pub doc_packages: Vec<DocPackage>,
     pub workspace_root: Utf8PathBuf,
+    /// `--coverage`: how cargo was told to instrument (doctest runs use
+    /// the same, so that they do not rebuild the library uninstrumented).
+    pub instrumentation: Option<CargoInstrumentation>,
+    /// The workspace's other executables the build produced (its bins,
+    /// which tests run through `CARGO_BIN_EXE_*`): coverage objects too.
+    pub other_executables: Vec<Utf8PathBuf>,
 }
 
 /// The cargo executable: `$CARGO` when run as a cargo subcommand.
@@ -154,12 +161,34 @@ struct ScriptOutput {
 /// Run the build; on success return the test executables. `cargo
 /// metadata` goes first (not alongside: a workspace cargo cannot read would
 /// then be reported twice): its failure is a usage error.
-pub fn build(b: &BuildOptions) -> Result<BuildOutput> {
+///
+/// With `coverage` (the `LLVM_PROFILE_FILE` every binary gets unless a
+/// worker sets its own), the tests are built instrumented, in their own
+/// target directory.
+pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     let meta = metadata(b)?;
-    let mut out = assemble(b, &meta, compile(b)?);
+    let target_dir = match &b.target_dir {
+        Some(d) => Utf8PathBuf::from(d),
+        None => meta.target_directory.clone(),
+    };
+    let instrumentation =
+        coverage.map(|_| cargo_instrumentation(&target_dir, &|k| std::env::var(k).ok()));
+    let target_dir = instrumentation
+        .as_ref()
+        .map_or(target_dir, |i| i.target_dir.clone());
+    let compiled = compile(b, instrumentation.as_ref())?;
+    let mut out = assemble(&meta, &target_dir, compiled);
+    if let Some(pattern) = coverage {
+        for binary in &mut out.binaries {
+            binary
+                .env
+                .push(("LLVM_PROFILE_FILE".into(), pattern.to_string()));
+        }
+    }
     if b.doc {
         out.doc_packages = doc_packages(b, &meta);
     }
+    out.instrumentation = instrumentation;
     Ok(out)
 }
 
@@ -208,8 +237,9 @@ fn doc_packages(b: &BuildOptions, meta: &Metadata) -> Vec<DocPackage> {
 
 /// The cargo arguments `cargo test --doc -p PKG` shares with the build. It
 /// runs in the package's directory, where cargo finds the workspace itself;
-/// a relative `--target-dir` is made absolute.
-pub fn doc_cargo_args(b: &BuildOptions) -> Vec<String> {
+/// a relative `--target-dir` is made absolute; an instrumented build's
+/// arguments come last (its target directory wins).
+pub fn doc_cargo_args(b: &BuildOptions, build: &BuildOutput) -> Vec<String> {
     let absolute = |p: &String| match std::env::current_dir() {
         Ok(cwd) => cwd.join(p).to_string_lossy().into_owned(),
         Err(_) => p.clone(),
@@ -221,32 +251,52 @@ pub fn doc_cargo_args(b: &BuildOptions) -> Vec<String> {
         release: b.release,
         profile: b.profile.clone(),
         target: b.target.clone(),
-        target_dir: b.target_dir.as_ref().map(absolute),
+        target_dir: match build.instrumentation {
+            None => b.target_dir.as_ref().map(absolute),
+            Some(_) => None,
+        },
         locked: b.locked,
         offline: b.offline,
         frozen: b.frozen,
         ..Default::default()
     };
-    cargo_args(&only_these)
+    let mut args = cargo_args(&only_these);
+    if let Some(i) = &build.instrumentation {
+        args.extend(i.args.iter().cloned());
+    }
+    args
 }
 
 /// What `cargo test --no-run` reported.
 struct Compiled {
     artifacts: Vec<cargo_metadata::Artifact>,
+    /// Executables that are not tests (bins built for integration tests).
+    other_executables: Vec<Utf8PathBuf>,
     scripts: HashMap<PackageId, ScriptOutput>,
     /// Test binaries of dylib and proc-macro crates link std dynamically:
     /// they need the toolchain's library directory, as cargo provides.
     needs_std_dylib: bool,
 }
 
-fn compile(b: &BuildOptions) -> Result<Compiled> {
+fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> Result<Compiled> {
     let mut cmd = Command::new(cargo_program());
     cmd.args([
         "test",
         "--no-run",
         "--message-format=json-render-diagnostics",
     ]);
-    cmd.args(cargo_args(b));
+    match instrumentation {
+        None => cmd.args(cargo_args(b)),
+        // Its own --target-dir (under the user's) replaces the user's.
+        Some(_) => cmd.args(cargo_args(&BuildOptions {
+            target_dir: None,
+            ..b.clone()
+        })),
+    };
+    if let Some(i) = instrumentation {
+        cmd.args(&i.args);
+        cmd.envs(i.env.iter().map(|(k, v)| (k, v)));
+    }
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .stdin(Stdio::null());
@@ -256,6 +306,7 @@ fn compile(b: &BuildOptions) -> Result<Compiled> {
     let stdout = child.stdout.take().expect("piped stdout");
 
     let mut artifacts = Vec::new();
+    let mut other_executables = Vec::new();
     let mut scripts: HashMap<PackageId, ScriptOutput> = HashMap::new();
     let mut needs_std_dylib = false;
     for msg in Message::parse_stream(BufReader::new(stdout)) {
@@ -269,8 +320,10 @@ fn compile(b: &BuildOptions) -> Result<Compiled> {
                 }) {
                     needs_std_dylib = true;
                 }
-                if art.profile.test && art.executable.is_some() {
-                    artifacts.push(art);
+                match &art.executable {
+                    Some(_) if art.profile.test => artifacts.push(art),
+                    Some(exe) => other_executables.push(exe.clone()),
+                    None => {}
                 }
             }
             Message::BuildScriptExecuted(s) => {
@@ -296,24 +349,22 @@ fn compile(b: &BuildOptions) -> Result<Compiled> {
     }
     Ok(Compiled {
         artifacts,
+        other_executables,
         scripts,
         needs_std_dylib,
     })
 }
 
 /// The test executables with their package data and run-time environment.
-fn assemble(b: &BuildOptions, meta: &Metadata, compiled: Compiled) -> BuildOutput {
+fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> BuildOutput {
     let Compiled {
         artifacts,
+        other_executables,
         scripts,
         needs_std_dylib,
     } = compiled;
     let packages: HashMap<&PackageId, &Package> =
         meta.packages.iter().map(|p| (&p.id, p)).collect();
-    let target_dir = match &b.target_dir {
-        Some(d) => Utf8PathBuf::from(d),
-        None => meta.target_directory.clone(),
-    };
     let sysroot_lib = if needs_std_dylib {
         rustc_target_libdir()
     } else {
@@ -358,7 +409,7 @@ fn assemble(b: &BuildOptions, meta: &Metadata, compiled: Compiled) -> BuildOutpu
             pkg,
             &art.target.name,
             &exe,
-            &target_dir,
+            target_dir,
             script,
             sysroot_lib.as_deref(),
         );
@@ -379,6 +430,8 @@ fn assemble(b: &BuildOptions, meta: &Metadata, compiled: Compiled) -> BuildOutpu
         binaries,
         doc_packages: Vec::new(),
         workspace_root: meta.workspace_root.clone(),
+        instrumentation: None,
+        other_executables,
     }
 }
 

@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         its file runs again in a fresh process.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Exit codes: 0 all passed, 100 a test failed, 101 build failed, 2 usage or configuration error, 130 interrupted."
+    after_help = "Exit codes: 0 all passed, 100 a test failed, 101 build failed, 3 coverage under --cov-fail-under, 2 usage or configuration error, 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,12 +32,44 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build, list and run the tests (the default)
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the tests with their binary, source file and group
-    List(ListArgs),
+    List(Box<ListArgs>),
     /// Manage per-worker databases
     #[command(subcommand)]
     Db(DbCommand),
+    /// Work with coverage reports
+    #[command(subcommand)]
+    Coverage(CoverageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CoverageCommand {
+    /// Merge lcov reports of several machines (CI shards) into one
+    Merge(CoverageMergeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CoverageMergeArgs {
+    /// lcov files to merge
+    #[arg(value_name = "LCOV", required = true)]
+    pub inputs: Vec<String>,
+    /// Where to write the merged report
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: String,
+    /// Format of the merged report
+    #[arg(long, value_enum, default_value_t = MergeFormat::Lcov)]
+    pub format: MergeFormat,
+    /// Remove this prefix from source paths (repeatable), to map checkout roots that differ between machines
+    #[arg(long, value_name = "PREFIX")]
+    pub strip_prefix: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum MergeFormat {
+    #[default]
+    Lcov,
+    Cobertura,
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +307,27 @@ pub struct RunArgs {
     /// Never draw a progress bar
     #[arg(long, help_heading = "Reporting")]
     pub no_progress: bool,
+
+    #[command(flatten)]
+    pub coverage: CoverageArgs,
+}
+
+/// Coverage options.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Coverage")]
+pub struct CoverageArgs {
+    /// Measure coverage: instrumented build (in its own target dir), one profile per process, one merged report
+    #[arg(long)]
+    pub coverage: bool,
+    /// Report: term, term-missing, lcov:PATH, cobertura:PATH, html:DIR, json:PATH (repeatable; default term)
+    #[arg(long, value_name = "SPEC", requires = "coverage")]
+    pub cov_report: Vec<String>,
+    /// Fail (exit 3) when line coverage is below PCT
+    #[arg(long, value_name = "PCT", requires = "coverage")]
+    pub cov_fail_under: Option<f64>,
+    /// Leave source files matching REGEX out of the report (repeatable)
+    #[arg(long, value_name = "REGEX", requires = "coverage")]
+    pub cov_ignore: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

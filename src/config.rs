@@ -9,6 +9,8 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 
 use crate::cli::{self, BuildArgs, DbArgs, FilterArgs, ListArgs, NumWorkers, RunArgs};
+use crate::coverage::merge::MergeFormat;
+use crate::coverage::report::ReportSpec;
 use crate::db::DbOptions;
 use crate::error::UsageError;
 
@@ -199,6 +201,19 @@ pub struct RunConfig {
     /// (and not `--no-run`).
     pub db: Option<DbOptions>,
     pub report: ReportOptions,
+    /// `--coverage`.
+    pub coverage: Option<CoverageOptions>,
+}
+
+/// What `--coverage` reports.
+#[derive(Debug, Clone)]
+pub struct CoverageOptions {
+    /// `--cov-report` specs, checked; `term` when none was given.
+    pub reports: Vec<ReportSpec>,
+    /// Fail when line coverage is below this percentage.
+    pub fail_under: Option<f64>,
+    /// Extra file-name regexes to leave out of the report.
+    pub ignore: Vec<String>,
 }
 
 /// Everything `cargo xdist list` needs.
@@ -244,6 +259,7 @@ impl RunConfig {
         } else {
             None
         };
+        let coverage = coverage_options(args.coverage)?;
         let mut build = BuildOptions::from(args.build);
         build.doc = args.doc;
         let quiet = args.quiet;
@@ -263,6 +279,7 @@ impl RunConfig {
                 progress: !args.no_progress && !quiet && progress_wanted(env),
                 color: color_wanted(env),
             },
+            coverage,
         })
     }
 }
@@ -292,6 +309,54 @@ pub fn db_options(args: &DbArgs, env: &dyn Fn(&str) -> Option<String>) -> DbOpti
         keep: args.keep_db,
         ephemeral: args.ephemeral_postgres,
     }
+}
+
+/// `--coverage` and its report options, checked.
+fn coverage_options(args: cli::CoverageArgs) -> Result<Option<CoverageOptions>, UsageError> {
+    if !args.coverage {
+        return Ok(None);
+    }
+    let mut reports = Vec::new();
+    for spec in &args.cov_report {
+        reports.push(spec.parse::<ReportSpec>().map_err(|e| {
+            UsageError(format!(
+                "invalid --cov-report `{spec}`: {e}; use term, term-missing, lcov:PATH, cobertura:PATH, html:DIR or json:PATH"
+            ))
+        })?);
+    }
+    if reports.is_empty() {
+        reports.push(ReportSpec::Term);
+    }
+    if let Some(pct) = args.cov_fail_under {
+        if !(0.0..=100.0).contains(&pct) {
+            return Err(UsageError(format!(
+                "--cov-fail-under {pct} is not a percentage; give a number from 0 to 100"
+            )));
+        }
+    }
+    for re in &args.cov_ignore {
+        regex::Regex::new(re).map_err(|e| {
+            UsageError(format!(
+                "--cov-ignore `{re}` is not a valid regex ({}); fix the pattern",
+                e.to_string().lines().last().unwrap_or_default().trim()
+            ))
+        })?;
+    }
+    Ok(Some(CoverageOptions {
+        reports,
+        fail_under: args.cov_fail_under,
+        ignore: args.cov_ignore,
+    }))
+}
+
+/// `coverage merge`'s inputs and output format.
+pub fn merge_inputs(args: &cli::CoverageMergeArgs) -> (Vec<Utf8PathBuf>, MergeFormat) {
+    let inputs = args.inputs.iter().map(Utf8PathBuf::from).collect();
+    let format = match args.format {
+        cli::MergeFormat::Lcov => MergeFormat::Lcov,
+        cli::MergeFormat::Cobertura => MergeFormat::Cobertura,
+    };
+    (inputs, format)
 }
 
 /// A progress bar makes sense when stderr is a terminal and this is not CI.

@@ -28,6 +28,16 @@ pub struct RunIdentity {
     pub worker_env: Vec<(String, String)>,
 }
 
+impl RunIdentity {
+    pub fn new(run_id: &str, worker_count: usize, worker_env: &[(String, String)]) -> Self {
+        RunIdentity {
+            run_id: run_id.to_string(),
+            worker_count,
+            worker_env: worker_env.to_vec(),
+        }
+    }
+}
+
 impl WorkerSlot {
     /// Build the slot for worker `index` (None = serial mode, `-n 0`, where
     /// no worker variables are set and the database URL is unchanged). `db` is the

@@ -9,6 +9,8 @@ pub const EXIT_INTERNAL: i32 = 1;
 /// Usage or configuration error (also a database or tool that cannot be
 /// used): a one-line message naming the problem and the fix.
 pub const EXIT_USAGE: i32 = 2;
+/// Line coverage is under `--cov-fail-under` (and no test failed).
+pub const EXIT_COVERAGE_LOW: i32 = 3;
 /// At least one test failed or timed out.
 pub const EXIT_TESTS_FAILED: i32 = 100;
 /// The build failed (as `cargo test`).
@@ -58,12 +60,19 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
 }
 
 /// The exit code of a run that finished: interrupted, then failed tests,
-/// then a report that could not be written.
-pub fn run_exit_code(interrupted: bool, failed_tests: usize, report_failed: bool) -> i32 {
+/// then coverage under the minimum, then a report that could not be written.
+pub fn run_exit_code(
+    interrupted: bool,
+    failed_tests: usize,
+    coverage_low: bool,
+    report_failed: bool,
+) -> i32 {
     if interrupted {
         EXIT_INTERRUPTED
     } else if failed_tests > 0 {
         EXIT_TESTS_FAILED
+    } else if coverage_low {
+        EXIT_COVERAGE_LOW
     } else if report_failed {
         EXIT_USAGE
     } else {

@@ -55,4 +55,5 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod scratch;
 pub mod signal;

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use cargo_xdist::build::{self, BuildOutput};
-use cargo_xdist::cli::{self, Cli, Command, DbCommand, ListArgs, RunArgs};
+use cargo_xdist::cli::{self, Cli, Command, CoverageCommand, DbCommand, ListArgs, RunArgs};
 use cargo_xdist::config::{self, ListConfig, RunConfig};
+use cargo_xdist::coverage::{self, finish::Session};
 use cargo_xdist::db::{self, WorkerDatabases};
 use cargo_xdist::env::{self, RunIdentity};
 use cargo_xdist::error::{self, EXIT_OK, EXIT_TESTS_FAILED, Interrupted, Unavailable};
@@ -39,31 +40,32 @@ fn main() {
 }
 
 /// A variable of this process's environment.
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
+const ENV: &dyn Fn(&str) -> Option<String> = &|name| std::env::var(name).ok();
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         None => run_command(cli.run),
-        Some(Command::Run(args)) => run_command(args),
-        Some(Command::List(args)) => list_command(args),
+        Some(Command::Run(args)) => run_command(*args),
+        Some(Command::List(args)) => list_command(*args),
         Some(Command::Db(DbCommand::Clean(args))) => {
-            let dropped =
-                db::clean(&config::db_options(&args, &env_var)).map_err(Unavailable::new)?;
-            if dropped.is_empty() {
-                println!("no leftover worker databases");
-            }
-            for name in dropped {
-                println!("dropped {name}");
-            }
+            let dropped = db::clean(&config::db_options(&args, ENV)).map_err(Unavailable::new)?;
+            println!("{}", report::dropped_databases(&dropped));
+            Ok(EXIT_OK)
+        }
+        Some(Command::Coverage(CoverageCommand::Merge(args))) => {
+            let (inputs, format) = config::merge_inputs(&args);
+            let out = camino::Utf8Path::new(&args.output);
+            let stats = coverage::merge::merge_reports(&inputs, &args.strip_prefix, format, out)?;
+            println!("{stats}, written to {out}");
             Ok(EXIT_OK)
         }
     }
 }
 
 fn run_command(args: RunArgs) -> Result<i32> {
-    let config = RunConfig::new(args, &env_var)?;
+    let config = RunConfig::new(args, ENV)?;
+    // A missing LLVM tool must not cost a build either.
+    let coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let cancel = signal::Cancel::install();
     let run_id = env::new_run_id();
     // Databases first: a bad URL must not cost a build.
@@ -74,36 +76,36 @@ fn run_command(args: RunArgs) -> Result<i32> {
         None => None,
     };
     let mut timing = Timing::default();
-    let (built, listing) = build_and_list(&config, databases.as_mut(), &cancel, &mut timing)?;
+    let discard = coverage.as_ref().map(Session::discard_pattern);
+    let (built, listing) = build_and_list(
+        &config,
+        discard.as_deref(),
+        databases.as_mut(),
+        &cancel,
+        &mut timing,
+    )?;
     if config.no_run {
-        println!(
-            "Built {} test binaries in {:.2}s",
-            built.binaries.len(),
-            timing.build.as_secs_f64()
-        );
+        println!("{}", timing.built(built.binaries.len()));
         return Ok(EXIT_OK);
     }
 
     let plan = plan::plan(config.dist, &built, listing, &config.filters);
     let units = schedule::order(config.dist, plan.units);
-    let identity = RunIdentity {
-        run_id: run_id.clone(),
-        worker_count: config.workers,
-        worker_env: config.worker_env.clone(),
-    };
+    let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
+    identity
+        .worker_env
+        .extend(coverage.as_ref().map(Session::worker_env));
     let slots = env::worker_slots(&identity, &|k| databases.as_ref().map(|d| d.worker_env(k)));
     let collector = Arc::new(Collector::default());
     let terminal = Arc::new(Terminal::new(config.report.clone()));
     let secrets = databases.as_ref().map(|d| d.secrets()).unwrap_or_default();
     let sink = EventSink::new(secrets, vec![collector.clone(), terminal.clone()]);
-    for known in plan.known {
-        sink.emit(RunEvent::TestFinished(known));
-    }
+    (plan.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     run::run(
         units,
         &built,
         &slots,
-        &RunOptions::new(&config),
+        &RunOptions::new(&config, &built, discard),
         cancel.flag(),
         &sink,
     )?;
@@ -111,27 +113,26 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let summary = collector.summary();
     let t_drop = Instant::now();
     if let Some(d) = databases.as_mut() {
-        if let Err(e) = d.cleanup() {
-            eprintln!("warning: {e}");
-        }
+        d.cleanup().unwrap_or_else(|e| eprintln!("warning: {e}"));
         timing.db_drop = Some(t_drop.elapsed());
     }
     if !config.report.quiet {
         terminal.timing(&timing);
     }
     // A report that cannot be written must not hide the summary or skip
-    // the database cleanup; it still makes the run fail.
-    let mut report_failed = false;
-    if let Some(path) = &config.report.junit {
-        if let Err(e) = report::junit::write(path, &summary, &run_id) {
-            eprintln!("error: cannot write the JUnit report {path}: {e:#}");
-            report_failed = true;
-        }
-    }
+    // the database cleanup; it still makes the run fail. Coverage is
+    // reported when tests failed too; the exit code still says they failed.
+    let junit = config.report.junit.as_ref();
+    let junit = junit.map(|path| report::junit::write(path, &summary, &run_id));
+    let coverage = coverage.map(|c| c.finish(&built));
+    let report_failed = report::failed(junit.as_ref(), "the JUnit report")
+        | report::failed(coverage.as_ref(), "the coverage report");
+    let coverage_low = coverage.is_some_and(|c| c.is_ok_and(|c| terminal.coverage(&c)));
     terminal.finish(&summary);
     Ok(error::run_exit_code(
         summary.interrupted || cancel.is_cancelled(),
         summary.failed(),
+        coverage_low,
         report_failed,
     ))
 }
@@ -140,6 +141,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
 /// mostly wait, so they overlap).
 fn build_and_list(
     config: &RunConfig,
+    coverage: Option<&str>,
     databases: Option<&mut WorkerDatabases>,
     cancel: &signal::Cancel,
     timing: &mut Timing,
@@ -148,7 +150,7 @@ fn build_and_list(
         let creating = databases.map(|d| s.spawn(move || d.create()));
         let result = (|| -> Result<_> {
             let t_build = Instant::now();
-            let built = match build::build(&config.build) {
+            let built = match build::build(&config.build, coverage) {
                 Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
                 other => other?,
             };
@@ -174,11 +176,12 @@ fn build_and_list(
 
 fn list_command(args: ListArgs) -> Result<i32> {
     let config = ListConfig::new(args)?;
-    let built = build::build(&config.build)?;
+    let built = build::build(&config.build, None)?;
     let listing = list::list_all(&built.binaries, &built.workspace_root);
-    for failure in &listing.failures {
-        eprintln!("error: {}", failure.message);
-    }
+    listing
+        .failures
+        .iter()
+        .for_each(|f| eprintln!("error: {}", f.message));
     let cases = plan::select(listing.cases, &config.filters);
     report::listing::write(
         &mut std::io::stdout().lock(),

@@ -223,6 +223,8 @@ mod tests {
             binaries: ids.iter().map(|i| bin(i)).collect(),
             doc_packages: vec![],
             workspace_root: Utf8PathBuf::from("/"),
+            instrumentation: None,
+            other_executables: vec![],
         }
     }
 

@@ -135,8 +135,8 @@ fn no_module_imports_another_that_imports_it_back() {
 
 #[test]
 fn main_rs_stays_the_pipeline() {
-    let main = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs"))
-        .unwrap();
+    let main =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs")).unwrap();
     let code = main.split("#[cfg(test)]").next().unwrap();
     let lines = code.lines().count();
     assert!(lines <= 200, "src/main.rs has {lines} lines outside tests");

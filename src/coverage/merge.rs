@@ -41,6 +41,18 @@ pub struct MergeStats {
     pub lines: Counts,
 }
 
+impl std::fmt::Display for MergeStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "merged {} reports: {} files, {:.2}% of lines covered",
+            self.inputs,
+            self.files,
+            self.lines.percent()
+        )
+    }
+}
+
 /// Merge parsed tracefiles: paths mapped per input, then counts summed
 /// and lines, functions and branches united (see [`LcovReport::merge`]).
 pub fn merge_lcov(inputs: Vec<LcovReport>, strip_prefixes: &[String]) -> LcovReport {

@@ -126,6 +126,27 @@ impl Reporter for Collector {
     }
 }
 
+/// Whether a report (`what`) could not be written; says why on stderr.
+/// `None`: the report was not asked for.
+pub fn failed<T>(result: Option<&anyhow::Result<T>>, what: &str) -> bool {
+    match result {
+        Some(Err(e)) => {
+            eprintln!("error: cannot write {what}: {e:#}");
+            true
+        }
+        _ => false,
+    }
+}
+
+/// What `cargo xdist db clean` says about the databases it dropped.
+pub fn dropped_databases(names: &[String]) -> String {
+    if names.is_empty() {
+        return "no leftover worker databases".into();
+    }
+    let lines: Vec<String> = names.iter().map(|n| format!("dropped {n}")).collect();
+    lines.join("\n")
+}
+
 /// A test as every report names it: its binary's id and its name
 /// (`alpha::test/api create_user`, `alpha math::tests::adds`), the same id
 /// `cargo xdist list`, group keys and JUnit suites use.

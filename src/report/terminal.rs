@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Reporter, RunSummary, display_name};
 use crate::config::ReportOptions;
+use crate::coverage::finish::CoverageOutcome;
 use crate::event::{Outcome, RunEvent, TestResult};
 
 /// How long the stages around the run took (the `Timing:` line).
@@ -21,6 +22,16 @@ pub struct Timing {
     /// Creating and dropping the worker databases, when there are any.
     pub db_create: Option<Duration>,
     pub db_drop: Option<Duration>,
+}
+
+impl Timing {
+    /// `--no-run`'s one line: `Built 9 test binaries in 1.20s`.
+    pub fn built(&self, binaries: usize) -> String {
+        format!(
+            "Built {binaries} test binaries in {:.2}s",
+            self.build.as_secs_f64()
+        )
+    }
 }
 
 pub struct Terminal {
@@ -85,6 +96,25 @@ impl Terminal {
         }
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         Self::println(&st, &format!("\nTiming: {line}"));
+    }
+
+    /// The coverage tables and the `--cov-fail-under` verdict; returns
+    /// whether coverage is under the minimum.
+    pub fn coverage(&self, c: &CoverageOutcome) -> bool {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !c.warnings.trim().is_empty() {
+            Self::println(&st, &format!("warning: {}", c.warnings.trim_end()));
+        }
+        if !c.terminal.is_empty() {
+            Self::println(&st, &format!("\nCoverage:\n{}", c.terminal.trim_end()));
+        }
+        match &c.below {
+            Some(low) => {
+                Self::println(&st, &format!("FAIL coverage: {low}"));
+                true
+            }
+            None => false,
+        }
     }
 
     /// The closing report; the last line printed is the summary line.

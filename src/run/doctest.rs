@@ -61,6 +61,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
         }
     };
     let mut cmd = command(&cargo_program(), &package.manifest_dir, &[], Some(slot));
+    cmd.envs(ctx.options.doc_env.iter().map(|(k, v)| (k, v)));
     cmd.args(["test", "--doc", "-p", &package.package]);
     cmd.args(&ctx.options.doc_cargo_args);
     cmd.arg("--");

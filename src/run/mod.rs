@@ -41,16 +41,33 @@ pub struct RunOptions {
     /// Arguments for custom harnesses and rustdoc: the filters and the
     /// user's arguments, as `cargo test` passes them.
     pub harness_args: Vec<String>,
+    /// Variables for `cargo test --doc` beyond the worker's (under
+    /// `--coverage`: the instrumentation flags, a discarded profile).
+    pub doc_env: Vec<(String, String)>,
+    /// `--coverage`: a process that dies writes no profile, so the tests
+    /// that had finished in it run again, silently, in a fresh process.
+    pub coverage: bool,
 }
 
 impl RunOptions {
-    pub fn new(config: &RunConfig) -> Self {
+    /// `discard_profile`: under `--coverage`, the `LLVM_PROFILE_FILE` for
+    /// processes whose profile does not count.
+    pub fn new(config: &RunConfig, build: &BuildOutput, discard_profile: Option<String>) -> Self {
+        let mut doc_env = Vec::new();
+        if let Some(i) = &build.instrumentation {
+            doc_env.extend(i.env.iter().cloned());
+        }
+        if let Some(pattern) = &discard_profile {
+            doc_env.push(("LLVM_PROFILE_FILE".into(), pattern.clone()));
+        }
         RunOptions {
             timeout: config.timeout,
             worksteal: config.dist == DistMode::Worksteal,
-            doc_cargo_args: crate::build::doc_cargo_args(&config.build),
+            doc_cargo_args: crate::build::doc_cargo_args(&config.build, build),
             libtest_args: config.filters.libtest_args(),
             harness_args: config.filters.harness_args(),
+            doc_env,
+            coverage: discard_profile.is_some(),
         }
     }
 }
@@ -91,17 +108,12 @@ pub fn run(
     cancel: &AtomicBool,
     sink: &EventSink,
 ) -> Result<()> {
-    let scratch = tempfile::Builder::new()
-        .prefix("cargo-xdist-")
-        .tempdir()
-        .context("cannot create a temporary directory for libtest logfiles")?;
-    let scratch_path =
-        Utf8Path::from_path(scratch.path()).context("temporary directory path is not UTF-8")?;
+    let (_scratch, scratch_path) = crate::scratch::private_dir("cargo-xdist-")?;
     let ctx = RunContext {
         options,
         sink,
         cancel,
-        scratch: scratch_path,
+        scratch: &scratch_path,
         seq: AtomicU64::new(0),
         board: options.worksteal.then(|| steal::Board::new(slots.len())),
     };

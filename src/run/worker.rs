@@ -25,6 +25,9 @@ use crate::plan::WorkUnit;
 const MAX_NAMES: usize = 500;
 /// Most bytes of names on one command line.
 const MAX_NAME_BYTES: usize = 96 * 1024;
+/// `--coverage`: most fresh processes spent re-running the finished tests
+/// of one process that died (each further death costs one test).
+const MAX_RECOVERY_PROCESSES: usize = 8;
 
 /// Run `unit` on worker `worker` (its `slot`).
 pub fn run_unit(
@@ -49,6 +52,7 @@ pub fn run_unit(
                     group: &g.key,
                     names: chunk.iter().map(|t| t.name.clone()).collect(),
                     tests: &chunk,
+                    silent: false,
                 };
                 // Tests after a crash go first in the next process.
                 let mut next = process.run();
@@ -87,6 +91,8 @@ struct LibtestProcess<'c, 'a> {
     /// The tests, in the order libtest runs them (by name).
     tests: &'c [&'a TestCase],
     names: Vec<String>,
+    /// A coverage re-run: it reports nothing.
+    silent: bool,
 }
 
 impl<'a> LibtestProcess<'_, 'a> {
@@ -111,7 +117,13 @@ impl<'a> LibtestProcess<'_, 'a> {
     }
 
     fn emit(&self, result: TestResult) {
-        self.ctx.emit(RunEvent::TestFinished(result));
+        self.emit_event(RunEvent::TestFinished(result));
+    }
+
+    fn emit_event(&self, event: RunEvent) {
+        if !self.silent {
+            self.ctx.emit(event);
+        }
     }
 
     /// Run the process; emit the tests' results; return the tests that did
@@ -138,7 +150,8 @@ impl<'a> LibtestProcess<'_, 'a> {
                 return Vec::new();
             }
         };
-        let board = self.ctx.board.as_ref();
+        // A silent re-run is nobody's to steal from.
+        let board = self.ctx.board.as_ref().filter(|_| !self.silent);
         if let Some(board) = board {
             board.publish(self.worker, self.group, self.tests);
         }
@@ -155,6 +168,14 @@ impl<'a> LibtestProcess<'_, 'a> {
             None => self.tests.len(),
         };
         let _ = std::fs::remove_file(&logfile);
+        if let Ok(f) = &finished {
+            let lost_profile = std::os::unix::process::ExitStatusExt::signal(&f.status).is_some()
+                && f.killed != Some(KillReason::Cancelled);
+            if self.ctx.options.coverage && lost_profile && !self.silent {
+                let ran = p.ran.iter().filter(|&&i| i < end).map(|&i| self.tests[i]);
+                self.recover_coverage(ran.collect());
+            }
+        }
         self.report_failure_output(&p);
         let missing: Vec<usize> = p
             .reader
@@ -166,6 +187,25 @@ impl<'a> LibtestProcess<'_, 'a> {
             return Vec::new();
         }
         self.judge_missing(&p, finished, &missing)
+    }
+
+    /// `--coverage`: this process died without writing its profile, so the
+    /// tests that finished in it run again in fresh processes, reporting
+    /// nothing, to count their coverage as if each had run on its own.
+    fn recover_coverage(&self, tests: Vec<&'a TestCase>) {
+        let mut remaining = tests;
+        for _ in 0..MAX_RECOVERY_PROCESSES {
+            if remaining.is_empty() || self.ctx.is_cancelled() {
+                return;
+            }
+            let again = LibtestProcess {
+                names: remaining.iter().map(|t| t.name.clone()).collect(),
+                tests: &remaining,
+                silent: true,
+                ..*self
+            };
+            remaining = again.run();
+        }
     }
 
     /// libtest prints failures' captured output at the end of the process.
@@ -183,7 +223,7 @@ impl<'a> LibtestProcess<'_, 'a> {
                 Some(s) => s.clone(),
                 None => raw_output(&all, &self.names[idx], self.names.get(idx + 1)),
             };
-            self.ctx.emit(RunEvent::FailureOutput {
+            self.emit_event(RunEvent::FailureOutput {
                 binary: self.binary.id.clone(),
                 name: self.names[idx].clone(),
                 output,
@@ -252,7 +292,7 @@ impl<'a> LibtestProcess<'_, 'a> {
         );
         let rest: Vec<&TestCase> = missing[1..].iter().map(|&i| self.tests[i]).collect();
         if !rest.is_empty() {
-            self.ctx.emit(RunEvent::ProcessRestarted {
+            self.emit_event(RunEvent::ProcessRestarted {
                 worker: self.slot.name.clone(),
                 group: self.group.to_string(),
                 remaining: rest.len(),
@@ -275,6 +315,8 @@ struct Progress<'p, 'c, 'a> {
     test_offset: usize,
     /// Tests libtest reported failed; their captured output comes at the end.
     failed: Vec<usize>,
+    /// Tests that ran to a verdict (passed or failed) in this process.
+    ran: Vec<usize>,
     announced: Option<usize>,
     /// `--dist worksteal`: the board of unstarted tails.
     board: Option<&'p Board>,
@@ -297,6 +339,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             test_start: Instant::now(),
             test_offset: 0,
             failed: Vec::new(),
+            ran: Vec::new(),
             announced: None,
             board,
             stop: false,
@@ -350,6 +393,9 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
                     (Outcome::Failed, msg)
                 }
             };
+            if outcome != Outcome::Skipped {
+                self.ran.push(idx);
+            }
             self.process
                 .emit(self.process.result(idx, outcome, duration, reason));
         }
@@ -365,7 +411,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
         }
         if self.announced != Some(cur) {
             self.announced = Some(cur);
-            self.process.ctx.emit(RunEvent::TestStarted {
+            self.process.emit_event(RunEvent::TestStarted {
                 worker: self.process.slot.name.clone(),
                 name: self.process.names[cur].clone(),
             });

@@ -1,0 +1,101 @@
+//! `--coverage` after the run: merge every process's profile, export with
+//! every instrumented executable as an object, write the requested
+//! reports, and check `--cov-fail-under`.
+
+use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
+
+use super::instrument::Profiles;
+use super::report::{self, ExportInput, FailUnder, IgnoreInputs};
+use super::tools::LlvmTools;
+use crate::build::BuildOutput;
+use crate::config::CoverageOptions;
+
+/// What the coverage step produced.
+#[derive(Debug)]
+pub struct CoverageOutcome {
+    /// The term / term-missing tables (empty when none was asked for).
+    pub terminal: String,
+    /// Total line coverage, in percent.
+    pub line_percent: f64,
+    /// Set when line coverage is under `--cov-fail-under`.
+    pub below: Option<FailUnder>,
+    /// llvm-profdata's warnings (a torn profile), if any.
+    pub warnings: String,
+}
+
+/// One `--coverage` run: the tools (found before the build, so a missing
+/// one costs no build) and the run's profile directories.
+#[derive(Debug)]
+pub struct Session {
+    opts: CoverageOptions,
+    tools: LlvmTools,
+    profiles: Profiles,
+}
+
+impl Session {
+    pub fn start(opts: &CoverageOptions) -> Result<Self> {
+        Ok(Session {
+            opts: opts.clone(),
+            tools: super::tools::find().map_err(crate::error::Unavailable::new)?,
+            profiles: Profiles::new()?,
+        })
+    }
+
+    /// `LLVM_PROFILE_FILE` for processes whose profile does not count.
+    pub fn discard_pattern(&self) -> String {
+        self.profiles.discard_pattern()
+    }
+
+    /// The `--worker-env` pair that gives each worker's processes their
+    /// own profiles.
+    pub fn worker_env(&self) -> (String, String) {
+        let pattern = self.profiles.worker_pattern("{worker}");
+        ("LLVM_PROFILE_FILE".into(), pattern)
+    }
+
+    /// Merge, export and report the run's profiles.
+    pub fn finish(&self, build: &BuildOutput) -> Result<CoverageOutcome> {
+        finish(&self.opts, &self.tools, &self.profiles, build)
+    }
+}
+
+/// Merge, export and report the run's profiles.
+fn finish(
+    opts: &CoverageOptions,
+    tools: &LlvmTools,
+    profiles: &Profiles,
+    build: &BuildOutput,
+) -> Result<CoverageOutcome> {
+    let profraws = profiles.collected()?;
+    let profdata = profiles.root().join("merged.profdata");
+    let warnings = report::merge_profraw(tools, &profraws, &profdata, None)
+        .context("merging the coverage profiles")?;
+    let target_dir = build
+        .instrumentation
+        .as_ref()
+        .map(|i| i.target_dir.clone())
+        .context("the build was not instrumented")?;
+    let mut ignore = IgnoreInputs::from_env(&build.workspace_root, &target_dir);
+    ignore.user = opts.ignore.clone();
+    let ignore = report::ignore_filename_regexes(&ignore);
+    let mut objects: Vec<Utf8PathBuf> = build.binaries.iter().map(|b| b.path.clone()).collect();
+    objects.extend(build.other_executables.iter().cloned());
+    let input = ExportInput {
+        tools,
+        profdata: &profdata,
+        objects: &objects,
+        ignore: &ignore,
+    };
+    let (terminal, lines) = report::generate(&opts.reports, &input, &build.workspace_root)
+        .context("writing the coverage reports")?;
+    let below = opts
+        .fail_under
+        .and_then(|min| report::check_fail_under(lines, min).err());
+    Ok(CoverageOutcome {
+        terminal,
+        line_percent: lines.percent(),
+        below,
+        warnings,
+    })
+}
