@@ -12,6 +12,12 @@ fn names(pred: impl Fn(&BasicTest) -> bool) -> BTreeSet<&'static str> {
     BASIC.iter().filter(|t| pred(t)).map(|t| t.name).collect()
 }
 
+/// The positive control for "no test ran" (see [`Run::assert_no_test_ran`]):
+/// a run of the basic fixture, through the same harness, that runs tests.
+fn control() -> Run {
+    xdist_fixture("basic", &["-p", "gamma", "-n", "2"]).run()
+}
+
 /// The selected tests got their expected JUnit outcomes, and each that runs
 /// (ignored ones only under `Include`) was recorded exactly once.
 fn assert_selected_ran(run: &Run, mode: IgnoredMode, selected: impl Fn(&BasicTest) -> bool + Copy) {
@@ -177,12 +183,7 @@ fn quiet_prints_only_failures_and_the_summary() {
 fn no_run_builds_but_runs_nothing() {
     let run = xdist_fixture("basic", &["--workspace", "--no-run"]).run();
     run.assert_code(0);
-    assert!(
-        run.record_files().is_empty(),
-        "--no-run ran tests: {:?}{}",
-        run.record_files(),
-        run.ctx()
-    );
+    run.assert_no_test_ran(&control(), "--no-run runs nothing");
     assert!(
         !run.stdout
             .lines()
@@ -296,12 +297,7 @@ fn list_json() {
         "groups do not follow source files: {group_of:#?}{}",
         run.ctx()
     );
-    assert!(
-        run.record_files().is_empty(),
-        "listing ran tests: {:?}{}",
-        run.record_files(),
-        run.ctx()
-    );
+    run.assert_no_test_ran(&control(), "listing runs nothing");
 }
 
 #[test]
@@ -338,11 +334,7 @@ fn list_human_has_one_line_per_test() {
             run.ctx()
         );
     }
-    assert!(
-        run.record_files().is_empty(),
-        "listing ran tests{}",
-        run.ctx()
-    );
+    run.assert_no_test_ran(&control(), "listing runs nothing");
 }
 
 // ---------------------------------------------------------------------------
@@ -368,11 +360,7 @@ fn assert_one_error_line(run: &Run, mentions: &str) {
         "the error should mention {mentions:?}{}",
         run.ctx()
     );
-    assert!(
-        run.record_files().is_empty(),
-        "tests ran despite the error{}",
-        run.ctx()
-    );
+    run.assert_no_test_ran(&control(), "an error stops the run before any test");
 }
 
 #[test]
