@@ -485,8 +485,8 @@ fn nocapture_keeps_a_failing_tests_panic_message() {
     );
 }
 
-/// If the JUnit report cannot be written, the run still happened: the
-/// closing report must end with the summary line, and the error must say why.
+/// A `--junit` path that cannot be written is a usage error found before
+/// the build: the error says why and no test runs.
 #[test]
 fn unwritable_junit_path_is_a_usage_error_before_the_build() {
     let dir = tempfile::tempdir().unwrap();
@@ -512,6 +512,8 @@ fn unwritable_junit_path_is_a_usage_error_before_the_build() {
         run.ctx()
     );
     assert!(!run.stdout.contains("PASS"), "no test may run{}", run.ctx());
+    // The same command without the bad --junit runs (and records) tests.
+    run.assert_no_test_ran(&control(), "an unwritable --junit path stops the run");
 }
 
 /// `--worker-env KEY=TEMPLATE` sets a variable per worker. The fixtures
