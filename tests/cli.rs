@@ -518,14 +518,20 @@ fn unwritable_junit_path_is_a_usage_error_before_the_build() {
 
 /// `--worker-env KEY=TEMPLATE` sets a variable per worker. The fixtures
 /// record DATABASE_URL, so the template is given that name here (with no
-/// database configured it is just a variable).
+/// database configured it is just a variable). The eight 150 ms `slow_*`
+/// tests, one unit each under `--dist load`, keep both workers busy (as in
+/// basic.rs), so each worker's expansion is seen.
 #[test]
 fn worker_env_templates_are_expanded_per_worker() {
     let run = xdist_fixture(
         "basic",
         &[
             "-p",
-            "gamma",
+            "alpha",
+            "--test",
+            "slow",
+            "--dist",
+            "load",
             "-n",
             "2",
             "--worker-env",
@@ -534,8 +540,21 @@ fn worker_env_templates_are_expanded_per_worker() {
     )
     .run();
     run.assert_code(0);
+    run.assert_summary(8, 0, 0);
     let records = run.records();
-    assert!(!records.is_empty(), "{}", run.ctx());
+    let workers: BTreeSet<&str> = records.iter().map(|r| r.worker.as_str()).collect();
+    assert_eq!(
+        workers,
+        BTreeSet::from(["gw0", "gw1"]),
+        "both workers must run tests, or one expansion goes unchecked{}",
+        run.ctx()
+    );
+    let run_ids: BTreeSet<&str> = records.iter().map(|r| r.run_id.as_str()).collect();
+    assert!(
+        run_ids.len() == 1 && run_ids.iter().all(|id| is_run_id(id)),
+        "one run id for the whole run: {run_ids:?}{}",
+        run.ctx()
+    );
     for r in &records {
         let index = r.worker.trim_start_matches("gw");
         assert_eq!(
