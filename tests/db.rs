@@ -161,7 +161,7 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
     create_base(&server, "app_pw");
     admin(&server)
         .batch_execute(
-            "CREATE ROLE app LOGIN CREATEDB PASSWORD 'p:a/s@s-w0rd'; ALTER DATABASE app_pw OWNER TO app",
+            "CREATE ROLE app LOGIN CREATEDB PASSWORD 'p:a/s@s&w0rd'; ALTER DATABASE app_pw OWNER TO app",
         )
         .unwrap();
     // Password authentication for everyone but the postgres superuser.
@@ -174,7 +174,9 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
         .batch_execute("SELECT pg_reload_conf()")
         .unwrap();
 
-    let encoded = "p%3Aa%2Fs%40s-w0rd";
+    // `&` may stay unencoded in a URL's userinfo: the printed URL carries it
+    // and the JUnit writer escapes it (`&amp;`), out of a raw-file search's sight.
+    let encoded = "p%3Aa%2Fs%40s&w0rd";
     let url = format!(
         "postgres://app:{encoded}@127.0.0.1:{}/app_pw?sslmode=disable",
         server.port()
@@ -199,12 +201,21 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
         );
     }
     let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
+    // The parsed texts, XML escapes resolved: a secret with `&`, `<` or `"`
+    // would be escaped in the raw file, where a plain search cannot see it.
+    let texts = run.junit().texts();
     assert!(
         run.stdout.contains("missing in postgres://app:****@"),
         "the URL is shown redacted{}",
         run.ctx()
     );
-    for secret in ["p:a/s@s-w0rd", encoded] {
+    assert!(
+        texts
+            .iter()
+            .any(|(_, t)| t.contains("missing in postgres://app:****@")),
+        "the report carries the redacted URL, so the search below looks where it would leak:\n{junit}"
+    );
+    for secret in ["p:a/s@s&w0rd", encoded] {
         assert!(
             !run.stdout.contains(secret),
             "password in stdout{}",
@@ -218,6 +229,15 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
         assert!(
             !junit.contains(secret),
             "password in the JUnit report:\n{junit}"
+        );
+        let leaks: Vec<&str> = texts
+            .iter()
+            .filter(|(_, t)| t.contains(secret))
+            .map(|(at, _)| at.as_str())
+            .collect();
+        assert!(
+            leaks.is_empty(),
+            "password in the parsed JUnit report at {leaks:?}:\n{junit}"
         );
     }
     assert_no_worker_databases(&server, "app_pw", &run.ctx());

@@ -637,6 +637,82 @@ impl Junit {
         })
     }
 
+    /// Every text of the report as parsed, that is with XML escapes resolved
+    /// (names, attributes, properties, messages, output, reruns), each with
+    /// where it was found. Searching the raw XML instead misses a text the
+    /// writer escaped (`&`, `<`, `"`, ...).
+    pub fn texts(&self) -> Vec<(String, String)> {
+        use quick_junit::{Property, TestCaseStatus, XmlString};
+        type Found<'a> = Vec<(String, Option<&'a XmlString>)>;
+        /// Properties and extra attributes: names and values.
+        fn named<'a>(
+            out: &mut Found<'a>,
+            at: &str,
+            props: &'a [Property],
+            attrs: impl IntoIterator<Item = (&'a XmlString, &'a XmlString)>,
+        ) {
+            let props = props.iter().map(|p| (&p.name, &p.value));
+            for (k, v) in props.chain(attrs) {
+                out.push((format!("{at}: a name"), Some(k)));
+                out.push((format!("{at}: {}", k.as_str()), Some(v)));
+            }
+        }
+        let mut out: Found = vec![("report name".into(), self.report.name.as_ref())];
+        for suite in &self.report.test_suites {
+            let at = format!("suite {}", suite.name.as_str());
+            out.push(("suite name".into(), Some(&suite.name)));
+            named(&mut out, &at, &suite.properties, &suite.extra);
+            out.push((format!("{at}: system-out"), suite.system_out.as_ref()));
+            out.push((format!("{at}: system-err"), suite.system_err.as_ref()));
+            for case in &suite.test_cases {
+                let at = format!("{at} case {}", case.name.as_str());
+                named(&mut out, &at, &case.properties, &case.extra);
+                out.extend([
+                    (format!("{at}: name"), Some(&case.name)),
+                    (format!("{at}: classname"), case.classname.as_ref()),
+                    (format!("{at}: system-out"), case.system_out.as_ref()),
+                    (format!("{at}: system-err"), case.system_err.as_ref()),
+                ]);
+                let (message, ty, description, reruns) = match &case.status {
+                    TestCaseStatus::Success { flaky_runs } => {
+                        (&None, &None, &None, &flaky_runs[..])
+                    }
+                    TestCaseStatus::NonSuccess {
+                        message,
+                        ty,
+                        description,
+                        reruns,
+                        ..
+                    } => (message, ty, description, &reruns.runs[..]),
+                    TestCaseStatus::Skipped {
+                        message,
+                        ty,
+                        description,
+                    } => (message, ty, description, &[][..]),
+                };
+                out.extend([
+                    (format!("{at}: message"), message.as_ref()),
+                    (format!("{at}: type"), ty.as_ref()),
+                    (format!("{at}: description"), description.as_ref()),
+                ]);
+                for (i, r) in reruns.iter().enumerate() {
+                    let at = format!("{at}: rerun {i}");
+                    out.extend([
+                        (format!("{at} message"), r.message.as_ref()),
+                        (format!("{at} type"), r.ty.as_ref()),
+                        (format!("{at} description"), r.description.as_ref()),
+                        (format!("{at} stack trace"), r.stack_trace.as_ref()),
+                        (format!("{at} system-out"), r.system_out.as_ref()),
+                        (format!("{at} system-err"), r.system_err.as_ref()),
+                    ]);
+                }
+            }
+        }
+        out.into_iter()
+            .filter_map(|(at, s)| s.map(|s| (at, s.as_str().to_string())))
+            .collect()
+    }
+
     /// The run id, if every suite has the same one (and there is a suite).
     pub fn run_id(&self) -> Option<String> {
         let set: BTreeSet<&Option<String>> = self.run_ids.iter().collect();
