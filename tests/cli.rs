@@ -12,6 +12,12 @@ fn names(pred: impl Fn(&BasicTest) -> bool) -> BTreeSet<&'static str> {
     BASIC.iter().filter(|t| pred(t)).map(|t| t.name).collect()
 }
 
+/// The positive control for "no test ran" (see [`Run::assert_no_test_ran`]):
+/// a run of the basic fixture, through the same harness, that runs tests.
+fn control() -> Run {
+    xdist_fixture("basic", &["-p", "gamma", "-n", "2"]).run()
+}
+
 /// The selected tests got their expected JUnit outcomes, and each that runs
 /// (ignored ones only under `Include`) was recorded exactly once.
 fn assert_selected_ran(run: &Run, mode: IgnoredMode, selected: impl Fn(&BasicTest) -> bool + Copy) {
@@ -177,12 +183,7 @@ fn quiet_prints_only_failures_and_the_summary() {
 fn no_run_builds_but_runs_nothing() {
     let run = xdist_fixture("basic", &["--workspace", "--no-run"]).run();
     run.assert_code(0);
-    assert!(
-        run.record_files().is_empty(),
-        "--no-run ran tests: {:?}{}",
-        run.record_files(),
-        run.ctx()
-    );
+    run.assert_no_test_ran(&control(), "--no-run runs nothing");
     assert!(
         !run.stdout
             .lines()
@@ -296,12 +297,7 @@ fn list_json() {
         "groups do not follow source files: {group_of:#?}{}",
         run.ctx()
     );
-    assert!(
-        run.record_files().is_empty(),
-        "listing ran tests: {:?}{}",
-        run.record_files(),
-        run.ctx()
-    );
+    run.assert_no_test_ran(&control(), "listing runs nothing");
 }
 
 #[test]
@@ -338,11 +334,7 @@ fn list_human_has_one_line_per_test() {
             run.ctx()
         );
     }
-    assert!(
-        run.record_files().is_empty(),
-        "listing ran tests{}",
-        run.ctx()
-    );
+    run.assert_no_test_ran(&control(), "listing runs nothing");
 }
 
 // ---------------------------------------------------------------------------
@@ -368,11 +360,7 @@ fn assert_one_error_line(run: &Run, mentions: &str) {
         "the error should mention {mentions:?}{}",
         run.ctx()
     );
-    assert!(
-        run.record_files().is_empty(),
-        "tests ran despite the error{}",
-        run.ctx()
-    );
+    run.assert_no_test_ran(&control(), "an error stops the run before any test");
 }
 
 #[test]
@@ -497,8 +485,8 @@ fn nocapture_keeps_a_failing_tests_panic_message() {
     );
 }
 
-/// If the JUnit report cannot be written, the run still happened: the
-/// closing report must end with the summary line, and the error must say why.
+/// A `--junit` path that cannot be written is a usage error found before
+/// the build: the error says why and no test runs.
 #[test]
 fn unwritable_junit_path_is_a_usage_error_before_the_build() {
     let dir = tempfile::tempdir().unwrap();
@@ -524,18 +512,26 @@ fn unwritable_junit_path_is_a_usage_error_before_the_build() {
         run.ctx()
     );
     assert!(!run.stdout.contains("PASS"), "no test may run{}", run.ctx());
+    // The same command without the bad --junit runs (and records) tests.
+    run.assert_no_test_ran(&control(), "an unwritable --junit path stops the run");
 }
 
 /// `--worker-env KEY=TEMPLATE` sets a variable per worker. The fixtures
 /// record DATABASE_URL, so the template is given that name here (with no
-/// database configured it is just a variable).
+/// database configured it is just a variable). The eight 150 ms `slow_*`
+/// tests, one unit each under `--dist load`, keep both workers busy (as in
+/// basic.rs), so each worker's expansion is seen.
 #[test]
 fn worker_env_templates_are_expanded_per_worker() {
     let run = xdist_fixture(
         "basic",
         &[
             "-p",
-            "gamma",
+            "alpha",
+            "--test",
+            "slow",
+            "--dist",
+            "load",
             "-n",
             "2",
             "--worker-env",
@@ -544,8 +540,21 @@ fn worker_env_templates_are_expanded_per_worker() {
     )
     .run();
     run.assert_code(0);
+    run.assert_summary(8, 0, 0);
     let records = run.records();
-    assert!(!records.is_empty(), "{}", run.ctx());
+    let workers: BTreeSet<&str> = records.iter().map(|r| r.worker.as_str()).collect();
+    assert_eq!(
+        workers,
+        BTreeSet::from(["gw0", "gw1"]),
+        "both workers must run tests, or one expansion goes unchecked{}",
+        run.ctx()
+    );
+    let run_ids: BTreeSet<&str> = records.iter().map(|r| r.run_id.as_str()).collect();
+    assert!(
+        run_ids.len() == 1 && run_ids.iter().all(|id| is_run_id(id)),
+        "one run id for the whole run: {run_ids:?}{}",
+        run.ctx()
+    );
     for r in &records {
         let index = r.worker.trim_start_matches("gw");
         assert_eq!(

@@ -161,7 +161,7 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
     create_base(&server, "app_pw");
     admin(&server)
         .batch_execute(
-            "CREATE ROLE app LOGIN CREATEDB PASSWORD 'p:a/s@s-w0rd'; ALTER DATABASE app_pw OWNER TO app",
+            "CREATE ROLE app LOGIN CREATEDB PASSWORD 'p:a/s@s&w0rd'; ALTER DATABASE app_pw OWNER TO app",
         )
         .unwrap();
     // Password authentication for everyone but the postgres superuser.
@@ -174,7 +174,9 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
         .batch_execute("SELECT pg_reload_conf()")
         .unwrap();
 
-    let encoded = "p%3Aa%2Fs%40s-w0rd";
+    // `&` may stay unencoded in a URL's userinfo: the printed URL carries it
+    // and the JUnit writer escapes it (`&amp;`), out of a raw-file search's sight.
+    let encoded = "p%3Aa%2Fs%40s&w0rd";
     let url = format!(
         "postgres://app:{encoded}@127.0.0.1:{}/app_pw?sslmode=disable",
         server.port()
@@ -199,12 +201,21 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
         );
     }
     let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
+    // The parsed texts, XML escapes resolved: a secret with `&`, `<` or `"`
+    // would be escaped in the raw file, where a plain search cannot see it.
+    let texts = run.junit().texts();
     assert!(
         run.stdout.contains("missing in postgres://app:****@"),
         "the URL is shown redacted{}",
         run.ctx()
     );
-    for secret in ["p:a/s@s-w0rd", encoded] {
+    assert!(
+        texts
+            .iter()
+            .any(|(_, t)| t.contains("missing in postgres://app:****@")),
+        "the report carries the redacted URL, so the search below looks where it would leak:\n{junit}"
+    );
+    for secret in ["p:a/s@s&w0rd", encoded] {
         assert!(
             !run.stdout.contains(secret),
             "password in stdout{}",
@@ -219,6 +230,15 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
             !junit.contains(secret),
             "password in the JUnit report:\n{junit}"
         );
+        let leaks: Vec<&str> = texts
+            .iter()
+            .filter(|(_, t)| t.contains(secret))
+            .map(|(at, _)| at.as_str())
+            .collect();
+        assert!(
+            leaks.is_empty(),
+            "password in the parsed JUnit report at {leaks:?}:\n{junit}"
+        );
     }
     assert_no_worker_databases(&server, "app_pw", &run.ctx());
     assert_base_untouched(&server, "app_pw");
@@ -229,12 +249,12 @@ fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with
     let server = server();
     let url = create_base(&server, "app_life");
 
-    // Failing tests.
-    let run = dbapp(&url, &["-n", "3"])
+    // Failing tests (they run, so this is also the control for "no test ran").
+    let failing = dbapp(&url, &["-n", "3"])
         .env("DBAPP_EXPECT_TABLE", "from_nowhere")
         .run();
-    run.assert_code(100);
-    assert_no_worker_databases(&server, "app_life", &run.ctx());
+    failing.assert_code(100);
+    assert_no_worker_databases(&server, "app_life", &failing.ctx());
 
     // Interrupted with Ctrl-C (SIGINT) while tests run.
     let records = tempfile::tempdir().unwrap();
@@ -312,7 +332,7 @@ fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with
         "{}",
         run.ctx()
     );
-    assert!(run.records().is_empty(), "no test may run{}", run.ctx());
+    run.assert_no_test_ran(&failing, "a foreign worker database stops the run");
     assert_base_untouched(&server, "app_life");
 }
 
@@ -343,13 +363,14 @@ fn template_and_setup_give_every_worker_the_schema_and_their_failures_are_clear(
     run.assert_summary(17, 0, 0);
 
     // Without either, the worker databases are empty (schema.rs checks).
-    dbapp(&url, &["-n", "2"]).run().assert_code(0);
+    let control = dbapp(&url, &["-n", "2"]).run();
+    control.assert_code(0);
 
     let run = dbapp(&url, &["-n", "2", "--db-template", "no_such_template"]).run();
     run.assert_code(2);
     run.assert_no_panic();
     assert!(run.stderr.contains("no_such_template"), "{}", run.ctx());
-    assert!(run.records().is_empty(), "{}", run.ctx());
+    run.assert_no_test_ran(&control, "a missing template stops the run");
 
     let run = dbapp(
         &url,
@@ -362,7 +383,7 @@ fn template_and_setup_give_every_worker_the_schema_and_their_failures_are_clear(
         "the setup's output is shown{}",
         run.ctx()
     );
-    assert!(run.records().is_empty(), "{}", run.ctx());
+    run.assert_no_test_ran(&control, "a failing setup stops the run");
     assert_no_worker_databases(&server, "app_schema", &run.ctx());
     assert_base_untouched(&server, "app_schema");
 }
@@ -425,6 +446,9 @@ fn bad_database_settings_are_one_line_errors_before_any_build_or_test() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    // With a good URL the same command runs tests: the control for "no test ran".
+    let control = dbapp(&server.url("app_bad"), &["-n", "2"]).run();
+    control.assert_code(0);
     let cases = [
         ("postgres://app:s3cret@[bad/app", "s3cret"),
         (
@@ -456,7 +480,7 @@ fn bad_database_settings_are_one_line_errors_before_any_build_or_test() {
             "no build{}",
             run.ctx()
         );
-        assert!(run.records().is_empty(), "no test may run{}", run.ctx());
+        run.assert_no_test_ran(&control, "bad database settings stop the run");
     }
     let run = dbapp(
         &format!("postgres://app@127.0.0.1:{unused}/app"),

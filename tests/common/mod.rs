@@ -163,7 +163,16 @@ impl Xdist {
             .prefix("xdist-it-")
             .tempdir()
             .expect("cannot create a temporary directory");
+        // The harness creates the record directory before the run and
+        // requires it afterwards: an empty directory then means "no test
+        // recorded", never "nothing was recorded where we look".
         let record_dir = tmp.path().join("records");
+        std::fs::create_dir(&record_dir).unwrap_or_else(|e| {
+            panic!(
+                "cannot create the record directory {}: {e}",
+                record_dir.display()
+            )
+        });
         let junit_path = self.junit.then(|| tmp.path().join("j.xml"));
 
         let mut args: Vec<String> = vec!["xdist".into()];
@@ -412,14 +421,39 @@ impl Run {
             .unwrap_or_else(|e| panic!("bad record files: {e}{}", self.ctx()))
     }
 
-    /// Names of the files in the record directory (none if it was never created).
+    /// Names of the files in the record directory (which must exist: the
+    /// harness created it before the run).
     pub fn record_files(&self) -> Vec<String> {
-        match std::fs::read_dir(&self.record_dir) {
-            Err(_) => Vec::new(),
-            Ok(rd) => rd
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect(),
-        }
+        let rd = std::fs::read_dir(&self.record_dir).unwrap_or_else(|e| {
+            panic!(
+                "cannot read the record directory {}: {e}{}",
+                self.record_dir.display(),
+                self.ctx()
+            )
+        });
+        rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// No test process of this run recorded anything (`what` says why none
+    /// should have run). An empty record directory alone cannot tell "no
+    /// test ran" from "recording is broken" (say `XDIST_FIXTURE_RECORD` no
+    /// longer reaches the tests), so `control`, a run of the same test
+    /// through the same harness that does run tests, must have recorded.
+    pub fn assert_no_test_ran(&self, control: &Run, what: &str) {
+        assert!(
+            !control.records().is_empty(),
+            "the positive control recorded nothing, so recording is broken and \
+             cannot show that {what}{}",
+            control.ctx()
+        );
+        let files = self.record_files();
+        assert!(
+            files.is_empty(),
+            "tests ran, but {what}: record files {files:?}, records {:#?}{}",
+            read_records(&self.record_dir),
+            self.ctx()
+        );
     }
 }
 
@@ -442,11 +476,10 @@ pub struct Record {
 
 pub fn read_records(dir: &Path) -> Result<Vec<Record>, String> {
     let mut out = Vec::new();
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
-    };
+    // A missing directory is an error, not "no records": the harness creates
+    // it before every run, so it was deleted or this is the wrong path.
+    let rd =
+        std::fs::read_dir(dir).map_err(|e| format!("record directory {}: {e}", dir.display()))?;
     for entry in rd {
         let path = entry.map_err(|e| e.to_string())?.path();
         let text =
@@ -602,6 +635,82 @@ impl Junit {
             cases,
             run_ids,
         })
+    }
+
+    /// Every text of the report as parsed, that is with XML escapes resolved
+    /// (names, attributes, properties, messages, output, reruns), each with
+    /// where it was found. Searching the raw XML instead misses a text the
+    /// writer escaped (`&`, `<`, `"`, ...).
+    pub fn texts(&self) -> Vec<(String, String)> {
+        use quick_junit::{Property, TestCaseStatus, XmlString};
+        type Found<'a> = Vec<(String, Option<&'a XmlString>)>;
+        /// Properties and extra attributes: names and values.
+        fn named<'a>(
+            out: &mut Found<'a>,
+            at: &str,
+            props: &'a [Property],
+            attrs: impl IntoIterator<Item = (&'a XmlString, &'a XmlString)>,
+        ) {
+            let props = props.iter().map(|p| (&p.name, &p.value));
+            for (k, v) in props.chain(attrs) {
+                out.push((format!("{at}: a name"), Some(k)));
+                out.push((format!("{at}: {}", k.as_str()), Some(v)));
+            }
+        }
+        let mut out: Found = vec![("report name".into(), self.report.name.as_ref())];
+        for suite in &self.report.test_suites {
+            let at = format!("suite {}", suite.name.as_str());
+            out.push(("suite name".into(), Some(&suite.name)));
+            named(&mut out, &at, &suite.properties, &suite.extra);
+            out.push((format!("{at}: system-out"), suite.system_out.as_ref()));
+            out.push((format!("{at}: system-err"), suite.system_err.as_ref()));
+            for case in &suite.test_cases {
+                let at = format!("{at} case {}", case.name.as_str());
+                named(&mut out, &at, &case.properties, &case.extra);
+                out.extend([
+                    (format!("{at}: name"), Some(&case.name)),
+                    (format!("{at}: classname"), case.classname.as_ref()),
+                    (format!("{at}: system-out"), case.system_out.as_ref()),
+                    (format!("{at}: system-err"), case.system_err.as_ref()),
+                ]);
+                let (message, ty, description, reruns) = match &case.status {
+                    TestCaseStatus::Success { flaky_runs } => {
+                        (&None, &None, &None, &flaky_runs[..])
+                    }
+                    TestCaseStatus::NonSuccess {
+                        message,
+                        ty,
+                        description,
+                        reruns,
+                        ..
+                    } => (message, ty, description, &reruns.runs[..]),
+                    TestCaseStatus::Skipped {
+                        message,
+                        ty,
+                        description,
+                    } => (message, ty, description, &[][..]),
+                };
+                out.extend([
+                    (format!("{at}: message"), message.as_ref()),
+                    (format!("{at}: type"), ty.as_ref()),
+                    (format!("{at}: description"), description.as_ref()),
+                ]);
+                for (i, r) in reruns.iter().enumerate() {
+                    let at = format!("{at}: rerun {i}");
+                    out.extend([
+                        (format!("{at} message"), r.message.as_ref()),
+                        (format!("{at} type"), r.ty.as_ref()),
+                        (format!("{at} description"), r.description.as_ref()),
+                        (format!("{at} stack trace"), r.stack_trace.as_ref()),
+                        (format!("{at} system-out"), r.system_out.as_ref()),
+                        (format!("{at} system-err"), r.system_err.as_ref()),
+                    ]);
+                }
+            }
+        }
+        out.into_iter()
+            .filter_map(|(at, s)| s.map(|s| (at, s.as_str().to_string())))
+            .collect()
     }
 
     /// The run id, if every suite has the same one (and there is a suite).
