@@ -105,7 +105,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
         units,
         &built,
         &slots,
-        &RunOptions::new(&config, &built, discard),
+        &RunOptions::new(&config, &built, coverage.as_ref()),
         cancel.flag(),
         &sink,
     )?;

@@ -420,3 +420,68 @@ fn coverage_options_need_coverage_and_are_checked_before_the_build() {
         run.ctx()
     );
 }
+
+#[test]
+fn ctrl_c_keeps_the_coverage_of_the_tests_that_finished() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let out = tempfile::tempdir().unwrap();
+    let lcov_path = out.path().join("cut.lcov");
+    // One worker runs the six slow steps one after the other in one process.
+    let mut child = Command::new(XDIST)
+        .args(["xdist", "--manifest-path", &fixture_manifest("cov")])
+        .args(["-n", "1", "--no-progress", "--coverage", "step_"])
+        .arg("--cov-report")
+        .arg(format!("lcov:{}", lcov_path.display()))
+        .env("CARGO_TARGET_DIR", fixture_target_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while !seen.contains("step_2\n") {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            panic!("the run ended before step_2 passed:\n{seen}");
+        }
+        seen.push_str(&line);
+    }
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    seen.push_str(&rest);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "an interrupted run exits 130:\n{seen}"
+    );
+    let passed: Vec<u32> = (1..=6)
+        .filter(|n| {
+            seen.lines()
+                .any(|l| l.starts_with("PASS") && l.ends_with(&format!(" step_{n}")))
+        })
+        .collect();
+    assert!(passed.len() >= 2 && passed.len() < 6, "{passed:?}\n{seen}");
+    // The process was stopped by the signal, yet every step that passed in
+    // it counts: `steps::step`'s arm for step N is line N + 6.
+    let report = lcov::parse(&std::fs::read_to_string(&lcov_path).unwrap()).unwrap();
+    let steps = report
+        .files
+        .iter()
+        .find(|(path, _)| path.ends_with("src/steps.rs"))
+        .map(|(_, f)| f)
+        .unwrap_or_else(|| panic!("no src/steps.rs in the report:\n{seen}"));
+    for n in passed {
+        let hits = steps.lines.get(&(n + 6)).copied().unwrap_or(0);
+        assert!(
+            hits > 0,
+            "step_{n} passed but its arm is uncovered:\n{seen}"
+        );
+    }
+}

@@ -47,6 +47,11 @@ impl Session {
         self.profiles.discard_pattern()
     }
 
+    /// Where the runner's libtest processes write their profiles.
+    pub fn profile_paths(&self) -> super::instrument::ProfilePaths {
+        self.profiles.paths()
+    }
+
     /// The `--worker-env` pair that gives each worker's processes their
     /// own profiles.
     pub fn worker_env(&self) -> (String, String) {

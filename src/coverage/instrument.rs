@@ -9,11 +9,20 @@
 //!   (cargo then ignores its config's rustflags anyway), else given as
 //!   `--config build.rustflags=[...]`, which cargo joins with the config
 //!   files' `build.rustflags` array instead of replacing it.
-//! - Every test process writes `<profiles>/xdist-<worker>-%p-%m.profraw`
-//!   (`%p` the pid, `%m` the binary's signature with online merging), so no
-//!   two processes write one file. Listing and doctest processes write
+//! - Every libtest process writes `<profiles>/xdist-<worker>-<n>-%p%c.profraw`
+//!   (`<n>` counts the run's processes, `%p` keeps the processes a test
+//!   spawns apart), other test processes `xdist-<worker>-%p%c.profraw`, so
+//!   no two processes write one file. Listing and doctest processes write
 //!   into a discard directory: their profiles are not part of the report
 //!   (doctests are not instrumented on stable, see the README).
+//! - `%c` is LLVM's continuous mode: the counters live in the mapped file,
+//!   so a process killed by Ctrl-C or stopped at a `worksteal` steal point
+//!   keeps what it ran. On Linux it needs runtime counter relocation
+//!   (`-C llvm-args=-runtime-counter-relocation`; without it the file stays
+//!   empty, checked with rustc 1.95 / LLVM 22). The profile of a process
+//!   that crashed or timed out is deleted instead and its finished tests run
+//!   again (run/worker.rs), so that, as with a process per test, the test
+//!   that died counts for nothing.
 
 use std::path::Path;
 
@@ -21,7 +30,14 @@ use anyhow::Result;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The flags the instrumented build adds.
-pub const RUSTFLAGS: [&str; 4] = ["-C", "instrument-coverage", "--cfg", "coverage"];
+pub const RUSTFLAGS: [&str; 6] = [
+    "-C",
+    "instrument-coverage",
+    "-C",
+    "llvm-args=-runtime-counter-relocation",
+    "--cfg",
+    "coverage",
+];
 
 /// What cargo's command line and environment gain for an instrumented build.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,6 +80,31 @@ pub fn cargo_instrumentation(
     out
 }
 
+/// The profile names of one run's libtest processes.
+#[derive(Debug, Clone)]
+pub struct ProfilePaths {
+    dir: Utf8PathBuf,
+}
+
+impl ProfilePaths {
+    fn file(&self, worker: &str, process: Option<u64>, pid: &str) -> String {
+        let n = process.map(|n| format!("{n}-")).unwrap_or_default();
+        self.dir
+            .join(format!("xdist-{worker}-{n}{pid}.profraw"))
+            .to_string()
+    }
+
+    /// `LLVM_PROFILE_FILE` for the run's `process`-th libtest process.
+    pub fn pattern(&self, worker: &str, process: u64) -> String {
+        self.file(worker, Some(process), "%p%c")
+    }
+
+    /// The profile that process wrote itself, its id being `pid`.
+    pub fn written(&self, worker: &str, process: u64, pid: u32) -> Utf8PathBuf {
+        Utf8PathBuf::from(self.file(worker, Some(process), &pid.to_string()))
+    }
+}
+
 /// One run's profile directories, in a private temporary directory that
 /// goes away with this value.
 #[derive(Debug)]
@@ -80,12 +121,17 @@ impl Profiles {
         Ok(Profiles { dir, root })
     }
 
-    /// `LLVM_PROFILE_FILE` for the test processes of `worker`.
+    /// `LLVM_PROFILE_FILE` for the test processes of `worker` that are
+    /// not given their own (custom harnesses).
     pub fn worker_pattern(&self, worker: &str) -> String {
-        self.root
-            .join("profiles")
-            .join(format!("xdist-{worker}-%p-%m.profraw"))
-            .to_string()
+        self.paths().file(worker, None, "%p%c")
+    }
+
+    /// Where the test processes' profiles go, for the runner.
+    pub fn paths(&self) -> ProfilePaths {
+        ProfilePaths {
+            dir: self.root.join("profiles"),
+        }
     }
 
     /// `LLVM_PROFILE_FILE` for processes whose profile does not count
@@ -144,7 +190,7 @@ mod tests {
                 "--target-dir",
                 "/ws/target/xdist-cov",
                 "--config",
-                r#"build.rustflags=["-C", "instrument-coverage", "--cfg", "coverage"]"#
+                r#"build.rustflags=["-C", "instrument-coverage", "-C", "llvm-args=-runtime-counter-relocation", "--cfg", "coverage"]"#
             ]
         );
         assert!(plain.env.is_empty());
@@ -154,7 +200,7 @@ mod tests {
             env.env,
             [(
                 "RUSTFLAGS".to_string(),
-                "-D warnings -C opt-level=1 -C instrument-coverage --cfg coverage".to_string()
+                "-D warnings -C opt-level=1 -C instrument-coverage -C llvm-args=-runtime-counter-relocation --cfg coverage".to_string()
             )]
         );
         assert_eq!(env.args.len(), 2, "no --config when RUSTFLAGS is set");
@@ -167,7 +213,7 @@ mod tests {
             encoded.env,
             [(
                 "CARGO_ENCODED_RUSTFLAGS".to_string(),
-                "--cfg\x1fa b\x1f-C\x1finstrument-coverage\x1f--cfg\x1fcoverage".to_string()
+                "--cfg\x1fa b\x1f-C\x1finstrument-coverage\x1f-C\x1fllvm-args=-runtime-counter-relocation\x1f--cfg\x1fcoverage".to_string()
             )]
         );
     }
@@ -177,13 +223,25 @@ mod tests {
         let p = Profiles::new().unwrap();
         let pattern = p.worker_pattern("gw1");
         assert!(
-            pattern.ends_with("profiles/xdist-gw1-%p-%m.profraw"),
+            pattern.ends_with("profiles/xdist-gw1-%p%c.profraw"),
             "{pattern}"
         );
-        let written = pattern.replace("%p", "42").replace("%m", "7");
+        let paths = p.paths();
+        assert!(
+            paths
+                .pattern("gw1", 7)
+                .ends_with("profiles/xdist-gw1-7-%p%c.profraw")
+        );
+        let written = paths.written("gw1", 7, 42);
+        assert!(
+            written
+                .as_str()
+                .ends_with("profiles/xdist-gw1-7-42.profraw"),
+            "{written}"
+        );
         std::fs::write(&written, b"x").unwrap();
         std::fs::write(p.discard_pattern().replace("%p-%m", "1"), b"x").unwrap();
-        assert_eq!(p.collected().unwrap(), [Utf8PathBuf::from(written)]);
+        assert_eq!(p.collected().unwrap(), [written]);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(p.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "only the user may enter: {mode:o}");

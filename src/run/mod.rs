@@ -21,6 +21,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::build::BuildOutput;
 use crate::config::{DistMode, RunConfig};
+use crate::coverage::finish::Session;
+use crate::coverage::instrument::ProfilePaths;
 use crate::env::WorkerSlot;
 use crate::event::RunEvent;
 use crate::plan::{TestGroup, WorkUnit};
@@ -44,21 +46,20 @@ pub struct RunOptions {
     /// Variables for `cargo test --doc` beyond the worker's (under
     /// `--coverage`: the instrumentation flags, a discarded profile).
     pub doc_env: Vec<(String, String)>,
-    /// `--coverage`: a process that dies writes no profile, so the tests
-    /// that had finished in it run again, silently, in a fresh process.
-    pub coverage: bool,
+    /// `--coverage`: where each libtest process writes its profile (one
+    /// that crashes or times out loses it, and the tests that had finished
+    /// in it run again, silently, in a fresh process).
+    pub coverage: Option<ProfilePaths>,
 }
 
 impl RunOptions {
-    /// `discard_profile`: under `--coverage`, the `LLVM_PROFILE_FILE` for
-    /// processes whose profile does not count.
-    pub fn new(config: &RunConfig, build: &BuildOutput, discard_profile: Option<String>) -> Self {
+    pub fn new(config: &RunConfig, build: &BuildOutput, coverage: Option<&Session>) -> Self {
         let mut doc_env = Vec::new();
         if let Some(i) = &build.instrumentation {
             doc_env.extend(i.env.iter().cloned());
         }
-        if let Some(pattern) = &discard_profile {
-            doc_env.push(("LLVM_PROFILE_FILE".into(), pattern.clone()));
+        if let Some(c) = coverage {
+            doc_env.push(("LLVM_PROFILE_FILE".into(), c.discard_pattern()));
         }
         RunOptions {
             timeout: config.timeout,
@@ -67,7 +68,7 @@ impl RunOptions {
             libtest_args: config.filters.libtest_args(),
             harness_args: config.filters.harness_args(),
             doc_env,
-            coverage: discard_profile.is_some(),
+            coverage: coverage.map(Session::profile_paths),
         }
     }
 }
@@ -92,10 +93,15 @@ impl RunContext<'_> {
         self.cancel.load(Ordering::SeqCst)
     }
 
+    /// A fresh number for one process of the run.
+    pub fn next_process(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// A fresh logfile path for one libtest process.
     pub fn logfile_path(&self, worker: &str) -> Utf8PathBuf {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.scratch.join(format!("{worker}-{n}.log"))
+        self.scratch
+            .join(format!("{worker}-{}.log", self.next_process()))
     }
 }
 

@@ -49,6 +49,8 @@ pub enum KillReason {
 pub struct Finished {
     pub status: ExitStatus,
     pub killed: Option<KillReason>,
+    /// The process's id (its profile file under `--coverage` names it).
+    pub pid: u32,
 }
 
 /// How often the driver is ticked when the process is quiet.
@@ -195,7 +197,11 @@ impl Running {
                 status
             }
         };
-        Ok(Finished { status, killed })
+        Ok(Finished {
+            status,
+            killed,
+            pid: self.child.id(),
+        })
     }
 
     fn wait_with_deadline(&mut self) -> std::io::Result<ExitStatus> {

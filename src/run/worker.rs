@@ -131,6 +131,11 @@ impl<'a> LibtestProcess<'_, 'a> {
     fn run(&self) -> Vec<&'a TestCase> {
         let logfile = self.ctx.logfile_path(&self.slot.name);
         let mut cmd = test_command(self.binary, Some(self.slot));
+        let profile = self.ctx.options.coverage.as_ref().map(|paths| {
+            let n = self.ctx.next_process();
+            cmd.env("LLVM_PROFILE_FILE", paths.pattern(&self.slot.name, n));
+            (paths, n)
+        });
         cmd.arg("--exact").args(&self.names);
         cmd.arg("--test-threads=1").arg("--logfile").arg(&logfile);
         cmd.args(&self.ctx.options.libtest_args);
@@ -168,10 +173,14 @@ impl<'a> LibtestProcess<'_, 'a> {
             None => self.tests.len(),
         };
         let _ = std::fs::remove_file(&logfile);
-        if let Ok(f) = &finished {
-            let lost_profile = std::os::unix::process::ExitStatusExt::signal(&f.status).is_some()
-                && f.killed != Some(KillReason::Cancelled);
-            if self.ctx.options.coverage && lost_profile && !self.silent {
+        if let (Some((paths, n)), Ok(f)) = (profile, &finished) {
+            // Continuous mode kept what a killed process ran. After a crash
+            // or a timeout that profile goes, as the dead test's would with
+            // a process per test, and the tests that had finished run again.
+            let died = std::os::unix::process::ExitStatusExt::signal(&f.status).is_some()
+                && !matches!(f.killed, Some(KillReason::Cancelled | KillReason::Stolen));
+            if died && !self.silent {
+                let _ = std::fs::remove_file(paths.written(&self.slot.name, n, f.pid));
                 let ran = p.ran.iter().filter(|&&i| i < end).map(|&i| self.tests[i]);
                 self.recover_coverage(ran.collect());
             }
