@@ -64,8 +64,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
 
 fn run_command(args: RunArgs) -> Result<i32> {
     let config = RunConfig::new(args, ENV)?;
-    // A missing LLVM tool must not cost a build either.
-    let coverage = config.coverage.as_ref().map(Session::start).transpose()?;
+    let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let cancel = signal::Cancel::install();
     let run_id = env::new_run_id();
     // Databases first: a bad URL must not cost a build.
@@ -88,7 +87,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
         println!("{}", timing.built(built.binaries.len()));
         return Ok(EXIT_OK);
     }
-
+    coverage.as_mut().map(Session::ready).transpose()?;
     let plan = plan::plan(config.dist, &built, listing, &config.filters);
     let units = schedule::order(config.dist, plan.units);
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);

@@ -375,7 +375,7 @@ fn coverage_merge_joins_machines_reports() {
 }
 
 #[test]
-fn a_mismatched_llvm_tool_is_a_one_line_usage_error_before_the_build() {
+fn a_mismatched_llvm_tool_is_a_one_line_usage_error_before_any_test_runs() {
     let fake = tempfile::tempdir().unwrap();
     let tool = Utf8PathBuf::from_path_buf(fake.path().join("llvm-cov")).unwrap();
     std::fs::write(&tool, "#!/bin/sh\necho 'LLVM version 3.1.0'\n").unwrap();

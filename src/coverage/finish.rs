@@ -7,7 +7,7 @@ use camino::Utf8PathBuf;
 
 use super::instrument::Profiles;
 use super::report::{self, ExportInput, FailUnder, IgnoreInputs};
-use super::tools::LlvmTools;
+use super::tools::{LlvmTools, ToolError};
 use crate::build::BuildOutput;
 use crate::config::CoverageOptions;
 
@@ -24,12 +24,14 @@ pub struct CoverageOutcome {
     pub warnings: String,
 }
 
-/// One `--coverage` run: the tools (found before the build, so a missing
-/// one costs no build) and the run's profile directories.
+/// One `--coverage` run: the LLVM tools and the run's profile directories.
 #[derive(Debug)]
 pub struct Session {
     opts: CoverageOptions,
-    tools: LlvmTools,
+    /// Looked up in the background while cargo builds (running rustc and
+    /// the tools takes about 90 ms, most of a warm run's extra cost).
+    finding: Option<std::thread::JoinHandle<Result<LlvmTools, ToolError>>>,
+    tools: Option<LlvmTools>,
     profiles: Profiles,
 }
 
@@ -37,9 +39,20 @@ impl Session {
     pub fn start(opts: &CoverageOptions) -> Result<Self> {
         Ok(Session {
             opts: opts.clone(),
-            tools: super::tools::find().map_err(crate::error::Unavailable::new)?,
+            finding: Some(std::thread::spawn(super::tools::find)),
+            tools: None,
             profiles: Profiles::new()?,
         })
+    }
+
+    /// Wait for the tools; before any test runs, a missing or mismatched
+    /// one is a one-line error (exit 2).
+    pub fn ready(&mut self) -> Result<()> {
+        if let Some(finding) = self.finding.take() {
+            let found = finding.join().expect("the LLVM tool lookup panicked");
+            self.tools = Some(found.map_err(crate::error::Unavailable::new)?);
+        }
+        Ok(())
     }
 
     /// `LLVM_PROFILE_FILE` for processes whose profile does not count.
@@ -60,8 +73,10 @@ impl Session {
     }
 
     /// Merge, export and report the run's profiles.
-    pub fn finish(&self, build: &BuildOutput) -> Result<CoverageOutcome> {
-        finish(&self.opts, &self.tools, &self.profiles, build)
+    pub fn finish(mut self, build: &BuildOutput) -> Result<CoverageOutcome> {
+        self.ready()?;
+        let tools = self.tools.as_ref().context("no LLVM tools")?;
+        finish(&self.opts, tools, &self.profiles, build)
     }
 }
 
