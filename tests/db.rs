@@ -6,10 +6,14 @@
 
 mod common;
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cargo_xdist::db::ephemeral::EphemeralServer;
+use cargo_xdist::db::url::PgUrl;
 use common::*;
 use postgres::{Client, NoTls};
 
@@ -164,20 +168,11 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
             "CREATE ROLE app LOGIN CREATEDB PASSWORD 'p:a/s@s-w0rd'; ALTER DATABASE app_pw OWNER TO app",
         )
         .unwrap();
-    // Password authentication for everyone but the postgres superuser.
-    std::fs::write(
-        server.data_dir().join("pg_hba.conf"),
-        "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
-    )
-    .unwrap();
-    admin(&server)
-        .batch_execute("SELECT pg_reload_conf()")
-        .unwrap();
-
+    // The server asks every role for its password.
     let encoded = "p%3Aa%2Fs%40s-w0rd";
     let url = format!(
-        "postgres://app:{encoded}@127.0.0.1:{}/app_pw?sslmode=disable",
-        server.port()
+        "postgres://app:{encoded}@{}/app_pw?sslmode=disable",
+        server.url_host()
     );
     // The schema test fails and prints DATABASE_URL in its panic message.
     let run = dbapp(&url, &["-n", "2"])
@@ -190,8 +185,8 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
         assert_eq!(
             r.database_url,
             format!(
-                "postgres://app:{encoded}@127.0.0.1:{}/app_pw_{}?sslmode=disable",
-                server.port(),
+                "postgres://app:{encoded}@{}/app_pw_{}?sslmode=disable",
+                server.url_host(),
                 r.worker
             ),
             "the URL must reach the test intact{}",
@@ -392,28 +387,357 @@ fn a_63_byte_base_name_works_with_four_workers() {
     assert_base_untouched(&server, &base);
 }
 
+/// What an `--ephemeral-postgres` URL, as a test got it, says.
+struct EphemeralUrl {
+    socket_dir: PathBuf,
+    port: u16,
+    password: String,
+    database: String,
+    /// The URL with its password masked, for messages.
+    redacted: String,
+}
+
+/// Parse and check the form of an ephemeral server's URL:
+/// `postgres://postgres:<32 hex digits>@<socket dir, %-encoded>:<port>/<db>`.
+fn ephemeral_url(url: &str, ctx: &str) -> EphemeralUrl {
+    let parsed = PgUrl::parse(url).unwrap_or_else(|e| panic!("the URL does not parse: {e}{ctx}"));
+    let redacted = parsed.to_string();
+    let [endpoint] = parsed.endpoints() else {
+        panic!("not one server in {redacted}{ctx}");
+    };
+    assert!(endpoint.is_socket(), "not a socket URL: {redacted}{ctx}");
+    assert_eq!(parsed.user(), Some("postgres"), "{redacted}{ctx}");
+    let password = parsed
+        .password()
+        .unwrap_or_else(|| panic!("no password in {redacted}{ctx}"));
+    assert!(
+        password.len() == 32 && password.bytes().all(|b| b.is_ascii_hexdigit()),
+        "the password is not 32 hex digits: {redacted}{ctx}"
+    );
+    let port = endpoint.port.expect("the port is written out");
+    assert_eq!(
+        url,
+        format!(
+            "postgres://postgres:{password}@{}:{port}/{}",
+            cargo_xdist::db::url::percent_encode(&endpoint.host),
+            cargo_xdist::db::url::percent_encode(parsed.database())
+        ),
+        "the socket directory is the %-encoded host{ctx}"
+    );
+    EphemeralUrl {
+        socket_dir: PathBuf::from(&endpoint.host),
+        port,
+        password: password.to_string(),
+        database: parsed.database().to_string(),
+        redacted,
+    }
+}
+
 #[test]
 fn ephemeral_postgres_runs_the_fixture_without_database_url_and_leaves_no_server() {
     let run = xdist_fixture("dbapp", &["-n", "2", "--ephemeral-postgres"]).run();
     run.assert_code(0);
     run.assert_summary(17, 0, 0);
-    let url = run.records()[0].database_url.clone();
+    let records = run.records();
+    let first = ephemeral_url(&records[0].database_url, &run.ctx());
+    for r in &records {
+        let url = ephemeral_url(&r.database_url, &run.ctx());
+        assert_eq!(url.socket_dir, first.socket_dir, "one server{}", run.ctx());
+        assert_eq!(url.database, format!("xdist_test_{}", r.worker));
+    }
+    // The server and its directory are gone by the time the run returns.
     assert!(
-        url.starts_with("postgres://postgres@127.0.0.1:"),
-        "{url}{}",
+        !first.socket_dir.exists(),
+        "{} left behind{}",
+        first.socket_dir.display(),
         run.ctx()
     );
-    // The server is gone: nothing accepts connections on its port.
-    let start = Instant::now();
-    loop {
-        if Client::connect(&url, NoTls).is_err() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the ephemeral server still runs"
+    assert!(
+        Client::connect(&records[0].database_url, NoTls).is_err(),
+        "the ephemeral server still runs"
+    );
+}
+
+/// Writes `go` into a directory when dropped, so a `--db-setup` command
+/// waiting for it goes on whatever happens to the test.
+struct Release(PathBuf);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.0.join("go"), "");
+    }
+}
+
+/// `id -u NAME` and `id -g NAME`.
+fn ids_of(name: &str) -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id")
+            .args([flag, name])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run id: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no user {name}: id {flag} {name} said {text:?}"))
+    };
+    (id("-u"), id("-g"))
+}
+
+/// psql as the OS user `as_user` (`None`: as this process), over the
+/// socket, with the right password in PGPASSWORD (never on a command line).
+fn psql_over_socket(url: &EphemeralUrl, as_user: Option<(u32, u32)>) -> std::process::Output {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-X", "-w", "-A", "-t", "-c", "SELECT 1", "-h"])
+        .arg(&url.socket_dir)
+        .args([
+            "-p",
+            &url.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            &url.database,
+        ])
+        .env("PGPASSWORD", &url.password)
+        .env_remove("PGSERVICE")
+        .current_dir("/")
+        .stdin(Stdio::null());
+    if let Some((uid, gid)) = as_user {
+        cmd.uid(uid).gid(gid);
+    }
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run psql (apt-get install -y postgresql-client): {e}"))
+}
+
+/// The checks made while the run's server is up; returns its postmaster's pid
+/// and data directory.
+fn probe_ephemeral_server(url: &EphemeralUrl, raw_url: &str) -> (i32, PathBuf) {
+    let host = format!(
+        "{}:{}",
+        cargo_xdist::db::url::percent_encode(&url.socket_dir.to_string_lossy()),
+        url.port
+    );
+    // The URL works as given, with rust-postgres (psql: the setup command).
+    let mut client = Client::connect(raw_url, NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect with {}: {e}", url.redacted));
+    let show = |c: &mut Client, name: &str| -> String {
+        c.query_one(&format!("SHOW {name}"), &[]).unwrap().get(0)
+    };
+    let data = PathBuf::from(show(&mut client, "data_directory"));
+    let pid: i32 = std::fs::read_to_string(data.join("postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // (a) Not over TCP, even with the right password: nothing of ours
+    // listens there (another server on that port is not ours, and is told
+    // apart by its data directory).
+    for tcp_host in ["127.0.0.1", "[::1]", "localhost"] {
+        let tcp = format!(
+            "postgres://postgres:{}@{tcp_host}:{}/{}?connect_timeout=10",
+            url.password, url.port, url.database
         );
-        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(mut other) = Client::connect(&tcp, NoTls) {
+            assert_ne!(
+                PathBuf::from(show(&mut other, "data_directory")),
+                data,
+                "the ephemeral server answered over TCP on {tcp_host}:{}",
+                url.port
+            );
+        }
+    }
+    assert_eq!(show(&mut client, "listen_addresses"), "", "a TCP listener");
+    // ... nor over the socket without the password, or with a wrong one.
+    let e = Client::connect(&format!("postgres://postgres@{host}/postgres"), NoTls)
+        .err()
+        .expect("connected over the socket without a password");
+    let chain = format!(
+        "{e}: {}",
+        std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
+    );
+    assert!(chain.contains("password missing"), "{chain}");
+    let e = Client::connect(&format!("postgres://postgres:wrong@{host}/postgres"), NoTls)
+        .err()
+        .expect("connected over the socket with a wrong password");
+    assert_eq!(
+        e.as_db_error().map(|d| d.code().clone()),
+        Some(postgres::error::SqlState::INVALID_PASSWORD),
+        "{e}"
+    );
+
+    // Its directories are its own: 0700, owned by the server's account
+    // (`postgres` when we are root, never root).
+    let server_uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status (is /proc mounted?): {e}"))
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u32>().ok())
+        .expect("a Uid: line");
+    for dir in [&url.socket_dir, &data] {
+        let meta = std::fs::metadata(dir).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o700,
+            "{}",
+            dir.display()
+        );
+        assert_eq!(meta.uid(), server_uid, "{}", dir.display());
+    }
+
+    // (b) Another OS user cannot even reach the socket, password or not.
+    // The same psql as this user works, so the failure is the directory's.
+    let mine = psql_over_socket(url, None);
+    assert_eq!(
+        String::from_utf8_lossy(&mine.stdout).trim(),
+        "1",
+        "psql as this user failed: {}",
+        String::from_utf8_lossy(&mine.stderr)
+    );
+    assert!(
+        is_root(),
+        "the check that another OS user cannot reach the ephemeral server needs root (to run psql as `nobody`); run this test as root"
+    );
+    let nobody = ids_of("nobody");
+    assert_ne!(
+        nobody.0, server_uid,
+        "the server runs as nobody: no other user to try"
+    );
+    let theirs = psql_over_socket(url, Some(nobody));
+    let stderr = String::from_utf8_lossy(&theirs.stderr);
+    assert!(
+        !theirs.status.success() && stderr.contains("Permission denied"),
+        "psql as nobody was not refused by the directory: {stderr}"
+    );
+    (pid, data)
+}
+
+/// Whether process `pid` is gone (or a zombie, which only its reaper can
+/// remove). Fails if it cannot tell.
+fn process_gone(pid: i32) -> bool {
+    let alive = rustix::process::Pid::from_raw(pid)
+        .map(rustix::process::test_kill_process)
+        .expect("a positive pid");
+    match alive {
+        Err(rustix::io::Errno::SRCH) => true,
+        Err(e) if e != rustix::io::Errno::PERM => panic!("kill({pid}, 0): {e}"),
+        _ => {
+            assert!(
+                Path::new("/proc/self/stat").exists(),
+                "cannot tell whether {pid} is a zombie without /proc (mount procfs)"
+            );
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+                stat.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+        }
+    }
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[test]
+fn ephemeral_postgres_listens_only_on_a_private_socket_and_requires_its_password() {
+    let probe_dir = tempfile::tempdir().unwrap();
+    let dir = probe_dir.path().display().to_string();
+    // Each setup command records the URL it got, waits until the test has
+    // probed the server (at most ~2 minutes, should the test die), then
+    // gives its database a table with psql.
+    let setup = format!(
+        r#"printf %s "$DATABASE_URL" > "{dir}/tmp-$$" && mv "{dir}/tmp-$$" "{dir}/url-$$"
+i=0; while [ ! -e "{dir}/go" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
+psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c 'CREATE TABLE from_setup (x int)'"#
+    );
+    let release = Release(probe_dir.path().to_path_buf());
+    let running = std::thread::spawn(move || {
+        xdist_fixture(
+            "dbapp",
+            &["-n", "2", "--ephemeral-postgres", "--db-setup", &setup],
+        )
+        .env("DBAPP_EXPECT_TABLE", "from_setup")
+        .junit()
+        .run()
+    });
+    let raw_url = loop {
+        let found = std::fs::read_dir(probe_dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("url-"))
+            });
+        if let Some(path) = found {
+            break std::fs::read_to_string(path).unwrap();
+        }
+        if running.is_finished() {
+            let run = running.join().unwrap();
+            panic!("the run ended before its setup command ran{}", run.ctx());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let probed = std::panic::catch_unwind(|| {
+        let url = ephemeral_url(&raw_url, "");
+        let (pid, data) = probe_ephemeral_server(&url, &raw_url);
+        (url, pid, data)
+    });
+    // Let the run go on and end before any verdict, so it cleans up.
+    drop(release);
+    let run = running.join().unwrap();
+    let (url, pid, data) = probed.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+
+    // (c) The run passes, and leaves no server, data or socket directory.
+    run.assert_code(0);
+    run.assert_summary(17, 0, 0);
+    assert!(
+        process_gone(pid),
+        "postmaster {pid} still runs{}",
+        run.ctx()
+    );
+    for dir in [&data, &url.socket_dir] {
+        assert!(!dir.exists(), "{} left behind{}", dir.display(), run.ctx());
+    }
+    let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
+    for (name, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("JUnit", &junit),
+    ] {
+        assert!(!text.contains(&url.password), "the password is in {name}");
+    }
+}
+
+#[test]
+fn ephemeral_postgres_password_is_redacted_from_output() {
+    // The schema test fails and prints DATABASE_URL in its panic message.
+    let run = xdist_fixture("dbapp", &["-n", "2", "--ephemeral-postgres"])
+        .env("DBAPP_EXPECT_TABLE", "from_nowhere")
+        .junit()
+        .run();
+    run.assert_code(100);
+    run.assert_summary(16, 1, 0);
+    let url = ephemeral_url(&run.records()[0].database_url, &run.ctx());
+    assert!(
+        run.stdout
+            .contains("missing in postgres://postgres:****@%2F"),
+        "the URL is shown redacted{}",
+        run.ctx()
+    );
+    let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
+    assert!(junit.contains("postgres://postgres:****@%2F"), "{junit}");
+    for (name, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("JUnit", &junit),
+    ] {
+        assert!(
+            !text.contains(&url.password),
+            "the password is in {name}{}",
+            run.ctx().replace(&url.password, "<PASSWORD>")
+        );
     }
 }
 
@@ -432,10 +756,7 @@ fn bad_database_settings_are_one_line_errors_before_any_build_or_test() {
             "s3cret",
         ),
         (
-            &*format!(
-                "postgres://ghost:s3cret@127.0.0.1:{}/app_bad",
-                server.port()
-            ),
+            &*format!("postgres://ghost:s3cret@{}/app_bad", server.url_host()),
             "s3cret",
         ),
     ];

@@ -1,12 +1,55 @@
-//! A throwaway PostgreSQL server for `--ephemeral`.
+//! A throwaway PostgreSQL server for `--ephemeral-postgres`.
 //!
 //! This module owns the whole life of a private cluster: finding `initdb` and
 //! `pg_ctl` (on `PATH`, else the highest version under
 //! `/usr/lib/postgresql/*/bin`), creating it in a fresh temporary directory
-//! (trust authentication, no fsync, loopback only, a free port), running it as
-//! the unprivileged `postgres` user (or `nobody`) when we are root, and
-//! tearing it down on drop: `pg_ctl stop -m immediate`, wait until the
-//! postmaster is gone, delete the directory.
+//! (no fsync), running it as the unprivileged `postgres` user (or `nobody`)
+//! when we are root, and tearing it down on drop: `pg_ctl stop -m immediate`,
+//! wait until the postmaster is gone, delete the directory.
+//!
+//! # Who can reach it
+//!
+//! A test server is still a superuser's server: while a run lasts, nobody
+//! but the run's own user may reach it.
+//!
+//! - It listens on no TCP address (`listen_addresses = ''`), only on a Unix
+//!   socket in its own directory (the cluster's root, which also holds the
+//!   data directory), mode 0700. Only the directory's owner can enter it:
+//!   the user running cargo-xdist, or, when that is root, the `postgres`
+//!   account the server runs as (root still enters it: it bypasses file
+//!   permissions). The data directory is 0700 too. (On a system without a
+//!   `postgres` account, root runs the server as `nobody`, whose other
+//!   processes could then enter the directory: the password still stops
+//!   them.)
+//! - As defence in depth, every connection must authenticate with
+//!   SCRAM-SHA-256 as `postgres` with a password made for this run (a v4
+//!   UUID: 122 bits from the operating system's CSPRNG). `initdb` reads it
+//!   from a 0600 file that is deleted as soon as it has run. The password is
+//!   in the URL the tests and `--db-setup` get, and is redacted from output
+//!   like every other password (see `WorkerDatabases::secrets`).
+//!
+//! # The URL
+//!
+//! `postgres://postgres:PASSWORD@%2Fdev%2Fshm%2Fcargo-xdist-pg-XXXX:5432/DB`:
+//! the socket directory, percent-encoded, is the host. Why this form:
+//!
+//! - libpq (psql, diesel, psycopg), rust-postgres (`postgres`,
+//!   `tokio-postgres`) and sqlx all take a host that decodes to a path
+//!   starting with `/` for a socket directory;
+//! - libpq's `postgres://postgres:PW@/DB?host=/dir` is rejected by WHATWG
+//!   URL parsers such as the `url` crate, and so by sqlx (user info with an
+//!   empty host);
+//! - `postgres://postgres:PW@localhost/DB?host=/dir` works in libpq and
+//!   sqlx, where `host=` replaces the host, but rust-postgres *adds* it to
+//!   `localhost` and first tries TCP on localhost:5432, i.e. some other
+//!   server, with this password;
+//! - `postgres:///DB?host=/dir&user=postgres&password=PW` works too, but a
+//!   client that ignores `host=` would then silently connect to whatever
+//!   listens on localhost; with the socket in the host such a client fails
+//!   (no such host name) instead;
+//! - the port is written out, so a `PGPORT` in the tests' environment cannot
+//!   make libpq look for another socket file. Nothing else can use that
+//!   port number: it only names the socket file in the private directory.
 //!
 //! Destructors do not run when the process is killed or calls
 //! `std::process::exit`, so a small watchdog (`sh`, in its own session) holds
@@ -15,10 +58,9 @@
 //! deletes the directory itself.
 
 use std::ffi::CString;
-use std::io;
-use std::net::TcpListener;
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -28,24 +70,45 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::DbError;
 use super::url::percent_encode;
 
-/// How often to try again with another port when the chosen one was taken
-/// between finding it and the server binding it.
-const START_ATTEMPTS: usize = 5;
 /// Lines of server log quoted in an error's details.
 const LOG_TAIL_LINES: usize = 30;
 
+/// The port number in the socket file's name, `.s.PGSQL.5432`. The server
+/// opens no TCP port, and the socket directory is its own, so the default
+/// cannot collide with anything.
+const SOCKET_PORT: u16 = 5432;
+
+/// The superuser the cluster is created with; the URL logs in as it.
+const SUPERUSER: &str = "postgres";
+
 /// A running private PostgreSQL server; dropping it stops the server and
-/// deletes its files.
-#[derive(Debug)]
+/// deletes its files. `Debug` does not show the password.
 pub struct EphemeralServer {
+    /// The cluster's directory; also the directory of the server's socket.
     root: PathBuf,
     data: PathBuf,
-    port: u16,
+    /// The superuser's password, made for this server.
+    password: String,
     pg_ctl: PathBuf,
     account: Option<Account>,
     postmaster_pid: Option<i32>,
     watchdog: Option<Child>,
     stopped: bool,
+}
+
+impl std::fmt::Debug for EphemeralServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EphemeralServer")
+            .field("root", &self.root)
+            .field("data", &self.data)
+            .field("password", &super::url::REDACTED)
+            .field("pg_ctl", &self.pg_ctl)
+            .field("account", &self.account)
+            .field("postmaster_pid", &self.postmaster_pid)
+            .field("watchdog", &self.watchdog)
+            .field("stopped", &self.stopped)
+            .finish()
+    }
 }
 
 /// The unprivileged user the server runs as when we are root.
@@ -77,7 +140,7 @@ impl EphemeralServer {
         let mut server = EphemeralServer {
             data: root.join("data"),
             root,
-            port: 0,
+            password: uuid::Uuid::new_v4().simple().to_string(),
             pg_ctl,
             account,
             postmaster_pid: None,
@@ -87,45 +150,53 @@ impl EphemeralServer {
         // From here on, any early return drops `server`, which cleans up.
         server.spawn_watchdog()?;
         server.initdb(&initdb)?;
-        for attempt in 1..=START_ATTEMPTS {
-            server.port = free_port()?;
-            match server.pg_ctl_start()? {
-                Ok(()) => {
-                    server.postmaster_pid = read_postmaster_pid(&server.data);
-                    return Ok(server);
-                }
-                Err((status, log)) => {
-                    server.force_stop();
-                    let port_taken =
-                        log.contains("could not bind") || log.contains("Address already in use");
-                    if port_taken && attempt < START_ATTEMPTS {
-                        continue;
-                    }
-                    return Err(ephemeral_error(
-                        format!(
-                            "pg_ctl start failed ({})",
-                            crate::error::describe_status(&status)
-                        ),
-                        log,
-                    ));
-                }
+        match server.pg_ctl_start()? {
+            Ok(()) => {
+                server.postmaster_pid = read_postmaster_pid(&server.data);
+                Ok(server)
+            }
+            Err((status, log)) => {
+                server.force_stop();
+                Err(ephemeral_error(
+                    format!(
+                        "pg_ctl start failed ({})",
+                        crate::error::describe_status(&status)
+                    ),
+                    log,
+                ))
             }
         }
-        unreachable!("the last attempt always returns")
     }
 
-    /// URL of database `dbname` on this server (user `postgres`, no password).
+    /// URL of database `dbname` on this server, as the superuser `postgres`
+    /// with this server's password, over its socket (see the module docs).
     pub fn url(&self, dbname: &str) -> String {
         format!(
-            "postgres://postgres@127.0.0.1:{}/{}",
-            self.port,
+            "postgres://{SUPERUSER}:{}@{}/{}",
+            percent_encode(&self.password),
+            self.url_host(),
             percent_encode(dbname)
         )
     }
 
-    /// The TCP port the server listens on (on 127.0.0.1).
+    /// The host and port of this server's URLs: the socket directory,
+    /// percent-encoded, `:5432`.
+    pub fn url_host(&self) -> String {
+        format!(
+            "{}:{SOCKET_PORT}",
+            percent_encode(&self.root.to_string_lossy())
+        )
+    }
+
+    /// The directory holding the server's Unix socket (mode 0700).
+    pub fn socket_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// The port number in the name of the server's socket file (it opens no
+    /// TCP port).
     pub fn port(&self) -> u16 {
-        self.port
+        SOCKET_PORT
     }
 
     /// The cluster's data directory (holds `postgresql.conf`, `pg_hba.conf`).
@@ -183,20 +254,29 @@ impl EphemeralServer {
     fn initdb(&self, initdb: &Path) -> Result<(), DbError> {
         let log_path = self.root.join("initdb.log");
         let log = create_log(&log_path)?;
-        let status = self
-            .command(initdb)
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
-            .args(["--locale=C", "--no-sync"])
-            .stdout(log.try_clone().map_err(io_error)?)
-            .stderr(log)
-            .status()
-            .map_err(|e| DbError::Ephemeral {
-                reason: format!("could not run {}: {e}", initdb.display()),
-                tail: String::new(),
-                log: String::new(),
-            })?;
+        let pwfile = self.root.join("pwfile");
+        let status = self.write_pwfile(&pwfile).and_then(|()| {
+            self.command(initdb)
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-U", SUPERUSER, "--auth=scram-sha-256", "--pwfile"])
+                .arg(&pwfile)
+                .args(["-E", "UTF8", "--locale=C", "--no-sync"])
+                .stdout(log.try_clone().map_err(io_error)?)
+                .stderr(log)
+                .status()
+                .map_err(|e| DbError::Ephemeral {
+                    reason: format!("could not run {}: {e}", initdb.display()),
+                    tail: String::new(),
+                    log: String::new(),
+                })
+        });
+        // The password has no business on disk once the cluster has it.
+        let removed = std::fs::remove_file(&pwfile);
+        let status = status?;
+        if let Err(e) = removed {
+            return Err(io_error(e));
+        }
         if status.success() {
             return Ok(());
         }
@@ -206,16 +286,39 @@ impl EphemeralServer {
         ))
     }
 
+    /// The password file `initdb --pwfile` reads: created new, mode 0600,
+    /// owned by the server's account.
+    fn write_pwfile(&self, path: &Path) -> Result<(), DbError> {
+        let write = || -> io::Result<()> {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+            if let Some(account) = self.account {
+                std::os::unix::fs::fchown(&file, Some(account.uid), Some(account.gid))?;
+            }
+            writeln!(file, "{}", self.password)
+        };
+        write().map_err(|e| DbError::Ephemeral {
+            reason: format!("could not write the password file: {e}"),
+            tail: String::new(),
+            log: String::new(),
+        })
+    }
+
     /// Run `pg_ctl start`; the inner error carries the status and log tail.
     #[allow(clippy::type_complexity)]
     fn pg_ctl_start(&self) -> Result<Result<(), (ExitStatus, String)>, DbError> {
         let server_log = self.root.join("postgres.log");
         let ctl_log_path = self.root.join("pg_ctl.log");
         let ctl_log = create_log(&ctl_log_path)?;
+        // No TCP at all; the socket, in the private directory, is only for
+        // its owner too.
         let options = format!(
             "-F -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-             -c listen_addresses=127.0.0.1 -c max_connections=200 -p {} -k {}",
-            self.port,
+             -c listen_addresses='' -c unix_socket_permissions=0700 \
+             -c max_connections=200 -p {SOCKET_PORT} -k {}",
             shell_quote(&self.root.to_string_lossy())
         );
         let status = self
@@ -514,19 +617,6 @@ fn read_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
 }
 
-/// A free TCP port on 127.0.0.1 (free when we looked; the caller retries if
-/// someone else takes it before the server binds it).
-fn free_port() -> Result<u16, DbError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| DbError::Ephemeral {
-            reason: format!("could not find a free port on 127.0.0.1: {e}"),
-            tail: String::new(),
-            log: String::new(),
-        })
-}
-
 fn read_postmaster_pid(data: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
     text.lines()
@@ -584,21 +674,36 @@ mod tests {
     }
 
     #[test]
-    fn url_encodes_the_name() {
+    fn url_names_the_socket_directory_and_hides_the_password_from_debug() {
         let server = EphemeralServer {
-            root: PathBuf::from("/nonexistent"),
-            data: PathBuf::from("/nonexistent/data"),
-            port: 5999,
+            root: PathBuf::from("/tmp/cargo-xdist-pg-x y"),
+            data: PathBuf::from("/tmp/cargo-xdist-pg-x y/data"),
+            password: "0123abcd".into(),
             pg_ctl: PathBuf::from("/bin/false"),
             account: None,
             postmaster_pid: None,
             watchdog: None,
             stopped: true,
         };
+        let url = server.url("my db");
         assert_eq!(
-            server.url("my db"),
-            "postgres://postgres@127.0.0.1:5999/my%20db"
+            url,
+            "postgres://postgres:0123abcd@%2Ftmp%2Fcargo-xdist-pg-x%20y:5432/my%20db"
         );
+        // Our own parser, and rust-postgres's, read the host as the socket.
+        let parsed = super::super::url::PgUrl::parse(&url).unwrap();
+        assert_eq!(parsed.endpoints()[0].host, "/tmp/cargo-xdist-pg-x y");
+        assert_eq!(parsed.password(), Some("0123abcd"));
+        let config: postgres::Config = url.parse().unwrap();
+        assert_eq!(
+            config.get_hosts(),
+            [postgres::config::Host::Unix(PathBuf::from(
+                "/tmp/cargo-xdist-pg-x y"
+            ))]
+        );
+        assert_eq!(config.get_ports(), [5432]);
+        assert_eq!(config.get_password(), Some(&b"0123abcd"[..]));
+        assert!(!format!("{server:?}").contains("0123abcd"));
     }
 
     #[test]

@@ -319,7 +319,11 @@ impl WorkerDatabases {
         // The ephemeral server's URL is complete; `PG*` variables meant for
         // another server must not change how we reach it.
         let resolved = resolve(&base, !opts.ephemeral)?;
+        // The base URL's password: the user's, or the ephemeral server's.
+        secrets.extend(base.secrets());
         secrets.extend(resolved.extra_secrets);
+        secrets.sort();
+        secrets.dedup();
         let mut this = WorkerDatabases {
             settings: Settings {
                 env_name: opts.env_name.clone(),
