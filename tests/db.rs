@@ -741,6 +741,118 @@ fn ephemeral_postgres_password_is_redacted_from_output() {
     }
 }
 
+/// The real PostgreSQL server binaries' directory (on PATH, else the
+/// highest version under /usr/lib/postgresql), as the tool looks for it.
+fn real_postgres_bin() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+    });
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin)| bin.join("initdb").is_file())
+        .collect();
+    versions.sort();
+    let bin = on_path
+        .or_else(|| versions.pop().map(|(_, bin)| bin))
+        .expect("this test needs PostgreSQL's server binaries (apt-get install -y postgresql)");
+    // Follow symlinks (Debian's /usr/bin/pg_ctl is a wrapper, initdb a link).
+    std::fs::canonicalize(bin.join("initdb"))
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Run `--ephemeral-postgres` with `initdb` and `pg_ctl` taken from a
+/// directory holding `scripts` (name, body) and links to the real ones
+/// for the rest. Each script records its working directory (the server's
+/// directory) in `dirs`, so the test can check it was removed.
+fn ephemeral_with(scripts: &[(&str, &str)]) -> (Run, Vec<PathBuf>) {
+    let real = real_postgres_bin();
+    let bin = tempfile::tempdir().unwrap();
+    // The server's account (postgres, when we are root) runs these.
+    std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dirs = bin.path().join("dirs");
+    std::fs::write(&dirs, "").unwrap();
+    std::fs::set_permissions(&dirs, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for name in ["initdb", "pg_ctl"] {
+        let path = bin.path().join(name);
+        match scripts.iter().find(|(n, _)| *n == name) {
+            Some((_, body)) => {
+                let body = body.replace("REAL", &real.display().to_string());
+                let script = format!("#!/bin/sh\npwd >> '{}'\n{body}\n", dirs.display());
+                std::fs::write(&path, script).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            None => std::os::unix::fs::symlink(real.join(name), &path).unwrap(),
+        }
+    }
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = xdist_fixture("dbapp", &["-n", "2", "--ephemeral-postgres"])
+        .env("PATH", &path)
+        .run();
+    let dirs = std::fs::read_to_string(&dirs)
+        .unwrap()
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    (run, dirs)
+}
+
+/// The run failed before any build with exactly one error line containing
+/// `expected`, and left none of the server's directories behind.
+fn assert_start_failure(run: &Run, dirs: &[PathBuf], expected: &str) {
+    run.assert_code(2);
+    run.assert_no_panic();
+    let lines = run.stderr_lines();
+    let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line{}", run.ctx());
+    assert!(
+        errors[0].contains(expected),
+        "{expected:?} not shown{}",
+        run.ctx()
+    );
+    assert!(!run.stderr.contains("Compiling"), "no build{}", run.ctx());
+    assert!(!dirs.is_empty(), "the fake binary did not run{}", run.ctx());
+    for dir in dirs {
+        assert!(!dir.exists(), "{} left behind{}", dir.display(), run.ctx());
+    }
+}
+
+#[test]
+fn ephemeral_postgres_start_failures_show_the_end_of_the_log_in_one_line() {
+    // The server refuses a setting: its log, not pg_ctl's, says which.
+    let (run, dirs) = ephemeral_with(&[(
+        "pg_ctl",
+        r#"case " $* " in *" start "*) exec 'REAL/pg_ctl' -o '-c no_such_setting=1' "$@";; esac
+exec 'REAL/pg_ctl' "$@""#,
+    )]);
+    assert_start_failure(
+        &run,
+        &dirs,
+        "could not start the ephemeral PostgreSQL server: pg_ctl start failed (exit code 1) \
+         (log: FATAL: unrecognized configuration parameter \"no_such_setting\");",
+    );
+    // initdb fails: the end of its output.
+    let (run, dirs) = ephemeral_with(&[(
+        "initdb",
+        "echo 'initdb: warming up'; echo 'initdb: error: the disk is full' >&2; exit 1",
+    )]);
+    assert_start_failure(
+        &run,
+        &dirs,
+        "initdb failed (exit code 1) (log: initdb: warming up | initdb: error: the disk is full);",
+    );
+}
+
 #[test]
 fn bad_database_settings_are_one_line_errors_before_any_build_or_test() {
     let server = server();

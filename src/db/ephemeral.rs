@@ -67,11 +67,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::DbError;
 use super::url::percent_encode;
-
-/// Lines of server log quoted in an error's details.
-const LOG_TAIL_LINES: usize = 30;
+use super::{DbError, MESSAGE_TAIL_LINES, last_lines};
 
 /// The port number in the socket file's name, `.s.PGSQL.5432`. The server
 /// opens no TCP port, and the socket directory is its own, so the default
@@ -127,11 +124,7 @@ impl EphemeralServer {
             Some(
                 lookup_account("postgres")
                     .or_else(|| lookup_account("nobody"))
-                    .ok_or_else(|| DbError::Ephemeral {
-                        reason: "running as root, and neither a \"postgres\" nor a \"nobody\" user exists to run the server as".into(),
-                        tail: String::new(),
-                        log: String::new(),
-                    })?,
+                    .ok_or_else(|| failure("running as root, and neither a \"postgres\" nor a \"nobody\" user exists to run the server as"))?,
             )
         } else {
             None
@@ -162,7 +155,7 @@ impl EphemeralServer {
                         "pg_ctl start failed ({})",
                         crate::error::describe_status(&status)
                     ),
-                    log,
+                    &log,
                 ))
             }
         }
@@ -242,11 +235,9 @@ impl EphemeralServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         run_as(&mut cmd, self.account, true);
-        let child = cmd.spawn().map_err(|e| DbError::Ephemeral {
-            reason: format!("could not start its watchdog (sh): {e}"),
-            tail: String::new(),
-            log: String::new(),
-        })?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| failure(format!("could not start its watchdog (sh): {e}")))?;
         self.watchdog = Some(child);
         Ok(())
     }
@@ -265,11 +256,7 @@ impl EphemeralServer {
                 .stdout(log.try_clone().map_err(io_error)?)
                 .stderr(log)
                 .status()
-                .map_err(|e| DbError::Ephemeral {
-                    reason: format!("could not run {}: {e}", initdb.display()),
-                    tail: String::new(),
-                    log: String::new(),
-                })
+                .map_err(|e| failure(format!("could not run {}: {e}", initdb.display())))
         });
         // The password has no business on disk once the cluster has it.
         let removed = std::fs::remove_file(&pwfile);
@@ -282,7 +269,7 @@ impl EphemeralServer {
         }
         Err(ephemeral_error(
             format!("initdb failed ({})", crate::error::describe_status(&status)),
-            read_tail(&log_path),
+            &read_log(&log_path),
         ))
     }
 
@@ -300,11 +287,7 @@ impl EphemeralServer {
             }
             writeln!(file, "{}", self.password)
         };
-        write().map_err(|e| DbError::Ephemeral {
-            reason: format!("could not write the password file: {e}"),
-            tail: String::new(),
-            log: String::new(),
-        })
+        write().map_err(|e| failure(format!("could not write the password file: {e}")))
     }
 
     /// Run `pg_ctl start`; the inner error carries the status and log tail.
@@ -333,18 +316,16 @@ impl EphemeralServer {
             .stdout(ctl_log.try_clone().map_err(io_error)?)
             .stderr(ctl_log)
             .status()
-            .map_err(|e| DbError::Ephemeral {
-                reason: format!("could not run {}: {e}", self.pg_ctl.display()),
-                tail: String::new(),
-                log: String::new(),
-            })?;
+            .map_err(|e| failure(format!("could not run {}: {e}", self.pg_ctl.display())))?;
         if status.success() {
             return Ok(Ok(()));
         }
-        let mut log = read_tail(&server_log);
-        let ctl = read_tail(&ctl_log_path);
-        if !ctl.is_empty() {
-            log = format!("{log}\n{ctl}").trim().to_string();
+        // Read now: the directory goes with the server. The server's own
+        // log says why it stopped; pg_ctl's only says that it did, unless
+        // the server never got to write anything.
+        let mut log = read_log(&server_log);
+        if log.trim().is_empty() {
+            log = read_log(&ctl_log_path);
         }
         Ok(Err((status, log)))
     }
@@ -393,25 +374,31 @@ impl Drop for EphemeralServer {
 }
 
 fn io_error(e: io::Error) -> DbError {
+    failure(e.to_string())
+}
+
+/// A failure to set up or start the server, with nothing from its log.
+fn failure(reason: impl Into<String>) -> DbError {
     DbError::Ephemeral {
-        reason: e.to_string(),
+        reason: reason.into(),
         tail: String::new(),
-        log: String::new(),
     }
 }
 
-fn ephemeral_error(reason: String, log: String) -> DbError {
-    let tail = log
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .rev()
-        .take(2)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join(" | ");
+/// A failure whose cause is in `log`: its last lines (up to the last error,
+/// without timestamps) go into the one-line message.
+fn ephemeral_error(reason: String, log: &str) -> DbError {
+    let lines: Vec<&str> = log.lines().map(strip_log_prefix).collect();
+    // After a FATAL the server only says it shut down.
+    let end = lines
+        .iter()
+        .rposition(|l| {
+            ["FATAL:", "PANIC:", "ERROR:"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map_or(lines.len(), |i| i + 1);
+    let tail = last_lines(&lines[..end].join("\n"), MESSAGE_TAIL_LINES);
     DbError::Ephemeral {
         reason,
         tail: if tail.is_empty() {
@@ -419,7 +406,23 @@ fn ephemeral_error(reason: String, log: String) -> DbError {
         } else {
             format!(" (log: {tail})")
         },
-        log,
+    }
+}
+
+/// A server log line without its `2024-01-02 03:04:05.678 UTC [123] `.
+fn strip_log_prefix(line: &str) -> &str {
+    let line = line.trim();
+    let starts_with_date = line.len() > 10
+        && line.as_bytes()[..10].iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    match line.find("] ") {
+        Some(end) if starts_with_date && line[..end].contains(" [") => line[end + 2..].trim(),
+        _ => line,
     }
 }
 
@@ -595,11 +598,10 @@ fn make_root_in(base: &Path, account: Option<Account>) -> Result<PathBuf, DbErro
             Err(e) => return Err(io_error(e)),
         }
     }
-    Err(DbError::Ephemeral {
-        reason: format!("could not create a unique directory in {}", base.display()),
-        tail: String::new(),
-        log: String::new(),
-    })
+    Err(failure(format!(
+        "could not create a unique directory in {}",
+        base.display()
+    )))
 }
 
 fn create_log(path: &Path) -> Result<std::fs::File, DbError> {
@@ -608,13 +610,11 @@ fn create_log(path: &Path) -> Result<std::fs::File, DbError> {
         .map_err(io_error)
 }
 
-/// The last lines of a log file (empty if it cannot be read).
-fn read_tail(path: &Path) -> String {
-    let text = std::fs::read(path)
+/// A log file's text (empty if it cannot be read).
+fn read_log(path: &Path) -> String {
+    std::fs::read(path)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        .unwrap_or_default()
 }
 
 fn read_postmaster_pid(data: &Path) -> Option<i32> {
@@ -704,6 +704,36 @@ mod tests {
         assert_eq!(config.get_ports(), [5432]);
         assert_eq!(config.get_password(), Some(&b"0123abcd"[..]));
         assert!(!format!("{server:?}").contains("0123abcd"));
+    }
+
+    #[test]
+    fn start_errors_quote_the_log_up_to_its_last_error_on_one_line() {
+        let log = "2026-11-26 08:24:20.997 GMT [32042] LOG:  starting PostgreSQL 15.4\n\
+                   2026-11-26 08:24:20.998 GMT [32042] LOG:  Unix-domain socket path \"/x\" is too long\n\
+                   \n\
+                   2026-11-26 08:24:20.998 GMT [32042] WARNING:  could not create Unix-domain socket\n\
+                   2026-11-26 08:24:20.999 GMT [32042] FATAL:  could not create any Unix-domain sockets\n\
+                   2026-11-26 08:24:21.000 GMT [32042] LOG:  database system is shut down\n";
+        let e = ephemeral_error("pg_ctl start failed (exit code 1)".into(), log);
+        assert_eq!(
+            e.to_string(),
+            "could not start the ephemeral PostgreSQL server: pg_ctl start failed (exit code 1) \
+             (log: LOG: Unix-domain socket path \"/x\" is too long | WARNING: could not create \
+             Unix-domain socket | FATAL: could not create any Unix-domain sockets); fix the cause \
+             shown in its log, or pass --database-url instead of --ephemeral"
+        );
+        // Other logs (initdb's) are quoted as they are; no log, no "(log: )".
+        let e = ephemeral_error(
+            "initdb failed (exit code 1)".into(),
+            "a\ninitdb: error: b [1] c\n",
+        );
+        assert!(
+            e.to_string()
+                .contains("(exit code 1) (log: a | initdb: error: b [1] c);"),
+            "{e}"
+        );
+        let e = ephemeral_error("initdb failed (exit code 1)".into(), " \n");
+        assert!(e.to_string().contains("(exit code 1); fix"), "{e}");
     }
 
     #[test]

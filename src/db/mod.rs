@@ -44,7 +44,8 @@ pub const DEFAULT_EPHEMERAL_DB: &str = "xdist_test";
 /// its own connection, so a large `-n` does not exhaust `max_connections`.
 const MAX_PARALLEL: usize = 8;
 
-/// Lines of `--db-setup` output quoted in the one-line error message.
+/// Lines of `--db-setup` output or of the ephemeral server's log quoted in
+/// a one-line error message.
 const MESSAGE_TAIL_LINES: usize = 3;
 
 /// How the databases are to be provided; filled from the command line.
@@ -168,10 +169,8 @@ pub enum DbError {
     SetupFailed {
         worker: String,
         status: String,
-        /// `": last | lines"` of the output, or empty.
+        /// `": last | lines"` of the output (redacted), or empty.
         tail: String,
-        /// The whole output, redacted (see [`DbError::details`]).
-        output: String,
         env_name: String,
     },
 
@@ -193,10 +192,8 @@ pub enum DbError {
     )]
     Ephemeral {
         reason: String,
-        /// `" (log: last | lines)"`, or empty.
+        /// `" (log: last | lines)"` of the server's log, or empty.
         tail: String,
-        /// The end of the server's log (see [`DbError::details`]).
-        log: String,
     },
 
     /// Any other failure reported by the server.
@@ -208,19 +205,6 @@ pub enum DbError {
         target: String,
         message: String,
     },
-}
-
-impl DbError {
-    /// Multi-line output worth showing under the one-line message: the
-    /// `--db-setup` output or the ephemeral server's log (both redacted).
-    // Until the caller prints it, nothing in the binary uses it.
-    pub fn details(&self) -> Option<&str> {
-        match self {
-            DbError::SetupFailed { output, .. } if !output.trim().is_empty() => Some(output),
-            DbError::Ephemeral { log, .. } if !log.trim().is_empty() => Some(log),
-            _ => None,
-        }
-    }
 }
 
 /// The databases of one run; see the module docs.
@@ -653,6 +637,18 @@ fn os_user_name() -> Option<String> {
     }
 }
 
+/// The last `count` non-empty lines of `text`, each with its whitespace
+/// collapsed, joined with " | ": the end of some output, for a one-line
+/// message.
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(count)..].join(" | ")
+}
+
 /// `text` on one line, with the secrets masked.
 fn one_line(text: &str, secrets: &[String]) -> String {
     redact_secrets(text, secrets)
@@ -1078,13 +1074,8 @@ impl Settings {
         let Some(command) = &self.setup else {
             return Ok(());
         };
-        let failed = |status: String, output: String| {
-            let tail: Vec<&str> = output
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            let tail = tail[tail.len().saturating_sub(MESSAGE_TAIL_LINES)..].join(" | ");
+        let failed = |status: String, output: &str| {
+            let tail = last_lines(output, MESSAGE_TAIL_LINES);
             DbError::SetupFailed {
                 worker: worker.to_string(),
                 status,
@@ -1093,7 +1084,6 @@ impl Settings {
                 } else {
                     format!(": {}", self.redact(&tail))
                 },
-                output,
                 env_name: self.env_name.clone(),
             }
         };
@@ -1105,7 +1095,7 @@ impl Settings {
             .output();
         let output = match result {
             Ok(output) => output,
-            Err(e) => return Err(failed(format!("could not run sh: {e}"), String::new())),
+            Err(e) => return Err(failed(format!("could not run sh: {e}"), "")),
         };
         if output.status.success() {
             return Ok(());
@@ -1115,8 +1105,7 @@ impl Settings {
             text.push('\n');
         }
         text.push_str(&String::from_utf8_lossy(&output.stderr));
-        let text = redact_secrets(text.trim_end(), &self.secrets);
-        Err(failed(crate::error::describe_status(&output.status), text))
+        Err(failed(crate::error::describe_status(&output.status), &text))
     }
 }
 
@@ -1171,8 +1160,11 @@ mod tests {
                 worker: "worker gw1".into(),
                 status: "exit code 2".into(),
                 tail: ": boom".into(),
-                output: "a\nboom".into(),
                 env_name: "DATABASE_URL".into(),
+            },
+            DbError::Ephemeral {
+                reason: "pg_ctl start failed (exit code 1)".into(),
+                tail: " (log: FATAL: no)".into(),
             },
         ];
         for e in samples {
