@@ -820,6 +820,11 @@ fn assert_start_failure(run: &Run, dirs: &[PathBuf], expected: &str) {
         "{expected:?} not shown{}",
         run.ctx()
     );
+    assert!(
+        errors[0].ends_with("or pass --database-url instead of --ephemeral-postgres"),
+        "the fix names the flag as it is spelled{}",
+        run.ctx()
+    );
     assert!(!run.stderr.contains("Compiling"), "no build{}", run.ctx());
     assert!(!dirs.is_empty(), "the fake binary did not run{}", run.ctx());
     for dir in dirs {

@@ -720,7 +720,7 @@ mod tests {
             "could not start the ephemeral PostgreSQL server: pg_ctl start failed (exit code 1) \
              (log: LOG: Unix-domain socket path \"/x\" is too long | WARNING: could not create \
              Unix-domain socket | FATAL: could not create any Unix-domain sockets); fix the cause \
-             shown in its log, or pass --database-url instead of --ephemeral"
+             shown in its log, or pass --database-url instead of --ephemeral-postgres"
         );
         // Other logs (initdb's) are quoted as they are; no log, no "(log: )".
         let e = ephemeral_error(

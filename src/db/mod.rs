@@ -37,7 +37,7 @@ use self::url::{PgUrl, quote_ident, quote_literal, worker_db_name, worker_index}
 /// starts with it are ever dropped.
 pub const MARKER_PREFIX: &str = "created by cargo-xdist";
 
-/// Database name used with `--ephemeral` when no URL names one.
+/// Database name used with `--ephemeral-postgres` when no URL names one.
 pub const DEFAULT_EPHEMERAL_DB: &str = "xdist_test";
 
 /// At most this many databases are created (and set up) at once, each with
@@ -92,9 +92,9 @@ impl std::fmt::Debug for DbOptions {
 /// problem, then after "; " the fix. None contains a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DbError {
-    /// Neither a URL nor `--ephemeral` was given.
+    /// Neither a URL nor `--ephemeral-postgres` was given.
     #[error(
-        "no database URL given; pass --database-url, set {env_name}, or use --ephemeral for a throwaway server"
+        "no database URL given; pass --database-url, set {env_name}, or use --ephemeral-postgres for a throwaway server"
     )]
     MissingUrl { env_name: String },
 
@@ -180,15 +180,15 @@ pub enum DbError {
     )]
     TlsUnsupported { mode: String },
 
-    /// `--ephemeral` was asked for but there is no PostgreSQL to run.
+    /// `--ephemeral-postgres` was asked for but there is no PostgreSQL to run.
     #[error(
-        "the ephemeral PostgreSQL server needs initdb and pg_ctl, which are neither on PATH nor under /usr/lib/postgresql/*/bin; install the postgresql package (e.g. apt-get install postgresql) or pass --database-url instead of --ephemeral"
+        "the ephemeral PostgreSQL server needs initdb and pg_ctl, which are neither on PATH nor under /usr/lib/postgresql/*/bin; install the postgresql package (e.g. apt-get install postgresql) or pass --database-url instead of --ephemeral-postgres"
     )]
     ServerBinariesMissing,
 
     /// The ephemeral server could not be set up or started.
     #[error(
-        "could not start the ephemeral PostgreSQL server: {reason}{tail}; fix the cause shown in its log, or pass --database-url instead of --ephemeral"
+        "could not start the ephemeral PostgreSQL server: {reason}{tail}; fix the cause shown in its log, or pass --database-url instead of --ephemeral-postgres"
     )]
     Ephemeral {
         reason: String,
@@ -336,7 +336,7 @@ impl WorkerDatabases {
 
     /// Create the databases for workers `0..workers` in parallel (see the
     /// module docs); with `workers == 0` create nothing, except that with
-    /// `--ephemeral` the base database is made to exist (and set up).
+    /// `--ephemeral-postgres` the base database is made to exist (and set up).
     /// Returns the time spent.
     pub fn create(&mut self) -> Result<Duration, DbError> {
         let start = Instant::now();
@@ -397,7 +397,7 @@ impl WorkerDatabases {
     /// (FORCE)`), unless `keep`. Idempotent; also called on drop. Only drops
     /// databases named like this base's worker databases that still carry
     /// this run's marker; never the base database or anything unmarked.
-    /// With `--ephemeral` it stops the server and deletes it instead.
+    /// With `--ephemeral-postgres` it stops the server and deletes it instead.
     pub fn cleanup(&mut self) -> Result<(), DbError> {
         if let Some(server) = self.server.take() {
             server.stop();
@@ -461,7 +461,7 @@ impl Drop for WorkerDatabases {
 /// `cargo xdist db clean`: drop the leftover marked worker databases of this
 /// base name (any worker number, any run) and return their names, sorted.
 /// Unmarked databases and the base database are never touched. With
-/// `--ephemeral` there is nothing to clean.
+/// `--ephemeral-postgres` there is nothing to clean.
 pub fn clean(opts: &DbOptions) -> Result<Vec<String>, DbError> {
     if opts.ephemeral {
         return Ok(Vec::new());
@@ -1138,6 +1138,7 @@ mod tests {
         let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
         assert!(matches!(e, DbError::MissingUrl { .. }));
         assert!(e.to_string().contains("DATABASE_URL"), "{e}");
+        assert!(e.to_string().contains("--ephemeral-postgres "), "{e}");
         let e = WorkerDatabases::connect(&opts("mysql://u:pw@h/d"), 2, "r").unwrap_err();
         assert!(matches!(e, DbError::InvalidUrl { .. }), "{e}");
         let e = WorkerDatabases::connect(&opts("postgres://u:pw@h:5432"), 2, "r").unwrap_err();
@@ -1171,6 +1172,10 @@ mod tests {
             let text = e.to_string();
             assert!(!text.contains('\n'), "{text}");
             assert!(text.contains("; "), "{text}");
+            // The flag is named as it is spelled.
+            if text.contains("--ephemeral") {
+                assert!(text.ends_with("--ephemeral-postgres"), "{text}");
+            }
         }
         assert_eq!(
             DbError::Unreachable {
