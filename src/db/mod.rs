@@ -27,11 +27,12 @@ use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
+use postgres_protocol::escape::{escape_identifier, escape_literal};
 use rayon::prelude::*;
 
 use self::ephemeral::EphemeralServer;
 pub use self::url::redact_secrets;
-use self::url::{PgUrl, quote_ident, quote_literal, worker_db_name, worker_index};
+use self::url::{PgUrl, worker_db_name, worker_index};
 
 /// Every marker comment starts with this; only databases whose comment
 /// starts with it are ever dropped.
@@ -967,9 +968,9 @@ impl Settings {
 
     /// `CREATE DATABASE` (from the template, if any) and mark it.
     fn create_database(&self, client: &mut Client, name: &str) -> Result<(), DbError> {
-        let mut sql = format!("CREATE DATABASE {}", quote_ident(name));
+        let mut sql = format!("CREATE DATABASE {}", escape_identifier(name));
         if let Some(template) = &self.template {
-            sql.push_str(&format!(" TEMPLATE {}", quote_ident(template)));
+            sql.push_str(&format!(" TEMPLATE {}", escape_identifier(template)));
         }
         // PostgreSQL 15's default (WAL_LOG) writes the whole template to the
         // WAL; copying the files is ~3x faster for small test databases, at
@@ -1003,8 +1004,8 @@ impl Settings {
         })?;
         let comment = format!(
             "COMMENT ON DATABASE {} IS {}",
-            quote_ident(name),
-            quote_literal(&self.marker)
+            escape_identifier(name),
+            escape_literal(&self.marker)
         );
         client
             .batch_execute(&comment)
@@ -1053,7 +1054,7 @@ impl Settings {
             return client
                 .batch_execute(&format!(
                     "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    quote_ident(name)
+                    escape_identifier(name)
                 ))
                 .map_err(|e| self.sql_error(e, &action));
         }
@@ -1065,7 +1066,10 @@ impl Settings {
             )
             .map_err(|e| self.sql_error(e, &action))?;
         client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(name)))
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {}",
+                escape_identifier(name)
+            ))
             .map_err(|e| self.sql_error(e, &action))
     }
 

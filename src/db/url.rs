@@ -9,8 +9,7 @@
 //! - rewriting a URL so that it names another database while every other
 //!   byte (user, percent-encoded password, host, port, query parameters such
 //!   as `sslmode`) stays exactly as written;
-//! - redacting passwords from URLs and from arbitrary text;
-//! - quoting SQL identifiers and string literals.
+//! - redacting passwords from URLs and from arbitrary text.
 //!
 //! Everything here is a pure function of its inputs: no I/O, no environment.
 //!
@@ -583,23 +582,6 @@ pub fn redact_secrets<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
     out
 }
 
-/// Quote an SQL identifier: double quotes, inner double quotes doubled.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quote an SQL string literal: single quotes doubled; if it contains a
-/// backslash, written as `E'...'` with backslashes doubled, so the result
-/// means the same whatever `standard_conforming_strings` is.
-pub fn quote_literal(text: &str) -> String {
-    let quoted = text.replace('\'', "''");
-    if text.contains('\\') {
-        format!("E'{}'", quoted.replace('\\', "\\\\"))
-    } else {
-        format!("'{quoted}'")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -851,13 +833,5 @@ mod tests {
             e,
             "the password is not valid UTF-8 once %-escapes are decoded"
         );
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote_ident("plain"), "\"plain\"");
-        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
-        assert_eq!(quote_literal("it's"), "'it''s'");
-        assert_eq!(quote_literal("a\\b'"), "E'a\\\\b'''");
     }
 }
