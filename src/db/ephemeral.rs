@@ -64,8 +64,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::url::percent_encode;
 use super::{DbError, MESSAGE_TAIL_LINES, last_lines};
@@ -529,7 +528,7 @@ fn world_traversable(dir: &Path) -> bool {
         .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
-/// A new, private directory for the cluster, owned by `account` if given.
+/// A new directory for the cluster, mode 0700, owned by `account` if given.
 /// Memory-backed (/dev/shm) when possible: a throwaway server needs no
 /// durability, and every CREATE DATABASE makes hundreds of files, which is
 /// several times faster on tmpfs than on a VM's disk. Else the temp dir.
@@ -569,39 +568,23 @@ fn free_bytes(path: &Path) -> Option<u64> {
 }
 
 fn make_root_in(base: &Path, account: Option<Account>) -> Result<PathBuf, DbError> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    for _ in 0..100 {
-        let dir = base.join(format!(
-            "cargo-xdist-pg-{}-{}-{nanos:x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        match fs_err::create_dir(&dir) {
-            Ok(()) => {
-                let setup = || -> io::Result<()> {
-                    fs_err::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-                    if let Some(account) = account {
-                        fs_err::os::unix::fs::chown(&dir, Some(account.uid), Some(account.gid))?;
-                    }
-                    Ok(())
-                };
-                if let Err(e) = setup() {
-                    let _ = fs_err::remove_dir_all(&dir);
-                    return Err(io_error(e));
-                }
-                return Ok(dir);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_error(e)),
-        }
+    let dir = tempfile::Builder::new()
+        .prefix("cargo-xdist-pg-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(base)
+        .map_err(|e| {
+            failure(format!(
+                "could not create a directory in {}: {e}",
+                base.display()
+            ))
+        })?;
+    if let Some(account) = account {
+        // On error `dir` is dropped, which removes it.
+        std::os::unix::fs::chown(dir.path(), Some(account.uid), Some(account.gid))
+            .map_err(io_error)?;
     }
-    Err(failure(format!(
-        "could not create a unique directory in {}",
-        base.display()
-    )))
+    // From here on the server's teardown (or its watchdog) removes it.
+    Ok(dir.keep())
 }
 
 fn create_log(path: &Path) -> Result<std::fs::File, DbError> {
