@@ -687,18 +687,67 @@ fn ephemeral_option_runs_its_own_server() {
     assert!(clean(&o).unwrap().is_empty());
 }
 
+/// Wait until the watchdog has stopped postmaster `pid` and removed `dir`;
+/// past a generous bound, kill and remove them ourselves, then fail.
+fn assert_watchdog_cleans_up(pid: i32, dir: &Path, what: &str) {
+    let start = Instant::now();
+    while !process_gone(pid) || dir.exists() {
+        if start.elapsed().as_secs() >= 30 {
+            // SIGQUIT: an immediate shutdown that still removes the
+            // server's shared memory; SIGKILL if that does not do.
+            if let Some(id) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(id, rustix::process::Signal::QUIT);
+                let quit = Instant::now();
+                while !process_gone(pid) && quit.elapsed().as_secs() < 10 {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let _ = rustix::process::kill_process(id, rustix::process::Signal::KILL);
+            }
+            let _ = std::fs::remove_dir_all(dir);
+            panic!(
+                "{what}: the watchdog left postmaster {pid} or {} behind (removed now)",
+                dir.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// In a child process started as this very test with `var` set: start a
+/// server, print its postmaster's pid and directory, then die without
+/// destructors (`exit`) or wait to be killed (`wait`).
+fn watchdog_child(var: &str, then: &str) {
+    if std::env::var(var).as_deref() != Ok(then) {
+        return;
+    }
+    let server = server();
+    println!(
+        "PID={} DIR={}",
+        server.postmaster_pid().unwrap(),
+        server.socket_dir().display()
+    );
+    std::io::Write::flush(&mut std::io::stdout()).unwrap();
+    if then == "wait" {
+        // Killed long before this; bounded should the parent die.
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    }
+    std::process::exit(0);
+}
+
+/// Read the child's `PID=... DIR=...` line.
+fn pid_and_dir(stdout: &str, stderr: &str) -> (i32, std::path::PathBuf) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("PID="))
+        .unwrap_or_else(|| panic!("child printed no PID: {stdout} {stderr}"));
+    let (pid, dir) = line["PID=".len()..].split_once(" DIR=").unwrap();
+    (pid.parse().unwrap(), dir.into())
+}
+
 #[test]
 fn watchdog_stops_the_server_when_the_process_dies() {
-    if std::env::var_os("DBDEV_WATCHDOG_CHILD").is_some() {
-        let server = server();
-        println!(
-            "PID={} DIR={}",
-            server.postmaster_pid().unwrap(),
-            server.socket_dir().display()
-        );
-        // Die without running destructors.
-        std::process::exit(0);
-    }
+    const VAR: &str = "DBDEV_WATCHDOG_CHILD";
+    watchdog_child(VAR, "exit");
     let me = std::env::current_exe().unwrap();
     let out = std::process::Command::new(me)
         .args([
@@ -706,27 +755,55 @@ fn watchdog_stops_the_server_when_the_process_dies() {
             "watchdog_stops_the_server_when_the_process_dies",
             "--nocapture",
         ])
-        .env("DBDEV_WATCHDOG_CHILD", "1")
+        .env(VAR, "exit")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("PID="))
-        .unwrap_or_else(|| {
-            panic!(
-                "child printed no PID: {stdout} {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    let (pid, dir) = line["PID=".len()..].split_once(" DIR=").unwrap();
-    let pid: i32 = pid.parse().unwrap();
-    let start = Instant::now();
-    while !process_gone(pid) || Path::new(dir).exists() {
-        assert!(
-            start.elapsed().as_secs() < 30,
-            "watchdog left postmaster {pid} or {dir} behind"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    let (pid, dir) = pid_and_dir(
+        &String::from_utf8_lossy(&out.stdout),
+        &String::from_utf8_lossy(&out.stderr),
+    );
+    assert_watchdog_cleans_up(pid, &dir, "after exit");
+}
+
+#[test]
+fn watchdog_survives_the_terminals_ctrl_c_and_hangup_and_cleans_up() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    const VAR: &str = "DBDEV_WATCHDOG_CHILD";
+    watchdog_child(VAR, "wait");
+    let me = std::env::current_exe().unwrap();
+    // The child stands for cargo-xdist run from a terminal: the leader of
+    // the terminal's foreground process group.
+    let mut child = std::process::Command::new(me)
+        .args([
+            "--exact",
+            "watchdog_survives_the_terminals_ctrl_c_and_hangup_and_cleans_up",
+            "--nocapture",
+        ])
+        .env(VAR, "wait")
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = String::new();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    while !stdout.contains("PID=") {
+        if reader.read_line(&mut stdout).unwrap() == 0 {
+            break;
+        }
     }
+    let group = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    let parsed = std::panic::catch_unwind(|| pid_and_dir(&stdout, ""));
+    // What the terminal sends the foreground group on Ctrl-C, then on
+    // hangup. (Only the child's group: it and whatever stayed in it.)
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::INT);
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::HUP);
+    let status = child.wait().unwrap();
+    let (pid, dir) = parsed.unwrap_or_else(|p| std::panic::resume_unwind(p));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGINT),
+        "the child was not ended by Ctrl-C's SIGINT"
+    );
+    assert_watchdog_cleans_up(pid, &dir, "after SIGINT and SIGHUP to the foreground group");
 }

@@ -52,10 +52,11 @@
 //!   port number: it only names the socket file in the private directory.
 //!
 //! Destructors do not run when the process is killed or calls
-//! `std::process::exit`, so a small watchdog (`sh`, in its own session) holds
-//! the read end of a pipe whose write end only this process has: when the
-//! pipe closes without a normal shutdown, the watchdog stops the server and
-//! deletes the directory itself.
+//! `std::process::exit`, so a small watchdog (`sh`, in its own process
+//! group) holds the read end of a pipe whose write end only this process
+//! has: when the pipe closes without a normal shutdown, the watchdog stops
+//! the server and deletes the directory itself. (The server itself is out
+//! of reach of the terminal: `pg_ctl` starts it in a session of its own.)
 
 use std::ffi::CString;
 use std::io::{self, Write};
@@ -216,7 +217,7 @@ impl EphemeralServer {
             }
         }
         cmd.current_dir(&self.root).stdin(Stdio::null());
-        run_as(&mut cmd, self.account, false);
+        run_as(&mut cmd, self.account);
         cmd
     }
 
@@ -232,8 +233,15 @@ impl EphemeralServer {
             .current_dir(&self.root)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        run_as(&mut cmd, self.account, true);
+            .stderr(Stdio::null())
+            // Out of the terminal's foreground job: the SIGINT of a Ctrl-C
+            // and the SIGHUP of a closing terminal go to the foreground
+            // process group only (the shell signals only the groups of
+            // its own jobs), so they end cargo-xdist, which closes the
+            // pipe, but not the watchdog that must then clean up. std has
+            // no stable setsid, and a new group is all this needs.
+            .process_group(0);
+        run_as(&mut cmd, self.account);
         let child = cmd
             .spawn()
             .map_err(|e| failure(format!("could not start its watchdog (sh): {e}")))?;
@@ -425,29 +433,13 @@ fn strip_log_prefix(line: &str) -> &str {
     }
 }
 
-/// Make `cmd` run as `account` (dropping supplementary groups, then group,
-/// then user) and, if `new_session`, in a session of its own.
-fn run_as(cmd: &mut Command, account: Option<Account>, new_session: bool) {
-    if account.is_none() && !new_session {
-        return;
-    }
-    // SAFETY: the closure runs between fork and exec and only calls
-    // async-signal-safe functions (setsid, setgroups, setgid, setuid).
-    unsafe {
-        cmd.pre_exec(move || {
-            if new_session && libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if let Some(account) = account {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(account.gid) != 0
-                    || libc::setuid(account.uid) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
+/// Make `cmd` run as `account`, if given. When a uid is set without
+/// explicit groups, std sets the group, drops root's supplementary groups
+/// (`setgroups(0)`), then sets the user (the tests check the server's
+/// `Groups:` is empty).
+fn run_as(cmd: &mut Command, account: Option<Account>) {
+    if let Some(account) = account {
+        cmd.gid(account.gid).uid(account.uid);
     }
 }
 
