@@ -262,8 +262,9 @@ fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    // SAFETY: signalling the child we spawned.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // Ctrl-C, to the child we spawned.
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(

@@ -114,8 +114,7 @@ fn uid_of(pid: i32) -> u32 {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// Check the message rules: one line, "problem; fix", no secret.

@@ -60,12 +60,13 @@
 
 use std::ffi::CString;
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
 
 use super::url::percent_encode;
 use super::{DbError, MESSAGE_TAIL_LINES, last_lines};
@@ -119,8 +120,7 @@ impl EphemeralServer {
     /// Create and start a new server; see the module docs.
     pub fn start() -> Result<Self, DbError> {
         let (initdb, pg_ctl) = find_binaries()?;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let account = if unsafe { libc::geteuid() } == 0 {
+        let account = if rustix::process::geteuid().is_root() {
             Some(
                 lookup_account("postgres")
                     .or_else(|| lookup_account("nobody"))
@@ -352,8 +352,9 @@ impl EphemeralServer {
         }
         if let Some(pid) = pid {
             if !wait_gone(pid, Duration::from_secs(10)) {
-                // SAFETY: sending a signal has no memory-safety preconditions.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                if let Some(pid) = Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, Signal::KILL);
+                }
                 wait_gone(pid, Duration::from_secs(10));
             }
         }
@@ -443,21 +444,29 @@ fn run_as(cmd: &mut Command, account: Option<Account>) {
     }
 }
 
+/// The ids of account `name`, from the system's user database. This stays
+/// on libc: accounts come through glibc's NSS (files, LDAP, systemd...),
+/// which rustix, a syscall wrapper, does not reach, and neither std nor the
+/// crates in the tree look a user up by name (whoami only knows the
+/// current one).
 fn lookup_account(name: &str) -> Option<Account> {
     let name = CString::new(name).ok()?;
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: an all-zero passwd is a valid value (null pointers, zero ids);
-    // getpwnam_r only writes into `pwd` and `buf`, whose sizes we pass.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let rc = unsafe {
-        libc::getpwnam_r(
+    // SAFETY: an all-zero `passwd` is a valid value (null pointers, zero
+    // ids); `name` is NUL-terminated; getpwnam_r writes only into `pwd` and
+    // `buf` (whose length we pass) and sets `result` to null or to `&pwd`.
+    // Only the ids are read, and only when it found the account.
+    let (rc, pwd) = unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let rc = libc::getpwnam_r(
             name.as_ptr(),
             &mut pwd,
             buf.as_mut_ptr(),
             buf.len(),
             &mut result,
-        )
+        );
+        (rc, pwd)
     };
     (rc == 0 && !result.is_null()).then_some(Account {
         uid: pwd.pw_uid,
@@ -549,14 +558,8 @@ const MIN_SHM_FREE: u64 = 1024 * 1024 * 1024;
 
 /// Bytes available to unprivileged users on the filesystem of `path`.
 fn free_bytes(path: &Path) -> Option<u64> {
-    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs writes into the zeroed struct we pass; the path is a
-    // NUL-terminated string we own.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
+    let st = rustix::fs::statvfs(path).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 fn make_root_in(base: &Path, account: Option<Account>) -> Result<PathBuf, DbError> {
@@ -605,9 +608,12 @@ fn read_postmaster_pid(data: &Path) -> Option<i32> {
 /// Whether process `pid` no longer exists (or is a zombie waiting for a
 /// parent that is not us).
 fn is_gone(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    let Some(id) = Pid::from_raw(pid) else {
+        return true;
+    };
+    // Signal 0 only checks for existence (EPERM: it exists, not ours).
+    if let Err(e) = rustix::process::test_kill_process(id) {
+        return e == rustix::io::Errno::SRCH;
     }
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
@@ -709,6 +715,17 @@ mod tests {
         );
         let e = ephemeral_error("initdb failed (exit code 1)".into(), " \n");
         assert!(e.to_string().contains("(exit code 1); fix"), "{e}");
+    }
+
+    #[test]
+    fn accounts_and_processes_are_looked_up() {
+        assert_eq!(lookup_account("root"), Some(Account { uid: 0, gid: 0 }));
+        assert_eq!(lookup_account("no-such-user-xdist"), None);
+        assert!(!is_gone(std::process::id() as i32));
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        assert!(is_gone(pid));
     }
 
     #[test]

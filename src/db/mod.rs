@@ -21,7 +21,6 @@
 pub mod ephemeral;
 pub mod url;
 
-use std::ffi::CStr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -615,27 +614,12 @@ fn resolve(url: &PgUrl, use_env: bool) -> Result<Resolved, DbError> {
     })
 }
 
-/// The name of the user this process runs as, if it has one.
+/// The name of the user this process runs as (its effective uid's, looked
+/// up as libpq does), if it has one.
 fn os_user_name() -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: an all-zero passwd is a valid value; getpwuid_r only writes
-    // into `pwd` and `buf`, whose sizes we pass, and on success `pw_name`
-    // points into `buf`, which outlives its use here.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(
-            libc::geteuid(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        );
-        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        Some(CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned())
-    }
+    whoami::username_os()
+        .ok()
+        .map(|name| name.to_string_lossy().into_owned())
 }
 
 /// The last `count` non-empty lines of `text`, each with its whitespace
@@ -1189,6 +1173,13 @@ mod tests {
             .to_string(),
             "cannot reach PostgreSQL at db:5432 (connection refused); start the server or fix the host and port in --database-url"
         );
+    }
+
+    #[test]
+    fn os_user_name_is_the_effective_users() {
+        let out = Command::new("id").arg("-un").output().unwrap();
+        let expected = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert_eq!(os_user_name(), Some(expected));
     }
 
     #[test]
