@@ -8,7 +8,7 @@ mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -615,25 +615,9 @@ fn probe_ephemeral_server(url: &EphemeralUrl, raw_url: &str) -> (i32, PathBuf) {
 }
 
 /// Whether process `pid` is gone (or a zombie, which only its reaper can
-/// remove). Fails if it cannot tell.
+/// remove). Fails if it cannot tell (no /proc).
 fn process_gone(pid: i32) -> bool {
-    let alive = rustix::process::Pid::from_raw(pid)
-        .map(rustix::process::test_kill_process)
-        .expect("a positive pid");
-    match alive {
-        Err(rustix::io::Errno::SRCH) => true,
-        Err(e) if e != rustix::io::Errno::PERM => panic!("kill({pid}, 0): {e}"),
-        _ => {
-            assert!(
-                Path::new("/proc/self/stat").exists(),
-                "cannot tell whether {pid} is a zombie without /proc (mount procfs)"
-            );
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-                stat.rsplit_once(')')
-                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-            })
-        }
-    }
+    cargo_xdist::db::ephemeral::process_gone(pid).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn is_root() -> bool {

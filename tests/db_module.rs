@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Instant;
 
-use cargo_xdist::db::ephemeral::EphemeralServer;
+use cargo_xdist::db::ephemeral::{self, EphemeralServer};
 use cargo_xdist::db::url::PgUrl;
 use cargo_xdist::db::{DbError, DbOptions, WorkerDatabases, clean};
 use postgres::{Client, NoTls};
@@ -90,19 +90,21 @@ fn table_exists(url: &str, table: &str) -> bool {
         .get(0)
 }
 
+/// Whether the process is gone (or a zombie); fails the test when that
+/// cannot be told (no /proc), rather than taking "unreadable" for "gone".
 fn process_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat[stat.rfind(')').unwrap() + 1..]
-            .trim_start()
-            .starts_with('Z'),
-    }
+    ephemeral::process_gone(pid).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The fields after `key` on its line of `/proc/<pid>/status`.
 fn status_field(pid: i32, key: &str) -> Vec<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("this check needs /proc: cannot read {path}: {e}"));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("no {key} line in {path}"));
     line[key.len()..]
         .split_whitespace()
         .map(|v| v.parse().unwrap())

@@ -605,32 +605,41 @@ fn read_postmaster_pid(data: &Path) -> Option<i32> {
         .filter(|&pid| pid > 0)
 }
 
-/// Whether process `pid` no longer exists (or is a zombie waiting for a
-/// parent that is not us).
-fn is_gone(pid: i32) -> bool {
-    let Some(id) = Pid::from_raw(pid) else {
-        return true;
-    };
+/// Whether process `pid` is gone: it does not exist, or it is a zombie
+/// waiting for a parent that is not us (the postmaster's is `pg_ctl`'s
+/// parent's, init or a subreaper). An error when that cannot be told: the
+/// process exists and `/proc` cannot say whether it is a zombie.
+pub fn process_gone(pid: i32) -> io::Result<bool> {
+    let id = Pid::from_raw(pid)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad pid {pid}")))?;
     // Signal 0 only checks for existence (EPERM: it exists, not ours).
-    if let Err(e) = rustix::process::test_kill_process(id) {
-        return e == rustix::io::Errno::SRCH;
+    match rustix::process::test_kill_process(id) {
+        Err(rustix::io::Errno::SRCH) => return Ok(true),
+        Err(rustix::io::Errno::PERM) | Ok(()) => {}
+        Err(e) => return Err(e.into()),
     }
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // Format: "pid (comm) STATE ..."; comm may contain spaces.
-            let after = stat.rfind(')')?;
-            stat[after + 1..]
-                .split_whitespace()
-                .next()
-                .map(|s| s == "Z")
-        })
-        .unwrap_or(false)
+    let stat_path = format!("/proc/{pid}/stat");
+    match std::fs::read_to_string(&stat_path) {
+        // Format: "pid (comm) STATE ..."; comm may contain spaces.
+        Ok(stat) => Ok(stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))),
+        // It ended between the two looks.
+        Err(e) if e.kind() == io::ErrorKind::NotFound && Path::new("/proc/self/stat").exists() => {
+            Ok(true)
+        }
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "cannot tell whether process {pid} is a zombie: {stat_path}: {e} (is /proc mounted?)"
+            ),
+        )),
+    }
 }
 
 fn wait_gone(pid: i32, limit: Duration) -> bool {
     let start = Instant::now();
-    while !is_gone(pid) {
+    while !process_gone(pid).unwrap_or(false) {
         if start.elapsed() > limit {
             return false;
         }
@@ -721,11 +730,11 @@ mod tests {
     fn accounts_and_processes_are_looked_up() {
         assert_eq!(lookup_account("root"), Some(Account { uid: 0, gid: 0 }));
         assert_eq!(lookup_account("no-such-user-xdist"), None);
-        assert!(!is_gone(std::process::id() as i32));
+        assert!(!process_gone(std::process::id() as i32).unwrap());
         let mut child = Command::new("true").spawn().unwrap();
         let pid = child.id() as i32;
         child.wait().unwrap();
-        assert!(is_gone(pid));
+        assert!(process_gone(pid).unwrap());
     }
 
     #[test]
