@@ -792,25 +792,37 @@ fn ephemeral_with(scripts: &[(&str, &str)]) -> (Run, Vec<PathBuf>) {
     (run, dirs)
 }
 
-/// The run failed before any build with exactly one error line containing
-/// `expected`, and left none of the server's directories behind.
-fn assert_start_failure(run: &Run, dirs: &[PathBuf], expected: &str) {
+/// The run stopped with exit code 2 before any build or test, on exactly
+/// one `error:` line, which is returned.
+fn the_one_error_before_any_build(run: &Run) -> String {
     run.assert_code(2);
     run.assert_no_panic();
     let lines = run.stderr_lines();
     let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "one error line{}", run.ctx());
     assert!(
-        errors[0].contains(expected),
+        !run.stderr.contains("Compiling") && !run.stderr.contains("Finished"),
+        "no build{}",
+        run.ctx()
+    );
+    assert!(run.records().is_empty(), "no test may run{}", run.ctx());
+    errors[0].to_string()
+}
+
+/// The run failed before any build with exactly one error line containing
+/// `expected`, and left none of the server's directories behind.
+fn assert_start_failure(run: &Run, dirs: &[PathBuf], expected: &str) {
+    let error = the_one_error_before_any_build(run);
+    assert!(
+        error.contains(expected),
         "{expected:?} not shown{}",
         run.ctx()
     );
     assert!(
-        errors[0].ends_with("or pass --database-url instead of --ephemeral-postgres"),
+        error.ends_with("or pass --database-url instead of --ephemeral-postgres"),
         "the fix names the flag as it is spelled{}",
         run.ctx()
     );
-    assert!(!run.stderr.contains("Compiling"), "no build{}", run.ctx());
     assert!(!dirs.is_empty(), "the fake binary did not run{}", run.ctx());
     for dir in dirs {
         assert!(!dir.exists(), "{} left behind{}", dir.display(), run.ctx());
@@ -864,22 +876,12 @@ fn bad_database_settings_are_one_line_errors_before_any_build_or_test() {
     ];
     for (url, secret) in cases {
         let run = dbapp(url, &["-n", "2"]).run();
-        run.assert_code(2);
-        run.assert_no_panic();
-        let lines = run.stderr_lines();
-        let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("error:")).collect();
-        assert_eq!(errors.len(), 1, "one error line{}", run.ctx());
+        the_one_error_before_any_build(&run);
         assert!(
             !run.stderr.contains(secret) && !run.stdout.contains(secret),
             "{}",
             run.ctx()
         );
-        assert!(
-            !run.stderr.contains("Compiling") && !run.stderr.contains("Finished"),
-            "no build{}",
-            run.ctx()
-        );
-        assert!(run.records().is_empty(), "no test may run{}", run.ctx());
     }
     let run = dbapp(
         &format!("postgres://app@127.0.0.1:{unused}/app"),
