@@ -19,11 +19,23 @@ fn server() -> EphemeralServer {
 }
 
 fn client(url: &str) -> Client {
-    Client::connect(url, NoTls).unwrap_or_else(|e| panic!("connect {url}: {e}"))
+    Client::connect(url, NoTls)
+        .unwrap_or_else(|e| panic!("connect {}: {e}", cargo_xdist::db::url::redacted(url)))
 }
 
 fn admin(server: &EphemeralServer) -> Client {
     client(&server.url("postgres"))
+}
+
+/// `actual == expected`, shown redacted if not: URLs of the test servers
+/// carry their password.
+fn assert_same_url(actual: &str, expected: &str) {
+    assert!(
+        actual == expected,
+        "URL {} is not {}",
+        cargo_xdist::db::url::redacted(actual),
+        cargo_xdist::db::url::redacted(expected)
+    );
 }
 
 /// The superuser's password of `server` (it is in every URL of it).
@@ -202,14 +214,14 @@ fn creates_marks_and_cleans_up_four_databases() {
         );
         let (var, url) = dbs.worker_env(Some(k));
         assert_eq!(var, "DATABASE_URL");
-        assert_eq!(url, server.url(&name));
+        assert_same_url(&url, &server.url(&name));
         let current: String = client(&url)
             .query_one("SELECT current_database()", &[])
             .unwrap()
             .get(0);
         assert_eq!(current, name);
     }
-    assert_eq!(dbs.worker_env(None).1, server.url("app"));
+    assert_same_url(&dbs.worker_env(None).1, &server.url("app"));
 
     dbs.cleanup().unwrap();
     for k in 0..4 {
@@ -576,13 +588,13 @@ fn unix_socket_url_works() {
     let mut dbs = WorkerDatabases::connect(&opts(&url), 2, "u").unwrap();
     dbs.create().unwrap();
     let (_, worker) = dbs.worker_env(Some(1));
-    assert_eq!(
-        worker,
-        format!(
+    assert_same_url(
+        &worker,
+        &format!(
             "postgres://postgres:{password}@/app_gw1?host={}&port={}",
             socket_dir.display(),
             server.port()
-        )
+        ),
     );
     assert!(exists(&mut admin(&server), "app_gw1"));
 }
