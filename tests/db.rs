@@ -6,10 +6,14 @@
 
 mod common;
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cargo_xdist::db::ephemeral::EphemeralServer;
+use cargo_xdist::db::url::PgUrl;
 use common::*;
 use postgres::{Client, NoTls};
 
@@ -86,7 +90,7 @@ fn assert_each_test_used_its_workers_database(run: &Run, base: &str, worksteal: 
             "{} ran on {} with {}{}",
             r.name,
             r.worker,
-            r.database_url,
+            cargo_xdist::db::url::redacted(&r.database_url),
             run.ctx()
         );
     }
@@ -144,10 +148,10 @@ fn serial_mode_passes_the_url_unchanged() {
     let run = dbapp(&url, &["-n", "0"]).run();
     run.assert_code(0);
     for r in run.records() {
-        assert_eq!(
-            r.database_url,
-            url,
-            "-n 0 must pass DATABASE_URL unchanged{}",
+        assert!(
+            r.database_url == url,
+            "-n 0 must pass DATABASE_URL unchanged, got {}{}",
+            cargo_xdist::db::url::redacted(&r.database_url),
             run.ctx()
         );
         assert_eq!(r.worker, "-");
@@ -164,22 +168,13 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
             "CREATE ROLE app LOGIN CREATEDB PASSWORD 'p:a/s@s&w0rd'; ALTER DATABASE app_pw OWNER TO app",
         )
         .unwrap();
-    // Password authentication for everyone but the postgres superuser.
-    std::fs::write(
-        server.data_dir().join("pg_hba.conf"),
-        "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
-    )
-    .unwrap();
-    admin(&server)
-        .batch_execute("SELECT pg_reload_conf()")
-        .unwrap();
-
-    // `&` may stay unencoded in a URL's userinfo: the printed URL carries it
-    // and the JUnit writer escapes it (`&amp;`), out of a raw-file search's sight.
+    // The server asks every role for its password. `&` may stay unencoded
+    // in a URL's userinfo: the printed URL carries it and the JUnit writer
+    // escapes it (`&amp;`), out of a raw-file search's sight.
     let encoded = "p%3Aa%2Fs%40s&w0rd";
     let url = format!(
-        "postgres://app:{encoded}@127.0.0.1:{}/app_pw?sslmode=disable",
-        server.port()
+        "postgres://app:{encoded}@{}/app_pw?sslmode=disable",
+        server.url_host()
     );
     // The schema test fails and prints DATABASE_URL in its panic message.
     let run = dbapp(&url, &["-n", "2"])
@@ -192,8 +187,8 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
         assert_eq!(
             r.database_url,
             format!(
-                "postgres://app:{encoded}@127.0.0.1:{}/app_pw_{}?sslmode=disable",
-                server.port(),
+                "postgres://app:{encoded}@{}/app_pw_{}?sslmode=disable",
+                server.url_host(),
                 r.worker
             ),
             "the URL must reach the test intact{}",
@@ -287,8 +282,9 @@ fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    // SAFETY: signalling the child we spawned.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // Ctrl-C, to the child we spawned.
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -413,29 +409,472 @@ fn a_63_byte_base_name_works_with_four_workers() {
     assert_base_untouched(&server, &base);
 }
 
+/// What an `--ephemeral-postgres` URL, as a test got it, says.
+struct EphemeralUrl {
+    socket_dir: PathBuf,
+    port: u16,
+    password: String,
+    database: String,
+    /// The URL with its password masked, for messages.
+    redacted: String,
+}
+
+/// Parse and check the form of an ephemeral server's URL:
+/// `postgres://postgres:<32 hex digits>@<socket dir, %-encoded>:<port>/<db>`.
+fn ephemeral_url(url: &str, ctx: &str) -> EphemeralUrl {
+    let parsed = PgUrl::parse(url).unwrap_or_else(|e| panic!("the URL does not parse: {e}{ctx}"));
+    let redacted = parsed.to_string();
+    let [endpoint] = parsed.endpoints() else {
+        panic!("not one server in {redacted}{ctx}");
+    };
+    assert!(endpoint.is_socket(), "not a socket URL: {redacted}{ctx}");
+    assert_eq!(parsed.user(), Some("postgres"), "{redacted}{ctx}");
+    let password = parsed
+        .password()
+        .unwrap_or_else(|| panic!("no password in {redacted}{ctx}"));
+    assert!(
+        password.len() == 32 && password.bytes().all(|b| b.is_ascii_hexdigit()),
+        "the password is not 32 hex digits: {redacted}{ctx}"
+    );
+    let port = endpoint.port.expect("the port is written out");
+    let expected = format!(
+        "postgres://postgres:{password}@{}:{port}/{}",
+        cargo_xdist::db::url::percent_encode(&endpoint.host),
+        cargo_xdist::db::url::percent_encode(parsed.database())
+    );
+    // (Compared without printing the password.)
+    assert!(
+        url == expected,
+        "{redacted}: the socket directory is not the %-encoded host{ctx}"
+    );
+    EphemeralUrl {
+        socket_dir: PathBuf::from(&endpoint.host),
+        port,
+        password: password.to_string(),
+        database: parsed.database().to_string(),
+        redacted,
+    }
+}
+
 #[test]
 fn ephemeral_postgres_runs_the_fixture_without_database_url_and_leaves_no_server() {
     let run = xdist_fixture("dbapp", &["-n", "2", "--ephemeral-postgres"]).run();
     run.assert_code(0);
     run.assert_summary(17, 0, 0);
-    let url = run.records()[0].database_url.clone();
+    let records = run.records();
+    let first = ephemeral_url(&records[0].database_url, &run.ctx());
+    for r in &records {
+        let url = ephemeral_url(&r.database_url, &run.ctx());
+        assert_eq!(url.socket_dir, first.socket_dir, "one server{}", run.ctx());
+        assert_eq!(url.database, format!("xdist_test_{}", r.worker));
+    }
+    // The server and its directory are gone by the time the run returns.
     assert!(
-        url.starts_with("postgres://postgres@127.0.0.1:"),
-        "{url}{}",
+        !first.socket_dir.exists(),
+        "{} left behind{}",
+        first.socket_dir.display(),
         run.ctx()
     );
-    // The server is gone: nothing accepts connections on its port.
-    let start = Instant::now();
-    loop {
-        if Client::connect(&url, NoTls).is_err() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the ephemeral server still runs"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        Client::connect(&records[0].database_url, NoTls).is_err(),
+        "the ephemeral server still runs"
+    );
+}
+
+/// Writes `go` into a directory when dropped, so a `--db-setup` command
+/// waiting for it goes on whatever happens to the test.
+struct Release(PathBuf);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.0.join("go"), "");
     }
+}
+
+/// `id -u NAME` and `id -g NAME`.
+fn ids_of(name: &str) -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id")
+            .args([flag, name])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run id: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no user {name}: id {flag} {name} said {text:?}"))
+    };
+    (id("-u"), id("-g"))
+}
+
+/// psql as the OS user `as_user` (`None`: as this process), over the
+/// socket, with the right password in PGPASSWORD (never on a command line).
+fn psql_over_socket(url: &EphemeralUrl, as_user: Option<(u32, u32)>) -> std::process::Output {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-X", "-w", "-A", "-t", "-c", "SELECT 1", "-h"])
+        .arg(&url.socket_dir)
+        .args([
+            "-p",
+            &url.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            &url.database,
+        ])
+        .env("PGPASSWORD", &url.password)
+        .env_remove("PGSERVICE")
+        .current_dir("/")
+        .stdin(Stdio::null());
+    if let Some((uid, gid)) = as_user {
+        cmd.uid(uid).gid(gid);
+    }
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run psql (apt-get install -y postgresql-client): {e}"))
+}
+
+/// The checks made while the run's server is up; returns its postmaster's pid
+/// and data directory.
+fn probe_ephemeral_server(url: &EphemeralUrl, raw_url: &str) -> (i32, PathBuf) {
+    let host = format!(
+        "{}:{}",
+        cargo_xdist::db::url::percent_encode(&url.socket_dir.to_string_lossy()),
+        url.port
+    );
+    // The URL works as given, with rust-postgres (psql: the setup command).
+    let mut client = Client::connect(raw_url, NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect with {}: {e}", url.redacted));
+    let show = |c: &mut Client, name: &str| -> String {
+        c.query_one(&format!("SHOW {name}"), &[]).unwrap().get(0)
+    };
+    let data = PathBuf::from(show(&mut client, "data_directory"));
+    let pid: i32 = std::fs::read_to_string(data.join("postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // (a) Not over TCP, even with the right password: nothing of ours
+    // listens there (another server on that port is not ours, and is told
+    // apart by its data directory).
+    for tcp_host in ["127.0.0.1", "[::1]", "localhost"] {
+        let tcp = format!(
+            "postgres://postgres:{}@{tcp_host}:{}/{}?connect_timeout=10",
+            url.password, url.port, url.database
+        );
+        if let Ok(mut other) = Client::connect(&tcp, NoTls) {
+            assert_ne!(
+                PathBuf::from(show(&mut other, "data_directory")),
+                data,
+                "the ephemeral server answered over TCP on {tcp_host}:{}",
+                url.port
+            );
+        }
+    }
+    assert_eq!(show(&mut client, "listen_addresses"), "", "a TCP listener");
+    // ... nor over the socket without the password, or with a wrong one.
+    let e = Client::connect(&format!("postgres://postgres@{host}/postgres"), NoTls)
+        .err()
+        .expect("connected over the socket without a password");
+    let chain = format!(
+        "{e}: {}",
+        std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
+    );
+    assert!(chain.contains("password missing"), "{chain}");
+    let e = Client::connect(&format!("postgres://postgres:wrong@{host}/postgres"), NoTls)
+        .err()
+        .expect("connected over the socket with a wrong password");
+    assert_eq!(
+        e.as_db_error().map(|d| d.code().clone()),
+        Some(postgres::error::SqlState::INVALID_PASSWORD),
+        "{e}"
+    );
+
+    // Its directories are its own: 0700, owned by the server's account
+    // (`postgres` when we are root, never root).
+    let server_uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status (is /proc mounted?): {e}"))
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u32>().ok())
+        .expect("a Uid: line");
+    for dir in [&url.socket_dir, &data] {
+        let meta = std::fs::metadata(dir).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o700,
+            "{}",
+            dir.display()
+        );
+        assert_eq!(meta.uid(), server_uid, "{}", dir.display());
+    }
+
+    // (b) Another OS user cannot even reach the socket, password or not.
+    // The same psql as this user works, so the failure is the directory's.
+    let mine = psql_over_socket(url, None);
+    assert_eq!(
+        String::from_utf8_lossy(&mine.stdout).trim(),
+        "1",
+        "psql as this user failed: {}",
+        String::from_utf8_lossy(&mine.stderr)
+    );
+    assert!(
+        is_root(),
+        "the check that another OS user cannot reach the ephemeral server needs root (to run psql as `nobody`); run this test as root"
+    );
+    let nobody = ids_of("nobody");
+    assert_ne!(
+        nobody.0, server_uid,
+        "the server runs as nobody: no other user to try"
+    );
+    let theirs = psql_over_socket(url, Some(nobody));
+    let stderr = String::from_utf8_lossy(&theirs.stderr);
+    assert!(
+        !theirs.status.success() && stderr.contains("Permission denied"),
+        "psql as nobody was not refused by the directory: {stderr}"
+    );
+    (pid, data)
+}
+
+/// Whether process `pid` is gone (or a zombie, which only its reaper can
+/// remove). Fails if it cannot tell (no /proc).
+fn process_gone(pid: i32) -> bool {
+    cargo_xdist::db::ephemeral::process_gone(pid).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[test]
+fn ephemeral_postgres_listens_only_on_a_private_socket_and_requires_its_password() {
+    let probe_dir = tempfile::tempdir().unwrap();
+    let dir = probe_dir.path().display().to_string();
+    // Each setup command records the URL it got, waits until the test has
+    // probed the server (at most ~2 minutes, should the test die), then
+    // gives its database a table with psql.
+    let setup = format!(
+        r#"printf %s "$DATABASE_URL" > "{dir}/tmp-$$" && mv "{dir}/tmp-$$" "{dir}/url-$$"
+i=0; while [ ! -e "{dir}/go" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
+psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c 'CREATE TABLE from_setup (x int)'"#
+    );
+    let release = Release(probe_dir.path().to_path_buf());
+    let running = std::thread::spawn(move || {
+        xdist_fixture(
+            "dbapp",
+            &["-n", "2", "--ephemeral-postgres", "--db-setup", &setup],
+        )
+        .env("DBAPP_EXPECT_TABLE", "from_setup")
+        .junit()
+        .run()
+    });
+    let raw_url = loop {
+        let found = std::fs::read_dir(probe_dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("url-"))
+            });
+        if let Some(path) = found {
+            break std::fs::read_to_string(path).unwrap();
+        }
+        if running.is_finished() {
+            let run = running.join().unwrap();
+            panic!("the run ended before its setup command ran{}", run.ctx());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let probed = std::panic::catch_unwind(|| {
+        let url = ephemeral_url(&raw_url, "");
+        let (pid, data) = probe_ephemeral_server(&url, &raw_url);
+        (url, pid, data)
+    });
+    // Let the run go on and end before any verdict, so it cleans up.
+    drop(release);
+    let run = running.join().unwrap();
+    let (url, pid, data) = probed.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+
+    // (c) The run passes, and leaves no server, data or socket directory.
+    run.assert_code(0);
+    run.assert_summary(17, 0, 0);
+    assert!(
+        process_gone(pid),
+        "postmaster {pid} still runs{}",
+        run.ctx()
+    );
+    for dir in [&data, &url.socket_dir] {
+        assert!(!dir.exists(), "{} left behind{}", dir.display(), run.ctx());
+    }
+    let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
+    for (name, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("JUnit", &junit),
+    ] {
+        assert!(!text.contains(&url.password), "the password is in {name}");
+    }
+}
+
+#[test]
+fn ephemeral_postgres_password_is_redacted_from_output() {
+    // The schema test fails and prints DATABASE_URL in its panic message.
+    let run = xdist_fixture("dbapp", &["-n", "2", "--ephemeral-postgres"])
+        .env("DBAPP_EXPECT_TABLE", "from_nowhere")
+        .junit()
+        .run();
+    run.assert_code(100);
+    run.assert_summary(16, 1, 0);
+    let url = ephemeral_url(&run.records()[0].database_url, &run.ctx());
+    assert!(
+        run.stdout
+            .contains("missing in postgres://postgres:****@%2F"),
+        "the URL is shown redacted{}",
+        run.ctx()
+    );
+    let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
+    assert!(junit.contains("postgres://postgres:****@%2F"), "{junit}");
+    for (name, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("JUnit", &junit),
+    ] {
+        assert!(
+            !text.contains(&url.password),
+            "the password is in {name}{}",
+            run.ctx().replace(&url.password, "<PASSWORD>")
+        );
+    }
+}
+
+/// The real PostgreSQL server binaries' directory (on PATH, else the
+/// highest version under /usr/lib/postgresql), as the tool looks for it.
+fn real_postgres_bin() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+    });
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin)| bin.join("initdb").is_file())
+        .collect();
+    versions.sort();
+    let bin = on_path
+        .or_else(|| versions.pop().map(|(_, bin)| bin))
+        .expect("this test needs PostgreSQL's server binaries (apt-get install -y postgresql)");
+    // Follow symlinks (Debian's /usr/bin/pg_ctl is a wrapper, initdb a link).
+    std::fs::canonicalize(bin.join("initdb"))
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Run `--ephemeral-postgres` with `initdb` and `pg_ctl` taken from a
+/// directory holding `scripts` (name, body) and links to the real ones
+/// for the rest. Each script records its working directory (the server's
+/// directory) in `dirs`, so the test can check it was removed.
+fn ephemeral_with(scripts: &[(&str, &str)]) -> (Run, Vec<PathBuf>) {
+    let real = real_postgres_bin();
+    let bin = tempfile::tempdir().unwrap();
+    // The server's account (postgres, when we are root) runs these.
+    std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dirs = bin.path().join("dirs");
+    std::fs::write(&dirs, "").unwrap();
+    std::fs::set_permissions(&dirs, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for name in ["initdb", "pg_ctl"] {
+        let path = bin.path().join(name);
+        match scripts.iter().find(|(n, _)| *n == name) {
+            Some((_, body)) => {
+                let body = body.replace("REAL", &real.display().to_string());
+                let script = format!("#!/bin/sh\npwd >> '{}'\n{body}\n", dirs.display());
+                std::fs::write(&path, script).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            None => std::os::unix::fs::symlink(real.join(name), &path).unwrap(),
+        }
+    }
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = xdist_fixture("dbapp", &["-n", "2", "--ephemeral-postgres"])
+        .env("PATH", &path)
+        .run();
+    let dirs = std::fs::read_to_string(&dirs)
+        .unwrap()
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    (run, dirs)
+}
+
+/// The run stopped with exit code 2 before any build or test, on exactly
+/// one `error:` line, which is returned.
+fn the_one_error_before_any_build(run: &Run) -> String {
+    run.assert_code(2);
+    run.assert_no_panic();
+    let lines = run.stderr_lines();
+    let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line{}", run.ctx());
+    assert!(
+        !run.stderr.contains("Compiling") && !run.stderr.contains("Finished"),
+        "no build{}",
+        run.ctx()
+    );
+    assert!(run.records().is_empty(), "no test may run{}", run.ctx());
+    errors[0].to_string()
+}
+
+/// The run failed before any build with exactly one error line containing
+/// `expected`, and left none of the server's directories behind.
+fn assert_start_failure(run: &Run, dirs: &[PathBuf], expected: &str) {
+    let error = the_one_error_before_any_build(run);
+    assert!(
+        error.contains(expected),
+        "{expected:?} not shown{}",
+        run.ctx()
+    );
+    assert!(
+        error.ends_with("or pass --database-url instead of --ephemeral-postgres"),
+        "the fix names the flag as it is spelled{}",
+        run.ctx()
+    );
+    assert!(!dirs.is_empty(), "the fake binary did not run{}", run.ctx());
+    for dir in dirs {
+        assert!(!dir.exists(), "{} left behind{}", dir.display(), run.ctx());
+    }
+}
+
+#[test]
+fn ephemeral_postgres_start_failures_show_the_end_of_the_log_in_one_line() {
+    // The server refuses a setting: its log, not pg_ctl's, says which.
+    let (run, dirs) = ephemeral_with(&[(
+        "pg_ctl",
+        r#"case " $* " in *" start "*) exec 'REAL/pg_ctl' -o '-c no_such_setting=1' "$@";; esac
+exec 'REAL/pg_ctl' "$@""#,
+    )]);
+    assert_start_failure(
+        &run,
+        &dirs,
+        "could not start the ephemeral PostgreSQL server: pg_ctl start failed (exit code 1) \
+         (log: FATAL: unrecognized configuration parameter \"no_such_setting\");",
+    );
+    // initdb fails: the end of its output.
+    let (run, dirs) = ephemeral_with(&[(
+        "initdb",
+        "echo 'initdb: warming up'; echo 'initdb: error: the disk is full' >&2; exit 1",
+    )]);
+    assert_start_failure(
+        &run,
+        &dirs,
+        "initdb failed (exit code 1) (log: initdb: warming up | initdb: error: the disk is full);",
+    );
 }
 
 #[test]
@@ -456,28 +895,16 @@ fn bad_database_settings_are_one_line_errors_before_any_build_or_test() {
             "s3cret",
         ),
         (
-            &*format!(
-                "postgres://ghost:s3cret@127.0.0.1:{}/app_bad",
-                server.port()
-            ),
+            &*format!("postgres://ghost:s3cret@{}/app_bad", server.url_host()),
             "s3cret",
         ),
     ];
     for (url, secret) in cases {
         let run = dbapp(url, &["-n", "2"]).run();
-        run.assert_code(2);
-        run.assert_no_panic();
-        let lines = run.stderr_lines();
-        let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("error:")).collect();
-        assert_eq!(errors.len(), 1, "one error line{}", run.ctx());
+        the_one_error_before_any_build(&run);
         assert!(
             !run.stderr.contains(secret) && !run.stdout.contains(secret),
             "{}",
-            run.ctx()
-        );
-        assert!(
-            !run.stderr.contains("Compiling") && !run.stderr.contains("Finished"),
-            "no build{}",
             run.ctx()
         );
         run.assert_no_test_ran(&control, "bad database settings stop the run");

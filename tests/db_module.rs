@@ -3,10 +3,12 @@
 //! skipped: without PostgreSQL's server binaries every test fails, naming
 //! the package to install.
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Instant;
 
-use cargo_xdist::db::ephemeral::EphemeralServer;
+use cargo_xdist::db::ephemeral::{self, EphemeralServer};
+use cargo_xdist::db::url::PgUrl;
 use cargo_xdist::db::{DbError, DbOptions, WorkerDatabases, clean};
 use postgres::{Client, NoTls};
 
@@ -17,11 +19,48 @@ fn server() -> EphemeralServer {
 }
 
 fn client(url: &str) -> Client {
-    Client::connect(url, NoTls).unwrap_or_else(|e| panic!("connect {url}: {e}"))
+    Client::connect(url, NoTls)
+        .unwrap_or_else(|e| panic!("connect {}: {e}", cargo_xdist::db::url::redacted(url)))
 }
 
 fn admin(server: &EphemeralServer) -> Client {
     client(&server.url("postgres"))
+}
+
+/// `actual == expected`, shown redacted if not: URLs of the test servers
+/// carry their password.
+fn assert_same_url(actual: &str, expected: &str) {
+    assert!(
+        actual == expected,
+        "URL {} is not {}",
+        cargo_xdist::db::url::redacted(actual),
+        cargo_xdist::db::url::redacted(expected)
+    );
+}
+
+/// The superuser's password of `server` (it is in every URL of it).
+fn password(server: &EphemeralServer) -> String {
+    let url = PgUrl::parse(&server.url("postgres")).unwrap();
+    url.password().expect("the URL has a password").to_string()
+}
+
+/// Let every role in over the socket without a password, as a server set
+/// up with trust authentication would (only such a server tells a missing
+/// role from a wrong password).
+fn with_trust_auth(server: &EphemeralServer) {
+    let mut admin = admin(server);
+    std::fs::write(
+        server.data_dir().join("pg_hba.conf"),
+        "local all all trust\n",
+    )
+    .unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").unwrap();
+}
+
+/// The permission bits of `path` and its owner.
+fn mode_and_owner(path: &Path) -> (u32, u32) {
+    let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (meta.permissions().mode() & 0o7777, meta.uid())
 }
 
 fn opts(url: &str) -> DbOptions {
@@ -63,24 +102,33 @@ fn table_exists(url: &str, table: &str) -> bool {
         .get(0)
 }
 
+/// Whether the process is gone (or a zombie); fails the test when that
+/// cannot be told (no /proc), rather than taking "unreadable" for "gone".
 fn process_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat[stat.rfind(')').unwrap() + 1..]
-            .trim_start()
-            .starts_with('Z'),
-    }
+    ephemeral::process_gone(pid).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The fields after `key` on its line of `/proc/<pid>/status`.
+fn status_field(pid: i32, key: &str) -> Vec<u32> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("this check needs /proc: cannot read {path}: {e}"));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("no {key} line in {path}"));
+    line[key.len()..]
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect()
 }
 
 fn uid_of(pid: i32) -> u32 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    status_field(pid, "Uid:")[0]
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// Check the message rules: one line, "problem; fix", no secret.
@@ -98,16 +146,48 @@ fn assert_good_message(e: &DbError, secrets: &[&str]) {
 fn ephemeral_server_runs_unprivileged_and_drop_removes_everything() {
     let server = server();
     let pid = server.postmaster_pid().expect("postmaster pid");
-    let dir = server.data_dir().parent().unwrap().to_path_buf();
-    assert!(dir.exists());
+    let dir = server.socket_dir().to_path_buf();
+    assert_eq!(server.data_dir().parent(), Some(dir.as_path()));
+    assert!(dir.join(".s.PGSQL.5432").exists(), "no socket in {dir:?}");
+    let uid = uid_of(pid);
     if is_root() {
-        assert_ne!(uid_of(pid), 0, "the server must not run as root");
+        assert_ne!(uid, 0, "the server must not run as root");
+        // std's CommandExt::uid dropped root's supplementary groups.
+        assert_eq!(status_field(pid, "Groups:"), Vec::<u32>::new());
+        assert_ne!(status_field(pid, "Gid:")[0], 0);
     }
+    // Only the server's account may enter its directories.
+    assert_eq!(mode_and_owner(&dir), (0o700, uid), "{dir:?}");
+    assert_eq!(mode_and_owner(server.data_dir()), (0o700, uid));
     let mut c = admin(&server);
-    let max: String = c.query_one("SHOW max_connections", &[]).unwrap().get(0);
-    assert_eq!(max, "200");
-    let fsync: String = c.query_one("SHOW fsync", &[]).unwrap().get(0);
-    assert_eq!(fsync, "off");
+    let show = |c: &mut Client, name: &str| -> String {
+        c.query_one(&format!("SHOW {name}"), &[]).unwrap().get(0)
+    };
+    assert_eq!(show(&mut c, "max_connections"), "200");
+    assert_eq!(show(&mut c, "fsync"), "off");
+    assert_eq!(show(&mut c, "listen_addresses"), "");
+    assert_eq!(show(&mut c, "unix_socket_permissions"), "0700");
+    // Every rule asks for a SCRAM password, none trusts.
+    let rules: Vec<String> = c
+        .query("SELECT DISTINCT auth_method FROM pg_hba_file_rules", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rules, ["scram-sha-256"]);
+    // The password file initdb read is gone; no file left holds the password.
+    let password = password(&server);
+    assert_eq!(password.len(), 32, "a password of 32 hex digits");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let text = std::fs::read(&path).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&text).contains(&password),
+                "{path:?} holds the password"
+            );
+        }
+    }
     drop(c);
     drop(server);
     assert!(process_gone(pid), "postmaster {pid} still running");
@@ -134,14 +214,14 @@ fn creates_marks_and_cleans_up_four_databases() {
         );
         let (var, url) = dbs.worker_env(Some(k));
         assert_eq!(var, "DATABASE_URL");
-        assert_eq!(url, server.url(&name));
+        assert_same_url(&url, &server.url(&name));
         let current: String = client(&url)
             .query_one("SELECT current_database()", &[])
             .unwrap()
             .get(0);
         assert_eq!(current, name);
     }
-    assert_eq!(dbs.worker_env(None).1, server.url("app"));
+    assert_same_url(&dbs.worker_env(None).1, &server.url("app"));
 
     dbs.cleanup().unwrap();
     for k in 0..4 {
@@ -290,8 +370,8 @@ fn failing_setup_reports_its_redacted_output() {
         .batch_execute("CREATE ROLE bob LOGIN CREATEDB PASSWORD 'p:a/s@s'")
         .unwrap();
     let url = format!(
-        "postgres://bob:p%3Aa%2Fs%40s@127.0.0.1:{}/app?sslmode=disable",
-        server.port()
+        "postgres://bob:p%3Aa%2Fs%40s@{}/app?sslmode=disable",
+        server.url_host()
     );
     let mut o = opts(&url);
     o.setup = Some(
@@ -303,8 +383,8 @@ fn failing_setup_reports_its_redacted_output() {
     assert_eq!(
         worker_url,
         format!(
-            "postgres://bob:p%3Aa%2Fs%40s@127.0.0.1:{}/app_gw1?sslmode=disable",
-            server.port()
+            "postgres://bob:p%3Aa%2Fs%40s@{}/app_gw1?sslmode=disable",
+            server.url_host()
         )
     );
     let debug = format!("{dbs:?} {o:?}");
@@ -323,15 +403,15 @@ fn failing_setup_reports_its_redacted_output() {
     let text = e.to_string();
     assert!(text.contains("worker gw0"), "{text}");
     assert!(text.contains("exit code 3"), "{text}");
-    assert!(text.contains("no such table"), "{text}");
-    assert_good_message(&e, &["p:a/s@s", "p%3Aa%2Fs%40s"]);
-    let details = e.details().unwrap();
+    // The last three lines of its output, in order, redacted.
     assert!(
-        details.contains("connecting to postgres://bob:****@127.0.0.1"),
-        "{details}"
+        text.contains(&format!(
+            ": connecting to postgres://bob:****@{}/app_gw0?sslmode=disable | password **** | no such table; ",
+            server.url_host()
+        )),
+        "{text}"
     );
-    assert!(details.contains("password ****"), "{details}");
-    assert!(!details.contains("p:a/s@s") && !details.contains("p%3Aa%2Fs%40s"));
+    assert_good_message(&e, &["p:a/s@s", "p%3Aa%2Fs%40s"]);
     // Created databases are still dropped although setup failed.
     drop(dbs);
     assert!(!exists(&mut admin, "app_gw0"));
@@ -390,42 +470,32 @@ fn keep_reuses_databases_and_skips_setup_then_clean_drops_them() {
     assert!(clean(&opts(&server.url("app"))).unwrap().is_empty());
 }
 
-fn with_password_auth(server: &EphemeralServer) {
-    let hba = "local all all trust\n\
-               host all postgres 127.0.0.1/32 trust\n\
-               host all all 127.0.0.1/32 scram-sha-256\n";
-    std::fs::write(server.data_dir().join("pg_hba.conf"), hba).unwrap();
-    admin(server)
-        .batch_execute("SELECT pg_reload_conf()")
-        .unwrap();
-}
-
 #[test]
 fn wrong_password_missing_password_and_right_password() {
     let server = server();
     admin(&server)
         .batch_execute("CREATE ROLE carol LOGIN CREATEDB PASSWORD 'r:i/g@ht'")
         .unwrap();
-    with_password_auth(&server);
-    let port = server.port();
+    let host = server.url_host();
+    let target = format!("{}/.s.PGSQL.5432", server.socket_dir().display());
 
-    let url = format!("postgres://carol:wr%40ng@127.0.0.1:{port}/app");
+    let url = format!("postgres://carol:wr%40ng@{host}/app");
     let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
     assert!(
         matches!(&e, DbError::AuthFailed { user, .. } if user == "carol"),
         "{e}"
     );
-    assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+    assert!(e.to_string().contains(&target), "{e}");
     assert_good_message(&e, &["wr@ng", "wr%40ng"]);
 
-    let url = format!("postgres://carol@127.0.0.1:{port}/app");
+    let url = format!("postgres://carol@{host}/app");
     let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
     assert!(matches!(&e, DbError::AuthFailed { .. }), "{e}");
     assert!(e.to_string().contains("none was given"), "{e}");
     assert_good_message(&e, &[]);
 
     // The right password, percent-encoded, works end to end.
-    let url = format!("postgres://carol:r%3Ai%2Fg%40ht@127.0.0.1:{port}/app");
+    let url = format!("postgres://carol:r%3Ai%2Fg%40ht@{host}/app");
     let mut o = opts(&url);
     o.setup =
         Some(r#"psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c 'create table t(x int)'"#.into());
@@ -434,7 +504,7 @@ fn wrong_password_missing_password_and_right_password() {
     let (_, worker) = dbs.worker_env(Some(1));
     assert_eq!(
         worker,
-        format!("postgres://carol:r%3Ai%2Fg%40ht@127.0.0.1:{port}/app_gw1")
+        format!("postgres://carol:r%3Ai%2Fg%40ht@{host}/app_gw1")
     );
     assert!(table_exists(&worker, "t"));
 }
@@ -442,7 +512,8 @@ fn wrong_password_missing_password_and_right_password() {
 #[test]
 fn missing_role_is_reported() {
     let server = server();
-    let url = format!("postgres://ghost@127.0.0.1:{}/app", server.port());
+    with_trust_auth(&server);
+    let url = format!("postgres://ghost@{}/app", server.url_host());
     let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
     assert!(
         matches!(&e, DbError::RoleMissing { role, .. } if role == "ghost"),
@@ -456,9 +527,12 @@ fn role_without_createdb_is_reported_but_serial_mode_works() {
     let server = server();
     sql(
         &mut admin(&server),
-        &["CREATE ROLE dave LOGIN", "CREATE DATABASE app OWNER dave"],
+        &[
+            "CREATE ROLE dave LOGIN PASSWORD 'd4ve'",
+            "CREATE DATABASE app OWNER dave",
+        ],
     );
-    let url = format!("postgres://dave@127.0.0.1:{}/app", server.port());
+    let url = format!("postgres://dave:d4ve@{}/app", server.url_host());
     let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
     assert!(
         matches!(&e, DbError::NoCreateDb { role } if role == "dave"),
@@ -504,22 +578,23 @@ fn unreachable_port_names_host_and_port() {
 #[test]
 fn unix_socket_url_works() {
     let server = server();
-    let socket_dir = server.data_dir().parent().unwrap();
+    let socket_dir = server.socket_dir();
+    let password = password(&server);
     let url = format!(
-        "postgres://postgres@/app?host={}&port={}",
+        "postgres://postgres:{password}@/app?host={}&port={}",
         socket_dir.display(),
         server.port()
     );
     let mut dbs = WorkerDatabases::connect(&opts(&url), 2, "u").unwrap();
     dbs.create().unwrap();
     let (_, worker) = dbs.worker_env(Some(1));
-    assert_eq!(
-        worker,
-        format!(
-            "postgres://postgres@/app_gw1?host={}&port={}",
+    assert_same_url(
+        &worker,
+        &format!(
+            "postgres://postgres:{password}@/app_gw1?host={}&port={}",
             socket_dir.display(),
             server.port()
-        )
+        ),
     );
     assert!(exists(&mut admin(&server), "app_gw1"));
 }
@@ -583,36 +658,109 @@ fn ephemeral_option_runs_its_own_server() {
     let mut dbs = WorkerDatabases::connect(&o, 2, "e").unwrap();
     dbs.create().unwrap();
     let (_, url) = dbs.worker_env(Some(1));
-    assert!(url.starts_with("postgres://postgres@127.0.0.1:"), "{url}");
-    assert!(url.ends_with("/myapp_gw1"), "{url}");
+    // Over the server's private socket, with its own password.
+    let parsed = PgUrl::parse(&url).unwrap();
+    let socket_dir = parsed.endpoints()[0].host.clone();
+    assert!(parsed.endpoints()[0].is_socket(), "{parsed}");
+    assert_eq!(parsed.user(), Some("postgres"), "{parsed}");
+    assert_eq!(parsed.database(), "myapp_gw1");
+    let password = parsed.password().expect("a password").to_string();
+    assert!(
+        password.len() == 32 && password.bytes().all(|b| b.is_ascii_hexdigit()),
+        "not a 128-bit hex password"
+    );
+    assert_eq!(mode_and_owner(Path::new(&socket_dir)).0, 0o700);
+    assert!(
+        dbs.secrets().contains(&password),
+        "the password is not redacted"
+    );
+    assert!(
+        !format!("{dbs:?}").contains(&password),
+        "Debug shows the password"
+    );
     assert!(table_exists(&url, "t"));
     dbs.cleanup().unwrap();
     assert!(Client::connect(&url, NoTls).is_err(), "server still up");
+    assert!(!Path::new(&socket_dir).exists(), "{socket_dir} left behind");
 
     // Serial mode: the base database is created (and set up) on it.
     o.url = None;
     let mut dbs = WorkerDatabases::connect(&o, 0, "e").unwrap();
     dbs.create().unwrap();
     let (_, url) = dbs.worker_env(None);
-    assert!(url.ends_with("/xdist_test"), "{url}");
+    assert_eq!(PgUrl::parse(&url).unwrap().database(), "xdist_test");
     assert!(table_exists(&url, "t"));
+    let second_password = PgUrl::parse(&url).unwrap().password().unwrap().to_string();
+    assert_ne!(
+        second_password, password,
+        "every server gets its own password"
+    );
     drop(dbs);
     assert!(Client::connect(&url, NoTls).is_err(), "server still up");
     assert!(clean(&o).unwrap().is_empty());
 }
 
+/// Wait until the watchdog has stopped postmaster `pid` and removed `dir`;
+/// past a generous bound, kill and remove them ourselves, then fail.
+fn assert_watchdog_cleans_up(pid: i32, dir: &Path, what: &str) {
+    let start = Instant::now();
+    while !process_gone(pid) || dir.exists() {
+        if start.elapsed().as_secs() >= 30 {
+            // SIGQUIT: an immediate shutdown that still removes the
+            // server's shared memory; SIGKILL if that does not do.
+            if let Some(id) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(id, rustix::process::Signal::QUIT);
+                let quit = Instant::now();
+                while !process_gone(pid) && quit.elapsed().as_secs() < 10 {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let _ = rustix::process::kill_process(id, rustix::process::Signal::KILL);
+            }
+            let _ = std::fs::remove_dir_all(dir);
+            panic!(
+                "{what}: the watchdog left postmaster {pid} or {} behind (removed now)",
+                dir.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// In a child process started as this very test with `var` set: start a
+/// server, print its postmaster's pid and directory, then die without
+/// destructors (`exit`) or wait to be killed (`wait`).
+fn watchdog_child(var: &str, then: &str) {
+    if std::env::var(var).as_deref() != Ok(then) {
+        return;
+    }
+    let server = server();
+    println!(
+        "PID={} DIR={}",
+        server.postmaster_pid().unwrap(),
+        server.socket_dir().display()
+    );
+    std::io::Write::flush(&mut std::io::stdout()).unwrap();
+    if then == "wait" {
+        // Killed long before this; bounded should the parent die.
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    }
+    std::process::exit(0);
+}
+
+/// Read the child's `PID=... DIR=...` line.
+fn pid_and_dir(stdout: &str, stderr: &str) -> (i32, std::path::PathBuf) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("PID="))
+        .unwrap_or_else(|| panic!("child printed no PID: {stdout} {stderr}"));
+    let (pid, dir) = line["PID=".len()..].split_once(" DIR=").unwrap();
+    (pid.parse().unwrap(), dir.into())
+}
+
 #[test]
 fn watchdog_stops_the_server_when_the_process_dies() {
-    if std::env::var_os("DBDEV_WATCHDOG_CHILD").is_some() {
-        let server = server();
-        println!(
-            "PID={} DIR={}",
-            server.postmaster_pid().unwrap(),
-            server.data_dir().parent().unwrap().display()
-        );
-        // Die without running destructors.
-        std::process::exit(0);
-    }
+    const VAR: &str = "DBDEV_WATCHDOG_CHILD";
+    watchdog_child(VAR, "exit");
     let me = std::env::current_exe().unwrap();
     let out = std::process::Command::new(me)
         .args([
@@ -620,27 +768,55 @@ fn watchdog_stops_the_server_when_the_process_dies() {
             "watchdog_stops_the_server_when_the_process_dies",
             "--nocapture",
         ])
-        .env("DBDEV_WATCHDOG_CHILD", "1")
+        .env(VAR, "exit")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("PID="))
-        .unwrap_or_else(|| {
-            panic!(
-                "child printed no PID: {stdout} {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    let (pid, dir) = line["PID=".len()..].split_once(" DIR=").unwrap();
-    let pid: i32 = pid.parse().unwrap();
-    let start = Instant::now();
-    while !process_gone(pid) || Path::new(dir).exists() {
-        assert!(
-            start.elapsed().as_secs() < 30,
-            "watchdog left postmaster {pid} or {dir} behind"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    let (pid, dir) = pid_and_dir(
+        &String::from_utf8_lossy(&out.stdout),
+        &String::from_utf8_lossy(&out.stderr),
+    );
+    assert_watchdog_cleans_up(pid, &dir, "after exit");
+}
+
+#[test]
+fn watchdog_survives_the_terminals_ctrl_c_and_hangup_and_cleans_up() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    const VAR: &str = "DBDEV_WATCHDOG_CHILD";
+    watchdog_child(VAR, "wait");
+    let me = std::env::current_exe().unwrap();
+    // The child stands for cargo-xdist run from a terminal: the leader of
+    // the terminal's foreground process group.
+    let mut child = std::process::Command::new(me)
+        .args([
+            "--exact",
+            "watchdog_survives_the_terminals_ctrl_c_and_hangup_and_cleans_up",
+            "--nocapture",
+        ])
+        .env(VAR, "wait")
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = String::new();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    while !stdout.contains("PID=") {
+        if reader.read_line(&mut stdout).unwrap() == 0 {
+            break;
+        }
     }
+    let group = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    let parsed = std::panic::catch_unwind(|| pid_and_dir(&stdout, ""));
+    // What the terminal sends the foreground group on Ctrl-C, then on
+    // hangup. (Only the child's group: it and whatever stayed in it.)
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::INT);
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::HUP);
+    let status = child.wait().unwrap();
+    let (pid, dir) = parsed.unwrap_or_else(|p| std::panic::resume_unwind(p));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGINT),
+        "the child was not ended by Ctrl-C's SIGINT"
+    );
+    assert_watchdog_cleans_up(pid, &dir, "after SIGINT and SIGHUP to the foreground group");
 }

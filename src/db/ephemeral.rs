@@ -1,51 +1,112 @@
-//! A throwaway PostgreSQL server for `--ephemeral`.
+//! A throwaway PostgreSQL server for `--ephemeral-postgres`.
 //!
 //! This module owns the whole life of a private cluster: finding `initdb` and
 //! `pg_ctl` (on `PATH`, else the highest version under
 //! `/usr/lib/postgresql/*/bin`), creating it in a fresh temporary directory
-//! (trust authentication, no fsync, loopback only, a free port), running it as
-//! the unprivileged `postgres` user (or `nobody`) when we are root, and
-//! tearing it down on drop: `pg_ctl stop -m immediate`, wait until the
-//! postmaster is gone, delete the directory.
+//! (no fsync), running it as the unprivileged `postgres` user (or `nobody`)
+//! when we are root, and tearing it down on drop: `pg_ctl stop -m immediate`,
+//! wait until the postmaster is gone, delete the directory.
+//!
+//! # Who can reach it
+//!
+//! A test server is still a superuser's server: while a run lasts, nobody
+//! but the run's own user may reach it.
+//!
+//! - It listens on no TCP address (`listen_addresses = ''`), only on a Unix
+//!   socket in its own directory (the cluster's root, which also holds the
+//!   data directory), mode 0700. Only the directory's owner can enter it:
+//!   the user running cargo-xdist, or, when that is root, the `postgres`
+//!   account the server runs as (root still enters it: it bypasses file
+//!   permissions). The data directory is 0700 too. (On a system without a
+//!   `postgres` account, root runs the server as `nobody`, whose other
+//!   processes could then enter the directory: the password still stops
+//!   them.)
+//! - As defence in depth, every connection must authenticate with
+//!   SCRAM-SHA-256 as `postgres` with a password made for this run (a v4
+//!   UUID: 122 bits from the operating system's CSPRNG). `initdb` reads it
+//!   from a 0600 file that is deleted as soon as it has run. The password is
+//!   in the URL the tests and `--db-setup` get, and is redacted from output
+//!   like every other password (see `WorkerDatabases::secrets`).
+//!
+//! # The URL
+//!
+//! `postgres://postgres:PASSWORD@%2Fdev%2Fshm%2Fcargo-xdist-pg-XXXX:5432/DB`:
+//! the socket directory, percent-encoded, is the host. Why this form:
+//!
+//! - libpq (psql, diesel, psycopg), rust-postgres (`postgres`,
+//!   `tokio-postgres`) and sqlx all take a host that decodes to a path
+//!   starting with `/` for a socket directory;
+//! - libpq's `postgres://postgres:PW@/DB?host=/dir` is rejected by WHATWG
+//!   URL parsers such as the `url` crate, and so by sqlx (user info with an
+//!   empty host);
+//! - `postgres://postgres:PW@localhost/DB?host=/dir` works in libpq and
+//!   sqlx, where `host=` replaces the host, but rust-postgres *adds* it to
+//!   `localhost` and first tries TCP on localhost:5432, i.e. some other
+//!   server, with this password;
+//! - `postgres:///DB?host=/dir&user=postgres&password=PW` works too, but a
+//!   client that ignores `host=` would then silently connect to whatever
+//!   listens on localhost; with the socket in the host such a client fails
+//!   (no such host name) instead;
+//! - the port is written out, so a `PGPORT` in the tests' environment cannot
+//!   make libpq look for another socket file. Nothing else can use that
+//!   port number: it only names the socket file in the private directory.
 //!
 //! Destructors do not run when the process is killed or calls
-//! `std::process::exit`, so a small watchdog (`sh`, in its own session) holds
-//! the read end of a pipe whose write end only this process has: when the
-//! pipe closes without a normal shutdown, the watchdog stops the server and
-//! deletes the directory itself.
+//! `std::process::exit`, so a small watchdog (`sh`, in its own process
+//! group) holds the read end of a pipe whose write end only this process
+//! has: when the pipe closes without a normal shutdown, the watchdog stops
+//! the server and deletes the directory itself. (The server itself is out
+//! of reach of the terminal: `pg_ctl` starts it in a session of its own.)
 
 use std::ffi::CString;
-use std::io;
-use std::net::TcpListener;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use super::DbError;
+use rustix::process::{Pid, Signal};
+
 use super::url::percent_encode;
+use super::{DbError, MESSAGE_TAIL_LINES, last_lines};
 
-/// How often to try again with another port when the chosen one was taken
-/// between finding it and the server binding it.
-const START_ATTEMPTS: usize = 5;
-/// Lines of server log quoted in an error's details.
-const LOG_TAIL_LINES: usize = 30;
+/// The port number in the socket file's name, `.s.PGSQL.5432`. The server
+/// opens no TCP port, and the socket directory is its own, so the default
+/// cannot collide with anything.
+const SOCKET_PORT: u16 = 5432;
+
+/// The superuser the cluster is created with; the URL logs in as it.
+const SUPERUSER: &str = "postgres";
 
 /// A running private PostgreSQL server; dropping it stops the server and
-/// deletes its files.
-#[derive(Debug)]
+/// deletes its files. `Debug` does not show the password.
 pub struct EphemeralServer {
+    /// The cluster's directory; also the directory of the server's socket.
     root: PathBuf,
     data: PathBuf,
-    port: u16,
+    /// The superuser's password, made for this server.
+    password: String,
     pg_ctl: PathBuf,
     account: Option<Account>,
     postmaster_pid: Option<i32>,
     watchdog: Option<Child>,
     stopped: bool,
+}
+
+impl std::fmt::Debug for EphemeralServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EphemeralServer")
+            .field("root", &self.root)
+            .field("data", &self.data)
+            .field("password", &super::url::REDACTED)
+            .field("pg_ctl", &self.pg_ctl)
+            .field("account", &self.account)
+            .field("postmaster_pid", &self.postmaster_pid)
+            .field("watchdog", &self.watchdog)
+            .field("stopped", &self.stopped)
+            .finish()
+    }
 }
 
 /// The unprivileged user the server runs as when we are root.
@@ -59,16 +120,11 @@ impl EphemeralServer {
     /// Create and start a new server; see the module docs.
     pub fn start() -> Result<Self, DbError> {
         let (initdb, pg_ctl) = find_binaries()?;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let account = if unsafe { libc::geteuid() } == 0 {
+        let account = if rustix::process::geteuid().is_root() {
             Some(
                 lookup_account("postgres")
                     .or_else(|| lookup_account("nobody"))
-                    .ok_or_else(|| DbError::Ephemeral {
-                        reason: "running as root, and neither a \"postgres\" nor a \"nobody\" user exists to run the server as".into(),
-                        tail: String::new(),
-                        log: String::new(),
-                    })?,
+                    .ok_or_else(|| failure("running as root, and neither a \"postgres\" nor a \"nobody\" user exists to run the server as"))?,
             )
         } else {
             None
@@ -77,7 +133,7 @@ impl EphemeralServer {
         let mut server = EphemeralServer {
             data: root.join("data"),
             root,
-            port: 0,
+            password: uuid::Uuid::new_v4().simple().to_string(),
             pg_ctl,
             account,
             postmaster_pid: None,
@@ -87,45 +143,53 @@ impl EphemeralServer {
         // From here on, any early return drops `server`, which cleans up.
         server.spawn_watchdog()?;
         server.initdb(&initdb)?;
-        for attempt in 1..=START_ATTEMPTS {
-            server.port = free_port()?;
-            match server.pg_ctl_start()? {
-                Ok(()) => {
-                    server.postmaster_pid = read_postmaster_pid(&server.data);
-                    return Ok(server);
-                }
-                Err((status, log)) => {
-                    server.force_stop();
-                    let port_taken =
-                        log.contains("could not bind") || log.contains("Address already in use");
-                    if port_taken && attempt < START_ATTEMPTS {
-                        continue;
-                    }
-                    return Err(ephemeral_error(
-                        format!(
-                            "pg_ctl start failed ({})",
-                            crate::error::describe_status(&status)
-                        ),
-                        log,
-                    ));
-                }
+        match server.pg_ctl_start()? {
+            Ok(()) => {
+                server.postmaster_pid = read_postmaster_pid(&server.data);
+                Ok(server)
+            }
+            Err((status, log)) => {
+                server.force_stop();
+                Err(ephemeral_error(
+                    format!(
+                        "pg_ctl start failed ({})",
+                        crate::error::describe_status(&status)
+                    ),
+                    &log,
+                ))
             }
         }
-        unreachable!("the last attempt always returns")
     }
 
-    /// URL of database `dbname` on this server (user `postgres`, no password).
+    /// URL of database `dbname` on this server, as the superuser `postgres`
+    /// with this server's password, over its socket (see the module docs).
     pub fn url(&self, dbname: &str) -> String {
         format!(
-            "postgres://postgres@127.0.0.1:{}/{}",
-            self.port,
+            "postgres://{SUPERUSER}:{}@{}/{}",
+            percent_encode(&self.password),
+            self.url_host(),
             percent_encode(dbname)
         )
     }
 
-    /// The TCP port the server listens on (on 127.0.0.1).
+    /// The host and port of this server's URLs: the socket directory,
+    /// percent-encoded, `:5432`.
+    pub fn url_host(&self) -> String {
+        format!(
+            "{}:{SOCKET_PORT}",
+            percent_encode(&self.root.to_string_lossy())
+        )
+    }
+
+    /// The directory holding the server's Unix socket (mode 0700).
+    pub fn socket_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// The port number in the name of the server's socket file (it opens no
+    /// TCP port).
     pub fn port(&self) -> u16 {
-        self.port
+        SOCKET_PORT
     }
 
     /// The cluster's data directory (holds `postgresql.conf`, `pg_hba.conf`).
@@ -153,7 +217,7 @@ impl EphemeralServer {
             }
         }
         cmd.current_dir(&self.root).stdin(Stdio::null());
-        run_as(&mut cmd, self.account, false);
+        run_as(&mut cmd, self.account);
         cmd
     }
 
@@ -169,13 +233,18 @@ impl EphemeralServer {
             .current_dir(&self.root)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        run_as(&mut cmd, self.account, true);
-        let child = cmd.spawn().map_err(|e| DbError::Ephemeral {
-            reason: format!("could not start its watchdog (sh): {e}"),
-            tail: String::new(),
-            log: String::new(),
-        })?;
+            .stderr(Stdio::null())
+            // Out of the terminal's foreground job: the SIGINT of a Ctrl-C
+            // and the SIGHUP of a closing terminal go to the foreground
+            // process group only (the shell signals only the groups of
+            // its own jobs), so they end cargo-xdist, which closes the
+            // pipe, but not the watchdog that must then clean up. std has
+            // no stable setsid, and a new group is all this needs.
+            .process_group(0);
+        run_as(&mut cmd, self.account);
+        let child = cmd
+            .spawn()
+            .map_err(|e| failure(format!("could not start its watchdog (sh): {e}")))?;
         self.watchdog = Some(child);
         Ok(())
     }
@@ -183,27 +252,49 @@ impl EphemeralServer {
     fn initdb(&self, initdb: &Path) -> Result<(), DbError> {
         let log_path = self.root.join("initdb.log");
         let log = create_log(&log_path)?;
-        let status = self
-            .command(initdb)
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
-            .args(["--locale=C", "--no-sync"])
-            .stdout(log.try_clone().map_err(io_error)?)
-            .stderr(log)
-            .status()
-            .map_err(|e| DbError::Ephemeral {
-                reason: format!("could not run {}: {e}", initdb.display()),
-                tail: String::new(),
-                log: String::new(),
-            })?;
+        let pwfile = self.root.join("pwfile");
+        let status = self.write_pwfile(&pwfile).and_then(|()| {
+            self.command(initdb)
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-U", SUPERUSER, "--auth=scram-sha-256", "--pwfile"])
+                .arg(&pwfile)
+                .args(["-E", "UTF8", "--locale=C", "--no-sync"])
+                .stdout(log.try_clone().map_err(io_error)?)
+                .stderr(log)
+                .status()
+                .map_err(|e| failure(format!("could not run {}: {e}", initdb.display())))
+        });
+        // The password has no business on disk once the cluster has it.
+        let removed = std::fs::remove_file(&pwfile);
+        let status = status?;
+        if let Err(e) = removed {
+            return Err(io_error(e));
+        }
         if status.success() {
             return Ok(());
         }
         Err(ephemeral_error(
             format!("initdb failed ({})", crate::error::describe_status(&status)),
-            read_tail(&log_path),
+            &read_log(&log_path),
         ))
+    }
+
+    /// The password file `initdb --pwfile` reads: created new, mode 0600,
+    /// owned by the server's account.
+    fn write_pwfile(&self, path: &Path) -> Result<(), DbError> {
+        let write = || -> io::Result<()> {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+            if let Some(account) = self.account {
+                std::os::unix::fs::fchown(&file, Some(account.uid), Some(account.gid))?;
+            }
+            writeln!(file, "{}", self.password)
+        };
+        write().map_err(|e| failure(format!("could not write the password file: {e}")))
     }
 
     /// Run `pg_ctl start`; the inner error carries the status and log tail.
@@ -212,10 +303,12 @@ impl EphemeralServer {
         let server_log = self.root.join("postgres.log");
         let ctl_log_path = self.root.join("pg_ctl.log");
         let ctl_log = create_log(&ctl_log_path)?;
+        // No TCP at all; the socket, in the private directory, is only for
+        // its owner too.
         let options = format!(
             "-F -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-             -c listen_addresses=127.0.0.1 -c max_connections=200 -p {} -k {}",
-            self.port,
+             -c listen_addresses='' -c unix_socket_permissions=0700 \
+             -c max_connections=200 -p {SOCKET_PORT} -k {}",
             shell_quote(&self.root.to_string_lossy())
         );
         let status = self
@@ -230,18 +323,16 @@ impl EphemeralServer {
             .stdout(ctl_log.try_clone().map_err(io_error)?)
             .stderr(ctl_log)
             .status()
-            .map_err(|e| DbError::Ephemeral {
-                reason: format!("could not run {}: {e}", self.pg_ctl.display()),
-                tail: String::new(),
-                log: String::new(),
-            })?;
+            .map_err(|e| failure(format!("could not run {}: {e}", self.pg_ctl.display())))?;
         if status.success() {
             return Ok(Ok(()));
         }
-        let mut log = read_tail(&server_log);
-        let ctl = read_tail(&ctl_log_path);
-        if !ctl.is_empty() {
-            log = format!("{log}\n{ctl}").trim().to_string();
+        // Read now: the directory goes with the server. The server's own
+        // log says why it stopped; pg_ctl's only says that it did, unless
+        // the server never got to write anything.
+        let mut log = read_log(&server_log);
+        if log.trim().is_empty() {
+            log = read_log(&ctl_log_path);
         }
         Ok(Err((status, log)))
     }
@@ -261,8 +352,9 @@ impl EphemeralServer {
         }
         if let Some(pid) = pid {
             if !wait_gone(pid, Duration::from_secs(10)) {
-                // SAFETY: sending a signal has no memory-safety preconditions.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                if let Some(pid) = Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, Signal::KILL);
+                }
                 wait_gone(pid, Duration::from_secs(10));
             }
         }
@@ -290,25 +382,31 @@ impl Drop for EphemeralServer {
 }
 
 fn io_error(e: io::Error) -> DbError {
+    failure(e.to_string())
+}
+
+/// A failure to set up or start the server, with nothing from its log.
+fn failure(reason: impl Into<String>) -> DbError {
     DbError::Ephemeral {
-        reason: e.to_string(),
+        reason: reason.into(),
         tail: String::new(),
-        log: String::new(),
     }
 }
 
-fn ephemeral_error(reason: String, log: String) -> DbError {
-    let tail = log
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .rev()
-        .take(2)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join(" | ");
+/// A failure whose cause is in `log`: its last lines (up to the last error,
+/// without timestamps) go into the one-line message.
+fn ephemeral_error(reason: String, log: &str) -> DbError {
+    let lines: Vec<&str> = log.lines().map(strip_log_prefix).collect();
+    // After a FATAL the server only says it shut down.
+    let end = lines
+        .iter()
+        .rposition(|l| {
+            ["FATAL:", "PANIC:", "ERROR:"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map_or(lines.len(), |i| i + 1);
+    let tail = last_lines(&lines[..end].join("\n"), MESSAGE_TAIL_LINES);
     DbError::Ephemeral {
         reason,
         tail: if tail.is_empty() {
@@ -316,51 +414,59 @@ fn ephemeral_error(reason: String, log: String) -> DbError {
         } else {
             format!(" (log: {tail})")
         },
-        log,
     }
 }
 
-/// Make `cmd` run as `account` (dropping supplementary groups, then group,
-/// then user) and, if `new_session`, in a session of its own.
-fn run_as(cmd: &mut Command, account: Option<Account>, new_session: bool) {
-    if account.is_none() && !new_session {
-        return;
-    }
-    // SAFETY: the closure runs between fork and exec and only calls
-    // async-signal-safe functions (setsid, setgroups, setgid, setuid).
-    unsafe {
-        cmd.pre_exec(move || {
-            if new_session && libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
+/// A server log line without its `2024-01-02 03:04:05.678 UTC [123] `.
+fn strip_log_prefix(line: &str) -> &str {
+    let line = line.trim();
+    let starts_with_date = line.len() > 10
+        && line.as_bytes()[..10].iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
             }
-            if let Some(account) = account {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(account.gid) != 0
-                    || libc::setuid(account.uid) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
         });
+    match line.find("] ") {
+        Some(end) if starts_with_date && line[..end].contains(" [") => line[end + 2..].trim(),
+        _ => line,
     }
 }
 
+/// Make `cmd` run as `account`, if given. When a uid is set without
+/// explicit groups, std sets the group, drops root's supplementary groups
+/// (`setgroups(0)`), then sets the user (the tests check the server's
+/// `Groups:` is empty).
+fn run_as(cmd: &mut Command, account: Option<Account>) {
+    if let Some(account) = account {
+        cmd.gid(account.gid).uid(account.uid);
+    }
+}
+
+/// The ids of account `name`, from the system's user database. This stays
+/// on libc: accounts come through glibc's NSS (files, LDAP, systemd...),
+/// which rustix, a syscall wrapper, does not reach, and neither std nor the
+/// crates in the tree look a user up by name (whoami only knows the
+/// current one).
 fn lookup_account(name: &str) -> Option<Account> {
     let name = CString::new(name).ok()?;
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: an all-zero passwd is a valid value (null pointers, zero ids);
-    // getpwnam_r only writes into `pwd` and `buf`, whose sizes we pass.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let rc = unsafe {
-        libc::getpwnam_r(
+    // SAFETY: an all-zero `passwd` is a valid value (null pointers, zero
+    // ids); `name` is NUL-terminated; getpwnam_r writes only into `pwd` and
+    // `buf` (whose length we pass) and sets `result` to null or to `&pwd`.
+    // Only the ids are read, and only when it found the account.
+    let (rc, pwd) = unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let rc = libc::getpwnam_r(
             name.as_ptr(),
             &mut pwd,
             buf.as_mut_ptr(),
             buf.len(),
             &mut result,
-        )
+        );
+        (rc, pwd)
     };
     (rc == 0 && !result.is_null()).then_some(Account {
         uid: pwd.pw_uid,
@@ -423,7 +529,7 @@ fn world_traversable(dir: &Path) -> bool {
         .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
-/// A new, private directory for the cluster, owned by `account` if given.
+/// A new directory for the cluster, mode 0700, owned by `account` if given.
 /// Memory-backed (/dev/shm) when possible: a throwaway server needs no
 /// durability, and every CREATE DATABASE makes hundreds of files, which is
 /// several times faster on tmpfs than on a VM's disk. Else the temp dir.
@@ -452,51 +558,28 @@ const MIN_SHM_FREE: u64 = 1024 * 1024 * 1024;
 
 /// Bytes available to unprivileged users on the filesystem of `path`.
 fn free_bytes(path: &Path) -> Option<u64> {
-    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs writes into the zeroed struct we pass; the path is a
-    // NUL-terminated string we own.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
+    let st = rustix::fs::statvfs(path).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 fn make_root_in(base: &Path, account: Option<Account>) -> Result<PathBuf, DbError> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    for _ in 0..100 {
-        let dir = base.join(format!(
-            "cargo-xdist-pg-{}-{}-{nanos:x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        match fs_err::create_dir(&dir) {
-            Ok(()) => {
-                let setup = || -> io::Result<()> {
-                    fs_err::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-                    if let Some(account) = account {
-                        fs_err::os::unix::fs::chown(&dir, Some(account.uid), Some(account.gid))?;
-                    }
-                    Ok(())
-                };
-                if let Err(e) = setup() {
-                    let _ = fs_err::remove_dir_all(&dir);
-                    return Err(io_error(e));
-                }
-                return Ok(dir);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_error(e)),
-        }
+    let dir = tempfile::Builder::new()
+        .prefix("cargo-xdist-pg-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(base)
+        .map_err(|e| {
+            failure(format!(
+                "could not create a directory in {}: {e}",
+                base.display()
+            ))
+        })?;
+    if let Some(account) = account {
+        // On error `dir` is dropped, which removes it.
+        std::os::unix::fs::chown(dir.path(), Some(account.uid), Some(account.gid))
+            .map_err(io_error)?;
     }
-    Err(DbError::Ephemeral {
-        reason: format!("could not create a unique directory in {}", base.display()),
-        tail: String::new(),
-        log: String::new(),
-    })
+    // From here on the server's teardown (or its watchdog) removes it.
+    Ok(dir.keep())
 }
 
 fn create_log(path: &Path) -> Result<std::fs::File, DbError> {
@@ -505,26 +588,11 @@ fn create_log(path: &Path) -> Result<std::fs::File, DbError> {
         .map_err(io_error)
 }
 
-/// The last lines of a log file (empty if it cannot be read).
-fn read_tail(path: &Path) -> String {
-    let text = std::fs::read(path)
+/// A log file's text (empty if it cannot be read).
+fn read_log(path: &Path) -> String {
+    std::fs::read(path)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
-}
-
-/// A free TCP port on 127.0.0.1 (free when we looked; the caller retries if
-/// someone else takes it before the server binds it).
-fn free_port() -> Result<u16, DbError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| DbError::Ephemeral {
-            reason: format!("could not find a free port on 127.0.0.1: {e}"),
-            tail: String::new(),
-            log: String::new(),
-        })
+        .unwrap_or_default()
 }
 
 fn read_postmaster_pid(data: &Path) -> Option<i32> {
@@ -537,29 +605,41 @@ fn read_postmaster_pid(data: &Path) -> Option<i32> {
         .filter(|&pid| pid > 0)
 }
 
-/// Whether process `pid` no longer exists (or is a zombie waiting for a
-/// parent that is not us).
-fn is_gone(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+/// Whether process `pid` is gone: it does not exist, or it is a zombie
+/// waiting for a parent that is not us (the postmaster's is `pg_ctl`'s
+/// parent's, init or a subreaper). An error when that cannot be told: the
+/// process exists and `/proc` cannot say whether it is a zombie.
+pub fn process_gone(pid: i32) -> io::Result<bool> {
+    let id = Pid::from_raw(pid)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad pid {pid}")))?;
+    // Signal 0 only checks for existence (EPERM: it exists, not ours).
+    match rustix::process::test_kill_process(id) {
+        Err(rustix::io::Errno::SRCH) => return Ok(true),
+        Err(rustix::io::Errno::PERM) | Ok(()) => {}
+        Err(e) => return Err(e.into()),
     }
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // Format: "pid (comm) STATE ..."; comm may contain spaces.
-            let after = stat.rfind(')')?;
-            stat[after + 1..]
-                .split_whitespace()
-                .next()
-                .map(|s| s == "Z")
-        })
-        .unwrap_or(false)
+    let stat_path = format!("/proc/{pid}/stat");
+    match std::fs::read_to_string(&stat_path) {
+        // Format: "pid (comm) STATE ..."; comm may contain spaces.
+        Ok(stat) => Ok(stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))),
+        // It ended between the two looks.
+        Err(e) if e.kind() == io::ErrorKind::NotFound && Path::new("/proc/self/stat").exists() => {
+            Ok(true)
+        }
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "cannot tell whether process {pid} is a zombie: {stat_path}: {e} (is /proc mounted?)"
+            ),
+        )),
+    }
 }
 
 fn wait_gone(pid: i32, limit: Duration) -> bool {
     let start = Instant::now();
-    while !is_gone(pid) {
+    while !process_gone(pid).unwrap_or(false) {
         if start.elapsed() > limit {
             return false;
         }
@@ -584,21 +664,77 @@ mod tests {
     }
 
     #[test]
-    fn url_encodes_the_name() {
+    fn url_names_the_socket_directory_and_hides_the_password_from_debug() {
         let server = EphemeralServer {
-            root: PathBuf::from("/nonexistent"),
-            data: PathBuf::from("/nonexistent/data"),
-            port: 5999,
+            root: PathBuf::from("/tmp/cargo-xdist-pg-x y"),
+            data: PathBuf::from("/tmp/cargo-xdist-pg-x y/data"),
+            password: "0123abcd".into(),
             pg_ctl: PathBuf::from("/bin/false"),
             account: None,
             postmaster_pid: None,
             watchdog: None,
             stopped: true,
         };
+        let url = server.url("my db");
         assert_eq!(
-            server.url("my db"),
-            "postgres://postgres@127.0.0.1:5999/my%20db"
+            url,
+            "postgres://postgres:0123abcd@%2Ftmp%2Fcargo-xdist-pg-x%20y:5432/my%20db"
         );
+        // Our own parser, and rust-postgres's, read the host as the socket.
+        let parsed = super::super::url::PgUrl::parse(&url).unwrap();
+        assert_eq!(parsed.endpoints()[0].host, "/tmp/cargo-xdist-pg-x y");
+        assert_eq!(parsed.password(), Some("0123abcd"));
+        let config: postgres::Config = url.parse().unwrap();
+        assert_eq!(
+            config.get_hosts(),
+            [postgres::config::Host::Unix(PathBuf::from(
+                "/tmp/cargo-xdist-pg-x y"
+            ))]
+        );
+        assert_eq!(config.get_ports(), [5432]);
+        assert_eq!(config.get_password(), Some(&b"0123abcd"[..]));
+        assert!(!format!("{server:?}").contains("0123abcd"));
+    }
+
+    #[test]
+    fn start_errors_quote_the_log_up_to_its_last_error_on_one_line() {
+        let log = "2026-11-26 08:24:20.997 GMT [32042] LOG:  starting PostgreSQL 15.4\n\
+                   2026-11-26 08:24:20.998 GMT [32042] LOG:  Unix-domain socket path \"/x\" is too long\n\
+                   \n\
+                   2026-11-26 08:24:20.998 GMT [32042] WARNING:  could not create Unix-domain socket\n\
+                   2026-11-26 08:24:20.999 GMT [32042] FATAL:  could not create any Unix-domain sockets\n\
+                   2026-11-26 08:24:21.000 GMT [32042] LOG:  database system is shut down\n";
+        let e = ephemeral_error("pg_ctl start failed (exit code 1)".into(), log);
+        assert_eq!(
+            e.to_string(),
+            "could not start the ephemeral PostgreSQL server: pg_ctl start failed (exit code 1) \
+             (log: LOG: Unix-domain socket path \"/x\" is too long | WARNING: could not create \
+             Unix-domain socket | FATAL: could not create any Unix-domain sockets); fix the cause \
+             shown in its log, or pass --database-url instead of --ephemeral-postgres"
+        );
+        // Other logs (initdb's) are quoted as they are; no log, no "(log: )".
+        let e = ephemeral_error(
+            "initdb failed (exit code 1)".into(),
+            "a\ninitdb: error: b [1] c\n",
+        );
+        assert!(
+            e.to_string()
+                .contains("(exit code 1) (log: a | initdb: error: b [1] c);"),
+            "{e}"
+        );
+        let e = ephemeral_error("initdb failed (exit code 1)".into(), " \n");
+        assert!(e.to_string().contains("(exit code 1); fix"), "{e}");
+    }
+
+    #[test]
+    fn accounts_and_processes_are_looked_up() {
+        assert_eq!(lookup_account("root"), Some(Account { uid: 0, gid: 0 }));
+        assert_eq!(lookup_account("no-such-user-xdist"), None);
+        assert!(!process_gone(std::process::id() as i32).unwrap());
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        assert!(process_gone(pid).unwrap());
     }
 
     #[test]

@@ -21,30 +21,31 @@
 pub mod ephemeral;
 pub mod url;
 
-use std::ffi::CStr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
+use postgres_protocol::escape::{escape_identifier, escape_literal};
 use rayon::prelude::*;
 
 use self::ephemeral::EphemeralServer;
 pub use self::url::redact_secrets;
-use self::url::{PgUrl, quote_ident, quote_literal, worker_db_name, worker_index};
+use self::url::{PgUrl, worker_db_name, worker_index};
 
 /// Every marker comment starts with this; only databases whose comment
 /// starts with it are ever dropped.
 pub const MARKER_PREFIX: &str = "created by cargo-xdist";
 
-/// Database name used with `--ephemeral` when no URL names one.
+/// Database name used with `--ephemeral-postgres` when no URL names one.
 pub const DEFAULT_EPHEMERAL_DB: &str = "xdist_test";
 
 /// At most this many databases are created (and set up) at once, each with
 /// its own connection, so a large `-n` does not exhaust `max_connections`.
 const MAX_PARALLEL: usize = 8;
 
-/// Lines of `--db-setup` output quoted in the one-line error message.
+/// Lines of `--db-setup` output or of the ephemeral server's log quoted in
+/// a one-line error message.
 const MESSAGE_TAIL_LINES: usize = 3;
 
 /// How the databases are to be provided; filled from the command line.
@@ -91,9 +92,9 @@ impl std::fmt::Debug for DbOptions {
 /// problem, then after "; " the fix. None contains a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DbError {
-    /// Neither a URL nor `--ephemeral` was given.
+    /// Neither a URL nor `--ephemeral-postgres` was given.
     #[error(
-        "no database URL given; pass --database-url, set {env_name}, or use --ephemeral for a throwaway server"
+        "no database URL given; pass --database-url, set {env_name}, or use --ephemeral-postgres for a throwaway server"
     )]
     MissingUrl { env_name: String },
 
@@ -168,10 +169,8 @@ pub enum DbError {
     SetupFailed {
         worker: String,
         status: String,
-        /// `": last | lines"` of the output, or empty.
+        /// `": last | lines"` of the output (redacted), or empty.
         tail: String,
-        /// The whole output, redacted (see [`DbError::details`]).
-        output: String,
         env_name: String,
     },
 
@@ -181,22 +180,20 @@ pub enum DbError {
     )]
     TlsUnsupported { mode: String },
 
-    /// `--ephemeral` was asked for but there is no PostgreSQL to run.
+    /// `--ephemeral-postgres` was asked for but there is no PostgreSQL to run.
     #[error(
-        "the ephemeral PostgreSQL server needs initdb and pg_ctl, which are neither on PATH nor under /usr/lib/postgresql/*/bin; install the postgresql package (e.g. apt-get install postgresql) or pass --database-url instead of --ephemeral"
+        "the ephemeral PostgreSQL server needs initdb and pg_ctl, which are neither on PATH nor under /usr/lib/postgresql/*/bin; install the postgresql package (e.g. apt-get install postgresql) or pass --database-url instead of --ephemeral-postgres"
     )]
     ServerBinariesMissing,
 
     /// The ephemeral server could not be set up or started.
     #[error(
-        "could not start the ephemeral PostgreSQL server: {reason}{tail}; fix the cause shown in its log, or pass --database-url instead of --ephemeral"
+        "could not start the ephemeral PostgreSQL server: {reason}{tail}; fix the cause shown in its log, or pass --database-url instead of --ephemeral-postgres"
     )]
     Ephemeral {
         reason: String,
-        /// `" (log: last | lines)"`, or empty.
+        /// `" (log: last | lines)"` of the server's log, or empty.
         tail: String,
-        /// The end of the server's log (see [`DbError::details`]).
-        log: String,
     },
 
     /// Any other failure reported by the server.
@@ -208,19 +205,6 @@ pub enum DbError {
         target: String,
         message: String,
     },
-}
-
-impl DbError {
-    /// Multi-line output worth showing under the one-line message: the
-    /// `--db-setup` output or the ephemeral server's log (both redacted).
-    // Until the caller prints it, nothing in the binary uses it.
-    pub fn details(&self) -> Option<&str> {
-        match self {
-            DbError::SetupFailed { output, .. } if !output.trim().is_empty() => Some(output),
-            DbError::Ephemeral { log, .. } if !log.trim().is_empty() => Some(log),
-            _ => None,
-        }
-    }
 }
 
 /// The databases of one run; see the module docs.
@@ -319,7 +303,11 @@ impl WorkerDatabases {
         // The ephemeral server's URL is complete; `PG*` variables meant for
         // another server must not change how we reach it.
         let resolved = resolve(&base, !opts.ephemeral)?;
+        // The base URL's password: the user's, or the ephemeral server's.
+        secrets.extend(base.secrets());
         secrets.extend(resolved.extra_secrets);
+        secrets.sort();
+        secrets.dedup();
         let mut this = WorkerDatabases {
             settings: Settings {
                 env_name: opts.env_name.clone(),
@@ -348,7 +336,7 @@ impl WorkerDatabases {
 
     /// Create the databases for workers `0..workers` in parallel (see the
     /// module docs); with `workers == 0` create nothing, except that with
-    /// `--ephemeral` the base database is made to exist (and set up).
+    /// `--ephemeral-postgres` the base database is made to exist (and set up).
     /// Returns the time spent.
     pub fn create(&mut self) -> Result<Duration, DbError> {
         let start = Instant::now();
@@ -409,7 +397,7 @@ impl WorkerDatabases {
     /// (FORCE)`), unless `keep`. Idempotent; also called on drop. Only drops
     /// databases named like this base's worker databases that still carry
     /// this run's marker; never the base database or anything unmarked.
-    /// With `--ephemeral` it stops the server and deletes it instead.
+    /// With `--ephemeral-postgres` it stops the server and deletes it instead.
     pub fn cleanup(&mut self) -> Result<(), DbError> {
         if let Some(server) = self.server.take() {
             server.stop();
@@ -473,7 +461,7 @@ impl Drop for WorkerDatabases {
 /// `cargo xdist db clean`: drop the leftover marked worker databases of this
 /// base name (any worker number, any run) and return their names, sorted.
 /// Unmarked databases and the base database are never touched. With
-/// `--ephemeral` there is nothing to clean.
+/// `--ephemeral-postgres` there is nothing to clean.
 pub fn clean(opts: &DbOptions) -> Result<Vec<String>, DbError> {
     if opts.ephemeral {
         return Ok(Vec::new());
@@ -626,27 +614,24 @@ fn resolve(url: &PgUrl, use_env: bool) -> Result<Resolved, DbError> {
     })
 }
 
-/// The name of the user this process runs as, if it has one.
+/// The name of the user this process runs as (its effective uid's, looked
+/// up as libpq does), if it has one.
 fn os_user_name() -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: an all-zero passwd is a valid value; getpwuid_r only writes
-    // into `pwd` and `buf`, whose sizes we pass, and on success `pw_name`
-    // points into `buf`, which outlives its use here.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(
-            libc::geteuid(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        );
-        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        Some(CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned())
-    }
+    whoami::username_os()
+        .ok()
+        .map(|name| name.to_string_lossy().into_owned())
+}
+
+/// The last `count` non-empty lines of `text`, each with its whitespace
+/// collapsed, joined with " | ": the end of some output, for a one-line
+/// message.
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(count)..].join(" | ")
 }
 
 /// `text` on one line, with the secrets masked.
@@ -967,9 +952,9 @@ impl Settings {
 
     /// `CREATE DATABASE` (from the template, if any) and mark it.
     fn create_database(&self, client: &mut Client, name: &str) -> Result<(), DbError> {
-        let mut sql = format!("CREATE DATABASE {}", quote_ident(name));
+        let mut sql = format!("CREATE DATABASE {}", escape_identifier(name));
         if let Some(template) = &self.template {
-            sql.push_str(&format!(" TEMPLATE {}", quote_ident(template)));
+            sql.push_str(&format!(" TEMPLATE {}", escape_identifier(template)));
         }
         // PostgreSQL 15's default (WAL_LOG) writes the whole template to the
         // WAL; copying the files is ~3x faster for small test databases, at
@@ -1003,8 +988,8 @@ impl Settings {
         })?;
         let comment = format!(
             "COMMENT ON DATABASE {} IS {}",
-            quote_ident(name),
-            quote_literal(&self.marker)
+            escape_identifier(name),
+            escape_literal(&self.marker)
         );
         client
             .batch_execute(&comment)
@@ -1053,7 +1038,7 @@ impl Settings {
             return client
                 .batch_execute(&format!(
                     "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    quote_ident(name)
+                    escape_identifier(name)
                 ))
                 .map_err(|e| self.sql_error(e, &action));
         }
@@ -1065,7 +1050,10 @@ impl Settings {
             )
             .map_err(|e| self.sql_error(e, &action))?;
         client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(name)))
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {}",
+                escape_identifier(name)
+            ))
             .map_err(|e| self.sql_error(e, &action))
     }
 
@@ -1074,13 +1062,8 @@ impl Settings {
         let Some(command) = &self.setup else {
             return Ok(());
         };
-        let failed = |status: String, output: String| {
-            let tail: Vec<&str> = output
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            let tail = tail[tail.len().saturating_sub(MESSAGE_TAIL_LINES)..].join(" | ");
+        let failed = |status: String, output: &str| {
+            let tail = last_lines(output, MESSAGE_TAIL_LINES);
             DbError::SetupFailed {
                 worker: worker.to_string(),
                 status,
@@ -1089,7 +1072,6 @@ impl Settings {
                 } else {
                     format!(": {}", self.redact(&tail))
                 },
-                output,
                 env_name: self.env_name.clone(),
             }
         };
@@ -1101,7 +1083,7 @@ impl Settings {
             .output();
         let output = match result {
             Ok(output) => output,
-            Err(e) => return Err(failed(format!("could not run sh: {e}"), String::new())),
+            Err(e) => return Err(failed(format!("could not run sh: {e}"), "")),
         };
         if output.status.success() {
             return Ok(());
@@ -1111,8 +1093,7 @@ impl Settings {
             text.push('\n');
         }
         text.push_str(&String::from_utf8_lossy(&output.stderr));
-        let text = redact_secrets(text.trim_end(), &self.secrets);
-        Err(failed(crate::error::describe_status(&output.status), text))
+        Err(failed(crate::error::describe_status(&output.status), &text))
     }
 }
 
@@ -1145,6 +1126,7 @@ mod tests {
         let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
         assert!(matches!(e, DbError::MissingUrl { .. }));
         assert!(e.to_string().contains("DATABASE_URL"), "{e}");
+        assert!(e.to_string().contains("--ephemeral-postgres "), "{e}");
         let e = WorkerDatabases::connect(&opts("mysql://u:pw@h/d"), 2, "r").unwrap_err();
         assert!(matches!(e, DbError::InvalidUrl { .. }), "{e}");
         let e = WorkerDatabases::connect(&opts("postgres://u:pw@h:5432"), 2, "r").unwrap_err();
@@ -1167,14 +1149,21 @@ mod tests {
                 worker: "worker gw1".into(),
                 status: "exit code 2".into(),
                 tail: ": boom".into(),
-                output: "a\nboom".into(),
                 env_name: "DATABASE_URL".into(),
+            },
+            DbError::Ephemeral {
+                reason: "pg_ctl start failed (exit code 1)".into(),
+                tail: " (log: FATAL: no)".into(),
             },
         ];
         for e in samples {
             let text = e.to_string();
             assert!(!text.contains('\n'), "{text}");
             assert!(text.contains("; "), "{text}");
+            // The flag is named as it is spelled.
+            if text.contains("--ephemeral") {
+                assert!(text.ends_with("--ephemeral-postgres"), "{text}");
+            }
         }
         assert_eq!(
             DbError::Unreachable {
@@ -1184,6 +1173,13 @@ mod tests {
             .to_string(),
             "cannot reach PostgreSQL at db:5432 (connection refused); start the server or fix the host and port in --database-url"
         );
+    }
+
+    #[test]
+    fn os_user_name_is_the_effective_users() {
+        let out = Command::new("id").arg("-un").output().unwrap();
+        let expected = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert_eq!(os_user_name(), Some(expected));
     }
 
     #[test]

@@ -9,17 +9,22 @@
 //! - rewriting a URL so that it names another database while every other
 //!   byte (user, percent-encoded password, host, port, query parameters such
 //!   as `sslmode`) stays exactly as written;
-//! - redacting passwords from URLs and from arbitrary text;
-//! - quoting SQL identifiers and string literals.
+//! - redacting passwords from URLs and from arbitrary text.
 //!
 //! Everything here is a pure function of its inputs: no I/O, no environment.
-//! The WHATWG parser of the `url` crate is deliberately not used: it rejects
-//! valid libpq forms such as `postgres://user@/db?host=/run/postgresql` and
-//! re-serialises components, whereas a worker's URL must differ from the base
-//! URL in the database name only.
+//!
+//! The parser below is hand-written on purpose, and kept to that one job:
+//! find the spans of the parts of a libpq URL so they can be read, masked or
+//! replaced in place. The WHATWG parser of the `url` crate does not fit: it
+//! rejects valid libpq forms such as `postgres://user@/db?host=/run/postgresql`
+//! and re-serialises components, whereas a worker's URL must differ from the
+//! base URL in the database name only, byte for byte. `%`-escapes are
+//! decoded and made by the `percent-encoding` crate.
 
 use std::fmt;
 use std::ops::Range;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// PostgreSQL's maximum identifier length in bytes (NAMEDATALEN - 1).
 pub const MAX_IDENT_LEN: usize = 63;
@@ -436,42 +441,43 @@ fn splice(text: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
     out
 }
 
+/// What [`percent_encode`] leaves as it is: RFC 3986's unreserved
+/// characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Decode `%XX` escapes (a `+` stays a `+`, as in libpq).
+///
+/// Like libpq, and unlike the `percent-encoding` crate on its own, a `%`
+/// not followed by two hex digits is an error, not a literal `%`.
 pub fn percent_decode(text: &str) -> Result<String, UrlError> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
+    let escapes_valid = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'%')
+        .all(|(i, _)| {
+            bytes
                 .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| {
-                    UrlError::new("has an invalid %-escape (expected % and two hex digits)")
-                })?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        });
+    if !escapes_valid {
+        return Err(UrlError::new(
+            "has an invalid %-escape (expected % and two hex digits)",
+        ));
     }
-    String::from_utf8(out)
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
         .map_err(|_| UrlError::new("is not valid UTF-8 once %-escapes are decoded"))
 }
 
 /// Percent-encode everything but RFC 3986 unreserved characters.
 pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 /// 32-bit FNV-1a: a small, stable hash (never changes across releases or
@@ -574,23 +580,6 @@ pub fn redact_secrets<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
         }
     }
     out
-}
-
-/// Quote an SQL identifier: double quotes, inner double quotes doubled.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quote an SQL string literal: single quotes doubled; if it contains a
-/// backslash, written as `E'...'` with backslashes doubled, so the result
-/// means the same whatever `standard_conforming_strings` is.
-pub fn quote_literal(text: &str) -> String {
-    let quoted = text.replace('\'', "''");
-    if text.contains('\\') {
-        format!("E'{}'", quoted.replace('\\', "\\\\"))
-    } else {
-        format!("'{quoted}'")
-    }
 }
 
 #[cfg(test)]
@@ -825,10 +814,24 @@ mod tests {
     }
 
     #[test]
-    fn quoting() {
-        assert_eq!(quote_ident("plain"), "\"plain\"");
-        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
-        assert_eq!(quote_literal("it's"), "'it''s'");
-        assert_eq!(quote_literal("a\\b'"), "E'a\\\\b'''");
+    fn percent_escapes() {
+        assert_eq!(
+            percent_encode("a-b.c_d~e f/é%"),
+            "a-b.c_d~e%20f%2F%C3%A9%25"
+        );
+        assert_eq!(percent_decode("a%20b+%C3%A9%2f").unwrap(), "a b+é/");
+        for bad in ["%", "%2", "%zz", "a%4%41"] {
+            let e = percent_decode(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid %-escape"), "{bad}: {e}");
+        }
+        let e = percent_decode("%FF").unwrap_err().to_string();
+        assert!(e.contains("not valid UTF-8"), "{e}");
+        let e = PgUrl::parse("postgres://u:%C3%28@h/db")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "the password is not valid UTF-8 once %-escapes are decoded"
+        );
     }
 }
