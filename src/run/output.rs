@@ -55,13 +55,19 @@ pub fn output_of_running_test(since_last_verdict: &[u8], name: &str) -> String {
     }
 }
 
-/// What a test wrote through the pipes: from libtest's `test <name> ... `
-/// marker to the next test's marker (or the end).
-pub fn raw_output(all: &str, name: &str, next: Option<&String>) -> String {
-    let marker = format!("test {name} ... ");
-    let Some(start) = all.find(&marker).map(|p| p + marker.len()) else {
-        return String::new();
-    };
+/// What a test wrote through the pipes (under `--nocapture`): the text
+/// between the previous test's `test <prev> ... ` marker (the start, for the
+/// first test) and the next test's marker (or the end). It starts at the
+/// previous marker, not at this test's own: stdout and stderr are separate
+/// pipes, so a panic message on stderr may arrive before this test's marker
+/// on stdout, never before the previous test's.
+pub fn raw_output(all: &str, prev: Option<&String>, next: Option<&String>) -> String {
+    let start = prev
+        .and_then(|p| {
+            let marker = format!("test {p} ... ");
+            all.find(&marker).map(|at| at + marker.len())
+        })
+        .unwrap_or(0);
     let rest = &all[start..];
     let end = next
         .and_then(|n| rest.find(&format!("test {n} ... ")))
@@ -85,13 +91,16 @@ mod tests {
     fn crashed_test_output_starts_after_its_marker() {
         let raw = b"test prev ... ok\ntest boom ... about to crash\n";
         assert_eq!(output_of_running_test(raw, "boom"), "about to crash\n");
+        let (a, b, c) = ("a".to_string(), "b".to_string(), "c".to_string());
         assert_eq!(
-            raw_output(
-                "test a ... out a\nFAILED\ntest b ... ok\n",
-                "a",
-                Some(&"b".to_string())
-            ),
-            "out a\nFAILED\n"
+            raw_output("test a ... out a\nFAILED\ntest b ... ok\n", None, Some(&b)),
+            "test a ... out a\nFAILED\n"
+        );
+        // b's panic (stderr) arrived before b's marker (stdout).
+        let all = "test a ... ok\npanic in b\ntest b ... FAILED\ntest c ... ok\n";
+        assert_eq!(
+            raw_output(all, Some(&a), Some(&c)),
+            "ok\npanic in b\ntest b ... FAILED\n"
         );
     }
 

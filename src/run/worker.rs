@@ -230,7 +230,11 @@ impl<'a> LibtestProcess<'_, 'a> {
             // the test's own output went through the pipes as it ran.
             let output = match sections.get(&self.names[idx]) {
                 Some(s) => s.clone(),
-                None => raw_output(&all, &self.names[idx], self.names.get(idx + 1)),
+                None => raw_output(
+                    &all,
+                    idx.checked_sub(1).map(|i| &self.names[i]),
+                    self.names.get(idx + 1),
+                ),
             };
             self.emit_event(RunEvent::FailureOutput {
                 binary: self.binary.id.clone(),
