@@ -348,7 +348,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn groups(mode: DistMode, cases: Vec<TestCase>) -> Vec<TestGroup> {
+    /// The plan of `cases` of binaries `a` and `b`, without filters.
+    fn plan_of(mode: DistMode, cases: Vec<TestCase>, last: &LastFailures) -> Plan {
         let listing = Listing {
             cases,
             failures: vec![],
@@ -358,15 +359,19 @@ pub(crate) mod tests {
             &build(&["a", "b"]),
             listing,
             &Filters::default(),
-            &LastFailures::default(),
+            last,
         )
-        .units
-        .into_iter()
-        .map(|u| match u {
-            WorkUnit::Tests(g) => g,
-            other => panic!("{other:?}"),
-        })
-        .collect()
+    }
+
+    fn groups(mode: DistMode, cases: Vec<TestCase>) -> Vec<TestGroup> {
+        plan_of(mode, cases, &LastFailures::default())
+            .units
+            .into_iter()
+            .map(|u| match u {
+                WorkUnit::Tests(g) => g,
+                other => panic!("{other:?}"),
+            })
+            .collect()
     }
 
     fn cases() -> Vec<TestCase> {
@@ -484,17 +489,7 @@ pub(crate) mod tests {
         let mut cs = cases();
         cs.push(case(0, "slow", "src/lib.rs"));
         cs.last_mut().unwrap().ignored = true;
-        let listing = Listing {
-            cases: cs,
-            failures: vec![],
-        };
-        plan(
-            mode,
-            &build(&["a", "b"]),
-            listing,
-            &Filters::default(),
-            last,
-        )
+        plan_of(mode, cs, last)
     }
 
     /// `key: test names` of each group.
