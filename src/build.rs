@@ -55,6 +55,9 @@ pub struct BuildOutput {
     /// `--doc` only.
     pub doc_packages: Vec<DocPackage>,
     pub workspace_root: Utf8PathBuf,
+    /// The workspace's target directory (`--target-dir`, else cargo's),
+    /// not the coverage build's: cargo-xdist's own records go under it.
+    pub target_directory: Utf8PathBuf,
     /// `--coverage`: how cargo was told to instrument (doctest runs use
     /// the same, so that they do not rebuild the library uninstrumented).
     pub instrumentation: Option<CargoInstrumentation>,
@@ -167,17 +170,18 @@ struct ScriptOutput {
 /// target directory.
 pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     let meta = metadata(b)?;
-    let target_dir = match &b.target_dir {
+    let workspace_target = match &b.target_dir {
         Some(d) => Utf8PathBuf::from(d),
         None => meta.target_directory.clone(),
     };
     let instrumentation =
-        coverage.map(|_| cargo_instrumentation(&target_dir, &|k| std::env::var(k).ok()));
+        coverage.map(|_| cargo_instrumentation(&workspace_target, &|k| std::env::var(k).ok()));
     let target_dir = instrumentation
         .as_ref()
-        .map_or(target_dir, |i| i.target_dir.clone());
+        .map_or(workspace_target.clone(), |i| i.target_dir.clone());
     let compiled = compile(b, instrumentation.as_ref())?;
     let mut out = assemble(&meta, &target_dir, compiled);
+    out.target_directory = workspace_target;
     if let Some(pattern) = coverage {
         for binary in &mut out.binaries {
             binary
@@ -430,6 +434,7 @@ fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> Build
         binaries,
         doc_packages: Vec::new(),
         workspace_root: meta.workspace_root.clone(),
+        target_directory: target_dir.to_path_buf(),
         instrumentation: None,
         other_executables,
     }

@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         its file runs again in a fresh process.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Exit codes: 0 all passed, 100 a test failed, 101 build failed, 3 coverage under --cov-fail-under, 2 usage or configuration error, 130 interrupted."
+    after_help = "Exit codes: 0 all passed, 100 a test failed (or was flaky, with --flaky-fails), 101 build failed, 3 coverage under --cov-fail-under, 2 usage or configuration error, 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -309,7 +309,34 @@ pub struct RunArgs {
     pub no_progress: bool,
 
     #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+
+    #[command(flatten)]
     pub coverage: CoverageArgs,
+}
+
+/// Retries, stopping early, and the last run's failures.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Failures and retries")]
+pub struct LifecycleArgs {
+    /// Run a failed test again, up to N more times, each in a fresh process on the same worker
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// Fail the run when a test is flaky (failed, then passed on a retry)
+    #[arg(long)]
+    pub flaky_fails: bool,
+    /// Stop after the first failed test: no new test starts, the running ones are stopped
+    #[arg(short = 'x', long = "exitfirst", visible_alias = "fail-fast")]
+    pub exitfirst: bool,
+    /// Stop after N failed tests, as -x does after one
+    #[arg(long = "maxfail", visible_alias = "max-fail", value_name = "N")]
+    pub maxfail: Option<usize>,
+    /// Run only the tests that failed in the last run (all, if none did)
+    #[arg(long = "lf", visible_alias = "last-failed")]
+    pub last_failed: bool,
+    /// Run the tests that failed in the last run first, then the rest
+    #[arg(long = "ff", visible_alias = "failed-first")]
+    pub failed_first: bool,
 }
 
 /// Coverage options.
@@ -406,6 +433,30 @@ mod tests {
             "a",
         ]);
         assert!(matches!(cli.command, Some(Command::List(l)) if l.build.package == ["a"]));
+    }
+
+    #[test]
+    fn lifecycle_flags_and_their_aliases() {
+        for args in [
+            &["cargo-xdist", "-x", "--lf", "--retries", "2"][..],
+            &["cargo-xdist", "--fail-fast", "--last-failed", "--retries=2"],
+            &["cargo-xdist", "--exitfirst", "--lf", "--retries", "2"],
+        ] {
+            let l = parse(args).run.lifecycle;
+            assert!(l.exitfirst && l.last_failed && !l.failed_first, "{args:?}");
+            assert_eq!(l.retries, 2, "{args:?}");
+        }
+        let l = parse(&["cargo-xdist", "--max-fail", "3", "--failed-first"])
+            .run
+            .lifecycle;
+        assert_eq!((l.maxfail, l.failed_first), (Some(3), true));
+        let l = parse(&["cargo-xdist", "--maxfail", "2", "--ff", "--flaky-fails"])
+            .run
+            .lifecycle;
+        assert_eq!(
+            (l.maxfail, l.failed_first, l.flaky_fails),
+            (Some(2), true, true)
+        );
     }
 
     #[test]

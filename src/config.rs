@@ -180,6 +180,22 @@ pub struct ReportOptions {
     pub progress: bool,
     /// Color the outcome labels.
     pub color: bool,
+    /// `-x`/`--maxfail N`: the run stops after this many failed tests.
+    pub max_fail: Option<usize>,
+    /// `--flaky-fails`: a flaky test fails the run.
+    pub flaky_fails: bool,
+}
+
+/// `--lf` / `--ff`: what the last run's failures do to this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LastFailed {
+    /// Run the selected tests in the usual order.
+    #[default]
+    Off,
+    /// `--lf`: only the tests that failed last time (all, if none did).
+    Only,
+    /// `--ff`: the tests that failed last time first, then the rest.
+    First,
 }
 
 /// Everything `cargo xdist [run]` needs, resolved and validated.
@@ -203,6 +219,14 @@ pub struct RunConfig {
     pub report: ReportOptions,
     /// `--coverage`.
     pub coverage: Option<CoverageOptions>,
+    /// `--retries N`: a failed test runs again up to N more times.
+    pub retries: u32,
+    /// `-x`/`--maxfail N`: stop after this many failed tests.
+    pub max_fail: Option<usize>,
+    /// `--flaky-fails`: a flaky test fails the run.
+    pub flaky_fails: bool,
+    /// `--lf` / `--ff`.
+    pub last_failed: LastFailed,
 }
 
 /// What `--coverage` reports.
@@ -260,6 +284,7 @@ impl RunConfig {
             None
         };
         let coverage = coverage_options(args.coverage)?;
+        let (max_fail, last_failed) = lifecycle_options(&args.lifecycle)?;
         let mut build = BuildOptions::from(args.build);
         build.doc = args.doc;
         let quiet = args.quiet;
@@ -278,8 +303,14 @@ impl RunConfig {
                 durations: args.durations,
                 progress: !args.no_progress && !quiet && progress_wanted(env),
                 color: color_wanted(env),
+                max_fail,
+                flaky_fails: args.lifecycle.flaky_fails,
             },
             coverage,
+            retries: args.lifecycle.retries,
+            max_fail,
+            flaky_fails: args.lifecycle.flaky_fails,
+            last_failed,
         })
     }
 }
@@ -347,6 +378,41 @@ fn coverage_options(args: cli::CoverageArgs) -> Result<Option<CoverageOptions>, 
         fail_under: args.cov_fail_under,
         ignore: args.cov_ignore,
     }))
+}
+
+/// `-x`/`--maxfail` (the failure limit) and `--lf`/`--ff`, checked.
+fn lifecycle_options(l: &cli::LifecycleArgs) -> Result<(Option<usize>, LastFailed), UsageError> {
+    let max_fail = match (l.exitfirst, l.maxfail) {
+        (true, Some(n)) => {
+            return Err(UsageError(format!(
+                "-x and --maxfail {n} both set when the run stops; keep one (-x is --maxfail 1)"
+            )));
+        }
+        (_, Some(0)) => {
+            return Err(UsageError(
+                "--maxfail 0 would stop before any test ran; give 1 or more, or leave it out to run every test".into(),
+            ));
+        }
+        (true, None) => Some(1),
+        (false, n) => n,
+    };
+    if l.flaky_fails && l.retries == 0 {
+        return Err(UsageError(
+            "--flaky-fails needs --retries: without retries no test can be flaky; add --retries 1"
+                .into(),
+        ));
+    }
+    let last_failed = match (l.last_failed, l.failed_first) {
+        (true, true) => {
+            return Err(UsageError(
+                "--lf runs only the last failures and --ff runs them first; pick one".into(),
+            ));
+        }
+        (true, false) => LastFailed::Only,
+        (false, true) => LastFailed::First,
+        (false, false) => LastFailed::Off,
+    };
+    Ok((max_fail, last_failed))
 }
 
 /// `coverage merge`'s inputs and output format.
@@ -540,5 +606,34 @@ mod tests {
             err.0
                 .starts_with("--db-template, --db-setup and --keep-db need a database")
         );
+    }
+
+    #[test]
+    fn lifecycle_options_resolve_and_conflicts_are_usage_errors() {
+        let c = run_config(&["-x", "--lf"], &[]).unwrap();
+        assert_eq!((c.max_fail, c.last_failed), (Some(1), LastFailed::Only));
+        assert_eq!(c.report.max_fail, Some(1));
+        let c = run_config(&["--maxfail", "3", "--ff", "--retries", "2"], &[]).unwrap();
+        assert_eq!(
+            (c.max_fail, c.last_failed, c.retries),
+            (Some(3), LastFailed::First, 2)
+        );
+        let c = run_config(&[], &[]).unwrap();
+        assert_eq!(
+            (c.max_fail, c.last_failed, c.retries),
+            (None, LastFailed::Off, 0)
+        );
+        for (args, says) in [
+            (&["-x", "--maxfail", "2"][..], "keep one"),
+            (&["--maxfail", "0"], "give 1 or more"),
+            (&["--flaky-fails"], "add --retries 1"),
+            (&["--lf", "--ff"], "pick one"),
+        ] {
+            let err = run_config(args, &[]).unwrap_err();
+            assert!(
+                err.0.contains(says) && !err.0.contains('\n'),
+                "{args:?}: {err}"
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,6 +39,9 @@ impl TestResult {
             duration: Duration::ZERO,
             reason: None,
             output: String::new(),
+            attempt: 1,
+            max_attempts: 1,
+            will_retry: false,
         }
     }
 
@@ -56,6 +59,47 @@ impl TestResult {
         self.output = output;
         self
     }
+
+    /// Attempt `attempt` (from 1) of at most `max_attempts`; `will_retry`
+    /// when this failed attempt is to run again.
+    pub fn on_attempt(mut self, attempt: u32, max_attempts: u32, will_retry: bool) -> Self {
+        self.attempt = attempt;
+        self.max_attempts = max_attempts;
+        self.will_retry = will_retry;
+        self
+    }
+
+    /// A run of the test after a failed one (`--retries`).
+    pub fn is_retry(&self) -> bool {
+        self.attempt > 1
+    }
+
+    /// Passed on a retry after failing: counted as passed (`--flaky-fails`
+    /// makes it fail the run).
+    pub fn is_flaky(&self) -> bool {
+        self.outcome == Outcome::Passed && self.is_retry()
+    }
+
+    /// A failure that is the test's verdict: not one that runs again.
+    pub fn is_final_failure(&self) -> bool {
+        self.outcome.is_failure() && !self.will_retry
+    }
+
+    /// The test, as the last-failed record names it.
+    pub fn id(&self) -> TestId {
+        TestId {
+            binary: self.binary.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// A test across runs: its binary's id and its name (the last-failed
+/// record, `--lf`/`--ff`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TestId {
+    pub binary: String,
+    pub name: String,
 }
 
 impl Outcome {
@@ -81,6 +125,16 @@ pub struct TestResult {
     pub reason: Option<String>,
     /// Captured output (failures only).
     pub output: String,
+    /// Which run of this test this is, from 1 (`--retries`: each failed
+    /// run may be followed by another, in a fresh process). Every attempt
+    /// is reported; a reporter shows `attempt` and [`TestResult::is_flaky`].
+    pub attempt: u32,
+    /// The most runs this test gets: 1 + `--retries` (1 for doctests,
+    /// which are not retried).
+    pub max_attempts: u32,
+    /// This failed attempt runs again. An interrupted or stopped run may
+    /// drop the retry: this result then stays the test's verdict.
+    pub will_retry: bool,
 }
 
 /// What the runner reports as it goes.

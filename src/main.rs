@@ -19,7 +19,7 @@ use cargo_xdist::list::{self, Listing};
 use cargo_xdist::report::terminal::{Terminal, Timing};
 use cargo_xdist::report::{self, Collector, EventSink};
 use cargo_xdist::run::{self, RunOptions};
-use cargo_xdist::{plan, schedule, signal};
+use cargo_xdist::{history, plan, schedule, signal};
 
 fn main() {
     let code = match cli::parse_from(std::env::args_os()) {
@@ -88,8 +88,9 @@ fn run_command(args: RunArgs) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     coverage.as_mut().map(Session::ready).transpose()?;
-    let plan = plan::plan(config.dist, &built, listing, &config.filters);
-    let units = schedule::order(config.dist, plan.units);
+    let last = history::load(&built, config.last_failed);
+    let plan = plan::plan(config.dist, &built, listing, &config.filters, &last);
+    let units = schedule::order(config.dist, plan.first, plan.units);
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
     identity
         .worker_env
@@ -99,6 +100,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let terminal = Arc::new(Terminal::new(config.report.clone()));
     let secrets = databases.as_ref().map(|d| d.secrets()).unwrap_or_default();
     let sink = EventSink::new(secrets, vec![collector.clone(), terminal.clone()]);
+    plan.note.iter().for_each(|note| terminal.note(note));
     (plan.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     run::run(
         units,
@@ -115,22 +117,21 @@ fn run_command(args: RunArgs) -> Result<i32> {
         d.cleanup().unwrap_or_else(|e| eprintln!("warning: {e}"));
         timing.db_drop = Some(t_drop.elapsed());
     }
-    if !config.report.quiet {
-        terminal.timing(&timing);
-    }
+    terminal.timing(&timing);
     // A report that cannot be written must not hide the summary or skip
     // the database cleanup; it still makes the run fail. Coverage is
     // reported when tests failed too; the exit code still says they failed.
-    let junit = config.report.junit.as_ref();
-    let junit = junit.map(|path| report::junit::write(path, &summary, &run_id));
+    let junit = (config.report.junit.as_ref()).map(|p| report::junit::write(p, &summary, &run_id));
     let coverage = coverage.map(|c| c.finish(&built));
+    let recorded = history::save(&built, &summary, config.flaky_fails);
     let report_failed = report::failed(junit.as_ref(), "the JUnit report")
-        | report::failed(coverage.as_ref(), "the coverage report");
+        | report::failed(coverage.as_ref(), "the coverage report")
+        | report::failed(Some(&recorded), "the last-failed record");
     let coverage_low = coverage.is_some_and(|c| c.is_ok_and(|c| terminal.coverage(&c)));
     terminal.finish(&summary);
     Ok(error::run_exit_code(
         summary.interrupted || cancel.is_cancelled(),
-        summary.failed(),
+        summary.failing(config.flaky_fails),
         coverage_low,
         report_failed,
     ))

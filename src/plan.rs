@@ -3,15 +3,25 @@
 //! anything runs (ignored tests, binaries that could not list their tests).
 //! Partitions and last-failed selection plug in here; the order in which
 //! units are handed out is [`crate::schedule`]'s.
+//!
+//! `--lf` keeps only the tests that failed last time ([`LastFailures`],
+//! read by [`crate::history`]); `--ff` puts them in units of their own,
+//! [`Plan::first`], which are handed out before the rest. A custom-harness
+//! target is one test; a package's doctests are one unit, selected (or put
+//! first) as a whole when any of them failed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::build::{BuildOutput, TestBinary};
-use crate::config::{DistMode, Filters, IgnoredMode};
-use crate::event::{Outcome, TestResult};
+use crate::config::{DistMode, Filters, IgnoredMode, LastFailed};
+use crate::event::{Outcome, TestId, TestResult};
 use crate::list::{CaseKind, Listing, TestCase};
+
+/// The name under which a binary that could not list its tests is
+/// reported (and recorded as failed).
+pub const LISTING: &str = "(listing)";
 
 /// Libtest tests of one binary that run together, in one process where
 /// nothing crashes, on one worker.
@@ -66,14 +76,94 @@ pub struct Plan {
     /// Units in canonical order (binary, then key); [`crate::schedule`]
     /// orders them for handing out.
     pub units: Vec<WorkUnit>,
+    /// `--ff`: units of the tests that failed last time, handed out before
+    /// [`Plan::units`].
+    pub first: Vec<WorkUnit>,
     /// Results known before the run: ignored tests (skipped) and binaries
     /// that could not list their tests (failed).
     pub known: Vec<TestResult>,
+    /// `--lf`/`--ff`: one line on what the last run's failures selected.
+    pub note: Option<String>,
 }
 
-/// Split the listing into units of work under `mode`.
-pub fn plan(mode: DistMode, build: &BuildOutput, listing: Listing, filters: &Filters) -> Plan {
-    let cases = select(listing.cases, filters);
+/// The tests that failed in the last run, and what `--lf`/`--ff` is to do
+/// with them.
+#[derive(Debug, Clone, Default)]
+pub struct LastFailures {
+    pub mode: LastFailed,
+    pub tests: BTreeSet<TestId>,
+    /// The record could not be read (then nothing counts as failed): why.
+    pub unreadable: Option<String>,
+}
+
+impl LastFailures {
+    /// `name` of `binary` failed last time, or the binary could not list.
+    fn failed(&self, binary: &str, name: &str) -> bool {
+        [name, LISTING].iter().any(|n| {
+            self.tests.contains(&TestId {
+                binary: binary.into(),
+                name: n.to_string(),
+            })
+        })
+    }
+
+    /// Some test of `binary` failed last time (a package's doctests).
+    fn failed_in(&self, binary: &str) -> bool {
+        self.tests.iter().any(|t| t.binary == binary)
+    }
+
+    /// What `--lf`/`--ff` does, given that `matched` of the `selected`
+    /// tests failed last time.
+    fn note(&self, matched: usize, selected: usize) -> Option<String> {
+        let flag = match self.mode {
+            LastFailed::Off => return None,
+            LastFailed::Only => "--lf",
+            LastFailed::First => "--ff",
+        };
+        let why_none = match &self.unreadable {
+            Some(why) => why.clone(),
+            None if self.tests.is_empty() => "no failures recorded from the last run".into(),
+            None => format!(
+                "none of the {} recorded failures is selected",
+                self.tests.len()
+            ),
+        };
+        Some(match (self.mode, matched) {
+            (LastFailed::Only, 0) => format!("{flag}: {why_none}; running all {selected} selected"),
+            (LastFailed::Only, m) => format!(
+                "{flag}: running the tests that failed last time: {m} of {selected} selected"
+            ),
+            (_, 0) => format!("{flag}: {why_none}; usual order"),
+            (_, m) => format!(
+                "{flag}: running the tests that failed last time first: {m} of {selected} selected"
+            ),
+        })
+    }
+}
+
+/// Split the listing into units of work under `mode`; `last` selects or
+/// puts first the tests that failed last time (`--lf`/`--ff`).
+pub fn plan(
+    mode: DistMode,
+    build: &BuildOutput,
+    listing: Listing,
+    filters: &Filters,
+    last: &LastFailures,
+) -> Plan {
+    let mut cases = select(listing.cases, filters);
+    let failed = |c: &TestCase| last.failed(&build.binaries[c.binary].id, &c.name);
+    let doc_failed: Vec<bool> = (build.doc_packages.iter())
+        .map(|p| last.failed_in(&p.id))
+        .collect();
+    let runnable = cases.iter().filter(|c| !c.ignored);
+    let matched = runnable.clone().filter(|c| failed(c)).count();
+    let matched = matched + doc_failed.iter().filter(|&&f| f).count();
+    let note = last.note(matched, runnable.count() + doc_failed.len());
+    let only = last.mode == LastFailed::Only && matched > 0;
+    let first = last.mode == LastFailed::First && matched > 0;
+    if only {
+        cases.retain(failed);
+    }
     let mut known = Vec::new();
     for case in cases.iter().filter(|c| c.ignored) {
         known.push(TestResult::new(
@@ -88,24 +178,30 @@ pub fn plan(mode: DistMode, build: &BuildOutput, listing: Listing, filters: &Fil
     for failure in &listing.failures {
         let id = &build.binaries[failure.binary].id;
         known.push(
-            TestResult::new(id, "(listing)", None, "", "-", Outcome::Failed)
+            TestResult::new(id, LISTING, None, "", "-", Outcome::Failed)
                 .because(Some(format!("cannot list the tests of {id}")))
                 .with_output(failure.message.clone()),
         );
     }
-    let mut units = Vec::new();
-    let mut groups: BTreeMap<(usize, String), TestGroup> = BTreeMap::new();
+    // [units, first units]
+    let mut units = [Vec::new(), Vec::new()];
+    let mut groups: BTreeMap<(bool, usize, String), TestGroup> = BTreeMap::new();
     for case in cases.into_iter().filter(|c| !c.ignored) {
+        let ahead = first && failed(&case);
         if case.kind == CaseKind::CustomHarness {
-            units.push(WorkUnit::Harness {
+            units[usize::from(ahead)].push(WorkUnit::Harness {
                 binary: case.binary,
                 source_path: case.source_path,
             });
             continue;
         }
-        let (key, batchable) = group_key(mode, &build.binaries[case.binary], &case);
+        let (mut key, mut batchable) = group_key(mode, &build.binaries[case.binary], &case);
+        if ahead {
+            // A unit of its own, not batched with tests that passed.
+            (key, batchable) = (format!("{key} (failed first)"), false);
+        }
         groups
-            .entry((case.binary, key.clone()))
+            .entry((ahead, case.binary, key.clone()))
             .or_insert_with(|| TestGroup {
                 key,
                 binary: case.binary,
@@ -115,17 +211,29 @@ pub fn plan(mode: DistMode, build: &BuildOutput, listing: Listing, filters: &Fil
             .tests
             .push(case);
     }
-    for mut g in groups.into_values() {
+    for ((ahead, ..), mut g) in groups {
         g.tests.sort_by(|a, b| a.name.cmp(&b.name));
-        units.push(WorkUnit::Tests(g));
+        units[usize::from(ahead)].push(WorkUnit::Tests(g));
     }
-    units.sort_by_key(|u| match u {
-        WorkUnit::Tests(g) => g.binary,
-        WorkUnit::Harness { binary, .. } => *binary,
-        WorkUnit::Doctests { .. } => usize::MAX,
-    });
-    units.extend((0..build.doc_packages.len()).map(|package| WorkUnit::Doctests { package }));
-    Plan { units, known }
+    for list in &mut units {
+        list.sort_by_key(|u| match u {
+            WorkUnit::Tests(g) => g.binary,
+            WorkUnit::Harness { binary, .. } => *binary,
+            WorkUnit::Doctests { .. } => usize::MAX,
+        });
+    }
+    for (package, &failed) in doc_failed.iter().enumerate() {
+        if failed || !only {
+            units[usize::from(first && failed)].push(WorkUnit::Doctests { package });
+        }
+    }
+    let [units, first] = units;
+    Plan {
+        units,
+        first,
+        known,
+        note,
+    }
 }
 
 /// The group key a test gets under `mode`.
@@ -200,7 +308,7 @@ pub fn select(cases: Vec<TestCase>, f: &Filters) -> Vec<TestCase> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use camino::Utf8PathBuf;
 
@@ -223,6 +331,7 @@ mod tests {
             binaries: ids.iter().map(|i| bin(i)).collect(),
             doc_packages: vec![],
             workspace_root: Utf8PathBuf::from("/"),
+            target_directory: Utf8PathBuf::from("/target"),
             instrumentation: None,
             other_executables: vec![],
         }
@@ -239,12 +348,23 @@ mod tests {
         }
     }
 
-    fn groups(mode: DistMode, cases: Vec<TestCase>) -> Vec<TestGroup> {
+    /// The plan of `cases` of binaries `a` and `b`, without filters.
+    fn plan_of(mode: DistMode, cases: Vec<TestCase>, last: &LastFailures) -> Plan {
         let listing = Listing {
             cases,
             failures: vec![],
         };
-        plan(mode, &build(&["a", "b"]), listing, &Filters::default())
+        plan(
+            mode,
+            &build(&["a", "b"]),
+            listing,
+            &Filters::default(),
+            last,
+        )
+    }
+
+    fn groups(mode: DistMode, cases: Vec<TestCase>) -> Vec<TestGroup> {
+        plan_of(mode, cases, &LastFailures::default())
             .units
             .into_iter()
             .map(|u| match u {
@@ -333,6 +453,7 @@ mod tests {
             &build(&["a", "b"]),
             listing,
             &Filters::default(),
+            &LastFailures::default(),
         );
         let total: usize = p.units.iter().map(WorkUnit::test_count).sum();
         assert_eq!(total, 4);
@@ -348,6 +469,128 @@ mod tests {
                 ("b", "(listing)", Outcome::Failed)
             ]
         );
+    }
+
+    fn last(mode: LastFailed, failed: &[(&str, &str)]) -> LastFailures {
+        LastFailures {
+            mode,
+            tests: failed
+                .iter()
+                .map(|(b, n)| TestId {
+                    binary: b.to_string(),
+                    name: n.to_string(),
+                })
+                .collect(),
+            unreadable: None,
+        }
+    }
+
+    fn plan_with(mode: DistMode, last: &LastFailures) -> Plan {
+        let mut cs = cases();
+        cs.push(case(0, "slow", "src/lib.rs"));
+        cs.last_mut().unwrap().ignored = true;
+        plan_of(mode, cs, last)
+    }
+
+    /// `key: test names` of each group.
+    fn unit_names(units: &[WorkUnit]) -> Vec<String> {
+        units
+            .iter()
+            .map(|u| match u {
+                WorkUnit::Tests(g) => {
+                    let names: Vec<_> = g.tests.iter().map(|t| t.name.as_str()).collect();
+                    format!("{}: {}", g.key, names.join(" "))
+                }
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn last_failed_runs_only_the_recorded_failures() {
+        let failed = [("a", "math::tests::b"), ("b", "api"), ("gone", "x")];
+        let p = plan_with(DistMode::Loadfile, &last(LastFailed::Only, &failed));
+        assert_eq!(
+            unit_names(&p.units),
+            ["a src/math.rs: math::tests::b", "b tests/api.rs: api"]
+        );
+        assert!(p.first.is_empty() && p.known.is_empty(), "{p:?}");
+        assert_eq!(
+            p.note.as_deref(),
+            Some("--lf: running the tests that failed last time: 2 of 5 selected")
+        );
+        // A binary that could not list last time runs whole.
+        let p = plan_with(
+            DistMode::Loadfile,
+            &last(LastFailed::Only, &[("b", LISTING)]),
+        );
+        assert_eq!(unit_names(&p.units), ["b tests/api.rs: api"]);
+    }
+
+    #[test]
+    fn last_failed_without_a_selected_failure_runs_everything() {
+        for (failed, says) in [
+            (
+                &[][..],
+                "--lf: no failures recorded from the last run; running all 5 selected",
+            ),
+            (
+                &[("gone", "x")],
+                "--lf: none of the 1 recorded failures is selected; running all 5 selected",
+            ),
+        ] {
+            let p = plan_with(DistMode::Loadfile, &last(LastFailed::Only, failed));
+            assert_eq!(p.units.len(), 3);
+            assert_eq!(p.known.len(), 1, "the ignored test is still reported");
+            assert_eq!(p.note.as_deref(), Some(says));
+        }
+        let mut unreadable = last(LastFailed::Only, &[]);
+        unreadable.unreadable = Some("cannot read X".into());
+        let p = plan_with(DistMode::Loadfile, &unreadable);
+        assert_eq!(p.units.len(), 3);
+        assert_eq!(
+            p.note.as_deref(),
+            Some("--lf: cannot read X; running all 5 selected")
+        );
+        let p = plan_with(DistMode::Loadfile, &LastFailures::default());
+        assert_eq!((p.units.len(), p.note), (3, None));
+    }
+
+    #[test]
+    fn failed_first_splits_the_failures_into_units_of_their_own() {
+        let failed = [("a", "math::tests::b"), ("b", "api")];
+        for mode in [DistMode::Loadfile, DistMode::Load] {
+            let p = plan_with(mode, &last(LastFailed::First, &failed));
+            let first = unit_names(&p.first);
+            assert_eq!(
+                first,
+                [
+                    "a src/math.rs (failed first): math::tests::b",
+                    "b tests/api.rs (failed first): api"
+                ]
+                .map(|s| if mode == DistMode::Load {
+                    s.replace("src/math.rs", "math::tests::b")
+                        .replace("tests/api.rs", "api")
+                } else {
+                    s.to_string()
+                }),
+                "{mode:?}"
+            );
+            assert!(
+                p.first
+                    .iter()
+                    .all(|u| matches!(u, WorkUnit::Tests(g) if !g.batchable))
+            );
+            let rest: usize = p.units.iter().map(WorkUnit::test_count).sum();
+            assert_eq!(rest, 3, "{mode:?}: the others still run");
+            assert_eq!(
+                p.note.as_deref(),
+                Some("--ff: running the tests that failed last time first: 2 of 5 selected")
+            );
+        }
+        let p = plan_with(DistMode::Loadfile, &last(LastFailed::First, &[]));
+        assert!(p.first.is_empty());
+        assert_eq!(p.units.len(), 3);
     }
 
     fn named(name: &str, ignored: bool) -> TestCase {

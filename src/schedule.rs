@@ -1,15 +1,23 @@
 //! Schedule stage: the plan's units → the order workers take them in.
 //! Largest first, so the long pole starts early; under `load` and
 //! `loadgroup`, single-test units interleave files so that one file's tests
-//! spread over the workers; under `no`, the binaries' order.
+//! spread over the workers; under `no`, the binaries' order. Under `--ff`,
+//! the units of the tests that failed last time go before all others.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::config::DistMode;
 use crate::plan::WorkUnit;
 
-/// Order `units` for handing out under `mode`.
-pub fn order(mode: DistMode, units: Vec<WorkUnit>) -> Vec<WorkUnit> {
+/// Order the units for handing out under `mode`: `first` (`--ff`'s units
+/// of the last run's failures), then `units`.
+pub fn order(mode: DistMode, first: Vec<WorkUnit>, units: Vec<WorkUnit>) -> Vec<WorkUnit> {
+    let mut out = order_by_mode(mode, first);
+    out.extend(order_by_mode(mode, units));
+    out
+}
+
+fn order_by_mode(mode: DistMode, units: Vec<WorkUnit>) -> Vec<WorkUnit> {
     match mode {
         // `no` keeps the binaries' order: one worker runs them like cargo test.
         DistMode::No => units,
@@ -107,11 +115,11 @@ mod tests {
             unit(1, &["e", "f"], "z.rs", false),
         ];
         assert_eq!(
-            keys(&order(DistMode::Loadfile, units.clone())),
+            keys(&order(DistMode::Loadfile, vec![], units.clone())),
             ["0 y.rs:b", "1 z.rs:e", "0 x.rs:a"]
         );
         assert_eq!(
-            keys(&order(DistMode::No, units)),
+            keys(&order(DistMode::No, vec![], units)),
             ["0 x.rs:a", "0 y.rs:b", "1 z.rs:e"]
         );
     }
@@ -125,8 +133,27 @@ mod tests {
             unit(0, &["g1", "g2"], "g.rs", false),
         ];
         assert_eq!(
-            keys(&order(DistMode::Load, units)),
+            keys(&order(DistMode::Load, vec![], units)),
             ["0 g.rs:g1", "0 a.rs:a1", "0 b.rs:b1", "0 a.rs:a2"]
         );
+    }
+
+    #[test]
+    fn failed_first_units_go_before_larger_ones() {
+        for mode in [DistMode::Loadfile, DistMode::Load, DistMode::No] {
+            let first = vec![
+                unit(0, &["f1"], "f.rs", false),
+                unit(1, &["f2", "f3"], "g.rs", false),
+            ];
+            let rest = vec![
+                unit(0, &["a", "b", "c"], "x.rs", false),
+                unit(0, &["d"], "y.rs", true),
+            ];
+            let got = keys(&order(mode, first, rest));
+            assert_eq!(got.len(), 4, "{mode:?}");
+            let mut ahead = got[..2].to_vec();
+            ahead.sort();
+            assert_eq!(ahead, ["0 f.rs:f1", "1 g.rs:f2"], "{mode:?}: {got:?}");
+        }
     }
 }

@@ -2,12 +2,19 @@
 //! `<testcase>` per test with its time, the worker as a property, and for
 //! failures the reason as message and the captured output. quick-junit
 //! writes the format GitLab and Jenkins read.
+//!
+//! `--retries` follows Maven Surefire's convention: a test that failed,
+//! then passed is a passing `<testcase>` with one `<flakyFailure>` per
+//! failed attempt; a test that failed every attempt has its last attempt
+//! as `<failure>` and the earlier ones as `<rerunFailure>`s.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use camino::Utf8Path;
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 
 use super::RunSummary;
 use crate::event::{Outcome, TestResult};
@@ -34,32 +41,56 @@ pub fn render(summary: &RunSummary, run_id: &str) -> Result<String> {
         let mut sorted = results;
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
         for r in sorted {
-            suite.add_test_case(test_case(r));
+            suite.add_test_case(test_case(r, summary.earlier_attempts(r)));
         }
         report.add_test_suite(suite);
     }
     Ok(report.to_string()?)
 }
 
-fn test_case(r: &TestResult) -> TestCase {
-    let status = match r.outcome {
+/// A failure's type, message and description (its output).
+fn failure_texts(r: &TestResult) -> (&'static str, String, Option<String>) {
+    let kind = if r.outcome == Outcome::TimedOut {
+        "timeout"
+    } else {
+        "test failure"
+    };
+    let message = r.reason.clone().unwrap_or_else(|| "test failed".into());
+    (
+        kind,
+        message,
+        Some(r.output.clone()).filter(|o| !o.is_empty()),
+    )
+}
+
+fn test_case(r: &TestResult, earlier: &[TestResult]) -> TestCase {
+    let mut status = match r.outcome {
         Outcome::Passed => TestCaseStatus::success(),
         Outcome::Skipped => TestCaseStatus::skipped(),
         Outcome::Failed | Outcome::TimedOut => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            let kind = if r.outcome == Outcome::TimedOut {
-                "timeout"
-            } else {
-                "test failure"
-            };
-            s.set_type(kind);
-            s.set_message(r.reason.clone().unwrap_or_else(|| "test failed".into()));
-            if !r.output.is_empty() {
-                s.set_description(r.output.clone());
+            let (kind, message, description) = failure_texts(r);
+            s.set_type(kind).set_message(message);
+            if let Some(d) = description {
+                s.set_description(d);
             }
             s
         }
     };
+    // A passing status writes these as <flakyFailure>, a failing one as
+    // <rerunFailure>.
+    status.add_reruns(earlier.iter().map(|a| {
+        let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+        let (kind, message, description) = failure_texts(a);
+        rerun
+            .set_type(kind)
+            .set_message(message)
+            .set_time(a.duration);
+        if let Some(d) = description {
+            rerun.set_description(d);
+        }
+        rerun
+    }));
     let mut tc = TestCase::new(r.name.clone(), status);
     let classname = match &r.source_path {
         Some(file) => format!("{} {file}", r.binary),
@@ -88,6 +119,9 @@ mod tests {
             duration: Duration::from_millis(5),
             reason: (outcome == Outcome::TimedOut).then(|| "timed out after 2s".into()),
             output: output.into(),
+            attempt: 1,
+            max_attempts: 1,
+            will_retry: false,
         };
         let summary = RunSummary {
             results: vec![
@@ -109,5 +143,59 @@ mod tests {
         assert!(xml.contains(r#"message="timed out after 2s""#));
         assert!(xml.contains(r#"<property name="worker" value="gw1"/>"#));
         assert!(xml.contains("<skipped"));
+    }
+
+    #[test]
+    fn retried_attempts_are_flaky_or_rerun_failures() {
+        let mk = |name: &str, outcome: Outcome, attempt: u32, output: &str| {
+            TestResult::new("b", name, None, "g", "gw0", outcome)
+                .because(outcome.is_failure().then(|| format!("attempt {attempt}")))
+                .with_output(output.into())
+                .on_attempt(attempt, 3, false)
+        };
+        let mut summary = RunSummary {
+            results: vec![
+                mk("flips", Outcome::Passed, 2, ""),
+                mk("broken", Outcome::Failed, 3, "third"),
+            ],
+            ..Default::default()
+        };
+        summary.retried.insert(
+            ("b".into(), "flips".into()),
+            vec![mk("flips", Outcome::Failed, 1, "boom & <bang>")],
+        );
+        summary.retried.insert(
+            ("b".into(), "broken".into()),
+            vec![
+                mk("broken", Outcome::TimedOut, 1, ""),
+                mk("broken", Outcome::Failed, 2, "second"),
+            ],
+        );
+        let xml = render(&summary, "rid").unwrap();
+        let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!((report.tests, report.failures), (2, 1), "{xml}");
+        let cases = &report.test_suites[0].test_cases;
+        let flips = cases.iter().find(|c| c.name.as_str() == "flips").unwrap();
+        match &flips.status {
+            TestCaseStatus::Success { flaky_runs } => {
+                assert_eq!(flaky_runs.len(), 1, "{xml}");
+                assert_eq!(flaky_runs[0].message.as_deref(), Some("attempt 1"));
+                assert_eq!(flaky_runs[0].description.as_deref(), Some("boom & <bang>"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(xml.contains("<flakyFailure"), "{xml}");
+        let broken = cases.iter().find(|c| c.name.as_str() == "broken").unwrap();
+        match &broken.status {
+            TestCaseStatus::NonSuccess {
+                message, reruns, ..
+            } => {
+                assert_eq!(message.as_deref(), Some("attempt 3"));
+                let kinds: Vec<_> = reruns.runs.iter().map(|r| r.ty.as_deref()).collect();
+                assert_eq!(kinds, [Some("timeout"), Some("test failure")]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(xml.matches("<rerunFailure").count(), 2, "{xml}");
     }
 }

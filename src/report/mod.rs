@@ -11,7 +11,7 @@ pub mod terminal;
 
 pub use redact::EventSink;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -20,8 +20,11 @@ use crate::event::{Outcome, RunEvent, TestResult};
 /// Everything known at the end of a run.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
-    /// Results in the order they finished.
+    /// Each test's last result, in the order the tests first finished.
     pub results: Vec<TestResult>,
+    /// `--retries`: the earlier, failed attempts of tests that ran again,
+    /// in order, by (binary id, name).
+    pub retried: BTreeMap<(String, String), Vec<TestResult>>,
     pub elapsed: Duration,
     pub interrupted: bool,
     /// Tests scheduled but never run (interrupted run).
@@ -43,6 +46,20 @@ impl RunSummary {
     }
     pub fn skipped(&self) -> usize {
         self.count(|o| o == Outcome::Skipped)
+    }
+    /// Tests that failed, then passed on a retry (counted as passed).
+    pub fn flaky(&self) -> usize {
+        self.results.iter().filter(|r| r.is_flaky()).count()
+    }
+    /// The tests that make the run fail: the failed ones, and the flaky
+    /// ones too under `--flaky-fails`.
+    pub fn failing(&self, flaky_fails: bool) -> usize {
+        self.failed() + if flaky_fails { self.flaky() } else { 0 }
+    }
+    /// The earlier, failed attempts of `r` (none unless it was retried).
+    pub fn earlier_attempts(&self, r: &TestResult) -> &[TestResult] {
+        let key = (r.binary.clone(), r.name.clone());
+        self.retried.get(&key).map_or(&[], Vec::as_slice)
     }
     /// The closing line: `Summary: N passed, M failed, K skipped`.
     pub fn line(&self) -> String {
@@ -95,13 +112,20 @@ impl Reporter for Collector {
                 st.summary.workers = *workers;
             }
             RunEvent::TestFinished(r) => {
+                let key = (r.binary.clone(), r.name.clone());
+                // A retry replaces the attempt before it, which is kept.
+                if let Some(&i) = st.index.get(&key).filter(|_| r.is_retry()) {
+                    let earlier = std::mem::replace(&mut st.summary.results[i], r.clone());
+                    st.summary.retried.entry(key).or_default().push(earlier);
+                    return;
+                }
                 // Results reported before the run (ignored tests, binaries
                 // that could not list) were never scheduled.
                 if st.started {
                     st.finished += 1;
                 }
                 let i = st.summary.results.len();
-                st.index.insert((r.binary.clone(), r.name.clone()), i);
+                st.index.insert(key, i);
                 st.summary.results.push(r.clone());
             }
             RunEvent::FailureOutput {
@@ -169,6 +193,9 @@ mod tests {
             duration: Duration::from_millis(12),
             reason: None,
             output: String::new(),
+            attempt: 1,
+            max_attempts: 1,
+            will_retry: false,
         }
     }
 
@@ -199,6 +226,47 @@ mod tests {
         assert_eq!(s.results[3].output, "boom");
         // 4 scheduled, 3 finished: one was never run (an interrupted run).
         assert_eq!(s.not_run, 1);
+    }
+
+    #[test]
+    fn a_retry_replaces_its_failed_attempt_and_counts_once() {
+        let c = Collector::default();
+        c.on_event(&RunEvent::Started {
+            tests: 3,
+            groups: 1,
+            workers: 1,
+        });
+        let attempt = |name: &str, outcome, n: u32, again: bool| {
+            RunEvent::TestFinished(result(name, outcome).on_attempt(n, 3, again))
+        };
+        c.on_event(&attempt("flips", Outcome::Failed, 1, true));
+        c.on_event(&RunEvent::FailureOutput {
+            binary: "alpha::test/api".into(),
+            name: "flips".into(),
+            output: "first".into(),
+        });
+        c.on_event(&attempt("broken", Outcome::TimedOut, 1, true));
+        c.on_event(&attempt("flips", Outcome::Passed, 2, false));
+        c.on_event(&attempt("broken", Outcome::Failed, 2, true));
+        c.on_event(&attempt("broken", Outcome::Failed, 3, false));
+        let s = c.summary();
+        assert_eq!(s.line(), "Summary: 1 passed, 1 failed, 0 skipped");
+        assert_eq!((s.flaky(), s.failing(false), s.failing(true)), (1, 1, 2));
+        // Two of the three scheduled tests finished; retries are no tests.
+        assert_eq!(s.not_run, 1);
+        let flips = &s.results[0];
+        assert!(flips.is_flaky());
+        let earlier = s.earlier_attempts(flips);
+        assert_eq!(earlier.len(), 1);
+        assert_eq!(earlier[0].output, "first");
+        let broken = &s.results[1];
+        assert_eq!(broken.attempt, 3);
+        let outcomes: Vec<_> = s
+            .earlier_attempts(broken)
+            .iter()
+            .map(|r| r.outcome)
+            .collect();
+        assert_eq!(outcomes, [Outcome::TimedOut, Outcome::Failed]);
     }
 
     #[test]

@@ -80,8 +80,18 @@ impl Terminal {
         }
     }
 
-    /// `Timing: build 1.20s, list 0.10s, databases 0.05s (create) + 0.03s (drop)`.
+    /// One line about the run as a whole (what `--lf`/`--ff` selected).
+    pub fn note(&self, line: &str) {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        Self::println(&st, line);
+    }
+
+    /// `Timing: build 1.20s, list 0.10s, databases 0.05s (create) + 0.03s (drop)`
+    /// (not under `--quiet`).
     pub fn timing(&self, t: &Timing) {
+        if self.opts.quiet {
+            return;
+        }
         let mut line = format!(
             "build {:.2}s, list {:.2}s",
             t.build.as_secs_f64(),
@@ -177,15 +187,26 @@ impl Terminal {
                 let _ = writeln!(out, "    {} {}", label(r.outcome), display_name(r));
             }
         }
+        let flaky: Vec<&TestResult> = summary.results.iter().filter(|r| r.is_flaky()).collect();
+        if !flaky.is_empty() {
+            let _ = writeln!(out, "\nFlaky tests:");
+            for r in &flaky {
+                let _ = writeln!(out, "    {} {}", attempt_label(r), display_name(r));
+            }
+        }
         if !self.opts.quiet {
             let restarts = match summary.restarts {
                 0 => String::new(),
                 1 => ", 1 process restarted after a crash".to_string(),
                 n => format!(", {n} processes restarted after crashes"),
             };
+            let retries = match summary.retried.values().map(Vec::len).sum::<usize>() {
+                0 => String::new(),
+                n => format!(", {} (--retries)", count(n, "retry", "retries")),
+            };
             let _ = writeln!(
                 out,
-                "\nRan {} tests in {} on {} worker{}{restarts}",
+                "\nRan {} tests in {} on {} worker{}{restarts}{retries}",
                 summary
                     .results
                     .iter()
@@ -198,10 +219,47 @@ impl Terminal {
         }
         if summary.interrupted {
             let _ = writeln!(out, "interrupted: {} tests not run", summary.not_run);
+        } else if let Some(line) = self.stopped_line(summary) {
+            let _ = writeln!(out, "{line}");
+        }
+        if !flaky.is_empty() {
+            let fails = if self.opts.flaky_fails {
+                " (--flaky-fails: they fail the run)"
+            } else {
+                " (counted as passed)"
+            };
+            let tests = count(flaky.len(), "test", "tests");
+            let _ = writeln!(out, "Flaky: {tests} failed, then passed on a retry{fails}");
         }
         let _ = writeln!(out, "{}", summary.line());
         let _ = out.flush();
     }
+}
+
+impl Terminal {
+    /// `--maxfail`/`-x` stopped the run: `not run: 3 tests (...)`.
+    fn stopped_line(&self, summary: &RunSummary) -> Option<String> {
+        let failing = summary.failing(self.opts.flaky_fails);
+        let limit = self.opts.max_fail?;
+        if summary.not_run == 0 || failing < limit {
+            return None;
+        }
+        Some(format!(
+            "not run: {} (the run stopped after {}: {})",
+            count(summary.not_run, "test", "tests"),
+            count(failing, "failed test", "failed tests"),
+            if limit == 1 {
+                "-x".to_string()
+            } else {
+                format!("--maxfail {limit}")
+            }
+        ))
+    }
+}
+
+/// `1 test`, `2 tests`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn format_secs(d: Duration) -> String {
@@ -217,13 +275,28 @@ fn label(o: Outcome) -> &'static str {
     }
 }
 
+/// A result's label: the outcome's, and under `--retries` the attempt
+/// (`FAIL 1/3`, `FLAKY 2/3`, `FAIL 3/3`) once a test has failed.
+fn attempt_label(r: &TestResult) -> String {
+    if r.max_attempts <= 1 || !(r.is_retry() || r.will_retry) {
+        return label(r.outcome).to_string();
+    }
+    let word = if r.is_flaky() {
+        "FLAKY"
+    } else {
+        label(r.outcome)
+    };
+    format!("{word} {}/{}", r.attempt, r.max_attempts)
+}
+
 /// The label padded to 7 columns, in its ANSI color when `color`.
-fn painted_label(o: Outcome, color: bool) -> String {
-    let text = format!("{:<7}", label(o));
+fn painted_label(r: &TestResult, color: bool) -> String {
+    let text = format!("{:<7}", attempt_label(r));
     if !color {
         return text;
     }
-    let code = match o {
+    let code = match r.outcome {
+        _ if r.is_flaky() => "1;33",
         Outcome::Passed => "32",
         Outcome::Failed | Outcome::TimedOut => "1;31",
         Outcome::Skipped => "33",
@@ -231,11 +304,12 @@ fn painted_label(o: Outcome, color: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-/// `PASS [ 0.012s] gw1 alpha::tests/api.rs create_user`
+/// `PASS [ 0.012s] gw1 alpha::tests/api.rs create_user`; under `--retries`,
+/// `FLAKY 2/2 [ 0.012s] gw1 ...`.
 pub fn result_line(r: &TestResult, color: bool) -> String {
     format!(
         "{} [{:>7.3}s] {} {}",
-        painted_label(r.outcome, color),
+        painted_label(r, color),
         r.duration.as_secs_f64(),
         r.worker,
         display_name(r)
@@ -284,10 +358,10 @@ impl Reporter for Terminal {
                 if st.running.get(&r.worker) == Some(&r.name) {
                     st.running.remove(&r.worker);
                 }
-                if r.outcome.is_failure() {
+                if r.is_final_failure() {
                     st.failed += 1;
                 }
-                if !self.opts.quiet || r.outcome.is_failure() {
+                if !self.opts.quiet || r.is_final_failure() {
                     let mut line = result_line(r, self.opts.color);
                     if let Some(reason) = r.reason.as_ref().filter(|_| r.outcome.is_failure()) {
                         line.push_str(&format!(" ({})", reason.lines().next().unwrap_or_default()));
@@ -295,7 +369,7 @@ impl Reporter for Terminal {
                     Self::println(&st, &line);
                 }
                 if let Some(bar) = &st.bar {
-                    if r.outcome != Outcome::Skipped {
+                    if r.outcome != Outcome::Skipped && !r.is_retry() {
                         bar.inc(1);
                     }
                 }
@@ -339,31 +413,78 @@ impl Reporter for Terminal {
 mod tests {
     use super::*;
 
+    fn result(outcome: Outcome) -> TestResult {
+        TestResult::new(
+            "my_crate::test/api",
+            "create_user",
+            Some("tests/api.rs".into()),
+            "g",
+            "gw1",
+            outcome,
+        )
+        .took(Duration::from_millis(12))
+    }
+
     #[test]
     fn colored_labels_keep_their_width() {
         assert_eq!(
-            painted_label(Outcome::Failed, true),
+            painted_label(&result(Outcome::Failed), true),
             "\x1b[1;31mFAIL   \x1b[0m"
         );
-        assert_eq!(painted_label(Outcome::Passed, false), "PASS   ");
+        assert_eq!(painted_label(&result(Outcome::Passed), false), "PASS   ");
     }
 
     #[test]
     fn result_line_format() {
-        let r = TestResult {
-            binary: "my_crate::test/api".into(),
-            name: "create_user".into(),
-            source_path: Some("tests/api.rs".into()),
-            group: "g".into(),
-            worker: "gw1".into(),
-            outcome: Outcome::Passed,
-            duration: Duration::from_millis(12),
-            reason: None,
-            output: String::new(),
-        };
         assert_eq!(
-            result_line(&r, false),
+            result_line(&result(Outcome::Passed), false),
             "PASS    [  0.012s] gw1 my_crate::test/api create_user"
         );
+    }
+
+    #[test]
+    fn retried_results_name_their_attempt() {
+        let line = |outcome, attempt, again| {
+            result_line(&result(outcome).on_attempt(attempt, 2, again), false)
+        };
+        assert_eq!(
+            line(Outcome::Passed, 2, false),
+            "FLAKY 2/2 [  0.012s] gw1 my_crate::test/api create_user"
+        );
+        assert!(line(Outcome::Failed, 1, true).starts_with("FAIL 1/2 ["));
+        assert!(line(Outcome::TimedOut, 2, false).starts_with("TIMEOUT 2/2 ["));
+        // A first attempt that passed, or a test that gets one attempt only.
+        assert!(line(Outcome::Passed, 1, false).starts_with("PASS    ["));
+        let once = result(Outcome::Failed).on_attempt(1, 1, false);
+        assert!(result_line(&once, false).starts_with("FAIL    ["));
+    }
+
+    #[test]
+    fn the_end_names_flaky_and_not_run_tests_before_the_summary() {
+        let opts = ReportOptions {
+            quiet: true,
+            max_fail: Some(2),
+            ..Default::default()
+        };
+        let t = Terminal::new(opts);
+        let summary = RunSummary {
+            results: vec![
+                result(Outcome::Passed).on_attempt(2, 2, false),
+                result(Outcome::Failed),
+                result(Outcome::Failed),
+            ],
+            not_run: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            t.stopped_line(&summary).as_deref(),
+            Some("not run: 3 tests (the run stopped after 2 failed tests: --maxfail 2)")
+        );
+        let one_failure = RunSummary {
+            results: vec![result(Outcome::Failed)],
+            not_run: 3,
+            ..Default::default()
+        };
+        assert_eq!(t.stopped_line(&one_failure), None, "under the limit");
     }
 }

@@ -11,8 +11,16 @@ use crate::env::{WorkerSlot, test_command};
 use crate::error::describe_status;
 use crate::event::{Outcome, RunEvent, TestResult};
 
-/// Run `binary` on `slot` and report it as one test named after its target.
-pub fn run(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, source_path: Option<String>) {
+/// Run `binary` on `slot` and report it as one test named after its target;
+/// this is attempt `attempt` (`--retries`). Returns whether it failed and is
+/// to run again.
+pub fn run(
+    ctx: &RunContext,
+    slot: &WorkerSlot,
+    binary: &TestBinary,
+    source_path: Option<String>,
+    attempt: u32,
+) -> bool {
     let mut cmd = test_command(binary, Some(slot));
     cmd.args(&ctx.options.harness_args);
     ctx.emit(RunEvent::TestStarted {
@@ -35,7 +43,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, source_path
         })
     });
     let (outcome, reason) = match &finished {
-        Ok(f) if f.killed == Some(KillReason::Cancelled) => return,
+        Ok(f) if f.killed == Some(KillReason::Cancelled) => return false,
         Ok(f) if f.killed == Some(KillReason::Timeout) => (
             Outcome::TimedOut,
             Some(format!(
@@ -61,17 +69,19 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, source_path
     } else {
         tail(&output)
     };
-    ctx.emit(RunEvent::TestFinished(
-        TestResult::new(
-            &binary.id,
-            &binary.target_name,
-            source_path,
-            &binary.id,
-            &slot.name,
-            outcome,
-        )
-        .took(started.elapsed())
-        .because(reason)
-        .with_output(output),
-    ));
+    let result = TestResult::new(
+        &binary.id,
+        &binary.target_name,
+        source_path,
+        &binary.id,
+        &slot.name,
+        outcome,
+    )
+    .took(started.elapsed())
+    .because(reason)
+    .with_output(output);
+    let result = ctx.attempt(result, attempt);
+    let again = result.will_retry;
+    ctx.emit(RunEvent::TestFinished(result));
+    again
 }

@@ -2,6 +2,14 @@
 //! pulls the next unit of work from a shared queue and runs it. The runner
 //! never prints: it emits [`RunEvent`]s through the redacting
 //! [`EventSink`], which hands them to the reporters.
+//!
+//! `-x`/`--maxfail N`: once N tests have failed for good (a failed attempt
+//! that runs again does not count), the run stops as on Ctrl-C, but is no
+//! interruption: no unit or retry starts, running processes are stopped at
+//! once, and their tests that had not finished are not reported (the
+//! summary counts them as not run). libtest then runs with `--nocapture`,
+//! so that the output of the failure that stops a process is not lost with
+//! it.
 
 pub mod doctest;
 pub mod harness;
@@ -13,7 +21,7 @@ pub mod worker;
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -24,7 +32,7 @@ use crate::config::{DistMode, RunConfig};
 use crate::coverage::finish::Session;
 use crate::coverage::instrument::ProfilePaths;
 use crate::env::WorkerSlot;
-use crate::event::RunEvent;
+use crate::event::{RunEvent, TestResult};
 use crate::plan::{TestGroup, WorkUnit};
 use crate::report::EventSink;
 
@@ -50,6 +58,13 @@ pub struct RunOptions {
     /// that crashes or times out loses it, and the tests that had finished
     /// in it run again, silently, in a fresh process).
     pub coverage: Option<ProfilePaths>,
+    /// `--retries N`: a failed test (libtest or custom harness) runs again
+    /// up to N more times, each in a fresh process on the same worker.
+    pub retries: u32,
+    /// `-x`/`--maxfail N`: stop the run after N failed tests.
+    pub max_fail: Option<usize>,
+    /// `--flaky-fails`: a flaky test counts towards `max_fail`.
+    pub flaky_fails: bool,
 }
 
 impl RunOptions {
@@ -61,14 +76,23 @@ impl RunOptions {
         if let Some(c) = coverage {
             doc_env.push(("LLVM_PROFILE_FILE".into(), c.discard_pattern()));
         }
+        let mut libtest_args = config.filters.libtest_args();
+        // libtest prints captured output when its process ends, and -x
+        // stops the process that holds the failure: stream it instead.
+        if config.max_fail.is_some() && !libtest_args.iter().any(|a| a == "--nocapture") {
+            libtest_args.push("--nocapture".into());
+        }
         RunOptions {
             timeout: config.timeout,
             worksteal: config.dist == DistMode::Worksteal,
             doc_cargo_args: crate::build::doc_cargo_args(&config.build, build),
-            libtest_args: config.filters.libtest_args(),
+            libtest_args,
             harness_args: config.filters.harness_args(),
             doc_env,
             coverage: coverage.map(Session::profile_paths),
+            retries: config.retries,
+            max_fail: config.max_fail,
+            flaky_fails: config.flaky_fails,
         }
     }
 }
@@ -78,6 +102,10 @@ pub struct RunContext<'a> {
     pub options: &'a RunOptions,
     sink: &'a EventSink,
     cancel: &'a AtomicBool,
+    /// `--maxfail` was reached.
+    stopped: AtomicBool,
+    /// Tests that failed for good so far.
+    failures: AtomicUsize,
     scratch: &'a Utf8Path,
     seq: AtomicU64,
     /// Running processes' unstarted tails (`--dist worksteal` only).
@@ -86,11 +114,27 @@ pub struct RunContext<'a> {
 
 impl RunContext<'_> {
     pub fn emit(&self, event: RunEvent) {
+        if let (RunEvent::TestFinished(r), Some(max)) = (&event, self.options.max_fail) {
+            let fails = r.is_final_failure() || (self.options.flaky_fails && r.is_flaky());
+            if fails && self.failures.fetch_add(1, Ordering::SeqCst) + 1 >= max {
+                self.stopped.store(true, Ordering::SeqCst);
+            }
+        }
         self.sink.emit(event)
     }
 
+    /// Whether the run is interrupted (Ctrl-C) or stopped (`--maxfail`):
+    /// start nothing, stop what runs.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst)
+        self.cancel.load(Ordering::SeqCst) || self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// `result` as attempt `attempt` of its test, which runs again if it
+    /// failed, retries are left and the run goes on.
+    pub fn attempt(&self, result: TestResult, attempt: u32) -> TestResult {
+        let max = self.options.retries.saturating_add(1);
+        let again = result.outcome.is_failure() && attempt < max && !self.is_cancelled();
+        result.on_attempt(attempt, max, again)
     }
 
     /// A fresh number for one process of the run.
@@ -119,6 +163,8 @@ pub fn run(
         options,
         sink,
         cancel,
+        stopped: AtomicBool::new(false),
+        failures: AtomicUsize::new(0),
         scratch: &scratch_path,
         seq: AtomicU64::new(0),
         board: options.worksteal.then(|| steal::Board::new(slots.len())),
@@ -154,7 +200,7 @@ pub fn run(
     });
     ctx.emit(RunEvent::Finished {
         elapsed: started.elapsed(),
-        interrupted: ctx.is_cancelled(),
+        interrupted: cancel.load(Ordering::SeqCst),
     });
     Ok(())
 }

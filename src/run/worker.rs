@@ -3,7 +3,15 @@
 //! `exit`, timeout) fails the test that was running, and the tests after it
 //! run again in a fresh process on the same worker. Any subset of a group
 //! can run this way, which is what stealing and re-runs build on.
+//!
+//! `--retries N`: once its group has run, each test that failed (crashed,
+//! timed out) runs again on its own, in a fresh process on the same worker
+//! (same environment, same database), until it passes or has had N more
+//! attempts. A custom-harness target is retried as a whole. Doctests are
+//! not retried: a package's doctests are one `cargo test --doc` run, which
+//! would rebuild and rerun every doctest of the package.
 
+use std::cell::RefCell;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -41,29 +49,45 @@ pub fn run_unit(
         WorkUnit::Tests(g) => {
             let binary = &build.binaries[g.binary];
             let mut remaining: Vec<&TestCase> = g.tests.iter().collect();
+            let mut again = Vec::new();
             while !remaining.is_empty() && !ctx.is_cancelled() {
                 let take = chunk_len(&remaining);
                 let chunk: Vec<&TestCase> = remaining.drain(..take).collect();
-                let process = LibtestProcess {
-                    ctx,
-                    slot,
-                    worker,
-                    binary,
-                    group: &g.key,
-                    names: chunk.iter().map(|t| t.name.clone()).collect(),
-                    tests: &chunk,
-                    silent: false,
-                };
+                let process = LibtestProcess::new(ctx, slot, worker, binary, &g.key, &chunk);
                 // Tests after a crash go first in the next process.
                 let mut next = process.run();
+                again.extend(process.to_run_again());
                 next.extend(remaining);
                 remaining = next;
+            }
+            for test in again {
+                let one = [test];
+                let mut attempt = 1;
+                while !ctx.is_cancelled() {
+                    attempt += 1;
+                    let process = LibtestProcess {
+                        attempt,
+                        ..LibtestProcess::new(ctx, slot, worker, binary, &g.key, &one)
+                    };
+                    process.run();
+                    if process.to_run_again().is_empty() {
+                        break;
+                    }
+                }
             }
         }
         WorkUnit::Harness {
             binary,
             source_path,
-        } => super::harness::run(ctx, slot, &build.binaries[*binary], source_path.clone()),
+        } => {
+            let binary = &build.binaries[*binary];
+            let mut attempt = 1;
+            while super::harness::run(ctx, slot, binary, source_path.clone(), attempt)
+                && !ctx.is_cancelled()
+            {
+                attempt += 1;
+            }
+        }
         WorkUnit::Doctests { package } => {
             super::doctest::run(ctx, slot, &build.doc_packages[*package])
         }
@@ -93,9 +117,36 @@ struct LibtestProcess<'c, 'a> {
     names: Vec<String>,
     /// A coverage re-run: it reports nothing.
     silent: bool,
+    /// Which attempt at these tests this is (`--retries`), from 1.
+    attempt: u32,
+    /// Indices of the tests that failed and are to run again.
+    again: RefCell<Vec<usize>>,
 }
 
-impl<'a> LibtestProcess<'_, 'a> {
+impl<'c, 'a> LibtestProcess<'c, 'a> {
+    /// A first attempt at `tests` of `group`.
+    fn new(
+        ctx: &'c RunContext<'c>,
+        slot: &'c WorkerSlot,
+        worker: usize,
+        binary: &'c TestBinary,
+        group: &'c str,
+        tests: &'c [&'a TestCase],
+    ) -> Self {
+        LibtestProcess {
+            ctx,
+            slot,
+            worker,
+            binary,
+            group,
+            tests,
+            names: tests.iter().map(|t| t.name.clone()).collect(),
+            silent: false,
+            attempt: 1,
+            again: RefCell::default(),
+        }
+    }
+
     fn result(
         &self,
         idx: usize,
@@ -104,7 +155,7 @@ impl<'a> LibtestProcess<'_, 'a> {
         reason: Option<String>,
     ) -> TestResult {
         let t = self.tests[idx];
-        TestResult::new(
+        let result = TestResult::new(
             &self.binary.id,
             &t.name,
             t.source_path.clone(),
@@ -113,11 +164,21 @@ impl<'a> LibtestProcess<'_, 'a> {
             outcome,
         )
         .took(duration)
-        .because(reason)
+        .because(reason);
+        self.ctx.attempt(result, self.attempt)
     }
 
-    fn emit(&self, result: TestResult) {
+    /// Report test `idx`'s result.
+    fn emit(&self, idx: usize, result: TestResult) {
+        if result.will_retry && !self.silent {
+            self.again.borrow_mut().push(idx);
+        }
         self.emit_event(RunEvent::TestFinished(result));
+    }
+
+    /// The tests that failed here and are to run again (`--retries`).
+    fn to_run_again(&self) -> Vec<&'a TestCase> {
+        self.again.borrow().iter().map(|&i| self.tests[i]).collect()
     }
 
     fn emit_event(&self, event: RunEvent) {
@@ -145,12 +206,10 @@ impl<'a> LibtestProcess<'_, 'a> {
             Err(e) => {
                 let reason = format!("cannot start {}: {e}", self.binary.path);
                 for i in 0..self.tests.len() {
-                    self.emit(self.result(
+                    self.emit(
                         i,
-                        Outcome::Failed,
-                        Duration::ZERO,
-                        Some(reason.clone()),
-                    ));
+                        self.result(i, Outcome::Failed, Duration::ZERO, Some(reason.clone())),
+                    );
                 }
                 return Vec::new();
             }
@@ -211,6 +270,7 @@ impl<'a> LibtestProcess<'_, 'a> {
                 names: remaining.iter().map(|t| t.name.clone()).collect(),
                 tests: &remaining,
                 silent: true,
+                again: RefCell::default(),
                 ..*self
             };
             remaining = again.run();
@@ -275,6 +335,7 @@ impl<'a> LibtestProcess<'_, 'a> {
             let output = tail(&p.combined);
             for &i in missing {
                 self.emit(
+                    i,
                     self.result(i, Outcome::Failed, Duration::ZERO, Some(reason.clone()))
                         .with_output(output.clone()),
                 );
@@ -300,6 +361,7 @@ impl<'a> LibtestProcess<'_, 'a> {
             )
         };
         self.emit(
+            current,
             self.result(current, outcome, duration, Some(reason))
                 .with_output(since),
         );
@@ -377,6 +439,11 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
         if self.stop {
             return Some(KillReason::Stolen);
         }
+        // A failure just reported may have reached --maxfail: stop now, not
+        // at the next tick.
+        if self.process.ctx.is_cancelled() {
+            return Some(KillReason::Cancelled);
+        }
         let limit = self.process.ctx.options.timeout.filter(|_| tick)?;
         (self.reader.current().is_some() && self.test_start.elapsed() > limit)
             .then_some(KillReason::Timeout)
@@ -410,7 +477,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
                 self.ran.push(idx);
             }
             self.process
-                .emit(self.process.result(idx, outcome, duration, reason));
+                .emit(idx, self.process.result(idx, outcome, duration, reason));
         }
         let Some(cur) = self.reader.current() else {
             return;
