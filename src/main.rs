@@ -3,7 +3,6 @@
 //! around the run. Every rule lives in the library (src/lib.rs); this file
 //! only wires the stages together and picks the exit code.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -16,8 +15,8 @@ use cargo_xdist::env::{self, RunIdentity};
 use cargo_xdist::error::{self, EXIT_OK, EXIT_TESTS_FAILED, Interrupted, Unavailable};
 use cargo_xdist::event::RunEvent;
 use cargo_xdist::list::{self, Listing};
-use cargo_xdist::report::terminal::{Terminal, Timing};
-use cargo_xdist::report::{self, Collector, EventSink};
+use cargo_xdist::report::terminal::Timing;
+use cargo_xdist::report::{self, EventSink};
 use cargo_xdist::run::{self, RunOptions};
 use cargo_xdist::{plan, schedule, signal};
 
@@ -95,10 +94,9 @@ fn run_command(args: RunArgs) -> Result<i32> {
         .worker_env
         .extend(coverage.as_ref().map(Session::worker_env));
     let slots = env::worker_slots(&identity, &|k| databases.as_ref().map(|d| d.worker_env(k)));
-    let collector = Arc::new(Collector::default());
-    let terminal = Arc::new(Terminal::new(config.report.clone()));
+    let (collector, terminal, reporters) = report::reporters(&config.report, &built, &run_id);
     let secrets = databases.as_ref().map(|d| d.secrets()).unwrap_or_default();
-    let sink = EventSink::new(secrets, vec![collector.clone(), terminal.clone()]);
+    let sink = EventSink::new(secrets, reporters);
     (plan.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     run::run(
         units,
@@ -115,9 +113,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
         d.cleanup().unwrap_or_else(|e| eprintln!("warning: {e}"));
         timing.db_drop = Some(t_drop.elapsed());
     }
-    if !config.report.quiet {
-        terminal.timing(&timing);
-    }
+    terminal.timing(&timing);
     // A report that cannot be written must not hide the summary or skip
     // the database cleanup; it still makes the run fail. Coverage is
     // reported when tests failed too; the exit code still says they failed.
@@ -127,13 +123,17 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let report_failed = report::failed(junit.as_ref(), "the JUnit report")
         | report::failed(coverage.as_ref(), "the coverage report");
     let coverage_low = coverage.is_some_and(|c| c.is_ok_and(|c| terminal.coverage(&c)));
-    terminal.finish(&summary);
-    Ok(error::run_exit_code(
+    let code = error::run_exit_code(
         summary.interrupted || cancel.is_cancelled(),
         summary.failed(),
         coverage_low,
         report_failed,
-    ))
+    );
+    let code = error::no_tests_exit_code(code, summary.no_tests(), config.report.fails_empty());
+    // The exit code is known: the reporters' last word (the terminal's
+    // closing report, JSON's run-finished).
+    sink.finish(&summary, code);
+    Ok(code)
 }
 
 /// Build and list; the worker databases are created meanwhile (all three

@@ -32,6 +32,10 @@ use crate::report::EventSink;
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub timeout: Option<Duration>,
+    /// `--slow-timeout`: report a test still running after each multiple.
+    pub slow_timeout: Option<Duration>,
+    /// `--no-capture`: emit the test processes' output as it comes.
+    pub live_output: bool,
     /// `--dist worksteal`: idle workers take the unstarted tail of busy ones.
     pub worksteal: bool,
     /// `--doc`: cargo arguments for `cargo test --doc -p PKG` (features,
@@ -63,6 +67,8 @@ impl RunOptions {
         }
         RunOptions {
             timeout: config.timeout,
+            slow_timeout: config.slow_timeout,
+            live_output: config.no_capture,
             worksteal: config.dist == DistMode::Worksteal,
             doc_cargo_args: crate::build::doc_cargo_args(&config.build, build),
             libtest_args: config.filters.libtest_args(),
@@ -87,6 +93,15 @@ pub struct RunContext<'a> {
 impl RunContext<'_> {
     pub fn emit(&self, event: RunEvent) {
         self.sink.emit(event)
+    }
+
+    /// `--no-capture`: whole lines a process of `binary` on `worker` wrote.
+    pub fn emit_output(&self, worker: &str, binary: &str, text: String) {
+        self.emit(RunEvent::Output {
+            worker: worker.to_string(),
+            binary: binary.to_string(),
+            text,
+        })
     }
 
     pub fn is_cancelled(&self) -> bool {

@@ -11,7 +11,7 @@ use camino::Utf8PathBuf;
 
 use super::RunContext;
 use super::libtest::{self, LogReader, Verdict};
-use super::output::{append_bounded, output_of_running_test, raw_output, tail};
+use super::output::{LiveLines, append_bounded, output_of_running_test, raw_output, tail};
 use super::process::{self, Event, Finished, KillReason, Stream};
 use super::steal::Board;
 use crate::build::{BuildOutput, TestBinary};
@@ -126,6 +126,14 @@ impl<'a> LibtestProcess<'_, 'a> {
         }
     }
 
+    /// `--no-capture`: lines this process wrote, without libtest's own.
+    fn live_output(&self, text: String) {
+        let text = without_libtest_lines(&text, &self.names);
+        if !self.silent && !text.is_empty() {
+            self.ctx.emit_output(&self.slot.name, &self.binary.id, text);
+        }
+    }
+
     /// Run the process; emit the tests' results; return the tests that did
     /// not run because the process died before them.
     fn run(&self) -> Vec<&'a TestCase> {
@@ -163,6 +171,9 @@ impl<'a> LibtestProcess<'_, 'a> {
         let mut p = Progress::new(self, logfile.clone(), board);
         let finished = running.drive(&|| self.ctx.is_cancelled(), |event| p.on_event(event));
         p.poll();
+        if let Some(text) = p.live.as_mut().and_then(LiveLines::flush) {
+            self.live_output(text);
+        }
         // Tests past `end` were stolen: the thief runs and reports them.
         let end = match board {
             Some(board) => {
@@ -315,6 +326,43 @@ impl<'a> LibtestProcess<'_, 'a> {
     }
 }
 
+/// `--no-capture` output without the lines libtest itself prints, which
+/// the result lines already say: `running N tests`, `test NAME ... ok` of a
+/// test that printed nothing, the `failures:` list of names, `test result:`,
+/// and the blank lines around them. What a test printed stays, with the
+/// `test NAME ... ` marker in front of its first line as context.
+fn without_libtest_lines(text: &str, names: &[String]) -> String {
+    let verdict =
+        |rest: &str| matches!(rest, "ok" | "FAILED" | "ignored") || rest.starts_with("ignored, ");
+    let known = |name: &str| names.iter().any(|n| n == name);
+    let framing = |line: &str| {
+        let line = line.trim_end_matches(['\r', '\n']);
+        line == "failures:"
+            || line.starts_with("test result: ")
+            || line
+                .strip_prefix("running ")
+                .is_some_and(|r| r.ends_with(" tests") || r.ends_with(" test"))
+            || line.strip_prefix("    ").is_some_and(known)
+            || line.strip_prefix("test ").is_some_and(|r| {
+                r.rsplit_once(" ... ").is_some_and(|(name, v)| {
+                    known(name.strip_suffix(" - should panic").unwrap_or(name)) && verdict(v)
+                })
+            })
+    };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let blank = |i: usize| lines.get(i).is_some_and(|l| l.trim().is_empty());
+    let near_framing =
+        |i: usize| (i > 0 && framing(lines[i - 1])) || lines.get(i + 1).is_some_and(|l| framing(l));
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if framing(line) || (blank(i) && near_framing(i)) {
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// What one libtest process has reported so far.
 struct Progress<'p, 'c, 'a> {
     process: &'p LibtestProcess<'c, 'a>,
@@ -335,6 +383,41 @@ struct Progress<'p, 'c, 'a> {
     board: Option<&'p Board>,
     /// The process reached tests that were stolen: stop it.
     stop: bool,
+    /// `--no-capture`: output not yet shown (a line's beginning).
+    live: Option<LiveLines>,
+    /// `--slow-timeout`: the running test's slow periods reported so far.
+    slow: SlowClock,
+}
+
+/// `--slow-timeout`: when a running test has run past another multiple of
+/// the slow timeout.
+#[derive(Debug)]
+pub(super) struct SlowClock {
+    every: Option<Duration>,
+    reported: u32,
+}
+
+impl SlowClock {
+    pub(super) fn new(every: Option<Duration>) -> Self {
+        SlowClock { every, reported: 0 }
+    }
+
+    /// A new test starts: its clock starts at zero.
+    fn reset(&mut self) {
+        self.reported = 0;
+    }
+
+    /// The multiple of the slow timeout a test that has run for `elapsed`
+    /// just passed, if it passed one since the last call.
+    pub(super) fn check(&mut self, elapsed: Duration) -> Option<Duration> {
+        let every = self.every?;
+        let periods = u32::try_from(elapsed.as_nanos() / every.as_nanos().max(1)).ok()?;
+        if periods <= self.reported {
+            return None;
+        }
+        self.reported = periods;
+        Some(every * periods)
+    }
 }
 
 impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
@@ -356,6 +439,8 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             announced: None,
             board,
             stop: false,
+            live: process.ctx.options.live_output.then(LiveLines::default),
+            slow: SlowClock::new(process.ctx.options.slow_timeout),
         }
     }
 
@@ -370,6 +455,9 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
                 }
                 let dropped = append_bounded(&mut self.combined, data);
                 self.test_offset = self.test_offset.saturating_sub(dropped);
+                if let Some(text) = self.live.as_mut().and_then(|l| l.push(stream, data)) {
+                    self.process.live_output(text);
+                }
             }
             Event::Tick => {}
         }
@@ -377,9 +465,28 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
         if self.stop {
             return Some(KillReason::Stolen);
         }
+        if tick {
+            self.report_slow();
+        }
         let limit = self.process.ctx.options.timeout.filter(|_| tick)?;
         (self.reader.current().is_some() && self.test_start.elapsed() > limit)
             .then_some(KillReason::Timeout)
+    }
+
+    /// `--slow-timeout`: say so when the running test passes another
+    /// multiple of it.
+    fn report_slow(&mut self) {
+        let Some(cur) = self.announced.filter(|&c| self.reader.current() == Some(c)) else {
+            return;
+        };
+        if let Some(elapsed) = self.slow.check(self.test_start.elapsed()) {
+            self.process.emit_event(RunEvent::Slow {
+                worker: self.process.slot.name.clone(),
+                binary: self.process.binary.id.clone(),
+                name: self.process.names[cur].clone(),
+                elapsed,
+            });
+        }
     }
 
     /// Report the verdicts libtest logged since the last call, and the
@@ -397,6 +504,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             let now = Instant::now();
             let duration = now - self.test_start;
             self.test_start = now;
+            self.slow.reset();
             self.test_offset = self.combined.len();
             let (outcome, reason) = match verdict {
                 Verdict::Passed => (Outcome::Passed, None),
@@ -426,6 +534,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             self.announced = Some(cur);
             self.process.emit_event(RunEvent::TestStarted {
                 worker: self.process.slot.name.clone(),
+                binary: self.process.binary.id.clone(),
                 name: self.process.names[cur].clone(),
             });
         }
@@ -496,6 +605,33 @@ mod tests {
         assert!(n > 1 && n < 100, "{n}");
         assert!(refs[..n].iter().map(|t| t.name.len() + 1).sum::<usize>() <= MAX_NAME_BYTES);
         assert_eq!(chunk_len(&refs[..1]), 1);
+    }
+
+    #[test]
+    fn live_output_leaves_out_libtest_lines() {
+        let names = ["a".to_string(), "b".to_string()];
+        let seen = "\nrunning 2 tests\ntest a ... hello from a\n\nmore\nok\ntest b - should panic ... ok\n\nfailures:\n    b\n\ntest result: FAILED. 1 passed; 1 failed\n\n";
+        assert_eq!(
+            without_libtest_lines(seen, &names),
+            "test a ... hello from a\n\nmore\nok\n"
+        );
+        assert_eq!(
+            without_libtest_lines("test c ... ok\n", &names),
+            "test c ... ok\n"
+        );
+    }
+
+    #[test]
+    fn slow_clock_reports_each_multiple_once() {
+        let ms = Duration::from_millis;
+        let mut clock = SlowClock::new(Some(ms(100)));
+        assert_eq!(clock.check(ms(99)), None);
+        assert_eq!(clock.check(ms(150)), Some(ms(100)));
+        assert_eq!(clock.check(ms(180)), None);
+        assert_eq!(clock.check(ms(320)), Some(ms(300)));
+        clock.reset();
+        assert_eq!(clock.check(ms(120)), Some(ms(100)));
+        assert_eq!(SlowClock::new(None).check(ms(10_000)), None);
     }
 
     #[test]
