@@ -307,20 +307,26 @@ pub struct RunArgs {
     /// Never draw a progress bar
     #[arg(long, help_heading = "Reporting")]
     pub no_progress: bool,
-    /// Output format: human, or json (one event per line on stdout, human output on stderr)
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human, help_heading = "Reporting")]
+    /// human, or json: a JSON event per line on stdout, the report on stderr
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human, hide_possible_values = true, help_heading = "Reporting")]
     pub message_format: MessageFormat,
-    /// Color: auto (default: NO_COLOR, CARGO_TERM_COLOR, a terminal), always or never
-    #[arg(long, value_enum, value_name = "WHEN", help_heading = "Reporting")]
+    /// Color the report: auto (NO_COLOR, CARGO_TERM_COLOR, a terminal), always, never
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        hide_possible_values = true,
+        help_heading = "Reporting"
+    )]
     pub color: Option<ColorArg>,
-    /// Show every test's output live, each line prefixed with its worker
-    #[arg(long, visible_alias = "nocapture", help_heading = "Reporting")]
+    /// Show each test's output as it comes, each line prefixed with its worker
+    #[arg(long, alias = "nocapture", help_heading = "Reporting")]
     pub no_capture: bool,
-    /// Print a SLOW line for a test still running after this long (and each multiple)
+    /// Print SLOW for a test still running after this long (and each multiple)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Reporting")]
     pub slow_timeout: Duration,
-    /// When no test is to run: fail (exit 4), warn or pass (exit 0)
-    #[arg(long, value_enum, value_name = "POLICY", default_value_t = NoTestsArg::Fail, help_heading = "Test selection")]
+    /// If no test is to run: fail (exit 4), warn or pass
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = NoTestsArg::Fail, hide_possible_values = true, help_heading = "Test selection")]
     pub no_tests: NoTestsArg,
 
     #[command(flatten)]
