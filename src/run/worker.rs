@@ -126,6 +126,15 @@ impl<'a> LibtestProcess<'_, 'a> {
         }
     }
 
+    /// Test `idx` runs now.
+    fn emit_started(&self, idx: usize) {
+        self.emit_event(RunEvent::TestStarted {
+            worker: self.slot.name.clone(),
+            binary: self.binary.id.clone(),
+            name: self.names[idx].clone(),
+        });
+    }
+
     /// `--no-capture`: lines this process wrote, without libtest's own.
     fn live_output(&self, text: String) {
         let text = without_libtest_lines(&text, &self.names);
@@ -293,6 +302,10 @@ impl<'a> LibtestProcess<'_, 'a> {
             return Vec::new();
         }
         let current = missing[0];
+        if p.announced != Some(current) {
+            // It died before a poll saw it start.
+            self.emit_started(current);
+        }
         let since = output_of_running_test(
             &p.combined[p.test_offset.min(p.combined.len())..],
             &self.names[current],
@@ -501,6 +514,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
                 // runs it in full and reports it.
                 continue;
             }
+            self.announce(idx);
             let now = Instant::now();
             let duration = now - self.test_start;
             self.test_start = now;
@@ -530,13 +544,16 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             self.stop = true;
             return;
         }
-        if self.announced != Some(cur) {
-            self.announced = Some(cur);
-            self.process.emit_event(RunEvent::TestStarted {
-                worker: self.process.slot.name.clone(),
-                binary: self.process.binary.id.clone(),
-                name: self.process.names[cur].clone(),
-            });
+        self.announce(cur);
+    }
+
+    /// Say that test `idx` runs now, once. A test that began and ended
+    /// between two polls is announced just before its result, so every
+    /// result follows its start.
+    fn announce(&mut self, idx: usize) {
+        if self.announced != Some(idx) {
+            self.announced = Some(idx);
+            self.process.emit_started(idx);
         }
     }
 }
