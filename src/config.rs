@@ -77,6 +77,8 @@ pub struct BuildOptions {
     pub frozen: bool,
     /// `--doc`: also one doctest unit per selected package with a library.
     pub doc: bool,
+    /// `--color always|never` (before or after `--`), for cargo's output too.
+    pub color: Option<String>,
 }
 
 impl From<BuildArgs> for BuildOptions {
@@ -106,6 +108,7 @@ impl From<BuildArgs> for BuildOptions {
             offline: b.offline,
             frozen: b.frozen,
             doc: false,
+            color: None,
         }
     }
 }
@@ -270,7 +273,8 @@ impl RunConfig {
             filters.test_args.push("--nocapture".into());
         }
         let json = args.message_format == cli::MessageFormat::Json;
-        let color = color_wanted(args.color.or(after.color), json, env)?;
+        let choice = args.color.or(after.color);
+        let color = color_wanted(choice, json, env)?;
         let requested = match args.workers {
             NumWorkers::Count(n) => n,
             NumWorkers::Auto => std::thread::available_parallelism()
@@ -304,6 +308,12 @@ impl RunConfig {
         let coverage = coverage_options(args.coverage)?;
         let mut build = BuildOptions::from(args.build);
         build.doc = args.doc;
+        build.color = match choice {
+            Some(ColorArg::Always) => Some("always".into()),
+            Some(ColorArg::Never) => Some("never".into()),
+            // cargo reads CARGO_TERM_COLOR and NO_COLOR itself.
+            Some(ColorArg::Auto) | None => None,
+        };
         let quiet = args.quiet;
         let rerun_args = rerun_args(
             &build,
