@@ -3,10 +3,9 @@
 
 use std::time::Instant;
 
-use super::RunContext;
 use super::output::{LiveLines, append_bounded, tail};
 use super::process::{self, Event, KillReason};
-use super::worker::SlowClock;
+use super::{RunContext, SlowClock};
 use crate::build::TestBinary;
 use crate::env::{WorkerSlot, test_command};
 use crate::error::describe_status;

@@ -120,6 +120,37 @@ impl RunContext<'_> {
     }
 }
 
+/// `--slow-timeout`: when a running test has run past another multiple of
+/// the slow timeout.
+#[derive(Debug)]
+pub struct SlowClock {
+    every: Option<Duration>,
+    reported: u32,
+}
+
+impl SlowClock {
+    pub fn new(every: Option<Duration>) -> Self {
+        SlowClock { every, reported: 0 }
+    }
+
+    /// A new test starts: its clock starts at zero.
+    pub fn reset(&mut self) {
+        self.reported = 0;
+    }
+
+    /// The multiple of the slow timeout a test that has run for `elapsed`
+    /// just passed, if it passed one since the last call.
+    pub fn check(&mut self, elapsed: Duration) -> Option<Duration> {
+        let every = self.every?;
+        let periods = u32::try_from(elapsed.as_nanos() / every.as_nanos().max(1)).ok()?;
+        if periods <= self.reported {
+            return None;
+        }
+        self.reported = periods;
+        Some(every * periods)
+    }
+}
+
 /// Run all `units` (in the order given) on the given worker slots.
 pub fn run(
     units: Vec<WorkUnit>,
@@ -261,4 +292,22 @@ impl Queue {
 /// The binary part of a `load` unit key (`bin test::name` → `bin`).
 fn binaries_key(key: &str) -> &str {
     key.split_once(' ').map(|(b, _)| b).unwrap_or(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_clock_reports_each_multiple_once() {
+        let ms = Duration::from_millis;
+        let mut clock = SlowClock::new(Some(ms(100)));
+        assert_eq!(clock.check(ms(99)), None);
+        assert_eq!(clock.check(ms(150)), Some(ms(100)));
+        assert_eq!(clock.check(ms(180)), None);
+        assert_eq!(clock.check(ms(320)), Some(ms(300)));
+        clock.reset();
+        assert_eq!(clock.check(ms(120)), Some(ms(100)));
+        assert_eq!(SlowClock::new(None).check(ms(10_000)), None);
+    }
 }

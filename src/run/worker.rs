@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 
-use super::RunContext;
 use super::libtest::{self, LogReader, Verdict};
 use super::output::{LiveLines, append_bounded, output_of_running_test, raw_output, tail};
 use super::process::{self, Event, Finished, KillReason, Stream};
 use super::steal::Board;
+use super::{RunContext, SlowClock};
 use crate::build::{BuildOutput, TestBinary};
 use crate::env::{WorkerSlot, test_command};
 use crate::error::describe_status;
@@ -402,37 +402,6 @@ struct Progress<'p, 'c, 'a> {
     slow: SlowClock,
 }
 
-/// `--slow-timeout`: when a running test has run past another multiple of
-/// the slow timeout.
-#[derive(Debug)]
-pub(super) struct SlowClock {
-    every: Option<Duration>,
-    reported: u32,
-}
-
-impl SlowClock {
-    pub(super) fn new(every: Option<Duration>) -> Self {
-        SlowClock { every, reported: 0 }
-    }
-
-    /// A new test starts: its clock starts at zero.
-    fn reset(&mut self) {
-        self.reported = 0;
-    }
-
-    /// The multiple of the slow timeout a test that has run for `elapsed`
-    /// just passed, if it passed one since the last call.
-    pub(super) fn check(&mut self, elapsed: Duration) -> Option<Duration> {
-        let every = self.every?;
-        let periods = u32::try_from(elapsed.as_nanos() / every.as_nanos().max(1)).ok()?;
-        if periods <= self.reported {
-            return None;
-        }
-        self.reported = periods;
-        Some(every * periods)
-    }
-}
-
 impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
     fn new(
         process: &'p LibtestProcess<'c, 'a>,
@@ -636,19 +605,6 @@ mod tests {
             without_libtest_lines("test c ... ok\n", &names),
             "test c ... ok\n"
         );
-    }
-
-    #[test]
-    fn slow_clock_reports_each_multiple_once() {
-        let ms = Duration::from_millis;
-        let mut clock = SlowClock::new(Some(ms(100)));
-        assert_eq!(clock.check(ms(99)), None);
-        assert_eq!(clock.check(ms(150)), Some(ms(100)));
-        assert_eq!(clock.check(ms(180)), None);
-        assert_eq!(clock.check(ms(320)), Some(ms(300)));
-        clock.reset();
-        assert_eq!(clock.check(ms(120)), Some(ms(100)));
-        assert_eq!(SlowClock::new(None).check(ms(10_000)), None);
     }
 
     #[test]
