@@ -639,7 +639,7 @@ fn filters(f: FilterArgs) -> Result<(Filters, AfterDashes), UsageError> {
             }
         };
         let Some(&(_, takes, usage)) = LIBTEST_OPTIONS.iter().find(|(n, ..)| *n == name) else {
-            return Err(unknown_test_arg(&arg));
+            return Err(unknown_test_arg(&name, &arg));
         };
         let value = match (takes, inline) {
             (Takes::Flag, Some(_)) => {
@@ -706,9 +706,8 @@ fn filters(f: FilterArgs) -> Result<(Filters, AfterDashes), UsageError> {
 
 /// An option after `--` that libtest does not know: say whether it is
 /// cargo-xdist's own (then it goes before `--`).
-fn unknown_test_arg(arg: &str) -> UsageError {
+fn unknown_test_arg(name: &str, arg: &str) -> UsageError {
     use clap::CommandFactory;
-    let name = arg.split_once('=').map_or(arg, |(n, _)| n);
     let ours = cli::Cli::command().get_arguments().any(|a| {
         a.get_long_and_visible_aliases()
             .into_iter()
@@ -877,6 +876,8 @@ mod tests {
             (&["--help"][..], "cargo xdist --help"),
             (&["--frobnicate"][..], "not a libtest option"),
             (&["-n", "4"][..], "put it before `--`"),
+            (&["-n4"][..], "put it before `--`"),
+            (&["--workspace"][..], "put it before `--`"),
             (&["--color", "sometimes"][..], "auto, always or never"),
             (&["--skip"][..], "needs a value"),
             (&["--exact=yes"][..], "takes no value"),

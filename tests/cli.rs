@@ -120,11 +120,15 @@ fn skip_filter() {
     )
     .junit()
     .run();
+    check_skip_slow(&run);
+}
+
+fn check_skip_slow(run: &Run) {
     // 31 libtest tests without slow_*: 28 pass, fails_on_purpose, 2 ignored.
     run.assert_code(100);
     run.assert_summary(28, 1, 2);
     let selected = |t: &BasicTest| !is_custom(t) && !t.name.contains("slow");
-    assert_selected_ran(&run, IgnoredMode::Skip, selected);
+    assert_selected_ran(run, IgnoredMode::Skip, selected);
 }
 
 #[test]
@@ -630,11 +634,7 @@ fn skip_after_double_dash_behaves_like_skip() {
         "--",
         "--skip=slow",
     ];
-    let run = xdist_fixture("basic", &args).junit().run();
-    run.assert_code(100);
-    run.assert_summary(28, 1, 2);
-    let selected = |t: &BasicTest| !is_custom(t) && !t.name.contains("slow");
-    assert_selected_ran(&run, IgnoredMode::Skip, selected);
+    check_skip_slow(&xdist_fixture("basic", &args).junit().run());
 }
 
 /// `-Z unstable-options` is refused with a fix about `-Z`, not about `-n`
