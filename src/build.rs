@@ -114,6 +114,7 @@ pub fn cargo_args(b: &BuildOptions) -> Vec<String> {
     flag(&mut a, b.locked, "--locked");
     flag(&mut a, b.offline, "--offline");
     flag(&mut a, b.frozen, "--frozen");
+    opt(&mut a, &b.color, "--color");
     a
 }
 

@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         its file runs again in a fresh process.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Exit codes: 0 all passed, 100 a test failed (or was flaky, with --flaky-fails), 101 build failed, 3 coverage under --cov-fail-under, 2 usage or configuration error, 130 interrupted."
+    after_help = "Exit codes: 0 all passed, 100 a test failed (or was flaky, with --flaky-fails), 101 build failed, 4 no tests to run, 3 coverage under --cov-fail-under, 2 usage or configuration error, 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -307,6 +307,27 @@ pub struct RunArgs {
     /// Never draw a progress bar
     #[arg(long, help_heading = "Reporting")]
     pub no_progress: bool,
+    /// human, or json: a JSON event per line on stdout, the report on stderr
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human, hide_possible_values = true, help_heading = "Reporting")]
+    pub message_format: MessageFormat,
+    /// Color the report: auto (NO_COLOR, CARGO_TERM_COLOR, a terminal), always, never
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        hide_possible_values = true,
+        help_heading = "Reporting"
+    )]
+    pub color: Option<ColorArg>,
+    /// Show each test's output as it comes, each line prefixed with its worker
+    #[arg(long, alias = "nocapture", help_heading = "Reporting")]
+    pub no_capture: bool,
+    /// Print SLOW for a test still running after this long (and each multiple)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Reporting")]
+    pub slow_timeout: Duration,
+    /// If no test is to run: fail (exit 4), warn or pass
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = NoTestsArg::Fail, hide_possible_values = true, help_heading = "Test selection")]
+    pub no_tests: NoTestsArg,
 
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
@@ -355,6 +376,23 @@ pub struct CoverageArgs {
     /// Leave source files matching REGEX out of the report (repeatable)
     #[arg(long, value_name = "REGEX", requires = "coverage")]
     pub cov_ignore: Vec<String>,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--no-tests`: what a run with no test to run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum NoTestsArg {
+    Pass,
+    Warn,
+    #[default]
+    Fail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

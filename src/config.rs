@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use camino::Utf8PathBuf;
 
-use crate::cli::{self, BuildArgs, DbArgs, FilterArgs, ListArgs, NumWorkers, RunArgs};
+use crate::cli::{
+    self, BuildArgs, ColorArg, DbArgs, FilterArgs, ListArgs, NoTestsArg, NumWorkers, RunArgs,
+};
 use crate::coverage::merge::MergeFormat;
 use crate::coverage::report::ReportSpec;
 use crate::db::DbOptions;
@@ -75,6 +77,8 @@ pub struct BuildOptions {
     pub frozen: bool,
     /// `--doc`: also one doctest unit per selected package with a library.
     pub doc: bool,
+    /// `--color always|never` (before or after `--`), for cargo's output too.
+    pub color: Option<String>,
 }
 
 impl From<BuildArgs> for BuildOptions {
@@ -104,6 +108,7 @@ impl From<BuildArgs> for BuildOptions {
             offline: b.offline,
             frozen: b.frozen,
             doc: false,
+            color: None,
         }
     }
 }
@@ -184,6 +189,34 @@ pub struct ReportOptions {
     pub max_fail: Option<usize>,
     /// `--flaky-fails`: a flaky test fails the run.
     pub flaky_fails: bool,
+    /// `--message-format json`: events as JSON lines on stdout; the human
+    /// report goes to stderr.
+    pub json: bool,
+    /// What a run with no test to run does.
+    pub no_tests: NoTests,
+    /// The re-run command's arguments besides the tests it selects: how
+    /// they are built, the ignored mode, their environment, the arguments
+    /// after `--`. Never `--database-url` (it may hold a password).
+    pub rerun_args: Vec<String>,
+}
+
+impl ReportOptions {
+    /// A run with no test to run fails (`--no-tests=fail`, the default).
+    pub fn fails_empty(&self) -> bool {
+        self.no_tests == NoTests::Fail
+    }
+}
+
+/// `--no-tests`: what a run in which no test is to run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NoTests {
+    /// Exit 0, silently.
+    Pass,
+    /// Exit 0 with a warning.
+    Warn,
+    /// Exit 4 ([`crate::error::EXIT_NO_TESTS`]) with an error.
+    #[default]
+    Fail,
 }
 
 /// `--lf` / `--ff`: what the last run's failures do to this one.
@@ -209,6 +242,10 @@ pub struct RunConfig {
     pub workers: usize,
     /// Kill and fail a test that runs longer than this.
     pub timeout: Option<Duration>,
+    /// Report a test still running after this long (`--slow-timeout`).
+    pub slow_timeout: Option<Duration>,
+    /// `--no-capture` (or `-- --nocapture`): every test's output, live.
+    pub no_capture: bool,
     /// `--worker-env KEY=TEMPLATE` pairs.
     pub worker_env: Vec<(String, String)>,
     /// Build only.
@@ -252,7 +289,16 @@ pub struct ListConfig {
 impl RunConfig {
     /// Resolve and validate the run options; `env` reads a variable.
     pub fn new(args: RunArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, UsageError> {
-        let filters = filters(args.filter)?;
+        let (mut filters, after) = filters(args.filter)?;
+        let no_capture = args.no_capture || after.no_capture;
+        if no_capture && !after.no_capture {
+            // As `cargo test -- --nocapture`: libtest, custom harnesses
+            // and rustdoc all get it.
+            filters.test_args.push("--nocapture".into());
+        }
+        let json = args.message_format == cli::MessageFormat::Json;
+        let choice = args.color.or(after.color);
+        let color = color_wanted(choice, json, env)?;
         let requested = match args.workers {
             NumWorkers::Count(n) => n,
             NumWorkers::Auto => std::thread::available_parallelism()
@@ -287,13 +333,28 @@ impl RunConfig {
         let (max_fail, last_failed) = lifecycle_options(&args.lifecycle)?;
         let mut build = BuildOptions::from(args.build);
         build.doc = args.doc;
+        build.color = match choice {
+            Some(ColorArg::Always) => Some("always".into()),
+            Some(ColorArg::Never) => Some("never".into()),
+            // cargo reads CARGO_TERM_COLOR and NO_COLOR itself.
+            Some(ColorArg::Auto) | None => None,
+        };
         let quiet = args.quiet;
+        let rerun_args = rerun_args(
+            &build,
+            &filters,
+            db.as_ref(),
+            &args.worker_env,
+            args.timeout,
+        );
         Ok(RunConfig {
             build,
             filters,
             dist,
             workers,
             timeout: args.timeout,
+            slow_timeout: Some(args.slow_timeout).filter(|d| !d.is_zero()),
+            no_capture,
             worker_env: args.worker_env,
             no_run: args.no_run,
             db,
@@ -302,7 +363,14 @@ impl RunConfig {
                 junit,
                 durations: args.durations,
                 progress: !args.no_progress && !quiet && progress_wanted(env),
-                color: color_wanted(env),
+                color,
+                json,
+                no_tests: match args.no_tests {
+                    NoTestsArg::Pass => NoTests::Pass,
+                    NoTestsArg::Warn => NoTests::Warn,
+                    NoTestsArg::Fail => NoTests::Fail,
+                },
+                rerun_args,
                 max_fail,
                 flaky_fails: args.lifecycle.flaky_fails,
             },
@@ -319,7 +387,7 @@ impl ListConfig {
     pub fn new(args: ListArgs) -> Result<Self, UsageError> {
         Ok(ListConfig {
             build: BuildOptions::from(args.build),
-            filters: filters(args.filter)?,
+            filters: filters(args.filter)?.0,
             dist: DistMode::from(args.dist),
             json: args.message_format == cli::MessageFormat::Json,
         })
@@ -430,32 +498,179 @@ fn progress_wanted(env: &dyn Fn(&str) -> Option<String>) -> bool {
     std::io::stderr().is_terminal() && env("CI").is_none()
 }
 
-/// Color when stdout is a terminal and NO_COLOR is unset or empty.
-fn color_wanted(env: &dyn Fn(&str) -> Option<String>) -> bool {
-    std::io::stdout().is_terminal() && env("NO_COLOR").is_none_or(|v| v.is_empty())
+/// Whether the human output is colored: `--color` (or `-- --color`), else
+/// `CARGO_TERM_COLOR`, else auto: not when `NO_COLOR` is set and not
+/// empty, else when the human output (stdout, stderr under `json`) is a
+/// terminal.
+fn color_wanted(
+    choice: Option<ColorArg>,
+    json: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<bool, UsageError> {
+    let terminal = || {
+        if json {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        }
+    };
+    resolve_color(choice, env, &terminal)
 }
 
-/// Libtest flags that cargo-xdist owns; passing them after `--` would
-/// break result reading or the one-test-at-a-time order.
-const RESERVED_TEST_ARGS: &[&str] = &[
-    "--test-threads",
-    "--format",
-    "--logfile",
-    "--list",
-    "-q",
-    "--quiet",
-    "--shuffle",
-    "--shuffle-seed",
-    "-Z",
-    "--report-time",
-    "--ensure-time",
-    "--bench",
+fn resolve_color(
+    choice: Option<ColorArg>,
+    env: &dyn Fn(&str) -> Option<String>,
+    terminal: &dyn Fn() -> bool,
+) -> Result<bool, UsageError> {
+    let choice = match choice {
+        Some(c) => c,
+        None => match env("CARGO_TERM_COLOR").as_deref() {
+            None | Some("") | Some("auto") => ColorArg::Auto,
+            Some("always") => ColorArg::Always,
+            Some("never") => ColorArg::Never,
+            Some(other) => {
+                return Err(UsageError(format!(
+                    "CARGO_TERM_COLOR is `{other}`, not auto, always or never; fix or unset it"
+                )));
+            }
+        },
+    };
+    Ok(match choice {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => env("NO_COLOR").is_none_or(|v| v.is_empty()) && terminal(),
+    })
+}
+
+/// How libtest takes an option (rustc 1.95's `library/test/src/cli.rs`:
+/// getopts flags and options with a value, `--opt value` or `--opt=value`,
+/// `-Z value` or `-Zvalue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    Flag,
+    Value,
+}
+
+/// What cargo-xdist does with a libtest option given after `--`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// Test selection, applied by cargo-xdist itself.
+    Exact,
+    Skip,
+    Ignored,
+    IncludeIgnored,
+    /// Passed to every test process, and shows the output live.
+    NoCapture,
+    /// Passed on, and colors cargo-xdist's own output (unless `--color`).
+    Color,
+    /// Passed to every test process.
+    Pass,
+    /// Refused before the build, with this fix.
+    Refuse(&'static str),
+}
+
+const NIGHTLY: &str =
+    "it is nightly-only (needs -Z unstable-options, which cargo-xdist cannot pass on); remove it";
+const FORMAT: &str = "cargo-xdist reads libtest's own output; for machine-readable events use --message-format json (or --junit PATH), for less output cargo-xdist's -q, before `--`";
+const ORDER: &str = "cargo-xdist runs each process's tests in name order, to know which one is running when a process dies; remove it";
+
+/// libtest's options (rustc 1.95), every one of them: how each takes its
+/// value and what cargo-xdist does with it.
+const LIBTEST_OPTIONS: &[(&str, Takes, Use)] = &[
+    ("--include-ignored", Takes::Flag, Use::IncludeIgnored),
+    ("--ignored", Takes::Flag, Use::Ignored),
+    ("--force-run-in-process", Takes::Flag, Use::Refuse(NIGHTLY)),
+    ("--exclude-should-panic", Takes::Flag, Use::Refuse(NIGHTLY)),
+    ("--test", Takes::Flag, Use::Pass),
+    (
+        "--bench",
+        Takes::Flag,
+        Use::Refuse("cargo-xdist runs tests, not benchmarks; run benchmarks with `cargo bench`"),
+    ),
+    (
+        "--list",
+        Takes::Flag,
+        Use::Refuse("list the tests with `cargo xdist list`"),
+    ),
+    (
+        "--fail-fast",
+        Takes::Flag,
+        Use::Refuse(
+            "libtest's is nightly-only and would stop one process, not the run; remove it (cargo-xdist's own --fail-fast goes before `--`)",
+        ),
+    ),
+    (
+        "-h",
+        Takes::Flag,
+        Use::Refuse(
+            "every test binary would print its help instead of running; see `cargo xdist --help`",
+        ),
+    ),
+    (
+        "--help",
+        Takes::Flag,
+        Use::Refuse(
+            "every test binary would print its help instead of running; see `cargo xdist --help`",
+        ),
+    ),
+    (
+        "--logfile",
+        Takes::Value,
+        Use::Refuse(
+            "cargo-xdist reads each verdict from a logfile of its own; for a report use --junit PATH or --message-format json",
+        ),
+    ),
+    ("--no-capture", Takes::Flag, Use::NoCapture),
+    ("--nocapture", Takes::Flag, Use::NoCapture),
+    (
+        "--test-threads",
+        Takes::Value,
+        Use::Refuse(
+            "each test process runs one test at a time, so that a crash fails only that test; set the parallelism with -n N",
+        ),
+    ),
+    ("--skip", Takes::Value, Use::Skip),
+    ("-q", Takes::Flag, Use::Refuse(FORMAT)),
+    ("--quiet", Takes::Flag, Use::Refuse(FORMAT)),
+    ("--exact", Takes::Flag, Use::Exact),
+    ("--color", Takes::Value, Use::Color),
+    ("--format", Takes::Value, Use::Refuse(FORMAT)),
+    ("--show-output", Takes::Flag, Use::Pass),
+    (
+        "-Z",
+        Takes::Value,
+        Use::Refuse(
+            "`-Z unstable-options` is nightly-only and turns on only libtest options that cargo-xdist manages (--format json, --shuffle, --report-time); remove it",
+        ),
+    ),
+    (
+        "--report-time",
+        Takes::Flag,
+        Use::Refuse(
+            "it is nightly-only; for test times use --durations N or --message-format json",
+        ),
+    ),
+    (
+        "--ensure-time",
+        Takes::Flag,
+        Use::Refuse("it is nightly-only; to fail a test that runs too long use --timeout DURATION"),
+    ),
+    ("--shuffle", Takes::Flag, Use::Refuse(ORDER)),
+    ("--shuffle-seed", Takes::Value, Use::Refuse(ORDER)),
 ];
 
-/// The selection options, with cargo-test habits after `--` (`--exact`,
-/// `--skip X`, `--ignored`, bare filters) moved into them and the flags
-/// cargo-xdist must control refused.
-fn filters(f: FilterArgs) -> Result<Filters, UsageError> {
+/// What the arguments after `--` set besides the filters.
+#[derive(Debug, Clone, Copy, Default)]
+struct AfterDashes {
+    no_capture: bool,
+    color: Option<ColorArg>,
+}
+
+/// The selection options, with the arguments after `--` read with
+/// libtest's grammar: selection (`--exact`, `--skip X`, `--ignored`, bare
+/// filters) moves into them, what libtest may get is passed on, and what
+/// cargo-xdist must control is refused with a fix that fits the option.
+fn filters(f: FilterArgs) -> Result<(Filters, AfterDashes), UsageError> {
     let mut out = Filters {
         patterns: f.filters,
         exact: f.exact,
@@ -463,32 +678,83 @@ fn filters(f: FilterArgs) -> Result<Filters, UsageError> {
         ignored: IgnoredMode::Skip,
         test_args: Vec::new(),
     };
+    let mut after = AfterDashes::default();
     let (mut ignored, mut include_ignored) = (f.ignored, f.include_ignored);
     let mut args = f.test_args.into_iter();
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--exact" => out.exact = true,
-            "--ignored" => ignored = true,
-            "--include-ignored" => include_ignored = true,
-            "--skip" => match args.next() {
-                Some(p) => out.skip.push(p),
-                None => {
-                    return Err(UsageError(
-                        "`--skip` after `--` needs a pattern; write `-- --skip PATTERN`".into(),
-                    ));
-                }
+    let mut only_filters = false;
+    while let Some(arg) = args.next() {
+        if only_filters || arg == "-" || !arg.starts_with('-') {
+            out.patterns.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            only_filters = true;
+            continue;
+        }
+        // `--name=value`, `-Zvalue`, or a bare option.
+        let (name, inline) = match arg.strip_prefix("--") {
+            Some(long) => match long.split_once('=') {
+                Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
+                None => (arg.clone(), None),
             },
-            _ if a.starts_with("--skip=") => out.skip.push(a["--skip=".len()..].to_string()),
-            _ if RESERVED_TEST_ARGS.iter().any(|r| {
-                a == *r || a.starts_with(&format!("{r}=")) || (*r == "-Z" && a.starts_with("-Z"))
-            }) =>
-            {
+            None => {
+                let mut chars = arg[1..].chars();
+                let first = chars.next().map(|c| format!("-{c}")).unwrap_or_default();
+                let rest = chars.as_str();
+                (first, (!rest.is_empty()).then(|| rest.to_string()))
+            }
+        };
+        let Some(&(_, takes, usage)) = LIBTEST_OPTIONS.iter().find(|(n, ..)| *n == name) else {
+            return Err(unknown_test_arg(&name, &arg));
+        };
+        let value = match (takes, inline) {
+            (Takes::Flag, Some(_)) => {
                 return Err(UsageError(format!(
-                    "the test argument `{a}` is managed by cargo-xdist; remove it (use -n to set parallelism)"
+                    "`{name}` after `--` takes no value (got `{arg}`); write `-- {name}`"
                 )));
             }
-            _ if !a.starts_with('-') => out.patterns.push(a),
-            _ => out.test_args.push(a),
+            (Takes::Flag, None) => None,
+            (Takes::Value, Some(v)) => Some(v),
+            (Takes::Value, None) => Some(args.next().ok_or_else(|| {
+                UsageError(format!(
+                    "`{name}` after `--` needs a value; write `-- {name} VALUE`"
+                ))
+            })?),
+        };
+        let passed = || match &value {
+            Some(v) => vec![name.clone(), v.clone()],
+            None => vec![name.clone()],
+        };
+        match usage {
+            Use::Exact => out.exact = true,
+            Use::Ignored => ignored = true,
+            Use::IncludeIgnored => include_ignored = true,
+            Use::Skip => out.skip.extend(value),
+            Use::NoCapture => {
+                after.no_capture = true;
+                out.test_args.extend(passed());
+            }
+            Use::Color => {
+                after.color = Some(match value.as_deref() {
+                    Some("auto") => ColorArg::Auto,
+                    Some("always") => ColorArg::Always,
+                    Some("never") => ColorArg::Never,
+                    v => {
+                        return Err(UsageError(format!(
+                            "`--color` after `--` must be auto, always or never, not `{}`; fix the value",
+                            v.unwrap_or_default()
+                        )));
+                    }
+                });
+                out.test_args.extend(passed());
+            }
+            Use::Pass => out.test_args.extend(passed()),
+            Use::Refuse(fix) => {
+                let shown = passed().join(" ");
+                return Err(UsageError(format!(
+                    "the test argument `{shown}` is not supported by cargo-xdist; {fix}"
+                )));
+            }
         }
     }
     out.ignored = match (ignored, include_ignored) {
@@ -501,7 +767,90 @@ fn filters(f: FilterArgs) -> Result<Filters, UsageError> {
         (false, true) => IgnoredMode::Include,
         (false, false) => IgnoredMode::Skip,
     };
-    Ok(out)
+    Ok((out, after))
+}
+
+/// An option after `--` that libtest does not know: say whether it is
+/// cargo-xdist's own (then it goes before `--`).
+fn unknown_test_arg(name: &str, arg: &str) -> UsageError {
+    use clap::CommandFactory;
+    let ours = cli::Cli::command().get_arguments().any(|a| {
+        a.get_long_and_visible_aliases()
+            .into_iter()
+            .flatten()
+            .any(|l| name.strip_prefix("--") == Some(l))
+            || a.get_short_and_visible_aliases()
+                .into_iter()
+                .flatten()
+                .any(|c| name.strip_prefix('-') == Some(&c.to_string()))
+    });
+    if ours {
+        UsageError(format!(
+            "`{name}` after `--` is a cargo-xdist option, not a test argument; put it before `--`"
+        ))
+    } else {
+        UsageError(format!(
+            "`{arg}` after `--` is not a libtest option; remove it (see a test binary's --help)"
+        ))
+    }
+}
+
+/// The arguments of a re-run command that stay the same whatever it
+/// selects: how the tests are built, which ignored tests may run, their
+/// environment and time limit, the arguments after `--`.
+fn rerun_args(
+    build: &BuildOptions,
+    filters: &Filters,
+    db: Option<&DbOptions>,
+    worker_env: &[(String, String)],
+    timeout: Option<Duration>,
+) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let mut opt = |name: &str, value: Option<&String>| {
+        if let Some(v) = value {
+            a.extend([name.to_string(), v.clone()]);
+        }
+    };
+    opt("--manifest-path", build.manifest_path.as_ref());
+    build
+        .features
+        .iter()
+        .for_each(|f| opt("--features", Some(f)));
+    opt("--profile", build.profile.as_ref());
+    opt("--target", build.target.as_ref());
+    opt("--target-dir", build.target_dir.as_ref());
+    if let Some(db) = db {
+        let env = Some(&db.env_name).filter(|n| *n != "DATABASE_URL");
+        opt("--database-env", env);
+        opt("--db-template", db.template.as_ref());
+        opt("--db-setup", db.setup.as_ref());
+    }
+    for (k, v) in worker_env {
+        opt("--worker-env", Some(&format!("{k}={v}")));
+    }
+    let timeout = timeout.map(|t| humantime::format_duration(t).to_string().replace(' ', ""));
+    opt("--timeout", timeout.as_ref());
+    let flags = [
+        (build.all_features, "--all-features"),
+        (build.no_default_features, "--no-default-features"),
+        (build.release, "--release"),
+        (build.locked, "--locked"),
+        (build.offline, "--offline"),
+        (build.frozen, "--frozen"),
+        (db.is_some_and(|d| d.ephemeral), "--ephemeral-postgres"),
+        (filters.ignored != IgnoredMode::Skip, "--include-ignored"),
+    ];
+    a.extend(
+        flags
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| f.to_string()),
+    );
+    if !filters.test_args.is_empty() {
+        a.push("--".into());
+        a.extend(filters.test_args.iter().cloned());
+    }
+    a
 }
 
 /// Fail early, before the build, if a report cannot be written at `path`.
@@ -530,11 +879,15 @@ fn check_writable(path: &Utf8PathBuf) -> Result<(), UsageError> {
 mod tests {
     use super::*;
 
-    fn filter(args: &[&str]) -> Result<Filters, UsageError> {
+    fn after_dashes(args: &[&str]) -> Result<(Filters, AfterDashes), UsageError> {
         filters(FilterArgs {
             test_args: args.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         })
+    }
+
+    fn filter(args: &[&str]) -> Result<Filters, UsageError> {
+        after_dashes(args).map(|(f, _)| f)
     }
 
     #[test]
@@ -552,19 +905,85 @@ mod tests {
     }
 
     #[test]
-    fn reserved_args_are_usage_errors() {
-        for a in [
-            "--test-threads=4",
-            "--format",
-            "-Zunstable-options",
-            "--logfile",
-            "--shuffle",
+    fn options_with_a_value_take_it_in_both_spellings() {
+        for args in [
+            &["--color", "never", "--skip", "slow", "name"][..],
+            &["--color=never", "--skip=slow", "name"][..],
         ] {
-            let err = filter(&[a]).unwrap_err();
-            assert!(err.0.contains("managed by cargo-xdist"), "{a}: {err}");
+            let (f, after) = after_dashes(args).unwrap();
+            assert_eq!(f.patterns, ["name"], "{args:?}");
+            assert_eq!(f.skip, ["slow"], "{args:?}");
+            assert_eq!(after.color, Some(ColorArg::Never), "{args:?}");
+            assert!(f.libtest_args().join(" ").contains("--color never"));
+        }
+        // A value is taken even when it starts with `-`, as getopts does.
+        assert_eq!(filter(&["--skip", "-x"]).unwrap().skip, ["-x"]);
+        // After a second `--`, everything is a filter.
+        assert_eq!(filter(&["--", "--exact"]).unwrap().patterns, ["--exact"]);
+        let (f, after) = after_dashes(&["--nocapture", "--show-output"]).unwrap();
+        assert!(after.no_capture);
+        assert_eq!(f.test_args, ["--nocapture", "--show-output"]);
+    }
+
+    #[test]
+    fn refused_args_get_a_fix_that_fits_them() {
+        for (args, fix) in [
+            (&["--test-threads=4"][..], "-n N"),
+            (&["--test-threads", "4"][..], "-n N"),
+            (&["-Z", "unstable-options"][..], "nightly-only"),
+            (&["-Zunstable-options"][..], "nightly-only"),
+            (&["--format", "json"][..], "--message-format json"),
+            (&["-q"][..], "cargo-xdist's -q"),
+            (&["--logfile", "x"][..], "--junit"),
+            (&["--shuffle"][..], "name order"),
+            (&["--list"][..], "cargo xdist list"),
+            (&["--bench"][..], "cargo bench"),
+            (&["--report-time"][..], "--durations"),
+            (&["--help"][..], "cargo xdist --help"),
+            (&["--frobnicate"][..], "not a libtest option"),
+            (&["-n", "4"][..], "put it before `--`"),
+            (&["-n4"][..], "put it before `--`"),
+            (&["--workspace"][..], "put it before `--`"),
+            (&["--color", "sometimes"][..], "auto, always or never"),
+            (&["--skip"][..], "needs a value"),
+            (&["--exact=yes"][..], "takes no value"),
+        ] {
+            let err = filter(args).unwrap_err();
+            assert!(err.0.contains(fix), "{args:?}: {err}");
+            assert!(!err.0.contains("-n N") || fix == "-n N", "{args:?}: {err}");
         }
         let err = filter(&["--ignored", "--include-ignored"]).unwrap_err();
         assert!(err.0.contains("cannot be used together"), "{err}");
+    }
+
+    #[test]
+    fn color_follows_flag_then_cargo_then_no_color() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let tty = || true;
+        let color = |c, vars| resolve_color(c, &env(vars), &tty).unwrap();
+        assert!(color(None, &[]));
+        assert!(!color(None, &[("NO_COLOR", "1")]));
+        assert!(color(None, &[("NO_COLOR", "")]));
+        assert!(!color(None, &[("CARGO_TERM_COLOR", "never")]));
+        assert!(color(
+            None,
+            &[("CARGO_TERM_COLOR", "always"), ("NO_COLOR", "1")]
+        ));
+        assert!(color(Some(ColorArg::Always), &[("NO_COLOR", "1")]));
+        assert!(!color(
+            Some(ColorArg::Never),
+            &[("CARGO_TERM_COLOR", "always")]
+        ));
+        assert!(!color(Some(ColorArg::Auto), &[("NO_COLOR", "1")]));
+        assert!(!resolve_color(None, &env(&[]), &|| false).unwrap());
+        let err = resolve_color(None, &env(&[("CARGO_TERM_COLOR", "red")]), &tty).unwrap_err();
+        assert!(err.0.contains("CARGO_TERM_COLOR"), "{err}");
     }
 
     #[test]
@@ -635,5 +1054,47 @@ mod tests {
                 "{args:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn rerun_args_keep_the_build_and_environment_never_the_url() {
+        let c = run_config(
+            &[
+                "--manifest-path",
+                "w/Cargo.toml",
+                "--release",
+                "--include-ignored",
+                "--timeout",
+                "90s",
+                "--database-url",
+                "postgres://u:pw@h/db",
+                "-p",
+                "alpha",
+                "name",
+                "--",
+                "--show-output",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.report.rerun_args,
+            [
+                "--manifest-path",
+                "w/Cargo.toml",
+                "--timeout",
+                "1m30s",
+                "--release",
+                "--include-ignored",
+                "--",
+                "--show-output"
+            ]
+        );
+        let c = run_config(&["--no-capture"], &[]).unwrap();
+        assert!(c.no_capture);
+        assert_eq!(c.filters.libtest_args(), ["--nocapture"]);
+        let c = run_config(&["--", "--nocapture"], &[]).unwrap();
+        assert!(c.no_capture);
+        assert_eq!(c.filters.libtest_args(), ["--nocapture"]);
     }
 }

@@ -11,6 +11,9 @@ pub const EXIT_INTERNAL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Line coverage is under `--cov-fail-under` (and no test failed).
 pub const EXIT_COVERAGE_LOW: i32 = 3;
+/// No test matched the filters (`--no-tests=fail`, the default), as
+/// under nextest.
+pub const EXIT_NO_TESTS: i32 = 4;
 /// At least one test failed or timed out.
 pub const EXIT_TESTS_FAILED: i32 = 100;
 /// The build failed (as `cargo test`).
@@ -77,6 +80,17 @@ pub fn run_exit_code(
         EXIT_USAGE
     } else {
         EXIT_OK
+    }
+}
+
+/// `code` (from [`run_exit_code`]) for a run that ran no test at all
+/// (`no_tests`): [`EXIT_NO_TESTS`] when that fails the run (`fail`),
+/// unless it was interrupted or a test binary failed (could not list).
+pub fn no_tests_exit_code(code: i32, no_tests: bool, fail: bool) -> i32 {
+    if no_tests && fail && !matches!(code, EXIT_INTERRUPTED | EXIT_TESTS_FAILED) {
+        EXIT_NO_TESTS
+    } else {
+        code
     }
 }
 

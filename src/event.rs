@@ -147,7 +147,25 @@ pub enum RunEvent {
     },
     TestStarted {
         worker: String,
+        /// Binary id, as in [`TestResult::binary`].
+        binary: String,
         name: String,
+    },
+    /// `--no-capture`: complete lines a test process wrote (one or more,
+    /// each ending in a newline except maybe the process's last). Whole
+    /// lines, so that the sink's redaction never sees a secret cut in two.
+    Output {
+        worker: String,
+        binary: String,
+        text: String,
+    },
+    /// `--slow-timeout`: `name` has been running for `elapsed` (a multiple
+    /// of the slow timeout) and is still running.
+    Slow {
+        worker: String,
+        binary: String,
+        name: String,
+        elapsed: Duration,
     },
     TestFinished(TestResult),
     /// libtest prints a failure's captured output at the end of its

@@ -3,7 +3,6 @@
 //! around the run. Every rule lives in the library (src/lib.rs); this file
 //! only wires the stages together and picks the exit code.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -16,8 +15,8 @@ use cargo_xdist::env::{self, RunIdentity};
 use cargo_xdist::error::{self, EXIT_OK, EXIT_TESTS_FAILED, Interrupted, Unavailable};
 use cargo_xdist::event::RunEvent;
 use cargo_xdist::list::{self, Listing};
-use cargo_xdist::report::terminal::{Terminal, Timing};
-use cargo_xdist::report::{self, Collector, EventSink};
+use cargo_xdist::report::terminal::Timing;
+use cargo_xdist::report::{self, EventSink};
 use cargo_xdist::run::{self, RunOptions};
 use cargo_xdist::{history, plan, schedule, signal};
 
@@ -96,20 +95,13 @@ fn run_command(args: RunArgs) -> Result<i32> {
         .worker_env
         .extend(coverage.as_ref().map(Session::worker_env));
     let slots = env::worker_slots(&identity, &|k| databases.as_ref().map(|d| d.worker_env(k)));
-    let collector = Arc::new(Collector::default());
-    let terminal = Arc::new(Terminal::new(config.report.clone()));
+    let (collector, terminal, reporters) = report::reporters(&config.report, &built, &run_id);
     let secrets = databases.as_ref().map(|d| d.secrets()).unwrap_or_default();
-    let sink = EventSink::new(secrets, vec![collector.clone(), terminal.clone()]);
+    let sink = EventSink::new(secrets, reporters);
     plan.note.iter().for_each(|note| terminal.note(note));
     (plan.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
-    run::run(
-        units,
-        &built,
-        &slots,
-        &RunOptions::new(&config, &built, coverage.as_ref()),
-        cancel.flag(),
-        &sink,
-    )?;
+    let options = RunOptions::new(&config, &built, coverage.as_ref());
+    run::run(units, &built, &slots, &options, cancel.flag(), &sink)?;
 
     let summary = collector.summary();
     let t_drop = Instant::now();
@@ -128,13 +120,17 @@ fn run_command(args: RunArgs) -> Result<i32> {
         | report::failed(coverage.as_ref(), "the coverage report")
         | report::failed(Some(&recorded), "the last-failed record");
     let coverage_low = coverage.is_some_and(|c| c.is_ok_and(|c| terminal.coverage(&c)));
-    terminal.finish(&summary);
-    Ok(error::run_exit_code(
+    let code = error::run_exit_code(
         summary.interrupted || cancel.is_cancelled(),
         summary.failing(config.flaky_fails),
         coverage_low,
         report_failed,
-    ))
+    );
+    let code = error::no_tests_exit_code(code, summary.no_tests(), config.report.fails_empty());
+    // The exit code is known: the reporters' last word (the terminal's
+    // closing report, JSON's run-finished).
+    sink.finish(&summary, code);
+    Ok(code)
 }
 
 /// Build and list; the worker databases are created meanwhile (all three

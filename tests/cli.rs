@@ -120,11 +120,15 @@ fn skip_filter() {
     )
     .junit()
     .run();
+    check_skip_slow(&run);
+}
+
+fn check_skip_slow(run: &Run) {
     // 31 libtest tests without slow_*: 28 pass, fails_on_purpose, 2 ignored.
     run.assert_code(100);
     run.assert_summary(28, 1, 2);
     let selected = |t: &BasicTest| !is_custom(t) && !t.name.contains("slow");
-    assert_selected_ran(&run, IgnoredMode::Skip, selected);
+    assert_selected_ran(run, IgnoredMode::Skip, selected);
 }
 
 #[test]
@@ -597,5 +601,82 @@ fn readme_options_block_matches_help() {
         readme[start..end].trim_end(),
         run.stdout.trim_end(),
         "update the README's Options block from `cargo xdist -h`"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Arguments after `--` (libtest's grammar) and runs with no test
+// ---------------------------------------------------------------------------
+
+/// `-- --color never`: `never` is `--color`'s value, not a filter (it used
+/// to select no test and exit 0).
+#[test]
+fn color_value_after_double_dash_is_not_a_filter() {
+    let run = xdist_fixture(
+        "basic",
+        &["-p", "gamma", "-n", "2", "--", "--color", "never"],
+    )
+    .junit()
+    .run();
+    run.assert_code(0);
+    run.assert_summary(5, 0, 0);
+    assert_selected_ran(&run, IgnoredMode::Skip, |t| t.package == "gamma");
+}
+
+#[test]
+fn skip_after_double_dash_behaves_like_skip() {
+    let args = [
+        "--workspace",
+        "--exclude",
+        "custom",
+        "-n",
+        "2",
+        "--",
+        "--skip=slow",
+    ];
+    check_skip_slow(&xdist_fixture("basic", &args).junit().run());
+}
+
+/// `-Z unstable-options` is refused with a fix about `-Z`, not about `-n`
+/// (which fits only `--test-threads`).
+#[test]
+fn unstable_options_after_double_dash_are_refused_with_a_fitting_fix() {
+    let run = xdist_fixture("basic", &["-p", "gamma", "--", "-Z", "unstable-options"]).run();
+    run.assert_code(2);
+    assert_one_error_line(&run, "-Z unstable-options");
+    let error = run.stderr.lines().find(|l| l.starts_with("error")).unwrap();
+    assert!(
+        error.contains("nightly-only") && !error.contains("-n"),
+        "the fix should fit -Z: {error:?}{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn a_filter_that_matches_nothing_exits_4_unless_no_tests_pass() {
+    let run = xdist_fixture("basic", &["-p", "gamma", "-n", "2", "no_such_test"]).run();
+    run.assert_code(4);
+    run.assert_summary(0, 0, 0);
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("error: no tests to run") && l.contains("--no-tests=pass")),
+        "an empty run must say so{}",
+        run.ctx()
+    );
+    let pass = xdist_fixture("basic", &["-p", "gamma", "--no-tests=pass", "no_such_test"]).run();
+    pass.assert_code(0);
+    pass.assert_summary(0, 0, 0);
+    assert!(!pass.stderr.contains("no tests to run"), "{}", pass.ctx());
+    let warn = xdist_fixture(
+        "basic",
+        &["-p", "gamma", "--no-tests", "warn", "no_such_test"],
+    )
+    .run();
+    warn.assert_code(0);
+    assert!(
+        warn.stderr.contains("warning: no tests to run"),
+        "{}",
+        warn.ctx()
     );
 }

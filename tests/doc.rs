@@ -50,7 +50,8 @@ fn doctests_run_on_workers_and_report_each_outcome() {
 #[test]
 fn without_doc_no_doctest_runs() {
     let run = xdist_fixture("docs", &["--workspace", "-n", "2"]).run();
-    run.assert_code(0);
+    // The fixture has no other test: nothing to run, exit 4 (--no-tests).
+    run.assert_code(4);
     // Only the doctests record: the same command with --doc is the control.
     let control = xdist_fixture("docs", &["--workspace", "--doc", "-n", "2"]).run();
     run.assert_no_test_ran(&control, "doctests run only with --doc");

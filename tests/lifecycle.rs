@@ -183,6 +183,53 @@ fn a_test_that_fails_once_is_flaky_under_retries() {
         }
     }
 
+    // The JSON events: every attempt, numbered, the passing retry flaky,
+    // and run-finished's flaky count.
+    let mut json = with_retries.clone();
+    json.extend(["--message-format", "json"]);
+    let j = run(&json, &[], false);
+    j.assert_code(0);
+    let events: Vec<serde_json::Value> = j
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}{}", j.ctx())))
+        .collect();
+    let finished = |name: &str| -> Vec<(u64, String, bool)> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "test-finished" && e["name"] == name)
+            .map(|e| {
+                (
+                    e["attempt"].as_u64().unwrap(),
+                    e["outcome"].as_str().unwrap().to_string(),
+                    e["flaky"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    for name in ["flips", "crash_flips", "harness_flips"] {
+        assert_eq!(
+            finished(name),
+            [
+                (1, "failed".to_string(), false),
+                (2, "passed".to_string(), true)
+            ],
+            "{name}{}",
+            j.ctx()
+        );
+    }
+    let end = events.last().unwrap();
+    assert_eq!(
+        (
+            end["type"].as_str(),
+            end["flaky"].as_u64(),
+            end["failed"].as_u64()
+        ),
+        (Some("run-finished"), Some(3), Some(0)),
+        "{}",
+        j.ctx()
+    );
+
     // --flaky-fails: the same run fails, and still counts them as passed.
     with_retries.push("--flaky-fails");
     let r = run(&with_retries, &[], false);

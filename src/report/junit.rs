@@ -48,6 +48,38 @@ pub fn render(summary: &RunSummary, run_id: &str) -> Result<String> {
     Ok(report.to_string()?)
 }
 
+/// A failure's one-line message: why the process failed it (signal,
+/// timeout, libtest's own reason such as a `should_panic` mismatch), else
+/// the first line of its panic message, else `test failed`.
+pub fn failure_message(r: &TestResult) -> String {
+    match &r.reason {
+        Some(reason) => reason.clone(),
+        None => panic_message(&r.output)
+            .unwrap_or("test failed")
+            .to_string(),
+    }
+}
+
+/// The first line of the first panic message in a test's output: the
+/// line after `thread 'NAME' panicked at FILE:LINE:COL:` (with the thread
+/// id of newer toolchains, `thread 'NAME' (ID) panicked at`), or the quoted
+/// message of the old one-line form `panicked at 'MESSAGE', FILE`.
+pub fn panic_message(output: &str) -> Option<&str> {
+    static HEADER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?m)^thread '[^\n]*'(?: \(\d+\))? panicked at (?:'([^\n]*)', \S+|\S+:)\r?$",
+        )
+        .expect("a valid regex")
+    });
+    let caps = HEADER.captures(output)?;
+    if let Some(old) = caps.get(1) {
+        return Some(old.as_str()).filter(|m| !m.trim().is_empty());
+    }
+    let rest = &output[caps.get(0)?.end()..];
+    let line = rest.strip_prefix('\n').unwrap_or(rest).lines().next()?;
+    Some(line.trim_end()).filter(|m| !m.trim().is_empty())
+}
+
 /// A failure's type, message and description (its output).
 fn failure_texts(r: &TestResult) -> (&'static str, String, Option<String>) {
     let kind = if r.outcome == Outcome::TimedOut {
@@ -55,7 +87,7 @@ fn failure_texts(r: &TestResult) -> (&'static str, String, Option<String>) {
     } else {
         "test failure"
     };
-    let message = r.reason.clone().unwrap_or_else(|| "test failed".into());
+    let message = failure_message(r);
     (
         kind,
         message,
@@ -197,5 +229,26 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(xml.matches("<rerunFailure").count(), 2, "{xml}");
+    }
+
+    #[test]
+    fn failure_message_is_the_panics_first_line() {
+        let new = "noise\nthread 'math::tests::f' (4242) panicked at src/math.rs:30:9:\nassertion `left == right` failed: deliberate\n  left: 2\n right: 3\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(new),
+            Some("assertion `left == right` failed: deliberate")
+        );
+        let no_id = "thread 'main' panicked at src/lib.rs:1:5:\nboom\n";
+        assert_eq!(panic_message(no_id), Some("boom"));
+        let old = "thread 't' panicked at 'old style', src/lib.rs:3:5\n";
+        assert_eq!(panic_message(old), Some("old style"));
+        assert_eq!(panic_message("no panic here\n"), None);
+        let r =
+            TestResult::new("b", "t", None, "g", "gw0", Outcome::Failed).with_output(no_id.into());
+        assert_eq!(failure_message(&r), "boom");
+        let r = r.because(Some("timed out after 2s".into()));
+        assert_eq!(failure_message(&r), "timed out after 2s");
+        let r = TestResult::new("b", "t", None, "g", "gw0", Outcome::Failed);
+        assert_eq!(failure_message(&r), "test failed");
     }
 }

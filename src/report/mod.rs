@@ -4,17 +4,21 @@
 //! reporter prints as the run goes; the JUnit writer works from the summary
 //! at the end; [`listing`] prints `cargo xdist list`.
 
+pub mod json;
 pub mod junit;
 pub mod listing;
 pub mod redact;
+pub mod rerun;
 pub mod terminal;
 
 pub use redact::EventSink;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::build::BuildOutput;
+use crate::config::ReportOptions;
 use crate::event::{Outcome, RunEvent, TestResult};
 
 /// Everything known at the end of a run.
@@ -61,6 +65,15 @@ impl RunSummary {
         let key = (r.binary.clone(), r.name.clone());
         self.retried.get(&key).map_or(&[], Vec::as_slice)
     }
+    /// Tests that ran (passed, failed or timed out).
+    pub fn ran(&self) -> usize {
+        self.count(|o| o != Outcome::Skipped)
+    }
+    /// The run had no test to run (none matched, or all that matched are
+    /// ignored) and was not interrupted.
+    pub fn no_tests(&self) -> bool {
+        self.ran() == 0 && !self.interrupted
+    }
     /// The closing line: `Summary: N passed, M failed, K skipped`.
     pub fn line(&self) -> String {
         format!(
@@ -75,6 +88,10 @@ impl RunSummary {
 /// Something that consumes run events as they happen.
 pub trait Reporter: Send + Sync {
     fn on_event(&self, event: &RunEvent);
+
+    /// The run is over and its exit code decided (after the databases were
+    /// dropped and the reports written): the reporter's last word.
+    fn finish(&self, _summary: &RunSummary, _exit_code: i32) {}
 }
 
 /// Builds the [`RunSummary`] from events.
@@ -145,9 +162,34 @@ impl Reporter for Collector {
                 st.summary.elapsed = *elapsed;
                 st.summary.interrupted = *interrupted;
             }
-            RunEvent::TestStarted { .. } | RunEvent::Stolen { .. } => {}
+            RunEvent::TestStarted { .. }
+            | RunEvent::Stolen { .. }
+            | RunEvent::Output { .. }
+            | RunEvent::Slow { .. } => {}
         }
     }
+}
+
+/// The run's reporters: the collector (for the summary), the terminal
+/// (for the closing report) and, under `--message-format json`, the JSON
+/// lines; the last element lists them all, for the [`EventSink`].
+pub fn reporters(
+    opts: &ReportOptions,
+    build: &BuildOutput,
+    run_id: &str,
+) -> (
+    Arc<Collector>,
+    Arc<terminal::Terminal>,
+    Vec<Arc<dyn Reporter>>,
+) {
+    let collector = Arc::new(Collector::default());
+    let rerun = rerun::Rerun::new(&opts.rerun_args, build);
+    let terminal = Arc::new(terminal::Terminal::new(opts.clone(), rerun));
+    let mut all: Vec<Arc<dyn Reporter>> = vec![collector.clone(), terminal.clone()];
+    if opts.json {
+        all.push(Arc::new(json::Json::new(run_id)));
+    }
+    (collector, terminal, all)
 }
 
 /// Whether a report (`what`) could not be written; says why on stderr.
@@ -169,6 +211,13 @@ pub fn dropped_databases(names: &[String]) -> String {
     }
     let lines: Vec<String> = names.iter().map(|n| format!("dropped {n}")).collect();
     lines.join("\n")
+}
+
+/// The package of a binary id (`alpha::test/api` → `alpha`, `alpha` →
+/// `alpha`, `alpha::doc` → `alpha`): the id starts with the package name,
+/// which has no `:`.
+pub fn package_of(binary_id: &str) -> &str {
+    binary_id.split_once("::").map_or(binary_id, |(p, _)| p)
 }
 
 /// A test as every report names it: its binary's id and its name

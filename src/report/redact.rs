@@ -27,6 +27,15 @@ impl EventSink {
             r.on_event(&event);
         }
     }
+
+    /// The run is over with `exit_code`: every reporter's last word. The
+    /// summary is built from events that passed this sink, so it is
+    /// redacted already.
+    pub fn finish(&self, summary: &super::RunSummary, exit_code: i32) {
+        for r in &self.reporters {
+            r.finish(summary, exit_code);
+        }
+    }
 }
 
 /// `event` with every secret masked in the text a test produced.
@@ -50,6 +59,15 @@ fn redact(event: RunEvent, secrets: &[String]) -> RunEvent {
             name,
             output: r(&output),
         },
+        RunEvent::Output {
+            worker,
+            binary,
+            text,
+        } => RunEvent::Output {
+            worker,
+            binary,
+            text: r(&text),
+        },
         other => other,
     }
 }
@@ -67,6 +85,7 @@ mod tests {
             let text = match event {
                 RunEvent::TestFinished(t) => format!("{:?} {}", t.reason, t.output),
                 RunEvent::FailureOutput { output, .. } => output.clone(),
+                RunEvent::Output { text, .. } => text.clone(),
                 _ => return,
             };
             self.0.lock().unwrap().push(text);
@@ -87,8 +106,13 @@ mod tests {
             name: "t".into(),
             output: "again s3cr:t".into(),
         });
+        sink.emit(RunEvent::Output {
+            worker: "gw0".into(),
+            binary: "b".into(),
+            text: "live s3cr:t\n".into(),
+        });
         let seen = seen.0.lock().unwrap();
-        assert_eq!(seen.len(), 2);
+        assert_eq!(seen.len(), 3);
         for text in seen.iter() {
             assert!(!text.contains("s3cr:t"), "{text}");
             assert!(text.contains("****"), "{text}");

@@ -1,6 +1,9 @@
-//! Terminal reporter: a line per finished test on stdout, a live progress
-//! bar on stderr when it is a terminal, and the closing report (failures'
-//! output, slowest tests, timing line, `Summary:` as the very last line).
+//! Terminal reporter: a line per finished test on stdout (stderr under
+//! `--message-format json`), `--no-capture` output and `SLOW` lines as they
+//! come, a live progress bar on stderr when it is a terminal, and the
+//! closing report (failures' output, slowest tests, coverage, timing, the
+//! failed tests and the commands that re-run them, `Summary:` as the very
+//! last line).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,9 +12,11 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::rerun::Rerun;
 use super::{Reporter, RunSummary, display_name};
-use crate::config::ReportOptions;
+use crate::config::{NoTests, ReportOptions};
 use crate::coverage::finish::CoverageOutcome;
+use crate::error::EXIT_NO_TESTS;
 use crate::event::{Outcome, RunEvent, TestResult};
 
 /// How long the stages around the run took (the `Timing:` line).
@@ -36,6 +41,7 @@ impl Timing {
 
 pub struct Terminal {
     opts: ReportOptions,
+    rerun: Rerun,
     state: Mutex<State>,
 }
 
@@ -43,24 +49,49 @@ struct State {
     bar: Option<ProgressBar>,
     running: BTreeMap<String, String>,
     failed: usize,
+    /// The `Running N tests` header is out; results known before the run
+    /// (ignored tests) wait in `early` until then.
+    started: bool,
+    early: Vec<String>,
+    /// Printed in the closing report, in the order README.md states.
+    timing: Option<Timing>,
+    coverage: Vec<String>,
 }
 
 impl Terminal {
-    pub fn new(opts: ReportOptions) -> Self {
+    /// `rerun` builds the command lines that end the failures block.
+    pub fn new(opts: ReportOptions, rerun: Rerun) -> Self {
         Terminal {
             opts,
+            rerun,
             state: Mutex::new(State {
                 bar: None,
                 running: BTreeMap::new(),
                 failed: 0,
+                started: false,
+                early: Vec::new(),
+                timing: None,
+                coverage: Vec::new(),
             }),
         }
     }
 
-    fn println(st: &State, line: &str) {
+    /// The human output: stdout, or stderr when stdout carries JSON.
+    fn out(&self) -> Box<dyn Write + '_> {
+        if self.opts.json {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        }
+    }
+
+    /// Print `line` above the progress bar (the bar is cleared, the line
+    /// printed, the bar drawn again below it: no stale frame is left).
+    fn println(&self, st: &State, line: &str) {
         let print = || {
-            let mut out = std::io::stdout().lock();
+            let mut out = self.out();
             let _ = writeln!(out, "{line}");
+            let _ = out.flush();
         };
         match &st.bar {
             Some(bar) => bar.suspend(print),
@@ -83,58 +114,42 @@ impl Terminal {
     /// One line about the run as a whole (what `--lf`/`--ff` selected).
     pub fn note(&self, line: &str) {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        Self::println(&st, line);
+        self.println(&st, line);
     }
 
-    /// `Timing: build 1.20s, list 0.10s, databases 0.05s (create) + 0.03s (drop)`
-    /// (not under `--quiet`).
+    /// Keep the `Timing:` line for the closing report
+    /// (`build 1.20s, list 0.10s, databases 0.05s (create) + 0.03s (drop)`).
     pub fn timing(&self, t: &Timing) {
-        if self.opts.quiet {
-            return;
-        }
-        let mut line = format!(
-            "build {:.2}s, list {:.2}s",
-            t.build.as_secs_f64(),
-            t.list.as_secs_f64()
-        );
-        if let Some(create) = t.db_create {
-            line.push_str(&format!(
-                ", databases {:.2}s (create) + {:.2}s (drop)",
-                create.as_secs_f64(),
-                t.db_drop.unwrap_or_default().as_secs_f64()
-            ));
-        }
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        Self::println(&st, &format!("\nTiming: {line}"));
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.timing = Some(t.clone());
     }
 
-    /// The coverage tables and the `--cov-fail-under` verdict; returns
-    /// whether coverage is under the minimum.
+    /// Keep the coverage tables and the `--cov-fail-under` verdict for the
+    /// closing report; returns whether coverage is under the minimum.
     pub fn coverage(&self, c: &CoverageOutcome) -> bool {
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if !c.warnings.trim().is_empty() {
-            Self::println(&st, &format!("warning: {}", c.warnings.trim_end()));
+            st.coverage
+                .push(format!("warning: {}", c.warnings.trim_end()));
         }
         if !c.terminal.is_empty() {
-            Self::println(&st, &format!("\nCoverage:\n{}", c.terminal.trim_end()));
+            st.coverage
+                .push(format!("\nCoverage:\n{}", c.terminal.trim_end()));
         }
         match &c.below {
             Some(low) => {
-                Self::println(&st, &format!("FAIL coverage: {low}"));
+                st.coverage.push(format!("FAIL coverage: {low}"));
                 true
             }
             None => false,
         }
     }
 
-    /// The closing report; the last line printed is the summary line.
-    pub fn finish(&self, summary: &RunSummary) {
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(bar) = &st.bar {
-            bar.finish_and_clear();
-        }
-        drop(st);
-        let mut out = std::io::stdout().lock();
+    /// The closing report, in README.md's order: failures' output,
+    /// slowest tests, coverage, timing, `Ran ...`, the failed tests with
+    /// the commands that re-run them, and `Summary:` as the last line.
+    fn closing_report(&self, st: &State, summary: &RunSummary, exit_code: i32) {
+        let mut out = self.out();
         let failures: Vec<&TestResult> = summary
             .results
             .iter()
@@ -181,11 +196,8 @@ impl Terminal {
                 );
             }
         }
-        if !failures.is_empty() {
-            let _ = writeln!(out, "\nFailed tests:");
-            for r in &failures {
-                let _ = writeln!(out, "    {} {}", label(r.outcome), display_name(r));
-            }
+        for block in &st.coverage {
+            let _ = writeln!(out, "{block}");
         }
         let flaky: Vec<&TestResult> = summary.results.iter().filter(|r| r.is_flaky()).collect();
         if !flaky.is_empty() {
@@ -195,6 +207,9 @@ impl Terminal {
             }
         }
         if !self.opts.quiet {
+            if let Some(t) = &st.timing {
+                let _ = writeln!(out, "\nTiming: {}", timing_line(t));
+            }
             let restarts = match summary.restarts {
                 0 => String::new(),
                 1 => ", 1 process restarted after a crash".to_string(),
@@ -207,15 +222,24 @@ impl Terminal {
             let _ = writeln!(
                 out,
                 "\nRan {} tests in {} on {} worker{}{restarts}{retries}",
-                summary
-                    .results
-                    .iter()
-                    .filter(|r| r.outcome != Outcome::Skipped)
-                    .count(),
+                summary.ran(),
                 format_secs(summary.elapsed),
                 summary.workers,
                 if summary.workers == 1 { "" } else { "s" },
             );
+        }
+        if !failures.is_empty() {
+            let _ = writeln!(out, "\nFailed tests:");
+            for r in &failures {
+                let _ = writeln!(out, "    {} {}", label(r.outcome), display_name(r));
+            }
+            let commands = self.rerun.commands(&failures);
+            if !commands.is_empty() {
+                let _ = writeln!(out, "Re-run them with:");
+                for c in commands {
+                    let _ = writeln!(out, "{c}");
+                }
+            }
         }
         if summary.interrupted {
             let _ = writeln!(out, "interrupted: {} tests not run", summary.not_run);
@@ -231,9 +255,53 @@ impl Terminal {
             let tests = count(flaky.len(), "test", "tests");
             let _ = writeln!(out, "Flaky: {tests} failed, then passed on a retry{fails}");
         }
+        if let Some(line) = self.no_tests_line(summary, exit_code) {
+            // A diagnostic: on stderr, before the summary line.
+            let _ = out.flush();
+            eprintln!("{line}");
+        }
         let _ = writeln!(out, "{}", summary.line());
         let _ = out.flush();
     }
+
+    /// What a run with no test to run says (`--no-tests`).
+    fn no_tests_line(&self, summary: &RunSummary, exit_code: i32) -> Option<String> {
+        if !summary.no_tests() || self.opts.no_tests == NoTests::Pass {
+            return None;
+        }
+        let (why, fix) = match summary.skipped() {
+            0 => (
+                "no test matches the filters".to_string(),
+                "check the filters and the package selection",
+            ),
+            n => (
+                format!("the {n} matching tests are all ignored"),
+                "run them with --include-ignored",
+            ),
+        };
+        Some(if exit_code == EXIT_NO_TESTS {
+            format!("error: no tests to run: {why}; {fix}, or pass --no-tests=pass")
+        } else {
+            format!("warning: no tests to run: {why}")
+        })
+    }
+}
+
+/// `build 1.20s, list 0.10s, databases 0.05s (create) + 0.03s (drop)`.
+fn timing_line(t: &Timing) -> String {
+    let mut line = format!(
+        "build {:.2}s, list {:.2}s",
+        t.build.as_secs_f64(),
+        t.list.as_secs_f64()
+    );
+    if let Some(create) = t.db_create {
+        line.push_str(&format!(
+            ", databases {:.2}s (create) + {:.2}s (drop)",
+            create.as_secs_f64(),
+            t.db_drop.unwrap_or_default().as_secs_f64()
+        ));
+    }
+    line
 }
 
 impl Terminal {
@@ -291,17 +359,31 @@ fn attempt_label(r: &TestResult) -> String {
 
 /// The label padded to 7 columns, in its ANSI color when `color`.
 fn painted_label(r: &TestResult, color: bool) -> String {
-    let text = format!("{:<7}", attempt_label(r));
-    if !color {
-        return text;
-    }
     let code = match r.outcome {
         _ if r.is_flaky() => "1;33",
         Outcome::Passed => "32",
         Outcome::Failed | Outcome::TimedOut => "1;31",
         Outcome::Skipped => "33",
     };
-    format!("\x1b[{code}m{text}\x1b[0m")
+    paint(&format!("{:<7}", attempt_label(r)), code, color)
+}
+
+/// `text` in the ANSI color `code` when `color`.
+fn paint(text: &str, code: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// `SLOW    [> 60.000s] gw0 alpha::test/api create_user`
+fn slow_line(worker: &str, binary: &str, name: &str, elapsed: Duration, color: bool) -> String {
+    format!(
+        "{} [>{:>7.3}s] {worker} {binary} {name}",
+        paint("SLOW   ", "33", color),
+        elapsed.as_secs_f64()
+    )
 }
 
 /// `PASS [ 0.012s] gw1 alpha::tests/api.rs create_user`; under `--retries`,
@@ -319,6 +401,7 @@ pub fn result_line(r: &TestResult, color: bool) -> String {
 impl Reporter for Terminal {
     fn on_event(&self, event: &RunEvent) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let quiet = self.opts.quiet;
         match event {
             RunEvent::Started {
                 tests,
@@ -340,14 +423,15 @@ impl Reporter for Terminal {
                     bar.enable_steady_tick(Duration::from_millis(200));
                     st.bar = Some(bar);
                 }
-                if !self.opts.quiet {
-                    Self::println(
-                        &st,
-                        &format!(
-                            "Running {tests} tests in {groups} groups on {workers} worker{}",
-                            if *workers == 1 { "" } else { "s" }
-                        ),
-                    );
+                if !quiet {
+                    let s = if *workers == 1 { "" } else { "s" };
+                    let header =
+                        format!("Running {tests} tests in {groups} groups on {workers} worker{s}");
+                    self.println(&st, &header);
+                }
+                st.started = true;
+                for line in std::mem::take(&mut st.early) {
+                    self.println(&st, &line);
                 }
             }
             RunEvent::TestStarted { worker, name, .. } => {
@@ -361,12 +445,16 @@ impl Reporter for Terminal {
                 if r.is_final_failure() {
                     st.failed += 1;
                 }
-                if !self.opts.quiet || r.is_final_failure() {
+                if !quiet || r.is_final_failure() {
                     let mut line = result_line(r, self.opts.color);
                     if let Some(reason) = r.reason.as_ref().filter(|_| r.outcome.is_failure()) {
                         line.push_str(&format!(" ({})", reason.lines().next().unwrap_or_default()));
                     }
-                    Self::println(&st, &line);
+                    if st.started {
+                        self.println(&st, &line);
+                    } else {
+                        st.early.push(line);
+                    }
                 }
                 if let Some(bar) = &st.bar {
                     if r.outcome != Outcome::Skipped && !r.is_retry() {
@@ -375,37 +463,58 @@ impl Reporter for Terminal {
                 }
                 Self::update_message(&st);
             }
+            RunEvent::Output { worker, text, .. } => {
+                let prefixed: Vec<String> =
+                    text.lines().map(|l| format!("[{worker}] {l}")).collect();
+                self.println(&st, &prefixed.join("\n"));
+            }
+            RunEvent::Slow {
+                worker,
+                binary,
+                name,
+                elapsed,
+            } if !quiet => {
+                let line = slow_line(worker, binary, name, *elapsed, self.opts.color);
+                self.println(&st, &line);
+            }
             RunEvent::ProcessRestarted {
                 worker,
                 group,
                 remaining,
-            } => {
-                if !self.opts.quiet {
-                    Self::println(
-                        &st,
-                        &format!(
-                            "RESTART {worker} {group}: {remaining} remaining tests in a fresh process"
-                        ),
-                    );
-                }
+            } if !quiet => {
+                let line = format!(
+                    "RESTART {worker} {group}: {remaining} remaining tests in a fresh process"
+                );
+                self.println(&st, &line);
             }
             RunEvent::Stolen {
                 thief,
                 victim,
                 group,
                 tests,
-            } => {
-                if !self.opts.quiet {
-                    Self::println(
-                        &st,
-                        &format!(
-                            "STEAL   {thief} took {tests} unstarted tests of {group} from {victim}"
-                        ),
-                    );
+            } if !quiet => {
+                let line = format!(
+                    "STEAL   {thief} took {tests} unstarted tests of {group} from {victim}"
+                );
+                self.println(&st, &line);
+            }
+            RunEvent::Finished { .. } => {
+                // Gone before anything else is printed (database cleanup,
+                // coverage, the closing report).
+                if let Some(bar) = st.bar.take() {
+                    bar.finish_and_clear();
                 }
             }
-            RunEvent::FailureOutput { .. } | RunEvent::Finished { .. } => {}
+            _ => {}
         }
+    }
+
+    fn finish(&self, summary: &RunSummary, exit_code: i32) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bar) = st.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.closing_report(&st, summary, exit_code);
     }
 }
 
@@ -466,7 +575,7 @@ mod tests {
             max_fail: Some(2),
             ..Default::default()
         };
-        let t = Terminal::new(opts);
+        let t = Terminal::new(opts, crate::report::rerun::Rerun::default());
         let summary = RunSummary {
             results: vec![
                 result(Outcome::Passed).on_attempt(2, 2, false),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::RunContext;
 use super::libtest::{self, Verdict};
-use super::output::{append_bounded, tail};
+use super::output::{LiveLines, append_bounded, tail};
 use super::process::{self, Event, KillReason, Stream};
 use crate::build::{DocPackage, cargo_program};
 use crate::env::{WorkerSlot, command};
@@ -70,6 +70,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
 
     ctx.emit(RunEvent::TestStarted {
         worker: slot.name.clone(),
+        binary: package.id.clone(),
         name: format!("{} doctests", package.package),
     });
     let running = match process::spawn(cmd) {
@@ -108,17 +109,25 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
         }
         log.reported
     };
+    let mut live = ctx.options.live_output.then(LiveLines::default);
+    let live_output = |text: String| ctx.emit_output(&slot.name, &package.id, text);
     let finished = running.drive(&|| ctx.is_cancelled(), |event| {
         if let Event::Output(stream, data) = event {
             if stream == Stream::Stdout {
                 append_bounded(&mut stdout, data);
             }
             append_bounded(&mut combined, data);
+            if let Some(text) = live.as_mut().and_then(|l| l.push(stream, data)) {
+                live_output(text);
+            }
         }
         poll(&mut failed, &mut last);
         None::<KillReason>
     });
     let reported = poll(&mut failed, &mut last);
+    if let Some(text) = live.as_mut().and_then(LiveLines::flush) {
+        live_output(text);
+    }
     let _ = std::fs::remove_file(&fifo_path);
 
     let stdout = String::from_utf8_lossy(&stdout);

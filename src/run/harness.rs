@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use super::RunContext;
-use super::output::{append_bounded, tail};
+use super::output::{LiveLines, append_bounded, tail};
 use super::process::{self, Event, KillReason};
+use super::{RunContext, SlowClock};
 use crate::build::TestBinary;
 use crate::env::{WorkerSlot, test_command};
 use crate::error::describe_status;
@@ -25,23 +25,42 @@ pub fn run(
     cmd.args(&ctx.options.harness_args);
     ctx.emit(RunEvent::TestStarted {
         worker: slot.name.clone(),
+        binary: binary.id.clone(),
         name: binary.target_name.clone(),
     });
     let started = Instant::now();
     let mut output = Vec::new();
+    let mut live = ctx.options.live_output.then(LiveLines::default);
+    let live_output = |text: String| ctx.emit_output(&slot.name, &binary.id, text);
+    let mut slow = SlowClock::new(ctx.options.slow_timeout);
     let finished = process::spawn(cmd).and_then(|r| {
         r.drive(&|| ctx.is_cancelled(), |e| match e {
-            Event::Output(_, d) => {
+            Event::Output(stream, d) => {
                 append_bounded(&mut output, d);
+                if let Some(text) = live.as_mut().and_then(|l| l.push(stream, d)) {
+                    live_output(text);
+                }
                 None
             }
-            Event::Tick => ctx
-                .options
-                .timeout
-                .filter(|t| started.elapsed() > *t)
-                .map(|_| KillReason::Timeout),
+            Event::Tick => {
+                if let Some(elapsed) = slow.check(started.elapsed()) {
+                    ctx.emit(RunEvent::Slow {
+                        worker: slot.name.clone(),
+                        binary: binary.id.clone(),
+                        name: binary.target_name.clone(),
+                        elapsed,
+                    });
+                }
+                ctx.options
+                    .timeout
+                    .filter(|t| started.elapsed() > *t)
+                    .map(|_| KillReason::Timeout)
+            }
         })
     });
+    if let Some(text) = live.as_mut().and_then(LiveLines::flush) {
+        live_output(text);
+    }
     let (outcome, reason) = match &finished {
         Ok(f) if f.killed == Some(KillReason::Cancelled) => return false,
         Ok(f) if f.killed == Some(KillReason::Timeout) => (

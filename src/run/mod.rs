@@ -40,6 +40,10 @@ use crate::report::EventSink;
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub timeout: Option<Duration>,
+    /// `--slow-timeout`: report a test still running after each multiple.
+    pub slow_timeout: Option<Duration>,
+    /// `--no-capture`: emit the test processes' output as it comes.
+    pub live_output: bool,
     /// `--dist worksteal`: idle workers take the unstarted tail of busy ones.
     pub worksteal: bool,
     /// `--doc`: cargo arguments for `cargo test --doc -p PKG` (features,
@@ -84,6 +88,8 @@ impl RunOptions {
         }
         RunOptions {
             timeout: config.timeout,
+            slow_timeout: config.slow_timeout,
+            live_output: config.no_capture,
             worksteal: config.dist == DistMode::Worksteal,
             doc_cargo_args: crate::build::doc_cargo_args(&config.build, build),
             libtest_args,
@@ -123,6 +129,15 @@ impl RunContext<'_> {
         self.sink.emit(event)
     }
 
+    /// `--no-capture`: whole lines a process of `binary` on `worker` wrote.
+    pub fn emit_output(&self, worker: &str, binary: &str, text: String) {
+        self.emit(RunEvent::Output {
+            worker: worker.to_string(),
+            binary: binary.to_string(),
+            text,
+        })
+    }
+
     /// Whether the run is interrupted (Ctrl-C) or stopped (`--maxfail`):
     /// start nothing, stop what runs.
     pub fn is_cancelled(&self) -> bool {
@@ -146,6 +161,37 @@ impl RunContext<'_> {
     pub fn logfile_path(&self, worker: &str) -> Utf8PathBuf {
         self.scratch
             .join(format!("{worker}-{}.log", self.next_process()))
+    }
+}
+
+/// `--slow-timeout`: when a running test has run past another multiple of
+/// the slow timeout.
+#[derive(Debug)]
+pub struct SlowClock {
+    every: Option<Duration>,
+    reported: u32,
+}
+
+impl SlowClock {
+    pub fn new(every: Option<Duration>) -> Self {
+        SlowClock { every, reported: 0 }
+    }
+
+    /// A new test starts: its clock starts at zero.
+    pub fn reset(&mut self) {
+        self.reported = 0;
+    }
+
+    /// The multiple of the slow timeout a test that has run for `elapsed`
+    /// just passed, if it passed one since the last call.
+    pub fn check(&mut self, elapsed: Duration) -> Option<Duration> {
+        let every = self.every?;
+        let periods = u32::try_from(elapsed.as_nanos() / every.as_nanos().max(1)).ok()?;
+        if periods <= self.reported {
+            return None;
+        }
+        self.reported = periods;
+        Some(every * periods)
     }
 }
 
@@ -292,4 +338,22 @@ impl Queue {
 /// The binary part of a `load` unit key (`bin test::name` → `bin`).
 fn binaries_key(key: &str) -> &str {
     key.split_once(' ').map(|(b, _)| b).unwrap_or(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_clock_reports_each_multiple_once() {
+        let ms = Duration::from_millis;
+        let mut clock = SlowClock::new(Some(ms(100)));
+        assert_eq!(clock.check(ms(99)), None);
+        assert_eq!(clock.check(ms(150)), Some(ms(100)));
+        assert_eq!(clock.check(ms(180)), None);
+        assert_eq!(clock.check(ms(320)), Some(ms(300)));
+        clock.reset();
+        assert_eq!(clock.check(ms(120)), Some(ms(100)));
+        assert_eq!(SlowClock::new(None).check(ms(10_000)), None);
+    }
 }

@@ -3,6 +3,7 @@
 //! sections, the running test's last words) is at the end.
 
 use super::libtest;
+use super::process::Stream;
 
 /// Most bytes of raw output kept for one failed test.
 const MAX_OUTPUT: usize = 64 * 1024;
@@ -75,6 +76,52 @@ pub fn raw_output(all: &str, prev: Option<&String>, next: Option<&String>) -> St
     tail(&rest.as_bytes()[..end])
 }
 
+/// Longest partial line `--no-capture` holds back before showing it anyway.
+const MAX_PARTIAL_LINE: usize = 64 * 1024;
+
+/// `--no-capture`: a process's output cut into whole lines, per stream, so
+/// that each event carries complete lines (a secret is never split between
+/// two events, which would let it pass redaction).
+#[derive(Debug, Default)]
+pub struct LiveLines {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl LiveLines {
+    /// Add a chunk of `stream`; the lines it completes, if any, without
+    /// libtest's `--logfile` deprecation notice.
+    pub fn push(&mut self, stream: Stream, data: &[u8]) -> Option<String> {
+        let buf = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        };
+        buf.extend_from_slice(data);
+        let end = match buf.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => nl + 1,
+            None if buf.len() > MAX_PARTIAL_LINE => buf.len(),
+            None => return None,
+        };
+        let lines: Vec<u8> = buf.drain(..end).collect();
+        shown(&lines)
+    }
+
+    /// What is left at the end of the process (last lines without a newline).
+    pub fn flush(&mut self) -> Option<String> {
+        let mut rest = std::mem::take(&mut self.stdout);
+        if !rest.is_empty() && !self.stderr.is_empty() {
+            rest.push(b'\n');
+        }
+        rest.append(&mut self.stderr);
+        shown(&rest)
+    }
+}
+
+fn shown(bytes: &[u8]) -> Option<String> {
+    let text = libtest::strip_logfile_warning(&String::from_utf8_lossy(bytes));
+    (!text.is_empty()).then_some(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +149,23 @@ mod tests {
             raw_output(all, Some(&a), Some(&c)),
             "ok\npanic in b\ntest b ... FAILED\n"
         );
+    }
+
+    #[test]
+    fn live_lines_are_whole_lines_per_stream() {
+        let mut live = LiveLines::default();
+        assert_eq!(live.push(Stream::Stdout, b"par"), None);
+        assert_eq!(
+            live.push(Stream::Stderr, b"warning: `--logfile` is deprecatederr 1\n"),
+            Some("err 1\n".into())
+        );
+        assert_eq!(
+            live.push(Stream::Stdout, b"tial\nnext"),
+            Some("partial\n".into())
+        );
+        assert_eq!(live.push(Stream::Stderr, b"end"), None);
+        assert_eq!(live.flush(), Some("next\nend".into()));
+        assert_eq!(live.flush(), None);
     }
 
     #[test]

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 
-use super::RunContext;
 use super::libtest::{self, LogReader, Verdict};
-use super::output::{append_bounded, output_of_running_test, raw_output, tail};
+use super::output::{LiveLines, append_bounded, output_of_running_test, raw_output, tail};
 use super::process::{self, Event, Finished, KillReason, Stream};
 use super::steal::Board;
+use super::{RunContext, SlowClock};
 use crate::build::{BuildOutput, TestBinary};
 use crate::env::{WorkerSlot, test_command};
 use crate::error::describe_status;
@@ -187,6 +187,23 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         }
     }
 
+    /// Test `idx` runs now.
+    fn emit_started(&self, idx: usize) {
+        self.emit_event(RunEvent::TestStarted {
+            worker: self.slot.name.clone(),
+            binary: self.binary.id.clone(),
+            name: self.names[idx].clone(),
+        });
+    }
+
+    /// `--no-capture`: lines this process wrote, without libtest's own.
+    fn live_output(&self, text: String) {
+        let text = without_libtest_lines(&text, &self.names);
+        if !self.silent && !text.is_empty() {
+            self.ctx.emit_output(&self.slot.name, &self.binary.id, text);
+        }
+    }
+
     /// Run the process; emit the tests' results; return the tests that did
     /// not run because the process died before them.
     fn run(&self) -> Vec<&'a TestCase> {
@@ -222,6 +239,9 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         let mut p = Progress::new(self, logfile.clone(), board);
         let finished = running.drive(&|| self.ctx.is_cancelled(), |event| p.on_event(event));
         p.poll();
+        if let Some(text) = p.live.as_mut().and_then(LiveLines::flush) {
+            self.live_output(text);
+        }
         // Tests past `end` were stolen: the thief runs and reports them.
         let end = match board {
             Some(board) => {
@@ -343,6 +363,10 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             return Vec::new();
         }
         let current = missing[0];
+        if p.announced != Some(current) {
+            // It died before a poll saw it start.
+            self.emit_started(current);
+        }
         let since = output_of_running_test(
             &p.combined[p.test_offset.min(p.combined.len())..],
             &self.names[current],
@@ -377,6 +401,43 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
     }
 }
 
+/// `--no-capture` output without the lines libtest itself prints, which
+/// the result lines already say: `running N tests`, `test NAME ... ok` of a
+/// test that printed nothing, the `failures:` list of names, `test result:`,
+/// and the blank lines around them. What a test printed stays, with the
+/// `test NAME ... ` marker in front of its first line as context.
+fn without_libtest_lines(text: &str, names: &[String]) -> String {
+    let verdict =
+        |rest: &str| matches!(rest, "ok" | "FAILED" | "ignored") || rest.starts_with("ignored, ");
+    let known = |name: &str| names.iter().any(|n| n == name);
+    let framing = |line: &str| {
+        let line = line.trim_end_matches(['\r', '\n']);
+        line == "failures:"
+            || line.starts_with("test result: ")
+            || line
+                .strip_prefix("running ")
+                .is_some_and(|r| r.ends_with(" tests") || r.ends_with(" test"))
+            || line.strip_prefix("    ").is_some_and(known)
+            || line.strip_prefix("test ").is_some_and(|r| {
+                r.rsplit_once(" ... ").is_some_and(|(name, v)| {
+                    known(name.strip_suffix(" - should panic").unwrap_or(name)) && verdict(v)
+                })
+            })
+    };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let blank = |i: usize| lines.get(i).is_some_and(|l| l.trim().is_empty());
+    let near_framing =
+        |i: usize| (i > 0 && framing(lines[i - 1])) || lines.get(i + 1).is_some_and(|l| framing(l));
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if framing(line) || (blank(i) && near_framing(i)) {
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// What one libtest process has reported so far.
 struct Progress<'p, 'c, 'a> {
     process: &'p LibtestProcess<'c, 'a>,
@@ -397,6 +458,10 @@ struct Progress<'p, 'c, 'a> {
     board: Option<&'p Board>,
     /// The process reached tests that were stolen: stop it.
     stop: bool,
+    /// `--no-capture`: output not yet shown (a line's beginning).
+    live: Option<LiveLines>,
+    /// `--slow-timeout`: the running test's slow periods reported so far.
+    slow: SlowClock,
 }
 
 impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
@@ -418,6 +483,8 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             announced: None,
             board,
             stop: false,
+            live: process.ctx.options.live_output.then(LiveLines::default),
+            slow: SlowClock::new(process.ctx.options.slow_timeout),
         }
     }
 
@@ -432,6 +499,9 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
                 }
                 let dropped = append_bounded(&mut self.combined, data);
                 self.test_offset = self.test_offset.saturating_sub(dropped);
+                if let Some(text) = self.live.as_mut().and_then(|l| l.push(stream, data)) {
+                    self.process.live_output(text);
+                }
             }
             Event::Tick => {}
         }
@@ -444,9 +514,28 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
         if self.process.ctx.is_cancelled() {
             return Some(KillReason::Cancelled);
         }
+        if tick {
+            self.report_slow();
+        }
         let limit = self.process.ctx.options.timeout.filter(|_| tick)?;
         (self.reader.current().is_some() && self.test_start.elapsed() > limit)
             .then_some(KillReason::Timeout)
+    }
+
+    /// `--slow-timeout`: say so when the running test passes another
+    /// multiple of it.
+    fn report_slow(&mut self) {
+        let Some(cur) = self.announced.filter(|&c| self.reader.current() == Some(c)) else {
+            return;
+        };
+        if let Some(elapsed) = self.slow.check(self.test_start.elapsed()) {
+            self.process.emit_event(RunEvent::Slow {
+                worker: self.process.slot.name.clone(),
+                binary: self.process.binary.id.clone(),
+                name: self.process.names[cur].clone(),
+                elapsed,
+            });
+        }
     }
 
     /// Report the verdicts libtest logged since the last call, and the
@@ -461,9 +550,11 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
                 // runs it in full and reports it.
                 continue;
             }
+            self.announce(idx);
             let now = Instant::now();
             let duration = now - self.test_start;
             self.test_start = now;
+            self.slow.reset();
             self.test_offset = self.combined.len();
             let (outcome, reason) = match verdict {
                 Verdict::Passed => (Outcome::Passed, None),
@@ -489,12 +580,16 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             self.stop = true;
             return;
         }
-        if self.announced != Some(cur) {
-            self.announced = Some(cur);
-            self.process.emit_event(RunEvent::TestStarted {
-                worker: self.process.slot.name.clone(),
-                name: self.process.names[cur].clone(),
-            });
+        self.announce(cur);
+    }
+
+    /// Say that test `idx` runs now, once. A test that began and ended
+    /// between two polls is announced just before its result, so every
+    /// result follows its start.
+    fn announce(&mut self, idx: usize) {
+        if self.announced != Some(idx) {
+            self.announced = Some(idx);
+            self.process.emit_started(idx);
         }
     }
 }
@@ -563,6 +658,20 @@ mod tests {
         assert!(n > 1 && n < 100, "{n}");
         assert!(refs[..n].iter().map(|t| t.name.len() + 1).sum::<usize>() <= MAX_NAME_BYTES);
         assert_eq!(chunk_len(&refs[..1]), 1);
+    }
+
+    #[test]
+    fn live_output_leaves_out_libtest_lines() {
+        let names = ["a".to_string(), "b".to_string()];
+        let seen = "\nrunning 2 tests\ntest a ... hello from a\n\nmore\nok\ntest b - should panic ... ok\n\nfailures:\n    b\n\ntest result: FAILED. 1 passed; 1 failed\n\n";
+        assert_eq!(
+            without_libtest_lines(seen, &names),
+            "test a ... hello from a\n\nmore\nok\n"
+        );
+        assert_eq!(
+            without_libtest_lines("test c ... ok\n", &names),
+            "test c ... ok\n"
+        );
     }
 
     #[test]
