@@ -36,7 +36,7 @@ fn main() {
         }),
     };
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    std::process::exit(code);
+    std::process::exit(signal::exit_code(code));
 }
 
 /// A variable of this process's environment.
@@ -64,8 +64,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
 
 fn run_command(args: RunArgs) -> Result<i32> {
     let config = RunConfig::new(args, ENV)?;
-    let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let cancel = signal::Cancel::install();
+    let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let run_id = env::new_run_id();
     // Databases first: a bad URL must not cost a build.
     let mut databases = match &config.db {
@@ -105,7 +105,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
         &built,
         &slots,
         &RunOptions::new(&config, &built, coverage.as_ref()),
-        cancel.flag(),
+        &cancel,
         &sink,
     )?;
 
@@ -158,7 +158,7 @@ fn build_and_list(
                 return Ok((built, Listing::default()));
             }
             let t_list = Instant::now();
-            let listing = list::list_all(&built.binaries, &built.workspace_root);
+            let listing = list::list_all(&built, cancel, config.timeout);
             timing.list = t_list.elapsed();
             Ok((built, listing))
         })();
@@ -176,7 +176,7 @@ fn build_and_list(
 fn list_command(args: ListArgs) -> Result<i32> {
     let config = ListConfig::new(args)?;
     let built = build::build(&config.build, None)?;
-    let listing = list::list_all(&built.binaries, &built.workspace_root);
+    let listing = list::list_all(&built, &signal::Cancel::install(), None);
     listing
         .failures
         .iter()

@@ -108,7 +108,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
         }
         log.reported
     };
-    let finished = running.drive(&|| ctx.is_cancelled(), |event| {
+    let finished = running.drive(ctx.cancel, |event| {
         if let Event::Output(stream, data) = event {
             if stream == Stream::Stdout {
                 append_bounded(&mut stdout, data);

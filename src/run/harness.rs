@@ -20,9 +20,11 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, source_path
         name: binary.target_name.clone(),
     });
     let started = Instant::now();
+    // `--timeout`'s clock stands still while the run is stopped (Ctrl-Z).
+    let clock = ctx.stopwatch();
     let mut output = Vec::new();
     let finished = process::spawn(cmd).and_then(|r| {
-        r.drive(&|| ctx.is_cancelled(), |e| match e {
+        r.drive(ctx.cancel, |e| match e {
             Event::Output(_, d) => {
                 append_bounded(&mut output, d);
                 None
@@ -30,7 +32,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, binary: &TestBinary, source_path
             Event::Tick => ctx
                 .options
                 .timeout
-                .filter(|t| started.elapsed() > *t)
+                .filter(|t| clock.elapsed() > *t)
                 .map(|_| KillReason::Timeout),
         })
     });
