@@ -1,7 +1,9 @@
 //! End-to-end runs of `cargo xdist` on `fixtures/faults`: tests that abort,
 //! segfault, exit, overflow the stack, hang, leave a child behind or spoof
 //! libtest output fail alone; the rest of their file passes; nothing of the
-//! run outlives it. (The fixture runs 3 times in this file, no more.)
+//! run outlives it; all of this also when verdicts come from exit statuses
+//! instead of libtest's deprecated `--logfile`. (The whole fixture runs 3
+//! times in this file, no more.)
 
 mod common;
 
@@ -18,7 +20,7 @@ enum F {
     Timeout,
 }
 
-/// (binary id, test, expected) for all 28 tests (fixtures/faults/EXPECTED.md).
+/// (binary id, test, expected) for all 29 tests (fixtures/faults/EXPECTED.md).
 const FAULTS: &[(&str, &str, F)] = &[
     ("faults::test/abort", "a1_first", F::Pass),
     ("faults::test/abort", "a2_second", F::Pass),
@@ -60,15 +62,21 @@ const FAULTS: &[(&str, &str, F)] = &[
     ("faults::test/noisy_pass", "n2_floods", F::Pass),
     ("faults::test/noisy_pass", "n3_floods", F::Pass),
     ("faults::test/startup", "st_ok", F::Pass),
+    ("faults::test/stall", "sl_stalls", F::Pass),
 ];
 
-/// Run the whole faults fixture and check every outcome and the cleanup.
-fn check_faults_run(extra: &[&str]) {
+/// Run the whole faults fixture and check every outcome and the cleanup;
+/// `env` goes to cargo-xdist.
+fn check_faults_run(extra: &[&str], env: &[(&str, &str)]) -> Run {
     let mut args = vec!["-n", "2", "--timeout", "2s"];
     args.extend_from_slice(extra);
-    let run = xdist_fixture("faults", &args).junit().run();
+    let mut xdist = xdist_fixture("faults", &args).junit();
+    for (k, v) in env {
+        xdist = xdist.env(k, v);
+    }
+    let run = xdist.run();
     run.assert_code(100);
-    run.assert_summary(20, 8, 0);
+    run.assert_summary(21, 8, 0);
     run.assert_no_panic();
 
     let junit = run.junit();
@@ -133,16 +141,42 @@ fn check_faults_run(extra: &[&str]) {
         run.ctx()
     );
     assert_no_leftover_processes(&run, &run_id);
+    run
 }
 
 #[test]
 fn faults_loadfile() {
-    check_faults_run(&[]);
+    let run = check_faults_run(&[], &[]);
+    // The logfile probe found --logfile working: a file's tests shared
+    // processes (a1..a3 in one, see the next test for the detail).
+    let records = run.records();
+    let pids: BTreeSet<u32> = records.iter().map(|r| r.pid).collect();
+    assert!(
+        pids.len() < records.len(),
+        "one process per test{}",
+        run.ctx()
+    );
 }
 
 #[test]
 fn faults_load() {
-    check_faults_run(&["--dist", "load"]);
+    check_faults_run(&["--dist", "load"], &[]);
+}
+
+/// Without `--logfile` (forced; libtest has deprecated it) every outcome
+/// is the same, spoofed lines included: each test runs in a process of its
+/// own, judged by its exit status.
+#[test]
+fn faults_without_logfile_verdicts_come_from_exit_statuses() {
+    let run = check_faults_run(&["--dist", "worksteal"], &[("CARGO_XDIST_NO_LOGFILE", "1")]);
+    let records = run.records();
+    let pids: BTreeSet<u32> = records.iter().map(|r| r.pid).collect();
+    assert_eq!(
+        pids.len(),
+        records.len(),
+        "the exit-status channel runs one process per test{}",
+        run.ctx()
+    );
 }
 
 /// The leftover-process check must be able to see a live process of a run
@@ -292,4 +326,56 @@ fn a_binary_that_cannot_list_its_tests_fails_alone() {
     );
     let ran: BTreeSet<&str> = ["s1_ok", "s2_segfaults", "s3_ok"].into();
     assert_recorded_once(&run, &run.records(), &ran);
+}
+
+/// A binary that hangs in `--list` is killed after the time limit
+/// (`--timeout`) and reported as one failed `(listing)` entry; the other
+/// binaries still run and nothing of the listing survives the run.
+#[test]
+fn a_binary_that_hangs_listing_its_tests_fails_alone() {
+    let run = xdist_fixture(
+        "faults",
+        &[
+            "--test",
+            "stall",
+            "--test",
+            "segv",
+            "-n",
+            "2",
+            "--timeout",
+            "2s",
+        ],
+    )
+    .env("XDIST_FIXTURE_LIST_HANG", "1")
+    .junit()
+    .run();
+    run.assert_code(100);
+    run.assert_no_panic();
+    run.assert_summary(2, 2, 0);
+    let junit = run.junit();
+    let listing = junit
+        .get("faults::test/stall", "(listing)")
+        .unwrap_or_else(|| panic!("no (listing) entry for the stall binary{}", run.ctx()));
+    match &listing.outcome {
+        JOutcome::Failed {
+            message,
+            description,
+            ..
+        } => {
+            assert_eq!(message, "cannot list the tests of faults::test/stall");
+            assert!(
+                description.contains("did not finish within 2s"),
+                "the (listing) failure does not say it ran out of time: {description:?}{}",
+                run.ctx()
+            );
+        }
+        other => panic!("(listing) should fail, got {other:?}{}", run.ctx()),
+    }
+    let ran: BTreeSet<&str> = ["s1_ok", "s2_segfaults", "s3_ok"].into();
+    assert_recorded_once(&run, &run.records(), &ran);
+    // The hung listing got cargo-xdist's environment, and so this run's
+    // record directory; no process with it may be left.
+    let needle = format!("XDIST_FIXTURE_RECORD={}", run.record_dir.display());
+    let left = processes_with_env(&needle);
+    assert!(left.is_empty(), "left behind: {left:?}{}", run.ctx());
 }
