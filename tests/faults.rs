@@ -269,27 +269,23 @@ fn abort_restarts_the_rest_of_the_file_in_a_fresh_process() {
     assert_no_leftover_processes(&run, &records[0].run_id);
 }
 
-/// A binary that dies before `main` cannot list its tests: it is reported
-/// as one failure and the other binaries still run, as under cargo test.
-#[test]
-fn a_binary_that_cannot_list_its_tests_fails_alone() {
-    let run = xdist_fixture(
-        "faults",
-        &["--test", "startup", "--test", "segv", "-n", "2"],
-    )
-    .env("XDIST_FIXTURE_BOOM", "1")
-    .junit()
-    .run();
+/// Run `--test <unlisted> --test segv -n 2 <extra>` with `var` set, so
+/// that `unlisted` cannot list its tests: it must be one failed `(listing)`
+/// entry whose text contains `why`, while the segv binary still runs, each
+/// test with its own outcome, and nothing of the listing outlives the run.
+fn check_listing_fails_alone(unlisted: &str, var: &str, extra: &[&str], why: &str) -> Run {
+    let mut args = vec!["--test", unlisted, "--test", "segv", "-n", "2"];
+    args.extend_from_slice(extra);
+    let run = xdist_fixture("faults", &args).env(var, "1").junit().run();
     run.assert_code(100);
     run.assert_no_panic();
     run.assert_summary(2, 2, 0);
     let junit = run.junit();
+    let binary = format!("faults::test/{unlisted}");
     let listing = junit
-        .get("faults::test/startup", "(listing)")
-        .unwrap_or_else(|| panic!("no (listing) entry for the startup binary{}", run.ctx()));
-    // The entry itself says why: the listing failed because the binary was
-    // killed by SIGABRT. (The whole output would always mention a signal:
-    // s2_segfaults dies of SIGSEGV in the same run.)
+        .get(&binary, "(listing)")
+        .unwrap_or_else(|| panic!("no (listing) entry for {binary}{}", run.ctx()));
+    // The entry itself says why the listing failed.
     match &listing.outcome {
         JOutcome::Failed {
             message,
@@ -298,19 +294,18 @@ fn a_binary_that_cannot_list_its_tests_fails_alone() {
         } => {
             assert_eq!(
                 message,
-                "cannot list the tests of faults::test/startup",
+                &format!("cannot list the tests of {binary}"),
                 "{}",
                 run.ctx()
             );
             assert!(
-                description.contains("signal 6 (SIGABRT)"),
-                "the (listing) failure does not give the binary's abort: {description:?}{}",
+                description.contains(why),
+                "the (listing) failure does not say {why:?}: {description:?}{}",
                 run.ctx()
             );
         }
         other => panic!("(listing) should fail, got {other:?}{}", run.ctx()),
     }
-    // The segv binary still ran, each test with its own outcome.
     let outcome = |name| junit.get("faults::test/segv", name).map(|c| &c.outcome);
     assert!(
         matches!(outcome("s1_ok"), Some(JOutcome::Passed))
@@ -319,63 +314,38 @@ fn a_binary_that_cannot_list_its_tests_fails_alone() {
         "the segv binary's tests{}",
         run.ctx()
     );
-    assert!(
-        junit.get("faults::test/startup", "st_ok").is_none(),
-        "st_ok cannot have run{}",
-        run.ctx()
-    );
     let ran: BTreeSet<&str> = ["s1_ok", "s2_segfaults", "s3_ok"].into();
     assert_recorded_once(&run, &run.records(), &ran);
-}
-
-/// A binary that hangs in `--list` is killed after the time limit
-/// (`--timeout`) and reported as one failed `(listing)` entry; the other
-/// binaries still run and nothing of the listing survives the run.
-#[test]
-fn a_binary_that_hangs_listing_its_tests_fails_alone() {
-    let run = xdist_fixture(
-        "faults",
-        &[
-            "--test",
-            "stall",
-            "--test",
-            "segv",
-            "-n",
-            "2",
-            "--timeout",
-            "2s",
-        ],
-    )
-    .env("XDIST_FIXTURE_LIST_HANG", "1")
-    .junit()
-    .run();
-    run.assert_code(100);
-    run.assert_no_panic();
-    run.assert_summary(2, 2, 0);
-    let junit = run.junit();
-    let listing = junit
-        .get("faults::test/stall", "(listing)")
-        .unwrap_or_else(|| panic!("no (listing) entry for the stall binary{}", run.ctx()));
-    match &listing.outcome {
-        JOutcome::Failed {
-            message,
-            description,
-            ..
-        } => {
-            assert_eq!(message, "cannot list the tests of faults::test/stall");
-            assert!(
-                description.contains("did not finish within 2s"),
-                "the (listing) failure does not say it ran out of time: {description:?}{}",
-                run.ctx()
-            );
-        }
-        other => panic!("(listing) should fail, got {other:?}{}", run.ctx()),
-    }
-    let ran: BTreeSet<&str> = ["s1_ok", "s2_segfaults", "s3_ok"].into();
-    assert_recorded_once(&run, &run.records(), &ran);
-    // The hung listing got cargo-xdist's environment, and so this run's
-    // record directory; no process with it may be left.
+    // Listings get cargo-xdist's environment, and so this run's record
+    // directory: no process with it may be left.
     let needle = format!("XDIST_FIXTURE_RECORD={}", run.record_dir.display());
     let left = processes_with_env(&needle);
     assert!(left.is_empty(), "left behind: {left:?}{}", run.ctx());
+    run
+}
+
+/// A binary that dies before `main` cannot list its tests: it is reported
+/// as one failure and the other binaries still run, as under cargo test.
+/// (The whole output would always mention a signal: s2_segfaults dies of
+/// SIGSEGV in the same run; the entry must give the binary's SIGABRT.)
+#[test]
+fn a_binary_that_cannot_list_its_tests_fails_alone() {
+    let run = check_listing_fails_alone("startup", "XDIST_FIXTURE_BOOM", &[], "signal 6 (SIGABRT)");
+    assert!(
+        run.junit().get("faults::test/startup", "st_ok").is_none(),
+        "st_ok cannot have run{}",
+        run.ctx()
+    );
+}
+
+/// A binary that hangs in `--list` is killed after the time limit
+/// (`--timeout`) and fails alone in the same way.
+#[test]
+fn a_binary_that_hangs_listing_its_tests_fails_alone() {
+    check_listing_fails_alone(
+        "stall",
+        "XDIST_FIXTURE_LIST_HANG",
+        &["--timeout", "2s"],
+        "did not finish within 2s",
+    );
 }
