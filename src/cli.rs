@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         its file runs again in a fresh process.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Exit codes: 0 all passed, 100 a test failed (or was flaky, with --flaky-fails), 101 build failed, 4 no tests to run, 3 coverage under --cov-fail-under, 2 usage or configuration error, 130 interrupted."
+    after_help = "Exit codes: 0 all passed, 100 a test failed (or was flaky, with --flaky-fails), 101 build failed, 4 no tests to run, 3 coverage under --cov-fail-under, 2 usage or configuration error, 130 interrupted (129 by SIGHUP)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -278,6 +278,12 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = DistArg::Loadfile, help_heading = "Distribution")]
     pub dist: DistArg,
     /// Kill and fail a test that runs longer than this (e.g. 30s, 2m)
+    ///
+    /// It counts from the moment the previous test in the same process
+    /// reported its result; time spent stopped (Ctrl-Z) does not count. It
+    /// is also the limit for a test binary to list its tests (60 s without
+    /// it): one that takes longer is killed and reported as a failed
+    /// `(listing)`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Distribution")]
     pub timeout: Option<Duration>,
     /// Set a variable per worker from a template with {worker}, {worker_index}, {worker_count}, {run_id}

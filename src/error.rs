@@ -20,6 +20,9 @@ pub const EXIT_TESTS_FAILED: i32 = 100;
 pub const EXIT_BUILD_FAILED: i32 = 101;
 /// Interrupted by Ctrl-C or SIGTERM.
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// Interrupted by SIGHUP (the terminal went away): 128 + 1, as a shell
+/// reports a process that SIGHUP killed.
+pub const EXIT_HANGUP: i32 = 129;
 
 /// A usage or configuration problem: one line naming the problem and,
 /// after `; `, the fix.

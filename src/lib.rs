@@ -19,8 +19,9 @@
 //!
 //! Beside them: [`db`] (per-worker PostgreSQL databases: connect, create,
 //! hand out URLs, drop), [`history`] (the last run's failures under
-//! `target/xdist/`, for `--lf`/`--ff`), [`env`] (the one place a test process's command and
-//! environment are assembled), [`signal`] (Ctrl-C → one cancel flag) and
+//! `target/xdist/`, for `--lf`/`--ff`), [`env`] (the one place a test
+//! process's command and environment are assembled), [`signal`]
+//! (SIGINT/SIGTERM/SIGHUP, Ctrl-Z → one [`signal::Cancel`] handle) and
 //! [`error`] (every error kind and exit code; it imports no stage). No two
 //! modules import each other.
 //!

@@ -2,17 +2,28 @@
 //! Prefers libtest's JSON listing, which carries each test's source file and
 //! line; falls back to the terse listing (module paths only). Targets with
 //! `harness = false` are not asked: each is one unit judged by exit code.
+//!
+//! A listing runs as a test does, in a process group of its own, so that a
+//! binary that hangs in `--list` is killed after a time limit (`--timeout`,
+//! else [`DEFAULT_LIST_LIMIT`]) and fails alone, as one that crashes does,
+//! and so that a cancelled run stops listing at once.
 
-use std::process::Stdio;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use camino::Utf8Path;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::build::TestBinary;
+use crate::build::{BuildOutput, TestBinary};
 use crate::env::test_command;
 use crate::error::describe_status;
+use crate::run::process::{self, KillReason};
+use crate::signal::Cancel;
+
+/// How long a binary may take to list its tests when `--timeout` is not
+/// given.
+pub const DEFAULT_LIST_LIMIT: Duration = Duration::from_secs(60);
 
 /// What kind of unit a test case is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,13 +68,19 @@ pub struct Listing {
     pub failures: Vec<ListFailure>,
 }
 
-/// List every binary's tests, in parallel.
-pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Listing {
+/// List every binary's tests, in parallel, each within `limit` (default
+/// [`DEFAULT_LIST_LIMIT`]). Once the run is cancelled nothing is listed.
+pub fn list_all(build: &BuildOutput, cancel: &Cancel, limit: Option<Duration>) -> Listing {
+    let (binaries, workspace_root) = (&build.binaries, &build.workspace_root);
+    let limits = Limits {
+        cancel,
+        time: limit.unwrap_or(DEFAULT_LIST_LIMIT),
+    };
     let per_binary: Vec<Result<Vec<TestCase>>> = binaries
         .par_iter()
         .enumerate()
         .map(|(i, b)| {
-            let mut cases = list_binary(i, b)?;
+            let mut cases = list_binary(i, b, &limits)?;
             for c in &mut cases {
                 c.source_path = c
                     .source_path
@@ -74,6 +91,10 @@ pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Listing {
         })
         .collect();
     let mut listing = Listing::default();
+    if cancel.is_cancelled() {
+        // The run stops before any test: no binary failed to list.
+        return listing;
+    }
     for (binary, r) in per_binary.into_iter().enumerate() {
         match r {
             Ok(cases) => listing.cases.extend(cases),
@@ -86,7 +107,13 @@ pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Listing {
     listing
 }
 
-fn list_binary(index: usize, binary: &TestBinary) -> Result<Vec<TestCase>> {
+/// What bounds one listing.
+struct Limits<'a> {
+    cancel: &'a Cancel,
+    time: Duration,
+}
+
+fn list_binary(index: usize, binary: &TestBinary, limits: &Limits) -> Result<Vec<TestCase>> {
     if binary.custom_harness {
         return Ok(vec![TestCase {
             binary: index,
@@ -101,6 +128,7 @@ fn list_binary(index: usize, binary: &TestBinary) -> Result<Vec<TestCase>> {
         binary,
         &["--list", "--format", "json", "-Zunstable-options"],
         true,
+        limits,
     )?;
     if json.0 {
         if let Some(mut cases) = parse_json_list(&json.1) {
@@ -109,7 +137,7 @@ fn list_binary(index: usize, binary: &TestBinary) -> Result<Vec<TestCase>> {
         }
     }
     // Older toolchains: terse listing, once for all tests and once for the ignored ones.
-    let all = run_list(binary, &["--list", "--format", "terse"], false)?;
+    let all = run_list(binary, &["--list", "--format", "terse"], false, limits)?;
     if !all.0 {
         bail!(
             "cannot list the tests of {} ({}): `--list` failed\n{}",
@@ -118,7 +146,12 @@ fn list_binary(index: usize, binary: &TestBinary) -> Result<Vec<TestCase>> {
             all.1.trim_end()
         );
     }
-    let ignored = run_list(binary, &["--list", "--format", "terse", "--ignored"], false)?;
+    let ignored = run_list(
+        binary,
+        &["--list", "--format", "terse", "--ignored"],
+        false,
+        limits,
+    )?;
     let ignored: std::collections::HashSet<String> =
         parse_terse_list(&ignored.1).into_iter().collect();
     let mut cases: Vec<TestCase> = parse_terse_list(&all.1)
@@ -150,17 +183,38 @@ fn package_relative(path: &str, workspace_root: &Utf8Path, package_dir: &Utf8Pat
         .unwrap_or_else(|_| path.to_string())
 }
 
-/// Run `<bin> <args>`; returns (success, stdout + stderr).
-fn run_list(binary: &TestBinary, args: &[&str], unstable: bool) -> Result<(bool, String)> {
+/// Run `<bin> <args>`; returns (success, stdout + stderr). A listing that
+/// runs out of time or is cancelled is an error.
+fn run_list(
+    binary: &TestBinary,
+    args: &[&str],
+    unstable: bool,
+    limits: &Limits,
+) -> Result<(bool, String)> {
     let mut cmd = test_command(binary, None);
-    cmd.args(args).stdin(Stdio::null());
+    cmd.args(args);
     if unstable {
         // Only the listing child gets this: the tests themselves never see it.
         cmd.env("RUSTC_BOOTSTRAP", "1");
     }
-    let out = cmd
-        .output()
+    let out = process::output(cmd, limits.cancel, limits.time)
         .with_context(|| format!("cannot run test binary {} ({})", binary.id, binary.path))?;
+    match out.finished.killed {
+        Some(KillReason::Timeout) => bail!(
+            "cannot list the tests of {} ({}): `--list` did not finish within {}; killed it\n{}",
+            binary.id,
+            binary.path,
+            humantime::format_duration(limits.time),
+            String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).trim_end()
+        ),
+        Some(KillReason::Cancelled) => bail!("listing {} was interrupted", binary.id),
+        None => {}
+    }
+    let out = std::process::Output {
+        status: out.finished.status,
+        stdout: out.stdout,
+        stderr: out.stderr,
+    };
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         text.push_str(&String::from_utf8_lossy(&out.stderr));

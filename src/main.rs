@@ -35,7 +35,7 @@ fn main() {
         }),
     };
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    std::process::exit(code);
+    std::process::exit(signal::exit_code(code));
 }
 
 /// A variable of this process's environment.
@@ -63,8 +63,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
 
 fn run_command(args: RunArgs) -> Result<i32> {
     let config = RunConfig::new(args, ENV)?;
-    let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let cancel = signal::Cancel::install();
+    let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let run_id = env::new_run_id();
     // Databases first: a bad URL must not cost a build.
     let mut databases = match &config.db {
@@ -101,7 +101,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     plan.note.iter().for_each(|note| terminal.note(note));
     (plan.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     let options = RunOptions::new(&config, &built, coverage.as_ref());
-    run::run(units, &built, &slots, &options, cancel.flag(), &sink)?;
+    run::run(units, &built, &slots, &options, &cancel, &sink)?;
 
     let summary = collector.summary();
     let t_drop = Instant::now();
@@ -155,7 +155,7 @@ fn build_and_list(
                 return Ok((built, Listing::default()));
             }
             let t_list = Instant::now();
-            let listing = list::list_all(&built.binaries, &built.workspace_root);
+            let listing = list::list_all(&built, cancel, config.timeout);
             timing.list = t_list.elapsed();
             Ok((built, listing))
         })();
@@ -173,7 +173,7 @@ fn build_and_list(
 fn list_command(args: ListArgs) -> Result<i32> {
     let config = ListConfig::new(args)?;
     let built = build::build(&config.build, None)?;
-    let listing = list::list_all(&built.binaries, &built.workspace_root);
+    let listing = list::list_all(&built, &signal::Cancel::install(), None);
     listing
         .failures
         .iter()

@@ -302,10 +302,22 @@ fn worksteal_reports_every_test_once_and_splits_a_long_file() {
         run.ctx()
     );
     assert!(run.stdout.contains("STEAL"), "{}", run.ctx());
-    // Each test ran in full exactly once where it was reported; at most the
-    // first stolen test also began (and was stopped) in the owner's process.
+    // Claiming is atomic: each test ran exactly once, where it was reported
+    // (never also, partly, in the owner's process).
     let records = run.records();
     let names: BTreeSet<&str> = records.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names.len(), 8, "{}", run.ctx());
-    assert!(records.len() <= 9, "{records:#?}{}", run.ctx());
+    assert_eq!(records.len(), 8, "{records:#?}{}", run.ctx());
+    for c in &junit.cases {
+        let ran_on: Vec<&str> = (records.iter())
+            .filter(|r| r.name == c.name)
+            .map(|r| r.worker.as_str())
+            .collect();
+        assert_eq!(
+            ran_on,
+            [c.worker.as_deref().unwrap_or("?")],
+            "{}",
+            run.ctx()
+        );
+    }
 }

@@ -1,7 +1,9 @@
 //! End-to-end runs of `cargo xdist` on `fixtures/faults`: tests that abort,
 //! segfault, exit, overflow the stack, hang, leave a child behind or spoof
 //! libtest output fail alone; the rest of their file passes; nothing of the
-//! run outlives it. (The fixture runs 3 times in this file, no more.)
+//! run outlives it; all of this also when verdicts come from exit statuses
+//! instead of libtest's deprecated `--logfile`. (The whole fixture runs 3
+//! times in this file, no more.)
 
 mod common;
 
@@ -18,7 +20,7 @@ enum F {
     Timeout,
 }
 
-/// (binary id, test, expected) for all 28 tests (fixtures/faults/EXPECTED.md).
+/// (binary id, test, expected) for all 29 tests (fixtures/faults/EXPECTED.md).
 const FAULTS: &[(&str, &str, F)] = &[
     ("faults::test/abort", "a1_first", F::Pass),
     ("faults::test/abort", "a2_second", F::Pass),
@@ -60,15 +62,21 @@ const FAULTS: &[(&str, &str, F)] = &[
     ("faults::test/noisy_pass", "n2_floods", F::Pass),
     ("faults::test/noisy_pass", "n3_floods", F::Pass),
     ("faults::test/startup", "st_ok", F::Pass),
+    ("faults::test/stall", "sl_stalls", F::Pass),
 ];
 
-/// Run the whole faults fixture and check every outcome and the cleanup.
-fn check_faults_run(extra: &[&str]) {
+/// Run the whole faults fixture and check every outcome and the cleanup;
+/// `env` goes to cargo-xdist.
+fn check_faults_run(extra: &[&str], env: &[(&str, &str)]) -> Run {
     let mut args = vec!["-n", "2", "--timeout", "2s"];
     args.extend_from_slice(extra);
-    let run = xdist_fixture("faults", &args).junit().run();
+    let mut xdist = xdist_fixture("faults", &args).junit();
+    for (k, v) in env {
+        xdist = xdist.env(k, v);
+    }
+    let run = xdist.run();
     run.assert_code(100);
-    run.assert_summary(20, 8, 0);
+    run.assert_summary(21, 8, 0);
     run.assert_no_panic();
 
     let junit = run.junit();
@@ -133,16 +141,42 @@ fn check_faults_run(extra: &[&str]) {
         run.ctx()
     );
     assert_no_leftover_processes(&run, &run_id);
+    run
 }
 
 #[test]
 fn faults_loadfile() {
-    check_faults_run(&[]);
+    let run = check_faults_run(&[], &[]);
+    // The logfile probe found --logfile working: a file's tests shared
+    // processes (a1..a3 in one, see the next test for the detail).
+    let records = run.records();
+    let pids: BTreeSet<u32> = records.iter().map(|r| r.pid).collect();
+    assert!(
+        pids.len() < records.len(),
+        "one process per test{}",
+        run.ctx()
+    );
 }
 
 #[test]
 fn faults_load() {
-    check_faults_run(&["--dist", "load"]);
+    check_faults_run(&["--dist", "load"], &[]);
+}
+
+/// Without `--logfile` (forced; libtest has deprecated it) every outcome
+/// is the same, spoofed lines included: each test runs in a process of its
+/// own, judged by its exit status.
+#[test]
+fn faults_without_logfile_verdicts_come_from_exit_statuses() {
+    let run = check_faults_run(&["--dist", "worksteal"], &[("CARGO_XDIST_NO_LOGFILE", "1")]);
+    let records = run.records();
+    let pids: BTreeSet<u32> = records.iter().map(|r| r.pid).collect();
+    assert_eq!(
+        pids.len(),
+        records.len(),
+        "the exit-status channel runs one process per test{}",
+        run.ctx()
+    );
 }
 
 /// The leftover-process check must be able to see a live process of a run
@@ -235,27 +269,23 @@ fn abort_restarts_the_rest_of_the_file_in_a_fresh_process() {
     assert_no_leftover_processes(&run, &records[0].run_id);
 }
 
-/// A binary that dies before `main` cannot list its tests: it is reported
-/// as one failure and the other binaries still run, as under cargo test.
-#[test]
-fn a_binary_that_cannot_list_its_tests_fails_alone() {
-    let run = xdist_fixture(
-        "faults",
-        &["--test", "startup", "--test", "segv", "-n", "2"],
-    )
-    .env("XDIST_FIXTURE_BOOM", "1")
-    .junit()
-    .run();
+/// Run `--test <unlisted> --test segv -n 2 <extra>` with `var` set, so
+/// that `unlisted` cannot list its tests: it must be one failed `(listing)`
+/// entry whose text contains `why`, while the segv binary still runs, each
+/// test with its own outcome, and nothing of the listing outlives the run.
+fn check_listing_fails_alone(unlisted: &str, var: &str, extra: &[&str], why: &str) -> Run {
+    let mut args = vec!["--test", unlisted, "--test", "segv", "-n", "2"];
+    args.extend_from_slice(extra);
+    let run = xdist_fixture("faults", &args).env(var, "1").junit().run();
     run.assert_code(100);
     run.assert_no_panic();
     run.assert_summary(2, 2, 0);
     let junit = run.junit();
+    let binary = format!("faults::test/{unlisted}");
     let listing = junit
-        .get("faults::test/startup", "(listing)")
-        .unwrap_or_else(|| panic!("no (listing) entry for the startup binary{}", run.ctx()));
-    // The entry itself says why: the listing failed because the binary was
-    // killed by SIGABRT. (The whole output would always mention a signal:
-    // s2_segfaults dies of SIGSEGV in the same run.)
+        .get(&binary, "(listing)")
+        .unwrap_or_else(|| panic!("no (listing) entry for {binary}{}", run.ctx()));
+    // The entry itself says why the listing failed.
     match &listing.outcome {
         JOutcome::Failed {
             message,
@@ -264,19 +294,18 @@ fn a_binary_that_cannot_list_its_tests_fails_alone() {
         } => {
             assert_eq!(
                 message,
-                "cannot list the tests of faults::test/startup",
+                &format!("cannot list the tests of {binary}"),
                 "{}",
                 run.ctx()
             );
             assert!(
-                description.contains("signal 6 (SIGABRT)"),
-                "the (listing) failure does not give the binary's abort: {description:?}{}",
+                description.contains(why),
+                "the (listing) failure does not say {why:?}: {description:?}{}",
                 run.ctx()
             );
         }
         other => panic!("(listing) should fail, got {other:?}{}", run.ctx()),
     }
-    // The segv binary still ran, each test with its own outcome.
     let outcome = |name| junit.get("faults::test/segv", name).map(|c| &c.outcome);
     assert!(
         matches!(outcome("s1_ok"), Some(JOutcome::Passed))
@@ -285,11 +314,38 @@ fn a_binary_that_cannot_list_its_tests_fails_alone() {
         "the segv binary's tests{}",
         run.ctx()
     );
+    let ran: BTreeSet<&str> = ["s1_ok", "s2_segfaults", "s3_ok"].into();
+    assert_recorded_once(&run, &run.records(), &ran);
+    // Listings get cargo-xdist's environment, and so this run's record
+    // directory: no process with it may be left.
+    let needle = format!("XDIST_FIXTURE_RECORD={}", run.record_dir.display());
+    let left = processes_with_env(&needle);
+    assert!(left.is_empty(), "left behind: {left:?}{}", run.ctx());
+    run
+}
+
+/// A binary that dies before `main` cannot list its tests: it is reported
+/// as one failure and the other binaries still run, as under cargo test.
+/// (The whole output would always mention a signal: s2_segfaults dies of
+/// SIGSEGV in the same run; the entry must give the binary's SIGABRT.)
+#[test]
+fn a_binary_that_cannot_list_its_tests_fails_alone() {
+    let run = check_listing_fails_alone("startup", "XDIST_FIXTURE_BOOM", &[], "signal 6 (SIGABRT)");
     assert!(
-        junit.get("faults::test/startup", "st_ok").is_none(),
+        run.junit().get("faults::test/startup", "st_ok").is_none(),
         "st_ok cannot have run{}",
         run.ctx()
     );
-    let ran: BTreeSet<&str> = ["s1_ok", "s2_segfaults", "s3_ok"].into();
-    assert_recorded_once(&run, &run.records(), &ran);
+}
+
+/// A binary that hangs in `--list` is killed after the time limit
+/// (`--timeout`) and fails alone in the same way.
+#[test]
+fn a_binary_that_hangs_listing_its_tests_fails_alone() {
+    check_listing_fails_alone(
+        "stall",
+        "XDIST_FIXTURE_LIST_HANG",
+        &["--timeout", "2s"],
+        "did not finish within 2s",
+    );
 }

@@ -340,7 +340,12 @@ impl EphemeralServer {
     /// Stop a server that may or may not be running, and wait until its
     /// postmaster is gone (killing it if `pg_ctl` could not stop it).
     fn force_stop(&mut self) {
-        let pid = read_postmaster_pid(&self.data).or(self.postmaster_pid);
+        // A stale postmaster.pid (the server died and its pid went to
+        // another process) must not name a process to wait for or kill.
+        let ours = |pid: i32| is_postmaster_of(pid, &self.data);
+        let pid = read_postmaster_pid(&self.data)
+            .or(self.postmaster_pid)
+            .filter(|&pid| ours(pid));
         if self.data.join("postmaster.pid").exists() {
             let _ = self
                 .command(&self.pg_ctl)
@@ -351,11 +356,11 @@ impl EphemeralServer {
                 .status();
         }
         if let Some(pid) = pid {
-            if !wait_gone(pid, Duration::from_secs(10)) {
+            if !wait_gone(pid, Duration::from_secs(10), &ours) && ours(pid) {
                 if let Some(pid) = Pid::from_raw(pid) {
                     let _ = rustix::process::kill_process(pid, Signal::KILL);
                 }
-                wait_gone(pid, Duration::from_secs(10));
+                wait_gone(pid, Duration::from_secs(10), &ours);
             }
         }
         self.postmaster_pid = None;
@@ -366,12 +371,13 @@ impl EphemeralServer {
             return;
         }
         self.stopped = true;
+        self.force_stop();
+        let _ = fs_err::remove_dir_all(&self.root);
+        // Last: should this process die before here, the watchdog cleans up.
         if let Some(mut watchdog) = self.watchdog.take() {
             let _ = watchdog.kill();
             let _ = watchdog.wait();
         }
-        self.force_stop();
-        let _ = fs_err::remove_dir_all(&self.root);
     }
 }
 
@@ -637,9 +643,18 @@ pub fn process_gone(pid: i32) -> io::Result<bool> {
     }
 }
 
-fn wait_gone(pid: i32, limit: Duration) -> bool {
+/// Whether process `pid` is the postmaster of the cluster in `data`: its
+/// working directory is the data directory (the postmaster changes into it
+/// at start). Unknown (no /proc, no permission) counts as no.
+fn is_postmaster_of(pid: i32, data: &Path) -> bool {
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
+    matches!((cwd, std::fs::canonicalize(data)), (Ok(cwd), Ok(data)) if cwd == data)
+}
+
+/// Wait until `pid` is gone, or no longer `ours`; `false` after `limit`.
+fn wait_gone(pid: i32, limit: Duration, ours: &dyn Fn(i32) -> bool) -> bool {
     let start = Instant::now();
-    while !process_gone(pid).unwrap_or(false) {
+    while ours(pid) && !process_gone(pid).unwrap_or(false) {
         if start.elapsed() > limit {
             return false;
         }
@@ -735,6 +750,18 @@ mod tests {
         let pid = child.id() as i32;
         child.wait().unwrap();
         assert!(process_gone(pid).unwrap());
+    }
+
+    #[test]
+    fn only_a_process_in_the_data_directory_counts_as_its_postmaster() {
+        let me = std::process::id() as i32;
+        let cwd = std::env::current_dir().unwrap();
+        assert!(is_postmaster_of(me, &cwd));
+        assert!(!is_postmaster_of(me, Path::new("/")));
+        let mut child = Command::new("true").current_dir(&cwd).spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        assert!(!is_postmaster_of(pid, &cwd), "a reaped pid names nobody");
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
     };
     let mut live = ctx.options.live_output.then(LiveLines::default);
     let live_output = |text: String| ctx.emit_output(&slot.name, &package.id, text);
-    let finished = running.drive(&|| ctx.is_cancelled(), |event| {
+    let finished = running.drive(ctx.cancel, |event| {
         if let Event::Output(stream, data) = event {
             if stream == Stream::Stdout {
                 append_bounded(&mut stdout, data);
@@ -122,7 +122,8 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
             }
         }
         poll(&mut failed, &mut last);
-        None::<KillReason>
+        // `--maxfail` was reached (signals reach the group anyway).
+        ctx.is_cancelled().then_some(KillReason::Cancelled)
     });
     let reported = poll(&mut failed, &mut last);
     if let Some(text) = live.as_mut().and_then(LiveLines::flush) {

@@ -29,12 +29,14 @@ pub fn run(
         name: binary.target_name.clone(),
     });
     let started = Instant::now();
+    // `--timeout`'s clock stands still while the run is stopped (Ctrl-Z).
+    let clock = ctx.stopwatch();
     let mut output = Vec::new();
     let mut live = ctx.options.live_output.then(LiveLines::default);
     let live_output = |text: String| ctx.emit_output(&slot.name, &binary.id, text);
     let mut slow = SlowClock::new(ctx.options.slow_timeout);
     let finished = process::spawn(cmd).and_then(|r| {
-        r.drive(&|| ctx.is_cancelled(), |e| match e {
+        r.drive(ctx.cancel, |e| match e {
             Event::Output(stream, d) => {
                 append_bounded(&mut output, d);
                 if let Some(text) = live.as_mut().and_then(|l| l.push(stream, d)) {
@@ -43,7 +45,7 @@ pub fn run(
                 None
             }
             Event::Tick => {
-                if let Some(elapsed) = slow.check(started.elapsed()) {
+                if let Some(elapsed) = slow.check(clock.elapsed()) {
                     ctx.emit(RunEvent::Slow {
                         worker: slot.name.clone(),
                         binary: binary.id.clone(),
@@ -51,9 +53,13 @@ pub fn run(
                         elapsed,
                     });
                 }
+                if ctx.is_cancelled() {
+                    // `--maxfail` was reached (signals reach the group anyway).
+                    return Some(KillReason::Cancelled);
+                }
                 ctx.options
                     .timeout
-                    .filter(|t| started.elapsed() > *t)
+                    .filter(|t| clock.elapsed() > *t)
                     .map(|_| KillReason::Timeout)
             }
         })

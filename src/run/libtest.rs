@@ -17,8 +17,67 @@
 //! With `--test-threads=1` libtest runs the selected tests one after the
 //! other in name order, so the test running at any moment is the first one
 //! (in that order) that has no verdict yet.
+//!
+//! libtest has deprecated `--logfile` (rust-lang/rust#134283), so the run
+//! first checks that it still works, and otherwise uses the exit-status
+//! channel ([`Channel`]).
 
 use std::collections::{HashMap, HashSet};
+
+/// Where the verdicts of libtest processes come from.
+///
+/// Every other channel libtest has goes through stdout, which a test and
+/// its children share with libtest: `--format json` (unstable, behind
+/// `RUSTC_BOOTSTRAP=1`) prints lines a test can print as well (the faults
+/// fixture's `spoof` test does), and libtest cannot be given a nonce to put
+/// in its lines, nor another file descriptor than `--logfile`. What a
+/// printed line cannot change is how the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// libtest's `--logfile`, read as the tests run; one process runs many
+    /// tests.
+    Logfile,
+    /// One process per test, judged by its exit status ([`exit_verdict`]).
+    ExitStatus,
+}
+
+/// Whether a logfile written by `--list --logfile` lists test `name`
+/// (libtest writes `test NAME` for each).
+pub fn logfile_lists(log: &str, name: &str) -> bool {
+    log.lines()
+        .any(|l| l.strip_prefix("test ").is_some_and(|n| n == name))
+}
+
+/// The exit-status channel: the verdict on the one test a libtest process
+/// ran, from its exit code and stdout; `None` when the process did not end
+/// as libtest ends (it crashed, was killed, or exited on its own).
+///
+/// No printed line can pass a test this way: a failing test makes libtest
+/// exit 101 and a crash is a signal, whatever was printed. An exit code of
+/// 0 is trusted only with libtest's closing line (`test result: ok. 1
+/// passed; ...`) as the last such line, which tells a pass from a test
+/// that called `exit(0)` (no closing line): forging one takes a test that
+/// prints that line and then calls `exit(0)` itself.
+pub fn exit_verdict(code: Option<i32>, stdout: &str) -> Option<Verdict> {
+    let summary = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("test result: "))?;
+    let count = |what: &str| {
+        summary.split(['.', ';']).find_map(|part| {
+            part.trim()
+                .strip_suffix(what)
+                .and_then(|n| n.trim().parse::<usize>().ok())
+        })
+    };
+    let counts = (count("passed")?, count("failed")?, count("ignored")?);
+    match (code, counts) {
+        (Some(0), (1, 0, 0)) => Some(Verdict::Passed),
+        (Some(0), (0, 0, 1)) => Some(Verdict::Ignored),
+        (Some(101), (0, 1, 0)) => Some(Verdict::Failed(None)),
+        _ => None,
+    }
+}
 
 /// What libtest said about one test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +127,11 @@ impl LogReader {
         (0..self.names.len())
             .filter(|&i| self.pending.contains(&self.names[i]))
             .collect()
+    }
+
+    /// Record a verdict that came another way (the exit-status channel).
+    pub fn settle(&mut self, idx: usize) {
+        self.pending.remove(&self.names[idx]);
     }
 
     /// Add appended logfile text; return the verdicts it completes.
@@ -305,6 +369,35 @@ mod tests {
             strip_logfile_warning(seen),
             "test t ... noise from t\nmore\nend"
         );
+    }
+
+    #[test]
+    fn exit_verdicts_need_the_exit_code_and_the_closing_line() {
+        let ok = "\nrunning 1 test\ntest t ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 4 filtered out; finished in 0.00s\n\n";
+        let failed = "\nrunning 1 test\ntest t ... FAILED\n\nfailures:\n\n---- t stdout ----\nboom\n\nfailures:\n    t\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 4 filtered out; finished in 0.00s\n\n";
+        let ignored = "\nrunning 1 test\ntest t ... ignored\n\ntest result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 4 filtered out; finished in 0.00s\n\n";
+        assert_eq!(exit_verdict(Some(0), ok), Some(Verdict::Passed));
+        assert_eq!(exit_verdict(Some(101), failed), Some(Verdict::Failed(None)));
+        assert_eq!(exit_verdict(Some(0), ignored), Some(Verdict::Ignored));
+        // A printed `ok` and closing line do not pass a test that failed,
+        // crashed or exited on its own before libtest's closing line.
+        assert_eq!(exit_verdict(Some(101), ok), None);
+        assert_eq!(exit_verdict(None, ok), None);
+        assert_eq!(exit_verdict(Some(3), ok), None);
+        assert_eq!(exit_verdict(Some(0), "\nrunning 1 test\ntest t ... "), None);
+        // Only the last closing line counts (a nested libtest printed one).
+        let nested = format!(
+            "{ok}test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n"
+        );
+        assert_eq!(exit_verdict(Some(0), &nested), None);
+    }
+
+    #[test]
+    fn a_listing_logfile_names_each_test() {
+        let log = "test a::b\ntest a::bc\nbenchmark c\n";
+        assert!(logfile_lists(log, "a::b") && logfile_lists(log, "a::bc"));
+        assert!(!logfile_lists(log, "a") && !logfile_lists(log, "c"));
+        assert!(!logfile_lists("", "a::b"));
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::env::WorkerSlot;
 use crate::event::{RunEvent, TestResult};
 use crate::plan::{TestGroup, WorkUnit};
 use crate::report::EventSink;
+use crate::signal::{Cancel, Stopwatch};
 
 /// Options that shape every test process.
 #[derive(Debug, Clone, Default)]
@@ -107,15 +108,17 @@ impl RunOptions {
 pub struct RunContext<'a> {
     pub options: &'a RunOptions,
     sink: &'a EventSink,
-    cancel: &'a AtomicBool,
+    pub cancel: &'a Cancel,
     /// `--maxfail` was reached.
     stopped: AtomicBool,
     /// Tests that failed for good so far.
     failures: AtomicUsize,
     scratch: &'a Utf8Path,
     seq: AtomicU64,
-    /// Running processes' unstarted tails (`--dist worksteal` only).
+    /// The unclaimed tests of the groups being run (`--dist worksteal` only).
     pub board: Option<steal::Board>,
+    /// How libtest processes report their verdicts.
+    pub verdicts: libtest::Channel,
 }
 
 impl RunContext<'_> {
@@ -141,7 +144,7 @@ impl RunContext<'_> {
     /// Whether the run is interrupted (Ctrl-C) or stopped (`--maxfail`):
     /// start nothing, stop what runs.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst) || self.stopped.load(Ordering::SeqCst)
+        self.cancel.is_cancelled() || self.stopped.load(Ordering::SeqCst)
     }
 
     /// `result` as attempt `attempt` of its test, which runs again if it
@@ -150,6 +153,11 @@ impl RunContext<'_> {
         let max = self.options.retries.saturating_add(1);
         let again = result.outcome.is_failure() && attempt < max && !self.is_cancelled();
         result.on_attempt(attempt, max, again)
+    }
+
+    /// A clock for `--timeout` (it stands still while the run is stopped).
+    pub fn stopwatch(&self) -> Stopwatch {
+        self.cancel.stopwatch()
     }
 
     /// A fresh number for one process of the run.
@@ -201,10 +209,18 @@ pub fn run(
     build: &BuildOutput,
     slots: &[WorkerSlot],
     options: &RunOptions,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
     sink: &EventSink,
 ) -> Result<()> {
     let (_scratch, scratch_path) = crate::scratch::private_dir("cargo-xdist-")?;
+    let probe = units.iter().find_map(|u| match u {
+        WorkUnit::Tests(g) => g.tests.first().map(|t| (&build.binaries[g.binary], t)),
+        _ => None,
+    });
+    let verdicts = match probe {
+        Some((binary, test)) => verdict_channel(binary, &test.name, &scratch_path, cancel),
+        None => libtest::Channel::Logfile,
+    };
     let ctx = RunContext {
         options,
         sink,
@@ -214,6 +230,7 @@ pub fn run(
         scratch: &scratch_path,
         seq: AtomicU64::new(0),
         board: options.worksteal.then(|| steal::Board::new(slots.len())),
+        verdicts,
     };
     let tests = units.iter().map(WorkUnit::test_count).sum();
     ctx.emit(RunEvent::Started {
@@ -246,9 +263,44 @@ pub fn run(
     });
     ctx.emit(RunEvent::Finished {
         elapsed: started.elapsed(),
-        interrupted: cancel.load(Ordering::SeqCst),
+        interrupted: cancel.is_cancelled(),
     });
     Ok(())
+}
+
+/// Set (non-empty) in cargo-xdist's environment, this skips the logfile
+/// probe and reads verdicts through the exit-status channel: it tests that
+/// channel on a toolchain whose libtest still writes logfiles.
+pub const NO_LOGFILE_VAR: &str = "CARGO_XDIST_NO_LOGFILE";
+
+/// How long the logfile probe may take.
+const PROBE_LIMIT: Duration = Duration::from_secs(60);
+
+/// libtest deprecated `--logfile` (rust-lang/rust#134283): once per run,
+/// list `binary`'s tests with a logfile (a `--list` runs no test and takes
+/// milliseconds) and read verdicts from logfiles only if `test` shows up in
+/// it. Otherwise, or when [`NO_LOGFILE_VAR`] is set, verdicts come from the
+/// exit-status channel (see [`libtest::Channel`]).
+fn verdict_channel(
+    binary: &crate::build::TestBinary,
+    test: &str,
+    scratch: &Utf8Path,
+    cancel: &Cancel,
+) -> libtest::Channel {
+    if std::env::var_os(NO_LOGFILE_VAR).is_some_and(|v| !v.is_empty()) {
+        return libtest::Channel::ExitStatus;
+    }
+    let log = scratch.join("logfile-probe.log");
+    let mut cmd = crate::env::test_command(binary, None);
+    cmd.arg("--list").arg("--logfile").arg(&log);
+    let _ = process::output(cmd, cancel, PROBE_LIMIT);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    if libtest::logfile_lists(&text, test) {
+        libtest::Channel::Logfile
+    } else {
+        libtest::Channel::ExitStatus
+    }
 }
 
 /// The next unit for worker `index`: from the queue, else (worksteal) the

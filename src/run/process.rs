@@ -4,6 +4,13 @@
 //! for the whole group to be killed. When the process exits, whatever it
 //! left behind in its group is killed too, so a test that leaves a child
 //! running cannot hang the run.
+//!
+//! The group is signalled only while its leader is unreaped: the driver
+//! sees the leader exit without reaping it (`waitid` with `WNOWAIT`), kills
+//! the group, unregisters it from the [`Cancel`] handle (which passes
+//! Ctrl-C, Ctrl-Z and `fg` on to it), and only then reaps the leader. A
+//! zombie leader keeps its process and group id taken, so no kill can reach
+//! a process that got a recycled id.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -11,8 +18,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread;
 
-use rustix::process::{Pid, Signal};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 use std::time::{Duration, Instant};
+
+use crate::signal::Cancel;
 
 /// Which pipe a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +44,12 @@ pub enum Event<'a> {
 /// Why the driver asked for the process to be killed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillReason {
-    /// The running test exceeded `--timeout`: SIGKILL at once.
+    /// The running test exceeded `--timeout` (or a listing its limit):
+    /// SIGKILL at once.
     Timeout,
-    /// The run was interrupted: SIGINT, then SIGKILL after a grace period.
+    /// The run was interrupted: the group gets the interrupting signal, then
+    /// SIGKILL after a grace period (at once after a second signal).
     Cancelled,
-    /// `--dist worksteal`: the rest of the process's tests were taken by
-    /// another worker. SIGKILL at once.
-    Stolen,
 }
 
 /// How a process ended.
@@ -55,7 +63,7 @@ pub struct Finished {
 
 /// How often the driver is ticked when the process is quiet.
 const TICK: Duration = Duration::from_millis(50);
-/// After SIGINT on cancellation, how long before SIGKILL.
+/// After the interrupting signal, how long before SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
 /// After the process exits, how long to wait for the pipes to drain.
 const DRAIN: Duration = Duration::from_millis(250);
@@ -112,6 +120,38 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
     })
 }
 
+/// What [`output`] collected.
+#[derive(Debug)]
+pub struct Output {
+    pub finished: Finished,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Run `cmd` to its end as [`Command::output`] does, but in a process group
+/// of its own that is killed after `limit` (stopped time not counted;
+/// [`KillReason::Timeout`]) or when the run is cancelled.
+pub fn output(cmd: Command, cancel: &Cancel, limit: Duration) -> std::io::Result<Output> {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let clock = cancel.stopwatch();
+    let finished = spawn(cmd)?.drive(cancel, |event| match event {
+        Event::Output(Stream::Stdout, data) => {
+            stdout.extend_from_slice(data);
+            None
+        }
+        Event::Output(Stream::Stderr, data) => {
+            stderr.extend_from_slice(data);
+            None
+        }
+        Event::Tick => (clock.elapsed() > limit).then_some(KillReason::Timeout),
+    })?;
+    Ok(Output {
+        finished,
+        stdout,
+        stderr,
+    })
+}
+
 /// A spawned process being driven.
 pub struct Running {
     child: Child,
@@ -123,99 +163,106 @@ pub struct Running {
 impl Running {
     /// Drive the process to its end. `on_event` sees each output chunk and a
     /// tick at least every 50 ms; returning `Some(reason)` kills the group.
-    /// `cancelled` is polled on every tick.
+    /// `cancel` is polled on every tick, and passes Ctrl-Z and `fg` on to
+    /// the group while it runs.
     pub fn drive(
         mut self,
-        cancelled: &dyn Fn() -> bool,
-        mut on_event: impl FnMut(Event<'_>) -> Option<KillReason>,
+        cancel: &Cancel,
+        on_event: impl FnMut(Event<'_>) -> Option<KillReason>,
     ) -> std::io::Result<Finished> {
+        cancel.watch_group(self.pgid);
+        let driven = self.drive_until_exit(cancel, on_event);
+        // The leader is not reaped yet, so the group id is still this
+        // group's: kill what is left, stop signalling it, then reap.
+        self.kill_group(Signal::KILL);
+        cancel.unwatch_group(self.pgid);
+        let status = self.child.wait()?;
+        Ok(Finished {
+            status,
+            killed: driven?,
+            pid: self.child.id(),
+        })
+    }
+
+    /// Run the event loop until the leader has exited (it stays unreaped)
+    /// and its pipes are drained; returns why it was killed, if it was.
+    fn drive_until_exit(
+        &mut self,
+        cancel: &Cancel,
+        mut on_event: impl FnMut(Event<'_>) -> Option<KillReason>,
+    ) -> std::io::Result<Option<KillReason>> {
         let mut killed: Option<KillReason> = None;
         let mut sigkill_at: Option<Instant> = None;
-        let mut exited: Option<(ExitStatus, Instant)> = None;
+        let mut exited: Option<Instant> = None;
         let mut last_tick = Instant::now();
         loop {
-            if self.open_pipes == 0 {
-                break;
-            }
-            if let Some((_, at)) = exited {
-                if at.elapsed() > DRAIN {
-                    // Something that escaped the group kill (a grandchild in
-                    // its own session) still holds the pipes: stop reading.
-                    break;
+            if let Some(at) = exited {
+                // Something that escaped the group kill (a grandchild in
+                // its own session) may still hold the pipes: stop reading.
+                if self.open_pipes == 0 || at.elapsed() > DRAIN {
+                    return Ok(killed);
                 }
             }
-            let mut request = match self.rx.recv_timeout(TICK) {
-                Ok(Msg::Data(stream, data)) => on_event(Event::Output(stream, &data)),
-                Ok(Msg::Eof) => {
-                    self.open_pipes -= 1;
-                    None
+            let mut request = if self.open_pipes == 0 {
+                // Pipes closed, process still running: just tick.
+                thread::sleep(TICK.saturating_sub(last_tick.elapsed()));
+                None
+            } else {
+                match self.rx.recv_timeout(TICK) {
+                    Ok(Msg::Data(stream, data)) => on_event(Event::Output(stream, &data)),
+                    Ok(Msg::Eof) => {
+                        self.open_pipes -= 1;
+                        None
+                    }
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.open_pipes = 0;
+                        None
+                    }
                 }
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
             };
             // Ticks come on time even while a test floods its pipes.
             if request.is_none() && last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
-                if exited.is_none() {
-                    if let Some(status) = self.child.try_wait()? {
-                        // The test process is gone; kill what it left behind
-                        // so the pipes it inherited close.
-                        self.kill_group(Signal::KILL);
-                        exited = Some((status, Instant::now()));
-                    }
+                if exited.is_none() && self.leader_exited()? {
+                    // The test process is gone; kill what it left behind
+                    // so the pipes it inherited close.
+                    self.kill_group(Signal::KILL);
+                    exited = Some(Instant::now());
                 }
-                request = if cancelled() && killed.is_none() {
+                request = if cancel.is_cancelled() && killed.is_none() {
                     Some(KillReason::Cancelled)
                 } else {
                     on_event(Event::Tick)
                 };
             }
+            if exited.is_some() {
+                // Nothing left to kill.
+                continue;
+            }
             if let (Some(reason), None) = (request, killed) {
                 killed = Some(reason);
                 match reason {
-                    KillReason::Timeout | KillReason::Stolen => self.kill_group(Signal::KILL),
+                    KillReason::Timeout => self.kill_group(Signal::KILL),
+                    // A second signal came before this process saw the first.
+                    KillReason::Cancelled if cancel.is_hurried() => self.kill_group(Signal::KILL),
                     KillReason::Cancelled => {
-                        self.kill_group(Signal::INT);
+                        self.kill_group(cancel.signal());
                         sigkill_at = Some(Instant::now() + GRACE);
                     }
                 }
             }
-            if sigkill_at.is_some_and(|t| Instant::now() >= t) {
+            if sigkill_at.is_some_and(|t| cancel.is_hurried() || Instant::now() >= t) {
                 self.kill_group(Signal::KILL);
                 sigkill_at = None;
             }
         }
-        let status = match exited {
-            Some((status, _)) => status,
-            None => {
-                let status = if sigkill_at.is_some() {
-                    self.wait_with_deadline()?
-                } else {
-                    self.child.wait()?
-                };
-                self.kill_group(Signal::KILL);
-                status
-            }
-        };
-        Ok(Finished {
-            status,
-            killed,
-            pid: self.child.id(),
-        })
     }
 
-    fn wait_with_deadline(&mut self) -> std::io::Result<ExitStatus> {
-        let deadline = Instant::now() + GRACE;
-        loop {
-            if let Some(s) = self.child.try_wait()? {
-                return Ok(s);
-            }
-            if Instant::now() >= deadline {
-                self.kill_group(Signal::KILL);
-                return self.child.wait();
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+    /// Whether the leader has exited, without reaping it.
+    fn leader_exited(&self) -> std::io::Result<bool> {
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        Ok(rustix::process::waitid(WaitId::Pid(self.pgid), options)?.is_some())
     }
 
     fn kill_group(&self, signal: Signal) {
@@ -241,7 +288,7 @@ mod tests {
         let mut err = Vec::new();
         let fin = spawn(sh("echo hello; echo oops >&2; exit 3"))
             .unwrap()
-            .drive(&|| false, |e| {
+            .drive(&Cancel::default(), |e| {
                 if let Event::Output(s, d) = e {
                     match s {
                         Stream::Stdout => out.extend_from_slice(d),
@@ -263,7 +310,7 @@ mod tests {
         let script = format!("sleep 600 & echo $! > {}; exit 0", pidfile.display());
         let fin = spawn(sh(&script))
             .unwrap()
-            .drive(&|| false, |_| None)
+            .drive(&Cancel::default(), |_| None)
             .unwrap();
         assert!(fin.status.success());
         let pid: i32 = std::fs::read_to_string(&pidfile)
@@ -325,7 +372,7 @@ mod tests {
         let start = Instant::now();
         let fin = spawn(sh("sleep 600"))
             .unwrap()
-            .drive(&|| false, |e| match e {
+            .drive(&Cancel::default(), |e| match e {
                 Event::Tick if start.elapsed() > Duration::from_millis(100) => {
                     Some(KillReason::Timeout)
                 }
@@ -336,6 +383,112 @@ mod tests {
         assert_eq!(describe_status(&fin.status), "signal 9 (SIGKILL)");
     }
 
+    /// The state letter of process `pid` in /proc (`R`, `S`, `T`, `Z`...).
+    fn state(pid: u32) -> char {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e}"));
+        let (_, rest) = stat.rsplit_once(')').expect("stat has (comm)");
+        rest.trim_start().chars().next().expect("a state")
+    }
+
+    /// Drive a shell that traps SIGINT (and so outlives it) until `cancel`
+    /// is signalled `signals` times; returns how it ended and its output.
+    fn cancel_stubborn(signals: usize) -> (Finished, String) {
+        let cancel = Cancel::default();
+        let mut out = String::new();
+        let script = "trap 'echo got-int' INT; echo ready; while :; do sleep 0.05; done";
+        let fin = spawn(sh(script))
+            .unwrap()
+            .drive(&cancel, |e| {
+                if let Event::Output(_, d) = e {
+                    out.push_str(&String::from_utf8_lossy(d));
+                    if out.contains("ready") && !cancel.is_cancelled() {
+                        (0..signals).for_each(|_| cancel.cancel(libc::SIGINT));
+                    }
+                }
+                None
+            })
+            .unwrap();
+        (fin, out)
+    }
+
+    #[test]
+    fn cancellation_passes_the_signal_on_then_kills_after_the_grace() {
+        let (fin, out) = cancel_stubborn(1);
+        assert_eq!(fin.killed, Some(KillReason::Cancelled));
+        assert!(out.contains("got-int"), "SIGINT was not passed on: {out:?}");
+        assert_eq!(describe_status(&fin.status), "signal 9 (SIGKILL)");
+    }
+
+    #[test]
+    fn a_second_signal_kills_without_the_grace() {
+        let (fin, out) = cancel_stubborn(2);
+        assert_eq!(fin.killed, Some(KillReason::Cancelled));
+        assert!(!out.contains("got-int"), "SIGINT was sent first: {out:?}");
+        assert_eq!(describe_status(&fin.status), "signal 9 (SIGKILL)");
+    }
+
+    #[test]
+    fn job_control_reaches_the_group_while_it_runs() {
+        let cancel = Cancel::default();
+        let mut out = String::new();
+        let mut seen = Vec::new();
+        let fin = spawn(sh("echo $$; exec sleep 600"))
+            .unwrap()
+            .drive(&cancel, |e| {
+                if let Event::Output(_, d) = e {
+                    out.push_str(&String::from_utf8_lossy(d));
+                }
+                let pid: u32 = out.trim().parse().ok().filter(|_| seen.is_empty())?;
+                for stopped in [true, false] {
+                    cancel.set_stopped(stopped);
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while (state(pid) == 'T') != stopped && Instant::now() < deadline {
+                        thread::sleep(Duration::from_millis(10));
+                    }
+                    seen.push(state(pid));
+                }
+                Some(KillReason::Timeout)
+            })
+            .unwrap();
+        assert_eq!(fin.killed, Some(KillReason::Timeout));
+        assert_eq!(seen.len(), 2, "{out:?}");
+        assert_eq!(seen[0], 'T', "Ctrl-Z did not stop the group");
+        assert_ne!(seen[1], 'T', "fg did not resume the group");
+    }
+
+    #[test]
+    fn the_leader_stays_a_zombie_until_its_group_is_killed() {
+        let running = spawn(sh("exit 0")).unwrap();
+        let pid = running.child.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !running.leader_exited().unwrap() {
+            assert!(Instant::now() < deadline, "sh did not exit");
+            thread::sleep(Duration::from_millis(10));
+        }
+        // Seen exited, not reaped: the id cannot have been given to another
+        // process yet.
+        assert_eq!(state(pid), 'Z');
+        let fin = running.drive(&Cancel::default(), |_| None).unwrap();
+        assert!(fin.status.success());
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || state(pid) != 'Z');
+    }
+
+    #[test]
+    fn a_process_that_closed_its_pipes_still_times_out() {
+        let start = Instant::now();
+        let fin = spawn(sh("exec >&- 2>&-; sleep 600"))
+            .unwrap()
+            .drive(&Cancel::default(), |e| match e {
+                Event::Tick if start.elapsed() > Duration::from_millis(200) => {
+                    Some(KillReason::Timeout)
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(fin.killed, Some(KillReason::Timeout));
+    }
+
     #[test]
     fn large_output_on_both_pipes_does_not_deadlock() {
         let mut n = 0usize;
@@ -343,7 +496,7 @@ mod tests {
             "head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2",
         ))
         .unwrap()
-        .drive(&|| false, |e| {
+        .drive(&Cancel::default(), |e| {
             if let Event::Output(_, d) = e {
                 n += d.len();
             }

@@ -1,13 +1,18 @@
 //! `--dist worksteal`: groups as under loadfile, but a worker with nothing
-//! left to do takes the unstarted second half of the busiest worker's
-//! group and runs it in a fresh process of its own (any subset of a group
-//! can run that way). The owner's process is stopped once it has finished
-//! the tests it kept.
+//! left to do takes the unclaimed second half of the busiest worker's group
+//! and runs it in a fresh process of its own (any subset of a group can run
+//! that way).
 //!
-//! libtest cannot be told to stop between two tests, so the first stolen
-//! test may already have begun in the owner's process when it is stopped:
-//! its result there is discarded and it runs in full on the thief.
+//! Claiming is atomic. libtest cannot be told to stop between two tests, so
+//! a process is only ever given tests its worker has claimed, and a thief
+//! only takes tests nobody has claimed, both under the lock of the owner's
+//! slot: no test is run, or reported, by both the owner and a thief. The
+//! owner claims its group in halves: each of its processes gets half of
+//! what is still unclaimed (at least one test), and the rest stays on the
+//! board to be stolen. A group of N tests that nobody steals from runs in
+//! about log2(N) + 1 processes.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -15,19 +20,16 @@ use std::time::Duration;
 use crate::list::TestCase;
 use crate::plan::TestGroup;
 
-/// What one worker's running process still has ahead of it.
+/// The unclaimed tests of the group one worker is running.
 struct Tail {
     group: String,
     binary: usize,
-    /// The tests given to the process, in the order it runs them.
-    tests: Vec<TestCase>,
-    /// Index of the first test the process has not started.
-    next_unstarted: usize,
-    /// The owner runs `tests[..end]`; the rest was stolen.
-    end: usize,
+    /// In the order libtest runs them; the owner claims from the front, a
+    /// thief takes from the back.
+    unclaimed: VecDeque<TestCase>,
 }
 
-/// The tails of all workers' running processes.
+/// The tails of all workers' groups.
 pub struct Board {
     slots: Vec<Mutex<Option<Tail>>>,
     /// Workers running a unit (a stolen tail may still appear).
@@ -52,34 +54,28 @@ impl Board {
         self.slots[worker].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A process of `worker` starts `tests`; the first one runs at once.
-    pub fn publish(&self, worker: usize, group: &str, tests: &[&TestCase]) {
+    /// `worker` starts the group `group` of `tests`, none claimed yet.
+    pub fn publish(&self, worker: usize, group: &str, tests: &[TestCase]) {
         *self.slot(worker) = Some(Tail {
             group: group.to_string(),
             binary: tests.first().map(|t| t.binary).unwrap_or(0),
-            tests: tests.iter().map(|t| (*t).clone()).collect(),
-            next_unstarted: 1,
-            end: tests.len(),
+            unclaimed: tests.iter().cloned().collect(),
         });
     }
 
-    /// The owner saw test `current` start; returns how many tests it keeps.
-    pub fn advance(&self, worker: usize, current: usize) -> usize {
-        match self.slot(worker).as_mut() {
-            Some(t) => {
-                t.next_unstarted = t.next_unstarted.max(current + 1);
-                t.end
-            }
-            None => usize::MAX,
-        }
+    /// The owner claims the tests of its next process: half of the
+    /// unclaimed ones (rounded up), at most `limit`. Empty once every test
+    /// is claimed or stolen.
+    pub fn claim(&self, worker: usize, limit: usize) -> Vec<TestCase> {
+        let mut slot = self.slot(worker);
+        let Some(tail) = slot.as_mut() else {
+            return Vec::new();
+        };
+        let take = tail.unclaimed.len().div_ceil(2).min(limit.max(1));
+        tail.unclaimed.drain(..take).collect()
     }
 
-    /// How many of its tests the owner keeps.
-    pub fn end(&self, worker: usize) -> usize {
-        self.slot(worker).as_ref().map_or(usize::MAX, |t| t.end)
-    }
-
-    /// The owner's process ended.
+    /// The owner's group is done (or abandoned): nothing of it to steal.
     pub fn retire(&self, worker: usize) {
         *self.slot(worker) = None;
     }
@@ -92,8 +88,8 @@ impl Board {
         self.active.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Take the unstarted second half of the longest tail (of at least two
-    /// unstarted tests), if any.
+    /// Take the second half (at least one test) of the longest unclaimed
+    /// tail, if any.
     pub fn steal(&self, thief: usize) -> Option<Stolen> {
         let mut best: Option<(usize, usize)> = None;
         for (w, slot) in self.slots.iter().enumerate() {
@@ -101,23 +97,20 @@ impl Board {
                 continue;
             }
             let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(t) = guard.as_ref() {
-                let unstarted = t.end.saturating_sub(t.next_unstarted);
-                if unstarted >= 2 && best.is_none_or(|(_, n)| unstarted > n) {
-                    best = Some((w, unstarted));
-                }
+            let unclaimed = guard.as_ref().map_or(0, |t| t.unclaimed.len());
+            if unclaimed > 0 && best.is_none_or(|(_, n)| unclaimed > n) {
+                best = Some((w, unclaimed));
             }
         }
         let (victim, _) = best?;
+        // Looked at again under the lock: the owner may have claimed since.
         let mut guard = self.slot(victim);
         let t = guard.as_mut()?;
-        let unstarted = t.end.saturating_sub(t.next_unstarted);
-        if unstarted < 2 {
+        let take = (t.unclaimed.len() / 2).max(1).min(t.unclaimed.len());
+        if take == 0 {
             return None;
         }
-        let new_end = t.end - unstarted / 2;
-        let tests = t.tests[new_end..t.end].to_vec();
-        t.end = new_end;
+        let tests = t.unclaimed.split_off(t.unclaimed.len() - take).into();
         Some(Stolen {
             group: TestGroup {
                 key: format!("{} (stolen tail)", t.group),
@@ -165,37 +158,78 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn steals_the_unstarted_second_half_of_the_longest_tail() {
-        let board = Board::new(3);
-        let a = cases(10);
-        let b = cases(4);
-        board.publish(0, "a", &a.iter().collect::<Vec<_>>());
-        board.publish(1, "b", &b.iter().collect::<Vec<_>>());
-        // Worker 0 is running t02: t03..t09 (7 tests) have not started.
-        assert_eq!(board.advance(0, 2), 10);
-        let stolen = board.steal(2).expect("a tail to steal");
-        assert_eq!(stolen.victim, 0);
-        let names: Vec<_> = stolen.group.tests.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["t07", "t08", "t09"]);
-        assert_eq!(stolen.group.binary, 3);
-        assert_eq!(board.end(0), 7);
-        // The owner learns where to stop the next time it advances.
-        assert_eq!(board.advance(0, 3), 7);
+    fn names(tests: &[TestCase]) -> Vec<&str> {
+        tests.iter().map(|t| t.name.as_str()).collect()
     }
 
     #[test]
-    fn a_single_unstarted_test_is_not_stolen() {
+    fn the_owner_claims_halves_and_a_thief_takes_the_second_half_of_the_rest() {
+        let board = Board::new(3);
+        board.publish(0, "a", &cases(10));
+        board.publish(1, "b", &cases(4));
+        assert_eq!(
+            names(&board.claim(0, usize::MAX)),
+            ["t00", "t01", "t02", "t03", "t04"]
+        );
+        assert_eq!(names(&board.claim(1, usize::MAX)), ["t00", "t01"]);
+        // Worker 0 has 5 unclaimed tests, worker 1 has 2.
+        let stolen = board.steal(2).expect("a tail to steal");
+        assert_eq!(stolen.victim, 0);
+        assert_eq!(names(&stolen.group.tests), ["t08", "t09"]);
+        assert_eq!(stolen.group.binary, 3);
+        assert_eq!(names(&board.claim(0, usize::MAX)), ["t05", "t06"]);
+        assert_eq!(names(&board.claim(0, 1)), ["t07"], "a limit caps a claim");
+        assert!(board.claim(0, usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn a_single_unclaimed_test_is_stolen_and_claimed_tests_never_are() {
         let board = Board::new(2);
-        let a = cases(3);
-        board.publish(0, "a", &a.iter().collect::<Vec<_>>());
-        board.advance(0, 1);
-        assert!(board.steal(1).is_none());
+        board.publish(0, "a", &cases(3));
+        assert_eq!(names(&board.claim(0, usize::MAX)), ["t00", "t01"]);
+        assert_eq!(names(&board.steal(1).unwrap().group.tests), ["t02"]);
+        assert!(board.steal(1).is_none(), "all claimed or stolen");
+        assert!(board.claim(0, usize::MAX).is_empty());
         board.retire(0);
-        assert!(board.steal(1).is_none());
         assert!(
             board.steal_or_wait(1, &|| false).is_none(),
             "nothing active: no wait"
         );
+    }
+
+    /// Owner and thieves race on one group: every test goes to exactly one
+    /// of them.
+    #[test]
+    fn racing_claims_and_steals_hand_out_every_test_once() {
+        let board = Board::new(4);
+        board.publish(0, "a", &cases(99));
+        let taken = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                loop {
+                    let got = board.claim(0, 3);
+                    if got.is_empty() {
+                        break;
+                    }
+                    taken.lock().unwrap().extend(got);
+                }
+            });
+            for thief in 1..4 {
+                let (board, taken) = (&board, &taken);
+                s.spawn(move || {
+                    while let Some(stolen) = board.steal(thief) {
+                        taken.lock().unwrap().extend(stolen.group.tests);
+                    }
+                });
+            }
+        });
+        let mut all: Vec<String> = taken
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        all.sort();
+        assert_eq!(all, names(&cases(99)));
     }
 }

@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 
-use super::libtest::{self, LogReader, Verdict};
+use super::libtest::{self, Channel, LogReader, Verdict};
 use super::output::{LiveLines, append_bounded, output_of_running_test, raw_output, tail};
 use super::process::{self, Event, Finished, KillReason, Stream};
-use super::steal::Board;
 use super::{RunContext, SlowClock};
 use crate::build::{BuildOutput, TestBinary};
 use crate::env::{WorkerSlot, test_command};
@@ -28,6 +27,7 @@ use crate::error::describe_status;
 use crate::event::{Outcome, RunEvent, TestResult};
 use crate::list::TestCase;
 use crate::plan::WorkUnit;
+use crate::signal::Stopwatch;
 
 /// Most names given to one libtest process (the rest go to the next).
 const MAX_NAMES: usize = 500;
@@ -48,33 +48,24 @@ pub fn run_unit(
     match unit {
         WorkUnit::Tests(g) => {
             let binary = &build.binaries[g.binary];
-            let mut remaining: Vec<&TestCase> = g.tests.iter().collect();
-            let mut again = Vec::new();
-            while !remaining.is_empty() && !ctx.is_cancelled() {
-                let take = chunk_len(&remaining);
-                let chunk: Vec<&TestCase> = remaining.drain(..take).collect();
-                let process = LibtestProcess::new(ctx, slot, worker, binary, &g.key, &chunk);
-                // Tests after a crash go first in the next process.
-                let mut next = process.run();
-                again.extend(process.to_run_again());
-                next.extend(remaining);
-                remaining = next;
-            }
-            for test in again {
-                let one = [test];
-                let mut attempt = 1;
-                while !ctx.is_cancelled() {
-                    attempt += 1;
-                    let process = LibtestProcess {
-                        attempt,
-                        ..LibtestProcess::new(ctx, slot, worker, binary, &g.key, &one)
-                    };
-                    process.run();
-                    if process.to_run_again().is_empty() {
-                        break;
-                    }
+            let Some(board) = &ctx.board else {
+                return run_tests(ctx, slot, binary, &g.key, g.tests.iter().collect());
+            };
+            // Worksteal: run only what this worker claimed; the rest of the
+            // group stays on the board for idle workers to take.
+            board.publish(worker, &g.key, &g.tests);
+            let limit = match ctx.verdicts {
+                Channel::Logfile => usize::MAX,
+                Channel::ExitStatus => 1,
+            };
+            while !ctx.is_cancelled() {
+                let claimed = board.claim(worker, limit);
+                if claimed.is_empty() {
+                    break;
                 }
+                run_tests(ctx, slot, binary, &g.key, claimed.iter().collect());
             }
+            board.retire(worker);
         }
         WorkUnit::Harness {
             binary,
@@ -94,6 +85,46 @@ pub fn run_unit(
     }
 }
 
+/// Run `tests` (of `group`) in as few libtest processes as possible, then
+/// each failed one again, alone, while `--retries` allow.
+fn run_tests(
+    ctx: &RunContext,
+    slot: &WorkerSlot,
+    binary: &TestBinary,
+    group: &str,
+    mut remaining: Vec<&TestCase>,
+) {
+    let mut again = Vec::new();
+    while !remaining.is_empty() && !ctx.is_cancelled() {
+        let take = match ctx.verdicts {
+            Channel::Logfile => chunk_len(&remaining),
+            Channel::ExitStatus => 1,
+        };
+        let chunk: Vec<&TestCase> = remaining.drain(..take).collect();
+        let process = LibtestProcess::new(ctx, slot, binary, group, &chunk);
+        // Tests after a crash go first in the next process.
+        let mut next = process.run();
+        again.extend(process.to_run_again());
+        next.extend(remaining);
+        remaining = next;
+    }
+    for test in again {
+        let one = [test];
+        let mut attempt = 1;
+        while !ctx.is_cancelled() {
+            attempt += 1;
+            let process = LibtestProcess {
+                attempt,
+                ..LibtestProcess::new(ctx, slot, binary, group, &one)
+            };
+            process.run();
+            if process.to_run_again().is_empty() {
+                break;
+            }
+        }
+    }
+}
+
 fn chunk_len(tests: &[&TestCase]) -> usize {
     let mut bytes = 0;
     for (i, t) in tests.iter().enumerate() {
@@ -109,7 +140,6 @@ fn chunk_len(tests: &[&TestCase]) -> usize {
 struct LibtestProcess<'c, 'a> {
     ctx: &'c RunContext<'c>,
     slot: &'c WorkerSlot,
-    worker: usize,
     binary: &'c TestBinary,
     group: &'c str,
     /// The tests, in the order libtest runs them (by name).
@@ -128,7 +158,6 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
     fn new(
         ctx: &'c RunContext<'c>,
         slot: &'c WorkerSlot,
-        worker: usize,
         binary: &'c TestBinary,
         group: &'c str,
         tests: &'c [&'a TestCase],
@@ -136,7 +165,6 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         LibtestProcess {
             ctx,
             slot,
-            worker,
             binary,
             group,
             tests,
@@ -207,7 +235,8 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
     /// Run the process; emit the tests' results; return the tests that did
     /// not run because the process died before them.
     fn run(&self) -> Vec<&'a TestCase> {
-        let logfile = self.ctx.logfile_path(&self.slot.name);
+        let logfile =
+            (self.ctx.verdicts == Channel::Logfile).then(|| self.ctx.logfile_path(&self.slot.name));
         let mut cmd = test_command(self.binary, Some(self.slot));
         let profile = self.ctx.options.coverage.as_ref().map(|paths| {
             let n = self.ctx.next_process();
@@ -215,7 +244,10 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             (paths, n)
         });
         cmd.arg("--exact").args(&self.names);
-        cmd.arg("--test-threads=1").arg("--logfile").arg(&logfile);
+        cmd.arg("--test-threads=1");
+        if let Some(logfile) = &logfile {
+            cmd.arg("--logfile").arg(logfile);
+        }
         cmd.args(&self.ctx.options.libtest_args);
 
         let running = match process::spawn(cmd) {
@@ -231,46 +263,38 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
                 return Vec::new();
             }
         };
-        // A silent re-run is nobody's to steal from.
-        let board = self.ctx.board.as_ref().filter(|_| !self.silent);
-        if let Some(board) = board {
-            board.publish(self.worker, self.group, self.tests);
-        }
-        let mut p = Progress::new(self, logfile.clone(), board);
-        let finished = running.drive(&|| self.ctx.is_cancelled(), |event| p.on_event(event));
+        let mut p = Progress::new(self, logfile.clone());
+        let finished = running.drive(self.ctx.cancel, |event| p.on_event(event));
         p.poll();
         if let Some(text) = p.live.as_mut().and_then(LiveLines::flush) {
             self.live_output(text);
         }
-        // Tests past `end` were stolen: the thief runs and reports them.
-        let end = match board {
-            Some(board) => {
-                let end = board.end(self.worker);
-                board.retire(self.worker);
-                end.min(self.tests.len())
+        if let Some(logfile) = &logfile {
+            let _ = std::fs::remove_file(logfile);
+        }
+        if let (Channel::ExitStatus, Ok(f @ Finished { killed: None, .. })) =
+            (self.ctx.verdicts, &finished)
+        {
+            let stdout = String::from_utf8_lossy(&p.stdout);
+            if let Some(verdict) = libtest::exit_verdict(f.status.code(), &stdout) {
+                p.reader.settle(0);
+                p.report(0, verdict);
             }
-            None => self.tests.len(),
-        };
-        let _ = std::fs::remove_file(&logfile);
+        }
         if let (Some((paths, n)), Ok(f)) = (profile, &finished) {
             // Continuous mode kept what a killed process ran. After a crash
             // or a timeout that profile goes, as the dead test's would with
             // a process per test, and the tests that had finished run again.
             let died = std::os::unix::process::ExitStatusExt::signal(&f.status).is_some()
-                && !matches!(f.killed, Some(KillReason::Cancelled | KillReason::Stolen));
+                && f.killed != Some(KillReason::Cancelled);
             if died && !self.silent {
                 let _ = std::fs::remove_file(paths.written(&self.slot.name, n, f.pid));
-                let ran = p.ran.iter().filter(|&&i| i < end).map(|&i| self.tests[i]);
+                let ran = p.ran.iter().map(|&i| self.tests[i]);
                 self.recover_coverage(ran.collect());
             }
         }
         self.report_failure_output(&p);
-        let missing: Vec<usize> = p
-            .reader
-            .without_verdict()
-            .into_iter()
-            .filter(|&i| i < end)
-            .collect();
+        let missing = p.reader.without_verdict();
         if missing.is_empty() {
             return Vec::new();
         }
@@ -337,12 +361,8 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             Ok(f) => (describe_status(&f.status), f.killed),
             Err(e) => (format!("lost track of the process: {e}"), None),
         };
-        match killed {
-            Some(KillReason::Cancelled) => return Vec::new(),
-            // Stopped at the steal point with tests of its own left: those
-            // run again in a fresh process.
-            Some(KillReason::Stolen) => return missing.iter().map(|&i| self.tests[i]).collect(),
-            _ => {}
+        if killed == Some(KillReason::Cancelled) {
+            return Vec::new();
         }
         let stdout = String::from_utf8_lossy(&p.stdout);
         if !libtest::libtest_started(&stdout) && missing.len() == self.names.len() {
@@ -442,22 +462,22 @@ fn without_libtest_lines(text: &str, names: &[String]) -> String {
 struct Progress<'p, 'c, 'a> {
     process: &'p LibtestProcess<'c, 'a>,
     reader: LogReader,
-    log: LogTail,
+    /// The logfile (the logfile channel only).
+    log: Option<LogTail>,
     stdout: Vec<u8>,
     /// Both streams in arrival order.
     combined: Vec<u8>,
     /// When the running test started, and where its output begins in `combined`.
     test_start: Instant,
     test_offset: usize,
+    /// `--timeout`'s clock for the running test (it stands still while the
+    /// run is stopped by Ctrl-Z).
+    test_clock: Stopwatch,
     /// Tests libtest reported failed; their captured output comes at the end.
     failed: Vec<usize>,
     /// Tests that ran to a verdict (passed or failed) in this process.
     ran: Vec<usize>,
     announced: Option<usize>,
-    /// `--dist worksteal`: the board of unstarted tails.
-    board: Option<&'p Board>,
-    /// The process reached tests that were stolen: stop it.
-    stop: bool,
     /// `--no-capture`: output not yet shown (a line's beginning).
     live: Option<LiveLines>,
     /// `--slow-timeout`: the running test's slow periods reported so far.
@@ -465,31 +485,26 @@ struct Progress<'p, 'c, 'a> {
 }
 
 impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
-    fn new(
-        process: &'p LibtestProcess<'c, 'a>,
-        logfile: Utf8PathBuf,
-        board: Option<&'p Board>,
-    ) -> Self {
+    fn new(process: &'p LibtestProcess<'c, 'a>, logfile: Option<Utf8PathBuf>) -> Self {
         Progress {
             process,
             reader: LogReader::new(process.names.clone()),
-            log: LogTail::new(logfile),
+            log: logfile.map(LogTail::new),
             stdout: Vec::new(),
             combined: Vec::new(),
             test_start: Instant::now(),
             test_offset: 0,
+            test_clock: process.ctx.stopwatch(),
             failed: Vec::new(),
             ran: Vec::new(),
             announced: None,
-            board,
-            stop: false,
             live: process.ctx.options.live_output.then(LiveLines::default),
             slow: SlowClock::new(process.ctx.options.slow_timeout),
         }
     }
 
     /// The driver's callback: take output, poll the logfile, and say
-    /// whether the process must be killed (stolen tail, timeout).
+    /// whether the process must be killed (`--maxfail` reached, timeout).
     fn on_event(&mut self, event: Event<'_>) -> Option<KillReason> {
         let tick = matches!(event, Event::Tick);
         match event {
@@ -506,9 +521,6 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             Event::Tick => {}
         }
         self.poll();
-        if self.stop {
-            return Some(KillReason::Stolen);
-        }
         // A failure just reported may have reached --maxfail: stop now, not
         // at the next tick.
         if self.process.ctx.is_cancelled() {
@@ -518,7 +530,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             self.report_slow();
         }
         let limit = self.process.ctx.options.timeout.filter(|_| tick)?;
-        (self.reader.current().is_some() && self.test_start.elapsed() > limit)
+        (self.reader.current().is_some() && self.test_clock.elapsed() > limit)
             .then_some(KillReason::Timeout)
     }
 
@@ -541,46 +553,40 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
     /// Report the verdicts libtest logged since the last call, and the
     /// test that runs now.
     fn poll(&mut self) {
-        let worker = self.process.worker;
-        let text = self.log.read_new();
-        let mut end = self.board.map_or(usize::MAX, |b| b.end(worker));
-        for (idx, verdict) in self.reader.feed(&text) {
-            if idx >= end {
-                // Stolen: began here before the owner noticed; the thief
-                // runs it in full and reports it.
-                continue;
+        if let Some(log) = self.log.as_mut() {
+            let text = log.read_new();
+            for (idx, verdict) in self.reader.feed(&text) {
+                self.report(idx, verdict);
             }
-            self.announce(idx);
-            let now = Instant::now();
-            let duration = now - self.test_start;
-            self.test_start = now;
-            self.slow.reset();
-            self.test_offset = self.combined.len();
-            let (outcome, reason) = match verdict {
-                Verdict::Passed => (Outcome::Passed, None),
-                Verdict::Ignored => (Outcome::Skipped, None),
-                Verdict::Failed(msg) => {
-                    self.failed.push(idx);
-                    (Outcome::Failed, msg)
-                }
-            };
-            if outcome != Outcome::Skipped {
-                self.ran.push(idx);
-            }
-            self.process
-                .emit(idx, self.process.result(idx, outcome, duration, reason));
         }
         let Some(cur) = self.reader.current() else {
             return;
         };
-        if let Some(board) = self.board {
-            end = board.advance(worker, cur);
-        }
-        if cur >= end {
-            self.stop = true;
-            return;
-        }
         self.announce(cur);
+    }
+
+    /// Report test `idx`'s verdict; the next test's clocks start.
+    fn report(&mut self, idx: usize, verdict: Verdict) {
+        self.announce(idx);
+        let now = Instant::now();
+        let duration = now - self.test_start;
+        self.test_start = now;
+        self.test_clock = self.process.ctx.stopwatch();
+        self.slow.reset();
+        self.test_offset = self.combined.len();
+        let (outcome, reason) = match verdict {
+            Verdict::Passed => (Outcome::Passed, None),
+            Verdict::Ignored => (Outcome::Skipped, None),
+            Verdict::Failed(msg) => {
+                self.failed.push(idx);
+                (Outcome::Failed, msg)
+            }
+        };
+        if outcome != Outcome::Skipped {
+            self.ran.push(idx);
+        }
+        self.process
+            .emit(idx, self.process.result(idx, outcome, duration, reason));
     }
 
     /// Say that test `idx` runs now, once. A test that began and ended

@@ -159,6 +159,12 @@ impl Xdist {
 
     /// Run to completion (bounded by [`RUN_DEADLINE`]).
     pub fn run(self) -> Run {
+        self.run_with(|_| {})
+    }
+
+    /// Run to completion, calling `during` once the tool has started (to
+    /// signal it, say). Should `during` panic, the tool is killed first.
+    pub fn run_with(self, during: impl FnOnce(&Live)) -> Run {
         let tmp = tempfile::Builder::new()
             .prefix("xdist-it-")
             .tempdir()
@@ -243,6 +249,17 @@ impl Xdist {
             });
         }
         drop(done_tx);
+        let live = Live {
+            pid: child.id(),
+            record_dir: &record_dir,
+        };
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| during(&live)))
+        {
+            // Only the process this test started, by its pid.
+            let _ = child.kill();
+            let _ = child.wait();
+            std::panic::resume_unwind(panic);
+        }
 
         let mut timed_out = false;
         let status = loop {
@@ -288,6 +305,13 @@ impl Xdist {
         }
         run
     }
+}
+
+/// The tool while it runs (see [`Xdist::run_with`]).
+pub struct Live<'a> {
+    pub pid: u32,
+    /// Where its tests write their records.
+    pub record_dir: &'a Path,
 }
 
 /// A finished run of the tool.
