@@ -3,6 +3,8 @@
 //! before anything is built; the later stages take these plain types, never
 //! clap's structs.
 
+pub mod file;
+
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -43,6 +45,58 @@ impl From<cli::DistArg> for DistMode {
             cli::DistArg::Worksteal => DistMode::Worksteal,
             cli::DistArg::No => DistMode::No,
         }
+    }
+}
+
+/// A `--dist loadgroup` group declared in a config file (`group = [{ name,
+/// filter }]`): the tests of one binary that its filter matches run
+/// together, as those under an `xdist_group_NAME` module do.
+#[derive(Debug, Clone)]
+pub struct GroupRule {
+    pub name: String,
+    pub filter: GroupFilter,
+}
+
+/// Which tests a declared group takes.
+#[derive(Debug, Clone)]
+pub enum GroupFilter {
+    /// A regex searched in the full test name (`^db::`).
+    TestName(regex::Regex),
+    /// `file:GLOB`: a glob on the test's source file as `cargo xdist list`
+    /// shows it, relative to the package (`file:tests/db/**`).
+    SourceFile(globset::GlobMatcher),
+}
+
+impl GroupFilter {
+    /// `file:GLOB`, else a test-name regex; the error completes "`filter` ...".
+    pub fn parse(text: &str) -> Result<GroupFilter, String> {
+        match text.strip_prefix("file:") {
+            Some(glob) => globset::GlobBuilder::new(glob)
+                .literal_separator(true)
+                .build()
+                .map(|g| GroupFilter::SourceFile(g.compile_matcher()))
+                .map_err(|e| format!("is not a valid glob ({e})")),
+            None => regex::Regex::new(text)
+                .map(GroupFilter::TestName)
+                .map_err(|e| {
+                    let why = e.to_string();
+                    let why = why.lines().last().unwrap_or_default().trim().to_string();
+                    format!("is not a valid regex ({why})")
+                }),
+        }
+    }
+}
+
+impl GroupRule {
+    /// The first declared group that takes a test, by its name and source file.
+    pub fn find<'a>(rules: &'a [GroupRule], test: &str, source: Option<&str>) -> Option<&'a str> {
+        rules
+            .iter()
+            .find(|r| match &r.filter {
+                GroupFilter::TestName(re) => re.is_match(test),
+                GroupFilter::SourceFile(glob) => source.is_some_and(|s| glob.is_match(s)),
+            })
+            .map(|r| r.name.as_str())
     }
 }
 
@@ -203,6 +257,8 @@ pub struct RunConfig {
     pub report: ReportOptions,
     /// `--coverage`.
     pub coverage: Option<CoverageOptions>,
+    /// `--dist loadgroup` groups declared in config files.
+    pub groups: Vec<GroupRule>,
 }
 
 /// What `--coverage` reports.
@@ -223,11 +279,28 @@ pub struct ListConfig {
     pub filters: Filters,
     pub dist: DistMode,
     pub json: bool,
+    /// `--dist loadgroup` groups declared in config files.
+    pub groups: Vec<GroupRule>,
+}
+
+/// The current directory, as the config files are found from it.
+fn cwd() -> Result<std::path::PathBuf, UsageError> {
+    std::env::current_dir().map_err(|e| {
+        UsageError(format!(
+            "cannot read the current directory ({e}); run from an existing directory"
+        ))
+    })
 }
 
 impl RunConfig {
     /// Resolve and validate the run options; `env` reads a variable.
-    pub fn new(args: RunArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, UsageError> {
+    pub fn new(
+        mut args: RunArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, UsageError> {
+        let argv = args.argv.take();
+        let files = file::FileDefaults::load(args.build.manifest_path.as_deref(), &cwd()?)?;
+        let file::Resolved { args, groups, .. } = files.apply(args, argv.as_deref())?;
         let filters = filters(args.filter)?;
         let requested = match args.workers {
             NumWorkers::Count(n) => n,
@@ -280,17 +353,22 @@ impl RunConfig {
                 color: color_wanted(env),
             },
             coverage,
+            groups,
         })
     }
 }
 
 impl ListConfig {
-    pub fn new(args: ListArgs) -> Result<Self, UsageError> {
+    pub fn new(mut args: ListArgs) -> Result<Self, UsageError> {
+        let argv = args.argv.take();
+        let files = file::FileDefaults::load(args.build.manifest_path.as_deref(), &cwd()?)?;
+        let file::Resolved { args, groups, .. } = files.apply(args, argv.as_deref())?;
         Ok(ListConfig {
             build: BuildOptions::from(args.build),
             filters: filters(args.filter)?,
             dist: DistMode::from(args.dist),
             json: args.message_format == cli::MessageFormat::Json,
+            groups,
         })
     }
 }

@@ -13,7 +13,7 @@ use cargo_xdist::config::{self, ListConfig, RunConfig};
 use cargo_xdist::coverage::{self, finish::Session};
 use cargo_xdist::db::{self, WorkerDatabases};
 use cargo_xdist::env::{self, RunIdentity};
-use cargo_xdist::error::{self, EXIT_OK, EXIT_TESTS_FAILED, Interrupted, Unavailable};
+use cargo_xdist::error::{self, EXIT_OK, Interrupted, Unavailable};
 use cargo_xdist::event::RunEvent;
 use cargo_xdist::list::{self, Listing};
 use cargo_xdist::report::terminal::{Terminal, Timing};
@@ -88,7 +88,8 @@ fn run_command(args: RunArgs) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     coverage.as_mut().map(Session::ready).transpose()?;
-    let plan = plan::plan(config.dist, &built, listing, &config.filters);
+    let (dist, groups) = (config.dist, &config.groups);
+    let plan = plan::plan(dist, groups, &built, listing, &config.filters);
     let units = schedule::order(config.dist, plan.units);
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
     identity
@@ -177,23 +178,20 @@ fn list_command(args: ListArgs) -> Result<i32> {
     let config = ListConfig::new(args)?;
     let built = build::build(&config.build, None)?;
     let listing = list::list_all(&built.binaries, &built.workspace_root);
-    listing
-        .failures
-        .iter()
-        .for_each(|f| eprintln!("error: {}", f.message));
+    for failure in &listing.failures {
+        eprintln!("error: {}", failure.message);
+    }
     let cases = plan::select(listing.cases, &config.filters);
     report::listing::write(
         &mut std::io::stdout().lock(),
         &built.binaries,
         &cases,
         config.dist,
+        &config.groups,
         config.json,
     )?;
     // A binary that could not be listed is a failed test binary, as under
     // cargo test; the others are still listed.
-    Ok(if listing.failures.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_TESTS_FAILED
-    })
+    let failed = listing.failures.len();
+    Ok(error::run_exit_code(false, failed, false, false))
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::build::{BuildOutput, TestBinary};
-use crate::config::{DistMode, Filters, IgnoredMode};
+use crate::config::{DistMode, Filters, GroupRule, IgnoredMode};
 use crate::event::{Outcome, TestResult};
 use crate::list::{CaseKind, Listing, TestCase};
 
@@ -71,8 +71,15 @@ pub struct Plan {
     pub known: Vec<TestResult>,
 }
 
-/// Split the listing into units of work under `mode`.
-pub fn plan(mode: DistMode, build: &BuildOutput, listing: Listing, filters: &Filters) -> Plan {
+/// Split the listing into units of work under `mode` (`declared`: the
+/// `--dist loadgroup` groups declared in config files).
+pub fn plan(
+    mode: DistMode,
+    declared: &[GroupRule],
+    build: &BuildOutput,
+    listing: Listing,
+    filters: &Filters,
+) -> Plan {
     let cases = select(listing.cases, filters);
     let mut known = Vec::new();
     for case in cases.iter().filter(|c| c.ignored) {
@@ -103,7 +110,7 @@ pub fn plan(mode: DistMode, build: &BuildOutput, listing: Listing, filters: &Fil
             });
             continue;
         }
-        let (key, batchable) = group_key(mode, &build.binaries[case.binary], &case);
+        let (key, batchable) = group_key(mode, declared, &build.binaries[case.binary], &case);
         groups
             .entry((case.binary, key.clone()))
             .or_insert_with(|| TestGroup {
@@ -128,8 +135,15 @@ pub fn plan(mode: DistMode, build: &BuildOutput, listing: Listing, filters: &Fil
     Plan { units, known }
 }
 
-/// The group key a test gets under `mode`.
-pub fn group_key(mode: DistMode, binary: &TestBinary, case: &TestCase) -> (String, bool) {
+/// The group key a test gets under `mode`; under `loadgroup`, a test
+/// outside any `xdist_group_NAME` module goes to the first of `groups`
+/// that takes it.
+pub fn group_key(
+    mode: DistMode,
+    groups: &[GroupRule],
+    binary: &TestBinary,
+    case: &TestCase,
+) -> (String, bool) {
     if case.kind != CaseKind::Libtest {
         return (binary.id.clone(), false);
     }
@@ -143,7 +157,9 @@ pub fn group_key(mode: DistMode, binary: &TestBinary, case: &TestCase) -> (Strin
         DistMode::Loadscope => (format!("{} {}", binary.id, module_of(&case.name)), false),
         DistMode::No => (binary.id.clone(), false),
         DistMode::Load => (format!("{} {}", binary.id, case.name), true),
-        DistMode::Loadgroup => match xdist_group_of(&case.name) {
+        DistMode::Loadgroup => match xdist_group_of(&case.name)
+            .or_else(|| GroupRule::find(groups, &case.name, case.source_path.as_deref()))
+        {
             Some(g) => (format!("{} group {g}", binary.id), false),
             None => (format!("{} {}", binary.id, case.name), true),
         },
@@ -244,7 +260,7 @@ mod tests {
             cases,
             failures: vec![],
         };
-        plan(mode, &build(&["a", "b"]), listing, &Filters::default())
+        plan(mode, &[], &build(&["a", "b"]), listing, &Filters::default())
             .units
             .into_iter()
             .map(|u| match u {
@@ -330,6 +346,7 @@ mod tests {
         };
         let p = plan(
             DistMode::Loadfile,
+            &[],
             &build(&["a", "b"]),
             listing,
             &Filters::default(),
