@@ -14,8 +14,8 @@ use crate::config::BuildOptions;
 use crate::coverage::instrument::{CargoInstrumentation, cargo_instrumentation};
 use crate::error::{BuildFailed, UsageError};
 
-/// One test executable produced by the build.
-#[derive(Debug, Clone)]
+/// One test executable produced by the build (serialized into archives).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TestBinary {
     /// Stable id: `package` for the library, `package::kind/name` otherwise.
     pub id: String,
@@ -48,7 +48,7 @@ pub struct DocPackage {
 }
 
 /// What the build produced.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct BuildOutput {
     /// Sorted by id.
     pub binaries: Vec<TestBinary>,
@@ -61,6 +61,15 @@ pub struct BuildOutput {
     /// The workspace's other executables the build produced (its bins,
     /// which tests run through `CARGO_BIN_EXE_*`): coverage objects too.
     pub other_executables: Vec<Utf8PathBuf>,
+    /// The target directory the binaries were built in (the instrumented
+    /// build's under `--coverage`; the extracted one for `--archive-file`).
+    pub target_dir: Utf8PathBuf,
+    /// Dynamic libraries the build produced (`dylib` and `cdylib` crates),
+    /// which test binaries may load at run time.
+    pub dylibs: Vec<Utf8PathBuf>,
+    /// `--archive-file`: the directory the archive was extracted into,
+    /// removed when the last holder drops it.
+    pub extracted: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 /// The cargo executable: `$CARGO` when run as a cargo subcommand.
@@ -178,6 +187,7 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
         .map_or(target_dir, |i| i.target_dir.clone());
     let compiled = compile(b, instrumentation.as_ref())?;
     let mut out = assemble(&meta, &target_dir, compiled);
+    out.target_dir = target_dir;
     if let Some(pattern) = coverage {
         for binary in &mut out.binaries {
             binary
@@ -276,6 +286,8 @@ struct Compiled {
     /// Test binaries of dylib and proc-macro crates link std dynamically:
     /// they need the toolchain's library directory, as cargo provides.
     needs_std_dylib: bool,
+    /// The `dylib` and `cdylib` crates' files.
+    dylibs: Vec<Utf8PathBuf>,
 }
 
 fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> Result<Compiled> {
@@ -309,9 +321,20 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
     let mut other_executables = Vec::new();
     let mut scripts: HashMap<PackageId, ScriptOutput> = HashMap::new();
     let mut needs_std_dylib = false;
+    let mut dylibs = Vec::new();
     for msg in Message::parse_stream(BufReader::new(stdout)) {
         match msg.context("reading cargo's JSON messages")? {
             Message::CompilerArtifact(art) => {
+                if art.target.crate_types.iter().any(|c| {
+                    matches!(
+                        c,
+                        cargo_metadata::CrateType::DyLib | cargo_metadata::CrateType::CDyLib
+                    )
+                }) {
+                    let shared =
+                        |f: &&Utf8PathBuf| f.extension().is_some_and(|e| e == "so" || e == "dylib");
+                    dylibs.extend(art.filenames.iter().filter(shared).cloned());
+                }
                 if art.target.crate_types.iter().any(|c| {
                     matches!(
                         c,
@@ -352,6 +375,7 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
         other_executables,
         scripts,
         needs_std_dylib,
+        dylibs,
     })
 }
 
@@ -362,6 +386,7 @@ fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> Build
         other_executables,
         scripts,
         needs_std_dylib,
+        dylibs,
     } = compiled;
     let packages: HashMap<&PackageId, &Package> =
         meta.packages.iter().map(|p| (&p.id, p)).collect();
@@ -428,16 +453,16 @@ fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> Build
     binaries.sort_by(|a, b| a.id.cmp(&b.id));
     BuildOutput {
         binaries,
-        doc_packages: Vec::new(),
         workspace_root: meta.workspace_root.clone(),
-        instrumentation: None,
         other_executables,
+        dylibs,
+        ..Default::default()
     }
 }
 
 /// `rustc --print target-libdir`: where std's dylib lives (needed by
 /// `-C prefer-dynamic` builds), as cargo adds it to the dylib path.
-fn rustc_target_libdir() -> Option<String> {
+pub fn rustc_target_libdir() -> Option<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(rustc)
         .args(["--print", "target-libdir"])
@@ -552,7 +577,8 @@ fn runtime_env(
     env.into_iter().collect()
 }
 
-fn dylib_path_var() -> &'static str {
+/// The variable that lists directories of dynamic libraries.
+pub fn dylib_path_var() -> &'static str {
     if cfg!(target_os = "macos") {
         "DYLD_FALLBACK_LIBRARY_PATH"
     } else {

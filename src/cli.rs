@@ -36,6 +36,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// List the tests with their binary, source file and group
     List(Box<ListArgs>),
+    /// Build the tests into an archive that `--archive-file` runs without cargo
+    Archive(Box<ArchiveArgs>),
     /// Manage per-worker databases
     #[command(subcommand)]
     Db(DbCommand),
@@ -267,19 +269,15 @@ pub struct DbArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub build: BuildArgs,
-    /// Run the tests of an archive made by `cargo xdist archive` instead of building
-    #[arg(
-        long,
-        value_name = "FILE",
-        help_heading = "Package selection and build"
-    )]
+    /// Run the test binaries of `cargo xdist archive`'s FILE instead of building
+    #[arg(long, value_name = "FILE", help_heading = "Archive")]
     pub archive_file: Option<String>,
-    /// With --archive-file: where the workspace's sources are checked out (default: where they were built)
+    /// With --archive-file: where the sources are checked out (default: where built)
     #[arg(
         long,
         value_name = "DIR",
         requires = "archive_file",
-        help_heading = "Package selection and build"
+        help_heading = "Archive"
     )]
     pub workspace_remap: Option<String>,
     #[command(flatten)]
@@ -375,6 +373,18 @@ pub struct ListArgs {
     pub argv: Option<Vec<OsString>>,
 }
 
+#[derive(Debug, Args, Clone, Default)]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Where to write the archive (tar.zst)
+    #[arg(long, value_name = "FILE")]
+    pub archive_file: String,
+    /// The command line these were parsed from (see [`RunArgs::argv`]).
+    #[arg(skip)]
+    pub argv: Option<Vec<OsString>>,
+}
+
 /// The options of `cargo xdist run`: the keys config files may set.
 pub fn run_command() -> clap::Command {
     RunArgs::augment_args(clap::Command::new("cargo xdist"))
@@ -394,6 +404,7 @@ pub fn parse_from<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap
         None => cli.run.argv = own(1),
         Some(Command::Run(a)) => a.argv = own(2),
         Some(Command::List(a)) => a.argv = own(2),
+        Some(Command::Archive(a)) => a.argv = own(2),
         Some(Command::Db(_) | Command::Coverage(_)) => {}
     }
     Ok(cli)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use camino::Utf8PathBuf;
 
-use crate::cli::{self, BuildArgs, DbArgs, FilterArgs, ListArgs, NumWorkers, RunArgs};
+use crate::cli::{self, ArchiveArgs, BuildArgs, DbArgs, FilterArgs, ListArgs, NumWorkers, RunArgs};
 use crate::coverage::merge::MergeFormat;
 use crate::coverage::report::ReportSpec;
 use crate::db::DbOptions;
@@ -259,6 +259,24 @@ pub struct RunConfig {
     pub coverage: Option<CoverageOptions>,
     /// `--dist loadgroup` groups declared in config files.
     pub groups: Vec<GroupRule>,
+    /// `--archive-file`: run an archive's binaries instead of building.
+    pub archive: Option<ArchiveSource>,
+}
+
+/// `--archive-file FILE [--workspace-remap DIR]`, both absolute.
+#[derive(Debug, Clone)]
+pub struct ArchiveSource {
+    pub file: Utf8PathBuf,
+    /// Where the sources are checked out; None: where they were built.
+    pub workspace_remap: Option<Utf8PathBuf>,
+}
+
+/// Everything `cargo xdist archive` needs.
+#[derive(Debug, Clone)]
+pub struct ArchiveConfig {
+    pub build: BuildOptions,
+    /// Where the archive goes (absolute).
+    pub file: Utf8PathBuf,
 }
 
 /// What `--coverage` reports.
@@ -292,6 +310,75 @@ fn cwd() -> Result<std::path::PathBuf, UsageError> {
     })
 }
 
+/// `path` made absolute against the current directory.
+fn absolute(path: &str) -> Result<Utf8PathBuf, UsageError> {
+    let joined = cwd()?.join(path);
+    Utf8PathBuf::from_path_buf(joined)
+        .map_err(|p| UsageError(format!("{} is not UTF-8; use a UTF-8 path", p.display())))
+}
+
+/// Long names of the options that change what cargo builds (all of
+/// [`BuildArgs`] but `--manifest-path`, which only finds the config).
+fn build_option_names() -> Vec<String> {
+    use clap::Args;
+    let cmd = BuildArgs::augment_args(clap::Command::new("build"));
+    cmd.get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|l| *l != "manifest-path")
+        .map(String::from)
+        .collect()
+}
+
+/// `--archive-file` and `--workspace-remap`, checked: the archive runs its
+/// binaries as they were built, without cargo.
+fn archive_source(
+    args: &RunArgs,
+    given: &std::collections::BTreeSet<String>,
+) -> Result<Option<ArchiveSource>, UsageError> {
+    let Some(file) = &args.archive_file else {
+        if args.workspace_remap.is_some() {
+            return Err(UsageError(
+                "--workspace-remap needs --archive-file; pass the archive to run".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if let Some(flag) = build_option_names().iter().find(|n| given.contains(*n)) {
+        return Err(UsageError(format!(
+            "--{flag} changes the build, but --archive-file runs the binaries as archived; pass it to `cargo xdist archive` instead"
+        )));
+    }
+    for (on, flag) in [(args.doc, "--doc"), (args.coverage.coverage, "--coverage")] {
+        if on {
+            return Err(UsageError(format!(
+                "{flag} needs cargo and cannot run from an archive; drop {flag} or run without --archive-file"
+            )));
+        }
+    }
+    let file = absolute(file)?;
+    if let Err(e) = std::fs::File::open(&file) {
+        return Err(UsageError(format!(
+            "cannot read the archive {file} ({e}); make it with `cargo xdist archive --archive-file {file}`"
+        )));
+    }
+    let workspace_remap = match &args.workspace_remap {
+        None => None,
+        Some(dir) => {
+            let dir = absolute(dir)?;
+            if !dir.is_dir() {
+                return Err(UsageError(format!(
+                    "--workspace-remap {dir} is not a directory; check out the workspace's sources there"
+                )));
+            }
+            Some(dir)
+        }
+    };
+    Ok(Some(ArchiveSource {
+        file,
+        workspace_remap,
+    }))
+}
+
 impl RunConfig {
     /// Resolve and validate the run options; `env` reads a variable.
     pub fn new(
@@ -300,7 +387,12 @@ impl RunConfig {
     ) -> Result<Self, UsageError> {
         let argv = args.argv.take();
         let files = file::FileDefaults::load(args.build.manifest_path.as_deref(), &cwd()?)?;
-        let file::Resolved { args, groups, .. } = files.apply(args, argv.as_deref())?;
+        let file::Resolved {
+            args,
+            given,
+            groups,
+        } = files.apply(args, argv.as_deref())?;
+        let archive = archive_source(&args, &given)?;
         let filters = filters(args.filter)?;
         let requested = match args.workers {
             NumWorkers::Count(n) => n,
@@ -316,7 +408,7 @@ impl RunConfig {
         };
         let junit = args.junit.map(Utf8PathBuf::from);
         if let Some(path) = &junit {
-            check_writable(path)?;
+            check_writable(path, "the JUnit report", "--junit")?;
         }
         let db = db_options(&args.db, env);
         // `--no-run` runs no test, so it needs (and starts) no database.
@@ -354,6 +446,7 @@ impl RunConfig {
             },
             coverage,
             groups,
+            archive,
         })
     }
 }
@@ -369,6 +462,20 @@ impl ListConfig {
             dist: DistMode::from(args.dist),
             json: args.message_format == cli::MessageFormat::Json,
             groups,
+        })
+    }
+}
+
+impl ArchiveConfig {
+    pub fn new(mut args: ArchiveArgs) -> Result<Self, UsageError> {
+        let argv = args.argv.take();
+        let files = file::FileDefaults::load(args.build.manifest_path.as_deref(), &cwd()?)?;
+        let args = files.apply(args, argv.as_deref())?.args;
+        let file = absolute(&args.archive_file)?;
+        check_writable(&file, "the archive", "--archive-file")?;
+        Ok(ArchiveConfig {
+            build: BuildOptions::from(args.build),
+            file,
         })
     }
 }
@@ -516,11 +623,11 @@ fn filters(f: FilterArgs) -> Result<Filters, UsageError> {
     Ok(out)
 }
 
-/// Fail early, before the build, if a report cannot be written at `path`.
-fn check_writable(path: &Utf8PathBuf) -> Result<(), UsageError> {
+/// Fail early, before the build, if `what` cannot be written at `path`.
+fn check_writable(path: &Utf8PathBuf, what: &str, flag: &str) -> Result<(), UsageError> {
     let fail = |e: std::io::Error| {
         UsageError(format!(
-            "cannot write the JUnit report {path} ({e}); choose a writable --junit path"
+            "cannot write {what} {path} ({e}); choose a writable {flag} path"
         ))
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_str().is_empty()) {

@@ -10,7 +10,7 @@
 //! | --- | --- | --- |
 //! | command line | [`cli`] | argv → clap structs (no I/O) |
 //! | configuration | [`config`] | clap structs + environment → [`config::RunConfig`] / [`config::ListConfig`]; every usage error |
-//! | build | [`build`] | [`config::BuildOptions`] → [`build::BuildOutput`] ([`build::TestBinary`]s, [`build::DocPackage`]s) |
+//! | build | [`build`] | [`config::BuildOptions`] → [`build::BuildOutput`] ([`build::TestBinary`]s, [`build::DocPackage`]s); or [`archive`]: `--archive-file` → the same [`build::BuildOutput`], remapped |
 //! | list | [`list`] | test binaries → [`list::Listing`] ([`list::TestCase`]s with source files, listing failures) |
 //! | plan | [`plan`] | listing + [`config::Filters`] + [`config::DistMode`] → [`plan::Plan`]: [`plan::WorkUnit`]s and results known before the run |
 //! | schedule | [`schedule`] | units → the order workers take them |
@@ -42,6 +42,7 @@
 //!   processes, [`run::harness`] custom harnesses, [`run::doctest`] rustdoc;
 //!   all read bounded output through [`run::output`].
 
+pub mod archive;
 pub mod build;
 pub mod cli;
 pub mod config;

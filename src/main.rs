@@ -19,7 +19,7 @@ use cargo_xdist::list::{self, Listing};
 use cargo_xdist::report::terminal::{Terminal, Timing};
 use cargo_xdist::report::{self, Collector, EventSink};
 use cargo_xdist::run::{self, RunOptions};
-use cargo_xdist::{plan, schedule, signal};
+use cargo_xdist::{archive, plan, schedule, signal};
 
 fn main() {
     let code = match cli::parse_from(std::env::args_os()) {
@@ -47,6 +47,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
         None => run_command(cli.run),
         Some(Command::Run(args)) => run_command(*args),
         Some(Command::List(args)) => list_command(*args),
+        Some(Command::Archive(args)) => {
+            println!("{}", archive::create(&config::ArchiveConfig::new(*args)?)?);
+            Ok(EXIT_OK)
+        }
         Some(Command::Db(DbCommand::Clean(args))) => {
             let dropped = db::clean(&config::db_options(&args, ENV)).map_err(Unavailable::new)?;
             println!("{}", report::dropped_databases(&dropped));
@@ -68,12 +72,9 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let cancel = signal::Cancel::install();
     let run_id = env::new_run_id();
     // Databases first: a bad URL must not cost a build.
-    let mut databases = match &config.db {
-        Some(opts) => Some(
-            WorkerDatabases::connect(opts, config.workers, &run_id).map_err(Unavailable::new)?,
-        ),
-        None => None,
-    };
+    let connect =
+        |o| WorkerDatabases::connect(o, config.workers, &run_id).map_err(Unavailable::new);
+    let mut databases = config.db.as_ref().map(connect).transpose()?;
     let mut timing = Timing::default();
     let discard = coverage.as_ref().map(Session::discard_pattern);
     let (built, listing) = build_and_list(
@@ -150,7 +151,7 @@ fn build_and_list(
         let creating = databases.map(|d| s.spawn(move || d.create()));
         let result = (|| -> Result<_> {
             let t_build = Instant::now();
-            let built = match build::build(&config.build, coverage) {
+            let built = match archive::build_or_open(config, coverage) {
                 Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
                 other => other?,
             };

@@ -237,10 +237,8 @@ mod tests {
     fn build(ids: &[&str]) -> BuildOutput {
         BuildOutput {
             binaries: ids.iter().map(|i| bin(i)).collect(),
-            doc_packages: vec![],
             workspace_root: Utf8PathBuf::from("/"),
-            instrumentation: None,
-            other_executables: vec![],
+            ..Default::default()
         }
     }
 

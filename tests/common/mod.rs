@@ -114,6 +114,7 @@ pub struct Xdist {
     args: Vec<String>,
     junit: bool,
     envs: Vec<(String, String)>,
+    removed: Vec<String>,
 }
 
 /// Start preparing `cargo xdist <args>` (the `xdist` argument is added, as
@@ -123,6 +124,7 @@ pub fn xdist<S: AsRef<str>>(args: &[S]) -> Xdist {
         args: args.iter().map(|a| a.as_ref().to_string()).collect(),
         junit: false,
         envs: Vec::new(),
+        removed: Vec::new(),
     }
 }
 
@@ -154,6 +156,12 @@ impl Xdist {
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Run without `key` in the environment.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.removed.push(key.into());
         self
     }
 
@@ -208,6 +216,9 @@ impl Xdist {
             .env("NO_COLOR", "1");
         for (k, v) in &self.envs {
             cmd.env(k, v);
+        }
+        for k in &self.removed {
+            cmd.env_remove(k);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

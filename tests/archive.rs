@@ -1,0 +1,214 @@
+//! Build once, run anywhere: `cargo xdist archive` packs the test binaries;
+//! `--archive-file --workspace-remap DIR` runs them against sources checked
+//! out at DIR, with neither cargo nor rustc on PATH.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// `PATH` without any directory holding cargo or rustc (the running
+/// machine has no Rust toolchain).
+fn path_without_cargo() -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let has_tool = |d: &str| {
+        ["cargo", "rustc"]
+            .iter()
+            .any(|t| Path::new(d).join(t).exists())
+    };
+    let kept: Vec<&str> = path
+        .split(':')
+        .filter(|d| !d.is_empty() && !has_tool(d))
+        .collect();
+    assert!(kept.iter().all(|d| !has_tool(d)));
+    kept.join(":")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&src, &dst);
+            }
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// `cargo xdist archive` of a fixture into `dir/NAME.tar.zst`.
+fn make_archive(fixture: &str, dir: &Path) -> PathBuf {
+    let file = dir.join(format!("{fixture}.tar.zst"));
+    let run = xdist_fixture_sub(
+        "archive",
+        fixture,
+        &["--archive-file", file.to_str().unwrap()],
+    )
+    .run();
+    run.assert_code(0);
+    assert!(
+        run.stdout.starts_with("Archived ") && file.is_file(),
+        "{}",
+        run.ctx()
+    );
+    file
+}
+
+/// `cargo xdist --archive-file FILE --workspace-remap DIR ARGS`, with no
+/// cargo or rustc to be found.
+fn run_archive(file: &Path, remap: &Path, args: &[&str]) -> Run {
+    let mut all = vec![
+        "--archive-file",
+        file.to_str().unwrap(),
+        "--workspace-remap",
+        remap.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    xdist(&all)
+        .env("PATH", &path_without_cargo())
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .junit()
+        .run()
+}
+
+#[test]
+fn archive_runs_in_a_remapped_checkout_without_cargo() {
+    let tmp = tempfile::Builder::new()
+        .prefix("xdist-archive-")
+        .tempdir()
+        .unwrap();
+    let file = make_archive("archive", tmp.path());
+    let checkout = tmp.path().join("checkout");
+    copy_tree(&fixture_dir("archive"), &checkout);
+    let checkout = std::fs::canonicalize(&checkout).unwrap();
+
+    let run = run_archive(&file, &checkout, &["-n", "2"]);
+    run.assert_code(100);
+    run.assert_summary(4, 1, 1);
+    assert!(
+        !run.stderr.contains("Finished") && !run.stderr.contains("Compiling"),
+        "nothing was built{}",
+        run.ctx()
+    );
+    let outcomes = run.junit().outcome_map();
+    let want = [
+        ("archived", "tests::reads_out_dir_at_run_time", "pass"),
+        (
+            "archived",
+            "tests::build_script_variable_at_run_time",
+            "pass",
+        ),
+        ("archived", "tests::fails_on_purpose", "fail"),
+        ("archived", "tests::ignored", "skip"),
+        (
+            "archived::test/files",
+            "reads_data_relative_to_the_working_directory",
+            "pass",
+        ),
+        (
+            "archived::test/files",
+            "reads_data_under_the_manifest_dir",
+            "pass",
+        ),
+    ];
+    for (suite, name, outcome) in want {
+        let got = outcomes.get(&(suite.to_string(), name.to_string()));
+        assert_eq!(got, Some(&outcome), "{suite} {name}{}", run.ctx());
+    }
+    // Every test ran in the checkout, and saw it as its manifest dir.
+    let records = run.records();
+    let tests: Vec<&Record> = records
+        .iter()
+        .filter(|r| !r.name.starts_with("OUT_DIR="))
+        .collect();
+    assert_eq!(tests.len(), 5, "{records:#?}{}", run.ctx());
+    for r in &tests {
+        assert_eq!(Path::new(&r.cwd), checkout, "{r:?}{}", run.ctx());
+        assert_eq!(Path::new(&r.manifest_dir), checkout, "{r:?}{}", run.ctx());
+    }
+    // OUT_DIR pointed into the extracted archive, not into the build's
+    // target dir (which is still there) nor the checkout; and the
+    // extracted copy is gone after the run.
+    let out_dir = records
+        .iter()
+        .find_map(|r| r.name.strip_prefix("OUT_DIR="))
+        .unwrap_or_else(|| panic!("no OUT_DIR record{}", run.ctx()));
+    let out_dir = Path::new(out_dir);
+    assert!(
+        !out_dir.starts_with(fixture_target_dir()) && !out_dir.starts_with(&checkout),
+        "OUT_DIR {} was not remapped{}",
+        out_dir.display(),
+        run.ctx()
+    );
+    assert!(
+        !out_dir.exists(),
+        "the extracted archive was left behind{}",
+        run.ctx()
+    );
+}
+
+/// Dylib crates, custom harnesses, and a proc-macro crate whose tests link
+/// std dynamically (the archive carries std's library).
+#[test]
+fn archived_dylibs_harnesses_and_std_library_are_found() {
+    let tmp = tempfile::Builder::new()
+        .prefix("xdist-archive-")
+        .tempdir()
+        .unwrap();
+    let basic = make_archive("basic", tmp.path());
+    let checkout = tmp.path().join("basic");
+    copy_tree(&fixture_dir("basic"), &checkout);
+    let run = run_archive(&basic, &checkout, &["-n", "2"]);
+    run.assert_code(100);
+    run.assert_summary(37, 2, 2);
+    assert_outcomes(
+        &run,
+        &run.junit(),
+        &basic_expected(IgnoredMode::Skip, |_| true),
+    );
+
+    let procmacro = make_archive("procmacro", tmp.path());
+    let checkout = tmp.path().join("procmacro");
+    copy_tree(&fixture_dir("procmacro"), &checkout);
+    let run = run_archive(&procmacro, &checkout, &[]);
+    run.assert_code(0);
+    run.assert_summary(2, 0, 0);
+}
+
+#[test]
+fn archive_usage_errors_come_before_anything_runs() {
+    let tmp = tempfile::Builder::new()
+        .prefix("xdist-archive-")
+        .tempdir()
+        .unwrap();
+    let missing = tmp.path().join("missing.tar.zst");
+    let one_line = |run: &Run, mention: &str| {
+        run.assert_code(2);
+        let lines = run.stderr_lines();
+        assert_eq!(lines.len(), 1, "{}", run.ctx());
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains(mention),
+            "{}",
+            run.ctx()
+        );
+    };
+    let run = run_archive(&missing, tmp.path(), &["--release"]);
+    one_line(&run, "--release");
+    let run = run_archive(&missing, tmp.path(), &[]);
+    one_line(&run, "missing.tar.zst");
+    let garbage = tmp.path().join("garbage.tar.zst");
+    std::fs::write(&garbage, "not an archive").unwrap();
+    let run = run_archive(&garbage, tmp.path(), &[]);
+    one_line(&run, "cannot use the archive");
+    // Sources not checked out where --workspace-remap says.
+    let file = make_archive("archive", tmp.path());
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let run = run_archive(&file, &empty, &[]);
+    one_line(&run, "are not checked out");
+}
