@@ -2,6 +2,8 @@
 //! → the test executables, each with the package data and environment that
 //! `cargo test` would give it at run time.
 
+pub mod cache;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufReader;
 use std::process::{Command, Stdio};
@@ -169,23 +171,42 @@ struct ScriptOutput {
 
 /// Run the build; on success return the test executables. `cargo
 /// metadata` goes first (not alongside: a workspace cargo cannot read would
-/// then be reported twice): its failure is a usage error.
+/// then be reported twice): its failure is a usage error. An earlier
+/// run's metadata replaces it while the workspace's manifests are
+/// unchanged ([`cache`]); if the build then names a package or a target
+/// dir it does not know, cargo is asked after all.
 ///
 /// With `coverage` (the `LLVM_PROFILE_FILE` every binary gets unless a
 /// worker sets its own), the tests are built instrumented, in their own
 /// target directory.
 pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
-    let meta = metadata(b)?;
-    let target_dir = match &b.target_dir {
-        Some(d) => Utf8PathBuf::from(d),
+    let cache = cache::MetadataCache::new(b);
+    let cached = cache.load();
+    let from_cache = cached.is_some();
+    let mut meta = match cached {
+        Some(meta) => meta,
+        None => metadata(b)?,
+    };
+    // The user's target dir (absolute, for comparing with cargo's paths).
+    let user_target = |meta: &Metadata| match &b.target_dir {
+        Some(d) => std::env::current_dir()
+            .ok()
+            .and_then(|cwd| Utf8PathBuf::from_path_buf(cwd).ok())
+            .map_or_else(|| Utf8PathBuf::from(d), |cwd| cwd.join(d)),
         None => meta.target_directory.clone(),
     };
     let instrumentation =
-        coverage.map(|_| cargo_instrumentation(&target_dir, &|k| std::env::var(k).ok()));
+        coverage.map(|_| cargo_instrumentation(&user_target(&meta), &|k| std::env::var(k).ok()));
+    let compiled = compile(b, instrumentation.as_ref())?;
+    if !from_cache || !describes(&meta, &compiled, &user_target(&meta)) {
+        if from_cache {
+            meta = metadata(b)?;
+        }
+        cache.store(&meta, &user_target(&meta));
+    }
     let target_dir = instrumentation
         .as_ref()
-        .map_or(target_dir, |i| i.target_dir.clone());
-    let compiled = compile(b, instrumentation.as_ref())?;
+        .map_or_else(|| user_target(&meta), |i| i.target_dir.clone());
     let mut out = assemble(&meta, &target_dir, compiled);
     out.target_dir = target_dir;
     if let Some(pattern) = coverage {
@@ -200,6 +221,24 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     }
     out.instrumentation = instrumentation;
     Ok(out)
+}
+
+/// Whether `meta` knows every package the build built, and every
+/// executable is under `target_dir`, where the build was to go.
+fn describes(meta: &Metadata, compiled: &Compiled, target_dir: &Utf8Path) -> bool {
+    let known: std::collections::HashSet<&PackageId> =
+        meta.packages.iter().map(|p| &p.id).collect();
+    let exes = compiled
+        .artifacts
+        .iter()
+        .filter_map(|a| a.executable.as_ref());
+    compiled
+        .artifacts
+        .iter()
+        .all(|a| known.contains(&a.package_id))
+        && exes
+            .chain(&compiled.other_executables)
+            .all(|e| e.starts_with(target_dir))
 }
 
 /// `--doc`: every selected package whose library has doctests.

@@ -2,20 +2,23 @@
 //! Prefers libtest's JSON listing, which carries each test's source file and
 //! line; falls back to the terse listing (module paths only). Targets with
 //! `harness = false` are not asked: each is one unit judged by exit code.
+//! A build's listings are cached ([`cache`]).
+
+pub mod cache;
 
 use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
 use camino::Utf8Path;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::build::TestBinary;
+use crate::build::{BuildOutput, TestBinary};
 use crate::env::test_command;
 use crate::error::describe_status;
 
 /// What kind of unit a test case is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CaseKind {
     /// A libtest test, run by name.
@@ -25,7 +28,7 @@ pub enum CaseKind {
 }
 
 /// One test of one binary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestCase {
     /// Index into the build's binaries.
     #[serde(skip)]
@@ -59,11 +62,31 @@ pub struct Listing {
 
 /// List every binary's tests, in parallel.
 pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Listing {
+    list_with(binaries, workspace_root, None)
+}
+
+/// List the build's tests, reusing the listings cached in its target
+/// directory (not for an extracted archive, which is new every run).
+pub fn list_build(build: &BuildOutput) -> Listing {
+    let cache = (build.extracted.is_none() && !build.target_dir.as_str().is_empty())
+        .then(|| cache::ListCache::new(&build.target_dir));
+    list_with(&build.binaries, &build.workspace_root, cache.as_ref())
+}
+
+fn list_with(
+    binaries: &[TestBinary],
+    workspace_root: &Utf8Path,
+    cache: Option<&cache::ListCache>,
+) -> Listing {
     let per_binary: Vec<Result<Vec<TestCase>>> = binaries
         .par_iter()
         .enumerate()
         .map(|(i, b)| {
-            let mut cases = list_binary(i, b)?;
+            let mut cases = match cache {
+                Some(cache) if !b.custom_harness => cache.get_or_list(b, || list_binary(i, b))?,
+                _ => list_binary(i, b)?,
+            };
+            cases.iter_mut().for_each(|c| c.binary = i);
             for c in &mut cases {
                 c.source_path = c
                     .source_path

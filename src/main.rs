@@ -160,7 +160,7 @@ fn build_and_list(
                 return Ok((built, Listing::default()));
             }
             let t_list = Instant::now();
-            let listing = list::list_all(&built.binaries, &built.workspace_root);
+            let listing = list::list_build(&built);
             timing.list = t_list.elapsed();
             Ok((built, listing))
         })();
@@ -178,7 +178,7 @@ fn build_and_list(
 fn list_command(args: ListArgs) -> Result<i32> {
     let config = ListConfig::new(args)?;
     let built = build::build(&config.build, None)?;
-    let listing = list::list_all(&built.binaries, &built.workspace_root);
+    let listing = list::list_build(&built);
     for failure in &listing.failures {
         eprintln!("error: {}", failure.message);
     }

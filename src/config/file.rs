@@ -267,6 +267,12 @@ fn read_toml(path: &Path) -> Result<toml::Table, String> {
         .map_err(|e| e.message().to_string())
 }
 
+/// The workspace root's directory for `--manifest-path` (or `cwd`), found
+/// without cargo; None when there is no manifest.
+pub fn workspace_root(manifest_path: Option<&str>, cwd: &Path) -> Option<PathBuf> {
+    locate(manifest_path, cwd).map(|(_, root)| root)
+}
+
 /// The package manifest (`--manifest-path`, else the nearest Cargo.toml
 /// from `cwd` up) and the workspace root's directory: the manifest itself
 /// if it has `[workspace]`, the directory `package.workspace` names, else
