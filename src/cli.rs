@@ -263,6 +263,9 @@ pub struct DbArgs {
     /// Start a throwaway PostgreSQL server for the run
     #[arg(long)]
     pub ephemeral_postgres: bool,
+    /// `db clean`'s command line (see [`RunArgs::argv`]); None within `run`.
+    #[arg(skip)]
+    pub argv: Option<Vec<OsString>>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -405,7 +408,8 @@ pub fn parse_from<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap
         Some(Command::Run(a)) => a.argv = own(2),
         Some(Command::List(a)) => a.argv = own(2),
         Some(Command::Archive(a)) => a.argv = own(2),
-        Some(Command::Db(_) | Command::Coverage(_)) => {}
+        Some(Command::Db(DbCommand::Clean(a))) => a.argv = own(3),
+        Some(Command::Coverage(_)) => {}
     }
     Ok(cli)
 }

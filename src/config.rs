@@ -480,6 +480,18 @@ impl ArchiveConfig {
     }
 }
 
+/// `db clean`'s options, with the config files' defaults (found from the
+/// current directory).
+pub fn db_clean_options(
+    mut args: DbArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<DbOptions, UsageError> {
+    let argv = args.argv.take();
+    let files = file::FileDefaults::load(None, &cwd()?)?;
+    let args = files.apply(args, argv.as_deref())?.args;
+    Ok(db_options(&args, env))
+}
+
 /// `--database-url`, else the named variable; none means no databases.
 pub fn db_options(args: &DbArgs, env: &dyn Fn(&str) -> Option<String>) -> DbOptions {
     let url = match &args.database_url {

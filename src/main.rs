@@ -52,7 +52,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Some(Command::Db(DbCommand::Clean(args))) => {
-            let dropped = db::clean(&config::db_options(&args, ENV)).map_err(Unavailable::new)?;
+            let options = config::db_clean_options(args, ENV)?;
+            let dropped = db::clean(&options).map_err(Unavailable::new)?;
             println!("{}", report::dropped_databases(&dropped));
             Ok(EXIT_OK)
         }

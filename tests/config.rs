@@ -211,3 +211,18 @@ fn declared_groups_gather_tests_under_loadgroup() {
         .collect();
     assert_eq!(pids.len(), 1, "one process for the group{}", run.ctx());
 }
+
+/// `db clean` has no --manifest-path: it reads the config files of the
+/// current directory's workspace, so it looks at the configured variable.
+#[test]
+fn db_clean_takes_the_database_variable_from_the_config_file() {
+    let (tmp, _) = workspace_copy();
+    let dir = tmp.path().join("archive");
+    append(
+        &dir.join(".config/xdist.toml"),
+        "database-env = \"XDIST_CONFIG_TEST_DB\"",
+    );
+    let run = xdist(&["db", "clean"]).current_dir(&dir.join("src")).run();
+    run.assert_code(2);
+    assert!(run.stderr.contains("XDIST_CONFIG_TEST_DB"), "{}", run.ctx());
+}

@@ -115,6 +115,7 @@ pub struct Xdist {
     junit: bool,
     envs: Vec<(String, String)>,
     removed: Vec<String>,
+    cwd: Option<PathBuf>,
 }
 
 /// Start preparing `cargo xdist <args>` (the `xdist` argument is added, as
@@ -125,6 +126,7 @@ pub fn xdist<S: AsRef<str>>(args: &[S]) -> Xdist {
         junit: false,
         envs: Vec::new(),
         removed: Vec::new(),
+        cwd: None,
     }
 }
 
@@ -156,6 +158,12 @@ impl Xdist {
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Run in `dir` instead of the repository's root.
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_path_buf());
         self
     }
 
@@ -195,7 +203,8 @@ impl Xdist {
         }
 
         let mut cmd = Command::new(XDIST);
-        cmd.args(&args).current_dir(repo_root());
+        cmd.args(&args)
+            .current_dir(self.cwd.clone().unwrap_or_else(repo_root));
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().into_owned();
             if CARGO_TEST_ONLY_VARS.contains(&k.as_str())
