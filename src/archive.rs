@@ -205,10 +205,15 @@ fn walk(dir: &Utf8Path, recursive: bool) -> Result<Vec<Utf8PathBuf>> {
     for entry in entries {
         let entry = entry.with_context(|| format!("reading {dir}"))?;
         let path = entry.path().to_path_buf();
-        let meta = std::fs::metadata(&path).with_context(|| format!("reading {path}"))?;
-        if meta.is_file() {
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("reading {path}"))?;
+        // A link is followed to a file (archived as the file), never into
+        // a directory (it might loop).
+        let is_file = kind.is_file() || (kind.is_symlink() && path.is_file());
+        if is_file {
             out.push(path);
-        } else if meta.is_dir() && recursive {
+        } else if kind.is_dir() && recursive {
             out.extend(walk(&path, true)?);
         }
     }

@@ -276,12 +276,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", help_heading = "Archive")]
     pub archive_file: Option<String>,
     /// With --archive-file: where the sources are checked out (default: where built)
-    #[arg(
-        long,
-        value_name = "DIR",
-        requires = "archive_file",
-        help_heading = "Archive"
-    )]
+    #[arg(long, value_name = "DIR", help_heading = "Archive")]
     pub workspace_remap: Option<String>,
     #[command(flatten)]
     pub filter: FilterArgs,

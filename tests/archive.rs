@@ -25,21 +25,6 @@ fn path_without_cargo() -> String {
     kept.join(":")
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "target" {
-                copy_tree(&src, &dst);
-            }
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
-
 /// `cargo xdist archive` of a fixture into `dir/NAME.tar.zst`.
 fn make_archive(fixture: &str, dir: &Path) -> PathBuf {
     let file = dir.join(format!("{fixture}.tar.zst"));
@@ -78,14 +63,9 @@ fn run_archive(file: &Path, remap: &Path, args: &[&str]) -> Run {
 
 #[test]
 fn archive_runs_in_a_remapped_checkout_without_cargo() {
-    let tmp = tempfile::Builder::new()
-        .prefix("xdist-archive-")
-        .tempdir()
-        .unwrap();
+    let tmp = fixture_copies("xdist-archive-", &["archive"]);
     let file = make_archive("archive", tmp.path());
-    let checkout = tmp.path().join("checkout");
-    copy_tree(&fixture_dir("archive"), &checkout);
-    let checkout = std::fs::canonicalize(&checkout).unwrap();
+    let checkout = std::fs::canonicalize(tmp.path().join("archive")).unwrap();
 
     let run = run_archive(&file, &checkout, &["-n", "2"]);
     run.assert_code(100);
@@ -153,14 +133,9 @@ fn archive_runs_in_a_remapped_checkout_without_cargo() {
 /// std dynamically (the archive carries std's library).
 #[test]
 fn archived_dylibs_harnesses_and_std_library_are_found() {
-    let tmp = tempfile::Builder::new()
-        .prefix("xdist-archive-")
-        .tempdir()
-        .unwrap();
+    let tmp = fixture_copies("xdist-archive-", &["basic", "procmacro"]);
     let basic = make_archive("basic", tmp.path());
-    let checkout = tmp.path().join("basic");
-    copy_tree(&fixture_dir("basic"), &checkout);
-    let run = run_archive(&basic, &checkout, &["-n", "2"]);
+    let run = run_archive(&basic, &tmp.path().join("basic"), &["-n", "2"]);
     run.assert_code(100);
     run.assert_summary(37, 2, 2);
     assert_outcomes(
@@ -170,9 +145,7 @@ fn archived_dylibs_harnesses_and_std_library_are_found() {
     );
 
     let procmacro = make_archive("procmacro", tmp.path());
-    let checkout = tmp.path().join("procmacro");
-    copy_tree(&fixture_dir("procmacro"), &checkout);
-    let run = run_archive(&procmacro, &checkout, &[]);
+    let run = run_archive(&procmacro, &tmp.path().join("procmacro"), &[]);
     run.assert_code(0);
     run.assert_summary(2, 0, 0);
 }
@@ -196,6 +169,8 @@ fn archive_usage_errors_come_before_anything_runs() {
     };
     let run = run_archive(&missing, tmp.path(), &["--release"]);
     one_line(&run, "--release");
+    let remap_only = xdist(&["--workspace-remap", tmp.path().to_str().unwrap()]).run();
+    one_line(&remap_only, "needs --archive-file");
     let run = run_archive(&missing, tmp.path(), &[]);
     one_line(&run, "missing.tar.zst");
     let garbage = tmp.path().join("garbage.tar.zst");

@@ -8,24 +8,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::*;
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "target" {
-                copy_tree(&src, &dst);
-            }
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
 
 struct Copy {
     _tmp: tempfile::TempDir,
@@ -36,13 +21,7 @@ struct Copy {
 
 impl Copy {
     fn new() -> Copy {
-        let tmp = tempfile::Builder::new()
-            .prefix("xdist-cache-")
-            .tempdir()
-            .unwrap();
-        for name in ["archive", "record"] {
-            copy_tree(&fixture_dir(name), &tmp.path().join(name));
-        }
+        let tmp = fixture_copies("xdist-cache-", &["archive", "record"]);
         let root = tmp.path().join("archive");
         let (target, records) = (tmp.path().join("target"), tmp.path().join("records"));
         Copy {

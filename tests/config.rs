@@ -14,30 +14,9 @@ use common::*;
 /// A copy of `fixtures/archive` and `fixtures/record` side by side; returns
 /// the temporary directory and the copy's manifest.
 fn workspace_copy() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::Builder::new()
-        .prefix("xdist-config-")
-        .tempdir()
-        .unwrap();
-    for name in ["archive", "record"] {
-        copy_tree(&fixture_dir(name), &tmp.path().join(name));
-    }
+    let tmp = fixture_copies("xdist-config-", &["archive", "record"]);
     let manifest = tmp.path().join("archive/Cargo.toml");
     (tmp, manifest)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "target" {
-                copy_tree(&src, &dst);
-            }
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
 }
 
 /// Append `text` to the file at `path` (created with its directory).

@@ -43,6 +43,33 @@ pub fn fixture_manifest(name: &str) -> String {
         .into_owned()
 }
 
+/// A new temporary directory (named `prefix...`) holding a copy of each
+/// named fixture, side by side as under `fixtures/` (so path
+/// dependencies such as `../record` still resolve).
+pub fn fixture_copies(prefix: &str, names: &[&str]) -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    for name in names {
+        copy_tree(&fixture_dir(name), &tmp.path().join(name));
+    }
+    tmp
+}
+
+/// Copy a directory tree, leaving out `target` directories.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&src, &dst);
+            }
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
 /// The one target directory shared by every fixture build.
 pub fn fixture_target_dir() -> PathBuf {
     repo_root().join("target").join("fixture-target")
