@@ -195,18 +195,20 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
             .map_or_else(|| Utf8PathBuf::from(d), |cwd| cwd.join(d)),
         None => meta.target_directory.clone(),
     };
+    let mut target = user_target(&meta);
     let instrumentation =
-        coverage.map(|_| cargo_instrumentation(&user_target(&meta), &|k| std::env::var(k).ok()));
+        coverage.map(|_| cargo_instrumentation(&target, &|k| std::env::var(k).ok()));
     let compiled = compile(b, instrumentation.as_ref())?;
-    if !from_cache || !describes(&meta, &compiled, &user_target(&meta)) {
+    if !from_cache || !describes(&meta, &compiled, &target) {
         if from_cache {
             meta = metadata(b)?;
+            target = user_target(&meta);
         }
-        cache.store(&meta, &user_target(&meta));
+        cache.store(&meta, &target);
     }
     let target_dir = instrumentation
         .as_ref()
-        .map_or_else(|| user_target(&meta), |i| i.target_dir.clone());
+        .map_or(target, |i| i.target_dir.clone());
     let mut out = assemble(&meta, &target_dir, compiled);
     out.target_dir = target_dir;
     if let Some(pattern) = coverage {

@@ -28,6 +28,10 @@
 //! - **A new reporter** (JSON lines, ...): a type implementing
 //!   [`report::Reporter`] in `report/`, added to the [`report::EventSink`]'s
 //!   list in main.rs. It receives every event already redacted.
+//! - **A new run option**: a field of [`cli::RunArgs`], resolved in
+//!   [`config`]. Config files (`.config/xdist.toml`, Cargo.toml's
+//!   `[workspace.metadata.xdist]` / `[package.metadata.xdist]`) take its
+//!   long name as a key at once: [`config::file`] reads clap's definition.
 //! - **A new dist mode**: a [`config::DistMode`] variant (and its
 //!   `cli::DistArg` spelling), its group key in [`plan::group_key`], its order
 //!   in [`schedule::order`].

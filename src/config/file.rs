@@ -84,7 +84,7 @@ impl FileDefaults {
         let Some((manifest, root)) = locate(manifest_path, cwd) else {
             return Ok(out);
         };
-        let run = crate::cli::run_command();
+        let run = &std::cell::LazyCell::new(crate::cli::run_command);
         // Lowest precedence first: later sources replace earlier keys.
         let root_manifest = read_toml(&root.join("Cargo.toml")).ok();
         if let Some(t) = root_manifest
@@ -95,7 +95,7 @@ impl FileDefaults {
                 path: root.join("Cargo.toml"),
                 table: "[workspace.metadata.xdist]",
             };
-            out.add(t, source, &run)?;
+            out.add(t, source, run)?;
         }
         let package = read_toml(&manifest).ok();
         if let Some(t) = package.as_ref().and_then(|t| metadata(t, "package")) {
@@ -106,7 +106,7 @@ impl FileDefaults {
                     path: manifest,
                     table,
                 },
-                &run,
+                run,
             )?;
         }
         let file = root.join(".config").join("xdist.toml");
@@ -124,7 +124,7 @@ impl FileDefaults {
                     path: file,
                     table: "",
                 },
-                &run,
+                run,
             )?;
         }
         Ok(out)
@@ -235,11 +235,8 @@ impl FileDefaults {
                 sources.push(s);
             }
         }
-        // The files' options need not satisfy `requires`: `cov-report` is a
-        // default for when --coverage is given.
-        let lenient = cmd.mut_args(|a| a.requires(clap::builder::Resettable::Reset));
         let all = prog().chain(defaults).chain(argv.iter().cloned());
-        let matches = lenient.try_get_matches_from(all).map_err(|e| {
+        let matches = lenient(cmd).try_get_matches_from(all).map_err(|e| {
             UsageError(format!(
                 "{}: {}; fix the config file",
                 sources.join(", "),
@@ -342,13 +339,17 @@ fn to_args(arg: &clap::Arg, key: &str, value: &toml::Value) -> Result<Vec<OsStri
     }
 }
 
+/// The options without their `requires`: a file's option is a default
+/// for when the option it requires is given (`cov-report` for
+/// `--coverage`); the command line alone was checked when parsed.
+fn lenient(cmd: Command) -> Command {
+    cmd.mut_args(|a| a.requires(clap::builder::Resettable::Reset))
+}
+
 /// Check the arguments a file's key becomes with the option's own parser.
 fn check_value(run: &Command, args: &[OsString]) -> Result<(), String> {
-    let lenient = run
-        .clone()
-        .mut_args(|a| a.requires(clap::builder::Resettable::Reset));
     let all = std::iter::once(OsString::from("cargo xdist")).chain(args.iter().cloned());
-    lenient
+    lenient(run.clone())
         .try_get_matches_from(all)
         .map(|_| ())
         .map_err(|e| clap_message(&e))
