@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::build::{self, BuildOutput, TestBinary};
 use crate::config::{ArchiveConfig, ArchiveSource, RunConfig};
+use crate::coverage::instrument::CargoInstrumentation;
 use crate::error::UsageError;
 
 /// The archive's own description, its first entry.
@@ -52,6 +53,8 @@ struct Manifest {
     binaries: Vec<TestBinary>,
     other_executables: Vec<Utf8PathBuf>,
     dylibs: Vec<Utf8PathBuf>,
+    /// Built with `--coverage` (the target dir is the instrumented one).
+    instrumented: bool,
 }
 
 /// What `cargo xdist archive` wrote.
@@ -80,7 +83,7 @@ impl std::fmt::Display for ArchiveStats {
 /// (see [`build::build`]).
 pub fn build_or_open(config: &RunConfig, coverage: Option<&str>) -> Result<BuildOutput> {
     match &config.archive {
-        Some(source) => open(source),
+        Some(source) => open(source, coverage),
         None => build::build(&config.build, coverage),
     }
 }
@@ -88,7 +91,8 @@ pub fn build_or_open(config: &RunConfig, coverage: Option<&str>) -> Result<Build
 /// `cargo xdist archive`: build, then write the archive (atomically: a
 /// failed write leaves no partial file behind).
 pub fn create(config: &ArchiveConfig) -> Result<ArchiveStats> {
-    let built = build::build(&config.build, None)?;
+    // The profile pattern is the running machine's: set when it runs.
+    let built = build::build(&config.build, config.coverage.then_some(""))?;
     let target = &built.target_dir;
     let var = build::dylib_path_var();
     let libdir = build::rustc_target_libdir().map(Utf8PathBuf::from);
@@ -167,6 +171,7 @@ pub fn create(config: &ArchiveConfig) -> Result<ArchiveStats> {
         binaries,
         other_executables: built.other_executables.clone(),
         dylibs: built.dylibs.clone(),
+        instrumented: built.instrumentation.is_some(),
     };
     let bytes = write(&config.file, &manifest, &files)
         .with_context(|| format!("writing the archive {}", config.file))?;
@@ -264,7 +269,10 @@ fn unusable(file: &Utf8Path, what: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// Extract `--archive-file` and remap its paths (see the module docs).
-pub fn open(source: &ArchiveSource) -> Result<BuildOutput> {
+/// `coverage` (the `LLVM_PROFILE_FILE` of `--coverage`) needs an
+/// instrumented archive, run where it was built: the binaries' coverage
+/// maps name the sources by the paths they were built at.
+pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutput> {
     let file = &source.file;
     let (dir, root) = crate::scratch::private_dir("cargo-xdist-archive-")?;
     let reader = fs_err::File::open(file).map_err(|e| unusable(file, e))?;
@@ -297,6 +305,7 @@ pub fn open(source: &ArchiveSource) -> Result<BuildOutput> {
         }
     }
     let m = manifest.ok_or_else(|| unusable(file, format_args!("it has no {MANIFEST}")))?;
+    check_coverage(&m, source, coverage.is_some())?;
     let remap = Remap {
         target: (m.target_dir.clone(), root.join(TARGET)),
         workspace: (
@@ -332,8 +341,19 @@ pub fn open(source: &ArchiveSource) -> Result<BuildOutput> {
             .into());
         }
     }
+    if let Some(pattern) = coverage {
+        for b in &mut binaries {
+            b.env
+                .push(("LLVM_PROFILE_FILE".into(), pattern.to_string()));
+        }
+    }
+    let instrumentation = m.instrumented.then(|| CargoInstrumentation {
+        target_dir: remap.target.1.clone(),
+        ..Default::default()
+    });
     Ok(BuildOutput {
         binaries,
+        instrumentation,
         workspace_root: remap.workspace.1.clone(),
         other_executables: m.other_executables.iter().map(|p| remap.path(p)).collect(),
         target_dir: remap.target.1.clone(),
@@ -341,6 +361,30 @@ pub fn open(source: &ArchiveSource) -> Result<BuildOutput> {
         extracted: Some(Arc::new(dir)),
         ..Default::default()
     })
+}
+
+/// `--coverage` runs an instrumented archive, and only where its sources
+/// were built; an instrumented archive runs only with `--coverage` (its
+/// binaries would leave profiles in the checkout).
+fn check_coverage(m: &Manifest, source: &ArchiveSource, coverage: bool) -> Result<()> {
+    let file = &source.file;
+    let error = |text: String| Err(UsageError(text).into());
+    match (m.instrumented, coverage) {
+        (false, true) => error(format!(
+            "the archive {file} was built without --coverage; make it with `cargo xdist archive --coverage`"
+        )),
+        (true, false) => error(format!(
+            "the archive {file} holds instrumented tests (`cargo xdist archive --coverage`); run it with --coverage"
+        )),
+        (true, true) => match &source.workspace_remap {
+            Some(dir) if *dir != m.workspace_root => error(format!(
+                "--coverage from an archive needs the sources where they were built ({}), not at {dir}; check them out there",
+                m.workspace_root
+            )),
+            _ => Ok(()),
+        },
+        (false, false) => Ok(()),
+    }
 }
 
 /// The archive's paths on this machine: each pair is (as built, here).

@@ -378,6 +378,9 @@ pub struct ArchiveArgs {
     /// Where to write the archive (tar.zst)
     #[arg(long, value_name = "FILE")]
     pub archive_file: String,
+    /// Build instrumented tests, for running the archive with --coverage
+    #[arg(long)]
+    pub coverage: bool,
     /// The command line these were parsed from (see [`RunArgs::argv`]).
     #[arg(skip)]
     pub argv: Option<Vec<OsString>>,

@@ -277,6 +277,8 @@ pub struct ArchiveConfig {
     pub build: BuildOptions,
     /// Where the archive goes (absolute).
     pub file: Utf8PathBuf,
+    /// Instrumented binaries, for `--archive-file` with `--coverage`.
+    pub coverage: bool,
 }
 
 /// What `--coverage` reports.
@@ -348,12 +350,10 @@ fn archive_source(
             "--{flag} changes the build, but --archive-file runs the binaries as archived; pass it to `cargo xdist archive` instead"
         )));
     }
-    for (on, flag) in [(args.doc, "--doc"), (args.coverage.coverage, "--coverage")] {
-        if on {
-            return Err(UsageError(format!(
-                "{flag} needs cargo and cannot run from an archive; drop {flag} or run without --archive-file"
-            )));
-        }
+    if args.doc {
+        return Err(UsageError(
+            "--doc needs cargo and cannot run from an archive; drop --doc or run without --archive-file".into(),
+        ));
     }
     let file = absolute(file)?;
     if let Err(e) = std::fs::File::open(&file) {
@@ -476,6 +476,7 @@ impl ArchiveConfig {
         Ok(ArchiveConfig {
             build: BuildOptions::from(args.build),
             file,
+            coverage: args.coverage,
         })
     }
 }

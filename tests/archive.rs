@@ -184,3 +184,69 @@ fn archive_usage_errors_come_before_anything_runs() {
     let run = run_archive(&file, &empty, &[]);
     one_line(&run, "are not checked out");
 }
+
+/// `cargo xdist archive --coverage` feeds `--archive-file --coverage` where
+/// the sources were built (the coverage maps name them by those paths);
+/// an instrumented archive is refused without --coverage and elsewhere.
+#[test]
+fn an_instrumented_archive_reports_coverage_where_it_was_built() {
+    let tmp = tempfile::Builder::new()
+        .prefix("xdist-archive-")
+        .tempdir()
+        .unwrap();
+    let file = tmp.path().join("cov.tar.zst");
+    let file_arg = file.to_str().unwrap();
+    let made = xdist_fixture_sub(
+        "archive",
+        "archive",
+        &["--coverage", "--archive-file", file_arg],
+    )
+    .run();
+    made.assert_code(0);
+    let lcov_path = tmp.path().join("archive.lcov");
+    let report = format!("lcov:{}", lcov_path.display());
+    let run = xdist(&[
+        "--archive-file",
+        file_arg,
+        "--coverage",
+        "--cov-report",
+        &report,
+    ])
+    .run();
+    run.assert_code(100);
+    run.assert_summary(4, 1, 1);
+    let text = std::fs::read_to_string(&lcov_path)
+        .unwrap_or_else(|e| panic!("no lcov report: {e}{}", run.ctx()));
+    let report = cargo_xdist::coverage::lcov::parse(&text).unwrap();
+    let lines = cargo_xdist::coverage::lcov::per_file_lines(&report);
+    let lib = lines
+        .iter()
+        .find(|(path, _)| path.ends_with("fixtures/archive/src/lib.rs"))
+        .unwrap_or_else(|| panic!("src/lib.rs is not in the report: {lines:?}{}", run.ctx()));
+    let (found, hit) = *lib.1;
+    assert!(hit > 0 && hit <= found, "{lib:?}{}", run.ctx());
+
+    let one_line = |run: &Run, mention: &str| {
+        run.assert_code(2);
+        let lines = run.stderr_lines();
+        assert_eq!(lines.len(), 1, "{}", run.ctx());
+        assert!(lines[0].contains(mention), "{}", run.ctx());
+    };
+    one_line(
+        &xdist(&["--archive-file", file_arg]).run(),
+        "run it with --coverage",
+    );
+    let elsewhere = tmp.path().to_str().unwrap();
+    let run = xdist(&[
+        "--archive-file",
+        file_arg,
+        "--coverage",
+        "--workspace-remap",
+        elsewhere,
+    ])
+    .run();
+    one_line(&run, "where they were built");
+    let plain = make_archive("archive", tmp.path());
+    let run = xdist(&["--archive-file", plain.to_str().unwrap(), "--coverage"]).run();
+    one_line(&run, "built without --coverage");
+}
