@@ -150,6 +150,18 @@ fn archived_dylibs_harnesses_and_std_library_are_found() {
     run.assert_summary(2, 0, 0);
 }
 
+/// Exit 2 with one line on stderr, an error mentioning `mention`.
+fn one_error_line(run: &Run, mention: &str) {
+    run.assert_code(2);
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", run.ctx());
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(mention),
+        "{}",
+        run.ctx()
+    );
+}
+
 #[test]
 fn archive_usage_errors_come_before_anything_runs() {
     let tmp = tempfile::Builder::new()
@@ -157,32 +169,22 @@ fn archive_usage_errors_come_before_anything_runs() {
         .tempdir()
         .unwrap();
     let missing = tmp.path().join("missing.tar.zst");
-    let one_line = |run: &Run, mention: &str| {
-        run.assert_code(2);
-        let lines = run.stderr_lines();
-        assert_eq!(lines.len(), 1, "{}", run.ctx());
-        assert!(
-            lines[0].starts_with("error: ") && lines[0].contains(mention),
-            "{}",
-            run.ctx()
-        );
-    };
     let run = run_archive(&missing, tmp.path(), &["--release"]);
-    one_line(&run, "--release");
+    one_error_line(&run, "--release");
     let remap_only = xdist(&["--workspace-remap", tmp.path().to_str().unwrap()]).run();
-    one_line(&remap_only, "needs --archive-file");
+    one_error_line(&remap_only, "needs --archive-file");
     let run = run_archive(&missing, tmp.path(), &[]);
-    one_line(&run, "missing.tar.zst");
+    one_error_line(&run, "missing.tar.zst");
     let garbage = tmp.path().join("garbage.tar.zst");
     std::fs::write(&garbage, "not an archive").unwrap();
     let run = run_archive(&garbage, tmp.path(), &[]);
-    one_line(&run, "cannot use the archive");
+    one_error_line(&run, "cannot use the archive");
     // Sources not checked out where --workspace-remap says.
     let file = make_archive("archive", tmp.path());
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let run = run_archive(&file, &empty, &[]);
-    one_line(&run, "are not checked out");
+    one_error_line(&run, "are not checked out");
 }
 
 /// `cargo xdist archive --coverage` feeds `--archive-file --coverage` where
@@ -226,13 +228,7 @@ fn an_instrumented_archive_reports_coverage_where_it_was_built() {
     let (found, hit) = *lib.1;
     assert!(hit > 0 && hit <= found, "{lib:?}{}", run.ctx());
 
-    let one_line = |run: &Run, mention: &str| {
-        run.assert_code(2);
-        let lines = run.stderr_lines();
-        assert_eq!(lines.len(), 1, "{}", run.ctx());
-        assert!(lines[0].contains(mention), "{}", run.ctx());
-    };
-    one_line(
+    one_error_line(
         &xdist(&["--archive-file", file_arg]).run(),
         "run it with --coverage",
     );
@@ -245,8 +241,8 @@ fn an_instrumented_archive_reports_coverage_where_it_was_built() {
         elsewhere,
     ])
     .run();
-    one_line(&run, "where they were built");
+    one_error_line(&run, "where they were built");
     let plain = make_archive("archive", tmp.path());
     let run = xdist(&["--archive-file", plain.to_str().unwrap(), "--coverage"]).run();
-    one_line(&run, "built without --coverage");
+    one_error_line(&run, "built without --coverage");
 }
