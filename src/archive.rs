@@ -13,6 +13,10 @@
 //!   links std dynamically (proc-macro and dylib crates), so that the
 //!   running machine needs no Rust toolchain.
 //!
+//! The manifest also holds each binary's tests, listed when archived:
+//! they become the extracted binaries' cached listings, so a shard lists
+//! nothing it does not run.
+//!
 //! `--archive-file` extracts it into a private temporary directory and
 //! remaps every path: the target directory to the extracted one, the
 //! workspace root to `--workspace-remap` (where the sources are checked
@@ -31,6 +35,7 @@ use crate::build::{self, BuildOutput, TestBinary};
 use crate::config::{ArchiveConfig, ArchiveSource, RunConfig};
 use crate::coverage::instrument::CargoInstrumentation;
 use crate::error::UsageError;
+use crate::list::{self, TestCase};
 
 /// The archive's own description, its first entry.
 const MANIFEST: &str = "xdist-archive.json";
@@ -55,6 +60,10 @@ struct Manifest {
     dylibs: Vec<Utf8PathBuf>,
     /// Built with `--coverage` (the target dir is the instrumented one).
     instrumented: bool,
+    /// Each binary's tests (as `binaries`), listed when archived; None for
+    /// a custom harness or a binary that could not list them (listed again
+    /// where the archive runs).
+    listings: Vec<Option<Vec<TestCase>>>,
 }
 
 /// What `cargo xdist archive` wrote.
@@ -91,8 +100,11 @@ pub fn build_or_open(config: &RunConfig, coverage: Option<&str>) -> Result<Build
 /// `cargo xdist archive`: build, then write the archive (atomically: a
 /// failed write leaves no partial file behind).
 pub fn create(config: &ArchiveConfig) -> Result<ArchiveStats> {
-    // The profile pattern is the running machine's: set when it runs.
-    let built = build::build(&config.build, config.coverage.then_some(""))?;
+    // Under --coverage, the listing below writes profiles: into a
+    // directory that goes away. The running machine sets its own pattern.
+    let (_discard, discard) = crate::scratch::private_dir("cargo-xdist-archive-")?;
+    let pattern = config.coverage.then(|| format!("{discard}/%p.profraw"));
+    let built = build::build(&config.build, pattern.as_deref())?;
     let target = &built.target_dir;
     let var = build::dylib_path_var();
     let libdir = build::rustc_target_libdir().map(Utf8PathBuf::from);
@@ -162,6 +174,21 @@ pub fn create(config: &ArchiveConfig) -> Result<ArchiveStats> {
         // Set again by the running cargo-xdist, if at all.
         b.env.retain(|(k, _)| k != "LLVM_PROFILE_FILE");
     }
+    let mut listings: Vec<Option<Vec<TestCase>>> = vec![Some(Vec::new()); binaries.len()];
+    let listing = list::list_build(&built);
+    for f in &listing.failures {
+        listings[f.binary] = None;
+    }
+    for case in listing.cases {
+        if let Some(cases) = &mut listings[case.binary] {
+            cases.push(case);
+        }
+    }
+    for (i, b) in binaries.iter().enumerate() {
+        if b.custom_harness {
+            listings[i] = None;
+        }
+    }
     let manifest = Manifest {
         format: FORMAT,
         xdist_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -172,6 +199,7 @@ pub fn create(config: &ArchiveConfig) -> Result<ArchiveStats> {
         other_executables: built.other_executables.clone(),
         dylibs: built.dylibs.clone(),
         instrumented: built.instrumentation.is_some(),
+        listings,
     };
     let bytes = write(&config.file, &manifest, &files)
         .with_context(|| format!("writing the archive {}", config.file))?;
@@ -345,6 +373,13 @@ pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutpu
         for b in &mut binaries {
             b.env
                 .push(("LLVM_PROFILE_FILE".into(), pattern.to_string()));
+        }
+    }
+    // The archived listings become the extracted binaries' cached ones.
+    let cache = list::cache::ListCache::new(&remap.target.1);
+    for (b, cases) in binaries.iter().zip(m.listings) {
+        if let Some(cases) = cases {
+            cache.put(b, cases).map_err(|e| unusable(file, e))?;
         }
     }
     let instrumentation = m.instrumented.then(|| CargoInstrumentation {

@@ -66,10 +66,10 @@ pub fn list_all(binaries: &[TestBinary], workspace_root: &Utf8Path) -> Listing {
 }
 
 /// List the build's tests, reusing the listings cached in its target
-/// directory (not for an extracted archive, which is new every run).
+/// directory (for an extracted archive: the listings it was made with).
 pub fn list_build(build: &BuildOutput) -> Listing {
-    let cache = (build.extracted.is_none() && !build.target_dir.as_str().is_empty())
-        .then(|| cache::ListCache::new(&build.target_dir));
+    let cache =
+        (!build.target_dir.as_str().is_empty()).then(|| cache::ListCache::new(&build.target_dir));
     list_with(&build.binaries, &build.workspace_root, cache.as_ref())
 }
 

@@ -192,17 +192,19 @@ fn archive_usage_errors_come_before_anything_runs() {
 /// an instrumented archive is refused without --coverage and elsewhere.
 #[test]
 fn an_instrumented_archive_reports_coverage_where_it_was_built() {
-    let tmp = tempfile::Builder::new()
-        .prefix("xdist-archive-")
-        .tempdir()
-        .unwrap();
+    // A copy: the instrumented build script leaves a profile where it runs.
+    let tmp = fixture_copies("xdist-archive-", &["archive", "record"]);
+    let manifest = tmp.path().join("archive/Cargo.toml");
     let file = tmp.path().join("cov.tar.zst");
     let file_arg = file.to_str().unwrap();
-    let made = xdist_fixture_sub(
+    let made = xdist(&[
         "archive",
-        "archive",
-        &["--coverage", "--archive-file", file_arg],
-    )
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "--coverage",
+        "--archive-file",
+        file_arg,
+    ])
     .run();
     made.assert_code(0);
     let lcov_path = tmp.path().join("archive.lcov");
@@ -223,7 +225,7 @@ fn an_instrumented_archive_reports_coverage_where_it_was_built() {
     let lines = cargo_xdist::coverage::lcov::per_file_lines(&report);
     let lib = lines
         .iter()
-        .find(|(path, _)| path.ends_with("fixtures/archive/src/lib.rs"))
+        .find(|(path, _)| Path::new(path) == tmp.path().join("archive/src/lib.rs"))
         .unwrap_or_else(|| panic!("src/lib.rs is not in the report: {lines:?}{}", run.ctx()));
     let (found, hit) = *lib.1;
     assert!(hit > 0 && hit <= found, "{lib:?}{}", run.ctx());
@@ -245,4 +247,55 @@ fn an_instrumented_archive_reports_coverage_where_it_was_built() {
     let plain = make_archive("archive", tmp.path());
     let run = xdist(&["--archive-file", plain.to_str().unwrap(), "--coverage"]).run();
     one_error_line(&run, "built without --coverage");
+}
+
+/// The archive carries each binary's listing, and the run uses it instead
+/// of asking the binaries: a listing planted in the build's cache (an
+/// ignored test renamed) is what the archive's run reports.
+#[test]
+fn the_archived_listing_is_the_one_that_runs() {
+    let tmp = fixture_copies("xdist-archive-", &["archive", "record"]);
+    let manifest = tmp.path().join("archive/Cargo.toml");
+    let target = tmp.path().join("target");
+    // A listing is cached for one environment: keep it the same.
+    let fixed = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--manifest-path", manifest.to_str().unwrap()]);
+        xdist(&all)
+            .env("CARGO_TARGET_DIR", target.to_str().unwrap())
+            .env(
+                "XDIST_FIXTURE_RECORD",
+                tmp.path().join("records").to_str().unwrap(),
+            )
+            .run()
+    };
+    fixed(&["list"]).assert_code(0);
+    let cache = target.join("xdist/list-cache");
+    let mut planted = 0;
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.contains("\"tests::ignored\"") {
+            std::fs::write(
+                &path,
+                text.replace("\"tests::ignored\"", "\"tests::planted\""),
+            )
+            .unwrap();
+            planted += 1;
+        }
+    }
+    assert_eq!(planted, 1, "one cached listing has tests::ignored");
+    let file = tmp.path().join("listed.tar.zst");
+    fixed(&["archive", "--archive-file", file.to_str().unwrap()]).assert_code(0);
+
+    let run = run_archive(&file, &tmp.path().join("archive"), &[]);
+    run.assert_summary(4, 1, 1);
+    let outcomes = run.junit().outcome_map();
+    let outcome = |name: &str| {
+        outcomes
+            .get(&("archived".to_string(), name.to_string()))
+            .copied()
+    };
+    assert_eq!(outcome("tests::planted"), Some("skip"), "{}", run.ctx());
+    assert_eq!(outcome("tests::ignored"), None, "{}", run.ctx());
 }

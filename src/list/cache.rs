@@ -11,7 +11,7 @@
 use std::hash::{Hash, Hasher};
 use std::os::unix::fs::MetadataExt;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +79,13 @@ impl ListCache {
         };
         let _ = crate::build::cache::write_json(&file, &entry);
         Ok(entry.cases)
+    }
+
+    /// Keep `cases` as the binary's listing, as it is now (an archive's
+    /// listings, for its extracted binaries).
+    pub fn put(&self, binary: &TestBinary, cases: Vec<TestCase>) -> Result<()> {
+        let key = key(binary).context("the binary cannot be read")?;
+        crate::build::cache::write_json(&self.file(binary), &Entry { key, cases })
     }
 
     fn file(&self, binary: &TestBinary) -> Utf8PathBuf {
