@@ -2,6 +2,8 @@
 //! → the test executables, each with the package data and environment that
 //! `cargo test` would give it at run time.
 
+pub mod cache;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufReader;
 use std::process::{Command, Stdio};
@@ -14,8 +16,8 @@ use crate::config::BuildOptions;
 use crate::coverage::instrument::{CargoInstrumentation, cargo_instrumentation};
 use crate::error::{BuildFailed, UsageError};
 
-/// One test executable produced by the build.
-#[derive(Debug, Clone)]
+/// One test executable produced by the build (serialized into archives).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TestBinary {
     /// Stable id: `package` for the library, `package::kind/name` otherwise.
     pub id: String,
@@ -48,7 +50,7 @@ pub struct DocPackage {
 }
 
 /// What the build produced.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct BuildOutput {
     /// Sorted by id.
     pub binaries: Vec<TestBinary>,
@@ -64,6 +66,15 @@ pub struct BuildOutput {
     /// The workspace's other executables the build produced (its bins,
     /// which tests run through `CARGO_BIN_EXE_*`): coverage objects too.
     pub other_executables: Vec<Utf8PathBuf>,
+    /// The target directory the binaries were built in (the instrumented
+    /// build's under `--coverage`; the extracted one for `--archive-file`).
+    pub target_dir: Utf8PathBuf,
+    /// Dynamic libraries the build produced (`dylib` and `cdylib` crates),
+    /// which test binaries may load at run time.
+    pub dylibs: Vec<Utf8PathBuf>,
+    /// `--archive-file`: the directory the archive was extracted into,
+    /// removed when the last holder drops it.
+    pub extracted: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 /// The cargo executable: `$CARGO` when run as a cargo subcommand.
@@ -164,25 +175,53 @@ struct ScriptOutput {
 
 /// Run the build; on success return the test executables. `cargo
 /// metadata` goes first (not alongside: a workspace cargo cannot read would
-/// then be reported twice): its failure is a usage error.
+/// then be reported twice): its failure is a usage error. An earlier
+/// run's metadata replaces it while the workspace's manifests are
+/// unchanged ([`cache`]); if the build then names a package or a target
+/// dir it does not know, cargo is asked after all.
 ///
 /// With `coverage` (the `LLVM_PROFILE_FILE` every binary gets unless a
 /// worker sets its own), the tests are built instrumented, in their own
 /// target directory.
 pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
-    let meta = metadata(b)?;
-    let workspace_target = match &b.target_dir {
-        Some(d) => Utf8PathBuf::from(d),
+    let cache = cache::MetadataCache::new(b);
+    let cached = cache.load();
+    let from_cache = cached.is_some();
+    let mut meta = match cached {
+        Some(meta) => meta,
+        None => metadata(b)?,
+    };
+    // The user's target dir (absolute, for comparing with cargo's paths).
+    let user_target = |meta: &Metadata| match &b.target_dir {
+        Some(d) => std::env::current_dir()
+            .ok()
+            .and_then(|cwd| Utf8PathBuf::from_path_buf(cwd).ok())
+            .map_or_else(|| Utf8PathBuf::from(d), |cwd| cwd.join(d)),
         None => meta.target_directory.clone(),
     };
-    let instrumentation =
-        coverage.map(|_| cargo_instrumentation(&workspace_target, &|k| std::env::var(k).ok()));
+    let mut target = user_target(&meta);
+    let mut instrumentation =
+        coverage.map(|_| cargo_instrumentation(&target, &|k| std::env::var(k).ok()));
+    if let (Some(i), Some(pattern)) = (instrumentation.as_mut(), coverage) {
+        // Instrumented build scripts run during the build: their profiles
+        // must not land in the package directories as default_*.profraw.
+        i.env
+            .push(("LLVM_PROFILE_FILE".into(), pattern.to_string()));
+    }
+    let compiled = compile(b, instrumentation.as_ref())?;
+    if !from_cache || !describes(&meta, &compiled, &target) {
+        if from_cache {
+            meta = metadata(b)?;
+            target = user_target(&meta);
+        }
+        cache.store(&meta, &target);
+    }
     let target_dir = instrumentation
         .as_ref()
-        .map_or(workspace_target.clone(), |i| i.target_dir.clone());
-    let compiled = compile(b, instrumentation.as_ref())?;
+        .map_or(target.clone(), |i| i.target_dir.clone());
     let mut out = assemble(&meta, &target_dir, compiled);
-    out.target_directory = workspace_target;
+    out.target_dir = target_dir;
+    out.target_directory = target;
     if let Some(pattern) = coverage {
         for binary in &mut out.binaries {
             binary
@@ -195,6 +234,24 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     }
     out.instrumentation = instrumentation;
     Ok(out)
+}
+
+/// Whether `meta` knows every package the build built, and every
+/// executable is under `target_dir`, where the build was to go.
+fn describes(meta: &Metadata, compiled: &Compiled, target_dir: &Utf8Path) -> bool {
+    let known: std::collections::HashSet<&PackageId> =
+        meta.packages.iter().map(|p| &p.id).collect();
+    let exes = compiled
+        .artifacts
+        .iter()
+        .filter_map(|a| a.executable.as_ref());
+    compiled
+        .artifacts
+        .iter()
+        .all(|a| known.contains(&a.package_id))
+        && exes
+            .chain(&compiled.other_executables)
+            .all(|e| e.starts_with(target_dir))
 }
 
 /// `--doc`: every selected package whose library has doctests.
@@ -281,6 +338,8 @@ struct Compiled {
     /// Test binaries of dylib and proc-macro crates link std dynamically:
     /// they need the toolchain's library directory, as cargo provides.
     needs_std_dylib: bool,
+    /// The `dylib` and `cdylib` crates' files.
+    dylibs: Vec<Utf8PathBuf>,
 }
 
 fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> Result<Compiled> {
@@ -314,9 +373,20 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
     let mut other_executables = Vec::new();
     let mut scripts: HashMap<PackageId, ScriptOutput> = HashMap::new();
     let mut needs_std_dylib = false;
+    let mut dylibs = Vec::new();
     for msg in Message::parse_stream(BufReader::new(stdout)) {
         match msg.context("reading cargo's JSON messages")? {
             Message::CompilerArtifact(art) => {
+                if art.target.crate_types.iter().any(|c| {
+                    matches!(
+                        c,
+                        cargo_metadata::CrateType::DyLib | cargo_metadata::CrateType::CDyLib
+                    )
+                }) {
+                    let shared =
+                        |f: &&Utf8PathBuf| f.extension().is_some_and(|e| e == "so" || e == "dylib");
+                    dylibs.extend(art.filenames.iter().filter(shared).cloned());
+                }
                 if art.target.crate_types.iter().any(|c| {
                     matches!(
                         c,
@@ -357,6 +427,7 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
         other_executables,
         scripts,
         needs_std_dylib,
+        dylibs,
     })
 }
 
@@ -367,6 +438,7 @@ fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> Build
         other_executables,
         scripts,
         needs_std_dylib,
+        dylibs,
     } = compiled;
     let packages: HashMap<&PackageId, &Package> =
         meta.packages.iter().map(|p| (&p.id, p)).collect();
@@ -433,17 +505,16 @@ fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> Build
     binaries.sort_by(|a, b| a.id.cmp(&b.id));
     BuildOutput {
         binaries,
-        doc_packages: Vec::new(),
         workspace_root: meta.workspace_root.clone(),
-        target_directory: target_dir.to_path_buf(),
-        instrumentation: None,
         other_executables,
+        dylibs,
+        ..Default::default()
     }
 }
 
 /// `rustc --print target-libdir`: where std's dylib lives (needed by
 /// `-C prefer-dynamic` builds), as cargo adds it to the dylib path.
-fn rustc_target_libdir() -> Option<String> {
+pub fn rustc_target_libdir() -> Option<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(rustc)
         .args(["--print", "target-libdir"])
@@ -558,7 +629,8 @@ fn runtime_env(
     env.into_iter().collect()
 }
 
-fn dylib_path_var() -> &'static str {
+/// The variable that lists directories of dynamic libraries.
+pub fn dylib_path_var() -> &'static str {
     if cfg!(target_os = "macos") {
         "DYLD_FALLBACK_LIBRARY_PATH"
     } else {

@@ -2,6 +2,7 @@
 //! conflicts live here; no I/O. [`crate::config`] turns these structs into
 //! the plain configuration the stages take.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -35,6 +36,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// List the tests with their binary, source file and group
     List(Box<ListArgs>),
+    /// Build the tests into an archive that `--archive-file` runs without cargo
+    Archive(Box<ArchiveArgs>),
     /// Manage per-worker databases
     #[command(subcommand)]
     Db(DbCommand),
@@ -260,12 +263,21 @@ pub struct DbArgs {
     /// Start a throwaway PostgreSQL server for the run
     #[arg(long)]
     pub ephemeral_postgres: bool,
+    /// `db clean`'s command line (see [`RunArgs::argv`]); None within `run`.
+    #[arg(skip)]
+    pub argv: Option<Vec<OsString>>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct RunArgs {
     #[command(flatten)]
     pub build: BuildArgs,
+    /// Run the test binaries of `cargo xdist archive`'s FILE instead of building
+    #[arg(long, value_name = "FILE", help_heading = "Archive")]
+    pub archive_file: Option<String>,
+    /// With --archive-file: where the sources are checked out (default: where built)
+    #[arg(long, value_name = "DIR", help_heading = "Archive")]
+    pub workspace_remap: Option<String>,
     #[command(flatten)]
     pub filter: FilterArgs,
     #[command(flatten)]
@@ -340,6 +352,11 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub coverage: CoverageArgs,
+
+    /// The command line these were parsed from (None when built in code):
+    /// the config stage reads it again with the config files' defaults.
+    #[arg(skip)]
+    pub argv: Option<Vec<OsString>>,
 }
 
 /// Retries, stopping early, and the last run's failures.
@@ -420,16 +437,50 @@ pub struct ListArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
+    /// The command line these were parsed from (see [`RunArgs::argv`]).
+    #[arg(skip)]
+    pub argv: Option<Vec<OsString>>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Where to write the archive (tar.zst)
+    #[arg(long, value_name = "FILE")]
+    pub archive_file: String,
+    /// Build instrumented tests, for running the archive with --coverage
+    #[arg(long)]
+    pub coverage: bool,
+    /// The command line these were parsed from (see [`RunArgs::argv`]).
+    #[arg(skip)]
+    pub argv: Option<Vec<OsString>>,
+}
+
+/// The options of `cargo xdist run`: the keys config files may set.
+pub fn run_command() -> clap::Command {
+    RunArgs::augment_args(clap::Command::new("cargo xdist"))
 }
 
 /// Parse argv, accepting both `cargo xdist ...` (cargo passes `xdist` as the
 /// first argument) and `cargo-xdist ...`.
-pub fn parse_from<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Result<Cli, clap::Error> {
-    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+pub fn parse_from<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap::Error> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
     if args.get(1).is_some_and(|a| a == "xdist") {
         args.remove(1);
     }
-    Cli::try_parse_from(args)
+    let mut cli = Cli::try_parse_from(&args)?;
+    // Each command's own arguments, after the program (and subcommand) name.
+    let own = |skip: usize| Some(args.iter().skip(skip).cloned().collect());
+    match &mut cli.command {
+        None => cli.run.argv = own(1),
+        Some(Command::Run(a)) => a.argv = own(2),
+        Some(Command::List(a)) => a.argv = own(2),
+        Some(Command::Archive(a)) => a.argv = own(2),
+        Some(Command::Db(DbCommand::Clean(a))) => a.argv = own(3),
+        Some(Command::Coverage(_)) => {}
+    }
+    Ok(cli)
 }
 
 #[cfg(test)]

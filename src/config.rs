@@ -3,13 +3,16 @@
 //! before anything is built; the later stages take these plain types, never
 //! clap's structs.
 
+pub mod file;
+
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
 
 use crate::cli::{
-    self, BuildArgs, ColorArg, DbArgs, FilterArgs, ListArgs, NoTestsArg, NumWorkers, RunArgs,
+    self, ArchiveArgs, BuildArgs, ColorArg, DbArgs, FilterArgs, ListArgs, NoTestsArg, NumWorkers,
+    RunArgs,
 };
 use crate::coverage::merge::MergeFormat;
 use crate::coverage::report::ReportSpec;
@@ -45,6 +48,58 @@ impl From<cli::DistArg> for DistMode {
             cli::DistArg::Worksteal => DistMode::Worksteal,
             cli::DistArg::No => DistMode::No,
         }
+    }
+}
+
+/// A `--dist loadgroup` group declared in a config file (`group = [{ name,
+/// filter }]`): the tests of one binary that its filter matches run
+/// together, as those under an `xdist_group_NAME` module do.
+#[derive(Debug, Clone)]
+pub struct GroupRule {
+    pub name: String,
+    pub filter: GroupFilter,
+}
+
+/// Which tests a declared group takes.
+#[derive(Debug, Clone)]
+pub enum GroupFilter {
+    /// A regex searched in the full test name (`^db::`).
+    TestName(regex::Regex),
+    /// `file:GLOB`: a glob on the test's source file as `cargo xdist list`
+    /// shows it, relative to the package (`file:tests/db/**`).
+    SourceFile(globset::GlobMatcher),
+}
+
+impl GroupFilter {
+    /// `file:GLOB`, else a test-name regex; the error completes "`filter` ...".
+    pub fn parse(text: &str) -> Result<GroupFilter, String> {
+        match text.strip_prefix("file:") {
+            Some(glob) => globset::GlobBuilder::new(glob)
+                .literal_separator(true)
+                .build()
+                .map(|g| GroupFilter::SourceFile(g.compile_matcher()))
+                .map_err(|e| format!("is not a valid glob ({e})")),
+            None => regex::Regex::new(text)
+                .map(GroupFilter::TestName)
+                .map_err(|e| {
+                    let why = e.to_string();
+                    let why = why.lines().last().unwrap_or_default().trim().to_string();
+                    format!("is not a valid regex ({why})")
+                }),
+        }
+    }
+}
+
+impl GroupRule {
+    /// The first declared group that takes a test, by its name and source file.
+    pub fn find<'a>(rules: &'a [GroupRule], test: &str, source: Option<&str>) -> Option<&'a str> {
+        rules
+            .iter()
+            .find(|r| match &r.filter {
+                GroupFilter::TestName(re) => re.is_match(test),
+                GroupFilter::SourceFile(glob) => source.is_some_and(|s| glob.is_match(s)),
+            })
+            .map(|r| r.name.as_str())
     }
 }
 
@@ -264,6 +319,28 @@ pub struct RunConfig {
     pub flaky_fails: bool,
     /// `--lf` / `--ff`.
     pub last_failed: LastFailed,
+    /// `--dist loadgroup` groups declared in config files.
+    pub groups: Vec<GroupRule>,
+    /// `--archive-file`: run an archive's binaries instead of building.
+    pub archive: Option<ArchiveSource>,
+}
+
+/// `--archive-file FILE [--workspace-remap DIR]`, both absolute.
+#[derive(Debug, Clone)]
+pub struct ArchiveSource {
+    pub file: Utf8PathBuf,
+    /// Where the sources are checked out; None: where they were built.
+    pub workspace_remap: Option<Utf8PathBuf>,
+}
+
+/// Everything `cargo xdist archive` needs.
+#[derive(Debug, Clone)]
+pub struct ArchiveConfig {
+    pub build: BuildOptions,
+    /// Where the archive goes (absolute).
+    pub file: Utf8PathBuf,
+    /// Instrumented binaries, for `--archive-file` with `--coverage`.
+    pub coverage: bool,
 }
 
 /// What `--coverage` reports.
@@ -284,11 +361,100 @@ pub struct ListConfig {
     pub filters: Filters,
     pub dist: DistMode,
     pub json: bool,
+    /// `--dist loadgroup` groups declared in config files.
+    pub groups: Vec<GroupRule>,
+}
+
+/// The current directory, as the config files are found from it.
+fn cwd() -> Result<std::path::PathBuf, UsageError> {
+    std::env::current_dir().map_err(|e| {
+        UsageError(format!(
+            "cannot read the current directory ({e}); run from an existing directory"
+        ))
+    })
+}
+
+/// `path` made absolute against the current directory.
+fn absolute(path: &str) -> Result<Utf8PathBuf, UsageError> {
+    let joined = cwd()?.join(path);
+    Utf8PathBuf::from_path_buf(joined)
+        .map_err(|p| UsageError(format!("{} is not UTF-8; use a UTF-8 path", p.display())))
+}
+
+/// Long names of the options that change what cargo builds (all of
+/// [`BuildArgs`] but `--manifest-path`, which only finds the config).
+fn build_option_names() -> Vec<String> {
+    use clap::Args;
+    let cmd = BuildArgs::augment_args(clap::Command::new("build"));
+    cmd.get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|l| *l != "manifest-path")
+        .map(String::from)
+        .collect()
+}
+
+/// `--archive-file` and `--workspace-remap`, checked: the archive runs its
+/// binaries as they were built, without cargo.
+fn archive_source(
+    args: &RunArgs,
+    given: &std::collections::BTreeSet<String>,
+) -> Result<Option<ArchiveSource>, UsageError> {
+    let Some(file) = &args.archive_file else {
+        if args.workspace_remap.is_some() {
+            return Err(UsageError(
+                "--workspace-remap needs --archive-file; pass the archive to run".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if let Some(flag) = build_option_names().iter().find(|n| given.contains(*n)) {
+        return Err(UsageError(format!(
+            "--{flag} changes the build, but --archive-file runs the binaries as archived; pass it to `cargo xdist archive` instead"
+        )));
+    }
+    if args.doc {
+        return Err(UsageError(
+            "--doc needs cargo and cannot run from an archive; drop --doc or run without --archive-file".into(),
+        ));
+    }
+    let file = absolute(file)?;
+    if let Err(e) = std::fs::File::open(&file) {
+        return Err(UsageError(format!(
+            "cannot read the archive {file} ({e}); make it with `cargo xdist archive --archive-file {file}`"
+        )));
+    }
+    let workspace_remap = match &args.workspace_remap {
+        None => None,
+        Some(dir) => {
+            let dir = absolute(dir)?;
+            if !dir.is_dir() {
+                return Err(UsageError(format!(
+                    "--workspace-remap {dir} is not a directory; check out the workspace's sources there"
+                )));
+            }
+            Some(dir)
+        }
+    };
+    Ok(Some(ArchiveSource {
+        file,
+        workspace_remap,
+    }))
 }
 
 impl RunConfig {
     /// Resolve and validate the run options; `env` reads a variable.
-    pub fn new(args: RunArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, UsageError> {
+    pub fn new(
+        mut args: RunArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, UsageError> {
+        let argv = args.argv.take();
+        let files = file::FileDefaults::load(args.build.manifest_path.as_deref(), &cwd()?)?;
+        let file::Resolved {
+            args,
+            given,
+            groups,
+        } = files.apply(args, argv.as_deref())?;
+        let archive = archive_source(&args, &given)?;
         let (mut filters, after) = filters(args.filter)?;
         let no_capture = args.no_capture || after.no_capture;
         if no_capture && !after.no_capture {
@@ -313,7 +479,7 @@ impl RunConfig {
         };
         let junit = args.junit.map(Utf8PathBuf::from);
         if let Some(path) = &junit {
-            check_writable(path)?;
+            check_writable(path, "the JUnit report", "--junit")?;
         }
         let db = db_options(&args.db, env);
         // `--no-run` runs no test, so it needs (and starts) no database.
@@ -379,19 +545,52 @@ impl RunConfig {
             max_fail,
             flaky_fails: args.lifecycle.flaky_fails,
             last_failed,
+            groups,
+            archive,
         })
     }
 }
 
 impl ListConfig {
-    pub fn new(args: ListArgs) -> Result<Self, UsageError> {
+    pub fn new(mut args: ListArgs) -> Result<Self, UsageError> {
+        let argv = args.argv.take();
+        let files = file::FileDefaults::load(args.build.manifest_path.as_deref(), &cwd()?)?;
+        let file::Resolved { args, groups, .. } = files.apply(args, argv.as_deref())?;
         Ok(ListConfig {
             build: BuildOptions::from(args.build),
             filters: filters(args.filter)?.0,
             dist: DistMode::from(args.dist),
             json: args.message_format == cli::MessageFormat::Json,
+            groups,
         })
     }
+}
+
+impl ArchiveConfig {
+    pub fn new(mut args: ArchiveArgs) -> Result<Self, UsageError> {
+        let argv = args.argv.take();
+        let files = file::FileDefaults::load(args.build.manifest_path.as_deref(), &cwd()?)?;
+        let args = files.apply(args, argv.as_deref())?.args;
+        let file = absolute(&args.archive_file)?;
+        check_writable(&file, "the archive", "--archive-file")?;
+        Ok(ArchiveConfig {
+            build: BuildOptions::from(args.build),
+            file,
+            coverage: args.coverage,
+        })
+    }
+}
+
+/// `db clean`'s options, with the config files' defaults (found from the
+/// current directory).
+pub fn db_clean_options(
+    mut args: DbArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<DbOptions, UsageError> {
+    let argv = args.argv.take();
+    let files = file::FileDefaults::load(None, &cwd()?)?;
+    let args = files.apply(args, argv.as_deref())?.args;
+    Ok(db_options(&args, env))
 }
 
 /// `--database-url`, else the named variable; none means no databases.
@@ -853,11 +1052,11 @@ fn rerun_args(
     a
 }
 
-/// Fail early, before the build, if a report cannot be written at `path`.
-fn check_writable(path: &Utf8PathBuf) -> Result<(), UsageError> {
+/// Fail early, before the build, if `what` cannot be written at `path`.
+fn check_writable(path: &Utf8PathBuf, what: &str, flag: &str) -> Result<(), UsageError> {
     let fail = |e: std::io::Error| {
         UsageError(format!(
-            "cannot write the JUnit report {path} ({e}); choose a writable --junit path"
+            "cannot write {what} {path} ({e}); choose a writable {flag} path"
         ))
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_str().is_empty()) {

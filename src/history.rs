@@ -144,8 +144,7 @@ mod tests {
             doc_packages: vec![],
             workspace_root: root.into(),
             target_directory: dir.to_path_buf(),
-            instrumentation: None,
-            other_executables: vec![],
+            ..Default::default()
         }
     }
 

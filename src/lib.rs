@@ -10,7 +10,7 @@
 //! | --- | --- | --- |
 //! | command line | [`cli`] | argv → clap structs (no I/O) |
 //! | configuration | [`config`] | clap structs + environment → [`config::RunConfig`] / [`config::ListConfig`]; every usage error |
-//! | build | [`build`] | [`config::BuildOptions`] → [`build::BuildOutput`] ([`build::TestBinary`]s, [`build::DocPackage`]s) |
+//! | build | [`build`] | [`config::BuildOptions`] → [`build::BuildOutput`] ([`build::TestBinary`]s, [`build::DocPackage`]s); or [`archive`]: `--archive-file` → the same [`build::BuildOutput`], remapped |
 //! | list | [`list`] | test binaries → [`list::Listing`] ([`list::TestCase`]s with source files, listing failures) |
 //! | plan | [`plan`] | listing + [`config::Filters`] + [`config::DistMode`] + [`plan::LastFailures`] → [`plan::Plan`]: [`plan::WorkUnit`]s and results known before the run |
 //! | schedule | [`schedule`] | units (`--ff`: the last failures' first) → the order workers take them |
@@ -30,6 +30,10 @@
 //! - **A new reporter** (JSON lines, ...): a type implementing
 //!   [`report::Reporter`] in `report/`, added to the [`report::EventSink`]'s
 //!   list in main.rs. It receives every event already redacted.
+//! - **A new run option**: a field of [`cli::RunArgs`], resolved in
+//!   [`config`]. Config files (`.config/xdist.toml`, Cargo.toml's
+//!   `[workspace.metadata.xdist]` / `[package.metadata.xdist]`) take its
+//!   long name as a key at once: [`config::file`] reads clap's definition.
 //! - **A new dist mode**: a [`config::DistMode`] variant (and its
 //!   `cli::DistArg` spelling), its group key in [`plan::group_key`], its order
 //!   in [`schedule::order`].
@@ -44,6 +48,7 @@
 //!   processes, [`run::harness`] custom harnesses, [`run::doctest`] rustdoc;
 //!   all read bounded output through [`run::output`].
 
+pub mod archive;
 pub mod build;
 pub mod cli;
 pub mod config;

@@ -7,13 +7,16 @@
 //! binary that hangs in `--list` is killed after a time limit (`--timeout`,
 //! else [`DEFAULT_LIST_LIMIT`]) and fails alone, as one that crashes does,
 //! and so that a cancelled run stops listing at once.
+//! A build's listings are cached ([`cache`]).
+
+pub mod cache;
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use camino::Utf8Path;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::build::{BuildOutput, TestBinary};
 use crate::env::test_command;
@@ -26,7 +29,7 @@ use crate::signal::Cancel;
 pub const DEFAULT_LIST_LIMIT: Duration = Duration::from_secs(60);
 
 /// What kind of unit a test case is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CaseKind {
     /// A libtest test, run by name.
@@ -36,7 +39,7 @@ pub enum CaseKind {
 }
 
 /// One test of one binary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestCase {
     /// Index into the build's binaries.
     #[serde(skip)]
@@ -69,18 +72,28 @@ pub struct Listing {
 }
 
 /// List every binary's tests, in parallel, each within `limit` (default
-/// [`DEFAULT_LIST_LIMIT`]). Once the run is cancelled nothing is listed.
+/// [`DEFAULT_LIST_LIMIT`]), reusing the listings cached in the build's
+/// target directory (for an extracted archive: the listings it was made
+/// with). Once the run is cancelled nothing is listed.
 pub fn list_all(build: &BuildOutput, cancel: &Cancel, limit: Option<Duration>) -> Listing {
     let (binaries, workspace_root) = (&build.binaries, &build.workspace_root);
     let limits = Limits {
         cancel,
         time: limit.unwrap_or(DEFAULT_LIST_LIMIT),
     };
+    let cache =
+        (!build.target_dir.as_str().is_empty()).then(|| cache::ListCache::new(&build.target_dir));
     let per_binary: Vec<Result<Vec<TestCase>>> = binaries
         .par_iter()
         .enumerate()
         .map(|(i, b)| {
-            let mut cases = list_binary(i, b, &limits)?;
+            let mut cases = match &cache {
+                Some(cache) if !b.custom_harness => {
+                    cache.get_or_list(b, || list_binary(i, b, &limits))?
+                }
+                _ => list_binary(i, b, &limits)?,
+            };
+            cases.iter_mut().for_each(|c| c.binary = i);
             for c in &mut cases {
                 c.source_path = c
                     .source_path

@@ -12,13 +12,13 @@ use cargo_xdist::config::{self, ListConfig, RunConfig};
 use cargo_xdist::coverage::{self, finish::Session};
 use cargo_xdist::db::{self, WorkerDatabases};
 use cargo_xdist::env::{self, RunIdentity};
-use cargo_xdist::error::{self, EXIT_OK, EXIT_TESTS_FAILED, Interrupted, Unavailable};
+use cargo_xdist::error::{self, EXIT_OK, Interrupted, Unavailable};
 use cargo_xdist::event::RunEvent;
 use cargo_xdist::list::{self, Listing};
 use cargo_xdist::report::terminal::Timing;
 use cargo_xdist::report::{self, EventSink};
 use cargo_xdist::run::{self, RunOptions};
-use cargo_xdist::{history, plan, schedule, signal};
+use cargo_xdist::{archive, history, plan, schedule, signal};
 
 fn main() {
     let code = match cli::parse_from(std::env::args_os()) {
@@ -46,8 +46,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
         None => run_command(cli.run),
         Some(Command::Run(args)) => run_command(*args),
         Some(Command::List(args)) => list_command(*args),
+        Some(Command::Archive(args)) => {
+            println!("{}", archive::create(&config::ArchiveConfig::new(*args)?)?);
+            Ok(EXIT_OK)
+        }
         Some(Command::Db(DbCommand::Clean(args))) => {
-            let dropped = db::clean(&config::db_options(&args, ENV)).map_err(Unavailable::new)?;
+            let options = config::db_clean_options(args, ENV)?;
+            let dropped = db::clean(&options).map_err(Unavailable::new)?;
             println!("{}", report::dropped_databases(&dropped));
             Ok(EXIT_OK)
         }
@@ -67,12 +72,9 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let run_id = env::new_run_id();
     // Databases first: a bad URL must not cost a build.
-    let mut databases = match &config.db {
-        Some(opts) => Some(
-            WorkerDatabases::connect(opts, config.workers, &run_id).map_err(Unavailable::new)?,
-        ),
-        None => None,
-    };
+    let connect =
+        |o| WorkerDatabases::connect(o, config.workers, &run_id).map_err(Unavailable::new);
+    let mut databases = config.db.as_ref().map(connect).transpose()?;
     let mut timing = Timing::default();
     let discard = coverage.as_ref().map(Session::discard_pattern);
     let (built, listing) = build_and_list(
@@ -88,7 +90,8 @@ fn run_command(args: RunArgs) -> Result<i32> {
     }
     coverage.as_mut().map(Session::ready).transpose()?;
     let last = history::load(&built, config.last_failed);
-    let plan = plan::plan(config.dist, &built, listing, &config.filters, &last);
+    let (dist, groups) = (config.dist, &config.groups);
+    let plan = plan::plan(dist, groups, &built, listing, &config.filters, &last);
     let units = schedule::order(config.dist, plan.first, plan.units);
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
     identity
@@ -146,7 +149,7 @@ fn build_and_list(
         let creating = databases.map(|d| s.spawn(move || d.create()));
         let result = (|| -> Result<_> {
             let t_build = Instant::now();
-            let built = match build::build(&config.build, coverage) {
+            let built = match archive::build_or_open(config, coverage) {
                 Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
                 other => other?,
             };
@@ -174,23 +177,18 @@ fn list_command(args: ListArgs) -> Result<i32> {
     let config = ListConfig::new(args)?;
     let built = build::build(&config.build, None)?;
     let listing = list::list_all(&built, &signal::Cancel::install(), None);
-    listing
-        .failures
-        .iter()
-        .for_each(|f| eprintln!("error: {}", f.message));
+    (listing.failures.iter()).for_each(|f| eprintln!("error: {}", f.message));
     let cases = plan::select(listing.cases, &config.filters);
     report::listing::write(
         &mut std::io::stdout().lock(),
         &built.binaries,
         &cases,
         config.dist,
+        &config.groups,
         config.json,
     )?;
     // A binary that could not be listed is a failed test binary, as under
     // cargo test; the others are still listed.
-    Ok(if listing.failures.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_TESTS_FAILED
-    })
+    let failed = listing.failures.len();
+    Ok(error::run_exit_code(false, failed, false, false))
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::build::{BuildOutput, TestBinary};
-use crate::config::{DistMode, Filters, IgnoredMode, LastFailed};
+use crate::config::{DistMode, Filters, GroupRule, IgnoredMode, LastFailed};
 use crate::event::{Outcome, TestId, TestResult};
 use crate::list::{CaseKind, Listing, TestCase};
 
@@ -141,10 +141,12 @@ impl LastFailures {
     }
 }
 
-/// Split the listing into units of work under `mode`; `last` selects or
+/// Split the listing into units of work under `mode` (`declared`: the
+/// `--dist loadgroup` groups declared in config files); `last` selects or
 /// puts first the tests that failed last time (`--lf`/`--ff`).
 pub fn plan(
     mode: DistMode,
+    declared: &[GroupRule],
     build: &BuildOutput,
     listing: Listing,
     filters: &Filters,
@@ -195,7 +197,8 @@ pub fn plan(
             });
             continue;
         }
-        let (mut key, mut batchable) = group_key(mode, &build.binaries[case.binary], &case);
+        let (mut key, mut batchable) =
+            group_key(mode, declared, &build.binaries[case.binary], &case);
         if ahead {
             // A unit of its own, not batched with tests that passed.
             (key, batchable) = (format!("{key} (failed first)"), false);
@@ -236,8 +239,15 @@ pub fn plan(
     }
 }
 
-/// The group key a test gets under `mode`.
-pub fn group_key(mode: DistMode, binary: &TestBinary, case: &TestCase) -> (String, bool) {
+/// The group key a test gets under `mode`; under `loadgroup`, a test
+/// outside any `xdist_group_NAME` module goes to the first of `groups`
+/// that takes it.
+pub fn group_key(
+    mode: DistMode,
+    groups: &[GroupRule],
+    binary: &TestBinary,
+    case: &TestCase,
+) -> (String, bool) {
     if case.kind != CaseKind::Libtest {
         return (binary.id.clone(), false);
     }
@@ -251,7 +261,9 @@ pub fn group_key(mode: DistMode, binary: &TestBinary, case: &TestCase) -> (Strin
         DistMode::Loadscope => (format!("{} {}", binary.id, module_of(&case.name)), false),
         DistMode::No => (binary.id.clone(), false),
         DistMode::Load => (format!("{} {}", binary.id, case.name), true),
-        DistMode::Loadgroup => match xdist_group_of(&case.name) {
+        DistMode::Loadgroup => match xdist_group_of(&case.name)
+            .or_else(|| GroupRule::find(groups, &case.name, case.source_path.as_deref()))
+        {
             Some(g) => (format!("{} group {g}", binary.id), false),
             None => (format!("{} {}", binary.id, case.name), true),
         },
@@ -329,11 +341,8 @@ pub(crate) mod tests {
     fn build(ids: &[&str]) -> BuildOutput {
         BuildOutput {
             binaries: ids.iter().map(|i| bin(i)).collect(),
-            doc_packages: vec![],
             workspace_root: Utf8PathBuf::from("/"),
-            target_directory: Utf8PathBuf::from("/target"),
-            instrumentation: None,
-            other_executables: vec![],
+            ..Default::default()
         }
     }
 
@@ -356,6 +365,7 @@ pub(crate) mod tests {
         };
         plan(
             mode,
+            &[],
             &build(&["a", "b"]),
             listing,
             &Filters::default(),
@@ -450,6 +460,7 @@ pub(crate) mod tests {
         };
         let p = plan(
             DistMode::Loadfile,
+            &[],
             &build(&["a", "b"]),
             listing,
             &Filters::default(),

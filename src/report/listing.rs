@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::build::TestBinary;
-use crate::config::DistMode;
+use crate::config::{DistMode, GroupRule};
 use crate::list::{CaseKind, TestCase};
 use crate::plan::group_key;
 
@@ -42,12 +42,13 @@ pub fn write(
     binaries: &[TestBinary],
     cases: &[TestCase],
     dist: DistMode,
+    groups: &[GroupRule],
     json: bool,
 ) -> Result<()> {
     if !json {
         for c in cases {
             let b = &binaries[c.binary];
-            let (key, _) = group_key(dist, b, c);
+            let (key, _) = group_key(dist, groups, b, c);
             writeln!(
                 out,
                 "{} {} {}{}  [group: {key}]",
@@ -74,7 +75,7 @@ pub fn write(
                 ignored: c.ignored,
                 source_path: c.source_path.as_deref(),
                 line: c.line,
-                group: group_key(dist, b, c).0,
+                group: group_key(dist, groups, b, c).0,
             }
         })
         .collect();

@@ -139,8 +139,7 @@ mod tests {
             }],
             workspace_root: Utf8PathBuf::from("/"),
             target_directory: Utf8PathBuf::from("/target"),
-            instrumentation: None,
-            other_executables: vec![],
+            ..Default::default()
         };
         let args: Vec<String> = ["--manifest-path", "/w s/Cargo.toml", "--", "--nocapture"]
             .map(String::from)

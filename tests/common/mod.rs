@@ -43,6 +43,33 @@ pub fn fixture_manifest(name: &str) -> String {
         .into_owned()
 }
 
+/// A new temporary directory (named `prefix...`) holding a copy of each
+/// named fixture, side by side as under `fixtures/` (so path
+/// dependencies such as `../record` still resolve).
+pub fn fixture_copies(prefix: &str, names: &[&str]) -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    for name in names {
+        copy_tree(&fixture_dir(name), &tmp.path().join(name));
+    }
+    tmp
+}
+
+/// Copy a directory tree, leaving out `target` directories.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&src, &dst);
+            }
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
 /// The one target directory shared by every fixture build.
 pub fn fixture_target_dir() -> PathBuf {
     repo_root().join("target").join("fixture-target")
@@ -114,6 +141,8 @@ pub struct Xdist {
     args: Vec<String>,
     junit: bool,
     envs: Vec<(String, String)>,
+    removed: Vec<String>,
+    cwd: Option<PathBuf>,
 }
 
 /// Start preparing `cargo xdist <args>` (the `xdist` argument is added, as
@@ -123,6 +152,8 @@ pub fn xdist<S: AsRef<str>>(args: &[S]) -> Xdist {
         args: args.iter().map(|a| a.as_ref().to_string()).collect(),
         junit: false,
         envs: Vec::new(),
+        removed: Vec::new(),
+        cwd: None,
     }
 }
 
@@ -154,6 +185,18 @@ impl Xdist {
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Run in `dir` instead of the repository's root.
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Run without `key` in the environment.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.removed.push(key.into());
         self
     }
 
@@ -193,7 +236,8 @@ impl Xdist {
         }
 
         let mut cmd = Command::new(XDIST);
-        cmd.args(&args).current_dir(repo_root());
+        cmd.args(&args)
+            .current_dir(self.cwd.clone().unwrap_or_else(repo_root));
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().into_owned();
             if CARGO_TEST_ONLY_VARS.contains(&k.as_str())
@@ -214,6 +258,9 @@ impl Xdist {
             .env("NO_COLOR", "1");
         for (k, v) in &self.envs {
             cmd.env(k, v);
+        }
+        for k in &self.removed {
+            cmd.env_remove(k);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

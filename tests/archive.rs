@@ -1,0 +1,301 @@
+//! Build once, run anywhere: `cargo xdist archive` packs the test binaries;
+//! `--archive-file --workspace-remap DIR` runs them against sources checked
+//! out at DIR, with neither cargo nor rustc on PATH.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// `PATH` without any directory holding cargo or rustc (the running
+/// machine has no Rust toolchain).
+fn path_without_cargo() -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let has_tool = |d: &str| {
+        ["cargo", "rustc"]
+            .iter()
+            .any(|t| Path::new(d).join(t).exists())
+    };
+    let kept: Vec<&str> = path
+        .split(':')
+        .filter(|d| !d.is_empty() && !has_tool(d))
+        .collect();
+    assert!(kept.iter().all(|d| !has_tool(d)));
+    kept.join(":")
+}
+
+/// `cargo xdist archive` of a fixture into `dir/NAME.tar.zst`.
+fn make_archive(fixture: &str, dir: &Path) -> PathBuf {
+    let file = dir.join(format!("{fixture}.tar.zst"));
+    let run = xdist_fixture_sub(
+        "archive",
+        fixture,
+        &["--archive-file", file.to_str().unwrap()],
+    )
+    .run();
+    run.assert_code(0);
+    assert!(
+        run.stdout.starts_with("Archived ") && file.is_file(),
+        "{}",
+        run.ctx()
+    );
+    file
+}
+
+/// `cargo xdist --archive-file FILE --workspace-remap DIR ARGS`, with no
+/// cargo or rustc to be found.
+fn run_archive(file: &Path, remap: &Path, args: &[&str]) -> Run {
+    let mut all = vec![
+        "--archive-file",
+        file.to_str().unwrap(),
+        "--workspace-remap",
+        remap.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    xdist(&all)
+        .env("PATH", &path_without_cargo())
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .junit()
+        .run()
+}
+
+#[test]
+fn archive_runs_in_a_remapped_checkout_without_cargo() {
+    let tmp = fixture_copies("xdist-archive-", &["archive"]);
+    let file = make_archive("archive", tmp.path());
+    let checkout = std::fs::canonicalize(tmp.path().join("archive")).unwrap();
+
+    let run = run_archive(&file, &checkout, &["-n", "2"]);
+    run.assert_code(100);
+    run.assert_summary(4, 1, 1);
+    assert!(
+        !run.stderr.contains("Finished") && !run.stderr.contains("Compiling"),
+        "nothing was built{}",
+        run.ctx()
+    );
+    let outcomes = run.junit().outcome_map();
+    let want = [
+        ("archived", "tests::reads_out_dir_at_run_time", "pass"),
+        (
+            "archived",
+            "tests::build_script_variable_at_run_time",
+            "pass",
+        ),
+        ("archived", "tests::fails_on_purpose", "fail"),
+        ("archived", "tests::ignored", "skip"),
+        (
+            "archived::test/files",
+            "reads_data_relative_to_the_working_directory",
+            "pass",
+        ),
+        (
+            "archived::test/files",
+            "reads_data_under_the_manifest_dir",
+            "pass",
+        ),
+    ];
+    for (suite, name, outcome) in want {
+        let got = outcomes.get(&(suite.to_string(), name.to_string()));
+        assert_eq!(got, Some(&outcome), "{suite} {name}{}", run.ctx());
+    }
+    // Every test ran in the checkout, and saw it as its manifest dir.
+    let records = run.records();
+    let tests: Vec<&Record> = records.iter().filter(|r| !r.name.contains('=')).collect();
+    assert_eq!(tests.len(), 5, "{records:#?}{}", run.ctx());
+    for r in &tests {
+        assert_eq!(Path::new(&r.cwd), checkout, "{r:?}{}", run.ctx());
+        assert_eq!(Path::new(&r.manifest_dir), checkout, "{r:?}{}", run.ctx());
+    }
+    // OUT_DIR pointed into the extracted archive, not into the build's
+    // target dir (which is still there) nor the checkout; and the
+    // extracted copy is gone after the run.
+    let out_dir = records
+        .iter()
+        .find_map(|r| r.name.strip_prefix("OUT_DIR="))
+        .unwrap_or_else(|| panic!("no OUT_DIR record{}", run.ctx()));
+    let out_dir = Path::new(out_dir);
+    assert!(
+        !out_dir.starts_with(fixture_target_dir()) && !out_dir.starts_with(&checkout),
+        "OUT_DIR {} was not remapped{}",
+        out_dir.display(),
+        run.ctx()
+    );
+    assert!(
+        !out_dir.exists(),
+        "the extracted archive was left behind{}",
+        run.ctx()
+    );
+}
+
+/// Dylib crates, custom harnesses, and a proc-macro crate whose tests link
+/// std dynamically (the archive carries std's library).
+#[test]
+fn archived_dylibs_harnesses_and_std_library_are_found() {
+    let tmp = fixture_copies("xdist-archive-", &["basic", "procmacro"]);
+    let basic = make_archive("basic", tmp.path());
+    let run = run_archive(&basic, &tmp.path().join("basic"), &["-n", "2"]);
+    run.assert_code(100);
+    run.assert_summary(37, 2, 2);
+    assert_outcomes(
+        &run,
+        &run.junit(),
+        &basic_expected(IgnoredMode::Skip, |_| true),
+    );
+
+    let procmacro = make_archive("procmacro", tmp.path());
+    let run = run_archive(&procmacro, &tmp.path().join("procmacro"), &[]);
+    run.assert_code(0);
+    run.assert_summary(2, 0, 0);
+}
+
+/// Exit 2 with one line on stderr, an error mentioning `mention`.
+fn one_error_line(run: &Run, mention: &str) {
+    run.assert_code(2);
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", run.ctx());
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(mention),
+        "{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn archive_usage_errors_come_before_anything_runs() {
+    let tmp = tempfile::Builder::new()
+        .prefix("xdist-archive-")
+        .tempdir()
+        .unwrap();
+    let missing = tmp.path().join("missing.tar.zst");
+    let run = run_archive(&missing, tmp.path(), &["--release"]);
+    one_error_line(&run, "--release");
+    let remap_only = xdist(&["--workspace-remap", tmp.path().to_str().unwrap()]).run();
+    one_error_line(&remap_only, "needs --archive-file");
+    let run = run_archive(&missing, tmp.path(), &[]);
+    one_error_line(&run, "missing.tar.zst");
+    let garbage = tmp.path().join("garbage.tar.zst");
+    std::fs::write(&garbage, "not an archive").unwrap();
+    let run = run_archive(&garbage, tmp.path(), &[]);
+    one_error_line(&run, "cannot use the archive");
+    // Sources not checked out where --workspace-remap says.
+    let file = make_archive("archive", tmp.path());
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let run = run_archive(&file, &empty, &[]);
+    one_error_line(&run, "are not checked out");
+}
+
+/// `cargo xdist archive --coverage` feeds `--archive-file --coverage` where
+/// the sources were built (the coverage maps name them by those paths);
+/// an instrumented archive is refused without --coverage and elsewhere.
+#[test]
+fn an_instrumented_archive_reports_coverage_where_it_was_built() {
+    // A copy: the instrumented build script leaves a profile where it runs.
+    let tmp = fixture_copies("xdist-archive-", &["archive", "record"]);
+    let manifest = tmp.path().join("archive/Cargo.toml");
+    let file = tmp.path().join("cov.tar.zst");
+    let file_arg = file.to_str().unwrap();
+    let made = xdist(&[
+        "archive",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "--coverage",
+        "--archive-file",
+        file_arg,
+    ])
+    .run();
+    made.assert_code(0);
+    let lcov_path = tmp.path().join("archive.lcov");
+    let report = format!("lcov:{}", lcov_path.display());
+    let run = xdist(&[
+        "--archive-file",
+        file_arg,
+        "--coverage",
+        "--cov-report",
+        &report,
+    ])
+    .run();
+    run.assert_code(100);
+    run.assert_summary(4, 1, 1);
+    let text = std::fs::read_to_string(&lcov_path)
+        .unwrap_or_else(|e| panic!("no lcov report: {e}{}", run.ctx()));
+    let report = cargo_xdist::coverage::lcov::parse(&text).unwrap();
+    let lines = cargo_xdist::coverage::lcov::per_file_lines(&report);
+    let lib = lines
+        .iter()
+        .find(|(path, _)| Path::new(path) == tmp.path().join("archive/src/lib.rs"))
+        .unwrap_or_else(|| panic!("src/lib.rs is not in the report: {lines:?}{}", run.ctx()));
+    let (found, hit) = *lib.1;
+    assert!(hit > 0 && hit <= found, "{lib:?}{}", run.ctx());
+
+    one_error_line(
+        &xdist(&["--archive-file", file_arg]).run(),
+        "run it with --coverage",
+    );
+    let elsewhere = tmp.path().to_str().unwrap();
+    let run = xdist(&[
+        "--archive-file",
+        file_arg,
+        "--coverage",
+        "--workspace-remap",
+        elsewhere,
+    ])
+    .run();
+    one_error_line(&run, "where they were built");
+    let plain = make_archive("archive", tmp.path());
+    let run = xdist(&["--archive-file", plain.to_str().unwrap(), "--coverage"]).run();
+    one_error_line(&run, "built without --coverage");
+}
+
+/// The archive carries each binary's listing, and the run uses it instead
+/// of asking the binaries: a listing planted in the build's cache (an
+/// ignored test renamed) is what the archive's run reports.
+#[test]
+fn the_archived_listing_is_the_one_that_runs() {
+    let tmp = fixture_copies("xdist-archive-", &["archive", "record"]);
+    let manifest = tmp.path().join("archive/Cargo.toml");
+    let target = tmp.path().join("target");
+    // A listing is cached for one environment: keep it the same.
+    let fixed = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--manifest-path", manifest.to_str().unwrap()]);
+        xdist(&all)
+            .env("CARGO_TARGET_DIR", target.to_str().unwrap())
+            .env(
+                "XDIST_FIXTURE_RECORD",
+                tmp.path().join("records").to_str().unwrap(),
+            )
+            .run()
+    };
+    fixed(&["list"]).assert_code(0);
+    let cache = target.join("xdist/list-cache");
+    let mut planted = 0;
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.contains("\"tests::ignored\"") {
+            std::fs::write(
+                &path,
+                text.replace("\"tests::ignored\"", "\"tests::planted\""),
+            )
+            .unwrap();
+            planted += 1;
+        }
+    }
+    assert_eq!(planted, 1, "one cached listing has tests::ignored");
+    let file = tmp.path().join("listed.tar.zst");
+    fixed(&["archive", "--archive-file", file.to_str().unwrap()]).assert_code(0);
+
+    let run = run_archive(&file, &tmp.path().join("archive"), &[]);
+    run.assert_summary(4, 1, 1);
+    let outcomes = run.junit().outcome_map();
+    let outcome = |name: &str| {
+        outcomes
+            .get(&("archived".to_string(), name.to_string()))
+            .copied()
+    };
+    assert_eq!(outcome("tests::planted"), Some("skip"), "{}", run.ctx());
+    assert_eq!(outcome("tests::ignored"), None, "{}", run.ctx());
+}
