@@ -63,17 +63,18 @@ fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn run_command(args: RunArgs) -> Result<i32> {
-    let config = RunConfig::new(args, ENV)?;
+    let mut config = RunConfig::new(args, ENV)?;
     let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let cancel = signal::Cancel::install();
     let run_id = env::new_run_id();
-    // Databases first: a bad URL must not cost a build.
-    let mut databases = match &config.db {
-        Some(opts) => Some(
-            WorkerDatabases::connect(opts, config.workers, &run_id).map_err(Unavailable::new)?,
-        ),
-        None => None,
-    };
+    // Databases first: a bad URL must not cost a build. The server may
+    // serve fewer workers than -n auto asked for.
+    let db = (config.db.as_ref()).map(|o| WorkerDatabases::connect(o, config.workers, &run_id));
+    let mut databases = db.transpose().map_err(Unavailable::new)?;
+    if let Some(d) = &databases {
+        d.notice().iter().for_each(|n| eprintln!("warning: {n}"));
+        config.workers = d.workers();
+    }
     let mut timing = Timing::default();
     let discard = coverage.as_ref().map(Session::discard_pattern);
     let (built, listing) = build_and_list(
