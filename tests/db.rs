@@ -18,7 +18,12 @@ use common::*;
 use postgres::{Client, NoTls};
 
 fn server() -> EphemeralServer {
-    EphemeralServer::start().unwrap_or_else(|e| {
+    server_with(&[])
+}
+
+/// A server with these settings on top of the usual ones.
+fn server_with(settings: &[(&str, &str)]) -> EphemeralServer {
+    EphemeralServer::start_with(settings).unwrap_or_else(|e| {
         panic!("these tests need PostgreSQL's server binaries (apt-get install -y postgresql): {e}")
     })
 }
@@ -159,30 +164,37 @@ fn serial_mode_passes_the_url_unchanged() {
     assert_eq!(databases(&server), ["app_serial"]);
 }
 
-#[test]
-fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed() {
-    let server = server();
-    create_base(&server, "app_pw");
-    admin(&server)
-        .batch_execute(
-            "CREATE ROLE app LOGIN CREATEDB PASSWORD 'p:a/s@s&w0rd'; ALTER DATABASE app_pw OWNER TO app",
-        )
+/// Base database `base`, owned by a role `app` with `password`, and a
+/// `-n 2` run as `app` (`encoded`: the password as the URL writes it) in
+/// which the schema test fails and prints DATABASE_URL in its message.
+fn failing_run_as_app(server: &EphemeralServer, base: &str, password: &str, encoded: &str) -> Run {
+    create_base(server, base);
+    admin(server)
+        .batch_execute(&format!(
+            "CREATE ROLE app LOGIN CREATEDB PASSWORD '{password}'; ALTER DATABASE {base} OWNER TO app"
+        ))
         .unwrap();
-    // The server asks every role for its password. `&` may stay unencoded
-    // in a URL's userinfo: the printed URL carries it and the JUnit writer
-    // escapes it (`&amp;`), out of a raw-file search's sight.
-    let encoded = "p%3Aa%2Fs%40s&w0rd";
     let url = format!(
-        "postgres://app:{encoded}@{}/app_pw?sslmode=disable",
+        "postgres://app:{encoded}@{}/{base}?sslmode=disable",
         server.url_host()
     );
-    // The schema test fails and prints DATABASE_URL in its panic message.
     let run = dbapp(&url, &["-n", "2"])
         .env("DBAPP_EXPECT_TABLE", "from_nowhere")
         .junit()
         .run();
     run.assert_code(100);
     run.assert_summary(16, 1, 0);
+    run
+}
+
+#[test]
+fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed() {
+    let server = server();
+    // The server asks every role for its password. `&` may stay unencoded
+    // in a URL's userinfo: the printed URL carries it and the JUnit writer
+    // escapes it (`&amp;`), out of a raw-file search's sight.
+    let encoded = "p%3Aa%2Fs%40s&w0rd";
+    let run = failing_run_as_app(&server, "app_pw", "p:a/s@s&w0rd", encoded);
     for r in run.records() {
         assert_eq!(
             r.database_url,
@@ -1067,8 +1079,7 @@ fn the_default_migrations_are_the_workspaces_and_a_failed_setup_leaves_no_templa
 
 #[test]
 fn the_connection_budget_refuses_an_overcommitted_run_and_lowers_auto() {
-    let server = EphemeralServer::start_with(&[("max_connections", "20")])
-        .unwrap_or_else(|e| panic!("this test needs PostgreSQL's server binaries: {e}"));
+    let server = server_with(&[("max_connections", "20")]);
     let url = create_base(&server, "app_budget");
     // 20 - 3 reserved for superusers = 17 free: one worker's 10.
     let run = dbapp(&url, &["-n", "4"]).run();
@@ -1178,23 +1189,7 @@ fn a_stray_url_does_not_block_serial_or_no_db_runs_and_errors_name_its_source() 
 #[test]
 fn a_plain_word_password_is_masked_where_it_is_a_password_and_nowhere_else() {
     let server = server();
-    create_base(&server, "app_word");
-    admin(&server)
-        .batch_execute(
-            "CREATE ROLE app LOGIN CREATEDB PASSWORD 'postgres'; ALTER DATABASE app_word OWNER TO app",
-        )
-        .unwrap();
-    let url = format!(
-        "postgres://app:postgres@{}/app_word?sslmode=disable",
-        server.url_host()
-    );
-    // The schema test fails and prints DATABASE_URL in its panic message.
-    let run = dbapp(&url, &["-n", "2"])
-        .env("DBAPP_EXPECT_TABLE", "from_nowhere")
-        .junit()
-        .run();
-    run.assert_code(100);
-    run.assert_summary(16, 1, 0);
+    let run = failing_run_as_app(&server, "app_word", "postgres", "postgres");
     let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
     for (name, text) in [("stdout", &run.stdout), ("JUnit", &junit)] {
         assert!(

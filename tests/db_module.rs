@@ -13,7 +13,12 @@ use cargo_xdist::db::{DbError, DbOptions, WorkerDatabases, clean, template};
 use postgres::{Client, NoTls};
 
 fn server() -> EphemeralServer {
-    EphemeralServer::start().unwrap_or_else(|e| {
+    server_with(&[])
+}
+
+/// A server with these settings on top of the usual ones.
+fn server_with(settings: &[(&str, &str)]) -> EphemeralServer {
+    EphemeralServer::start_with(settings).unwrap_or_else(|e| {
         panic!("these tests need a real PostgreSQL (install the postgresql package, e.g. apt-get install postgresql): {e}")
     })
 }
@@ -348,12 +353,41 @@ fn busy_template_is_reported() {
 }
 
 /// A `--db-setup` command that appends a line to `count` each time it
-/// runs, then creates table `t` (and the tables `sql` adds) with psql.
-fn counting_setup(count: &Path, env_name: &str, sql: &str) -> String {
+/// runs, then creates table `t` with psql.
+fn counting_setup(count: &Path, env_name: &str) -> String {
     format!(
-        r#"echo run >> '{}' && psql -X -q -v ON_ERROR_STOP=1 "${env_name}" -c 'create table t(x int); {sql}'"#,
+        r#"echo run >> '{}' && psql -X -q -v ON_ERROR_STOP=1 "${env_name}" -c 'create table t(x int)'"#,
         count.display()
     )
+}
+
+/// What each cached-template test starts from: a server, a connection to
+/// it, and options for base `app` with a [`counting_setup`] counting in
+/// `count`, keyed by the (empty) directory `scratch`.
+struct CacheCase {
+    admin: Client,
+    count: std::path::PathBuf,
+    opts: DbOptions,
+    /// Held for its lifetime.
+    _scratch: tempfile::TempDir,
+    server: EphemeralServer,
+}
+
+fn cache_case() -> CacheCase {
+    let server = server();
+    let scratch = tempfile::tempdir().unwrap();
+    let count = scratch.path().join("count");
+    let mut opts = opts(&server.url("app"));
+    opts.setup = Some(counting_setup(&count, "DATABASE_URL"));
+    opts.migrations = vec![scratch.path().join("migrations")];
+    std::fs::create_dir(&opts.migrations[0]).unwrap();
+    CacheCase {
+        admin: admin(&server),
+        count,
+        opts,
+        _scratch: scratch,
+        server,
+    }
 }
 
 fn runs(count: &Path) -> usize {
@@ -375,18 +409,13 @@ fn templates(admin: &mut Client) -> Vec<String> {
 
 #[test]
 fn setup_command_runs_once_into_a_template_every_database_copies() {
-    let server = server();
-    let mut admin = admin(&server);
-    let scratch = tempfile::tempdir().unwrap();
-    let count = scratch.path().join("count");
-    let mut o = opts(&server.url("app"));
+    let mut case = cache_case();
+    let (admin, count, o) = (&mut case.admin, &case.count, &mut case.opts);
     o.env_name = "MY_DB_URL".into();
-    o.setup = Some(counting_setup(&count, "MY_DB_URL", ""));
-    o.migrations = vec![scratch.path().join("none")];
-    std::fs::create_dir(&o.migrations[0]).unwrap();
-    let mut dbs = WorkerDatabases::connect(&o, 3, "s").unwrap();
+    o.setup = Some(counting_setup(count, "MY_DB_URL"));
+    let mut dbs = WorkerDatabases::connect(o, 3, "s").unwrap();
     dbs.create().unwrap();
-    assert_eq!(runs(&count), 1, "the setup ran once for three databases");
+    assert_eq!(runs(count), 1, "the setup ran once for three databases");
     for k in 0..3 {
         let (var, url) = dbs.worker_env(Some(k));
         assert_eq!(var, "MY_DB_URL");
@@ -394,57 +423,52 @@ fn setup_command_runs_once_into_a_template_every_database_copies() {
     }
     let key = template::key(o.setup.as_deref().unwrap(), &o.migrations).unwrap();
     let name = template_db_name("app", &key[..16]);
-    assert_eq!(templates(&mut admin), [name.as_str()]);
+    assert_eq!(templates(admin), [name.as_str()]);
     assert_eq!(
-        comment(&mut admin, &name),
+        comment(admin, &name),
         Some(Some(format!("created by cargo-xdist template {key}")))
     );
     assert_eq!(
-        comment(&mut admin, "app_gw0"),
+        comment(admin, "app_gw0"),
         Some(Some(format!("created by cargo-xdist run s from {name}")))
     );
     drop(dbs);
     // The workers' databases go, the template stays for the next run.
-    assert!(!exists(&mut admin, "app_gw0"));
-    assert_eq!(templates(&mut admin), [name.as_str()]);
+    assert!(!exists(admin, "app_gw0"));
+    assert_eq!(templates(admin), [name.as_str()]);
 }
 
 #[test]
 fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
-    let server = server();
-    let mut admin = admin(&server);
-    let scratch = tempfile::tempdir().unwrap();
-    let count = scratch.path().join("count");
-    let migrations = scratch.path().join("migrations");
-    std::fs::create_dir(&migrations).unwrap();
+    let mut case = cache_case();
+    let (server, admin) = (&case.server, &mut case.admin);
+    let (count, o) = (&case.count, &mut case.opts);
+    let migrations = o.migrations[0].clone();
     std::fs::write(migrations.join("001.sql"), "create table t (x int);").unwrap();
-    let mut o = opts(&server.url("app"));
-    o.setup = Some(counting_setup(&count, "DATABASE_URL", ""));
-    o.migrations = vec![migrations.clone()];
     let create = |o: &DbOptions, run: &str| {
         let mut dbs = WorkerDatabases::connect(o, 2, run).unwrap();
         dbs.create().unwrap();
         assert!(table_exists(&dbs.worker_env(Some(1)).1, "t"), "{run}");
     };
-    create(&o, "first");
-    create(&o, "second");
-    assert_eq!(runs(&count), 1, "unchanged: no setup");
-    let first = templates(&mut admin);
+    create(o, "first");
+    create(o, "second");
+    assert_eq!(runs(count), 1, "unchanged: no setup");
+    let first = templates(admin);
     assert_eq!(first.len(), 1);
 
     // A migration changed: built anew, the superseded one dropped.
     std::fs::write(migrations.join("002.sql"), "alter table t add y int;").unwrap();
-    create(&o, "third");
-    assert_eq!(runs(&count), 2);
-    let second = templates(&mut admin);
+    create(o, "third");
+    assert_eq!(runs(count), 2);
+    let second = templates(admin);
     assert_eq!(second.len(), 1);
     assert_ne!(second, first);
 
     // Asked to: built again under the same name.
     o.rebuild = true;
-    create(&o, "fourth");
-    assert_eq!(runs(&count), 3);
-    assert_eq!(templates(&mut admin), second);
+    create(o, "fourth");
+    assert_eq!(runs(count), 3);
+    assert_eq!(templates(admin), second);
 
     // One a killed run left half built (still marked as building, its
     // lock gone with its connection) is built again, not copied.
@@ -452,16 +476,16 @@ fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
     let name = &second[0];
     let key = template::key(o.setup.as_deref().unwrap(), &o.migrations).unwrap();
     sql(
-        &mut admin,
+        admin,
         &[format!(
             "COMMENT ON DATABASE {name} IS 'created by cargo-xdist template {key} (building)'"
         )
         .as_str()],
     );
-    create(&o, "fifth");
-    assert_eq!(runs(&count), 4);
+    create(o, "fifth");
+    assert_eq!(runs(count), 4);
     assert_eq!(
-        comment(&mut admin, name),
+        comment(admin, name),
         Some(Some(format!("created by cargo-xdist template {key}")))
     );
 
@@ -469,27 +493,21 @@ fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
     admin.batch_execute("CREATE DATABASE app").unwrap();
     let dropped = clean(&opts(&server.url("app"))).unwrap();
     assert_eq!(dropped, second);
-    assert!(templates(&mut admin).is_empty());
-    assert!(exists(&mut admin, "app"));
+    assert!(templates(admin).is_empty());
+    assert!(exists(admin, "app"));
 }
 
 #[test]
 fn two_runs_starting_at_once_build_one_template_between_them() {
-    let server = server();
-    let mut admin = admin(&server);
-    let scratch = tempfile::tempdir().unwrap();
-    let count = scratch.path().join("count");
-    let mut o = opts(&server.url("app"));
+    let mut case = cache_case();
+    let (admin, count, o) = (&mut case.admin, &case.count, &mut case.opts);
     // Slow, so that both runs look for the template while it is built.
-    o.setup = Some(format!(
-        "sleep 1 && {}",
-        counting_setup(&count, "DATABASE_URL", "")
-    ));
-    o.migrations = vec![scratch.path().to_path_buf()];
+    o.setup = Some(format!("sleep 1 && {}", o.setup.take().unwrap()));
+    let o: &DbOptions = o;
     let barrier = std::sync::Barrier::new(2);
     std::thread::scope(|s| {
         let runs = ["a", "b"].map(|run| {
-            let (o, barrier) = (&o, &barrier);
+            let (o, barrier) = (o, &barrier);
             s.spawn(move || {
                 let mut dbs = WorkerDatabases::connect(o, 2, run).unwrap();
                 barrier.wait();
@@ -501,15 +519,13 @@ fn two_runs_starting_at_once_build_one_template_between_them() {
             run.join().unwrap();
         }
     });
-    assert_eq!(runs(&count), 1, "the setup ran once for both runs");
-    assert_eq!(templates(&mut admin).len(), 1);
+    assert_eq!(runs(count), 1, "the setup ran once for both runs");
+    assert_eq!(templates(admin).len(), 1);
 }
 
 #[test]
 fn the_budget_refuses_too_many_workers_and_lowers_auto() {
-    let server = EphemeralServer::start_with(&[("max_connections", "20")]).unwrap_or_else(|e| {
-        panic!("these tests need a real PostgreSQL (apt-get install postgresql): {e}")
-    });
+    let server = server_with(&[("max_connections", "20")]);
     // 20 - 3 reserved for superusers - 0 in use = 17 free.
     let mut o = opts(&server.url("postgres"));
     let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
