@@ -74,7 +74,7 @@ pub enum MergeFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
-    /// Drop worker databases (<base>_gwK) left behind by earlier runs
+    /// Drop worker databases (<base>_gwK) left behind by earlier runs, and cached templates
     Clean(DbArgs),
 }
 
