@@ -500,27 +500,36 @@ fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
 #[test]
 fn two_runs_starting_at_once_build_one_template_between_them() {
     let mut case = cache_case();
-    let (admin, count, o) = (&mut case.admin, &case.count, &mut case.opts);
+    let (server, admin) = (&case.server, &mut case.admin);
+    let (count, o) = (&case.count, &mut case.opts);
     // Slow, so that both runs look for the template while it is built.
     o.setup = Some(format!("sleep 1 && {}", o.setup.take().unwrap()));
     let o: &DbOptions = o;
     let barrier = std::sync::Barrier::new(2);
-    std::thread::scope(|s| {
+    // Both runs' databases are kept until both are done: on one base they
+    // share the worker databases' names, and the later run replaces the
+    // earlier one's (see the README's "Not yet").
+    let both = std::thread::scope(|s| {
         let runs = ["a", "b"].map(|run| {
             let (o, barrier) = (o, &barrier);
             s.spawn(move || {
                 let mut dbs = WorkerDatabases::connect(o, 2, run).unwrap();
                 barrier.wait();
                 dbs.create().unwrap_or_else(|e| panic!("run {run}: {e}"));
-                assert!(table_exists(&dbs.worker_env(Some(0)).1, "t"), "{run}");
+                dbs
             })
         });
-        for run in runs {
-            run.join().unwrap();
-        }
+        runs.map(|run| run.join().unwrap())
     });
     assert_eq!(runs(count), 1, "the setup ran once for both runs");
     assert_eq!(templates(admin).len(), 1);
+    for k in 0..2 {
+        assert!(
+            table_exists(&server.url(&format!("app_gw{k}")), "t"),
+            "gw{k}"
+        );
+    }
+    drop(both);
 }
 
 #[test]
