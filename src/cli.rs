@@ -77,7 +77,7 @@ pub enum MergeFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
-    /// Drop worker databases (<base>_gwK) left behind by earlier runs
+    /// Drop worker databases (<base>_gwK) left behind by earlier runs, and cached templates
     Clean(DbArgs),
 }
 
@@ -254,7 +254,7 @@ pub struct DbArgs {
     /// Create worker databases as copies of this template database
     #[arg(long, value_name = "NAME")]
     pub db_template: Option<String>,
-    /// Shell command run once per worker database, with its URL in the variable
+    /// Shell command run once into a cached template database (per worker database with --db-template), with its URL in the variable
     #[arg(long, value_name = "COMMAND")]
     pub db_setup: Option<String>,
     /// Keep worker databases after the run and reuse them next time
@@ -266,6 +266,27 @@ pub struct DbArgs {
     /// `db clean`'s command line (see [`RunArgs::argv`]); None within `run`.
     #[arg(skip)]
     pub argv: Option<Vec<OsString>>,
+}
+
+/// Database options of a run (not of `db clean`).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Per-worker databases")]
+pub struct DbRunArgs {
+    /// Directory whose files key the cached template with --db-setup (repeatable; default: the workspace's migrations/)
+    #[arg(long, value_name = "DIR")]
+    pub db_migrations: Vec<String>,
+    /// Build the cached template again although its key is unchanged
+    #[arg(long)]
+    pub db_rebuild: bool,
+    /// Connections each worker's tests may hold at once (their pool size), checked against the server's limit
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_connections_per_worker: u32,
+    /// Run even if the workers may need more connections than the server has free
+    #[arg(long)]
+    pub db_allow_overcommit: bool,
+    /// Run without worker databases, even if a database URL is set
+    #[arg(long, conflicts_with_all = ["database_url", "db_template", "db_setup", "keep_db", "ephemeral_postgres", "db_migrations", "db_rebuild"])]
+    pub no_db: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -282,6 +303,8 @@ pub struct RunArgs {
     pub filter: FilterArgs,
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub db_run: DbRunArgs,
 
     /// Number of workers, or `auto` for the machine's parallelism (0 = serial, no workers)
     #[arg(short = 'n', long = "numprocesses", value_name = "N|auto", default_value = "auto", value_parser = parse_num_workers, help_heading = "Distribution")]

@@ -6,17 +6,18 @@
 pub mod file;
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
 
 use crate::cli::{
-    self, ArchiveArgs, BuildArgs, ColorArg, DbArgs, FilterArgs, ListArgs, NoTestsArg, NumWorkers,
-    RunArgs,
+    self, ArchiveArgs, BuildArgs, ColorArg, DbArgs, DbRunArgs, FilterArgs, ListArgs, NoTestsArg,
+    NumWorkers, RunArgs,
 };
 use crate::coverage::merge::MergeFormat;
 use crate::coverage::report::ReportSpec;
-use crate::db::DbOptions;
+use crate::db::{DbOptions, UrlSource};
 use crate::error::UsageError;
 
 /// How tests are grouped into units of work and handed to workers
@@ -481,9 +482,12 @@ impl RunConfig {
         if let Some(path) = &junit {
             check_writable(path, "the JUnit report", "--junit")?;
         }
-        let db = db_options(&args.db, env);
-        // `--no-run` runs no test, so it needs (and starts) no database.
-        let db = if args.no_run {
+        let mut db = db_options(&args.db, env);
+        db_run_options(&mut db, &args.db_run, &args.build.manifest_path)?;
+        db.fit_workers = args.workers == NumWorkers::Auto;
+        // `--no-run` runs no test, so it needs (and starts) no database;
+        // `--no-db` asks for none.
+        let db = if args.no_run || args.db_run.no_db {
             None
         } else if db.url.is_some() || db.ephemeral {
             Some(db)
@@ -595,18 +599,51 @@ pub fn db_clean_options(
 
 /// `--database-url`, else the named variable; none means no databases.
 pub fn db_options(args: &DbArgs, env: &dyn Fn(&str) -> Option<String>) -> DbOptions {
-    let url = match &args.database_url {
-        Some(u) => Some(u.clone()),
-        None => env(&args.database_env).filter(|v| !v.is_empty()),
+    let (url, url_source) = match &args.database_url {
+        Some(u) => (Some(u.clone()), UrlSource::Flag),
+        None => (
+            env(&args.database_env).filter(|v| !v.is_empty()),
+            UrlSource::Env(args.database_env.clone()),
+        ),
     };
     DbOptions {
         url,
+        url_source,
         env_name: args.database_env.clone(),
         template: args.db_template.clone(),
         setup: args.db_setup.clone(),
         keep: args.keep_db,
         ephemeral: args.ephemeral_postgres,
+        ..DbOptions::default()
     }
+}
+
+/// A run's own database options (the cached template, the connection
+/// budget), checked.
+fn db_run_options(
+    db: &mut DbOptions,
+    args: &DbRunArgs,
+    manifest_path: &Option<String>,
+) -> Result<(), UsageError> {
+    let cached = db.setup.is_some() && db.template.is_none();
+    if !cached && (args.db_rebuild || !args.db_migrations.is_empty()) {
+        return Err(UsageError(
+            "--db-migrations and --db-rebuild are about the template that --db-setup builds; add --db-setup, or drop --db-template (whose template you prepare yourself)".into(),
+        ));
+    }
+    for dir in &args.db_migrations {
+        if !std::path::Path::new(dir).is_dir() {
+            return Err(UsageError(format!(
+                "--db-migrations {dir}: no such directory; give the directory that holds the migration files"
+            )));
+        }
+    }
+    db.migrations = args.db_migrations.iter().map(PathBuf::from).collect();
+    db.manifest_path = manifest_path.clone();
+    db.rebuild = args.db_rebuild;
+    db.connections_per_worker = args.db_connections_per_worker as usize;
+    db.allow_overcommit = args.db_allow_overcommit;
+    Ok(())
 }
 
 /// `--coverage` and its report options, checked.
@@ -1295,5 +1332,88 @@ mod tests {
         let c = run_config(&["--", "--nocapture"], &[]).unwrap();
         assert!(c.no_capture);
         assert_eq!(c.filters.libtest_args(), ["--nocapture"]);
+    }
+
+    #[test]
+    fn database_options_say_where_the_url_came_from_and_no_db_ignores_it() {
+        let url = [
+            ("DATABASE_URL", "postgres://h/db"),
+            ("APP_DB", "postgres://h/app"),
+        ];
+        let c = run_config(&["-n", "2"], &url).unwrap();
+        let db = c.db.unwrap();
+        assert_eq!(db.url_source, UrlSource::Env("DATABASE_URL".into()));
+        assert!(!db.fit_workers, "-n 2 is not auto");
+        assert_eq!(db.connections_per_worker, 10);
+        let c = run_config(&["--database-env", "APP_DB"], &url).unwrap();
+        let db = c.db.unwrap();
+        assert_eq!(db.url_source, UrlSource::Env("APP_DB".into()));
+        assert!(db.fit_workers, "-n auto");
+        let c = run_config(&["--database-url", "postgres://x/y"], &url).unwrap();
+        assert_eq!(c.db.unwrap().url_source, UrlSource::Flag);
+        let c = run_config(&["-n", "2", "--no-db"], &url).unwrap();
+        assert!(c.db.is_none(), "--no-db runs without databases");
+        let conflict = cli::parse_from(
+            ["cargo-xdist", "--no-db", "--database-url", "postgres://x/y"].map(Into::into),
+        );
+        assert!(
+            conflict.is_err(),
+            "--no-db with a database option is refused"
+        );
+    }
+
+    #[test]
+    fn cached_template_options_are_checked() {
+        let url = [("DATABASE_URL", "postgres://h/db")];
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().to_str().unwrap();
+        let c = run_config(
+            &[
+                "--db-setup",
+                "migrate",
+                "--db-migrations",
+                dir,
+                "--db-rebuild",
+            ],
+            &url,
+        )
+        .unwrap();
+        let db = c.db.unwrap();
+        assert_eq!(db.migrations, [PathBuf::from(dir)]);
+        assert!(db.rebuild);
+        for args in [
+            &["--db-migrations", dir][..],
+            &["--db-rebuild"],
+            &[
+                "--db-setup",
+                "migrate",
+                "--db-template",
+                "tpl",
+                "--db-rebuild",
+            ],
+        ] {
+            let err = run_config(args, &url).unwrap_err();
+            assert!(err.0.contains("add --db-setup"), "{args:?}: {err}");
+        }
+        let err = run_config(
+            &["--db-setup", "migrate", "--db-migrations", "/no/such/dir"],
+            &url,
+        )
+        .unwrap_err();
+        assert!(
+            err.0
+                .starts_with("--db-migrations /no/such/dir: no such directory; "),
+            "{err}"
+        );
+        let c = run_config(
+            &["--db-connections-per-worker", "3", "--db-allow-overcommit"],
+            &url,
+        )
+        .unwrap();
+        let db = c.db.unwrap();
+        assert_eq!((db.connections_per_worker, db.allow_overcommit), (3, true));
+        let zero =
+            cli::parse_from(["cargo-xdist", "--db-connections-per-worker", "0"].map(Into::into));
+        assert!(zero.is_err());
     }
 }

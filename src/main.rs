@@ -67,14 +67,18 @@ fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn run_command(args: RunArgs) -> Result<i32> {
-    let config = RunConfig::new(args, ENV)?;
+    let mut config = RunConfig::new(args, ENV)?;
     let cancel = signal::Cancel::install();
     let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let run_id = env::new_run_id();
-    // Databases first: a bad URL must not cost a build.
-    let connect =
-        |o| WorkerDatabases::connect(o, config.workers, &run_id).map_err(Unavailable::new);
-    let mut databases = config.db.as_ref().map(connect).transpose()?;
+    // Databases first: a bad URL must not cost a build. The server may
+    // serve fewer workers than -n auto asked for.
+    let db = (config.db.as_ref()).map(|o| WorkerDatabases::connect(o, config.workers, &run_id));
+    let mut databases = db.transpose().map_err(Unavailable::new)?;
+    if let Some(d) = &databases {
+        d.notice().iter().for_each(|n| eprintln!("warning: {n}"));
+        config.workers = d.workers();
+    }
     let mut timing = Timing::default();
     let discard = coverage.as_ref().map(Session::discard_pattern);
     let (built, listing) = build_and_list(

@@ -18,7 +18,12 @@ use common::*;
 use postgres::{Client, NoTls};
 
 fn server() -> EphemeralServer {
-    EphemeralServer::start().unwrap_or_else(|e| {
+    server_with(&[])
+}
+
+/// A server with these settings on top of the usual ones.
+fn server_with(settings: &[(&str, &str)]) -> EphemeralServer {
+    EphemeralServer::start_with(settings).unwrap_or_else(|e| {
         panic!("these tests need PostgreSQL's server binaries (apt-get install -y postgresql): {e}")
     })
 }
@@ -159,30 +164,37 @@ fn serial_mode_passes_the_url_unchanged() {
     assert_eq!(databases(&server), ["app_serial"]);
 }
 
-#[test]
-fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed() {
-    let server = server();
-    create_base(&server, "app_pw");
-    admin(&server)
-        .batch_execute(
-            "CREATE ROLE app LOGIN CREATEDB PASSWORD 'p:a/s@s&w0rd'; ALTER DATABASE app_pw OWNER TO app",
-        )
+/// Base database `base`, owned by a role `app` with `password`, and a
+/// `-n 2` run as `app` (`encoded`: the password as the URL writes it) in
+/// which the schema test fails and prints DATABASE_URL in its message.
+fn failing_run_as_app(server: &EphemeralServer, base: &str, password: &str, encoded: &str) -> Run {
+    create_base(server, base);
+    admin(server)
+        .batch_execute(&format!(
+            "CREATE ROLE app LOGIN CREATEDB PASSWORD '{password}'; ALTER DATABASE {base} OWNER TO app"
+        ))
         .unwrap();
-    // The server asks every role for its password. `&` may stay unencoded
-    // in a URL's userinfo: the printed URL carries it and the JUnit writer
-    // escapes it (`&amp;`), out of a raw-file search's sight.
-    let encoded = "p%3Aa%2Fs%40s&w0rd";
     let url = format!(
-        "postgres://app:{encoded}@{}/app_pw?sslmode=disable",
+        "postgres://app:{encoded}@{}/{base}?sslmode=disable",
         server.url_host()
     );
-    // The schema test fails and prints DATABASE_URL in its panic message.
     let run = dbapp(&url, &["-n", "2"])
         .env("DBAPP_EXPECT_TABLE", "from_nowhere")
         .junit()
         .run();
     run.assert_code(100);
     run.assert_summary(16, 1, 0);
+    run
+}
+
+#[test]
+fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed() {
+    let server = server();
+    // The server asks every role for its password. `&` may stay unencoded
+    // in a URL's userinfo: the printed URL carries it and the JUnit writer
+    // escapes it (`&amp;`), out of a raw-file search's sight.
+    let encoded = "p%3Aa%2Fs%40s&w0rd";
+    let run = failing_run_as_app(&server, "app_pw", "p:a/s@s&w0rd", encoded);
     for r in run.records() {
         assert_eq!(
             r.database_url,
@@ -381,6 +393,8 @@ fn template_and_setup_give_every_worker_the_schema_and_their_failures_are_clear(
     );
     run.assert_no_test_ran(&control, "a failing setup stops the run");
     assert_no_worker_databases(&server, "app_schema", &run.ctx());
+    // Only the good setup's template is cached, no half-built one.
+    assert_eq!(templates(&server, "app_schema").len(), 1, "{}", run.ctx());
     assert_base_untouched(&server, "app_schema");
 }
 
@@ -919,4 +933,270 @@ fn bad_database_settings_are_one_line_errors_before_any_build_or_test() {
         "names host and port{}",
         run.ctx()
     );
+}
+
+/// A `--db-setup` command that appends a line to `count` each time it
+/// runs, then applies every `*.sql` file of `migrations` with psql.
+fn counting_setup(count: &std::path::Path, migrations: &std::path::Path) -> String {
+    format!(
+        r#"echo run >> '{}' && for f in '{}'/*.sql; do psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f "$f" || exit 1; done"#,
+        count.display(),
+        migrations.display()
+    )
+}
+
+fn setup_runs(count: &std::path::Path) -> usize {
+    std::fs::read_to_string(count).map_or(0, |t| t.lines().count())
+}
+
+/// The cached templates of `base` on the server.
+fn templates(server: &EphemeralServer, base: &str) -> Vec<String> {
+    databases(server)
+        .into_iter()
+        .filter(|d| d.starts_with(&format!("{base}_xdist_tpl_")))
+        .collect()
+}
+
+fn has_table(url: &str, table: &str) -> bool {
+    Client::connect(url, NoTls)
+        .unwrap()
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn setup_runs_once_into_a_cached_template_until_a_migration_changes() {
+    let server = server();
+    let url = create_base(&server, "app_cache");
+    let scratch = tempfile::tempdir().unwrap();
+    let count = scratch.path().join("count");
+    let migrations = scratch.path().join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    std::fs::write(
+        migrations.join("001.sql"),
+        "CREATE TABLE from_setup (x int);",
+    )
+    .unwrap();
+    let setup = counting_setup(&count, &migrations);
+    let mig = migrations.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-n", "4", "--db-setup", &setup, "--db-migrations", mig];
+        args.extend(extra);
+        let run = dbapp(&url, &args)
+            .env("DBAPP_EXPECT_TABLE", "from_setup")
+            .run();
+        run.assert_code(0);
+        run.assert_summary(17, 0, 0);
+        run
+    };
+
+    // First run: one setup, into the template; every worker's copy has the schema.
+    let first = run(&["--keep-db"]);
+    assert_eq!(setup_runs(&count), 1, "{}", first.ctx());
+    for k in 0..4 {
+        assert!(
+            has_table(&server.url(&format!("app_cache_gw{k}")), "from_setup"),
+            "gw{k} lacks the schema{}",
+            first.ctx()
+        );
+    }
+    let template = templates(&server, "app_cache");
+    assert_eq!(template.len(), 1, "{}", first.ctx());
+
+    // Unchanged: no setup at all; fresh copies of the same template.
+    let second = run(&[]);
+    assert_eq!(setup_runs(&count), 1, "{}", second.ctx());
+    assert_eq!(templates(&server, "app_cache"), template);
+    assert_no_worker_databases(&server, "app_cache", &second.ctx());
+
+    // A migration changed: one more setup; the superseded template is gone.
+    std::fs::write(
+        migrations.join("002.sql"),
+        "CREATE TABLE from_setup_too (x int);",
+    )
+    .unwrap();
+    let third = run(&["--keep-db"]);
+    assert_eq!(setup_runs(&count), 2, "{}", third.ctx());
+    let rebuilt = templates(&server, "app_cache");
+    assert_eq!(rebuilt.len(), 1, "{}", third.ctx());
+    assert_ne!(rebuilt, template);
+    assert!(has_table(&server.url("app_cache_gw3"), "from_setup_too"));
+
+    // db clean: no worker database, no template; the base untouched.
+    let clean = xdist(&["db", "clean"]).env("DATABASE_URL", &url).run();
+    clean.assert_code(0);
+    assert!(
+        clean.stdout.contains(&format!("dropped {}", rebuilt[0])),
+        "{}",
+        clean.ctx()
+    );
+    assert_eq!(databases(&server), ["app_cache"], "{}", clean.ctx());
+    assert_base_untouched(&server, "app_cache");
+}
+
+#[test]
+fn the_default_migrations_are_the_workspaces_and_a_failed_setup_leaves_no_template() {
+    let server = server();
+    let url = create_base(&server, "app_default");
+    let setup = r#"psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f fixtures/dbapp/migrations/0001_from_setup.sql"#;
+    let ok = dbapp(&url, &["-n", "2", "--db-setup", setup])
+        .env("DBAPP_EXPECT_TABLE", "from_setup")
+        .run();
+    ok.assert_code(0);
+    ok.assert_summary(17, 0, 0);
+    // Keyed by the setup and fixtures/dbapp/migrations, which no flag named.
+    let key =
+        cargo_xdist::db::template::key(setup, &[fixture_dir("dbapp").join("migrations")]).unwrap();
+    assert_eq!(
+        templates(&server, "app_default"),
+        [cargo_xdist::db::url::template_db_name(
+            "app_default",
+            &key[..16]
+        )],
+        "{}",
+        ok.ctx()
+    );
+
+    let failing = "echo first line; echo setup-went-wrong >&2; exit 3";
+    let run = dbapp(&url, &["-n", "2", "--db-setup", failing]).run();
+    run.assert_code(2);
+    run.assert_no_test_ran(&ok, "a failing setup stops the run");
+    let lines = run.stderr_lines();
+    let error = lines
+        .iter()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line{}", run.ctx()));
+    assert!(
+        error.contains("--db-setup failed for the template database app_default_xdist_tpl_")
+            && error.contains("(exit code 3): first line | setup-went-wrong; "),
+        "{}",
+        run.ctx()
+    );
+    assert_eq!(templates(&server, "app_default").len(), 1, "{}", run.ctx());
+    assert_no_worker_databases(&server, "app_default", &run.ctx());
+}
+
+#[test]
+fn the_connection_budget_refuses_an_overcommitted_run_and_lowers_auto() {
+    let server = server_with(&[("max_connections", "20")]);
+    let url = create_base(&server, "app_budget");
+    // 20 - 3 reserved for superusers = 17 free: one worker's 10.
+    let run = dbapp(&url, &["-n", "4"]).run();
+    let error = the_one_error_before_any_build(&run);
+    for part in [
+        "4 workers with 10 connections each (--db-connections-per-worker) need 40, but PostgreSQL at ",
+        "(max_connections 20 - 3 reserved - ",
+        "run fewer workers (-n 1)",
+        "--db-allow-overcommit",
+    ] {
+        assert!(error.contains(part), "{part:?} missing{}", run.ctx());
+    }
+
+    let run = dbapp(&url, &["-n", "4", "--db-allow-overcommit"]).run();
+    run.assert_code(0);
+    run.assert_summary(17, 0, 0);
+
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        cpus >= 2,
+        "this test needs at least 2 CPUs, so that -n auto asks for more than 1 worker"
+    );
+    let run = dbapp(&url, &[]).run();
+    run.assert_code(0);
+    run.assert_summary(17, 0, 0);
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: -n auto lowered from {cpus} to 1 workers: "
+        )),
+        "{}",
+        run.ctx()
+    );
+    for r in run.records() {
+        assert_eq!((r.worker.as_str(), r.worker_count.as_str()), ("gw0", "1"));
+    }
+    assert_no_worker_databases(&server, "app_budget", &run.ctx());
+}
+
+/// An address nothing listens on.
+fn unreachable_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("postgres://app:s3cret@127.0.0.1:{port}/app")
+}
+
+#[test]
+fn a_stray_url_does_not_block_serial_or_no_db_runs_and_errors_name_its_source() {
+    let stray = unreachable_url();
+    // -n 0 connects to nothing; the URL reaches the tests as it was.
+    let run = xdist_fixture("basic", &["-p", "gamma", "-n", "0"])
+        .env("DATABASE_URL", &stray)
+        .run();
+    run.assert_code(0);
+    run.assert_summary(5, 0, 0);
+    // --no-db: workers, no databases, the variable left alone.
+    let run = xdist_fixture("basic", &["-p", "gamma", "-n", "2", "--no-db"])
+        .env("DATABASE_URL", &stray)
+        .run();
+    run.assert_code(0);
+    run.assert_summary(5, 0, 0);
+    let records = run.records();
+    assert_eq!(records.len(), 5, "{}", run.ctx());
+    for r in &records {
+        assert!(r.worker.starts_with("gw"), "{}", run.ctx());
+        assert!(r.database_url == stray, "the URL was changed{}", run.ctx());
+    }
+
+    // Without them, the run stops, naming where the URL came from and --no-db.
+    for (args, env, named) in [
+        (vec!["-n", "2"], "DATABASE_URL", "$DATABASE_URL"),
+        (
+            vec!["-n", "2", "--database-env", "APP_DB"],
+            "APP_DB",
+            "$APP_DB",
+        ),
+        (
+            vec!["-n", "2", "--database-url", &stray],
+            "UNUSED",
+            "--database-url",
+        ),
+    ] {
+        let run = xdist_fixture("basic", &args).env(env, &stray).run();
+        let error = the_one_error_before_any_build(&run);
+        assert!(
+            error.contains(&format!(
+                "fix the host and port in {named}, or pass --no-db"
+            )),
+            "{}",
+            run.ctx()
+        );
+        assert!(!run.stderr.contains("s3cret"), "{}", run.ctx());
+    }
+    let run = xdist_fixture("basic", &["-n", "2", "--database-env", "APP_DB"])
+        .env("APP_DB", "mysql://u:s3cret@h/d")
+        .run();
+    let error = the_one_error_before_any_build(&run);
+    assert!(
+        error.starts_with("error: invalid database URL in $APP_DB: "),
+        "{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn a_plain_word_password_is_masked_where_it_is_a_password_and_nowhere_else() {
+    let server = server();
+    let run = failing_run_as_app(&server, "app_word", "postgres", "postgres");
+    let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
+    for (name, text) in [("stdout", &run.stdout), ("JUnit", &junit)] {
+        assert!(
+            text.contains("missing in postgres://app:****@%2F"),
+            "{name}: the password is masked, the scheme kept{}",
+            run.ctx()
+        );
+        assert!(!text.contains("app:postgres@"), "{name}{}", run.ctx());
+    }
 }

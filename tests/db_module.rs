@@ -8,12 +8,17 @@ use std::path::Path;
 use std::time::Instant;
 
 use cargo_xdist::db::ephemeral::{self, EphemeralServer};
-use cargo_xdist::db::url::PgUrl;
-use cargo_xdist::db::{DbError, DbOptions, WorkerDatabases, clean};
+use cargo_xdist::db::url::{PgUrl, template_db_name};
+use cargo_xdist::db::{DbError, DbOptions, WorkerDatabases, clean, template};
 use postgres::{Client, NoTls};
 
 fn server() -> EphemeralServer {
-    EphemeralServer::start().unwrap_or_else(|e| {
+    server_with(&[])
+}
+
+/// A server with these settings on top of the usual ones.
+fn server_with(settings: &[(&str, &str)]) -> EphemeralServer {
+    EphemeralServer::start_with(settings).unwrap_or_else(|e| {
         panic!("these tests need a real PostgreSQL (install the postgresql package, e.g. apt-get install postgresql): {e}")
     })
 }
@@ -244,7 +249,7 @@ fn drop_cleans_up_and_an_unmarked_name_is_never_touched() {
         let mut dbs = WorkerDatabases::connect(&opts(&server.url("app")), 4, "r").unwrap();
         let e = dbs.create().unwrap_err();
         assert!(
-            matches!(&e, DbError::NameTaken { name } if name == "app_gw2"),
+            matches!(&e, DbError::NameTaken { name, .. } if name == "app_gw2"),
             "{e}"
         );
         assert_good_message(&e, &[]);
@@ -347,19 +352,242 @@ fn busy_template_is_reported() {
     assert_good_message(&e, &[]);
 }
 
-#[test]
-fn setup_command_runs_once_per_database_with_the_url() {
+/// A `--db-setup` command that appends a line to `count` each time it
+/// runs, then creates table `t` with psql.
+fn counting_setup(count: &Path, env_name: &str) -> String {
+    format!(
+        r#"echo run >> '{}' && psql -X -q -v ON_ERROR_STOP=1 "${env_name}" -c 'create table t(x int)'"#,
+        count.display()
+    )
+}
+
+/// What each cached-template test starts from: a server, a connection to
+/// it, and options for base `app` with a [`counting_setup`] counting in
+/// `count`, keyed by the (empty) directory `scratch`.
+struct CacheCase {
+    admin: Client,
+    count: std::path::PathBuf,
+    opts: DbOptions,
+    /// Held for its lifetime.
+    _scratch: tempfile::TempDir,
+    server: EphemeralServer,
+}
+
+fn cache_case() -> CacheCase {
     let server = server();
-    let mut o = opts(&server.url("app"));
+    let scratch = tempfile::tempdir().unwrap();
+    let count = scratch.path().join("count");
+    let mut opts = opts(&server.url("app"));
+    opts.setup = Some(counting_setup(&count, "DATABASE_URL"));
+    opts.migrations = vec![scratch.path().join("migrations")];
+    std::fs::create_dir(&opts.migrations[0]).unwrap();
+    CacheCase {
+        admin: admin(&server),
+        count,
+        opts,
+        _scratch: scratch,
+        server,
+    }
+}
+
+fn runs(count: &Path) -> usize {
+    std::fs::read_to_string(count).map_or(0, |t| t.lines().count())
+}
+
+/// The cached templates of base `app` on the server.
+fn templates(admin: &mut Client) -> Vec<String> {
+    admin
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'app\\_xdist\\_tpl\\_%' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn setup_command_runs_once_into_a_template_every_database_copies() {
+    let mut case = cache_case();
+    let (admin, count, o) = (&mut case.admin, &case.count, &mut case.opts);
     o.env_name = "MY_DB_URL".into();
-    o.setup = Some(r#"psql -q -v ON_ERROR_STOP=1 "$MY_DB_URL" -c 'create table t(x int)'"#.into());
-    let mut dbs = WorkerDatabases::connect(&o, 3, "s").unwrap();
+    o.setup = Some(counting_setup(count, "MY_DB_URL"));
+    let mut dbs = WorkerDatabases::connect(o, 3, "s").unwrap();
     dbs.create().unwrap();
+    assert_eq!(runs(count), 1, "the setup ran once for three databases");
     for k in 0..3 {
         let (var, url) = dbs.worker_env(Some(k));
         assert_eq!(var, "MY_DB_URL");
         assert!(table_exists(&url, "t"), "gw{k}");
     }
+    let key = template::key(o.setup.as_deref().unwrap(), &o.migrations).unwrap();
+    let name = template_db_name("app", &key[..16]);
+    assert_eq!(templates(admin), [name.as_str()]);
+    assert_eq!(
+        comment(admin, &name),
+        Some(Some(format!("created by cargo-xdist template {key}")))
+    );
+    assert_eq!(
+        comment(admin, "app_gw0"),
+        Some(Some(format!("created by cargo-xdist run s from {name}")))
+    );
+    drop(dbs);
+    // The workers' databases go, the template stays for the next run.
+    assert!(!exists(admin, "app_gw0"));
+    assert_eq!(templates(admin), [name.as_str()]);
+}
+
+#[test]
+fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
+    let mut case = cache_case();
+    let (server, admin) = (&case.server, &mut case.admin);
+    let (count, o) = (&case.count, &mut case.opts);
+    let migrations = o.migrations[0].clone();
+    std::fs::write(migrations.join("001.sql"), "create table t (x int);").unwrap();
+    let create = |o: &DbOptions, run: &str| {
+        let mut dbs = WorkerDatabases::connect(o, 2, run).unwrap();
+        dbs.create().unwrap();
+        assert!(table_exists(&dbs.worker_env(Some(1)).1, "t"), "{run}");
+    };
+    create(o, "first");
+    create(o, "second");
+    assert_eq!(runs(count), 1, "unchanged: no setup");
+    let first = templates(admin);
+    assert_eq!(first.len(), 1);
+
+    // A migration changed: built anew, the superseded one dropped.
+    std::fs::write(migrations.join("002.sql"), "alter table t add y int;").unwrap();
+    create(o, "third");
+    assert_eq!(runs(count), 2);
+    let second = templates(admin);
+    assert_eq!(second.len(), 1);
+    assert_ne!(second, first);
+
+    // Asked to: built again under the same name.
+    o.rebuild = true;
+    create(o, "fourth");
+    assert_eq!(runs(count), 3);
+    assert_eq!(templates(admin), second);
+
+    // One a killed run left half built (still marked as building, its
+    // lock gone with its connection) is built again, not copied.
+    o.rebuild = false;
+    let name = &second[0];
+    let key = template::key(o.setup.as_deref().unwrap(), &o.migrations).unwrap();
+    sql(
+        admin,
+        &[format!(
+            "COMMENT ON DATABASE {name} IS 'created by cargo-xdist template {key} (building)'"
+        )
+        .as_str()],
+    );
+    create(o, "fifth");
+    assert_eq!(runs(count), 4);
+    assert_eq!(
+        comment(admin, name),
+        Some(Some(format!("created by cargo-xdist template {key}")))
+    );
+
+    // db clean drops it, and leaves the base database alone.
+    admin.batch_execute("CREATE DATABASE app").unwrap();
+    let dropped = clean(&opts(&server.url("app"))).unwrap();
+    assert_eq!(dropped, second);
+    assert!(templates(admin).is_empty());
+    assert!(exists(admin, "app"));
+}
+
+#[test]
+fn two_runs_starting_at_once_build_one_template_between_them() {
+    let mut case = cache_case();
+    let (server, admin) = (&case.server, &mut case.admin);
+    let (count, o) = (&case.count, &mut case.opts);
+    // Slow, so that both runs look for the template while it is built.
+    o.setup = Some(format!("sleep 1 && {}", o.setup.take().unwrap()));
+    let o: &DbOptions = o;
+    let barrier = std::sync::Barrier::new(2);
+    // Both runs' databases are kept until both are done: on one base they
+    // share the worker databases' names, and the later run replaces the
+    // earlier one's (see the README's "Not yet").
+    let both = std::thread::scope(|s| {
+        let runs = ["a", "b"].map(|run| {
+            let (o, barrier) = (o, &barrier);
+            s.spawn(move || {
+                let mut dbs = WorkerDatabases::connect(o, 2, run).unwrap();
+                barrier.wait();
+                dbs.create().unwrap_or_else(|e| panic!("run {run}: {e}"));
+                dbs
+            })
+        });
+        runs.map(|run| run.join().unwrap())
+    });
+    assert_eq!(runs(count), 1, "the setup ran once for both runs");
+    assert_eq!(templates(admin).len(), 1);
+    for k in 0..2 {
+        assert!(
+            table_exists(&server.url(&format!("app_gw{k}")), "t"),
+            "gw{k}"
+        );
+    }
+    drop(both);
+}
+
+#[test]
+fn the_budget_refuses_too_many_workers_and_lowers_auto() {
+    let server = server_with(&[("max_connections", "20")]);
+    // 20 - 3 reserved for superusers - 0 in use = 17 free.
+    let mut o = opts(&server.url("postgres"));
+    let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            DbError::OverBudget {
+                needed: 20,
+                free: 17,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_good_message(&e, &[&password(&server)]);
+    let text = e.to_string();
+    assert!(
+        text.contains("(max_connections 20 - 3 reserved - 0 in use)"),
+        "{text}"
+    );
+    for fix in [
+        "-n 1",
+        "--db-connections-per-worker 8",
+        "max_connections",
+        "--db-allow-overcommit",
+    ] {
+        assert!(text.contains(fix), "{fix} missing: {text}");
+    }
+    // Connections in use count; what fits runs.
+    let holders: Vec<Client> = (0..4).map(|_| admin(&server)).collect();
+    o.connections_per_worker = 7;
+    let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
+    assert!(matches!(&e, DbError::OverBudget { free: 13, .. }), "{e}");
+    o.connections_per_worker = 6;
+    let dbs = WorkerDatabases::connect(&o, 2, "r").unwrap();
+    assert_eq!((dbs.workers(), dbs.notice()), (2, None));
+    drop(holders);
+    // So does anything with overcommit.
+    o.connections_per_worker = 10;
+    o.allow_overcommit = true;
+    let dbs = WorkerDatabases::connect(&o, 5, "r").unwrap();
+    assert_eq!((dbs.workers(), dbs.notice()), (5, None));
+    // -n auto: as many as fit, said in one line.
+    o.allow_overcommit = false;
+    o.fit_workers = true;
+    let dbs = WorkerDatabases::connect(&o, 5, "r").unwrap();
+    assert_eq!(dbs.workers(), 1);
+    let notice = dbs.notice().unwrap();
+    assert!(
+        notice.starts_with("-n auto lowered from 5 to 1 workers: "),
+        "{notice}"
+    );
+    assert!(!notice.contains('\n'));
 }
 
 #[test]
@@ -401,21 +629,39 @@ fn failing_setup_reports_its_redacted_output() {
     let e = dbs.create().unwrap_err();
     assert!(matches!(&e, DbError::SetupFailed { .. }), "{e}");
     let text = e.to_string();
-    assert!(text.contains("worker gw0"), "{text}");
+    let key = template::key(o.setup.as_deref().unwrap(), &[]).unwrap();
+    let name = template_db_name("app", &key[..16]);
+    assert!(
+        text.contains(&format!("the template database {name}")),
+        "{text}"
+    );
     assert!(text.contains("exit code 3"), "{text}");
     // The last three lines of its output, in order, redacted.
     assert!(
         text.contains(&format!(
-            ": connecting to postgres://bob:****@{}/app_gw0?sslmode=disable | password **** | no such table; ",
+            ": connecting to postgres://bob:****@{}/{name}?sslmode=disable | password **** | no such table; ",
             server.url_host()
         )),
         "{text}"
     );
     assert_good_message(&e, &["p:a/s@s", "p%3Aa%2Fs%40s"]);
-    // Created databases are still dropped although setup failed.
+    // No half-built template and no worker database is left.
+    assert!(!exists(&mut admin, &name));
     drop(dbs);
     assert!(!exists(&mut admin, "app_gw0"));
     assert!(!exists(&mut admin, "app_gw1"));
+    assert!(templates(&mut admin).is_empty());
+
+    // With --db-template, the setup runs per database, as it always did.
+    admin
+        .batch_execute("CREATE DATABASE tpl OWNER bob")
+        .unwrap();
+    o.template = Some("tpl".into());
+    let mut dbs = WorkerDatabases::connect(&o, 2, "s").unwrap();
+    let e = dbs.create().unwrap_err().to_string();
+    assert!(e.contains("--db-setup failed for worker gw"), "{e}");
+    drop(dbs);
+    assert!(!exists(&mut admin, "app_gw0") && !exists(&mut admin, "app_gw1"));
 }
 
 #[test]
@@ -463,7 +709,9 @@ fn keep_reuses_databases_and_skips_setup_then_clean_drops_them() {
     // A session on a leftover does not stop `clean`.
     let _session = client(&server.url("app_gw1"));
     let dropped = clean(&opts(&server.url("app"))).unwrap();
-    assert_eq!(dropped, vec!["app_gw0", "app_gw1", "app_gw2"]);
+    let key = template::key(o.setup.as_deref().unwrap(), &[]).unwrap();
+    let template = template_db_name("app", &key[..16]);
+    assert_eq!(dropped, vec!["app_gw0", "app_gw1", "app_gw2", &template]);
     for name in ["app", "app_gw9", "other_gw0", "app_gwx"] {
         assert!(exists(&mut admin, name), "{name}");
     }
@@ -546,6 +794,7 @@ fn role_without_createdb_is_reported_but_serial_mode_works() {
         &mut admin(&server),
         &["REVOKE CONNECT ON DATABASE postgres FROM PUBLIC"],
     );
+    assert_eq!(clean(&opts(&url)).unwrap(), Vec::<String>::new());
     let mut dbs = WorkerDatabases::connect(&opts(&url), 0, "r").unwrap();
     dbs.create().unwrap();
     assert_eq!(dbs.worker_env(None), ("DATABASE_URL".to_string(), url));

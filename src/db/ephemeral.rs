@@ -119,6 +119,12 @@ struct Account {
 impl EphemeralServer {
     /// Create and start a new server; see the module docs.
     pub fn start() -> Result<Self, DbError> {
+        Self::start_with(&[])
+    }
+
+    /// [`EphemeralServer::start`], with these server settings (`name`,
+    /// `value`) on top of its own (e.g. `max_connections`).
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<Self, DbError> {
         let (initdb, pg_ctl) = find_binaries()?;
         let account = if rustix::process::geteuid().is_root() {
             Some(
@@ -143,7 +149,7 @@ impl EphemeralServer {
         // From here on, any early return drops `server`, which cleans up.
         server.spawn_watchdog()?;
         server.initdb(&initdb)?;
-        match server.pg_ctl_start()? {
+        match server.pg_ctl_start(settings)? {
             Ok(()) => {
                 server.postmaster_pid = read_postmaster_pid(&server.data);
                 Ok(server)
@@ -299,18 +305,25 @@ impl EphemeralServer {
 
     /// Run `pg_ctl start`; the inner error carries the status and log tail.
     #[allow(clippy::type_complexity)]
-    fn pg_ctl_start(&self) -> Result<Result<(), (ExitStatus, String)>, DbError> {
+    fn pg_ctl_start(
+        &self,
+        settings: &[(&str, &str)],
+    ) -> Result<Result<(), (ExitStatus, String)>, DbError> {
         let server_log = self.root.join("postgres.log");
         let ctl_log_path = self.root.join("pg_ctl.log");
         let ctl_log = create_log(&ctl_log_path)?;
         // No TCP at all; the socket, in the private directory, is only for
         // its owner too.
-        let options = format!(
+        let mut options = format!(
             "-F -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
              -c listen_addresses='' -c unix_socket_permissions=0700 \
              -c max_connections=200 -p {SOCKET_PORT} -k {}",
             shell_quote(&self.root.to_string_lossy())
         );
+        // Later settings win.
+        for (name, value) in settings {
+            options.push_str(&format!(" -c {}", shell_quote(&format!("{name}={value}"))));
+        }
         let status = self
             .command(&self.pg_ctl)
             .args(["-w", "-t", "60", "-D"])

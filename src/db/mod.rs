@@ -4,23 +4,33 @@
 //!
 //! 1. [`WorkerDatabases::connect`], before the build: check the URL, start
 //!    an [`ephemeral::EphemeralServer`] if asked, connect to the maintenance
-//!    database and check the role may create databases and that the
-//!    template exists, so a bad setup fails in seconds, not after a build;
-//! 2. [`WorkerDatabases::create`]: create `<base>_gwK` for every worker, in
-//!    parallel, each marked with a `COMMENT` saying cargo-xdist made it, and
-//!    run the `--db-setup` command against each;
+//!    database and check the role may create databases, that the template
+//!    exists and that the server has connections for every worker's pool
+//!    ([`budget`]; `-n auto` is lowered to fit), so a bad setup fails in
+//!    seconds, not after a build. In serial mode (`-n 0`) on the user's
+//!    server it connects to nothing and passes the URL on as given;
+//! 2. [`WorkerDatabases::create`]: with `--db-setup`, find or build the
+//!    cached [`template`] database; then create `<base>_gwK` for every
+//!    worker, in parallel, as copies of the template (`--db-template`, or
+//!    the cached one), each marked with a `COMMENT` saying cargo-xdist made
+//!    it (with `--db-template`, `--db-setup` then runs against each);
 //! 3. [`WorkerDatabases::worker_env`]: the variable and URL each worker gets;
 //! 4. [`WorkerDatabases::cleanup`] (also on drop): drop exactly the databases
 //!    this run created, and only if they still carry this run's marker;
-//! 5. [`clean`] (`cargo xdist db clean`): drop marked leftovers of earlier runs.
+//! 5. [`clean`] (`cargo xdist db clean`): drop marked leftovers of earlier
+//!    runs and the cached templates.
 //!
 //! Every failure is a [`DbError`] whose message is one line, "problem; fix",
-//! and never contains a password. URL text handling lives in [`url`]; the
-//! throwaway server in [`ephemeral`].
+//! names where a bad URL came from, and never contains a password. URL text
+//! handling and redaction live in [`url`]; the throwaway server in
+//! [`ephemeral`].
 
+pub mod budget;
 pub mod ephemeral;
+pub mod template;
 pub mod url;
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,9 +39,10 @@ use postgres::{Client, NoTls};
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use rayon::prelude::*;
 
+use self::budget::Budget;
 use self::ephemeral::EphemeralServer;
-pub use self::url::redact_secrets;
 use self::url::{PgUrl, worker_db_name, worker_index};
+pub use self::url::{Redactor, redact_secrets};
 
 /// Every marker comment starts with this; only databases whose comment
 /// starts with it are ever dropped.
@@ -50,20 +61,84 @@ const MESSAGE_TAIL_LINES: usize = 3;
 
 /// How the databases are to be provided; filled from the command line.
 /// `Debug` shows the URL redacted.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DbOptions {
     /// Base URL (`--database-url`, or the variable `env_name`).
     pub url: Option<String>,
+    /// Where `url` came from, named in every error about it.
+    pub url_source: UrlSource,
     /// Variable the workers (and `--db-setup`) get the URL in, e.g. `DATABASE_URL`.
     pub env_name: String,
     /// Create worker databases as copies of this database.
     pub template: Option<String>,
-    /// Shell command run (`sh -c`) once per new database, URL in `env_name`.
+    /// Shell command (`sh -c`), URL in `env_name`: run once into a cached
+    /// template database, or, with `template`, once per new database.
     pub setup: Option<String>,
+    /// Directories whose files key the cached template with `setup`
+    /// (`--db-migrations`); empty: `migrations/` in the workspace root of
+    /// `manifest_path`, when it exists.
+    pub migrations: Vec<PathBuf>,
+    /// `--manifest-path`, to find the workspace root.
+    pub manifest_path: Option<String>,
+    /// Build the cached template again even if its key is unchanged.
+    pub rebuild: bool,
     /// Keep the databases after the run and reuse them next time.
     pub keep: bool,
     /// Start a private throwaway server instead of using `url`'s server.
     pub ephemeral: bool,
+    /// Connections each worker's tests may hold at once (their pool size).
+    pub connections_per_worker: usize,
+    /// Run even if the workers may open more connections than are free.
+    pub allow_overcommit: bool,
+    /// The worker count was `-n auto`: lower it to what the server can
+    /// serve instead of stopping.
+    pub fit_workers: bool,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            url: None,
+            url_source: UrlSource::default(),
+            env_name: "DATABASE_URL".to_string(),
+            template: None,
+            setup: None,
+            migrations: Vec::new(),
+            manifest_path: None,
+            rebuild: false,
+            keep: false,
+            ephemeral: false,
+            connections_per_worker: DEFAULT_CONNECTIONS_PER_WORKER,
+            allow_overcommit: false,
+            fit_workers: false,
+        }
+    }
+}
+
+/// `--db-connections-per-worker`'s default: a common pool size.
+pub const DEFAULT_CONNECTIONS_PER_WORKER: usize = 10;
+
+/// Where the base URL came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UrlSource {
+    /// `--database-url`.
+    #[default]
+    Flag,
+    /// The environment variable of this name (`DATABASE_URL`, or the one
+    /// `--database-env` names).
+    Env(String),
+    /// The `--ephemeral-postgres` server's own URL.
+    Ephemeral,
+}
+
+impl std::fmt::Display for UrlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlSource::Flag => f.write_str("--database-url"),
+            UrlSource::Env(name) => write!(f, "${name}"),
+            UrlSource::Ephemeral => f.write_str("the --ephemeral-postgres server's URL"),
+        }
+    }
 }
 
 impl std::fmt::Debug for DbOptions {
@@ -71,19 +146,25 @@ impl std::fmt::Debug for DbOptions {
         let secrets = self
             .url
             .as_deref()
-            .and_then(|u| PgUrl::parse(u).ok())
-            .map(|u| u.secrets())
+            .map(url::url_secrets)
             .unwrap_or_default();
         f.debug_struct("DbOptions")
             .field("url", &self.url.as_deref().map(url::redacted))
+            .field("url_source", &self.url_source)
             .field("env_name", &self.env_name)
             .field("template", &self.template)
             .field(
                 "setup",
                 &self.setup.as_deref().map(|s| redact_secrets(s, &secrets)),
             )
+            .field("migrations", &self.migrations)
+            .field("manifest_path", &self.manifest_path)
+            .field("rebuild", &self.rebuild)
             .field("keep", &self.keep)
             .field("ephemeral", &self.ephemeral)
+            .field("connections_per_worker", &self.connections_per_worker)
+            .field("allow_overcommit", &self.allow_overcommit)
+            .field("fit_workers", &self.fit_workers)
             .finish()
     }
 }
@@ -100,37 +181,50 @@ pub enum DbError {
 
     /// The URL does not parse or names no database.
     #[error(
-        "invalid database URL: {reason}; use the form postgres://USER:PASSWORD@HOST:PORT/DBNAME, percent-encoding special characters"
+        "invalid database URL in {origin}: {reason}; use the form postgres://USER:PASSWORD@HOST:PORT/DBNAME, percent-encoding special characters, or pass --no-db to run without worker databases"
     )]
-    InvalidUrl { reason: String },
+    InvalidUrl { origin: UrlSource, reason: String },
 
     /// Nothing answered at the address (refused, timed out, unknown host).
     #[error(
-        "cannot reach PostgreSQL at {target} ({reason}); start the server or fix the host and port in --database-url"
+        "cannot reach PostgreSQL at {target} ({reason}), the server named by {origin}; start the server, fix the host and port in {origin}, or pass --no-db to run without worker databases"
     )]
-    Unreachable { target: String, reason: String },
+    Unreachable {
+        target: String,
+        reason: String,
+        origin: UrlSource,
+    },
 
     /// The server rejected the credentials (or pg_hba.conf rejected us).
     #[error(
-        "PostgreSQL at {target} rejected user \"{user}\" ({reason}); check the user name and password in --database-url"
+        "PostgreSQL at {target} rejected user \"{user}\" ({reason}); check the user name and password in {origin}"
     )]
     AuthFailed {
         target: String,
         user: String,
         reason: String,
+        origin: UrlSource,
     },
 
     /// The role in the URL does not exist.
     #[error(
-        "role \"{role}\" does not exist on PostgreSQL at {target}; create it (CREATE ROLE \"{role}\" LOGIN CREATEDB) or fix the user in --database-url"
+        "role \"{role}\" does not exist on PostgreSQL at {target}; create it (CREATE ROLE \"{role}\" LOGIN CREATEDB) or fix the user in {origin}"
     )]
-    RoleMissing { target: String, role: String },
+    RoleMissing {
+        target: String,
+        role: String,
+        origin: UrlSource,
+    },
 
     /// A database we had to connect to does not exist.
     #[error(
-        "database \"{name}\" does not exist on PostgreSQL at {target}; create it (createdb) or fix the database name in --database-url"
+        "database \"{name}\" does not exist on PostgreSQL at {target}; create it (createdb) or fix the database name in {origin}"
     )]
-    DatabaseMissing { target: String, name: String },
+    DatabaseMissing {
+        target: String,
+        name: String,
+        origin: UrlSource,
+    },
 
     /// The role may not create databases.
     #[error(
@@ -150,9 +244,9 @@ pub enum DbError {
 
     /// A database with a worker's name exists but is not ours.
     #[error(
-        "database \"{name}\" already exists and was not created by cargo-xdist, so it is left alone; drop or rename it, or use another database name in --database-url"
+        "database \"{name}\" already exists and was not created by cargo-xdist, so it is left alone; drop or rename it, or use another database name in {origin}"
     )]
-    NameTaken { name: String },
+    NameTaken { name: String, origin: UrlSource },
 
     /// The server refused an operation for lack of privilege.
     #[error("permission denied to {action} ({message}); {fix}")]
@@ -176,9 +270,31 @@ pub enum DbError {
 
     /// The URL demands TLS, which this connection does not implement.
     #[error(
-        "the database URL requires TLS (sslmode={mode}), which cargo-xdist's own connection does not support; use sslmode=prefer or sslmode=disable for this server"
+        "the database URL in {origin} requires TLS (sslmode={mode}), which cargo-xdist's own connection does not support; use sslmode=prefer or sslmode=disable for this server"
     )]
-    TlsUnsupported { mode: String },
+    TlsUnsupported { mode: String, origin: UrlSource },
+
+    /// The workers may open more connections than the server has free.
+    #[error(
+        "{workers} workers with {per_worker} connections each (--db-connections-per-worker) need {needed}, but PostgreSQL at {target} has {free} free ({budget}); {fixes}"
+    )]
+    OverBudget {
+        workers: usize,
+        per_worker: usize,
+        needed: usize,
+        target: String,
+        free: usize,
+        /// `max_connections 100 - 3 reserved - 12 in use`.
+        budget: String,
+        /// The ways out that apply, ending with --db-allow-overcommit.
+        fixes: String,
+    },
+
+    /// A migration file or directory could not be read for the template's key.
+    #[error(
+        "cannot read {path} for the template's key ({reason}); fix its permissions or the --db-migrations path"
+    )]
+    Migrations { path: String, reason: String },
 
     /// `--ephemeral-postgres` was asked for but there is no PostgreSQL to run.
     #[error(
@@ -210,11 +326,36 @@ pub enum DbError {
 /// The databases of one run; see the module docs.
 #[derive(Debug)]
 pub struct WorkerDatabases {
-    settings: Settings,
+    /// `None` in serial mode on the user's own server (`-n 0`): nothing is
+    /// connected, created or dropped, and `serial`'s URL is passed on.
+    settings: Option<Settings>,
+    serial: Option<Serial>,
     /// Databases this run created and has not dropped yet.
     created: Vec<String>,
+    /// Why the worker count was lowered, for the user.
+    notice: Option<String>,
     /// Declared last so it is dropped after everything that talks to it.
     server: Option<EphemeralServer>,
+}
+
+/// Serial mode's variable and URL, exactly as given, and its secrets.
+struct Serial {
+    env_name: String,
+    url: String,
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Serial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serial")
+            .field("env_name", &self.env_name)
+            .field("url", &url::redacted(&self.url))
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .finish()
+    }
 }
 
 /// Everything the parallel workers need; shared read-only between threads.
@@ -222,12 +363,21 @@ pub struct WorkerDatabases {
 /// themselves and `secrets` is shown as a count.)
 struct Settings {
     base: PgUrl,
+    origin: UrlSource,
     env_name: String,
     template: Option<String>,
     setup: Option<String>,
+    /// `--db-setup` without `--db-template`: it runs once, into a cached
+    /// template database.
+    cache: Option<template::Plan>,
+    /// That template's name, once it is ready.
+    cached: Option<String>,
     keep: bool,
     ephemeral: bool,
     workers: usize,
+    connections_per_worker: usize,
+    allow_overcommit: bool,
+    fit_workers: bool,
     marker: String,
     /// Connection settings without a database name.
     config: postgres::Config,
@@ -245,6 +395,7 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("base", &self.base)
+            .field("origin", &self.origin)
             .field("env_name", &self.env_name)
             .field("template", &self.template)
             .field(
@@ -254,9 +405,14 @@ impl std::fmt::Debug for Settings {
                     .as_deref()
                     .map(|s| redact_secrets(s, &self.secrets)),
             )
+            .field("cache", &self.cache)
+            .field("cached", &self.cached)
             .field("keep", &self.keep)
             .field("ephemeral", &self.ephemeral)
             .field("workers", &self.workers)
+            .field("connections_per_worker", &self.connections_per_worker)
+            .field("allow_overcommit", &self.allow_overcommit)
+            .field("fit_workers", &self.fit_workers)
             .field("marker", &self.marker)
             .field("config", &self.config)
             .field("target", &self.target)
@@ -274,12 +430,38 @@ impl std::fmt::Debug for Settings {
 impl WorkerDatabases {
     /// Validate the URL, start the ephemeral server if asked, connect to the
     /// maintenance database (`postgres`, falling back to `template1`) with
-    /// the base URL's credentials, check CREATEDB privilege (or superuser)
-    /// and that the template exists (if given). Called before the build so
-    /// a bad URL wastes no build time.
+    /// the base URL's credentials, check CREATEDB privilege (or superuser),
+    /// that the template exists (if given) and that the server has
+    /// connections enough for `workers` (see [`WorkerDatabases::workers`]).
+    /// Called before the build so a bad URL wastes no build time.
+    ///
+    /// In serial mode (`workers == 0`) on the user's server nothing is
+    /// checked or connected: the URL is passed on as given.
     pub fn connect(opts: &DbOptions, workers: usize, run_id: &str) -> Result<Self, DbError> {
+        if workers > 0 || opts.ephemeral {
+            return Self::connect_server(opts, workers, run_id);
+        }
+        let Some(url) = opts.url.clone() else {
+            return Err(DbError::MissingUrl {
+                env_name: opts.env_name.clone(),
+            });
+        };
+        Ok(WorkerDatabases {
+            settings: None,
+            serial: Some(Serial {
+                env_name: opts.env_name.clone(),
+                secrets: url::url_secrets(&url),
+                url,
+            }),
+            created: Vec::new(),
+            notice: None,
+            server: None,
+        })
+    }
+
+    fn connect_server(opts: &DbOptions, workers: usize, run_id: &str) -> Result<Self, DbError> {
         let user_url = match &opts.url {
-            Some(raw) => Some(parse_url(raw)?),
+            Some(raw) => Some(parse_url(raw, &opts.url_source)?),
             None if opts.ephemeral => None,
             None => {
                 return Err(DbError::MissingUrl {
@@ -289,33 +471,56 @@ impl WorkerDatabases {
         };
         let mut secrets = user_url.as_ref().map(PgUrl::secrets).unwrap_or_default();
         let server = if opts.ephemeral {
-            Some(EphemeralServer::start()?)
+            // Room for every worker's pool, whatever the machine's size.
+            let connections = workers * opts.connections_per_worker + 20;
+            Some(EphemeralServer::start_with(&[(
+                "max_connections",
+                &connections.max(200).to_string(),
+            )])?)
         } else {
             None
         };
-        let base = match (&server, user_url) {
+        let (base, source) = match (&server, user_url) {
             (Some(server), url) => {
-                parse_url(&server.url(url.as_ref().map_or(DEFAULT_EPHEMERAL_DB, |u| u.database())))?
+                let name = url.as_ref().map_or(DEFAULT_EPHEMERAL_DB, |u| u.database());
+                let source = UrlSource::Ephemeral;
+                (parse_url(&server.url(name), &source)?, source)
             }
-            (None, Some(url)) => url,
+            (None, Some(url)) => (url, opts.url_source.clone()),
             (None, None) => unreachable!("checked above"),
         };
         // The ephemeral server's URL is complete; `PG*` variables meant for
         // another server must not change how we reach it.
-        let resolved = resolve(&base, !opts.ephemeral)?;
+        let resolved = resolve(&base, !opts.ephemeral, &source)?;
         // The base URL's password: the user's, or the ephemeral server's.
         secrets.extend(base.secrets());
         secrets.extend(resolved.extra_secrets);
         secrets.sort();
         secrets.dedup();
+        let template = opts.template.clone().filter(|t| !t.is_empty());
+        let setup = opts.setup.clone().filter(|s| !s.trim().is_empty());
+        let cache = match (&template, &setup) {
+            (None, Some(_)) => Some(template::Plan {
+                migrations: opts.migrations.clone(),
+                manifest_path: opts.manifest_path.clone(),
+                rebuild: opts.rebuild,
+            }),
+            _ => None,
+        };
         let mut this = WorkerDatabases {
-            settings: Settings {
+            settings: Some(Settings {
+                origin: source,
                 env_name: opts.env_name.clone(),
-                template: opts.template.clone().filter(|t| !t.is_empty()),
-                setup: opts.setup.clone().filter(|s| !s.trim().is_empty()),
+                template,
+                setup,
+                cache,
+                cached: None,
                 keep: opts.keep,
                 ephemeral: opts.ephemeral,
                 workers,
+                connections_per_worker: opts.connections_per_worker,
+                allow_overcommit: opts.allow_overcommit,
+                fit_workers: opts.fit_workers,
                 marker: format!("{MARKER_PREFIX} run {run_id}"),
                 config: resolved.config,
                 target: resolved.target,
@@ -325,13 +530,29 @@ impl WorkerDatabases {
                 fsync_off: false,
                 secrets,
                 base,
-            },
+            }),
+            serial: None,
             created: Vec::new(),
+            notice: None,
             server,
         };
         // On error `this` is dropped, which stops an ephemeral server.
-        this.settings.check()?;
+        if let Some(settings) = this.settings.as_mut() {
+            this.notice = settings.check()?;
+        }
         Ok(this)
+    }
+
+    /// The number of workers to run: the one asked for, or, with `-n auto`
+    /// on a server that cannot serve that many, fewer (see
+    /// [`WorkerDatabases::notice`]).
+    pub fn workers(&self) -> usize {
+        self.settings.as_ref().map_or(0, |s| s.workers)
+    }
+
+    /// Why the worker count was lowered, if it was: one line for the user.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
     }
 
     /// Create the databases for workers `0..workers` in parallel (see the
@@ -340,13 +561,27 @@ impl WorkerDatabases {
     /// Returns the time spent.
     pub fn create(&mut self) -> Result<Duration, DbError> {
         let start = Instant::now();
-        let settings = &self.settings;
+        let Some(settings) = self.settings.as_mut() else {
+            return Ok(start.elapsed());
+        };
         if settings.workers == 0 {
             if settings.ephemeral {
                 settings.ensure_base()?;
             }
             return Ok(start.elapsed());
         }
+        // Held until the workers' copies are made: no other run rebuilds
+        // or drops the template meanwhile.
+        let template_lock = match settings.cache.is_some() {
+            true => {
+                let (name, lock) = settings.prepare_template()?;
+                settings.marker = format!("{} from {name}", settings.marker);
+                settings.cached = Some(name);
+                Some(lock)
+            }
+            false => None,
+        };
+        let settings = &*settings;
         let threads = settings.workers.min(MAX_PARALLEL);
         let groups: Vec<Vec<usize>> = (0..threads)
             .map(|first| (first..settings.workers).step_by(threads).collect())
@@ -371,26 +606,40 @@ impl WorkerDatabases {
                 first_error = Some(e);
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(start.elapsed()),
+        if let Some(e) = first_error {
+            return Err(e);
         }
+        if let Some(mut lock) = template_lock {
+            // Best effort: what is left now goes next time (or with db clean).
+            let _ = settings.drop_templates(&mut lock, settings.cached.as_deref());
+        }
+        Ok(start.elapsed())
     }
 
     /// (variable name, URL with password) for worker `index`, or for serial
     /// mode (`None`) the base URL, unchanged.
     pub fn worker_env(&self, index: Option<usize>) -> (String, String) {
-        let url = match index {
-            Some(k) => self.settings.base.worker_url(k),
-            None => self.settings.base.as_str().to_string(),
-        };
-        (self.settings.env_name.clone(), url)
+        match (&self.settings, &self.serial) {
+            (Some(settings), _) => {
+                let url = match index {
+                    Some(k) => settings.base.worker_url(k),
+                    None => settings.base.as_str().to_string(),
+                };
+                (settings.env_name.clone(), url)
+            }
+            (None, Some(serial)) => (serial.env_name.clone(), serial.url.clone()),
+            (None, None) => unreachable!("connect makes one of them"),
+        }
     }
 
     /// Secrets to redact from any output (each password raw and
     /// percent-decoded, including `PGPASSWORD` when it is used).
     pub fn secrets(&self) -> Vec<String> {
-        self.settings.secrets.clone()
+        match (&self.settings, &self.serial) {
+            (Some(settings), _) => settings.secrets.clone(),
+            (None, Some(serial)) => serial.secrets.clone(),
+            (None, None) => Vec::new(),
+        }
     }
 
     /// Drop the worker databases this run created (`DROP DATABASE ... WITH
@@ -398,13 +647,17 @@ impl WorkerDatabases {
     /// databases named like this base's worker databases that still carry
     /// this run's marker; never the base database or anything unmarked.
     /// With `--ephemeral-postgres` it stops the server and deletes it instead.
+    /// The cached template stays.
     pub fn cleanup(&mut self) -> Result<(), DbError> {
         if let Some(server) = self.server.take() {
             server.stop();
             self.created.clear();
             return Ok(());
         }
-        if self.settings.keep || self.created.is_empty() {
+        let Some(settings) = &self.settings else {
+            return Ok(());
+        };
+        if settings.keep || self.created.is_empty() {
             self.created.clear();
             return Ok(());
         }
@@ -412,7 +665,6 @@ impl WorkerDatabases {
         // forced drop waits on the server, and the run's end waits on it.
         let names = std::mem::take(&mut self.created);
         let threads = names.len().min(MAX_PARALLEL);
-        let settings = &self.settings;
         let drop_chunk = |chunk: &[String]| -> Vec<(String, Result<(), DbError>)> {
             match settings.admin() {
                 Ok(mut client) => chunk
@@ -459,7 +711,8 @@ impl Drop for WorkerDatabases {
 }
 
 /// `cargo xdist db clean`: drop the leftover marked worker databases of this
-/// base name (any worker number, any run) and return their names, sorted.
+/// base name (any worker number, any run) and its cached template databases
+/// (unless a run is using one right now), and return their names, sorted.
 /// Unmarked databases and the base database are never touched. With
 /// `--ephemeral-postgres` there is nothing to clean.
 pub fn clean(opts: &DbOptions) -> Result<Vec<String>, DbError> {
@@ -472,29 +725,20 @@ pub fn clean(opts: &DbOptions) -> Result<Vec<String>, DbError> {
         keep: true,
         ..opts.clone()
     };
-    let dbs = WorkerDatabases::connect(&opts, 0, "clean")?;
-    let settings = &dbs.settings;
+    let dbs = WorkerDatabases::connect_server(&opts, 0, "clean")?;
+    let settings = dbs.settings.as_ref().expect("connect_server connects");
     let mut client = settings.admin()?;
-    let rows = client
-        .query(
-            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database",
-            &[],
-        )
-        .map_err(|e| settings.sql_error(e, "list databases"))?;
     let base = settings.base.database();
-    let mut names: Vec<String> = rows
-        .iter()
-        .filter(|row| {
-            let name: &str = row.get(0);
-            let comment: Option<&str> = row.get(1);
-            name != base && worker_index(base, name).is_some() && is_marked(comment)
-        })
-        .map(|row| row.get(0))
+    let mut names: Vec<String> = settings
+        .marked_databases(&mut client)?
+        .into_iter()
+        .filter(|name| worker_index(base, name).is_some())
         .collect();
-    names.sort();
     for name in &names {
         settings.drop_database(&mut client, name)?;
     }
+    names.extend(settings.drop_templates(&mut client, None)?);
+    names.sort();
     Ok(names)
 }
 
@@ -502,8 +746,9 @@ fn is_marked(comment: Option<&str>) -> bool {
     comment.is_some_and(|c| c.starts_with(MARKER_PREFIX))
 }
 
-fn parse_url(raw: &str) -> Result<PgUrl, DbError> {
+fn parse_url(raw: &str, source: &UrlSource) -> Result<PgUrl, DbError> {
     PgUrl::parse(raw).map_err(|e| DbError::InvalidUrl {
+        origin: source.clone(),
         reason: e.to_string(),
     })
 }
@@ -529,7 +774,7 @@ struct Resolved {
 /// leaves out the way libpq would (`PGHOST`, `PGPORT`, `PGUSER`,
 /// `PGPASSWORD`, `PGSSLMODE`, then the OS user and the default socket);
 /// with `use_env` false the `PG*` variables are ignored.
-fn resolve(url: &PgUrl, use_env: bool) -> Result<Resolved, DbError> {
+fn resolve(url: &PgUrl, use_env: bool, source: &UrlSource) -> Result<Resolved, DbError> {
     let env = |key: &str| std::env::var(key).ok().filter(|v| use_env && !v.is_empty());
     let mut config = postgres::Config::new();
     let user = url
@@ -553,6 +798,7 @@ fn resolve(url: &PgUrl, use_env: bool) -> Result<Resolved, DbError> {
     }
     let default_port = match env("PGPORT") {
         Some(p) => p.parse::<u16>().map_err(|_| DbError::InvalidUrl {
+            origin: source.clone(),
             reason: format!("PGPORT \"{p}\" is not a port number"),
         })?,
         None => 5432,
@@ -585,16 +831,21 @@ fn resolve(url: &PgUrl, use_env: bool) -> Result<Resolved, DbError> {
         "disable" => postgres::config::SslMode::Disable,
         "allow" | "prefer" => postgres::config::SslMode::Prefer,
         "require" | "verify-ca" | "verify-full" => {
-            return Err(DbError::TlsUnsupported { mode: sslmode });
+            return Err(DbError::TlsUnsupported {
+                mode: sslmode,
+                origin: source.clone(),
+            });
         }
         other => {
             return Err(DbError::InvalidUrl {
+                origin: source.clone(),
                 reason: format!("unknown sslmode \"{other}\""),
             });
         }
     });
     let timeout = match url.param("connect_timeout") {
         Some(t) => t.trim().parse::<u64>().map_err(|_| DbError::InvalidUrl {
+            origin: source.clone(),
             reason: format!("connect_timeout \"{t}\" is not a number of seconds"),
         })?,
         None => 10,
@@ -680,6 +931,7 @@ impl Settings {
             let code = db.code();
             if *code == SqlState::INVALID_PASSWORD {
                 return DbError::AuthFailed {
+                    origin: self.origin.clone(),
                     target,
                     user: self.user.clone(),
                     reason: message,
@@ -688,11 +940,13 @@ impl Settings {
             if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
                 if message.starts_with("role ") && message.ends_with("does not exist") {
                     return DbError::RoleMissing {
+                        origin: self.origin.clone(),
                         target,
                         role: self.user.clone(),
                     };
                 }
                 return DbError::AuthFailed {
+                    origin: self.origin.clone(),
                     target,
                     user: self.user.clone(),
                     reason: message,
@@ -700,6 +954,7 @@ impl Settings {
             }
             if *code == SqlState::INVALID_CATALOG_NAME {
                 return DbError::DatabaseMissing {
+                    origin: self.origin.clone(),
                     target,
                     name: dbname.to_string(),
                 };
@@ -716,6 +971,7 @@ impl Settings {
             }
             if *code == SqlState::CANNOT_CONNECT_NOW {
                 return DbError::Unreachable {
+                    origin: self.origin.clone(),
                     target,
                     reason: message,
                 };
@@ -739,18 +995,21 @@ impl Settings {
             || text.starts_with("error communicating with the server")
         {
             return DbError::Unreachable {
+                origin: self.origin.clone(),
                 target,
                 reason: io_reason.unwrap_or(text),
             };
         }
         if text.starts_with("timeout") {
             return DbError::Unreachable {
+                origin: self.origin.clone(),
                 target,
                 reason: "timed out".to_string(),
             };
         }
         if text.contains("password missing") {
             return DbError::AuthFailed {
+                origin: self.origin.clone(),
                 target,
                 user: self.user.clone(),
                 reason: "the server asks for a password and none was given".to_string(),
@@ -758,6 +1017,7 @@ impl Settings {
         }
         if text.starts_with("authentication error") {
             return DbError::AuthFailed {
+                origin: self.origin.clone(),
                 target,
                 user: self.user.clone(),
                 reason: text,
@@ -787,6 +1047,7 @@ impl Settings {
             },
             None if err.is_closed() || err.to_string().starts_with("error communicating") => {
                 DbError::Unreachable {
+                    origin: self.origin.clone(),
                     target: self.target.clone(),
                     reason: format!("connection lost while trying to {action}"),
                 }
@@ -799,8 +1060,9 @@ impl Settings {
         }
     }
 
-    /// The checks of [`WorkerDatabases::connect`].
-    fn check(&mut self) -> Result<(), DbError> {
+    /// The checks of [`WorkerDatabases::connect`]; returns why the worker
+    /// count was lowered, if it was.
+    fn check(&mut self) -> Result<Option<String>, DbError> {
         let mut client = None;
         let mut first_failure = None;
         for candidate in ["postgres", "template1"] {
@@ -823,6 +1085,7 @@ impl Settings {
         }
         let Some(mut client) = client else {
             return Err(first_failure.unwrap_or_else(|| DbError::DatabaseMissing {
+                origin: self.origin.clone(),
                 target: self.target.clone(),
                 name: "postgres".to_string(),
             }));
@@ -837,7 +1100,7 @@ impl Settings {
             .map(|r| r.get::<_, String>(0) == "off")
             .unwrap_or(false);
         if self.workers == 0 && !self.ephemeral {
-            return Ok(());
+            return Ok(None);
         }
         let row = client
             .query_opt(
@@ -872,7 +1135,52 @@ impl Settings {
                 ));
             }
         }
-        Ok(())
+        if self.workers == 0 {
+            return Ok(None);
+        }
+        let budget = self.read_budget(&mut client)?;
+        let (workers, notice) = budget.fit(
+            self.workers,
+            self.connections_per_worker,
+            self.fit_workers,
+            self.allow_overcommit,
+            &self.target,
+        )?;
+        self.workers = workers;
+        Ok(notice)
+    }
+
+    /// The server's connection slots: `max_connections`, the reserved ones
+    /// (`superuser_reserved_connections`, and `reserved_connections` from
+    /// PostgreSQL 16 on), and the client connections in use besides ours.
+    fn read_budget(&self, client: &mut Client) -> Result<Budget, DbError> {
+        let reserved = if self.server_version >= 160_000 {
+            "current_setting('superuser_reserved_connections')::int \
+             + current_setting('reserved_connections')::int"
+        } else {
+            "current_setting('superuser_reserved_connections')::int"
+        };
+        let clients = if self.server_version >= 100_000 {
+            "backend_type = 'client backend' AND"
+        } else {
+            ""
+        };
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT current_setting('max_connections')::int, {reserved}, \
+                     (SELECT count(*)::int FROM pg_stat_activity \
+                      WHERE {clients} pid <> pg_backend_pid())"
+                ),
+                &[],
+            )
+            .map_err(|e| self.sql_error(e, "read the server's connection limits"))?;
+        let count = |i: usize| usize::try_from(row.get::<_, i32>(i)).unwrap_or(0);
+        Ok(Budget {
+            max_connections: count(0),
+            reserved: count(1),
+            in_use: count(2),
+        })
     }
 
     /// Create (or, with `keep`, reuse) the databases of `indices` over one
@@ -921,10 +1229,11 @@ impl Settings {
         if let Some(comment) = self.existing_comment(client, name)? {
             if !is_marked(comment.as_deref()) {
                 return Err(DbError::NameTaken {
+                    origin: self.origin.clone(),
                     name: name.to_string(),
                 });
             }
-            if self.keep {
+            if self.keep && self.reusable(comment.as_deref()) {
                 // Reused as it is, like pytest-django's --reuse-db.
                 return Ok(());
             }
@@ -932,7 +1241,38 @@ impl Settings {
         }
         self.create_database(client, name)?;
         *created = true;
+        if self.cached.is_some() {
+            // Set up already, as a copy of the template.
+            return Ok(());
+        }
         self.run_setup(&format!("worker gw{index}"), &self.base.worker_url(index))
+    }
+
+    /// Whether a kept worker database (marked `comment`) may serve this
+    /// run: always, unless it must be a copy of the cached template, and it
+    /// is not a copy of this one or the template was just rebuilt.
+    fn reusable(&self, comment: Option<&str>) -> bool {
+        match (&self.cached, &self.cache) {
+            (Some(name), Some(plan)) => {
+                !plan.rebuild && comment.is_some_and(|c| c.ends_with(&format!(" from {name}")))
+            }
+            _ => true,
+        }
+    }
+
+    /// The databases whose comment marks them as cargo-xdist's.
+    fn marked_databases(&self, client: &mut Client) -> Result<Vec<String>, DbError> {
+        let rows = client
+            .query(
+                "SELECT datname::text, shobj_description(oid, 'pg_database') FROM pg_database",
+                &[],
+            )
+            .map_err(|e| self.sql_error(e, "list databases"))?;
+        Ok(rows
+            .iter()
+            .filter(|row| is_marked(row.get(1)))
+            .map(|row| row.get(0))
+            .collect())
     }
 
     /// `Some(comment)` if database `name` exists.
@@ -952,8 +1292,21 @@ impl Settings {
 
     /// `CREATE DATABASE` (from the template, if any) and mark it.
     fn create_database(&self, client: &mut Client, name: &str) -> Result<(), DbError> {
+        self.create_marked(client, name, None, &self.marker)
+    }
+
+    /// `CREATE DATABASE` (from the template, if any, or else the cached
+    /// one) and mark it with `marker`.
+    fn create_marked(
+        &self,
+        client: &mut Client,
+        name: &str,
+        from: Option<&str>,
+        marker: &str,
+    ) -> Result<(), DbError> {
+        let from = from.or(self.template.as_deref()).or(self.cached.as_deref());
         let mut sql = format!("CREATE DATABASE {}", escape_identifier(name));
-        if let Some(template) = &self.template {
+        if let Some(template) = from {
             sql.push_str(&format!(" TEMPLATE {}", escape_identifier(template)));
         }
         // PostgreSQL 15's default (WAL_LOG) writes the whole template to the
@@ -964,17 +1317,18 @@ impl Settings {
         }
         client.batch_execute(&sql).map_err(|e| {
             let code = e.code().cloned();
-            match (&self.template, code) {
+            match (from, code) {
                 (_, Some(c)) if c == SqlState::DUPLICATE_DATABASE => DbError::NameTaken {
+                    origin: self.origin.clone(),
                     name: name.to_string(),
                 },
                 (Some(t), Some(c)) if c == SqlState::OBJECT_IN_USE => DbError::TemplateBusy {
-                    template: t.clone(),
+                    template: t.to_string(),
                     sessions: self.sessions_on(client, t),
                 },
                 (Some(t), Some(c)) if c == SqlState::INVALID_CATALOG_NAME => {
                     DbError::MissingTemplate {
-                        template: t.clone(),
+                        template: t.to_string(),
                     }
                 }
                 (Some(t), Some(c)) if c == SqlState::INSUFFICIENT_PRIVILEGE => {
@@ -986,10 +1340,15 @@ impl Settings {
                 _ => self.sql_error(e, &format!("create database \"{name}\"")),
             }
         })?;
+        self.mark(client, name, marker)
+    }
+
+    /// Set database `name`'s comment to `marker`.
+    fn mark(&self, client: &mut Client, name: &str, marker: &str) -> Result<(), DbError> {
         let comment = format!(
             "COMMENT ON DATABASE {} IS {}",
             escape_identifier(name),
-            escape_literal(&self.marker)
+            escape_literal(marker)
         );
         client
             .batch_execute(&comment)
@@ -1142,6 +1501,7 @@ mod tests {
             DbError::Unreachable {
                 target: "db:5432".into(),
                 reason: "connection refused".into(),
+                origin: UrlSource::Flag,
             },
             DbError::NoCreateDb { role: "app".into() },
             DbError::ServerBinariesMissing,
@@ -1168,11 +1528,54 @@ mod tests {
         assert_eq!(
             DbError::Unreachable {
                 target: "db:5432".into(),
-                reason: "connection refused".into()
+                reason: "connection refused".into(),
+                origin: UrlSource::Env("APP_DB".into()),
             }
             .to_string(),
-            "cannot reach PostgreSQL at db:5432 (connection refused); start the server or fix the host and port in --database-url"
+            "cannot reach PostgreSQL at db:5432 (connection refused), the server named by $APP_DB; start the server, fix the host and port in $APP_DB, or pass --no-db to run without worker databases"
         );
+    }
+
+    #[test]
+    fn a_bad_url_names_where_it_came_from() {
+        for (origin, named) in [
+            (UrlSource::Flag, "in --database-url:"),
+            (UrlSource::Env("DATABASE_URL".into()), "in $DATABASE_URL:"),
+            (UrlSource::Env("APP_DB".into()), "in $APP_DB:"),
+        ] {
+            let mut o = opts("mysql://u:pw@h/d");
+            o.url_source = origin;
+            let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!("invalid database URL {named}")),
+                "{text}"
+            );
+            assert!(
+                text.ends_with("or pass --no-db to run without worker databases"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn serial_mode_connects_to_nothing_and_passes_the_url_as_given() {
+        // Nothing listens on port 1; a bad URL is the tests' business too.
+        for url in ["postgres://u:pw1234@127.0.0.1:1/app", "not a URL at all"] {
+            let mut dbs = WorkerDatabases::connect(&opts(url), 0, "r").unwrap();
+            assert_eq!(dbs.workers(), 0);
+            assert_eq!(dbs.notice(), None);
+            dbs.create().unwrap();
+            assert_eq!(
+                dbs.worker_env(None),
+                ("DATABASE_URL".to_string(), url.to_string())
+            );
+            dbs.cleanup().unwrap();
+        }
+        let dbs =
+            WorkerDatabases::connect(&opts("postgres://u:pw1234@127.0.0.1:1/app"), 0, "r").unwrap();
+        assert_eq!(dbs.secrets(), ["pw1234"]);
+        assert!(!format!("{dbs:?}").contains("pw1234"));
     }
 
     #[test]

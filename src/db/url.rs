@@ -481,21 +481,20 @@ pub fn percent_encode(text: &str) -> String {
 }
 
 /// 32-bit FNV-1a: a small, stable hash (never changes across releases or
-/// platforms), used to shorten database names deterministically.
-fn fnv1a32(bytes: &[u8]) -> u32 {
+/// platforms), used to shorten database names deterministically and to
+/// number advisory locks.
+pub(crate) fn fnv1a32(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5_u32, |hash, &b| {
         (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
     })
 }
 
-/// Worker `index`'s database name: `<base>_gw<index>`.
-///
-/// When that would exceed [`MAX_IDENT_LEN`] bytes, the base is replaced by a
-/// prefix of it, `_`, and 8 hex digits of a stable hash of the whole base, so
-/// the name is valid, deterministic, and distinct for every index (and, with
-/// overwhelming probability, from the names of other bases).
-pub fn worker_db_name(base: &str, index: usize) -> String {
-    let suffix = format!("_gw{index}");
+/// `<base><suffix>`; when that would exceed [`MAX_IDENT_LEN`] bytes, the
+/// base is replaced by a prefix of it, `_`, and 8 hex digits of a stable
+/// hash of the whole base, so the name is valid, deterministic, and distinct
+/// for every suffix (and, with overwhelming probability, from the names of
+/// other bases).
+fn suffixed_name(base: &str, suffix: &str) -> String {
     if base.len() + suffix.len() <= MAX_IDENT_LEN {
         return format!("{base}{suffix}");
     }
@@ -505,6 +504,12 @@ pub fn worker_db_name(base: &str, index: usize) -> String {
         keep -= 1;
     }
     format!("{}{hash}{suffix}", &base[..keep])
+}
+
+/// Worker `index`'s database name: `<base>_gw<index>`, shortened as
+/// [`suffixed_name`] says when too long.
+pub fn worker_db_name(base: &str, index: usize) -> String {
+    suffixed_name(base, &format!("_gw{index}"))
 }
 
 /// If `name` is the database name of some worker of `base` (as made by
@@ -519,6 +524,31 @@ pub fn worker_index(base: &str, name: &str) -> Option<usize> {
     (worker_db_name(base, index) == name).then_some(index)
 }
 
+/// Between a base name and a template's hash in the template's name.
+const TEMPLATE_INFIX: &str = "_xdist_tpl_";
+
+/// Hex digits of a template's key in its name.
+pub const TEMPLATE_HASH_LEN: usize = 16;
+
+/// The cached template database of `base` whose key starts with `hash`:
+/// `<base>_xdist_tpl_<hash>`, shortened as [`suffixed_name`] says when too
+/// long.
+pub fn template_db_name(base: &str, hash: &str) -> String {
+    suffixed_name(base, &format!("{TEMPLATE_INFIX}{hash}"))
+}
+
+/// If `name` is a cached template database of `base` (as made by
+/// [`template_db_name`]), the hash in its name.
+pub fn template_hash<'a>(base: &str, name: &'a str) -> Option<&'a str> {
+    let at = name.rfind(TEMPLATE_INFIX)?;
+    let hash = &name[at + TEMPLATE_INFIX.len()..];
+    let canonical = hash.len() == TEMPLATE_HASH_LEN
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (canonical && template_db_name(base, hash) == name).then_some(hash)
+}
+
 /// `url` with its password shown as `****`. Works on any text that looks
 /// like a URL: if it does not parse, the user-info password and any
 /// `password=` parameter are still masked.
@@ -526,17 +556,39 @@ pub fn redacted(url: &str) -> String {
     if let Ok(parsed) = PgUrl::parse(url) {
         return parsed.redacted();
     }
-    let mut edits = Vec::new();
+    let edits = loose_password_spans(url)
+        .into_iter()
+        .map(|span| (span, REDACTED.to_string()))
+        .collect();
+    splice(url, edits)
+}
+
+/// The passwords of `url`, in every form [`PgUrl::secrets`] gives; for a
+/// URL that does not parse, what [`redacted`] would mask.
+pub fn url_secrets(url: &str) -> Vec<String> {
+    if let Ok(parsed) = PgUrl::parse(url) {
+        return parsed.secrets();
+    }
+    let mut out: Vec<String> = loose_password_spans(url)
+        .into_iter()
+        .map(|span| url[span].to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Where the passwords of a URL that does not parse probably are: the
+/// user info's, from its first ':' to the last '@' (perhaps it holds an
+/// unencoded '/', '?' or '@'), and every `password=` parameter's value.
+fn loose_password_spans(url: &str) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
     let mut masked_to = 0;
     if let Some(scheme_end) = url.find("://").map(|i| i + 3) {
-        // Unparsable, perhaps because of an unencoded '/', '?' or '@' in
-        // the password: mask from the first ':' to the last '@'.
         if let Some(at) = url[scheme_end..].rfind('@') {
             if let Some(colon) = url[scheme_end..scheme_end + at].find(':') {
-                edits.push((
-                    scheme_end + colon + 1..scheme_end + at,
-                    REDACTED.to_string(),
-                ));
+                spans.push(scheme_end + colon + 1..scheme_end + at);
                 masked_to = scheme_end + at;
             }
         }
@@ -547,39 +599,120 @@ pub fn redacted(url: &str) -> String {
             if let Some(value) = piece.strip_prefix("password=") {
                 let from = start + "password=".len();
                 if from >= masked_to {
-                    edits.push((from..from + value.len(), REDACTED.to_string()));
+                    spans.push(from..from + value.len());
                 }
             }
             start += piece.len() + 1;
         }
     }
-    splice(url, edits)
+    spans
 }
 
-/// `text` with every occurrence of each secret replaced by `****`; each
-/// secret is also looked for percent-decoded and percent-encoded. Empty
-/// secrets are ignored.
+/// `text` with each secret masked as [`Redactor`] says.
 pub fn redact_secrets<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
-    let mut forms: Vec<String> = Vec::new();
-    for secret in secrets {
-        let secret = secret.as_ref();
-        forms.push(secret.to_string());
-        if let Ok(decoded) = percent_decode(secret) {
-            forms.push(decoded);
-        }
-        forms.push(percent_encode(secret));
+    Redactor::new(secrets).redact(text)
+}
+
+/// Masks a run's secrets (passwords) in any text, as `****`; each secret
+/// is also looked for percent-decoded and percent-encoded.
+///
+/// A password that is at least [`STRONG_MIN_CHARS`] characters long and
+/// not a plain word (letters only, under [`WORD_MAX_CHARS`] characters) is
+/// masked wherever it appears. A shorter one or a plain word (`postgres`,
+/// `secret`, `pw1`) is masked only where it stands as a password: in a
+/// URL's user info (`://user:postgres@`), after `password=` or
+/// `password:` (`PGPASSWORD=postgres`, `?password=postgres`,
+/// `"password": "postgres"`) and in SQL's `PASSWORD 'postgres'`; so that
+/// the word elsewhere in a test's output (`postgres://`, `user
+/// "postgres"`) stays readable.
+#[derive(Clone)]
+pub struct Redactor {
+    /// Forms masked everywhere, longest first.
+    everywhere: Vec<String>,
+    /// Forms masked in password positions only.
+    positional: Vec<String>,
+    /// Matches a password position holding one of `positional`.
+    positions: Option<regex::Regex>,
+}
+
+/// See [`Redactor`].
+pub const STRONG_MIN_CHARS: usize = 6;
+/// See [`Redactor`].
+pub const WORD_MAX_CHARS: usize = 16;
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Redactor({} secret forms)",
+            self.everywhere.len() + self.positional.len()
+        )
     }
-    forms.retain(|s| !s.is_empty());
-    // Longest first, so a secret containing another is masked whole.
-    forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    forms.dedup();
-    let mut out = text.to_string();
-    for form in &forms {
-        if out.contains(form.as_str()) {
-            out = out.replace(form.as_str(), REDACTED);
+}
+
+impl Redactor {
+    pub fn new<S: AsRef<str>>(secrets: &[S]) -> Self {
+        let mut everywhere: Vec<String> = Vec::new();
+        let mut positional: Vec<String> = Vec::new();
+        for secret in secrets {
+            let secret = secret.as_ref();
+            let decoded = percent_decode(secret).unwrap_or_else(|_| secret.to_string());
+            let forms = [secret.to_string(), decoded.clone(), percent_encode(secret)];
+            let chars = decoded.chars().count();
+            let plain_word = decoded.chars().all(char::is_alphabetic) && chars < WORD_MAX_CHARS;
+            if chars >= STRONG_MIN_CHARS && !plain_word {
+                everywhere.extend(forms);
+            } else {
+                positional.extend(forms);
+            }
+        }
+        for list in [&mut everywhere, &mut positional] {
+            list.retain(|s| !s.is_empty());
+            // Longest first, so a secret containing another is masked whole.
+            list.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+            list.dedup();
+        }
+        let positions = (!positional.is_empty()).then(|| {
+            let alternatives: Vec<String> = positional.iter().map(|s| regex::escape(s)).collect();
+            // The key is matched without regard to case; the password
+            // exactly. The password must end the value: a quote, '@' (user
+            // info), a separator, whitespace or the end follows.
+            let pattern = format!(
+                r#"(?P<pre>(?i:://[^\s/@:]*:|password['"]?\s*[=:]\s*['"]?|password\s+'))(?:{})(?P<post>['"@&;,)\s]|$)"#,
+                alternatives.join("|")
+            );
+            regex::Regex::new(&pattern).expect("escaped alternatives form a valid regex")
+        });
+        Redactor {
+            everywhere,
+            positional,
+            positions,
         }
     }
-    out
+
+    /// Whether there is nothing to mask.
+    pub fn is_empty(&self) -> bool {
+        self.everywhere.is_empty() && self.positional.is_empty()
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for form in &self.everywhere {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), REDACTED);
+            }
+        }
+        if let Some(re) = &self.positions {
+            if self.positional.iter().any(|p| out.contains(p.as_str())) {
+                out = re
+                    .replace_all(&out, |c: &regex::Captures| {
+                        format!("{}{REDACTED}{}", &c["pre"], &c["post"])
+                    })
+                    .into_owned();
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -811,6 +944,100 @@ mod tests {
             "u:****@h"
         );
         assert_eq!(redact_secrets("nothing here", &[""]), "nothing here");
+    }
+
+    #[test]
+    fn template_names_are_recognised_and_shortened_like_worker_names() {
+        let hash = "0123456789abcdef";
+        assert_eq!(
+            template_db_name("app", hash),
+            "app_xdist_tpl_0123456789abcdef"
+        );
+        assert_eq!(
+            template_hash("app", "app_xdist_tpl_0123456789abcdef"),
+            Some(hash)
+        );
+        for not_one in [
+            "app",
+            "app_gw0",
+            "app_xdist_tpl_0123456789ABCDEF",
+            "app_xdist_tpl_0123",
+            "other_xdist_tpl_0123456789abcdef",
+            "app_x_xdist_tpl_0123456789abcdef",
+        ] {
+            assert_eq!(template_hash("app", not_one), None, "{not_one}");
+        }
+        assert_eq!(worker_index("app", &template_db_name("app", hash)), None);
+        let long = "l".repeat(60);
+        let name = template_db_name(&long, hash);
+        assert!(name.len() <= MAX_IDENT_LEN, "{name}");
+        assert!(name.ends_with("_xdist_tpl_0123456789abcdef"), "{name}");
+        assert_eq!(template_hash(&long, &name), Some(hash));
+        assert_ne!(name, template_db_name(&format!("{long}x"), hash));
+    }
+
+    #[test]
+    fn a_strong_password_is_masked_everywhere() {
+        let r = Redactor::new(&["hunter2", "s3cr:t", "correcthorsebatterystaple"]);
+        assert_eq!(
+            r.redact("echo hunter2; x=s3cr%3At correcthorsebatterystaple"),
+            "echo ****; x=**** ****"
+        );
+    }
+
+    #[test]
+    fn a_short_or_plain_word_password_is_masked_only_as_a_password() {
+        let r = Redactor::new(&["postgres"]);
+        let cases = [
+            // URLs' user info, the scheme and the user name left alone.
+            (
+                "missing in postgres://postgres:postgres@localhost/postgres",
+                "missing in postgres://postgres:****@localhost/postgres",
+            ),
+            ("redis://:postgres@cache", "redis://:****@cache"),
+            // key=value and key: value pairs, quoted or not, any case.
+            (
+                "host=db user=postgres password=postgres dbname=postgres",
+                "host=db user=postgres password=**** dbname=postgres",
+            ),
+            ("PGPASSWORD=postgres psql", "PGPASSWORD=**** psql"),
+            (
+                "?sslmode=disable&password=postgres&x=1",
+                "?sslmode=disable&password=****&x=1",
+            ),
+            (r#"{"password": "postgres"}"#, r#"{"password": "****"}"#),
+            ("POSTGRES_PASSWORD='postgres'", "POSTGRES_PASSWORD='****'"),
+            // SQL.
+            (
+                "CREATE ROLE postgres LOGIN PASSWORD 'postgres'",
+                "CREATE ROLE postgres LOGIN PASSWORD '****'",
+            ),
+            // Elsewhere the word stays.
+            (
+                r#"FATAL: password authentication failed for user "postgres""#,
+                r#"FATAL: password authentication failed for user "postgres""#,
+            ),
+            (
+                "using postgres 16 at localhost:5432",
+                "using postgres 16 at localhost:5432",
+            ),
+            // Only the whole value: a longer word that starts with it stays.
+            ("password=postgresql", "password=postgresql"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+        // Short ones too, percent-encoded forms included.
+        let r = Redactor::new(&["p@1"]);
+        assert_eq!(
+            r.redact("postgres://u:p%401@h/d p@1"),
+            "postgres://u:****@h/d p@1"
+        );
+        assert_eq!(r.redact("password=p@1"), "password=****");
+        // Letters only but 16 or more: not a word, masked everywhere.
+        let r = Redactor::new(&["Correcthorsebatt"]);
+        assert_eq!(r.redact("say Correcthorsebatt"), "say ****");
+        assert!(Redactor::new(&[""]).is_empty());
     }
 
     #[test]

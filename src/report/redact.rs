@@ -1,28 +1,32 @@
 //! The one way events reach reporters: [`EventSink`] redacts every secret
 //! (database passwords) from each event's text before any reporter sees it,
-//! so no caller of the runner can receive an unredacted event.
+//! so no caller of the runner can receive an unredacted event. What is
+//! masked where is [`Redactor`]'s rule: a short or plain-word password
+//! (`postgres`) only where it stands as a password.
 
 use std::sync::Arc;
 
 use super::Reporter;
-use crate::db::redact_secrets;
+use crate::db::Redactor;
 use crate::event::RunEvent;
 
 /// Reporters behind a redacting front.
 pub struct EventSink {
-    secrets: Vec<String>,
+    redactor: Redactor,
     reporters: Vec<Arc<dyn Reporter>>,
 }
 
 impl EventSink {
-    /// `secrets` are masked wherever they appear in an event's text.
+    /// `secrets` are masked in an event's text (see [`Redactor`]).
     pub fn new(secrets: Vec<String>, reporters: Vec<Arc<dyn Reporter>>) -> Self {
-        let secrets = secrets.into_iter().filter(|s| !s.is_empty()).collect();
-        EventSink { secrets, reporters }
+        EventSink {
+            redactor: Redactor::new(&secrets),
+            reporters,
+        }
     }
 
     pub fn emit(&self, event: RunEvent) {
-        let event = redact(event, &self.secrets);
+        let event = redact(event, &self.redactor);
         for r in &self.reporters {
             r.on_event(&event);
         }
@@ -39,11 +43,11 @@ impl EventSink {
 }
 
 /// `event` with every secret masked in the text a test produced.
-fn redact(event: RunEvent, secrets: &[String]) -> RunEvent {
-    if secrets.is_empty() {
+fn redact(event: RunEvent, redactor: &Redactor) -> RunEvent {
+    if redactor.is_empty() {
         return event;
     }
-    let r = |s: &str| redact_secrets(s, secrets);
+    let r = |s: &str| redactor.redact(s);
     match event {
         RunEvent::TestFinished(mut t) => {
             t.output = r(&t.output);
@@ -117,5 +121,21 @@ mod tests {
             assert!(!text.contains("s3cr:t"), "{text}");
             assert!(text.contains("****"), "{text}");
         }
+    }
+
+    #[test]
+    fn a_plain_word_password_is_masked_only_where_it_is_a_password() {
+        let seen = Arc::new(Seen::default());
+        let sink = EventSink::new(vec!["postgres".into()], vec![seen.clone()]);
+        sink.emit(RunEvent::FailureOutput {
+            binary: "b".into(),
+            name: "t".into(),
+            output: "cannot connect to postgres://postgres:postgres@db/postgres as user postgres"
+                .into(),
+        });
+        assert_eq!(
+            seen.0.lock().unwrap()[0],
+            "cannot connect to postgres://postgres:****@db/postgres as user postgres"
+        );
     }
 }

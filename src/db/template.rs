@@ -1,0 +1,285 @@
+//! The cached template database of `--db-setup`.
+//!
+//! With `--db-setup CMD` (and no `--db-template`), the command runs once,
+//! into `<base>_xdist_tpl_<hash>`, and every worker database is a copy of
+//! it (`CREATE DATABASE ... TEMPLATE`). The template stays on the server
+//! after the run and is used again while its key is unchanged: a SHA-256
+//! of the command and of the files under the migration directories
+//! (`--db-migrations`, else `migrations/` in the workspace root, which
+//! `cargo locate-project --workspace` names), each by its path relative to
+//! its directory and its contents, so that a checkout elsewhere keeps the
+//! key. The name carries the key's first 16 hex digits; its marker comment
+//! the whole key.
+//!
+//! Runs against the same server agree through a session advisory lock per
+//! template name, taken before the template is looked at and held until
+//! the workers' copies are made: a second run waits while the first builds,
+//! then finds the template ready; nobody drops a template another run is
+//! building or copying (superseded ones are dropped only when their lock is
+//! free). The template is marked as building until its setup succeeded, so
+//! one left by a killed run (whose lock went with its connection) is built
+//! again; a failed setup drops it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use postgres::Client;
+use sha2::{Digest, Sha256};
+
+use super::url::{TEMPLATE_HASH_LEN, fnv1a32, template_db_name, template_hash};
+use super::{DbError, MARKER_PREFIX, Settings, is_marked};
+
+/// What the cached template is built from, besides the setup command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Plan {
+    /// `--db-migrations`; empty: the workspace's `migrations/`, if any.
+    pub migrations: Vec<PathBuf>,
+    /// `--manifest-path`, to find the workspace.
+    pub manifest_path: Option<String>,
+    /// `--db-rebuild`.
+    pub rebuild: bool,
+}
+
+/// First key of cargo-xdist's advisory locks (`pg_advisory_lock(int, int)`),
+/// so they cannot be taken for an application's own: "xdst".
+const LOCK_CLASS: i32 = 0x7864_7374;
+
+/// The key of a template built by `setup` from the files under `dirs`:
+/// 64 hex digits. See the module docs.
+pub fn key(setup: &str, dirs: &[PathBuf]) -> Result<String, DbError> {
+    let mut hash = Sha256::new();
+    hash.update(b"cargo-xdist template v1\0");
+    feed(&mut hash, setup.as_bytes());
+    for dir in dirs {
+        let mut files = Vec::new();
+        walk(dir, Path::new(""), &mut files)?;
+        files.sort();
+        feed(
+            &mut hash,
+            format!("directory with {} files", files.len()).as_bytes(),
+        );
+        for rel in files {
+            let path = dir.join(&rel);
+            let contents = std::fs::read(&path).map_err(|e| unreadable(&path, &e))?;
+            feed(&mut hash, rel.to_string_lossy().as_bytes());
+            feed(&mut hash, &contents);
+        }
+    }
+    let mut hex = Vec::with_capacity(64);
+    for byte in hash.finalize().iter() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    Ok(String::from_utf8_lossy(&hex).into_owned())
+}
+
+/// Length-prefixed, so that no two inputs hash alike by shifting bytes
+/// from one part to the next.
+fn feed(hash: &mut Sha256, bytes: &[u8]) {
+    hash.update((bytes.len() as u64).to_le_bytes());
+    hash.update(bytes);
+}
+
+/// The files under `root/rel`, as paths relative to `root`. Symbolic links
+/// to files are followed; to directories, not (no cycles).
+fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), DbError> {
+    let dir = root.join(rel);
+    let entries = std::fs::read_dir(&dir).map_err(|e| unreadable(&dir, &e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| unreadable(&dir, &e))?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| unreadable(&entry.path(), &e))?;
+        let rel = rel.join(entry.file_name());
+        if kind.is_dir() {
+            walk(root, &rel, out)?;
+        } else if kind.is_file() || entry.path().is_file() {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+fn unreadable(path: &Path, e: &std::io::Error) -> DbError {
+    DbError::Migrations {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// `migrations/` in the root of the workspace of `manifest_path` (or of
+/// the current directory), if it is a directory: `cargo locate-project
+/// --workspace` names the root without resolving anything (a few
+/// milliseconds), and runs while cargo builds. When cargo cannot name it,
+/// the build will say why; there is no default then.
+pub fn default_migrations(manifest_path: Option<&str>) -> Option<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["locate-project", "--workspace", "--message-format", "plain"]);
+    if let Some(manifest) = manifest_path {
+        cmd.arg("--manifest-path").arg(manifest);
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let manifest = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    let dir = manifest.parent()?.join("migrations");
+    dir.is_dir().then_some(dir)
+}
+
+/// A template's lock, second key: from its name.
+fn lock_id(name: &str) -> i32 {
+    fnv1a32(name.as_bytes()) as i32
+}
+
+impl Settings {
+    /// Find this run's template, or build it, holding its lock; returns
+    /// its name and the connection that holds the lock (see the module
+    /// docs).
+    pub(super) fn prepare_template(&self) -> Result<(String, Client), DbError> {
+        let (Some(plan), Some(setup)) = (&self.cache, &self.setup) else {
+            unreachable!("only called with a cached setup");
+        };
+        let dirs = match plan.migrations.is_empty() {
+            true => default_migrations(plan.manifest_path.as_deref())
+                .into_iter()
+                .collect(),
+            false => plan.migrations.clone(),
+        };
+        let key = key(setup, &dirs)?;
+        let name = template_db_name(self.base.database(), &key[..TEMPLATE_HASH_LEN]);
+        let ready = format!("{MARKER_PREFIX} template {key}");
+        let mut lock = self.admin()?;
+        lock.execute(
+            "SELECT pg_advisory_lock($1, $2)",
+            &[&LOCK_CLASS, &lock_id(&name)],
+        )
+        .map_err(|e| self.sql_error(e, &format!("lock template database \"{name}\"")))?;
+        match self.existing_comment(&mut lock, &name)? {
+            Some(Some(comment)) if comment == ready && !plan.rebuild => return Ok((name, lock)),
+            // Half built by a run that died, rebuilt on request, or (an
+            // astronomically unlikely) other key with the same name.
+            Some(comment) if is_marked(comment.as_deref()) => {
+                self.drop_database(&mut lock, &name)?;
+            }
+            Some(_) => {
+                return Err(DbError::NameTaken {
+                    name,
+                    origin: self.origin.clone(),
+                });
+            }
+            None => {}
+        }
+        self.create_marked(&mut lock, &name, None, &format!("{ready} (building)"))?;
+        let url = self.base.with_database(&name);
+        if let Err(e) = self.run_setup(&format!("the template database {name}"), &url) {
+            // No half-built template is left behind.
+            let _ = self.drop_database(&mut lock, &name);
+            return Err(e);
+        }
+        self.mark(&mut lock, &name, &ready)?;
+        Ok((name, lock))
+    }
+
+    /// Drop this base's cached templates but `keep`, each only if no run
+    /// holds its lock; returns the names dropped.
+    pub(super) fn drop_templates(
+        &self,
+        client: &mut Client,
+        keep: Option<&str>,
+    ) -> Result<Vec<String>, DbError> {
+        let base = self.base.database();
+        let mut dropped = Vec::new();
+        for name in self.marked_databases(client)? {
+            if template_hash(base, &name).is_none() || keep == Some(name.as_str()) {
+                continue;
+            }
+            let action = format!("lock template database \"{name}\"");
+            let locked: bool = client
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, $2)",
+                    &[&LOCK_CLASS, &lock_id(&name)],
+                )
+                .map_err(|e| self.sql_error(e, &action))?
+                .get(0);
+            if !locked {
+                continue;
+            }
+            let result = self.drop_database(client, &name);
+            client
+                .execute(
+                    "SELECT pg_advisory_unlock($1, $2)",
+                    &[&LOCK_CLASS, &lock_id(&name)],
+                )
+                .map_err(|e| self.sql_error(e, &action))?;
+            result?;
+            dropped.push(name);
+        }
+        Ok(dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_follows_the_command_and_the_files_not_where_they_are() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        for dir in [a.path(), b.path()] {
+            std::fs::create_dir(dir.join("sub")).unwrap();
+            std::fs::write(dir.join("001.sql"), "create table t (x int);").unwrap();
+            std::fs::write(dir.join("sub/002.sql"), "alter table t add y int;").unwrap();
+        }
+        let in_a = key("migrate", &[a.path().to_path_buf()]).unwrap();
+        assert_eq!(in_a.len(), 64);
+        assert!(in_a.bytes().all(|c| c.is_ascii_hexdigit()), "{in_a}");
+        assert_eq!(in_a, key("migrate", &[b.path().to_path_buf()]).unwrap());
+        assert_ne!(
+            in_a,
+            key("migrate --other", &[a.path().to_path_buf()]).unwrap()
+        );
+        assert_ne!(in_a, key("migrate", &[]).unwrap());
+        std::fs::write(b.path().join("sub/002.sql"), "alter table t add z int;").unwrap();
+        assert_ne!(in_a, key("migrate", &[b.path().to_path_buf()]).unwrap());
+        std::fs::write(b.path().join("sub/002.sql"), "alter table t add y int;").unwrap();
+        std::fs::rename(b.path().join("sub/002.sql"), b.path().join("002.sql")).unwrap();
+        assert_ne!(in_a, key("migrate", &[b.path().to_path_buf()]).unwrap());
+        let e = key("migrate", &[a.path().join("missing")]).unwrap_err();
+        assert!(matches!(e, DbError::Migrations { .. }), "{e}");
+        assert!(e.to_string().contains("--db-migrations"), "{e}");
+    }
+
+    #[test]
+    fn the_default_is_the_workspace_roots_migrations_directory() {
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::write(
+            ws.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"m\"]\nresolver = \"2\"\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(ws.path().join("m/src")).unwrap();
+        std::fs::write(
+            ws.path().join("m/Cargo.toml"),
+            "[package]\nname = \"m\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        )
+        .unwrap();
+        std::fs::write(ws.path().join("m/src/lib.rs"), "").unwrap();
+        let member = ws.path().join("m/Cargo.toml");
+        let member = member.to_str().unwrap();
+        assert_eq!(default_migrations(Some(member)), None, "no migrations/ yet");
+        std::fs::create_dir(ws.path().join("migrations")).unwrap();
+        let found = default_migrations(Some(member)).expect("found");
+        assert_eq!(
+            found.canonicalize().unwrap(),
+            ws.path().join("migrations").canonicalize().unwrap()
+        );
+        assert_eq!(default_migrations(Some("/no/such/Cargo.toml")), None);
+    }
+}
