@@ -309,6 +309,9 @@ pub struct RunConfig {
     /// Per-worker databases, when a URL or `--ephemeral-postgres` is given
     /// (and not `--no-run`).
     pub db: Option<DbOptions>,
+    /// The password of a URL left in the environment without worker
+    /// databases (`--no-db`): tests may still print it, so it is redacted.
+    pub stray_secrets: Vec<String>,
     pub report: ReportOptions,
     /// `--coverage`.
     pub coverage: Option<CoverageOptions>,
@@ -487,6 +490,9 @@ impl RunConfig {
         db.fit_workers = args.workers == NumWorkers::Auto;
         // `--no-run` runs no test, so it needs (and starts) no database;
         // `--no-db` asks for none.
+        let stray_secrets = (db.url.as_deref().map(crate::db::url::url_secrets))
+            .filter(|_| args.db_run.no_db)
+            .unwrap_or_default();
         let db = if args.no_run || args.db_run.no_db {
             None
         } else if db.url.is_some() || db.ephemeral {
@@ -528,6 +534,7 @@ impl RunConfig {
             worker_env: args.worker_env,
             no_run: args.no_run,
             db,
+            stray_secrets,
             report: ReportOptions {
                 quiet,
                 junit,
@@ -1353,6 +1360,20 @@ mod tests {
         assert_eq!(c.db.unwrap().url_source, UrlSource::Flag);
         let c = run_config(&["-n", "2", "--no-db"], &url).unwrap();
         assert!(c.db.is_none(), "--no-db runs without databases");
+        // The URL stays in the tests' environment: its password is still
+        // redacted from what they print.
+        let stray = [("DATABASE_URL", "postgres://u:Pw%2F9x7!q@h/db")];
+        let c = run_config(&["-n", "2", "--no-db"], &stray).unwrap();
+        assert!(
+            c.stray_secrets.iter().any(|s| s == "Pw%2F9x7!q"),
+            "{:?}",
+            c.stray_secrets
+        );
+        let c = run_config(&["-n", "2"], &stray).unwrap();
+        assert!(
+            c.stray_secrets.is_empty(),
+            "the databases' own secrets cover it"
+        );
         let conflict = cli::parse_from(
             ["cargo-xdist", "--no-db", "--database-url", "postgres://x/y"].map(Into::into),
         );

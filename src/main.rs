@@ -103,7 +103,9 @@ fn run_command(args: RunArgs) -> Result<i32> {
         .extend(coverage.as_ref().map(Session::worker_env));
     let slots = env::worker_slots(&identity, &|k| databases.as_ref().map(|d| d.worker_env(k)));
     let (collector, terminal, reporters) = report::reporters(&config.report, &built, &run_id);
-    let secrets = databases.as_ref().map(|d| d.secrets()).unwrap_or_default();
+    let secrets = databases
+        .as_ref()
+        .map_or(config.stray_secrets.clone(), |d| d.secrets());
     let sink = EventSink::new(secrets, reporters);
     plan.note.iter().for_each(|note| terminal.note(note));
     (plan.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
