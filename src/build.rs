@@ -55,6 +55,9 @@ pub struct BuildOutput {
     /// `--doc` only.
     pub doc_packages: Vec<DocPackage>,
     pub workspace_root: Utf8PathBuf,
+    /// The target directory the tests were built in (under `--coverage`,
+    /// the instrumented build's own): the duration store lives there.
+    pub target_dir: Utf8PathBuf,
     /// `--coverage`: how cargo was told to instrument (doctest runs use
     /// the same, so that they do not rebuild the library uninstrumented).
     pub instrumentation: Option<CargoInstrumentation>,
@@ -430,6 +433,7 @@ fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> Build
         binaries,
         doc_packages: Vec::new(),
         workspace_root: meta.workspace_root.clone(),
+        target_dir: target_dir.to_path_buf(),
         instrumentation: None,
         other_executables,
     }

@@ -12,13 +12,15 @@
 //! | configuration | [`config`] | clap structs + environment → [`config::RunConfig`] / [`config::ListConfig`]; every usage error |
 //! | build | [`build`] | [`config::BuildOptions`] → [`build::BuildOutput`] ([`build::TestBinary`]s, [`build::DocPackage`]s) |
 //! | list | [`list`] | test binaries → [`list::Listing`] ([`list::TestCase`]s with source files, listing failures) |
-//! | plan | [`plan`] | listing + [`config::Filters`] + [`config::DistMode`] → [`plan::Plan`]: [`plan::WorkUnit`]s and results known before the run |
-//! | schedule | [`schedule`] | units → the order workers take them |
+//! | plan | [`plan`] | listing + [`config::Filters`] + [`config::DistMode`] → [`plan::Plan`]: [`plan::WorkUnit`]s and results known before the run; `--partition` keeps one shard's groups |
+//! | schedule | [`schedule`] | units + [`schedule::Estimates`] (from [`durations`]) → the order workers take them, longest expected first |
 //! | run | [`run`] | units + [`env::WorkerSlot`]s → [`event::RunEvent`]s (the runner never prints) |
 //! | report | [`report`] | events → [`report::EventSink`] (redacts secrets) → reporters; [`report::RunSummary`] → JUnit |
 //!
 //! Beside them: [`db`] (per-worker PostgreSQL databases: connect, create,
-//! hand out URLs, drop), [`env`] (the one place a test process's command and
+//! hand out URLs, drop), [`durations`] (the duration store: recorded test
+//! and group times, read before planning, written after the run by its
+//! [`durations::Recorder`], a reporter), [`env`] (the one place a test process's command and
 //! environment are assembled), [`signal`] (Ctrl-C → one cancel flag) and
 //! [`error`] (every error kind and exit code; it imports no stage). No two
 //! modules import each other.
@@ -47,6 +49,7 @@ pub mod cli;
 pub mod config;
 pub mod coverage;
 pub mod db;
+pub mod durations;
 pub mod env;
 pub mod error;
 pub mod event;

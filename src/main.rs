@@ -19,7 +19,7 @@ use cargo_xdist::list::{self, Listing};
 use cargo_xdist::report::terminal::{Terminal, Timing};
 use cargo_xdist::report::{self, Collector, EventSink};
 use cargo_xdist::run::{self, RunOptions};
-use cargo_xdist::{plan, schedule, signal};
+use cargo_xdist::{durations, plan, schedule, signal};
 
 fn main() {
     let code = match cli::parse_from(std::env::args_os()) {
@@ -89,7 +89,8 @@ fn run_command(args: RunArgs) -> Result<i32> {
     }
     coverage.as_mut().map(Session::ready).transpose()?;
     let plan = plan::plan(config.dist, &built, listing, &config.filters);
-    let units = schedule::order(config.dist, plan.units);
+    let work = schedule::schedule(&config, &built, plan);
+    (work.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
     identity
         .worker_env
@@ -98,16 +99,21 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let collector = Arc::new(Collector::default());
     let terminal = Arc::new(Terminal::new(config.report.clone()));
     let secrets = databases.as_ref().map(|d| d.secrets()).unwrap_or_default();
-    let sink = EventSink::new(secrets, vec![collector.clone(), terminal.clone()]);
-    (plan.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
+    let rec = Arc::new(durations::Recorder::new(work.store.clone(), &built));
+    let sink = EventSink::new(
+        secrets,
+        vec![collector.clone(), terminal.clone(), rec.clone()],
+    );
+    (work.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     run::run(
-        units,
+        work.units,
         &built,
         &slots,
-        &RunOptions::new(&config, &built, coverage.as_ref()),
+        &RunOptions::new(&config, &built, coverage.as_ref(), work.estimates),
         cancel.flag(),
         &sink,
     )?;
+    rec.save().unwrap_or_else(|e| eprintln!("warning: {e:#}"));
 
     let summary = collector.summary();
     let t_drop = Instant::now();
@@ -177,21 +183,14 @@ fn list_command(args: ListArgs) -> Result<i32> {
     let config = ListConfig::new(args)?;
     let built = build::build(&config.build, None)?;
     let listing = list::list_all(&built.binaries, &built.workspace_root);
-    listing
-        .failures
-        .iter()
-        .for_each(|f| eprintln!("error: {}", f.message));
     let cases = plan::select(listing.cases, &config.filters);
-    report::listing::write(
-        &mut std::io::stdout().lock(),
-        &built.binaries,
-        &cases,
-        config.dist,
-        config.json,
-    )?;
+    let shown = schedule::listed(&config, &built, cases, &listing.failures);
+    (shown.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
+    (shown.failures.iter()).for_each(|f| eprintln!("error: {}", f.message));
+    report::listing::write(&mut std::io::stdout().lock(), &built, &shown, &config)?;
     // A binary that could not be listed is a failed test binary, as under
-    // cargo test; the others are still listed.
-    Ok(if listing.failures.is_empty() {
+    // cargo test; the others are still listed (under --partition, by one shard).
+    Ok(if shown.failures.is_empty() {
         EXIT_OK
     } else {
         EXIT_TESTS_FAILED

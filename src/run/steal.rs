@@ -4,16 +4,27 @@
 //! can run that way). The owner's process is stopped once it has finished
 //! the tests it kept.
 //!
+//! The victim is the worker whose unstarted tests are expected to take the
+//! longest, by the recorded durations ([`Estimates`]); the cut balances
+//! the expected time the owner keeps against the time the thief takes, and
+//! a steal is made only when the thief's part is expected to outlast
+//! [`MIN_STEAL_SECS`] (with nothing recorded, any two unstarted tests).
+//!
 //! libtest cannot be told to stop between two tests, so the first stolen
 //! test may already have begun in the owner's process when it is stopped:
 //! its result there is discarded and it runs in full on the thief.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::list::TestCase;
 use crate::plan::TestGroup;
+use crate::schedule::Estimates;
+
+/// A steal pays when the thief's part is expected to take at least this
+/// long: it costs a process start, and the owner's stop.
+pub const MIN_STEAL_SECS: f64 = 0.05;
 
 /// What one worker's running process still has ahead of it.
 struct Tail {
@@ -32,6 +43,7 @@ pub struct Board {
     slots: Vec<Mutex<Option<Tail>>>,
     /// Workers running a unit (a stolen tail may still appear).
     active: AtomicUsize,
+    estimates: Arc<Estimates>,
 }
 
 /// A stolen tail, ready to run.
@@ -41,11 +53,45 @@ pub struct Stolen {
 }
 
 impl Board {
-    pub fn new(workers: usize) -> Self {
+    pub fn new(workers: usize, estimates: Arc<Estimates>) -> Self {
         Board {
             slots: (0..workers).map(|_| Mutex::new(None)).collect(),
             active: AtomicUsize::new(0),
+            estimates,
         }
+    }
+
+    /// The expected times of `t`'s unstarted tests.
+    fn unstarted_times(&self, t: &Tail) -> Vec<f64> {
+        let unstarted = t.tests.get(t.next_unstarted..t.end).unwrap_or_default();
+        (unstarted.iter())
+            .map(|c| self.estimates.test(c.binary, &c.name))
+            .collect()
+    }
+
+    /// Where the thief's part of `t` begins, if a steal pays: the owner
+    /// keeps at least one unstarted test and, of the cuts that balance the
+    /// two parts' expected times best, the one that leaves it the most.
+    fn cut(&self, t: &Tail) -> Option<usize> {
+        let times = self.unstarted_times(t);
+        if times.len() < 2 {
+            return None;
+        }
+        let total: f64 = times.iter().sum();
+        let mut kept = 0.0;
+        let mut best: Option<(f64, usize)> = None;
+        for (i, secs) in times.iter().enumerate().take(times.len() - 1) {
+            kept += secs;
+            let longer = kept.max(total - kept);
+            // On a tie (up to rounding) the owner keeps more.
+            if best.is_none_or(|(b, _)| longer <= b + 1e-9) {
+                best = Some((longer, i + 1));
+            }
+        }
+        let (_, cut) = best?;
+        let thief: f64 = times[cut..].iter().sum();
+        let pays = !self.estimates.recorded() || thief >= MIN_STEAL_SECS;
+        pays.then_some(t.next_unstarted + cut)
     }
 
     fn slot(&self, worker: usize) -> std::sync::MutexGuard<'_, Option<Tail>> {
@@ -92,30 +138,26 @@ impl Board {
         self.active.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Take the unstarted second half of the longest tail (of at least two
-    /// unstarted tests), if any.
+    /// Take the unstarted tests of the tail expected to take the longest,
+    /// from where the owner's part and the thief's balance, if that pays.
     pub fn steal(&self, thief: usize) -> Option<Stolen> {
-        let mut best: Option<(usize, usize)> = None;
+        let mut best: Option<(usize, f64)> = None;
         for (w, slot) in self.slots.iter().enumerate() {
             if w == thief {
                 continue;
             }
             let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(t) = guard.as_ref() {
-                let unstarted = t.end.saturating_sub(t.next_unstarted);
-                if unstarted >= 2 && best.is_none_or(|(_, n)| unstarted > n) {
-                    best = Some((w, unstarted));
+            if let Some(t) = guard.as_ref().filter(|t| self.cut(t).is_some()) {
+                let left: f64 = self.unstarted_times(t).iter().sum();
+                if best.is_none_or(|(_, l)| left > l) {
+                    best = Some((w, left));
                 }
             }
         }
         let (victim, _) = best?;
         let mut guard = self.slot(victim);
         let t = guard.as_mut()?;
-        let unstarted = t.end.saturating_sub(t.next_unstarted);
-        if unstarted < 2 {
-            return None;
-        }
-        let new_end = t.end - unstarted / 2;
+        let new_end = self.cut(t)?;
         let tests = t.tests[new_end..t.end].to_vec();
         t.end = new_end;
         Some(Stolen {
@@ -167,7 +209,7 @@ mod tests {
 
     #[test]
     fn steals_the_unstarted_second_half_of_the_longest_tail() {
-        let board = Board::new(3);
+        let board = Board::new(3, Arc::default());
         let a = cases(10);
         let b = cases(4);
         board.publish(0, "a", &a.iter().collect::<Vec<_>>());
@@ -185,8 +227,34 @@ mod tests {
     }
 
     #[test]
+    fn recorded_times_choose_the_victim_and_the_cut() {
+        // Binary 3: t00..t10 take 0.015 s each, t11 2 s.
+        let times: Vec<(String, f64)> = (0..12)
+            .map(|i| (format!("t{i:02}"), if i == 11 { 2.0 } else { 0.015 }))
+            .collect();
+        let times: Vec<(&str, f64)> = times.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let mut per_binary: Vec<&[(&str, f64)]> = vec![&[]; 3];
+        per_binary.push(&times);
+        let board = Board::new(3, Arc::new(Estimates::from_times(&per_binary)));
+        let all = cases(12);
+        let long: Vec<&TestCase> = all[7..].iter().collect();
+        let short: Vec<&TestCase> = all[..7].iter().collect();
+        // Worker 0 runs t07 (t08..t11 unstarted: 4 tests, 2.045 s); worker
+        // 1 runs t00 (t01..t06 unstarted: 6 tests, 0.09 s).
+        board.publish(0, "long", &long);
+        board.publish(1, "short", &short);
+        let stolen = board.steal(2).expect("the long tail pays");
+        assert_eq!(stolen.victim, 0, "the longest time, not the most tests");
+        let names: Vec<_> = stolen.group.tests.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["t11"], "the cut balances time, not counts");
+        assert_eq!(board.end(0), 4);
+        // Either tail left would give a thief under MIN_STEAL_SECS.
+        assert!(board.steal(2).is_none(), "a steal must pay");
+    }
+
+    #[test]
     fn a_single_unstarted_test_is_not_stolen() {
-        let board = Board::new(2);
+        let board = Board::new(2, Arc::default());
         let a = cases(3);
         board.publish(0, "a", &a.iter().collect::<Vec<_>>());
         board.advance(0, 1);
