@@ -245,47 +245,123 @@ fn longest_first(units: Vec<WorkUnit>, est: &Estimates) -> Vec<WorkUnit> {
     timed.into_iter().map(|(_, u)| u).collect()
 }
 
+/// Most parts a split group is cut into, per worker.
+const MAX_PARTS_PER_WORKER: usize = 4;
+
 /// Split each group whose recorded time exceeds its share of the run
-/// (total / `workers`) into as many parts as it has shares, cut where the
-/// expected times balance; each part keeps the name order and runs in a
-/// process of its own, so the parts run on several workers at once. A
-/// group with no recorded test stays whole (nothing says it is long).
+/// (total / `workers`): into the fewest parts (at least two) with which
+/// the longest-first order is expected to finish within 2% of what no
+/// split can beat (the share, the longest test, the longest group left
+/// whole), else into the parts that come nearest. Cuts fall where the
+/// parts' expected times balance; each part keeps the name order and runs
+/// in a process of its own, so the parts run on several workers at once.
+/// A group with no recorded test stays whole (nothing says it is long).
 pub fn split_dominant(units: Vec<WorkUnit>, est: &Estimates, workers: usize) -> Vec<WorkUnit> {
-    let total: f64 = units.iter().map(|u| est.unit(u)).sum();
-    let share = total / workers.max(1) as f64;
-    let mut out = Vec::with_capacity(units.len());
-    for unit in units {
-        let WorkUnit::Tests(g) = &unit else {
-            out.push(unit);
-            continue;
-        };
-        let expected = est.unit(&unit);
-        let parts = (expected / share).ceil() as usize;
-        let parts = parts.min(g.tests.len()).min(workers);
-        if parts < 2 || g.batchable || !est.any_known(g) {
-            out.push(unit);
-            continue;
+    let workers = workers.max(1);
+    // Every unit's expected time, as pieces (one while it is whole).
+    let mut pieces: Vec<Vec<f64>> = units.iter().map(|u| vec![est.unit(u)]).collect();
+    let total: f64 = pieces.iter().flatten().sum();
+    let share = total / workers as f64;
+    let splittable = |u: &WorkUnit| match u {
+        WorkUnit::Tests(g) => !g.batchable && g.tests.len() > 1 && est.any_known(g),
+        _ => false,
+    };
+    let mut dominant: Vec<usize> = (0..units.len())
+        .filter(|&i| workers > 1 && pieces[i][0] > share && splittable(&units[i]))
+        .collect();
+    if dominant.is_empty() {
+        return units;
+    }
+    dominant.sort_by(|&a, &b| pieces[b][0].total_cmp(&pieces[a][0]));
+    let test_times = |i: usize| -> Vec<f64> {
+        match &units[i] {
+            WorkUnit::Tests(g) => (g.tests.iter())
+                .map(|t| est.test(g.binary, &t.name))
+                .collect(),
+            _ => Vec::new(),
         }
-        let times: Vec<f64> = g
-            .tests
-            .iter()
-            .map(|t| est.test(g.binary, &t.name))
-            .collect();
-        let cuts = balanced_cuts(&times, parts);
-        let mut bounds = vec![0];
-        bounds.extend(cuts);
-        bounds.push(times.len());
-        let n = bounds.len() - 1;
-        for (i, w) in bounds.windows(2).enumerate() {
-            out.push(WorkUnit::Tests(TestGroup {
+    };
+    let longest_test = (dominant.iter())
+        .flat_map(|&i| test_times(i))
+        .fold(0.0, f64::max);
+    let longest_whole = (0..units.len())
+        .filter(|i| !dominant.contains(i))
+        .map(|i| pieces[i][0])
+        .fold(0.0, f64::max);
+    let floor = share.max(longest_test).max(longest_whole);
+    let mut cuts_of: HashMap<usize, Vec<usize>> = HashMap::new();
+    for &i in &dominant {
+        let times = test_times(i);
+        let mut best: Option<(f64, Vec<usize>, Vec<f64>)> = None;
+        for parts in 2..=times.len().min(MAX_PARTS_PER_WORKER * workers) {
+            let cuts = balanced_cuts(&times, parts);
+            let sums = part_sums(&times, &cuts);
+            pieces[i] = sums.clone();
+            let span = lpt_span(pieces.iter().flatten().copied(), workers);
+            if best.as_ref().is_none_or(|(b, _, _)| span < b - 1e-9) {
+                best = Some((span, cuts, sums));
+            }
+            if span <= floor * 1.02 {
+                break;
+            }
+        }
+        if let Some((_, cuts, sums)) = best {
+            pieces[i] = sums;
+            cuts_of.insert(i, cuts);
+        }
+    }
+    let mut out = Vec::with_capacity(units.len());
+    for (i, unit) in units.into_iter().enumerate() {
+        match (unit, cuts_of.get(&i)) {
+            (WorkUnit::Tests(g), Some(cuts)) => out.extend(parts_of(g, cuts)),
+            (unit, _) => out.push(unit),
+        }
+    }
+    out
+}
+
+/// The expected time of each part of `times` cut at `cuts`.
+fn part_sums(times: &[f64], cuts: &[usize]) -> Vec<f64> {
+    let mut bounds = vec![0];
+    bounds.extend(cuts);
+    bounds.push(times.len());
+    bounds
+        .windows(2)
+        .map(|w| times[w[0]..w[1]].iter().sum())
+        .collect()
+}
+
+/// `g` cut at `cuts` into parts `KEY (part i/n)`.
+fn parts_of(g: TestGroup, cuts: &[usize]) -> Vec<WorkUnit> {
+    let mut bounds = vec![0];
+    bounds.extend(cuts);
+    bounds.push(g.tests.len());
+    let n = bounds.len() - 1;
+    (bounds.windows(2).enumerate())
+        .map(|(i, w)| {
+            WorkUnit::Tests(TestGroup {
                 key: format!("{} (part {}/{n})", g.key, i + 1),
                 binary: g.binary,
                 tests: g.tests[w[0]..w[1]].to_vec(),
                 batchable: false,
-            }));
+            })
+        })
+        .collect()
+}
+
+/// When `workers` taking `times` longest first would finish (seconds).
+fn lpt_span(times: impl Iterator<Item = f64>, workers: usize) -> f64 {
+    use std::cmp::Reverse;
+    let mut nanos: Vec<u64> = times.map(|t| (t.max(0.0) * 1e9) as u64).collect();
+    nanos.sort_unstable_by(|a, b| b.cmp(a));
+    let mut loads: std::collections::BinaryHeap<Reverse<u64>> =
+        (0..workers.max(1)).map(|_| Reverse(0)).collect();
+    for t in nanos {
+        if let Some(Reverse(least)) = loads.pop() {
+            loads.push(Reverse(least + t));
         }
     }
-    out
+    loads.into_iter().map(|Reverse(l)| l).max().unwrap_or(0) as f64 / 1e9
 }
 
 /// Where to cut `times` into `parts` contiguous, non-empty runs of about
@@ -533,6 +609,43 @@ mod tests {
             2
         );
         assert_eq!(order(DistMode::Loadfile, units, &none(), Some(2)).len(), 2);
+    }
+
+    #[test]
+    fn a_dominant_group_gets_as_many_parts_as_the_balance_needs() {
+        // big.rs: 40 s in 8 tests; q.rs 22 s (stays whole), r.rs 3 s; two
+        // workers. Halves of big.rs (20 + 20) would still end at 42 s
+        // behind q.rs; thirds (15, 10, 15) end at 33 s, near 32.5 s.
+        let mut times: Vec<(String, f64)> = (0..8).map(|i| (format!("b{i}"), 5.0)).collect();
+        times.extend([("q1".into(), 11.0), ("q2".into(), 11.0), ("r".into(), 3.0)]);
+        let times: Vec<(&str, f64)> = times.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let est = Estimates::from_times(&[&times]);
+        let big: Vec<String> = (0..8).map(|i| format!("b{i}")).collect();
+        let big: Vec<&str> = big.iter().map(String::as_str).collect();
+        let units = vec![
+            unit(0, &big, "big.rs", false),
+            unit(0, &["q1", "q2"], "q.rs", false),
+            unit(0, &["r"], "r.rs", false),
+        ];
+        let out = split_dominant(units, &est, 2);
+        let keys: Vec<String> = out
+            .iter()
+            .map(|u| match u {
+                WorkUnit::Tests(g) => format!("{} {}", g.key, g.tests.len()),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "0 big.rs (part 1/3) 3",
+                "0 big.rs (part 2/3) 2",
+                "0 big.rs (part 3/3) 3",
+                "0 q.rs 2",
+                "0 r.rs 1"
+            ]
+        );
+        assert!((lpt_span(out.iter().map(|u| est.unit(u)), 2) - 33.0).abs() < 1e-6);
     }
 
     #[test]
