@@ -32,7 +32,7 @@ pub struct Estimates {
     tests: Vec<HashMap<String, f64>>,
     /// Per binary index: its id (group keys start with it).
     ids: Vec<String>,
-    /// Per doc package index: its doctests' recorded wall time.
+    /// Per doc package index: its doctests' recorded time.
     docs: Vec<Option<f64>>,
     /// The median recorded test time: the estimate for a test never recorded.
     per_test: f64,
@@ -61,8 +61,12 @@ impl Estimates {
         }
         e.docs = (build.doc_packages.iter())
             .map(|d| {
-                let times = store.binary(&durations::doc_key(&d.package));
-                times.and_then(|t| t.groups.get("")).map(|g| g.secs)
+                // The package's recorded wall time, else its doctests'
+                // times added up (the first one's includes rustdoc's build).
+                let times = store.binary(&durations::doc_key(&d.package))?;
+                let tests = || times.tests.values().map(|e| e.secs).sum();
+                let wall = times.groups.get("").map(|g| g.secs);
+                wall.or_else(|| (!times.tests.is_empty()).then(tests))
             })
             .collect();
         e.per_test = median(&e.tests);
@@ -646,6 +650,47 @@ mod tests {
             ]
         );
         assert!((lpt_span(out.iter().map(|u| est.unit(u)), 2) - 33.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn estimates_read_the_store_by_stable_keys() {
+        let store: Durations = serde_json::from_str(
+            r#"{"version":1,"runs":1,"binaries":{
+                "alpha::test/api":{"tests":{"create":{"secs":2.0,"samples":1,"run":1}}},
+                "alpha::doc":{"tests":{"src/lib.rs - f (line 3)":{"secs":1.5,"samples":1,"run":1},
+                                       "src/lib.rs - g (line 9)":{"secs":0.5,"samples":1,"run":1}}}}}"#,
+        )
+        .unwrap();
+        let bin = crate::build::TestBinary {
+            id: "alpha::test/api".into(),
+            package: "alpha".into(),
+            target_name: "api".into(),
+            kind: "test".into(),
+            path: "/t/debug/deps/api-0123456789abcdef".into(),
+            manifest_dir: "/w/alpha".into(),
+            src_path: "/w/alpha/tests/api.rs".into(),
+            custom_harness: false,
+            env: vec![],
+        };
+        let build = BuildOutput {
+            binaries: vec![bin],
+            doc_packages: vec![crate::build::DocPackage {
+                id: "alpha::doc".into(),
+                package: "alpha".into(),
+                manifest_dir: "/w/alpha".into(),
+            }],
+            workspace_root: "/w".into(),
+            target_dir: "/t".into(),
+            instrumentation: None,
+            other_executables: vec![],
+        };
+        let est = Estimates::new(&store, &build);
+        assert!(est.recorded());
+        assert_eq!(est.known(0, "create"), Some(2.0));
+        assert_eq!(est.known(0, "other"), None);
+        assert_eq!(est.test(0, "other"), 2.0, "the median recorded test");
+        assert_eq!(est.unit(&WorkUnit::Doctests { package: 0 }), 2.0);
+        assert!(!Estimates::new(&Durations::default(), &build).recorded());
     }
 
     #[test]
