@@ -610,3 +610,54 @@ fn bad_partitions_are_usage_errors_before_any_build() {
         assert!(!run.stderr.contains("Compiling"), "{}", run.ctx());
     }
 }
+
+/// Without `--dist`, a file whose recorded time exceeds its share of the
+/// run is split over the workers; `--dist loadfile` keeps it whole.
+#[test]
+fn the_default_mode_splits_a_dominant_file_and_loadfile_does_not() {
+    let tmp = temp();
+    let file = tmp.path().join("slow.json");
+    let entries: Vec<String> = (1..=8)
+        .map(|i| format!(r#""slow_{i}":{{"secs":0.15,"samples":1,"run":1}}"#))
+        .collect();
+    let crafted = format!(
+        r#"{{"version":1,"runs":1,"binaries":{{"alpha::test/slow":{{"tests":{{{}}}}}}}}}"#,
+        entries.join(",")
+    );
+    let run_with = |dist: &[&str]| {
+        std::fs::write(&file, &crafted).unwrap();
+        let mut args = strings(&[
+            "-p",
+            "alpha",
+            "--test",
+            "slow",
+            "-n",
+            "2",
+            "--durations-file",
+        ]);
+        args.push(path_str(&file));
+        args.extend(strings(dist));
+        let run = xdist_fixture("basic", &args).run();
+        run.assert_code(0);
+        run.assert_summary(8, 0, 0);
+        let records = run.records();
+        assert_eq!(records.len(), 8, "{}", run.ctx());
+        let pids: BTreeSet<u32> = records.iter().map(|r| r.pid).collect();
+        let workers: BTreeSet<String> = records.iter().map(|r| r.worker.clone()).collect();
+        (run, pids.len(), workers.len())
+    };
+    let (run, pids, workers) = run_with(&[]);
+    assert_eq!(
+        (pids, workers),
+        (2, 2),
+        "the default should split tests/slow.rs{}",
+        run.ctx()
+    );
+    let (run, pids, workers) = run_with(&["--dist", "loadfile"]);
+    assert_eq!(
+        (pids, workers),
+        (1, 1),
+        "--dist loadfile must not split{}",
+        run.ctx()
+    );
+}
