@@ -344,13 +344,32 @@ fn parts_of(g: TestGroup, cuts: &[usize]) -> Vec<WorkUnit> {
     (bounds.windows(2).enumerate())
         .map(|(i, w)| {
             WorkUnit::Tests(TestGroup {
-                key: format!("{} (part {}/{n})", g.key, i + 1),
+                key: part_key(&g.key, i + 1, n),
                 binary: g.binary,
                 tests: g.tests[w[0]..w[1]].to_vec(),
                 batchable: false,
             })
         })
         .collect()
+}
+
+/// The key of part `i` of `n` of the group `key`: `KEY (part i/n)`.
+pub fn part_key(key: &str, i: usize, n: usize) -> String {
+    format!("{key} (part {i}/{n})")
+}
+
+/// Whether `key` names a part of a split group (or a piece of one: a
+/// stolen tail of a part).
+pub fn is_part(key: &str) -> bool {
+    key.match_indices(" (part ").any(|(at, m)| {
+        let rest = &key[at + m.len()..];
+        let (i, rest) = rest.split_once('/').unwrap_or_default();
+        let n = rest.split(')').next().unwrap_or_default();
+        rest.contains(')')
+            && [i, n]
+                .iter()
+                .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 /// When `workers` taking `times` longest first would finish (seconds).
@@ -691,6 +710,18 @@ mod tests {
         assert_eq!(est.test(0, "other"), 2.0, "the median recorded test");
         assert_eq!(est.unit(&WorkUnit::Doctests { package: 0 }), 2.0);
         assert!(!Estimates::new(&Durations::default(), &build).recorded());
+    }
+
+    #[test]
+    fn part_keys_are_recognised() {
+        let k = part_key("alpha::test/api tests/api.rs", 2, 3);
+        assert_eq!(k, "alpha::test/api tests/api.rs (part 2/3)");
+        assert!(is_part(&k));
+        assert!(is_part(&format!("{k} (stolen tail)")));
+        assert!(!is_part("alpha::test/api tests/api.rs"));
+        assert!(!is_part("alpha::test/api tests/api.rs (stolen tail)"));
+        assert!(!is_part("alpha (batch of 3)"));
+        assert!(!is_part("a (part x/3)"));
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// `--dist worksteal`: idle workers take the unstarted tail of busy ones.
     pub worksteal: bool,
+    /// No `--dist`: idle workers take the unstarted tail of a busy one's
+    /// part of a group the schedule split (and of no other group).
+    pub split: bool,
     /// `--doc`: cargo arguments for `cargo test --doc -p PKG` (features,
     /// profile, target, manifest path, ...).
     pub doc_cargo_args: Vec<String>,
@@ -73,6 +76,7 @@ impl RunOptions {
         RunOptions {
             timeout: config.timeout,
             worksteal: config.dist == DistMode::Worksteal,
+            split: config.split,
             doc_cargo_args: crate::build::doc_cargo_args(&config.build, build),
             libtest_args: config.filters.libtest_args(),
             harness_args: config.filters.harness_args(),
@@ -90,7 +94,8 @@ pub struct RunContext<'a> {
     cancel: &'a AtomicBool,
     scratch: &'a Utf8Path,
     seq: AtomicU64,
-    /// Running processes' unstarted tails (`--dist worksteal` only).
+    /// Running processes' unstarted tails (`--dist worksteal`, and split
+    /// groups' parts without `--dist`).
     pub board: Option<steal::Board>,
 }
 
@@ -131,8 +136,7 @@ pub fn run(
         cancel,
         scratch: &scratch_path,
         seq: AtomicU64::new(0),
-        board: (options.worksteal)
-            .then(|| steal::Board::new(slots.len(), options.estimates.clone())),
+        board: board(&units, slots.len(), options),
     };
     let tests = units.iter().map(WorkUnit::test_count).sum();
     ctx.emit(RunEvent::Started {
@@ -168,6 +172,22 @@ pub fn run(
         interrupted: ctx.is_cancelled(),
     });
     Ok(())
+}
+
+/// The board of unstarted tails: under `--dist worksteal` every group's,
+/// without `--dist` those of split groups' parts (if the schedule split one).
+fn board(units: &[WorkUnit], workers: usize, options: &RunOptions) -> Option<steal::Board> {
+    let parts = units
+        .iter()
+        .any(|u| matches!(u, WorkUnit::Tests(g) if crate::schedule::is_part(&g.key)));
+    let estimates = options.estimates.clone();
+    if options.worksteal {
+        Some(steal::Board::new(workers, estimates, false))
+    } else if options.split && parts {
+        Some(steal::Board::new(workers, estimates, true))
+    } else {
+        None
+    }
 }
 
 /// The next unit for worker `index`: from the queue, else (worksteal) the

@@ -44,6 +44,9 @@ pub struct Board {
     /// Workers running a unit (a stolen tail may still appear).
     active: AtomicUsize,
     estimates: Arc<Estimates>,
+    /// Steal only from parts of groups the schedule split (the default
+    /// mode keeps every other group whole).
+    parts_only: bool,
 }
 
 /// A stolen tail, ready to run.
@@ -53,11 +56,12 @@ pub struct Stolen {
 }
 
 impl Board {
-    pub fn new(workers: usize, estimates: Arc<Estimates>) -> Self {
+    pub fn new(workers: usize, estimates: Arc<Estimates>, parts_only: bool) -> Self {
         Board {
             slots: (0..workers).map(|_| Mutex::new(None)).collect(),
             active: AtomicUsize::new(0),
             estimates,
+            parts_only,
         }
     }
 
@@ -73,6 +77,9 @@ impl Board {
     /// keeps at least one unstarted test and, of the cuts that balance the
     /// two parts' expected times best, the one that leaves it the most.
     fn cut(&self, t: &Tail) -> Option<usize> {
+        if self.parts_only && !crate::schedule::is_part(&t.group) {
+            return None;
+        }
         let times = self.unstarted_times(t);
         if times.len() < 2 {
             return None;
@@ -209,7 +216,7 @@ mod tests {
 
     #[test]
     fn steals_the_unstarted_second_half_of_the_longest_tail() {
-        let board = Board::new(3, Arc::default());
+        let board = Board::new(3, Arc::default(), false);
         let a = cases(10);
         let b = cases(4);
         board.publish(0, "a", &a.iter().collect::<Vec<_>>());
@@ -235,7 +242,7 @@ mod tests {
         let times: Vec<(&str, f64)> = times.iter().map(|(n, t)| (n.as_str(), *t)).collect();
         let mut per_binary: Vec<&[(&str, f64)]> = vec![&[]; 3];
         per_binary.push(&times);
-        let board = Board::new(3, Arc::new(Estimates::from_times(&per_binary)));
+        let board = Board::new(3, Arc::new(Estimates::from_times(&per_binary)), false);
         let all = cases(12);
         let long: Vec<&TestCase> = all[7..].iter().collect();
         let short: Vec<&TestCase> = all[..7].iter().collect();
@@ -253,8 +260,19 @@ mod tests {
     }
 
     #[test]
+    fn the_default_mode_steals_only_from_parts_of_split_groups() {
+        let board = Board::new(2, Arc::default(), true);
+        let a = cases(10);
+        board.publish(0, "x tests/a.rs", &a.iter().collect::<Vec<_>>());
+        assert!(board.steal(1).is_none(), "a whole group stays whole");
+        board.publish(0, "x tests/a.rs (part 1/2)", &a.iter().collect::<Vec<_>>());
+        let stolen = board.steal(1).expect("a part's tail");
+        assert_eq!(stolen.group.key, "x tests/a.rs (part 1/2) (stolen tail)");
+    }
+
+    #[test]
     fn a_single_unstarted_test_is_not_stolen() {
-        let board = Board::new(2, Arc::default());
+        let board = Board::new(2, Arc::default(), false);
         let a = cases(3);
         board.publish(0, "a", &a.iter().collect::<Vec<_>>());
         board.advance(0, 1);
