@@ -429,18 +429,15 @@ fn recorded_durations_survive_a_rebuild() {
     let manifest = path_str(&ws.join("Cargo.toml"));
     let target = tmp.path().join("target");
     let store = target.join("xdist").join("durations.json");
-    let run = |extra: &[&str]| {
-        let mut args = strings(&[
-            "--manifest-path",
-            &manifest,
-            "--target-dir",
-            &path_str(&target),
-            "-p",
-            "gamma",
-        ]);
+    // `cargo xdist [SUBCOMMAND] <the copy's gamma> EXTRA`.
+    let args = |sub: &[&str], extra: &[&str]| {
+        let mut args = strings(sub);
+        args.extend(strings(&["--manifest-path", &manifest, "-p", "gamma"]));
+        args.extend(strings(&["--target-dir", &path_str(&target)]));
         args.extend(strings(extra));
-        xdist(&args).run()
+        args
     };
+    let run = |extra: &[&str]| xdist(&args(&[], extra)).run();
     let first = run(&["-n", "1"]);
     first.assert_code(0);
     assert!(
@@ -461,19 +458,9 @@ fn recorded_durations_survive_a_rebuild() {
     // The executables' hashed names appear nowhere in the store.
     let text = std::fs::read_to_string(&store).unwrap();
     let listing = |extra: &[&str]| {
-        let mut args = strings(&[
-            "--manifest-path",
-            &manifest,
-            "--target-dir",
-            &path_str(&target),
-            "-p",
-            "gamma",
-        ]);
-        args.extend(strings(extra));
-        args.extend(strings(&["--message-format", "json"]));
-        let mut all = vec!["list".to_string()];
-        all.extend(args);
-        let run = xdist(&all).run();
+        let mut extra = extra.to_vec();
+        extra.extend(["--message-format", "json"]);
+        let run = xdist(&args(&["list"], &extra)).run();
         run.assert_code(0);
         let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
         let tests = v["tests"].as_array().unwrap().clone();
@@ -525,19 +512,15 @@ fn durations_file_reads_and_writes_another_place() {
     let tmp = temp();
     let target = tmp.path().join("target");
     let file = tmp.path().join("ci-cache").join("durations.json");
-    let run = xdist_fixture(
-        "basic",
-        &[
-            "-p",
-            "gamma",
-            "--target-dir",
-            &path_str(&target),
-            "--durations-file",
-            &path_str(&file),
-        ],
-    )
-    .run();
-    run.assert_code(0);
+    let gamma = |filters: &[&str]| {
+        let mut args = strings(&["-p", "gamma", "--target-dir", &path_str(&target)]);
+        args.extend(strings(&["--durations-file", &path_str(&file)]));
+        args.extend(strings(filters));
+        let run = xdist_fixture("basic", &args).run();
+        run.assert_code(0);
+        run
+    };
+    let run = gamma(&[]);
     assert!(
         file.is_file(),
         "{} was not written{}",
@@ -555,38 +538,13 @@ fn durations_file_reads_and_writes_another_place() {
         ["gamma_it_first", "gamma_it_second"]
     );
     // A filtered run updates only what it ran.
-    let again = xdist_fixture(
-        "basic",
-        &[
-            "-p",
-            "gamma",
-            "gamma_it_first",
-            "--target-dir",
-            &path_str(&target),
-            "--durations-file",
-            &path_str(&file),
-        ],
-    )
-    .run();
-    again.assert_code(0);
+    gamma(&["gamma_it_first"]);
     let it = stored(&file, "gamma::test/gamma_it");
     assert_eq!(it["gamma_it_first"].1, 2, "{it:?}");
     assert_eq!(it["gamma_it_second"].1, 1, "{it:?}");
     // An unreadable file is a warning, and the run rewrites it.
     std::fs::write(&file, "not json").unwrap();
-    let bad = xdist_fixture(
-        "basic",
-        &[
-            "-p",
-            "gamma",
-            "--target-dir",
-            &path_str(&target),
-            "--durations-file",
-            &path_str(&file),
-        ],
-    )
-    .run();
-    bad.assert_code(0);
+    let bad = gamma(&[]);
     assert!(
         bad.stderr.contains("warning: ignoring the durations file"),
         "{}",
