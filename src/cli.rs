@@ -309,9 +309,17 @@ pub struct RunArgs {
     /// Number of workers, or `auto` for the machine's parallelism (0 = serial, no workers)
     #[arg(short = 'n', long = "numprocesses", value_name = "N|auto", default_value = "auto", value_parser = parse_num_workers, help_heading = "Distribution")]
     pub workers: NumWorkers,
-    /// How tests are grouped and handed to workers
-    #[arg(long, value_enum, default_value_t = DistArg::Loadfile, help_heading = "Distribution")]
-    pub dist: DistArg,
+    /// How tests are grouped and handed to workers (default: loadfile, splitting a dominant file)
+    #[arg(
+        long,
+        value_enum,
+        help_heading = "Distribution",
+        long_help = "How tests are grouped and handed to workers.\n\n\
+            Without --dist: as loadfile, except that a group whose recorded durations exceed \
+            its share of the run (total / N) is split into parts that run in separate \
+            processes on several workers. `--dist loadfile` never splits a file."
+    )]
+    pub dist: Option<DistArg>,
     /// Kill and fail a test that runs longer than this (e.g. 30s, 2m)
     ///
     /// It counts from the moment the previous test in the same process
@@ -330,6 +338,8 @@ pub struct RunArgs {
     /// Also run doctests: each package's as one unit (cargo test --doc), reported one by one
     #[arg(long, help_heading = "Distribution")]
     pub doc: bool,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
 
     /// Print only failures and the summary
     #[arg(short, long, help_heading = "Reporting")]
@@ -441,6 +451,17 @@ pub enum NoTestsArg {
     Fail,
 }
 
+/// CI partitions and the duration store (run and list).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScheduleArgs {
+    /// Run only shard K of N: hash:K/N, slice:K/N or time:K/N (balanced by recorded durations)
+    #[arg(long, value_name = "KIND:K/N", help_heading = "Distribution")]
+    pub partition: Option<String>,
+    /// Read and record test durations here (default: <target dir>/xdist/durations.json)
+    #[arg(long, value_name = "PATH", help_heading = "Distribution")]
+    pub durations_file: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum MessageFormat {
     #[default]
@@ -460,6 +481,8 @@ pub struct ListArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
     /// The command line these were parsed from (see [`RunArgs::argv`]).
     #[arg(skip)]
     pub argv: Option<Vec<OsString>>,
@@ -536,7 +559,7 @@ mod tests {
         let cli = parse(&["cargo-xdist", "run", "--dist", "load", "-n", "auto"]);
         match cli.command {
             Some(Command::Run(r)) => {
-                assert_eq!(r.dist, DistArg::Load);
+                assert_eq!(r.dist, Some(DistArg::Load));
                 assert_eq!(r.workers, NumWorkers::Auto);
             }
             other => panic!("{other:?}"),

@@ -12,15 +12,17 @@
 //! | configuration | [`config`] | clap structs + environment → [`config::RunConfig`] / [`config::ListConfig`]; every usage error |
 //! | build | [`build`] | [`config::BuildOptions`] → [`build::BuildOutput`] ([`build::TestBinary`]s, [`build::DocPackage`]s); or [`archive`]: `--archive-file` → the same [`build::BuildOutput`], remapped |
 //! | list | [`list`] | test binaries → [`list::Listing`] ([`list::TestCase`]s with source files, listing failures) |
-//! | plan | [`plan`] | listing + [`config::Filters`] + [`config::DistMode`] + [`plan::LastFailures`] → [`plan::Plan`]: [`plan::WorkUnit`]s and results known before the run |
-//! | schedule | [`schedule`] | units (`--ff`: the last failures' first) → the order workers take them |
+//! | plan | [`plan`] | listing + [`config::Filters`] + [`config::DistMode`] + [`plan::LastFailures`] → [`plan::Plan`]: [`plan::WorkUnit`]s and results known before the run; `--partition` keeps one shard's groups |
+//! | schedule | [`schedule`] | units + [`schedule::Estimates`] (from [`durations`]) → the order workers take them, longest expected first (`--ff`: the last failures' first) |
 //! | run | [`run`] | units + [`env::WorkerSlot`]s → [`event::RunEvent`]s (the runner never prints) |
 //! | report | [`report`] | events → [`report::EventSink`] (redacts secrets) → reporters; [`report::RunSummary`] → JUnit |
 //!
 //! Beside them: [`db`] (per-worker PostgreSQL databases: connect, create,
 //! hand out URLs, drop), [`history`] (the last run's failures under
-//! `target/xdist/`, for `--lf`/`--ff`), [`env`] (the one place a test
-//! process's command and environment are assembled), [`signal`]
+//! `target/xdist/`, for `--lf`/`--ff`), [`durations`] (the duration store:
+//! recorded test and group times, read before planning, written after the
+//! run by its [`durations::Recorder`], a reporter), [`env`] (the one place a
+//! test process's command and environment are assembled), [`signal`]
 //! (SIGINT/SIGTERM/SIGHUP, Ctrl-Z → one [`signal::Cancel`] handle) and
 //! [`error`] (every error kind and exit code; it imports no stage). No two
 //! modules import each other.
@@ -54,6 +56,7 @@ pub mod cli;
 pub mod config;
 pub mod coverage;
 pub mod db;
+pub mod durations;
 pub mod env;
 pub mod error;
 pub mod event;

@@ -3,7 +3,8 @@
 //! around the run. Every rule lives in the library (src/lib.rs); this file
 //! only wires the stages together and picks the exit code.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Result;
 use cargo_xdist::build::{self, BuildOutput};
@@ -18,7 +19,7 @@ use cargo_xdist::list::{self, Listing};
 use cargo_xdist::report::terminal::Timing;
 use cargo_xdist::report::{self, EventSink};
 use cargo_xdist::run::{self, RunOptions};
-use cargo_xdist::{archive, history, plan, schedule, signal};
+use cargo_xdist::{archive, durations, history, plan, schedule, signal};
 
 fn main() {
     let code = match cli::parse_from(std::env::args_os()) {
@@ -96,21 +97,23 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let last = history::load(&built, config.last_failed);
     let (dist, groups) = (config.dist, &config.groups);
     let plan = plan::plan(dist, groups, &built, listing, &config.filters, &last);
-    let units = schedule::order(config.dist, plan.first, plan.units);
+    let note = plan.note.clone();
+    let work = schedule::schedule(&config, &built, plan);
+    (work.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
-    identity
-        .worker_env
-        .extend(coverage.as_ref().map(Session::worker_env));
+    let profiles = coverage.as_ref().map(Session::worker_env);
+    identity.worker_env.extend(profiles);
     let slots = env::worker_slots(&identity, &|k| databases.as_ref().map(|d| d.worker_env(k)));
-    let (collector, terminal, reporters) = report::reporters(&config.report, &built, &run_id);
-    let secrets = databases
-        .as_ref()
-        .map_or(config.stray_secrets.clone(), |d| d.secrets());
+    let (collector, terminal, mut reporters) = report::reporters(&config.report, &built, &run_id);
+    let rec = Arc::new(durations::Recorder::new(work.store.clone(), &built));
+    reporters.push(rec.clone());
+    let secrets = (databases.as_ref()).map_or(config.stray_secrets.clone(), |d| d.secrets());
     let sink = EventSink::new(secrets, reporters);
-    plan.note.iter().for_each(|note| terminal.note(note));
-    (plan.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
-    let options = RunOptions::new(&config, &built, coverage.as_ref());
-    run::run(units, &built, &slots, &options, &cancel, &sink)?;
+    note.iter().for_each(|note| terminal.note(note));
+    (work.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
+    let options = RunOptions::new(&config, &built, coverage.as_ref(), work.estimates);
+    run::run(work.units, &built, &slots, &options, &cancel, &sink)?;
+    rec.save().unwrap_or_else(|e| eprintln!("warning: {e:#}"));
 
     let summary = collector.summary();
     let t_drop = Instant::now();
@@ -151,50 +154,39 @@ fn build_and_list(
     cancel: &signal::Cancel,
     timing: &mut Timing,
 ) -> Result<(BuildOutput, Listing)> {
-    std::thread::scope(|s| {
-        let creating = databases.map(|d| s.spawn(move || d.create()));
-        let result = (|| -> Result<_> {
-            let t_build = Instant::now();
-            let built = match archive::build_or_open(config, coverage) {
-                Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
-                other => other?,
-            };
-            timing.build = t_build.elapsed();
-            if config.no_run {
-                return Ok((built, Listing::default()));
-            }
-            let t_list = Instant::now();
-            let listing = list::list_all(&built, cancel, config.timeout);
-            timing.list = t_list.elapsed();
-            Ok((built, listing))
-        })();
-        let created: Option<Result<Duration, db::DbError>> =
-            creating.map(|h| h.join().expect("the database thread panicked"));
-        // A failed build is reported first; cargo has printed why.
-        let out = result?;
-        if let Some(created) = created {
-            timing.db_create = Some(created.map_err(Unavailable::new)?);
+    let (out, created) = db::create_while(databases, || {
+        let t_build = Instant::now();
+        let built = match archive::build_or_open(config, coverage) {
+            Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
+            other => other?,
+        };
+        timing.build = t_build.elapsed();
+        if config.no_run {
+            return Ok((built, Listing::default()));
         }
-        Ok(out)
-    })
+        let t_list = Instant::now();
+        let listing = list::list_all(&built, cancel, config.timeout);
+        timing.list = t_list.elapsed();
+        Ok((built, listing))
+    })?;
+    timing.db_create = created;
+    Ok(out)
 }
 
 fn list_command(args: ListArgs) -> Result<i32> {
     let config = ListConfig::new(args)?;
     let built = build::build(&config.build, None)?;
     let listing = list::list_all(&built, &signal::Cancel::install(), None);
-    (listing.failures.iter()).for_each(|f| eprintln!("error: {}", f.message));
     let cases = plan::select(listing.cases, &config.filters);
-    report::listing::write(
-        &mut std::io::stdout().lock(),
-        &built.binaries,
-        &cases,
-        config.dist,
-        &config.groups,
-        config.json,
-    )?;
-    // A binary that could not be listed is a failed test binary, as under
-    // cargo test; the others are still listed.
-    let failed = listing.failures.len();
-    Ok(error::run_exit_code(false, failed, false, false))
+    let shown = schedule::listed(&config, &built, cases, &listing.failures);
+    (shown.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
+    (shown.failures.iter()).for_each(|f| eprintln!("error: {}", f.message));
+    report::listing::write(&mut std::io::stdout().lock(), &built, &shown, &config)?;
+    // A binary that cannot list fails (as under cargo test); others are listed.
+    Ok(error::run_exit_code(
+        false,
+        shown.failures.len(),
+        false,
+        false,
+    ))
 }

@@ -10,14 +10,16 @@
 //! target is one test; a package's doctests are one unit, selected (or put
 //! first) as a whole when any of them failed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
 use crate::build::{BuildOutput, TestBinary};
-use crate::config::{DistMode, Filters, GroupRule, IgnoredMode, LastFailed};
+use crate::config::{
+    DistMode, Filters, GroupRule, IgnoredMode, LastFailed, Partition, PartitionKind,
+};
 use crate::event::{Outcome, TestId, TestResult};
-use crate::list::{CaseKind, Listing, TestCase};
+use crate::list::{CaseKind, ListFailure, Listing, TestCase};
 
 /// The name under which a binary that could not list its tests is
 /// reported (and recorded as failed).
@@ -237,6 +239,172 @@ pub fn plan(
         known,
         note,
     }
+}
+
+/// `--partition`: which shard each group, and each result known before the
+/// run, belongs to. Groups are never split over shards; every group and
+/// every known result (ignored test, listing failure) is in exactly one.
+#[derive(Debug, Clone)]
+pub struct Shards {
+    /// As asked on the command line.
+    pub partition: Partition,
+    /// As used: `time:` with no recorded durations falls back to `slice:`.
+    pub kind: PartitionKind,
+    /// Group key → shard (0-based).
+    of_group: HashMap<String, usize>,
+    /// Every shard's expected time, in seconds.
+    pub expected: Vec<f64>,
+    /// Every shard's number of groups.
+    pub groups: Vec<usize>,
+}
+
+impl Shards {
+    /// Assign `groups` (key and expected seconds, in the plan's canonical
+    /// order) to shards. `recorded`: whether any of their times was recorded.
+    pub fn new(partition: Partition, groups: &[(String, f64)], recorded: bool) -> Self {
+        let n = partition.total;
+        let kind = match partition.kind {
+            PartitionKind::Time if !recorded => PartitionKind::Slice,
+            k => k,
+        };
+        let mut s = Shards {
+            partition,
+            kind,
+            of_group: HashMap::new(),
+            expected: vec![0.0; n],
+            groups: vec![0; n],
+        };
+        let mut order: Vec<usize> = (0..groups.len()).collect();
+        if kind == PartitionKind::Time {
+            // Longest first onto the least loaded shard (the first on a tie).
+            order.sort_by(|&a, &b| groups[b].1.total_cmp(&groups[a].1));
+        }
+        for (i, &g) in order.iter().enumerate() {
+            let (key, secs) = &groups[g];
+            let shard = match kind {
+                PartitionKind::Hash => (stable_hash(key) % n as u64) as usize,
+                PartitionKind::Slice => i % n,
+                PartitionKind::Time => (0..n)
+                    .min_by(|&a, &b| s.expected[a].total_cmp(&s.expected[b]))
+                    .unwrap_or(0),
+            };
+            s.expected[shard] += secs;
+            s.groups[shard] += 1;
+            s.of_group.insert(key.clone(), shard);
+        }
+        s
+    }
+
+    /// The shards of a plan's units, each costing `cost`.
+    pub fn of_units(
+        partition: Partition,
+        units: &[WorkUnit],
+        build: &BuildOutput,
+        cost: &dyn Fn(&WorkUnit) -> f64,
+        recorded: bool,
+    ) -> Self {
+        let groups: Vec<(String, f64)> = (units.iter())
+            .map(|u| (unit_key(u, build), cost(u)))
+            .collect();
+        Shards::new(partition, &groups, recorded)
+    }
+
+    /// The shards of listed cases grouped under `mode` as [`plan`] groups
+    /// them (in the same order), each test costing `cost`.
+    pub fn of_cases(
+        partition: Partition,
+        mode: DistMode,
+        declared: &[GroupRule],
+        build: &BuildOutput,
+        cases: &[TestCase],
+        cost: &dyn Fn(&TestCase) -> f64,
+        recorded: bool,
+    ) -> Self {
+        let mut groups: BTreeMap<(usize, String), f64> = BTreeMap::new();
+        for c in cases.iter().filter(|c| !c.ignored) {
+            let (key, _) = group_key(mode, declared, &build.binaries[c.binary], c);
+            *groups.entry((c.binary, key)).or_default() += cost(c);
+        }
+        let groups: Vec<(String, f64)> = groups.into_iter().map(|((_, k), t)| (k, t)).collect();
+        Shards::new(partition, &groups, recorded)
+    }
+
+    /// Whether this shard is shard K's.
+    fn mine(&self, shard: usize) -> bool {
+        shard + 1 == self.partition.shard
+    }
+
+    /// A result known before the run goes by a hash of its binary and name.
+    fn known_is_mine(&self, binary: &str, name: &str) -> bool {
+        let key = format!("{binary} {name}");
+        self.mine((stable_hash(&key) % self.partition.total as u64) as usize)
+    }
+
+    /// Keep this shard's units and known results.
+    pub fn keep(&self, plan: Plan, build: &BuildOutput) -> Plan {
+        let mine = |u: &WorkUnit| {
+            self.of_group
+                .get(&unit_key(u, build))
+                .is_some_and(|&s| self.mine(s))
+        };
+        let known = (plan.known.into_iter())
+            .filter(|r| self.known_is_mine(&r.binary, &r.name))
+            .collect();
+        Plan {
+            units: plan.units.into_iter().filter(mine).collect(),
+            first: plan.first.into_iter().filter(mine).collect(),
+            known,
+            note: plan.note,
+        }
+    }
+
+    /// Whether a listed case is this shard's (as [`Shards::keep`] decides).
+    pub fn has_case(
+        &self,
+        mode: DistMode,
+        declared: &[GroupRule],
+        build: &BuildOutput,
+        case: &TestCase,
+    ) -> bool {
+        let binary = &build.binaries[case.binary];
+        if case.ignored {
+            return self.known_is_mine(&binary.id, &case.name);
+        }
+        let (key, _) = group_key(mode, declared, binary, case);
+        self.of_group.get(&key).is_some_and(|&s| self.mine(s))
+    }
+
+    /// Whether a listing failure is this shard's.
+    pub fn has_failure(&self, build: &BuildOutput, failure: &ListFailure) -> bool {
+        self.known_is_mine(&build.binaries[failure.binary].id, LISTING)
+    }
+
+    /// `time:K/N` without recorded durations: what was done instead.
+    pub fn note(&self) -> Option<String> {
+        (self.kind != self.partition.kind).then(|| {
+            format!(
+                "--partition {}: no recorded durations for these tests; using slice:{}/{} (a run without --partition, or a restored --durations-file, records them)",
+                self.partition, self.partition.shard, self.partition.total
+            )
+        })
+    }
+}
+
+/// The key of a unit as a shard sees it: its group key (which starts with
+/// its binary's id), a custom harness's binary id, a doc package's id.
+pub fn unit_key(unit: &WorkUnit, build: &BuildOutput) -> String {
+    match unit {
+        WorkUnit::Tests(g) => g.key.clone(),
+        WorkUnit::Harness { binary, .. } => build.binaries[*binary].id.clone(),
+        WorkUnit::Doctests { package } => build.doc_packages[*package].id.clone(),
+    }
+}
+
+/// FNV-1a: the same number for the same key on every machine and release.
+fn stable_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The group key a test gets under `mode`; under `loadgroup`, a test
@@ -655,5 +823,105 @@ pub(crate) mod tests {
             ..Default::default()
         };
         assert!(select(cases, &include).iter().all(|c| !c.ignored));
+    }
+
+    fn spec(kind: PartitionKind, shard: usize, total: usize) -> Partition {
+        Partition { kind, shard, total }
+    }
+
+    #[test]
+    fn every_group_and_known_result_is_in_exactly_one_shard() {
+        let mut cs = cases();
+        cs[0].ignored = true;
+        cs.push(case(1, "other", "tests/other.rs"));
+        let listing = || Listing {
+            cases: cs.clone(),
+            failures: vec![crate::list::ListFailure {
+                binary: 1,
+                message: "boom".into(),
+            }],
+        };
+        let b = build(&["a", "b"]);
+        let full = plan(
+            DistMode::Loadfile,
+            &[],
+            &b,
+            listing(),
+            &Filters::default(),
+            &LastFailures::default(),
+        );
+        let cost = |u: &WorkUnit| u.test_count() as f64;
+        for kind in [
+            PartitionKind::Hash,
+            PartitionKind::Slice,
+            PartitionKind::Time,
+        ] {
+            for total in 1..=4 {
+                let mut units: Vec<String> = Vec::new();
+                let mut known: Vec<String> = Vec::new();
+                for shard in 1..=total {
+                    let p = plan(
+                        DistMode::Loadfile,
+                        &[],
+                        &b,
+                        listing(),
+                        &Filters::default(),
+                        &LastFailures::default(),
+                    );
+                    let shards =
+                        Shards::of_units(spec(kind, shard, total), &p.units, &b, &cost, true);
+                    let kept = shards.keep(p, &b);
+                    units.extend(kept.units.iter().map(|u| unit_key(u, &b)));
+                    known.extend(kept.known.iter().map(|r| r.name.clone()));
+                }
+                units.sort();
+                known.sort();
+                let mut want: Vec<String> = full.units.iter().map(|u| unit_key(u, &b)).collect();
+                want.sort();
+                assert_eq!(units, want, "{kind:?} of {total}");
+                assert_eq!(
+                    known,
+                    ["(listing)", "math::tests::b"],
+                    "{kind:?} of {total}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn time_shards_balance_recorded_times_longest_first() {
+        let groups: Vec<(String, f64)> = [
+            ("a", 5.0),
+            ("b", 4.0),
+            ("c", 3.0),
+            ("d", 3.0),
+            ("e", 2.0),
+            ("f", 1.0),
+        ]
+        .iter()
+        .map(|(k, t)| (k.to_string(), *t))
+        .collect();
+        let s = Shards::new(spec(PartitionKind::Time, 1, 2), &groups, true);
+        assert_eq!(s.expected, [9.0, 9.0]);
+        assert_eq!(s.note(), None);
+        let s = Shards::new(spec(PartitionKind::Time, 1, 3), &groups, true);
+        assert_eq!(s.expected, [6.0, 6.0, 6.0]);
+        // No recorded time: slice, and a note that says so.
+        let s = Shards::new(spec(PartitionKind::Time, 1, 2), &groups, false);
+        assert_eq!(s.kind, PartitionKind::Slice);
+        assert_eq!(s.expected, [10.0, 8.0]);
+        assert!(s.note().unwrap().contains("using slice:1/2"));
+    }
+
+    #[test]
+    fn hash_shards_are_stable() {
+        // FNV-1a of known strings: the shard must never change between
+        // releases or machines.
+        assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        let groups = vec![("alpha::test/api tests/api.rs".to_string(), 1.0)];
+        let s = Shards::new(spec(PartitionKind::Hash, 1, 3), &groups, false);
+        let h = (stable_hash("alpha::test/api tests/api.rs") % 3) as usize;
+        assert_eq!(s.groups[h], 1);
     }
 }

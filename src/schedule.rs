@@ -1,40 +1,426 @@
 //! Schedule stage: the plan's units → the order workers take them in.
-//! Largest first, so the long pole starts early; under `load` and
-//! `loadgroup`, single-test units interleave files so that one file's tests
-//! spread over the workers; under `no`, the binaries' order. Under `--ff`,
-//! the units of the tests that failed last time go before all others.
+//! Longest expected first (LPT), so that the long poles start early: a
+//! unit's expected time comes from the duration store ([`Estimates`]); a
+//! test never recorded counts as the median recorded test (so with no
+//! record at all, the order is by test count). Ties keep the plan's
+//! canonical order, so the order is the same for the same durations file.
+//! Under `load` and `loadgroup`, single-test units of equal expected time
+//! interleave files so that one file's tests spread over the workers;
+//! under `no`, the binaries' order. Without `--dist`, a group whose
+//! recorded time exceeds its share of the run (total / N) is split into
+//! parts ([`split_dominant`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use crate::config::DistMode;
-use crate::plan::WorkUnit;
+use camino::{Utf8Path, Utf8PathBuf};
 
-/// Order the units for handing out under `mode`: `first` (`--ff`'s units
-/// of the last run's failures), then `units`.
-pub fn order(mode: DistMode, first: Vec<WorkUnit>, units: Vec<WorkUnit>) -> Vec<WorkUnit> {
-    let mut out = order_by_mode(mode, first);
-    out.extend(order_by_mode(mode, units));
-    out
+use crate::build::BuildOutput;
+use crate::config::{DistMode, ListConfig, RunConfig};
+use crate::durations::{self, Durations};
+use crate::event::TestResult;
+use crate::list::{ListFailure, TestCase};
+use crate::plan::{Plan, Shards, TestGroup, WorkUnit};
+
+/// A test's time when nothing at all is recorded (only the ratios matter).
+const DEFAULT_TEST_SECS: f64 = 0.01;
+
+/// Expected times of this build's tests and units, from the duration store
+/// (the default: nothing recorded).
+#[derive(Debug, Clone)]
+pub struct Estimates {
+    /// Per binary index: test name → recorded seconds.
+    tests: Vec<HashMap<String, f64>>,
+    /// Per binary index: its id (group keys start with it).
+    ids: Vec<String>,
+    /// Per doc package index: its doctests' recorded time.
+    docs: Vec<Option<f64>>,
+    /// The median recorded test time: the estimate for a test never recorded.
+    per_test: f64,
 }
 
-fn order_by_mode(mode: DistMode, units: Vec<WorkUnit>) -> Vec<WorkUnit> {
-    match mode {
+impl Default for Estimates {
+    fn default() -> Self {
+        Estimates {
+            tests: Vec::new(),
+            ids: Vec::new(),
+            docs: Vec::new(),
+            per_test: DEFAULT_TEST_SECS,
+        }
+    }
+}
+
+impl Estimates {
+    /// What `store` knows of `build`'s binaries.
+    pub fn new(store: &Durations, build: &BuildOutput) -> Self {
+        let mut e = Estimates::default();
+        for b in &build.binaries {
+            let times = store.binary(&durations::binary_key(&b.package, &b.kind, &b.target_name));
+            let tests = times.map(|t| (t.tests.iter()).map(|(n, e)| (n.clone(), e.secs)).collect());
+            e.tests.push(tests.unwrap_or_default());
+            e.ids.push(b.id.clone());
+        }
+        e.docs = (build.doc_packages.iter())
+            .map(|d| {
+                // The package's recorded wall time, else its doctests'
+                // times added up (the first one's includes rustdoc's build).
+                let times = store.binary(&durations::doc_key(&d.package))?;
+                let tests = || times.tests.values().map(|e| e.secs).sum();
+                let wall = times.groups.get("").map(|g| g.secs);
+                wall.or_else(|| (!times.tests.is_empty()).then(tests))
+            })
+            .collect();
+        e.per_test = median(&e.tests);
+        e
+    }
+
+    /// Whether any of this build's tests has a recorded time.
+    pub fn recorded(&self) -> bool {
+        self.tests.iter().any(|t| !t.is_empty()) || self.docs.iter().any(Option::is_some)
+    }
+
+    /// The recorded time of test `name` of binary `binary`, if any.
+    pub fn known(&self, binary: usize, name: &str) -> Option<f64> {
+        self.tests.get(binary).and_then(|t| t.get(name)).copied()
+    }
+
+    /// The expected time of a test: recorded, else the median.
+    pub fn test(&self, binary: usize, name: &str) -> f64 {
+        self.known(binary, name).unwrap_or(self.per_test)
+    }
+
+    /// The expected time of a unit: its tests' times added up (a test's
+    /// time runs from the end of the one before it, the first one's from
+    /// the process start, so they add up to the group's wall time); a
+    /// package's doctests: their recorded wall time (rustdoc compiles them).
+    pub fn unit(&self, unit: &WorkUnit) -> f64 {
+        match unit {
+            WorkUnit::Tests(g) => g.tests.iter().map(|t| self.test(g.binary, &t.name)).sum(),
+            WorkUnit::Harness { binary, .. } => {
+                let name = self.ids.get(*binary).map(|id| target_of(id));
+                self.test(*binary, name.unwrap_or_default())
+            }
+            WorkUnit::Doctests { package } => self
+                .docs
+                .get(*package)
+                .copied()
+                .flatten()
+                .unwrap_or(self.per_test),
+        }
+    }
+
+    /// Whether some test of the group has a recorded time.
+    fn any_known(&self, g: &TestGroup) -> bool {
+        g.tests
+            .iter()
+            .any(|t| self.known(g.binary, &t.name).is_some())
+    }
+}
+
+/// This run's work: the units in the order workers take them (only this
+/// shard's, with `--partition`), the results known before the run, the
+/// estimates the runner goes on using, and warnings for the user.
+#[derive(Debug)]
+pub struct Scheduled {
+    pub units: Vec<WorkUnit>,
+    pub known: Vec<TestResult>,
+    pub estimates: Estimates,
+    pub warnings: Vec<String>,
+    /// The duration store this run read, and records into.
+    pub store: Utf8PathBuf,
+}
+
+/// The duration store's path, the estimates it gives for `build`, and a
+/// warning if it could not be read.
+fn estimates(
+    explicit: Option<&Utf8Path>,
+    build: &BuildOutput,
+) -> (Utf8PathBuf, Estimates, Vec<String>) {
+    let store = durations::path(explicit, build);
+    let (history, warning) = Durations::load(&store);
+    let estimates = Estimates::new(&history, build);
+    (store, estimates, warning.into_iter().collect())
+}
+
+/// The plan → this shard's part of it → the order workers take it in,
+/// by the times recorded in the duration store.
+pub fn schedule(config: &RunConfig, build: &BuildOutput, plan: Plan) -> Scheduled {
+    let (store, estimates, mut warnings) = estimates(config.durations_file.as_deref(), build);
+    let plan = match config.partition {
+        Some(p) => {
+            let cost = |u: &WorkUnit| estimates.unit(u);
+            let all: Vec<WorkUnit> = plan.first.iter().chain(&plan.units).cloned().collect();
+            let shards = Shards::of_units(p, &all, build, &cost, estimates.recorded());
+            warnings.extend(shards.note());
+            shards.keep(plan, build)
+        }
+        None => plan,
+    };
+    let split_over = config.split.then_some(config.workers);
+    // `--ff`: the units of the last run's failures go before all others.
+    let mut units = order(config.dist, plan.first, &estimates, None);
+    units.extend(order(config.dist, plan.units, &estimates, split_over));
+    Scheduled {
+        units,
+        known: plan.known,
+        estimates,
+        warnings,
+        store,
+    }
+}
+
+/// What `cargo xdist list` shows: the selected cases (only this shard's,
+/// with `--partition`), the listing failures to report, the shards and the
+/// estimates.
+#[derive(Debug)]
+pub struct Listed<'a> {
+    pub cases: Vec<TestCase>,
+    pub failures: Vec<&'a ListFailure>,
+    pub shards: Option<Shards>,
+    pub estimates: Estimates,
+    pub warnings: Vec<String>,
+}
+
+/// The listing as `cargo xdist list` shows it, by the times recorded in
+/// the duration store.
+pub fn listed<'a>(
+    config: &ListConfig,
+    build: &BuildOutput,
+    mut cases: Vec<TestCase>,
+    failures: &'a [ListFailure],
+) -> Listed<'a> {
+    let (_, estimates, mut warnings) = estimates(config.durations_file.as_deref(), build);
+    let mut failures: Vec<&ListFailure> = failures.iter().collect();
+    let shards = config.partition.map(|p| {
+        let cost = |c: &TestCase| estimates.test(c.binary, &c.name);
+        let recorded = estimates.recorded();
+        let shards = Shards::of_cases(
+            p,
+            config.dist,
+            &config.groups,
+            build,
+            &cases,
+            &cost,
+            recorded,
+        );
+        warnings.extend(shards.note());
+        cases.retain(|c| shards.has_case(config.dist, &config.groups, build, c));
+        failures.retain(|f| shards.has_failure(build, f));
+        shards
+    });
+    Listed {
+        cases,
+        failures,
+        shards,
+        estimates,
+        warnings,
+    }
+}
+
+/// The median of the recorded test times (the default if none).
+fn median(tests: &[HashMap<String, f64>]) -> f64 {
+    let mut all: Vec<f64> = tests.iter().flat_map(|t| t.values().copied()).collect();
+    all.sort_by(f64::total_cmp);
+    all.get(all.len() / 2).copied().unwrap_or(DEFAULT_TEST_SECS)
+}
+
+/// A custom harness's test is named after its target: `pkg::test/name` → `name`.
+fn target_of(id: &str) -> &str {
+    id.rsplit_once('/').map_or(id, |(_, t)| t)
+}
+
+/// Order `units` for handing out under `mode`, longest expected first.
+/// `split_over`: split groups that exceed their share of N workers first.
+pub fn order(
+    mode: DistMode,
+    units: Vec<WorkUnit>,
+    est: &Estimates,
+    split_over: Option<usize>,
+) -> Vec<WorkUnit> {
+    let units = match mode {
         // `no` keeps the binaries' order: one worker runs them like cargo test.
-        DistMode::No => units,
+        DistMode::No => return units,
         DistMode::Load | DistMode::Loadgroup => {
             let (batchable, mut fixed): (Vec<_>, Vec<_>) = units
                 .into_iter()
                 .partition(|u| matches!(u, WorkUnit::Tests(g) if g.batchable));
-            fixed.sort_by_key(|u| std::cmp::Reverse(u.test_count()));
             fixed.extend(round_robin_by_file(batchable));
             fixed
         }
-        DistMode::Loadfile | DistMode::Loadscope | DistMode::Worksteal => {
-            let mut units = units;
-            units.sort_by_key(|u| std::cmp::Reverse(u.test_count()));
-            units
+        DistMode::Loadfile | DistMode::Loadscope | DistMode::Worksteal => match split_over {
+            Some(workers) => split_dominant(units, est, workers),
+            None => units,
+        },
+    };
+    longest_first(units, est)
+}
+
+/// Sort by expected time, longest first; equal times keep their order.
+fn longest_first(units: Vec<WorkUnit>, est: &Estimates) -> Vec<WorkUnit> {
+    let mut timed: Vec<(f64, WorkUnit)> = units.into_iter().map(|u| (est.unit(&u), u)).collect();
+    timed.sort_by(|a, b| b.0.total_cmp(&a.0));
+    timed.into_iter().map(|(_, u)| u).collect()
+}
+
+/// Most parts a split group is cut into, per worker.
+const MAX_PARTS_PER_WORKER: usize = 4;
+
+/// Split each group whose recorded time exceeds its share of the run
+/// (total / `workers`): into the fewest parts (at least two) with which
+/// the longest-first order is expected to finish within 2% of what no
+/// split can beat (the share, the longest test, the longest group left
+/// whole), else into the parts that come nearest. Cuts fall where the
+/// parts' expected times balance; each part keeps the name order and runs
+/// in a process of its own, so the parts run on several workers at once.
+/// A group with no recorded test stays whole (nothing says it is long).
+pub fn split_dominant(units: Vec<WorkUnit>, est: &Estimates, workers: usize) -> Vec<WorkUnit> {
+    let workers = workers.max(1);
+    // Every unit's expected time, as pieces (one while it is whole).
+    let mut pieces: Vec<Vec<f64>> = units.iter().map(|u| vec![est.unit(u)]).collect();
+    let total: f64 = pieces.iter().flatten().sum();
+    let share = total / workers as f64;
+    let splittable = |u: &WorkUnit| match u {
+        WorkUnit::Tests(g) => !g.batchable && g.tests.len() > 1 && est.any_known(g),
+        _ => false,
+    };
+    let mut dominant: Vec<usize> = (0..units.len())
+        .filter(|&i| workers > 1 && pieces[i][0] > share && splittable(&units[i]))
+        .collect();
+    if dominant.is_empty() {
+        return units;
+    }
+    dominant.sort_by(|&a, &b| pieces[b][0].total_cmp(&pieces[a][0]));
+    let test_times = |i: usize| -> Vec<f64> {
+        match &units[i] {
+            WorkUnit::Tests(g) => (g.tests.iter())
+                .map(|t| est.test(g.binary, &t.name))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let longest_test = (dominant.iter())
+        .flat_map(|&i| test_times(i))
+        .fold(0.0, f64::max);
+    let longest_whole = (0..units.len())
+        .filter(|i| !dominant.contains(i))
+        .map(|i| pieces[i][0])
+        .fold(0.0, f64::max);
+    let floor = share.max(longest_test).max(longest_whole);
+    let mut cuts_of: HashMap<usize, Vec<usize>> = HashMap::new();
+    for &i in &dominant {
+        let times = test_times(i);
+        let mut best: Option<(f64, Vec<usize>, Vec<f64>)> = None;
+        for parts in 2..=times.len().min(MAX_PARTS_PER_WORKER * workers) {
+            let cuts = balanced_cuts(&times, parts);
+            let sums = part_sums(&times, &cuts);
+            pieces[i] = sums.clone();
+            let span = lpt_span(pieces.iter().flatten().copied(), workers);
+            if best.as_ref().is_none_or(|(b, _, _)| span < b - 1e-9) {
+                best = Some((span, cuts, sums));
+            }
+            if span <= floor * 1.02 {
+                break;
+            }
+        }
+        if let Some((_, cuts, sums)) = best {
+            pieces[i] = sums;
+            cuts_of.insert(i, cuts);
         }
     }
+    let mut out = Vec::with_capacity(units.len());
+    for (i, unit) in units.into_iter().enumerate() {
+        match (unit, cuts_of.get(&i)) {
+            (WorkUnit::Tests(g), Some(cuts)) => out.extend(parts_of(g, cuts)),
+            (unit, _) => out.push(unit),
+        }
+    }
+    out
+}
+
+/// The expected time of each part of `times` cut at `cuts`.
+fn part_sums(times: &[f64], cuts: &[usize]) -> Vec<f64> {
+    let mut bounds = vec![0];
+    bounds.extend(cuts);
+    bounds.push(times.len());
+    bounds
+        .windows(2)
+        .map(|w| times[w[0]..w[1]].iter().sum())
+        .collect()
+}
+
+/// `g` cut at `cuts` into parts `KEY (part i/n)`.
+fn parts_of(g: TestGroup, cuts: &[usize]) -> Vec<WorkUnit> {
+    let mut bounds = vec![0];
+    bounds.extend(cuts);
+    bounds.push(g.tests.len());
+    let n = bounds.len() - 1;
+    (bounds.windows(2).enumerate())
+        .map(|(i, w)| {
+            WorkUnit::Tests(TestGroup {
+                key: part_key(&g.key, i + 1, n),
+                binary: g.binary,
+                tests: g.tests[w[0]..w[1]].to_vec(),
+                batchable: false,
+            })
+        })
+        .collect()
+}
+
+/// The key of part `i` of `n` of the group `key`: `KEY (part i/n)`.
+pub fn part_key(key: &str, i: usize, n: usize) -> String {
+    format!("{key} (part {i}/{n})")
+}
+
+/// Whether `key` names a part of a split group (or a piece of one: a
+/// stolen tail of a part).
+pub fn is_part(key: &str) -> bool {
+    key.match_indices(" (part ").any(|(at, m)| {
+        let rest = &key[at + m.len()..];
+        let (i, rest) = rest.split_once('/').unwrap_or_default();
+        let n = rest.split(')').next().unwrap_or_default();
+        rest.contains(')')
+            && [i, n]
+                .iter()
+                .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// When `workers` taking `times` longest first would finish (seconds).
+fn lpt_span(times: impl Iterator<Item = f64>, workers: usize) -> f64 {
+    use std::cmp::Reverse;
+    let mut nanos: Vec<u64> = times.map(|t| (t.max(0.0) * 1e9) as u64).collect();
+    nanos.sort_unstable_by(|a, b| b.cmp(a));
+    let mut loads: std::collections::BinaryHeap<Reverse<u64>> =
+        (0..workers.max(1)).map(|_| Reverse(0)).collect();
+    for t in nanos {
+        if let Some(Reverse(least)) = loads.pop() {
+            loads.push(Reverse(least + t));
+        }
+    }
+    loads.into_iter().map(|Reverse(l)| l).max().unwrap_or(0) as f64 / 1e9
+}
+
+/// Where to cut `times` into `parts` contiguous, non-empty runs of about
+/// equal sums: the indexes where runs 2.. begin.
+pub fn balanced_cuts(times: &[f64], parts: usize) -> Vec<usize> {
+    let n = times.len();
+    let parts = parts.clamp(1, n.max(1));
+    let total: f64 = times.iter().sum();
+    let mut cuts: Vec<usize> = Vec::new();
+    let mut sum = 0.0;
+    for (i, t) in times.iter().enumerate() {
+        // Looking for the cut between run j and run j + 1.
+        let j = cuts.len() + 1;
+        if j < parts && i > cuts.last().copied().unwrap_or(0) {
+            let target = total * j as f64 / parts as f64;
+            // Each test from here on must begin a run of its own.
+            let must = n - i == parts - j;
+            if must || (sum - target).abs() <= (sum + t - target).abs() {
+                cuts.push(i);
+            }
+        }
+        sum += t;
+    }
+    cuts
 }
 
 /// Order single-test units so consecutive units come from different files
@@ -73,6 +459,22 @@ fn round_robin_by_file(units: Vec<WorkUnit>) -> Vec<WorkUnit> {
 }
 
 #[cfg(test)]
+impl Estimates {
+    /// Recorded times per binary index (binary ids `0`, `1`, ...), for tests.
+    pub(crate) fn from_times(times: &[&[(&str, f64)]]) -> Self {
+        let tests: Vec<HashMap<String, f64>> = (times.iter())
+            .map(|t| t.iter().map(|(n, s)| (n.to_string(), *s)).collect())
+            .collect();
+        Estimates {
+            ids: (0..tests.len()).map(|i| i.to_string()).collect(),
+            per_test: median(&tests),
+            tests,
+            docs: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::list::{CaseKind, TestCase};
@@ -107,19 +509,23 @@ mod tests {
             .collect()
     }
 
+    fn none() -> Estimates {
+        Estimates::default()
+    }
+
     #[test]
-    fn largest_first_under_loadfile() {
+    fn largest_first_under_loadfile_with_nothing_recorded() {
         let units = vec![
             unit(0, &["a"], "x.rs", false),
             unit(0, &["b", "c", "d"], "y.rs", false),
             unit(1, &["e", "f"], "z.rs", false),
         ];
         assert_eq!(
-            keys(&order(DistMode::Loadfile, vec![], units.clone())),
+            keys(&order(DistMode::Loadfile, units.clone(), &none(), None)),
             ["0 y.rs:b", "1 z.rs:e", "0 x.rs:a"]
         );
         assert_eq!(
-            keys(&order(DistMode::No, vec![], units)),
+            keys(&order(DistMode::No, units, &none(), Some(2))),
             ["0 x.rs:a", "0 y.rs:b", "1 z.rs:e"]
         );
     }
@@ -133,27 +539,210 @@ mod tests {
             unit(0, &["g1", "g2"], "g.rs", false),
         ];
         assert_eq!(
-            keys(&order(DistMode::Load, vec![], units)),
+            keys(&order(DistMode::Load, units, &none(), None)),
             ["0 g.rs:g1", "0 a.rs:a1", "0 b.rs:b1", "0 a.rs:a2"]
         );
     }
 
+    /// Recorded times: binary 0 has x.rs's `a` (3 s) and y.rs's b, c, d
+    /// (0.1 s each); binary 1's z.rs tests were never recorded.
+    fn recorded() -> Estimates {
+        Estimates::from_times(&[&[("a", 3.0), ("b", 0.1), ("c", 0.1), ("d", 0.1)], &[]])
+    }
+
     #[test]
-    fn failed_first_units_go_before_larger_ones() {
-        for mode in [DistMode::Loadfile, DistMode::Load, DistMode::No] {
-            let first = vec![
-                unit(0, &["f1"], "f.rs", false),
-                unit(1, &["f2", "f3"], "g.rs", false),
-            ];
-            let rest = vec![
-                unit(0, &["a", "b", "c"], "x.rs", false),
-                unit(0, &["d"], "y.rs", true),
-            ];
-            let got = keys(&order(mode, first, rest));
-            assert_eq!(got.len(), 4, "{mode:?}");
-            let mut ahead = got[..2].to_vec();
-            ahead.sort();
-            assert_eq!(ahead, ["0 f.rs:f1", "1 g.rs:f2"], "{mode:?}: {got:?}");
+    fn longest_expected_first_from_recorded_durations() {
+        let units = vec![
+            unit(0, &["a"], "x.rs", false),
+            unit(0, &["b", "c", "d"], "y.rs", false),
+            unit(1, &["e", "f", "g", "h"], "z.rs", false),
+        ];
+        let est = recorded();
+        // Never recorded: the median recorded test (0.1 s) each.
+        assert!((est.unit(&units[2]) - 0.4).abs() < 1e-9);
+        for mode in [DistMode::Loadfile, DistMode::Loadscope, DistMode::Worksteal] {
+            assert_eq!(
+                keys(&order(mode, units.clone(), &est, None)),
+                ["0 x.rs:a", "1 z.rs:e", "0 y.rs:b"],
+                "{mode:?}"
+            );
         }
+        // The same durations give the same order, ties in the plan's order.
+        let tied = vec![
+            unit(1, &["p"], "p.rs", false),
+            unit(1, &["q"], "q.rs", false),
+            unit(0, &["a"], "x.rs", false),
+        ];
+        assert_eq!(
+            keys(&order(DistMode::Loadfile, tied, &est, None)),
+            ["0 x.rs:a", "1 p.rs:p", "1 q.rs:q"]
+        );
+    }
+
+    #[test]
+    fn load_hands_out_the_longest_tests_first() {
+        let units = vec![
+            unit(0, &["b"], "y.rs", true),
+            unit(0, &["c"], "y.rs", true),
+            unit(0, &["a"], "x.rs", true),
+            unit(0, &["g1", "g2"], "g.rs", false),
+        ];
+        assert_eq!(
+            keys(&order(DistMode::Load, units, &recorded(), None)),
+            ["0 x.rs:a", "0 g.rs:g1", "0 y.rs:b", "0 y.rs:c"]
+        );
+    }
+
+    #[test]
+    fn a_dominant_group_is_split_where_its_times_balance() {
+        // 9 recorded seconds in y.rs of a 10-second run: over 2 workers it
+        // exceeds its share (5 s), so it becomes 2 parts of 4 and 5 s.
+        let est = Estimates::from_times(&[&[
+            ("a", 1.0),
+            ("b1", 1.0),
+            ("b2", 3.0),
+            ("b3", 3.0),
+            ("b4", 2.0),
+        ]]);
+        let units = vec![
+            unit(0, &["a"], "x.rs", false),
+            unit(0, &["b1", "b2", "b3", "b4"], "y.rs", false),
+        ];
+        let names = |u: &WorkUnit| match u {
+            WorkUnit::Tests(g) => (
+                g.key.clone(),
+                g.tests.iter().map(|t| t.name.clone()).collect(),
+            ),
+            other => panic!("{other:?}"),
+        };
+        let split: Vec<(String, Vec<String>)> =
+            order(DistMode::Loadfile, units.clone(), &est, Some(2))
+                .iter()
+                .map(names)
+                .collect();
+        assert_eq!(
+            split,
+            [
+                (
+                    "0 y.rs (part 2/2)".to_string(),
+                    vec!["b3".to_string(), "b4".to_string()]
+                ),
+                (
+                    "0 y.rs (part 1/2)".to_string(),
+                    vec!["b1".to_string(), "b2".to_string()]
+                ),
+                ("0 x.rs".to_string(), vec!["a".to_string()]),
+            ]
+        );
+        // Not without --dist's split, not with one worker, not unrecorded.
+        assert_eq!(
+            order(DistMode::Loadfile, units.clone(), &est, None).len(),
+            2
+        );
+        assert_eq!(
+            order(DistMode::Loadfile, units.clone(), &est, Some(1)).len(),
+            2
+        );
+        assert_eq!(order(DistMode::Loadfile, units, &none(), Some(2)).len(), 2);
+    }
+
+    #[test]
+    fn a_dominant_group_gets_as_many_parts_as_the_balance_needs() {
+        // big.rs: 40 s in 8 tests; q.rs 22 s (stays whole), r.rs 3 s; two
+        // workers. Halves of big.rs (20 + 20) would still end at 42 s
+        // behind q.rs; thirds (15, 10, 15) end at 33 s, near 32.5 s.
+        let mut times: Vec<(String, f64)> = (0..8).map(|i| (format!("b{i}"), 5.0)).collect();
+        times.extend([("q1".into(), 11.0), ("q2".into(), 11.0), ("r".into(), 3.0)]);
+        let times: Vec<(&str, f64)> = times.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let est = Estimates::from_times(&[&times]);
+        let big: Vec<String> = (0..8).map(|i| format!("b{i}")).collect();
+        let big: Vec<&str> = big.iter().map(String::as_str).collect();
+        let units = vec![
+            unit(0, &big, "big.rs", false),
+            unit(0, &["q1", "q2"], "q.rs", false),
+            unit(0, &["r"], "r.rs", false),
+        ];
+        let out = split_dominant(units, &est, 2);
+        let keys: Vec<String> = out
+            .iter()
+            .map(|u| match u {
+                WorkUnit::Tests(g) => format!("{} {}", g.key, g.tests.len()),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "0 big.rs (part 1/3) 3",
+                "0 big.rs (part 2/3) 2",
+                "0 big.rs (part 3/3) 3",
+                "0 q.rs 2",
+                "0 r.rs 1"
+            ]
+        );
+        assert!((lpt_span(out.iter().map(|u| est.unit(u)), 2) - 33.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn estimates_read_the_store_by_stable_keys() {
+        let store: Durations = serde_json::from_str(
+            r#"{"version":1,"runs":1,"binaries":{
+                "alpha::test/api":{"tests":{"create":{"secs":2.0,"samples":1,"run":1}}},
+                "alpha::doc":{"tests":{"src/lib.rs - f (line 3)":{"secs":1.5,"samples":1,"run":1},
+                                       "src/lib.rs - g (line 9)":{"secs":0.5,"samples":1,"run":1}}}}}"#,
+        )
+        .unwrap();
+        let bin = crate::build::TestBinary {
+            id: "alpha::test/api".into(),
+            package: "alpha".into(),
+            target_name: "api".into(),
+            kind: "test".into(),
+            path: "/t/debug/deps/api-0123456789abcdef".into(),
+            manifest_dir: "/w/alpha".into(),
+            src_path: "/w/alpha/tests/api.rs".into(),
+            custom_harness: false,
+            env: vec![],
+        };
+        let build = BuildOutput {
+            binaries: vec![bin],
+            doc_packages: vec![crate::build::DocPackage {
+                id: "alpha::doc".into(),
+                package: "alpha".into(),
+                manifest_dir: "/w/alpha".into(),
+            }],
+            workspace_root: "/w".into(),
+            target_dir: "/t".into(),
+            ..Default::default()
+        };
+        let est = Estimates::new(&store, &build);
+        assert!(est.recorded());
+        assert_eq!(est.known(0, "create"), Some(2.0));
+        assert_eq!(est.known(0, "other"), None);
+        assert_eq!(est.test(0, "other"), 2.0, "the median recorded test");
+        assert_eq!(est.unit(&WorkUnit::Doctests { package: 0 }), 2.0);
+        assert!(!Estimates::new(&Durations::default(), &build).recorded());
+    }
+
+    #[test]
+    fn part_keys_are_recognised() {
+        let k = part_key("alpha::test/api tests/api.rs", 2, 3);
+        assert_eq!(k, "alpha::test/api tests/api.rs (part 2/3)");
+        assert!(is_part(&k));
+        assert!(is_part(&format!("{k} (stolen tail)")));
+        assert!(!is_part("alpha::test/api tests/api.rs"));
+        assert!(!is_part("alpha::test/api tests/api.rs (stolen tail)"));
+        assert!(!is_part("alpha (batch of 3)"));
+        assert!(!is_part("a (part x/3)"));
+    }
+
+    #[test]
+    fn balanced_cuts_leave_no_part_empty() {
+        assert_eq!(balanced_cuts(&[1.0; 7], 2), [3]);
+        assert_eq!(balanced_cuts(&[1.0, 3.0, 3.0, 2.0], 2), [2]);
+        assert_eq!(balanced_cuts(&[9.0, 0.1, 0.1], 3), [1, 2]);
+        assert_eq!(balanced_cuts(&[0.1, 0.1, 9.0], 3), [1, 2]);
+        assert_eq!(balanced_cuts(&[1.0, 1.0, 1.0, 1.0], 4), [1, 2, 3]);
+        assert_eq!(balanced_cuts(&[1.0, 1.0], 5), [1]);
+        assert!(balanced_cuts(&[1.0], 2).is_empty());
     }
 }

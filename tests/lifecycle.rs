@@ -25,7 +25,13 @@ const SCRIPTED: &[&str] = &["-n", "1", "--test", "scripted_a", "--test", "script
 
 /// Run the fixture with `args`; `env` sets `LIFECYCLE_*` variables.
 fn run(args: &[&str], env: &[(&str, &str)], junit: bool) -> Run {
-    let mut x = xdist_fixture("lifecycle", args);
+    // A fresh duration store each time: these tests count on the size
+    // order (the larger group first), which recorded times would change.
+    let store = tempfile::tempdir().unwrap();
+    let store_file = store.path().join("durations.json");
+    let mut all = args.to_vec();
+    all.extend(["--durations-file", store_file.to_str().unwrap()]);
+    let mut x = xdist_fixture("lifecycle", &all);
     for (k, v) in env {
         x = x.env(k, v);
     }

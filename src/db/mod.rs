@@ -1466,6 +1466,27 @@ fn template_permission(template: &str, reason: &str) -> DbError {
     }
 }
 
+/// Create `databases` (if any) on a thread of their own while `work` runs:
+/// cargo builds and lists meanwhile, and all of it mostly waits, so the
+/// two overlap. `work`'s error comes first (cargo has printed why a build
+/// failed); a database that cannot be created is exit 2. Returns `work`'s
+/// value and how long creating took.
+pub fn create_while<T: Send>(
+    databases: Option<&mut WorkerDatabases>,
+    work: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<(T, Option<Duration>)> {
+    std::thread::scope(|s| {
+        let creating = databases.map(|d| s.spawn(move || d.create()));
+        let result = work();
+        let created = creating.map(|h| h.join().expect("the database thread panicked"));
+        let out = result?;
+        let created = created
+            .transpose()
+            .map_err(crate::error::Unavailable::new)?;
+        Ok((out, created))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,21 +1,42 @@
 //! `cargo xdist list`: each selected test with its binary, source file and
-//! the group it would run in, as text or as JSON (schema version 1).
+//! the group it would run in, as text or as JSON (schema version 1). With
+//! `--partition`, only the shard's tests, then the shard's expected time
+//! and every shard's.
 
 use std::io::Write;
 
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::build::TestBinary;
-use crate::config::{DistMode, GroupRule};
-use crate::list::{CaseKind, TestCase};
-use crate::plan::group_key;
+use crate::build::BuildOutput;
+use crate::config::ListConfig;
+use crate::list::CaseKind;
+use crate::plan::{Shards, group_key};
+use crate::schedule::Listed;
 
-/// The JSON listing, `{"version": 1, "tests": [...]}`.
+/// The JSON listing, `{"version": 1, "tests": [...]}` (and `"partition"`
+/// with `--partition`).
 #[derive(Debug, Serialize)]
 pub struct JsonListing<'a> {
     pub version: u32,
     pub tests: Vec<JsonTest<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<JsonPartition>,
+}
+
+/// `--partition`: the shard listed and what every shard is expected to take.
+#[derive(Debug, Serialize)]
+pub struct JsonPartition {
+    /// As asked (`time:2/4`).
+    pub spec: String,
+    /// As used: `time` falls back to `slice` with no recorded durations.
+    pub kind: String,
+    pub shard: usize,
+    pub total: usize,
+    /// Every shard's expected seconds, shard 1 first.
+    pub expected_secs: Vec<f64>,
+    /// Every shard's number of groups.
+    pub groups: Vec<usize>,
 }
 
 /// One test in the JSON listing.
@@ -34,18 +55,37 @@ pub struct JsonTest<'a> {
     pub line: Option<u32>,
     /// The group the test runs in under the chosen `--dist`.
     pub group: String,
+    /// Its time in the duration store, if recorded.
+    pub recorded_secs: Option<f64>,
 }
 
-/// Write the listing of `cases` to `out`.
+/// `shard 2/4 (time): 15 tests in 4 groups, expected 2.930s; every shard: ...`.
+fn shard_line(shards: &Shards, tests: usize) -> String {
+    let k = shards.partition.shard;
+    let every: Vec<String> = (shards.expected.iter().enumerate())
+        .map(|(i, secs)| format!("{}/{} {secs:.3}s", i + 1, shards.partition.total))
+        .collect();
+    let groups = shards.groups[k - 1];
+    format!(
+        "shard {k}/{} ({}): {tests} tests in {groups} group{}, expected {:.3}s; every shard: {}",
+        shards.partition.total,
+        shards.kind.name(),
+        if groups == 1 { "" } else { "s" },
+        shards.expected[k - 1],
+        every.join(", ")
+    )
+}
+
+/// Write the listing to `out`.
 pub fn write(
     out: &mut dyn Write,
-    binaries: &[TestBinary],
-    cases: &[TestCase],
-    dist: DistMode,
-    groups: &[GroupRule],
-    json: bool,
+    build: &BuildOutput,
+    listed: &Listed,
+    config: &ListConfig,
 ) -> Result<()> {
-    if !json {
+    let (binaries, cases, dist) = (&build.binaries, &listed.cases, config.dist);
+    let groups = &config.groups;
+    if !config.json {
         for c in cases {
             let b = &binaries[c.binary];
             let (key, _) = group_key(dist, groups, b, c);
@@ -57,6 +97,9 @@ pub fn write(
                 c.name,
                 if c.ignored { " (ignored)" } else { "" }
             )?;
+        }
+        if let Some(shards) = &listed.shards {
+            writeln!(out, "{}", shard_line(shards, cases.len()))?;
         }
         return Ok(());
     }
@@ -76,10 +119,24 @@ pub fn write(
                 source_path: c.source_path.as_deref(),
                 line: c.line,
                 group: group_key(dist, groups, b, c).0,
+                recorded_secs: listed.estimates.known(c.binary, &c.name),
             }
         })
         .collect();
-    serde_json::to_writer_pretty(&mut *out, &JsonListing { version: 1, tests })?;
+    let partition = listed.shards.as_ref().map(|s| JsonPartition {
+        spec: s.partition.to_string(),
+        kind: s.kind.name().to_string(),
+        shard: s.partition.shard,
+        total: s.partition.total,
+        expected_secs: s.expected.clone(),
+        groups: s.groups.clone(),
+    });
+    let listing = JsonListing {
+        version: 1,
+        tests,
+        partition,
+    };
+    serde_json::to_writer_pretty(&mut *out, &listing)?;
     writeln!(out)?;
     Ok(())
 }

@@ -20,8 +20,8 @@ pub mod steal;
 pub mod worker;
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -35,6 +35,7 @@ use crate::env::WorkerSlot;
 use crate::event::{RunEvent, TestResult};
 use crate::plan::{TestGroup, WorkUnit};
 use crate::report::EventSink;
+use crate::schedule::Estimates;
 use crate::signal::{Cancel, Stopwatch};
 
 /// Options that shape every test process.
@@ -70,10 +71,17 @@ pub struct RunOptions {
     pub max_fail: Option<usize>,
     /// `--flaky-fails`: a flaky test counts towards `max_fail`.
     pub flaky_fails: bool,
+    /// Expected times: `load` sizes its batches by them.
+    pub estimates: Arc<Estimates>,
 }
 
 impl RunOptions {
-    pub fn new(config: &RunConfig, build: &BuildOutput, coverage: Option<&Session>) -> Self {
+    pub fn new(
+        config: &RunConfig,
+        build: &BuildOutput,
+        coverage: Option<&Session>,
+        estimates: Estimates,
+    ) -> Self {
         let mut doc_env = Vec::new();
         if let Some(i) = &build.instrumentation {
             doc_env.extend(i.env.iter().cloned());
@@ -100,6 +108,7 @@ impl RunOptions {
             retries: config.retries,
             max_fail: config.max_fail,
             flaky_fails: config.flaky_fails,
+            estimates: Arc::new(estimates),
         }
     }
 }
@@ -239,7 +248,7 @@ pub fn run(
         workers: slots.len(),
     });
     let started = Instant::now();
-    let queue = Queue::new(units, slots.len());
+    let queue = Queue::new(units, slots.len(), &options.estimates);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(slots.len().max(1))
         .thread_name(|i| format!("xdist-gw{i}"))
@@ -331,13 +340,24 @@ fn next_unit(
     Some(WorkUnit::Tests(stolen.group))
 }
 
-/// The shared queue of units. `load`-mode units are handed out in batches
-/// of one binary's tests, small enough that the work spreads over workers
-/// and large enough to save process starts.
+/// The shared queue of units, each with its expected time. `load`-mode
+/// units are handed out in batches of one binary's tests, expected to take
+/// about the work left divided by four times the workers: large while much
+/// is left (fewer process starts), down to single tests at the end (so the
+/// workers finish together).
 struct Queue {
-    units: Mutex<VecDeque<WorkUnit>>,
+    state: Mutex<QueueState>,
     workers: usize,
 }
+
+struct QueueState {
+    units: VecDeque<(f64, WorkUnit)>,
+    /// The expected time of everything in `units`.
+    left: f64,
+}
+
+/// Most tests in one `load` batch.
+const MAX_BATCH: usize = 64;
 
 /// A `load`-mode single-test unit.
 fn batchable(unit: &WorkUnit) -> Option<&TestGroup> {
@@ -348,31 +368,45 @@ fn batchable(unit: &WorkUnit) -> Option<&TestGroup> {
 }
 
 impl Queue {
-    fn new(units: Vec<WorkUnit>, workers: usize) -> Self {
+    fn new(units: Vec<WorkUnit>, workers: usize, estimates: &Estimates) -> Self {
+        let units: VecDeque<(f64, WorkUnit)> =
+            units.into_iter().map(|u| (estimates.unit(&u), u)).collect();
+        let left = units.iter().map(|(t, _)| t).sum();
         Queue {
-            units: Mutex::new(units.into()),
+            state: Mutex::new(QueueState { units, left }),
             workers: workers.max(1),
         }
     }
 
     fn next(&self) -> Option<WorkUnit> {
-        let mut q = self.units.lock().unwrap_or_else(|e| e.into_inner());
-        let unit = q.pop_front()?;
+        let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let target = q.left / (self.workers * 4) as f64;
+        let (mut secs, unit) = q.units.pop_front()?;
+        q.left -= secs;
         let WorkUnit::Tests(mut first) = unit else {
             return Some(unit);
         };
         if !first.batchable {
             return Some(WorkUnit::Tests(first));
         }
-        let batch = q.len().div_ceil(self.workers * 4).clamp(1, 64);
+        // Add the binary's next tests in the queue's (longest first) order
+        // while they fit the target; the shorter ones further back are
+        // left for the end, where they even out the workers' finish.
         let mut i = 0;
-        while first.tests.len() < batch && i < q.len() {
-            if batchable(&q[i]).is_some_and(|g| g.binary == first.binary) {
-                if let Some(WorkUnit::Tests(g)) = q.remove(i) {
-                    first.tests.extend(g.tests);
-                }
-            } else {
+        while first.tests.len() < MAX_BATCH && i < q.units.len() {
+            let (t, unit) = &q.units[i];
+            if batchable(unit).is_none_or(|g| g.binary != first.binary) {
                 i += 1;
+                continue;
+            }
+            let t = *t;
+            if secs + t > target {
+                break;
+            }
+            if let Some((_, WorkUnit::Tests(g))) = q.units.remove(i) {
+                first.tests.extend(g.tests);
+                secs += t;
+                q.left -= t;
             }
         }
         if first.tests.len() > 1 {
@@ -407,5 +441,57 @@ mod tests {
         clock.reset();
         assert_eq!(clock.check(ms(120)), Some(ms(100)));
         assert_eq!(SlowClock::new(None).check(ms(10_000)), None);
+    }
+    use crate::list::{CaseKind, TestCase};
+
+    fn single(name: &str) -> WorkUnit {
+        WorkUnit::Tests(TestGroup {
+            key: format!("0 {name}"),
+            binary: 0,
+            tests: vec![TestCase {
+                binary: 0,
+                name: name.into(),
+                ignored: false,
+                source_path: None,
+                line: None,
+                kind: CaseKind::Libtest,
+            }],
+            batchable: true,
+        })
+    }
+
+    /// The tests of each batch the queue hands out, in turn.
+    fn batches(queue: &Queue) -> Vec<Vec<String>> {
+        std::iter::from_fn(|| queue.next())
+            .map(|u| match u {
+                WorkUnit::Tests(g) => g.tests.into_iter().map(|t| t.name).collect(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn load_batches_are_sized_by_expected_time() {
+        // One 4 s test, then twelve of 0.25 s, in longest-first order.
+        let names: Vec<String> = std::iter::once("a".to_string())
+            .chain((1..=12).map(|i| format!("t{i:02}")))
+            .collect();
+        let times: Vec<(&str, f64)> = (names.iter())
+            .map(|n| (n.as_str(), if n == "a" { 4.0 } else { 0.25 }))
+            .collect();
+        let est = Estimates::from_times(&[&times]);
+        let units = || names.iter().map(|n| single(n)).collect::<Vec<_>>();
+        // A batch aims at a quarter of the work left per worker: 1.75 s
+        // (the long test alone), 0.75 s (three), 0.5625 s (two), ...
+        let sizes: Vec<usize> = batches(&Queue::new(units(), 1, &est))
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [1, 3, 2, 1, 1, 1, 1, 1, 1, 1]);
+        // With nothing recorded every test is alike: the first batch is a
+        // quarter of the count (as by count), and every test is handed out.
+        let got = batches(&Queue::new(units(), 1, &Estimates::default()));
+        assert_eq!(got[0].len(), 3);
+        assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 13);
     }
 }

@@ -1,0 +1,568 @@
+//! The duration store: how long each test and each group took in recent
+//! runs, kept in `<target dir>/xdist/durations.json` (or `--durations-file
+//! PATH`), so that the next run hands out the longest work first and CI
+//! shards balance by time.
+//!
+//! Nothing is keyed by the hashed executable: a test is its binary's
+//! `package::kind/target` and its libtest name, a group the same binary key
+//! and the rest of its group key (`src/math.rs`), so both survive rebuilds.
+//! Each value is a moving average over the last [`WINDOW`] runs that ran it.
+//! The store is bounded: what no run has touched for [`MAX_AGE`] runs goes,
+//! and at most [`MAX_ENTRIES`] entries stay (the most recently seen).
+//!
+//! A run updates only what it ran: an interrupted or filtered run leaves
+//! every other entry alone. [`Recorder::save`] writes the file atomically
+//! (a temporary file renamed over it) under a lock, merged into what the
+//! file holds then, so concurrent runs on one target directory lose nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use crate::build::BuildOutput;
+use crate::event::{Outcome, RunEvent};
+use crate::report::Reporter;
+
+/// Runs a moving average spans.
+pub const WINDOW: u32 = 5;
+/// Runs after which an entry that no run has touched is dropped.
+pub const MAX_AGE: u64 = 50;
+/// Most entries (tests and groups) the file keeps.
+pub const MAX_ENTRIES: usize = 200_000;
+/// The file format's version.
+const VERSION: u32 = 1;
+
+/// Where the store lives: `explicit` (`--durations-file`), else
+/// `<target dir>/xdist/durations.json`.
+pub fn path(explicit: Option<&Utf8Path>, build: &BuildOutput) -> Utf8PathBuf {
+    match explicit {
+        Some(p) => p.to_path_buf(),
+        None => build.target_dir.join("xdist").join("durations.json"),
+    }
+}
+
+/// The stable key of a test binary: `package::kind/target`.
+pub fn binary_key(package: &str, kind: &str, target: &str) -> String {
+    format!("{package}::{kind}/{target}")
+}
+
+/// The stable key of a package's doctests.
+pub fn doc_key(package: &str) -> String {
+    format!("{package}::doc")
+}
+
+/// One recorded time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Moving average, in seconds.
+    pub secs: f64,
+    /// Samples in the average (at most [`WINDOW`]).
+    pub samples: u32,
+    /// The store's run number when it was last updated.
+    pub run: u64,
+    /// Groups only: how many tests the group had.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tests: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Entry {
+    fn update(entry: Option<Entry>, secs: f64, run: u64, tests: usize) -> Entry {
+        match entry {
+            // A group of another size is another group: start again.
+            Some(e) if e.tests == tests => {
+                let samples = (e.samples + 1).min(WINDOW);
+                Entry {
+                    secs: e.secs + (secs - e.secs) / f64::from(samples),
+                    samples,
+                    run,
+                    tests,
+                }
+            }
+            _ => Entry {
+                secs,
+                samples: 1,
+                run,
+                tests,
+            },
+        }
+    }
+}
+
+/// What the store knows of one binary.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BinaryTimes {
+    /// Test name → its time.
+    #[serde(default)]
+    pub tests: BTreeMap<String, Entry>,
+    /// Group key without the binary id (`src/math.rs`; `` for a whole
+    /// binary) → its wall time and size.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Entry>,
+}
+
+/// The store's contents, as in the file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Durations {
+    pub version: u32,
+    /// Runs recorded so far.
+    pub runs: u64,
+    /// Binary key → its times.
+    pub binaries: BTreeMap<String, BinaryTimes>,
+}
+
+impl Durations {
+    /// Read the store at `path`. A missing file is an empty store; one that
+    /// cannot be read is too, with a warning (it is rewritten after the run).
+    pub fn load(path: &Utf8Path) -> (Durations, Option<String>) {
+        match read(path) {
+            Ok(d) => (d.unwrap_or_default(), None),
+            Err(e) => (
+                Durations::default(),
+                Some(format!(
+                    "ignoring the durations file {path} ({e:#}); the run rewrites it"
+                )),
+            ),
+        }
+    }
+
+    pub fn binary(&self, key: &str) -> Option<&BinaryTimes> {
+        self.binaries.get(key)
+    }
+
+    /// Whether no time is recorded at all.
+    pub fn is_empty(&self) -> bool {
+        self.binaries
+            .values()
+            .all(|b| b.tests.is_empty() && b.groups.is_empty())
+    }
+
+    /// Fold one run's measurements in, as run number `runs + 1`.
+    fn apply(&mut self, run: &Measured) {
+        self.version = VERSION;
+        self.runs += 1;
+        let now = self.runs;
+        for ((binary, name), secs) in &run.tests {
+            let b = self.binaries.entry(binary.clone()).or_default();
+            let old = b.tests.get(name).copied();
+            b.tests
+                .insert(name.clone(), Entry::update(old, *secs, now, 0));
+        }
+        for ((binary, rest), (secs, tests)) in &run.groups {
+            let b = self.binaries.entry(binary.clone()).or_default();
+            let old = b.groups.get(rest).copied();
+            b.groups
+                .insert(rest.clone(), Entry::update(old, *secs, now, *tests));
+        }
+        self.prune();
+    }
+
+    /// Drop what no run touched for [`MAX_AGE`] runs, then the oldest
+    /// entries beyond [`MAX_ENTRIES`].
+    fn prune(&mut self) {
+        let oldest = self.runs.saturating_sub(MAX_AGE);
+        for b in self.binaries.values_mut() {
+            b.tests.retain(|_, e| e.run > oldest);
+            b.groups.retain(|_, e| e.run > oldest);
+        }
+        let mut runs: Vec<u64> = (self.binaries.values())
+            .flat_map(|b| b.tests.values().chain(b.groups.values()).map(|e| e.run))
+            .collect();
+        if runs.len() > MAX_ENTRIES {
+            runs.sort_unstable_by(|a, b| b.cmp(a));
+            // Keep entries newer than the cut, then fill up at the cut.
+            let cut = runs[MAX_ENTRIES - 1];
+            let mut room = MAX_ENTRIES - runs.iter().filter(|&&r| r > cut).count();
+            for b in self.binaries.values_mut() {
+                for map in [&mut b.tests, &mut b.groups] {
+                    map.retain(|_, e| {
+                        if e.run > cut {
+                            true
+                        } else if e.run == cut && room > 0 {
+                            room -= 1;
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                }
+            }
+        }
+        self.binaries
+            .retain(|_, b| !b.tests.is_empty() || !b.groups.is_empty());
+    }
+}
+
+/// The file's contents; `None` when there is no file.
+fn read(path: &Utf8Path) -> Result<Option<Durations>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let d: Durations = serde_json::from_str(&text).context("not a durations file")?;
+    if d.version != VERSION {
+        anyhow::bail!("format version {} is not {VERSION}", d.version);
+    }
+    Ok(Some(d))
+}
+
+/// One run's measurements, by stable keys.
+#[derive(Debug, Default)]
+struct Measured {
+    /// (binary key, test name) → seconds.
+    tests: HashMap<(String, String), f64>,
+    /// (binary key, group rest) → (wall seconds, tests).
+    groups: HashMap<(String, String), (f64, usize)>,
+}
+
+/// A group's tests as they finished on one worker.
+#[derive(Debug)]
+struct Span {
+    start: Instant,
+    end: Instant,
+    tests: usize,
+}
+
+#[derive(Debug, Default)]
+struct RecorderState {
+    tests: HashMap<(String, String), f64>,
+    /// (group key, worker) → its span there.
+    spans: HashMap<(String, String), Span>,
+    /// Groups a thief took part of: their wall time says nothing.
+    stolen: HashSet<String>,
+}
+
+/// A reporter that measures the run and, at the end, folds it into the
+/// store ([`Recorder::save`]).
+pub struct Recorder {
+    path: Utf8PathBuf,
+    /// Binary id (as results name it) → its stable key.
+    keys: HashMap<String, String>,
+    state: Mutex<RecorderState>,
+}
+
+impl Recorder {
+    pub fn new(path: Utf8PathBuf, build: &BuildOutput) -> Self {
+        let mut keys: HashMap<String, String> = (build.binaries.iter())
+            .map(|b| {
+                (
+                    b.id.clone(),
+                    binary_key(&b.package, &b.kind, &b.target_name),
+                )
+            })
+            .collect();
+        keys.extend((build.doc_packages.iter()).map(|d| (d.id.clone(), doc_key(&d.package))));
+        Recorder {
+            path,
+            keys,
+            state: Mutex::new(RecorderState::default()),
+        }
+    }
+
+    pub fn path(&self) -> &Utf8Path {
+        &self.path
+    }
+
+    /// This run's measurements by stable keys. A group's wall time counts
+    /// when it ran whole on one worker: not a batch, a part or a stolen tail,
+    /// and not one test alone (that is the test's own time).
+    fn measured(&self) -> Measured {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = Measured::default();
+        for ((binary, name), secs) in &st.tests {
+            if let Some(key) = self.keys.get(binary) {
+                m.tests.insert((key.clone(), name.clone()), *secs);
+            }
+        }
+        let mut workers: HashMap<&str, usize> = HashMap::new();
+        for (group, _) in st.spans.keys() {
+            *workers.entry(group).or_default() += 1;
+        }
+        for ((group, _), span) in &st.spans {
+            let whole = workers[group.as_str()] == 1
+                && !st.stolen.contains(group)
+                && span.tests > 1
+                && !is_piece(group);
+            let Some((key, rest)) = whole.then(|| self.split_group(group)).flatten() else {
+                continue;
+            };
+            let secs = (span.end - span.start).as_secs_f64();
+            m.groups.insert((key, rest), (secs, span.tests));
+        }
+        m
+    }
+
+    /// `alpha::test/api tests/api.rs` → (stable key of `alpha::test/api`,
+    /// `tests/api.rs`): the longest binary id the key starts with.
+    fn split_group(&self, group: &str) -> Option<(String, String)> {
+        (self.keys.iter())
+            .filter_map(|(id, key)| {
+                let rest = group.strip_prefix(id.as_str())?;
+                let rest = match rest.strip_prefix(' ') {
+                    Some(r) => r,
+                    None if rest.is_empty() => rest,
+                    None => return None,
+                };
+                Some((id.len(), key.clone(), rest.to_string()))
+            })
+            .max_by_key(|(len, _, _)| *len)
+            .map(|(_, key, rest)| (key, rest))
+    }
+
+    /// Fold this run into the file: under a lock, read what is there now,
+    /// add this run, write a temporary file and rename it over the old one.
+    /// A run that finished no test writes nothing.
+    pub fn save(&self) -> Result<()> {
+        let run = self.measured();
+        if run.tests.is_empty() {
+            return Ok(());
+        }
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_str().is_empty() => d.to_path_buf(),
+            _ => Utf8PathBuf::from("."),
+        };
+        fs_err::create_dir_all(&dir)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_path(&self.path))
+            .with_context(|| format!("cannot open the lock file of {}", self.path))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .with_context(|| format!("cannot lock {}", self.path))?;
+        let mut store = read(&self.path).ok().flatten().unwrap_or_default();
+        store.apply(&run);
+        // Readable as the target directory's other files are (a CI cache).
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".durations-")
+            .permissions(mode)
+            .tempfile_in(&dir)
+            .with_context(|| format!("cannot create a temporary file in {dir}"))?;
+        serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), &store)?;
+        tmp.as_file_mut().write_all(b"\n")?;
+        tmp.persist(&self.path)
+            .with_context(|| format!("cannot write {}", self.path))?;
+        Ok(())
+    }
+}
+
+/// A group key the runner made for a piece of a group: a `load` batch, a
+/// part of a split group, a stolen tail.
+fn is_piece(group: &str) -> bool {
+    group.rsplit_once(" (").is_some_and(|(_, tail)| {
+        tail.ends_with(')')
+            && ["batch of ", "part ", "stolen tail"]
+                .iter()
+                .any(|p| tail.starts_with(p))
+    })
+}
+
+/// The lock file beside the store.
+fn lock_path(path: &Utf8Path) -> Utf8PathBuf {
+    let mut p = path.as_str().to_string();
+    p.push_str(".lock");
+    Utf8PathBuf::from(p)
+}
+
+impl Reporter for Recorder {
+    fn on_event(&self, event: &RunEvent) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            // Known before the run (`-`): ignored tests, listing failures.
+            RunEvent::TestFinished(r) if r.worker != "-" && r.outcome != Outcome::Skipped => {
+                let secs = r.duration.as_secs_f64();
+                st.tests.insert((r.binary.clone(), r.name.clone()), secs);
+                let now = Instant::now();
+                let span = (st.spans)
+                    .entry((r.group.clone(), r.worker.clone()))
+                    .or_insert_with(|| Span {
+                        start: now.checked_sub(r.duration).unwrap_or(now),
+                        end: now,
+                        tests: 0,
+                    });
+                span.end = now;
+                span.tests += 1;
+            }
+            RunEvent::Stolen { group, .. } => {
+                st.stolen.insert(group.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::TestResult;
+    use std::time::Duration;
+
+    fn build() -> BuildOutput {
+        let mut b = crate::build::TestBinary {
+            id: "alpha".into(),
+            package: "alpha".into(),
+            target_name: "alpha".into(),
+            kind: "lib".into(),
+            path: "/t/debug/deps/alpha-0123456789abcdef".into(),
+            manifest_dir: "/w/alpha".into(),
+            src_path: "/w/alpha/src/lib.rs".into(),
+            custom_harness: false,
+            env: vec![],
+        };
+        let lib = b.clone();
+        b.id = "alpha::test/api".into();
+        b.target_name = "api".into();
+        b.kind = "test".into();
+        BuildOutput {
+            binaries: vec![lib, b],
+            doc_packages: vec![],
+            workspace_root: "/w".into(),
+            target_dir: "/t".into(),
+            ..Default::default()
+        }
+    }
+
+    fn finished(binary: &str, name: &str, group: &str, worker: &str, ms: u64) -> RunEvent {
+        RunEvent::TestFinished(
+            TestResult::new(binary, name, None, group, worker, Outcome::Passed)
+                .took(Duration::from_millis(ms)),
+        )
+    }
+
+    #[test]
+    fn records_by_stable_keys_and_averages_over_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("d/durations.json")).unwrap();
+        let record = |ms: u64| {
+            let r = Recorder::new(path.clone(), &build());
+            r.on_event(&finished("alpha", "a", "alpha src/lib.rs", "gw0", ms));
+            r.on_event(&finished("alpha", "b", "alpha src/lib.rs", "gw0", ms));
+            r.on_event(&finished(
+                "alpha::test/api",
+                "c",
+                "alpha::test/api tests/api.rs",
+                "gw1",
+                ms,
+            ));
+            // Known before the run: not a measurement.
+            r.on_event(&finished("alpha::test/api", "(listing)", "", "-", 0));
+            r.save().unwrap();
+        };
+        record(100);
+        record(300);
+        let (d, warning) = Durations::load(&path);
+        assert_eq!(warning, None);
+        assert_eq!(d.runs, 2);
+        let lib = d
+            .binary("alpha::lib/alpha")
+            .expect("the lib by its stable key");
+        assert!((lib.tests["a"].secs - 0.2).abs() < 1e-9, "{lib:?}");
+        assert_eq!(lib.tests["a"].samples, 2);
+        let g = lib.groups["src/lib.rs"];
+        assert_eq!(g.tests, 2);
+        assert!(g.secs >= 0.2, "a group's wall time spans its tests: {g:?}");
+        let api = d.binary("alpha::test/api").unwrap();
+        assert_eq!(api.tests.keys().collect::<Vec<_>>(), ["c"]);
+        assert!(api.groups.is_empty(), "a one-test group is its test");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+    }
+
+    #[test]
+    fn the_average_moves_over_the_last_runs() {
+        let mut e = None;
+        for run in 1..=20 {
+            e = Some(Entry::update(e, if run <= 10 { 1.0 } else { 2.0 }, run, 0));
+        }
+        let e = e.unwrap();
+        assert_eq!(e.samples, WINDOW);
+        // Each run past the window moves the average 1/WINDOW of the way.
+        let expected = 2.0 - (1.0 - 1.0 / f64::from(WINDOW)).powi(10);
+        assert!((e.secs - expected).abs() < 1e-9, "{e:?}, want {expected}");
+    }
+
+    #[test]
+    fn a_run_updates_only_what_it_ran_and_old_entries_age_out() {
+        let mut d = Durations::default();
+        let one = |name: &str| Measured {
+            tests: [(("k".to_string(), name.to_string()), 1.0)].into(),
+            groups: HashMap::new(),
+        };
+        d.apply(&one("old"));
+        d.apply(&one("new"));
+        assert_eq!(d.binaries["k"].tests["old"].run, 1);
+        assert_eq!(d.binaries["k"].tests["new"].run, 2);
+        for _ in 0..MAX_AGE {
+            d.apply(&one("new"));
+        }
+        assert!(!d.binaries["k"].tests.contains_key("old"));
+        assert!(d.binaries["k"].tests.contains_key("new"));
+    }
+
+    #[test]
+    fn the_store_is_bounded() {
+        let mut d = Durations::default();
+        let mut m = Measured::default();
+        for i in 0..MAX_ENTRIES + 10 {
+            m.tests.insert(("k".into(), format!("t{i}")), 1.0);
+        }
+        d.apply(&m);
+        assert_eq!(d.binaries["k"].tests.len(), MAX_ENTRIES);
+    }
+
+    #[test]
+    fn stolen_batched_and_split_groups_record_no_wall_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("durations.json")).unwrap();
+        let r = Recorder::new(path.clone(), &build());
+        for (g, w) in [
+            ("alpha src/a.rs", "gw0"),
+            ("alpha src/a.rs (stolen tail)", "gw1"),
+            ("alpha src/b.rs (part 1/2)", "gw0"),
+            ("alpha (batch of 2)", "gw1"),
+            ("alpha src/c.rs", "gw0"),
+            ("alpha src/c.rs", "gw1"),
+        ] {
+            r.on_event(&finished("alpha", &format!("{g}{w}1"), g, w, 1));
+            r.on_event(&finished("alpha", &format!("{g}{w}2"), g, w, 1));
+        }
+        r.on_event(&RunEvent::Stolen {
+            thief: "gw1".into(),
+            victim: "gw0".into(),
+            group: "alpha src/a.rs".into(),
+            tests: 1,
+        });
+        r.save().unwrap();
+        let (d, _) = Durations::load(&path);
+        let lib = d.binary("alpha::lib/alpha").unwrap();
+        assert!(lib.groups.is_empty(), "{:?}", lib.groups);
+        assert_eq!(lib.tests.len(), 12);
+    }
+
+    #[test]
+    fn an_unreadable_file_is_an_empty_store_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("durations.json")).unwrap();
+        let (d, w) = Durations::load(&path);
+        assert!(d.is_empty() && w.is_none(), "a missing file is no problem");
+        std::fs::write(&path, "{not json").unwrap();
+        let (d, w) = Durations::load(&path);
+        assert!(d.is_empty());
+        assert!(w.unwrap().contains("durations.json"));
+        // The run rewrites it.
+        let r = Recorder::new(path.clone(), &build());
+        r.on_event(&finished("alpha", "a", "alpha src/lib.rs", "gw0", 5));
+        r.save().unwrap();
+        assert_eq!(Durations::load(&path).0.runs, 1);
+    }
+}
