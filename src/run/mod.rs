@@ -238,7 +238,8 @@ pub fn run(
         failures: AtomicUsize::new(0),
         scratch: &scratch_path,
         seq: AtomicU64::new(0),
-        board: options.worksteal.then(|| steal::Board::new(slots.len())),
+        board: (options.worksteal)
+            .then(|| steal::Board::new(slots.len(), options.estimates.clone())),
         verdicts,
     };
     let tests = units.iter().map(WorkUnit::test_count).sum();

@@ -13,12 +13,17 @@
 //! about log2(N) + 1 processes.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::list::TestCase;
 use crate::plan::TestGroup;
+use crate::schedule::Estimates;
+
+/// With recorded durations, a steal that is expected to take less than this
+/// does not pay for the fresh process it needs.
+const MIN_STEAL_SECS: f64 = 0.05;
 
 /// The unclaimed tests of the group one worker is running.
 struct Tail {
@@ -34,6 +39,8 @@ pub struct Board {
     slots: Vec<Mutex<Option<Tail>>>,
     /// Workers running a unit (a stolen tail may still appear).
     active: AtomicUsize,
+    /// Expected test times: whom to steal from, where to cut, whether it pays.
+    estimates: Arc<Estimates>,
 }
 
 /// A stolen tail, ready to run.
@@ -43,11 +50,41 @@ pub struct Stolen {
 }
 
 impl Board {
-    pub fn new(workers: usize) -> Self {
+    pub fn new(workers: usize, estimates: Arc<Estimates>) -> Self {
         Board {
             slots: (0..workers).map(|_| Mutex::new(None)).collect(),
             active: AtomicUsize::new(0),
+            estimates,
         }
+    }
+
+    /// The expected time of `tests` (by count when nothing is recorded).
+    fn cost<'t>(&self, tests: impl Iterator<Item = &'t TestCase>) -> f64 {
+        tests.map(|t| self.estimates.test(t.binary, &t.name)).sum()
+    }
+
+    /// How many tests from the end of `unclaimed` a thief takes: the part
+    /// whose expected time is closest to half of the whole (one at least,
+    /// none if that part is not expected to pay for its process).
+    fn cut(&self, unclaimed: &VecDeque<TestCase>) -> usize {
+        let total = self.cost(unclaimed.iter());
+        let (mut taken, mut take) = (0.0, 0);
+        for t in unclaimed.iter().rev() {
+            let next = taken + self.estimates.test(t.binary, &t.name);
+            // Stop once going on would not come closer to the half.
+            // (1e-9: equal times must tie however they were summed).
+            if take > 0 && (next - total / 2.0).abs() + 1e-9 >= (taken - total / 2.0).abs() {
+                break;
+            }
+            (taken, take) = (next, take + 1);
+        }
+        // Leave the owner at least one test when it has several.
+        let take = take.min(unclaimed.len().saturating_sub(1)).max(1);
+        let part = self.cost(unclaimed.iter().rev().take(take));
+        if self.estimates.recorded() && part < MIN_STEAL_SECS {
+            return 0;
+        }
+        take.min(unclaimed.len())
     }
 
     fn slot(&self, worker: usize) -> std::sync::MutexGuard<'_, Option<Tail>> {
@@ -91,22 +128,23 @@ impl Board {
     /// Take the second half (at least one test) of the longest unclaimed
     /// tail, if any.
     pub fn steal(&self, thief: usize) -> Option<Stolen> {
-        let mut best: Option<(usize, usize)> = None;
+        let mut best: Option<(usize, f64)> = None;
         for (w, slot) in self.slots.iter().enumerate() {
             if w == thief {
                 continue;
             }
             let guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-            let unclaimed = guard.as_ref().map_or(0, |t| t.unclaimed.len());
-            if unclaimed > 0 && best.is_none_or(|(_, n)| unclaimed > n) {
-                best = Some((w, unclaimed));
+            let left = guard
+                .as_ref()
+                .map_or(0.0, |t| self.cost(t.unclaimed.iter()));
+            if left > 0.0 && best.is_none_or(|(_, most)| left > most) {
+                best = Some((w, left));
             }
         }
         let (victim, _) = best?;
-        // Looked at again under the lock: the owner may have claimed since.
         let mut guard = self.slot(victim);
         let t = guard.as_mut()?;
-        let take = (t.unclaimed.len() / 2).max(1).min(t.unclaimed.len());
+        let take = self.cut(&t.unclaimed);
         if take == 0 {
             return None;
         }
@@ -164,7 +202,7 @@ mod tests {
 
     #[test]
     fn the_owner_claims_halves_and_a_thief_takes_the_second_half_of_the_rest() {
-        let board = Board::new(3);
+        let board = Board::new(3, Default::default());
         board.publish(0, "a", &cases(10));
         board.publish(1, "b", &cases(4));
         assert_eq!(
@@ -184,7 +222,7 @@ mod tests {
 
     #[test]
     fn a_single_unclaimed_test_is_stolen_and_claimed_tests_never_are() {
-        let board = Board::new(2);
+        let board = Board::new(2, Default::default());
         board.publish(0, "a", &cases(3));
         assert_eq!(names(&board.claim(0, usize::MAX)), ["t00", "t01"]);
         assert_eq!(names(&board.steal(1).unwrap().group.tests), ["t02"]);
@@ -201,7 +239,7 @@ mod tests {
     /// of them.
     #[test]
     fn racing_claims_and_steals_hand_out_every_test_once() {
-        let board = Board::new(4);
+        let board = Board::new(4, Default::default());
         board.publish(0, "a", &cases(99));
         let taken = Mutex::new(Vec::new());
         std::thread::scope(|s| {
@@ -231,5 +269,28 @@ mod tests {
             .collect();
         all.sort();
         assert_eq!(all, names(&cases(99)));
+    }
+
+    #[test]
+    fn with_recorded_times_the_thief_takes_half_the_time_not_half_the_tests() {
+        // t09 takes 4 s, the others 0.1 s each: stealing t09 alone halves
+        // the owner's expected remaining time best.
+        let mut times: Vec<(String, f64)> = (0..9).map(|i| (format!("t{i:02}"), 0.1)).collect();
+        times.push(("t09".into(), 4.0));
+        let times: Vec<(&str, f64)> = times.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let mut per_binary: Vec<&[(&str, f64)]> = vec![&[]; 3];
+        per_binary.push(&times);
+        let est = Arc::new(Estimates::from_times(&per_binary));
+        let board = Board::new(2, est.clone());
+        board.publish(0, "a", &cases(10));
+        let stolen = board.steal(1).expect("a tail worth stealing");
+        assert_eq!(names(&stolen.group.tests), ["t09"]);
+        // A tail expected to take less than MIN_STEAL_SECS stays with its owner.
+        let short: Vec<(&str, f64)> = vec![("t00", 0.01), ("t01", 0.01), ("t02", 0.01)];
+        let mut per_binary: Vec<&[(&str, f64)]> = vec![&[]; 3];
+        per_binary.push(&short);
+        let board = Board::new(2, Arc::new(Estimates::from_times(&per_binary)));
+        board.publish(0, "b", &cases(3));
+        assert!(board.steal(1).is_none(), "a 10 ms steal does not pay");
     }
 }
