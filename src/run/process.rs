@@ -195,6 +195,7 @@ impl Running {
         let mut sigkill_at: Option<Instant> = None;
         let mut exited: Option<Instant> = None;
         let mut last_tick = Instant::now();
+        let mut quiet = Duration::from_micros(500);
         loop {
             if let Some(at) = exited {
                 // Something that escaped the group kill (a grandchild in
@@ -204,8 +205,18 @@ impl Running {
                 }
             }
             let mut request = if self.open_pipes == 0 {
-                // Pipes closed, process still running: just tick.
-                thread::sleep(TICK.saturating_sub(last_tick.elapsed()));
+                // Pipes closed: the process is exiting (or, rarely, goes on
+                // without them). Look for the exit at once and then at
+                // growing intervals up to a tick, not only on ticks: a
+                // group's processes end one after another, and waiting up
+                // to 50 ms at each end added seconds to a run of many files.
+                if exited.is_none() && self.leader_exited()? {
+                    self.kill_group(Signal::KILL);
+                    exited = Some(Instant::now());
+                    continue;
+                }
+                thread::sleep(quiet.min(TICK.saturating_sub(last_tick.elapsed())));
+                quiet = (quiet * 2).min(TICK);
                 None
             } else {
                 match self.rx.recv_timeout(TICK) {
