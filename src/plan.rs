@@ -842,14 +842,17 @@ pub(crate) mod tests {
             }],
         };
         let b = build(&["a", "b"]);
-        let full = plan(
-            DistMode::Loadfile,
-            &[],
-            &b,
-            listing(),
-            &Filters::default(),
-            &LastFailures::default(),
-        );
+        let plan_all = || {
+            plan(
+                DistMode::Loadfile,
+                &[],
+                &b,
+                listing(),
+                &Filters::default(),
+                &LastFailures::default(),
+            )
+        };
+        let full = plan_all();
         let cost = |u: &WorkUnit| u.test_count() as f64;
         for kind in [
             PartitionKind::Hash,
@@ -860,14 +863,7 @@ pub(crate) mod tests {
                 let mut units: Vec<String> = Vec::new();
                 let mut known: Vec<String> = Vec::new();
                 for shard in 1..=total {
-                    let p = plan(
-                        DistMode::Loadfile,
-                        &[],
-                        &b,
-                        listing(),
-                        &Filters::default(),
-                        &LastFailures::default(),
-                    );
+                    let p = plan_all();
                     let shards =
                         Shards::of_units(spec(kind, shard, total), &p.units, &b, &cost, true);
                     let kept = shards.keep(p, &b);

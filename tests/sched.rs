@@ -381,22 +381,8 @@ fn a_listing_failure_belongs_to_one_shard() {
 /// Copy fixtures/basic and fixtures/record into `dir` (the record helper
 /// is a path dependency `../record`).
 fn copy_basic(dir: &Path) -> PathBuf {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let (src, dst) = (entry.path(), to.join(entry.file_name()));
-            if entry.file_type().unwrap().is_dir() {
-                if entry.file_name() != "target" {
-                    copy(&src, &dst);
-                }
-            } else {
-                std::fs::copy(&src, &dst).unwrap();
-            }
-        }
-    }
-    copy(&fixture_dir("basic"), &dir.join("basic"));
-    copy(&fixture_dir("record"), &dir.join("record"));
+    copy_tree(&fixture_dir("basic"), &dir.join("basic"));
+    copy_tree(&fixture_dir("record"), &dir.join("record"));
     dir.join("basic")
 }
 
