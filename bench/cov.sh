@@ -26,9 +26,10 @@ TESTS_PER_FILE="${TESTS_PER_FILE:-50}"
 JOBS="${JOBS:-2}"
 EXPECTED=$((FILES * TESTS_PER_FILE))
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$BENCH_DIR/.." && pwd)"
-
-die() { echo "cov.sh: error: $*" >&2; exit 1; }
+BENCH=cov.sh
+# shellcheck source=bench/common.sh
+source "$BENCH_DIR/common.sh"
+require_uints ROUNDS FILES TESTS_PER_FILE JOBS
 
 command -v cargo >/dev/null || die "cargo not found"
 cargo llvm-cov --version >/dev/null 2>&1 ||
@@ -40,15 +41,7 @@ export LLVM_PROFDATA="${LLVM_PROFDATA:-/usr/lib/llvm-$major/bin/llvm-profdata}"
 [[ -x "$LLVM_COV" && -x "$LLVM_PROFDATA" ]] ||
     die "llvm-cov/llvm-profdata of LLVM $major missing: apt-get install llvm-$major (or set LLVM_COV, LLVM_PROFDATA)"
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/xdist-cov.XXXXXX")"
-cleanup() { if [[ "${KEEP_TMP:-0}" == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi; }
-trap cleanup EXIT
-
-if [[ -z "${XDIST_BIN:-}" ]]; then
-    cargo build --release --manifest-path "$REPO/Cargo.toml" >"$TMP/build.log" 2>&1 ||
-        { tail -n 30 "$TMP/build.log" >&2; die "building cargo-xdist failed"; }
-    XDIST_BIN="$REPO/target/release/cargo-xdist"
-fi
+resolve_xdist_bin
 
 # ------------------------------------------------------------------ suite ----
 SUITE="$TMP/suite"

@@ -33,44 +33,16 @@ PYTHON="${PYTHON:-python3}"
 EXPECTED=59
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$BENCH_DIR/.." && pwd)"
+BENCH=sched.sh
+# shellcheck source=bench/common.sh
+source "$BENCH_DIR/common.sh"
 
-die() {
-    echo "sched.sh: error: $*" >&2
-    exit 1
-}
-
-for v in JOBS ROUNDS FILES SEED; do
-    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
-done
+require_uints JOBS ROUNDS FILES SEED
 ((JOBS >= 1 && ROUNDS >= 1 && FILES >= 1)) || die "JOBS, ROUNDS and FILES must be >= 1"
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/xdist-sched.XXXXXX")"
-cleanup() {
-    if [[ "${KEEP_TMP:-0}" == 1 ]]; then
-        echo "sched.sh: kept temp dir $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-
-log_tail() {
-    echo "---- last 40 lines of $1 ----" >&2
-    tail -n 40 "$1" >&2 || true
-    echo "----" >&2
-}
 
 command -v cargo >/dev/null || die "cargo not found on PATH"
 cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest not found on PATH"
-if [[ -n "${XDIST_BIN:-}" ]]; then
-    [[ -x "$XDIST_BIN" ]] || die "XDIST_BIN=$XDIST_BIN is not an executable file"
-else
-    echo "building cargo-xdist (release) from $REPO ..." >&2
-    cargo build --release --manifest-path "$REPO/Cargo.toml" >"$TMP/build-xdist.log" 2>&1 ||
-        { log_tail "$TMP/build-xdist.log"; die "building cargo-xdist failed"; }
-    XDIST_BIN="$REPO/target/release/cargo-xdist"
-fi
+resolve_xdist_bin
 
 # ---------------------------------------------------------------- suite ------
 

@@ -33,34 +33,12 @@ PYTHON="${PYTHON:-python3}"
 EXPECTED=$((FILES * TESTS_PER_FILE))
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$BENCH_DIR/.." && pwd)"
+BENCH=tiny.sh
+# shellcheck source=bench/common.sh
+source "$BENCH_DIR/common.sh"
 
-die() {
-    echo "tiny.sh: error: $*" >&2
-    exit 1
-}
-
-for v in ROUNDS WARMUP FILES TESTS_PER_FILE JOBS; do
-    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
-done
+require_uints ROUNDS WARMUP FILES TESTS_PER_FILE JOBS
 ((ROUNDS >= 1)) || die "ROUNDS must be >= 1"
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/xdist-tiny.XXXXXX")"
-cleanup() {
-    if [[ "${KEEP_TMP:-0}" == 1 ]]; then
-        echo "tiny.sh: kept temp dir $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-
-# Print the tail of a log file, indented, to stderr.
-log_tail() {
-    echo "---- last 40 lines of $1 ----" >&2
-    tail -n 40 "$1" >&2 || true
-    echo "----" >&2
-}
 
 # ---------------------------------------------------------------- tools ------
 
@@ -68,18 +46,7 @@ command -v cargo >/dev/null || die "cargo not found on PATH"
 cargo nextest --version >/dev/null 2>&1 ||
     die "cargo-nextest not found (expected /usr/local/bin/cargo-nextest on PATH)"
 
-if [[ -n "${XDIST_BIN:-}" ]]; then
-    [[ -x "$XDIST_BIN" ]] || die "XDIST_BIN=$XDIST_BIN is not an executable file"
-else
-    echo "building cargo-xdist (release) from $REPO ..." >&2
-    if ! cargo build --release --manifest-path "$REPO/Cargo.toml" \
-        >"$TMP/build-cargo-xdist.log" 2>&1; then
-        log_tail "$TMP/build-cargo-xdist.log"
-        die "building cargo-xdist failed"
-    fi
-    XDIST_BIN="$REPO/target/release/cargo-xdist"
-    [[ -x "$XDIST_BIN" ]] || die "$XDIST_BIN missing after build"
-fi
+resolve_xdist_bin
 
 # Tool ids, their table labels and their commands (run inside the suite dir).
 TOOLS=(cargotest xdist nextest)

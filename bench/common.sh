@@ -1,0 +1,48 @@
+# Sourced by the bench scripts: what each of them needs before timing.
+# Set BENCH (the script's name) before sourcing; REPO is this repository.
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+die() {
+    echo "$BENCH: error: $*" >&2
+    exit 1
+}
+
+# Every named variable holds a non-negative integer.
+require_uints() {
+    local v
+    for v in "$@"; do
+        [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
+    done
+}
+
+# A temporary directory in TMP, removed on exit unless KEEP_TMP=1.
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/xdist-${BENCH%.sh}.XXXXXX")"
+bench_cleanup() {
+    if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+        echo "$BENCH: kept temp dir $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap bench_cleanup EXIT
+
+# Print the tail of a log file to stderr.
+log_tail() {
+    echo "---- last 40 lines of $1 ----" >&2
+    tail -n 40 "$1" >&2 || true
+    echo "----" >&2
+}
+
+# XDIST_BIN as given, else cargo-xdist built (release) from this repository.
+resolve_xdist_bin() {
+    if [[ -n "${XDIST_BIN:-}" ]]; then
+        [[ -x "$XDIST_BIN" ]] || die "XDIST_BIN=$XDIST_BIN is not an executable file"
+        return
+    fi
+    echo "building cargo-xdist (release) from $REPO ..." >&2
+    cargo build --release --manifest-path "$REPO/Cargo.toml" >"$TMP/build-cargo-xdist.log" 2>&1 ||
+        { log_tail "$TMP/build-cargo-xdist.log"; die "building cargo-xdist failed"; }
+    XDIST_BIN="$REPO/target/release/cargo-xdist"
+    [[ -x "$XDIST_BIN" ]] || die "$XDIST_BIN missing after build"
+}
