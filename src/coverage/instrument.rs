@@ -24,8 +24,6 @@
 //!   again (run/worker.rs), so that, as with a process per test, the test
 //!   that died counts for nothing.
 
-use std::path::Path;
-
 use anyhow::Result;
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -109,7 +107,8 @@ impl ProfilePaths {
 /// goes away with this value.
 #[derive(Debug)]
 pub struct Profiles {
-    dir: tempfile::TempDir,
+    /// Held for its `Drop`, which removes the directory.
+    _dir: tempfile::TempDir,
     root: Utf8PathBuf,
 }
 
@@ -118,7 +117,7 @@ impl Profiles {
         let (dir, root) = crate::scratch::private_dir("cargo-xdist-cov-")?;
         fs_err::create_dir(root.join("profiles"))?;
         fs_err::create_dir(root.join("discard"))?;
-        Ok(Profiles { dir, root })
+        Ok(Profiles { _dir: dir, root })
     }
 
     /// `LLVM_PROFILE_FILE` for the test processes of `worker` that are
@@ -142,28 +141,12 @@ impl Profiles {
 
     /// Every profile the test processes wrote, sorted.
     pub fn collected(&self) -> Result<Vec<Utf8PathBuf>> {
-        let dir = self.root.join("profiles");
-        let mut out = Vec::new();
-        for entry in fs_err::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "profraw") {
-                out.push(
-                    Utf8PathBuf::from_path_buf(path)
-                        .map_err(|p| anyhow::anyhow!("not UTF-8: {}", p.display()))?,
-                );
-            }
-        }
-        out.sort();
-        Ok(out)
+        super::report::find_profraws(&self.root.join("profiles"))
     }
 
     /// The private directory all of this lives in (for the merged profile).
     pub fn root(&self) -> &Utf8Path {
         &self.root
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
     }
 }
 
@@ -243,7 +226,7 @@ mod tests {
         std::fs::write(p.discard_pattern().replace("%p-%m", "1"), b"x").unwrap();
         assert_eq!(p.collected().unwrap(), [written]);
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(p.path()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(p.root()).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "only the user may enter: {mode:o}");
     }
 }
