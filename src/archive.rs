@@ -392,6 +392,9 @@ pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutpu
         workspace_root: remap.workspace.1.clone(),
         other_executables: m.other_executables.iter().map(|p| remap.path(p)).collect(),
         target_dir: remap.target.1.clone(),
+        // The records under `target/xdist/` (last failures) go to the
+        // extracted copy too: an empty path put them in the current dir.
+        target_directory: remap.target.1.clone(),
         dylibs: m.dylibs.iter().map(|p| remap.path(p)).collect(),
         extracted: Some(Arc::new(dir)),
         ..Default::default()

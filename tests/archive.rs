@@ -53,12 +53,22 @@ fn run_archive(file: &Path, remap: &Path, args: &[&str]) -> Run {
         remap.to_str().unwrap(),
     ];
     all.extend_from_slice(args);
-    xdist(&all)
+    let run = xdist(&all)
         .env("PATH", &path_without_cargo())
         .env_remove("CARGO")
         .env_remove("RUSTC")
         .junit()
-        .run()
+        .run();
+    // The run's own records (last failures, durations) stay with the
+    // extracted archive: none lands in the directory it ran from.
+    let stray = repo_root().join("xdist");
+    assert!(
+        !stray.exists(),
+        "a run from an archive wrote {}{}",
+        stray.display(),
+        run.ctx()
+    );
+    run
 }
 
 #[test]
