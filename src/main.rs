@@ -112,7 +112,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     note.iter().for_each(|note| terminal.note(note));
     (work.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     let options = RunOptions::new(&config, &built, coverage.as_ref(), work.estimates);
-    run::run(work.units, &built, &slots, &options, &cancel, &sink)?;
+    run::run(work.order, &built, &slots, &options, &cancel, &sink)?;
     rec.save().unwrap_or_else(|e| eprintln!("warning: {e:#}"));
 
     let summary = collector.summary();

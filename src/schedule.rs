@@ -8,7 +8,9 @@
 //! interleave files so that one file's tests spread over the workers;
 //! under `no`, the binaries' order. Without `--dist`, a group whose
 //! recorded time exceeds its share of the run (total / N) is split into
-//! parts ([`split_dominant`]).
+//! parts ([`split_dominant`]). With recorded durations and 2+ workers, each
+//! unit also gets a planned worker ([`lanes`]) in every mode but `no` and
+//! `worksteal`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -20,6 +22,8 @@ use crate::durations::{self, Durations};
 use crate::event::TestResult;
 use crate::list::{ListFailure, TestCase};
 use crate::plan::{Plan, Shards, TestGroup, WorkUnit};
+
+pub mod lanes;
 
 /// A test's time when nothing at all is recorded (only the ratios matter).
 const DEFAULT_TEST_SECS: f64 = 0.01;
@@ -121,7 +125,7 @@ impl Estimates {
 /// estimates the runner goes on using, and warnings for the user.
 #[derive(Debug)]
 pub struct Scheduled {
-    pub units: Vec<WorkUnit>,
+    pub order: Order,
     pub known: Vec<TestResult>,
     pub estimates: Estimates,
     pub warnings: Vec<String>,
@@ -159,13 +163,49 @@ pub fn schedule(config: &RunConfig, build: &BuildOutput, plan: Plan) -> Schedule
     // `--ff`: the units of the last run's failures go before all others.
     let mut units = order(config.dist, plan.first, &estimates, None);
     units.extend(order(config.dist, plan.units, &estimates, split_over));
+    let lanes = plan_lanes(config.dist, config.workers, &units, &estimates);
     Scheduled {
-        units,
+        order: Order { units, lanes },
         known: plan.known,
         estimates,
         warnings,
         store,
     }
+}
+
+/// The units in the order workers take them and, when durations are
+/// recorded, the worker planned for each ([`lanes`]): a worker takes its
+/// own units in this order, then the shortest unstarted ones of the worker
+/// with the most expected work left.
+#[derive(Debug, Default)]
+pub struct Order {
+    pub units: Vec<WorkUnit>,
+    /// Per unit, its worker (0..N); `None`: one queue all workers take from.
+    pub lanes: Option<Vec<usize>>,
+}
+
+impl Order {
+    /// One queue, in the given order.
+    pub fn shared(units: Vec<WorkUnit>) -> Self {
+        Order { units, lanes: None }
+    }
+}
+
+/// Plan a worker for each unit when recorded durations make a plan worth
+/// having: in every mode but `no` (one worker, the binaries' order) and
+/// `worksteal` (its owners keep their groups and thieves cut them as the
+/// run goes).
+fn plan_lanes(
+    mode: DistMode,
+    workers: usize,
+    units: &[WorkUnit],
+    est: &Estimates,
+) -> Option<Vec<usize>> {
+    if workers < 2 || !est.recorded() || matches!(mode, DistMode::No | DistMode::Worksteal) {
+        return None;
+    }
+    let times: Vec<f64> = units.iter().map(|u| est.unit(u)).collect();
+    Some(lanes::assign(&times, workers))
 }
 
 /// What `cargo xdist list` shows: the selected cases (only this shard's,
@@ -721,6 +761,32 @@ mod tests {
         assert_eq!(est.test(0, "other"), 2.0, "the median recorded test");
         assert_eq!(est.unit(&WorkUnit::Doctests { package: 0 }), 2.0);
         assert!(!Estimates::new(&Durations::default(), &build).recorded());
+    }
+
+    #[test]
+    fn workers_follow_a_plan_only_with_recorded_durations() {
+        let units = vec![
+            unit(0, &["a"], "x.rs", false),
+            unit(0, &["b", "c", "d"], "y.rs", false),
+            unit(1, &["e", "f", "g", "h"], "z.rs", false),
+        ];
+        let est = recorded();
+        for mode in [
+            DistMode::Load,
+            DistMode::Loadfile,
+            DistMode::Loadscope,
+            DistMode::Loadgroup,
+        ] {
+            let lanes = plan_lanes(mode, 2, &units, &est).expect("a plan");
+            // a (3 s) alone; the others (0.3 s, 0.4 s) together.
+            assert_eq!(lanes, [0, 1, 1], "{mode:?}");
+        }
+        // worksteal steals as it goes; `no` is one worker; one worker needs
+        // no plan; nothing recorded: one shared queue.
+        assert_eq!(plan_lanes(DistMode::Worksteal, 2, &units, &est), None);
+        assert_eq!(plan_lanes(DistMode::No, 2, &units, &est), None);
+        assert_eq!(plan_lanes(DistMode::Load, 1, &units, &est), None);
+        assert_eq!(plan_lanes(DistMode::Load, 2, &units, &none()), None);
     }
 
     #[test]

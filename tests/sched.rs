@@ -605,3 +605,49 @@ fn the_default_mode_splits_a_dominant_file_and_loadfile_does_not() {
         run.ctx()
     );
 }
+
+/// With recorded durations every worker follows a plan (its own lane) and
+/// takes from the busiest lane when its own is done: in every mode, each
+/// test still runs exactly once, with the outcome of the run that
+/// recorded the durations.
+#[test]
+fn planned_runs_run_each_test_exactly_once_in_every_mode() {
+    let tmp = temp();
+    let file = path_str(&tmp.path().join("d.json"));
+    let base = ["--workspace", "--durations-file", &file];
+    let full = xdist_fixture("basic", &[&base[..], &["-n", "2"]].concat())
+        .junit()
+        .run();
+    full.assert_code(100);
+    let want = full.junit().outcome_map();
+    assert_eq!(want.len(), 41, "{}", full.ctx());
+    for dist in ["load", "loadfile", "loadscope", "loadgroup", "default"] {
+        for n in ["2", "3"] {
+            let mut args: Vec<&str> = [&base[..], &["-n", n]].concat();
+            if dist != "default" {
+                args.extend(["--dist", dist]);
+            }
+            let run = xdist_fixture("basic", &args).junit().run();
+            run.assert_code(100);
+            run.assert_no_panic();
+            let junit = run.junit();
+            let what = format!("--dist {dist} -n {n}");
+            assert_eq!(
+                junit.cases.len(),
+                want.len(),
+                "{what}: a test twice or missing{}",
+                run.ctx()
+            );
+            assert_eq!(junit.outcome_map(), want, "{what}{}", run.ctx());
+            let records = run.records();
+            let mut seen = BTreeSet::new();
+            for r in &records {
+                assert!(
+                    seen.insert(r.name.clone()),
+                    "{what}: {r:?} ran twice{}",
+                    run.ctx()
+                );
+            }
+        }
+    }
+}

@@ -35,7 +35,7 @@ use crate::env::WorkerSlot;
 use crate::event::{RunEvent, TestResult};
 use crate::plan::{TestGroup, WorkUnit};
 use crate::report::EventSink;
-use crate::schedule::Estimates;
+use crate::schedule::{Estimates, Order};
 use crate::signal::{Cancel, Stopwatch};
 
 /// Options that shape every test process.
@@ -214,7 +214,7 @@ impl SlowClock {
 
 /// Run all `units` (in the order given) on the given worker slots.
 pub fn run(
-    units: Vec<WorkUnit>,
+    order: Order,
     build: &BuildOutput,
     slots: &[WorkerSlot],
     options: &RunOptions,
@@ -222,7 +222,7 @@ pub fn run(
     sink: &EventSink,
 ) -> Result<()> {
     let (_scratch, scratch_path) = crate::scratch::private_dir("cargo-xdist-")?;
-    let probe = units.iter().find_map(|u| match u {
+    let probe = order.units.iter().find_map(|u| match u {
         WorkUnit::Tests(g) => g.tests.first().map(|t| (&build.binaries[g.binary], t)),
         _ => None,
     });
@@ -242,14 +242,14 @@ pub fn run(
             .then(|| steal::Board::new(slots.len(), options.estimates.clone())),
         verdicts,
     };
-    let tests = units.iter().map(WorkUnit::test_count).sum();
+    let tests = order.units.iter().map(WorkUnit::test_count).sum();
     ctx.emit(RunEvent::Started {
         tests,
-        groups: units.len(),
+        groups: order.units.len(),
         workers: slots.len(),
     });
     let started = Instant::now();
-    let queue = Queue::new(units, slots.len(), &options.estimates);
+    let queue = Queue::new(order, slots.len(), &options.estimates);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(slots.len().max(1))
         .thread_name(|i| format!("xdist-gw{i}"))
@@ -323,10 +323,10 @@ fn next_unit(
     slots: &[WorkerSlot],
 ) -> Option<WorkUnit> {
     let Some(board) = &ctx.board else {
-        return queue.next();
+        return queue.next(index);
     };
     board.enter();
-    if let Some(unit) = queue.next() {
+    if let Some(unit) = queue.next(index) {
         return Some(unit);
     }
     board.leave();
@@ -341,17 +341,25 @@ fn next_unit(
     Some(WorkUnit::Tests(stolen.group))
 }
 
-/// The shared queue of units, each with its expected time. `load`-mode
-/// units are handed out in batches of one binary's tests, expected to take
-/// about the work left divided by four times the workers: large while much
-/// is left (fewer process starts), down to single tests at the end (so the
-/// workers finish together).
+/// The queue of units, each with its expected time: one lane all workers
+/// take from, or (a plan from recorded durations, [`Order::lanes`]) a lane
+/// per worker; a worker whose lane is empty takes the last (shortest)
+/// unit of the lane with the most expected work left. `load`-mode units
+/// are handed out in batches of one binary's tests, expected to take about
+/// a quarter of the lane's work left per worker: large while much is left
+/// (fewer process starts), down to single tests at the end (so the workers
+/// finish together).
 struct Queue {
     state: Mutex<QueueState>,
     workers: usize,
 }
 
 struct QueueState {
+    lanes: Vec<Lane>,
+}
+
+#[derive(Default)]
+struct Lane {
     units: VecDeque<(f64, WorkUnit)>,
     /// The expected time of everything in `units`.
     left: f64,
@@ -369,33 +377,63 @@ fn batchable(unit: &WorkUnit) -> Option<&TestGroup> {
 }
 
 impl Queue {
-    fn new(units: Vec<WorkUnit>, workers: usize, estimates: &Estimates) -> Self {
-        let units: VecDeque<(f64, WorkUnit)> =
-            units.into_iter().map(|u| (estimates.unit(&u), u)).collect();
-        let left = units.iter().map(|(t, _)| t).sum();
+    fn new(order: Order, workers: usize, estimates: &Estimates) -> Self {
+        let workers = workers.max(1);
+        let planned = order.lanes.filter(|l| l.len() == order.units.len());
+        let mut lanes: Vec<Lane> = (0..planned.as_ref().map_or(1, |_| workers))
+            .map(|_| Lane::default())
+            .collect();
+        for (i, unit) in order.units.into_iter().enumerate() {
+            let lane = planned.as_ref().map_or(0, |p| p[i].min(workers - 1));
+            let secs = estimates.unit(&unit);
+            lanes[lane].left += secs;
+            lanes[lane].units.push_back((secs, unit));
+        }
         Queue {
-            state: Mutex::new(QueueState { units, left }),
-            workers: workers.max(1),
+            state: Mutex::new(QueueState { lanes }),
+            workers,
         }
     }
 
-    fn next(&self) -> Option<WorkUnit> {
+    /// Worker `worker`'s next unit.
+    fn next(&self, worker: usize) -> Option<WorkUnit> {
         let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let target = q.left / (self.workers * 4) as f64;
-        let (mut secs, unit) = q.units.pop_front()?;
-        q.left -= secs;
+        if q.lanes.len() == 1 {
+            let target = q.lanes[0].left / (self.workers * 4) as f64;
+            return q.lanes[0].take_batch(target);
+        }
+        let own = worker.min(q.lanes.len() - 1);
+        if !q.lanes[own].units.is_empty() {
+            let target = q.lanes[own].left / 4.0;
+            return q.lanes[own].take_batch(target);
+        }
+        let busiest = (0..q.lanes.len())
+            .filter(|&l| !q.lanes[l].units.is_empty())
+            .max_by(|&a, &b| q.lanes[a].left.total_cmp(&q.lanes[b].left))?;
+        let lane = &mut q.lanes[busiest];
+        let (secs, unit) = lane.units.pop_back()?;
+        lane.left -= secs;
+        Some(unit)
+    }
+}
+
+impl Lane {
+    /// The lane's first unit; a `load` test together with the binary's
+    /// next tests in the lane's (longest first) order while they fit
+    /// `target` seconds: the shorter ones further back are left for the
+    /// end, where they even out the workers' finish.
+    fn take_batch(&mut self, target: f64) -> Option<WorkUnit> {
+        let (mut secs, unit) = self.units.pop_front()?;
+        self.left -= secs;
         let WorkUnit::Tests(mut first) = unit else {
             return Some(unit);
         };
         if !first.batchable {
             return Some(WorkUnit::Tests(first));
         }
-        // Add the binary's next tests in the queue's (longest first) order
-        // while they fit the target; the shorter ones further back are
-        // left for the end, where they even out the workers' finish.
         let mut i = 0;
-        while first.tests.len() < MAX_BATCH && i < q.units.len() {
-            let (t, unit) = &q.units[i];
+        while first.tests.len() < MAX_BATCH && i < self.units.len() {
+            let (t, unit) = &self.units[i];
             if batchable(unit).is_none_or(|g| g.binary != first.binary) {
                 i += 1;
                 continue;
@@ -404,10 +442,10 @@ impl Queue {
             if secs + t > target {
                 break;
             }
-            if let Some((_, WorkUnit::Tests(g))) = q.units.remove(i) {
+            if let Some((_, WorkUnit::Tests(g))) = self.units.remove(i) {
                 first.tests.extend(g.tests);
                 secs += t;
-                q.left -= t;
+                self.left -= t;
             }
         }
         if first.tests.len() > 1 {
@@ -463,12 +501,51 @@ mod tests {
 
     /// The tests of each batch the queue hands out, in turn.
     fn batches(queue: &Queue) -> Vec<Vec<String>> {
-        std::iter::from_fn(|| queue.next())
+        std::iter::from_fn(|| queue.next(0))
             .map(|u| match u {
                 WorkUnit::Tests(g) => g.tests.into_iter().map(|t| t.name).collect(),
                 other => panic!("{other:?}"),
             })
             .collect()
+    }
+
+    /// Each worker takes its own lane's units, longest first; a worker
+    /// whose lane is empty takes the last (shortest) unit of the lane with
+    /// the most expected work left; every unit is handed out once.
+    #[test]
+    fn planned_lanes_then_the_shortest_of_the_busiest_lane() {
+        let names = ["a", "b", "c", "d", "e", "f"];
+        let times: Vec<(&str, f64)> = names
+            .iter()
+            .copied()
+            .zip([4.0, 3.0, 2.0, 1.0, 0.5, 0.25])
+            .collect();
+        let est = Estimates::from_times(&[&times]);
+        // Single tests, not batchable (loadfile-like units).
+        let units = names.iter().map(|n| match single(n) {
+            WorkUnit::Tests(mut g) => {
+                g.batchable = false;
+                WorkUnit::Tests(g)
+            }
+            other => other,
+        });
+        let order = Order {
+            units: units.collect(),
+            lanes: Some(vec![0, 1, 1, 0, 1, 1]),
+        };
+        let queue = Queue::new(order, 2, &est);
+        let name = |u: Option<WorkUnit>| match u {
+            Some(WorkUnit::Tests(g)) => g.tests[0].name.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name(queue.next(1)), "b");
+        assert_eq!(name(queue.next(0)), "a");
+        assert_eq!(name(queue.next(0)), "d");
+        // Worker 0's lane is empty: lane 1 has c, e, f left; f is its last.
+        assert_eq!(name(queue.next(0)), "f");
+        assert_eq!(name(queue.next(1)), "c");
+        assert_eq!(name(queue.next(1)), "e");
+        assert!(queue.next(0).is_none() && queue.next(1).is_none());
     }
 
     #[test]
@@ -484,14 +561,18 @@ mod tests {
         let units = || names.iter().map(|n| single(n)).collect::<Vec<_>>();
         // A batch aims at a quarter of the work left per worker: 1.75 s
         // (the long test alone), 0.75 s (three), 0.5625 s (two), ...
-        let sizes: Vec<usize> = batches(&Queue::new(units(), 1, &est))
+        let sizes: Vec<usize> = batches(&Queue::new(Order::shared(units()), 1, &est))
             .iter()
             .map(Vec::len)
             .collect();
         assert_eq!(sizes, [1, 3, 2, 1, 1, 1, 1, 1, 1, 1]);
         // With nothing recorded every test is alike: the first batch is a
         // quarter of the count (as by count), and every test is handed out.
-        let got = batches(&Queue::new(units(), 1, &Estimates::default()));
+        let got = batches(&Queue::new(
+            Order::shared(units()),
+            1,
+            &Estimates::default(),
+        ));
         assert_eq!(got[0].len(), 3);
         assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 13);
     }
