@@ -208,7 +208,14 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
         i.env
             .push(("LLVM_PROFILE_FILE".into(), pattern.to_string()));
     }
-    let compiled = compile(b, instrumentation.as_ref())?;
+    // std's libdir is needed when a proc-macro or dylib was built (most
+    // builds with serde_derive and the like): asking rustc takes ~20 ms,
+    // so it is asked while cargo checks the build, not after; joined on
+    // every path, so no rustc outlives the build.
+    let libdir = std::thread::spawn(rustc_target_libdir);
+    let compiled = compile(b, instrumentation.as_ref());
+    let libdir = libdir.join().ok().flatten();
+    let compiled = compiled?;
     if !from_cache || !describes(&meta, &compiled, &target) {
         if from_cache {
             meta = metadata(b)?;
@@ -219,7 +226,7 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     let target_dir = instrumentation
         .as_ref()
         .map_or(target.clone(), |i| i.target_dir.clone());
-    let mut out = assemble(&meta, &target_dir, compiled);
+    let mut out = assemble(&meta, &target_dir, compiled, libdir);
     out.target_dir = target_dir;
     out.target_directory = target;
     if let Some(pattern) = coverage {
@@ -432,7 +439,12 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
 }
 
 /// The test executables with their package data and run-time environment.
-fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> BuildOutput {
+fn assemble(
+    meta: &Metadata,
+    target_dir: &Utf8Path,
+    compiled: Compiled,
+    libdir: Option<String>,
+) -> BuildOutput {
     let Compiled {
         artifacts,
         other_executables,
@@ -442,11 +454,7 @@ fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> Build
     } = compiled;
     let packages: HashMap<&PackageId, &Package> =
         meta.packages.iter().map(|p| (&p.id, p)).collect();
-    let sysroot_lib = if needs_std_dylib {
-        rustc_target_libdir()
-    } else {
-        None
-    };
+    let sysroot_lib = libdir.filter(|_| needs_std_dylib);
 
     let mut binaries = Vec::new();
     let mut seen = std::collections::HashSet::new();
