@@ -345,10 +345,11 @@ fn next_unit(
 /// take from, or (a plan from recorded durations, [`Order::lanes`]) a lane
 /// per worker; a worker whose lane is empty takes the last (shortest)
 /// unit of the lane with the most expected work left. `load`-mode units
-/// are handed out in batches of one binary's tests, expected to take about
-/// a quarter of the lane's work left per worker: large while much is left
-/// (fewer process starts), down to single tests at the end (so the workers
-/// finish together).
+/// (and in a planned lane, whole groups too) are handed out in batches of
+/// one binary's, expected to take about a quarter of the lane's work left
+/// per worker: large while much is left (fewer process starts), down to
+/// single units at the end (so the workers finish together); in a planned
+/// lane never less than [`MIN_BATCH_SECS`].
 struct Queue {
     state: Mutex<QueueState>,
     workers: usize,
@@ -365,16 +366,13 @@ struct Lane {
     left: f64,
 }
 
-/// Most tests in one `load` batch.
+/// Most tests in one batch.
 const MAX_BATCH: usize = 64;
 
-/// A `load`-mode single-test unit.
-fn batchable(unit: &WorkUnit) -> Option<&TestGroup> {
-    match unit {
-        WorkUnit::Tests(g) if g.batchable => Some(g),
-        _ => None,
-    }
-}
+/// Units expected to take less than this together share one process in a
+/// planned lane: a process start (~3 ms for a debug test binary) would
+/// otherwise cost more than the tests.
+const MIN_BATCH_SECS: f64 = 0.02;
 
 impl Queue {
     fn new(order: Order, workers: usize, estimates: &Estimates) -> Self {
@@ -400,12 +398,12 @@ impl Queue {
         let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if q.lanes.len() == 1 {
             let target = q.lanes[0].left / (self.workers * 4) as f64;
-            return q.lanes[0].take_batch(target);
+            return q.lanes[0].take_batch(target, false);
         }
         let own = worker.min(q.lanes.len() - 1);
         if !q.lanes[own].units.is_empty() {
-            let target = q.lanes[own].left / 4.0;
-            return q.lanes[own].take_batch(target);
+            let target = (q.lanes[own].left / 4.0).max(MIN_BATCH_SECS);
+            return q.lanes[own].take_batch(target, true);
         }
         let busiest = (0..q.lanes.len())
             .filter(|&l| !q.lanes[l].units.is_empty())
@@ -418,23 +416,30 @@ impl Queue {
 }
 
 impl Lane {
-    /// The lane's first unit; a `load` test together with the binary's
-    /// next tests in the lane's (longest first) order while they fit
-    /// `target` seconds: the shorter ones further back are left for the
-    /// end, where they even out the workers' finish.
-    fn take_batch(&mut self, target: f64) -> Option<WorkUnit> {
+    /// The lane's first unit, with the same binary's next units in the
+    /// lane's (longest first) order while they fit `target` seconds: `load`
+    /// tests always, whole groups (`merge`: a worker's planned lane) too,
+    /// so that one process runs several small files' tests, each file
+    /// still whole in that one process. The shorter units further back
+    /// are left for the end, where they even out the workers' finish.
+    fn take_batch(&mut self, target: f64, merge: bool) -> Option<WorkUnit> {
         let (mut secs, unit) = self.units.pop_front()?;
         self.left -= secs;
         let WorkUnit::Tests(mut first) = unit else {
             return Some(unit);
         };
-        if !first.batchable {
+        if !first.batchable && !merge {
             return Some(WorkUnit::Tests(first));
         }
-        let mut i = 0;
+        let fits = |g: &TestGroup| g.binary == first.binary && g.batchable == first.batchable;
+        let (mut i, mut units) = (0, 1);
         while first.tests.len() < MAX_BATCH && i < self.units.len() {
             let (t, unit) = &self.units[i];
-            if batchable(unit).is_none_or(|g| g.binary != first.binary) {
+            let same = match unit {
+                WorkUnit::Tests(g) => fits(g) && first.tests.len() + g.tests.len() <= MAX_BATCH,
+                _ => false,
+            };
+            if !same {
                 i += 1;
                 continue;
             }
@@ -446,15 +451,13 @@ impl Lane {
                 first.tests.extend(g.tests);
                 secs += t;
                 self.left -= t;
+                units += 1;
             }
         }
-        if first.tests.len() > 1 {
+        if units > 1 {
             first.tests.sort_by(|a, b| a.name.cmp(&b.name));
-            first.key = format!(
-                "{} (batch of {})",
-                binaries_key(&first.key),
-                first.tests.len()
-            );
+            let what = if first.batchable { "" } else { " groups" };
+            first.key = format!("{} (batch of {units}{what})", binaries_key(&first.key));
         }
         Some(WorkUnit::Tests(first))
     }
@@ -546,6 +549,63 @@ mod tests {
         assert_eq!(name(queue.next(1)), "c");
         assert_eq!(name(queue.next(1)), "e");
         assert!(queue.next(0).is_none() && queue.next(1).is_none());
+    }
+
+    /// In a planned lane, small whole groups of one binary share a process
+    /// (each group whole in it); another binary's group does not join.
+    #[test]
+    fn a_planned_lane_runs_small_groups_of_one_binary_in_one_process() {
+        let group = |binary: usize, key: &str, names: &[&str]| {
+            let tests = names.iter().map(|n| match single(n) {
+                WorkUnit::Tests(mut g) => {
+                    g.tests[0].binary = binary;
+                    g.tests.remove(0)
+                }
+                other => panic!("{other:?}"),
+            });
+            WorkUnit::Tests(TestGroup {
+                key: format!("{binary} {key}"),
+                binary,
+                tests: tests.collect(),
+                batchable: false,
+            })
+        };
+        let times: Vec<(&str, f64)> = ["a1", "a2", "b1", "c1", "c2", "d1"]
+            .into_iter()
+            .zip([0.004, 0.004, 0.003, 0.002, 0.002, 0.003])
+            .collect();
+        let est = Estimates::from_times(&[&times, &[("x1", 0.001)]]);
+        let order = Order {
+            units: vec![
+                group(0, "a.rs", &["a2", "a1"]),
+                group(0, "b.rs", &["b1"]),
+                group(1, "x.rs", &["x1"]),
+                group(0, "c.rs", &["c1", "c2"]),
+                group(0, "d.rs", &["d1"]),
+            ],
+            lanes: Some(vec![0; 5]),
+        };
+        let queue = Queue::new(order, 2, &est);
+        let got: Vec<(String, Vec<String>)> = std::iter::from_fn(|| queue.next(0))
+            .map(|u| match u {
+                WorkUnit::Tests(g) => (g.key, g.tests.into_iter().map(|t| t.name).collect()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "0 (batch of 4 groups)".to_string(),
+                    strings(&["a1", "a2", "b1", "c1", "c2", "d1"])
+                ),
+                ("1 x.rs".to_string(), strings(&["x1"])),
+            ]
+        );
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
     }
 
     #[test]
