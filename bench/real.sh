@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Real suites: published crates' own tests under cargo xdist's default mode
+# (-n $JOBS, durations recorded by a warm-up run), `cargo test` and
+# `cargo nextest run -j $JOBS`, in one run, rounds in rotating order.
+#
+# Usage: bash bench/real.sh [CRATE@VERSION ...]
+#   default: itertools@0.14.0 (CPU-heavy, one dominant file: tests/quick.rs)
+#            serde_json@1.0.154 (small: start-up is the cost)
+#
+# Each crate's published source is fetched with cargo (a throwaway package
+# that depends on it; registry access only), copied into the temp dir and
+# built once per tool, untimed. Doctests are left out on every side
+# (`cargo test --tests`: nextest and cargo xdist without --doc run none).
+# Each side runs the same tests and must pass them all.
+#
+# Environment:
+#   JOBS        workers (-n / -j; default 2)
+#   ROUNDS      timed rounds (default 5)
+#   XDIST_BIN   a cargo-xdist binary; else `cargo build --release` here
+#   KEEP_TMP=1  keep the temp dir
+#
+# Targets (issue 13): default mode <= 0.85 x nextest on the CPU-heavy suite,
+# <= 1.2 x cargo test on small suites. Printed per crate, with the lower
+# bound of a -n $JOBS run: the recorded test times added up / $JOBS.
+set -euo pipefail
+
+JOBS="${JOBS:-2}"
+ROUNDS="${ROUNDS:-5}"
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BENCH=real.sh
+# shellcheck source=bench/common.sh
+source "$BENCH_DIR/common.sh"
+
+require_uints JOBS ROUNDS
+((JOBS >= 1 && ROUNDS >= 1)) || die "JOBS and ROUNDS must be >= 1"
+command -v cargo >/dev/null || die "cargo not found on PATH"
+cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest not found on PATH"
+command -v jq >/dev/null || command -v python3 >/dev/null || die "python3 not found on PATH"
+resolve_xdist_bin
+
+CRATES=("$@")
+((${#CRATES[@]})) || CRATES=(itertools@0.14.0 serde_json@1.0.154)
+
+# fetch NAME VERSION -> prints the directory of its published source.
+fetch() {
+    local name="$1" version="$2" dir="$TMP/fetch-$1"
+    mkdir -p "$dir/src"
+    printf '[package]\nname = "fetch-%s"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\n%s = "=%s"\n\n[workspace]\n' \
+        "$name" "$name" "$version" >"$dir/Cargo.toml"
+    : >"$dir/src/lib.rs"
+    cargo fetch --manifest-path "$dir/Cargo.toml" >"$dir/fetch.log" 2>&1 ||
+        { log_tail "$dir/fetch.log"; die "cargo fetch $name@$version failed"; }
+    cargo metadata --format-version 1 --manifest-path "$dir/Cargo.toml" 2>/dev/null |
+        python3 -c 'import json, sys, os
+m = json.load(sys.stdin)
+want = (sys.argv[1], sys.argv[2])
+for p in m["packages"]:
+    if (p["name"], p["version"]) == want:
+        print(os.path.dirname(p["manifest_path"]))
+        break' "$name" "$version"
+}
+
+now_ns() {
+    local t
+    t="$(date +%s.%N)"
+    echo "${t/./}"
+}
+secs() { awk -v n="$1" 'BEGIN { printf "%.3f", n / 1e9 }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+run_tool() {
+    case "$1" in
+    xdist) "$XDIST_BIN" xdist -n "$JOBS" --no-progress ;;
+    cargo) cargo test --tests --no-fail-fast ;;
+    nextest) cargo nextest run -j "$JOBS" --no-fail-fast ;;
+    esac
+}
+
+# The tests a tool passed and failed, from its log: "passed failed".
+counts() {
+    case "$1" in
+    xdist) sed -nE 's/^Summary: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$2" | tail -n 1 ;;
+    cargo) awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$2" ;;
+    nextest) grep -oE '[0-9]+ tests? run: [0-9]+ passed' "$2" | tail -n 1 | awk '{ print $4, 0 }' ;;
+    esac
+}
+
+TOOLS=(xdist cargo nextest)
+SUMMARY=()
+for spec in "${CRATES[@]}"; do
+    name="${spec%@*}" version="${spec#*@}"
+    [[ "$name" != "$spec" && -n "$version" ]] || die "crates are given as NAME@VERSION (got '$spec')"
+    echo "fetching $spec ..." >&2
+    src="$(fetch "$name" "$version")"
+    [[ -n "$src" && -d "$src" ]] || die "no source for $spec"
+    work="$TMP/$name"
+    cp -r "$src" "$work"
+    rm -rf "$work/target"
+    (
+        cd "$work"
+        export CARGO_TARGET_DIR="$work/target" CARGO_TERM_COLOR=never NO_COLOR=1
+        echo "building $spec (tests, three tools) ..." >&2
+        cargo test --tests --no-run >"$TMP/$name-build.log" 2>&1 || { log_tail "$TMP/$name-build.log"; die "$spec: cargo test --no-run failed"; }
+        cargo nextest run --no-run >>"$TMP/$name-build.log" 2>&1 || { log_tail "$TMP/$name-build.log"; die "$spec: nextest --no-run failed"; }
+        "$XDIST_BIN" xdist --no-run >>"$TMP/$name-build.log" 2>&1 || { log_tail "$TMP/$name-build.log"; die "$spec: xdist --no-run failed"; }
+        # Warm-up: every tool once; cargo xdist's records the durations.
+        declare -A WANT=()
+        for tool in "${TOOLS[@]}"; do
+            run_tool "$tool" >"$TMP/$name-warm-$tool.log" 2>&1 || true
+            WANT[$tool]="$(counts "$tool" "$TMP/$name-warm-$tool.log")"
+        done
+        [[ "${WANT[xdist]}" == "${WANT[cargo]}" ]] ||
+            die "$spec: cargo xdist passed/failed '${WANT[xdist]}', cargo test '${WANT[cargo]}'"
+        [[ "${WANT[nextest]% *}" == "${WANT[cargo]% *}" ]] ||
+            die "$spec: nextest passed '${WANT[nextest]% *}', cargo test '${WANT[cargo]% *}'"
+        # Lower bound of a -n $JOBS run: the recorded test times / JOBS.
+        bound="$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print("%.3f" % (sum(e["secs"] for b in d["binaries"].values() for e in b["tests"].values()) / int(sys.argv[2])))' \
+            "$work/target/xdist/durations.json" "$JOBS")"
+        declare -A T=()
+        for ((r = 0; r < ROUNDS; r++)); do
+            line="$spec round $((r + 1))/$ROUNDS:"
+            for ((i = 0; i < ${#TOOLS[@]}; i++)); do
+                tool="${TOOLS[$(((i + r) % ${#TOOLS[@]}))]}"
+                log="$TMP/$name-$tool-$r.log"
+                start="$(now_ns)"
+                run_tool "$tool" >"$log" 2>&1 || true
+                end="$(now_ns)"
+                got="$(counts "$tool" "$log")"
+                if [[ "${got% *}" != "${WANT[$tool]% *}" ]]; then
+                    log_tail "$log"
+                    die "$spec: $tool passed '${got% *}' tests, its warm-up '${WANT[$tool]% *}'"
+                fi
+                T[$tool]="${T[$tool]:-} $((end - start))"
+                line+="  $tool $(secs $((end - start)))"
+            done
+            echo "$line" >&2
+        done
+        # shellcheck disable=SC2086
+        x="$(median ${T[xdist]})" c="$(median ${T[cargo]})" n="$(median ${T[nextest]})"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$spec" "${WANT[cargo]% *}" \
+            "$(secs "$x")" "$(secs "$c")" "$(secs "$n")" "$bound" \
+            "$(ratio "$x" "$c")" "$(ratio "$x" "$n")" >"$TMP/$name.result"
+    )
+    SUMMARY+=("$(cat "$TMP/$name.result")")
+done
+
+echo
+echo "medians of $ROUNDS rounds, -n/-j $JOBS, $(nproc) CPUs; xdist = cargo xdist -n $JOBS (default mode, durations recorded)"
+{
+    printf 'crate\tpassed\txdist\tcargo test\tnextest\tbound\txdist/cargo test\txdist/nextest\n'
+    printf '%s\n' "${SUMMARY[@]}"
+} | column -t -s $'\t'
+echo "targets: xdist/nextest <= 0.85 on a CPU-heavy suite (itertools); xdist/cargo test <= 1.2 on small suites (serde_json)"
+echo "bound: recorded test times / $JOBS, what no schedule on $JOBS workers beats (start-up not counted)"
