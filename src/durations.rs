@@ -16,7 +16,6 @@
 //! file holds then, so concurrent runs on one target directory lose nothing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -27,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::build::BuildOutput;
 use crate::event::{Outcome, RunEvent};
 use crate::report::Reporter;
+use crate::scratch::Json;
 
 /// Runs a moving average spans.
 pub const WINDOW: u32 = 5;
@@ -326,33 +326,11 @@ impl Recorder {
         if run.tests.is_empty() {
             return Ok(());
         }
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_str().is_empty() => d.to_path_buf(),
-            _ => Utf8PathBuf::from("."),
-        };
-        fs_err::create_dir_all(&dir)?;
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path(&self.path))
-            .with_context(|| format!("cannot open the lock file of {}", self.path))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .with_context(|| format!("cannot lock {}", self.path))?;
+        let _lock = crate::scratch::lock(&lock_path(&self.path))?;
         let mut store = read(&self.path).ok().flatten().unwrap_or_default();
         store.apply(&run);
         // Readable as the target directory's other files are (a CI cache).
-        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".durations-")
-            .permissions(mode)
-            .tempfile_in(&dir)
-            .with_context(|| format!("cannot create a temporary file in {dir}"))?;
-        serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), &store)?;
-        tmp.as_file_mut().write_all(b"\n")?;
-        tmp.persist(&self.path)
-            .with_context(|| format!("cannot write {}", self.path))?;
-        Ok(())
+        crate::scratch::write_json(&self.path, &store, 0o644, Json::Compact)
     }
 }
 
