@@ -44,6 +44,25 @@ pub enum Command {
     /// Work with coverage reports
     #[command(subcommand)]
     Coverage(CoverageCommand),
+    /// Work with recorded test durations
+    #[command(subcommand)]
+    Durations(DurationsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DurationsCommand {
+    /// Merge the durations files of CI shards into the one a full run would have recorded
+    Merge(DurationsMergeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DurationsMergeArgs {
+    /// Durations files to merge (each shard's --durations-file)
+    #[arg(value_name = "FILE", required = true)]
+    pub inputs: Vec<String>,
+    /// Where to write the merged file
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -524,7 +543,7 @@ pub fn parse_from<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap
         Some(Command::List(a)) => a.argv = own(2),
         Some(Command::Archive(a)) => a.argv = own(2),
         Some(Command::Db(DbCommand::Clean(a))) => a.argv = own(3),
-        Some(Command::Coverage(_)) => {}
+        Some(Command::Coverage(_) | Command::Durations(_)) => {}
     }
     Ok(cli)
 }

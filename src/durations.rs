@@ -14,9 +14,16 @@
 //! every other entry alone. [`Recorder::save`] writes the file atomically
 //! (a temporary file renamed over it) under a lock, merged into what the
 //! file holds then, so concurrent runs on one target directory lose nothing.
+//!
+//! CI shards each start from one restored store and each record what they
+//! ran; [`merge_files`] (`cargo xdist durations merge`) folds their files
+//! into the store one run of the whole suite would have left ([`merge`]
+//! has the rule). Each store carries a lineage, a random id given when it
+//! is first written and kept by every run and merge after, so that a merge
+//! can tell files that grew from one store (whose run numbers count on one
+//! clock) from files that did not.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -27,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::build::BuildOutput;
 use crate::event::{Outcome, RunEvent};
 use crate::report::Reporter;
+use crate::scratch::Json;
 
 /// Runs a moving average spans.
 pub const WINDOW: u32 = 5;
@@ -98,7 +106,7 @@ impl Entry {
 }
 
 /// What the store knows of one binary.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BinaryTimes {
     /// Test name → its time.
     #[serde(default)]
@@ -110,11 +118,15 @@ pub struct BinaryTimes {
 }
 
 /// The store's contents, as in the file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Durations {
     pub version: u32,
     /// Runs recorded so far.
     pub runs: u64,
+    /// The store's id, given when it was first written (none in files of
+    /// older releases): see [`merge`].
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lineage: String,
     /// Binary key → its times.
     pub binaries: BTreeMap<String, BinaryTimes>,
 }
@@ -148,6 +160,9 @@ impl Durations {
     /// Fold one run's measurements in, as run number `runs + 1`.
     fn apply(&mut self, run: &Measured) {
         self.version = VERSION;
+        if self.lineage.is_empty() {
+            self.lineage = uuid::Uuid::new_v4().simple().to_string();
+        }
         self.runs += 1;
         let now = self.runs;
         for ((binary, name), secs) in &run.tests {
@@ -199,6 +214,106 @@ impl Durations {
         self.binaries
             .retain(|_, b| !b.tests.is_empty() || !b.groups.is_empty());
     }
+}
+
+/// Merge stores that CI shards recorded into the one a single run of the
+/// whole suite would have left: per binary, for each test and each group,
+/// the entry updated most recently wins; `runs` is the highest; then the
+/// store's bounds apply (as after a run).
+///
+/// "Most recently" compares run numbers. Shards that started from one
+/// store (one lineage) count their runs on one clock: the base's last run
+/// is B in every file, each shard's runs are B+1, B+2, ..., so what a shard
+/// ran beats the base's copy that another shard kept, whatever the number
+/// of runs each shard made. Files of different lineages (one shard's
+/// restore missed and it began empty, or files of unrelated stores) count
+/// on different clocks: each lineage's numbers are shifted so that its
+/// highest `runs` is the highest of all, that is every file's latest run
+/// counts as happening now. On a tie the later file wins. The result keeps
+/// the lineage of the first file with the highest `runs`.
+pub fn merge(files: &[Durations]) -> Durations {
+    let runs = files.iter().map(|f| f.runs).max().unwrap_or(0);
+    let mut latest: HashMap<&str, u64> = HashMap::new();
+    for f in files {
+        let top = latest.entry(f.lineage.as_str()).or_default();
+        *top = (*top).max(f.runs);
+    }
+    let mut out = Durations {
+        version: VERSION,
+        runs,
+        lineage: (files.iter().find(|f| f.runs == runs))
+            .map(|f| f.lineage.clone())
+            .unwrap_or_default(),
+        binaries: BTreeMap::new(),
+    };
+    for f in files {
+        let shift = runs - latest[f.lineage.as_str()];
+        // An entry never claims a run its file has not counted.
+        let at = |e: &Entry| Entry {
+            run: e.run.min(f.runs) + shift,
+            ..*e
+        };
+        for (key, b) in &f.binaries {
+            let o = out.binaries.entry(key.clone()).or_default();
+            for (into, from) in [(&mut o.tests, &b.tests), (&mut o.groups, &b.groups)] {
+                for (name, e) in from {
+                    let e = at(e);
+                    if into.get(name).is_none_or(|old| old.run <= e.run) {
+                        into.insert(name.clone(), e);
+                    }
+                }
+            }
+        }
+    }
+    out.prune();
+    out
+}
+
+/// What [`merge_files`] made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Merged {
+    pub files: usize,
+    pub tests: usize,
+    pub groups: usize,
+    pub runs: u64,
+}
+
+impl std::fmt::Display for Merged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "merged {} durations files: {} tests, {} groups, {} runs",
+            self.files, self.tests, self.groups, self.runs
+        )
+    }
+}
+
+/// `cargo xdist durations merge`: read every input (one that is missing,
+/// unreadable or of another format version is a usage error naming it),
+/// [`merge`] them and write the result to `out` atomically, readable as
+/// a run writes the store.
+pub fn merge_files(inputs: &[impl AsRef<Utf8Path>], out: &Utf8Path) -> Result<Merged> {
+    let files = (inputs.iter().map(AsRef::as_ref))
+        .map(|path| match read(path) {
+            Ok(Some(d)) => Ok(d),
+            Ok(None) => Err(anyhow::anyhow!("no such file")),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| {
+            crate::error::UsageError(format!(
+                "cannot merge the durations file {path}: {e:#}; give files that `cargo xdist` recorded"
+            ))
+        }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = merge(&files);
+    crate::scratch::write_json(out, &merged, 0o644, Json::Compact)?;
+    let count = |f: fn(&BinaryTimes) -> usize| merged.binaries.values().map(f).sum();
+    Ok(Merged {
+        files: files.len(),
+        tests: count(|b| b.tests.len()),
+        groups: count(|b| b.groups.len()),
+        runs: merged.runs,
+    })
 }
 
 /// The file's contents; `None` when there is no file.
@@ -326,33 +441,11 @@ impl Recorder {
         if run.tests.is_empty() {
             return Ok(());
         }
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_str().is_empty() => d.to_path_buf(),
-            _ => Utf8PathBuf::from("."),
-        };
-        fs_err::create_dir_all(&dir)?;
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path(&self.path))
-            .with_context(|| format!("cannot open the lock file of {}", self.path))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .with_context(|| format!("cannot lock {}", self.path))?;
+        let _lock = crate::scratch::lock(&lock_path(&self.path))?;
         let mut store = read(&self.path).ok().flatten().unwrap_or_default();
         store.apply(&run);
         // Readable as the target directory's other files are (a CI cache).
-        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".durations-")
-            .permissions(mode)
-            .tempfile_in(&dir)
-            .with_context(|| format!("cannot create a temporary file in {dir}"))?;
-        serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), &store)?;
-        tmp.as_file_mut().write_all(b"\n")?;
-        tmp.persist(&self.path)
-            .with_context(|| format!("cannot write {}", self.path))?;
-        Ok(())
+        crate::scratch::write_json(&self.path, &store, 0o644, Json::Compact)
     }
 }
 
@@ -564,5 +657,157 @@ mod tests {
         r.on_event(&finished("alpha", "a", "alpha src/lib.rs", "gw0", 5));
         r.save().unwrap();
         assert_eq!(Durations::load(&path).0.runs, 1);
+    }
+
+    /// One run's measurements: tests of binary `k`, and one group.
+    fn ran(tests: &[(&str, f64)], group: Option<(&str, f64, usize)>) -> Measured {
+        Measured {
+            tests: (tests.iter())
+                .map(|&(n, secs)| (("k".to_string(), n.to_string()), secs))
+                .collect(),
+            groups: (group.iter())
+                .map(|&(g, secs, n)| (("k".to_string(), g.to_string()), (secs, n)))
+                .collect(),
+        }
+    }
+
+    /// A store of some history: a, b in src/ab.rs, c, d in src/cd.rs.
+    fn base() -> Durations {
+        let mut d = Durations::default();
+        for i in 0..7 {
+            let t = f64::from(i);
+            d.apply(&ran(
+                &[("a", t), ("b", t), ("c", t)],
+                Some(("src/ab.rs", t, 2)),
+            ));
+        }
+        d.apply(&ran(&[("d", 9.0)], None));
+        d
+    }
+
+    fn after(mut d: Durations, runs: &[Measured]) -> Durations {
+        runs.iter().for_each(|r| d.apply(r));
+        d
+    }
+
+    #[test]
+    fn shards_of_one_store_merge_into_what_one_full_run_records() {
+        let base = base();
+        let one = ran(&[("a", 1.5), ("b", 2.5)], Some(("src/ab.rs", 4.0, 2)));
+        let two = ran(&[("c", 0.5), ("d", 3.0)], Some(("src/cd.rs", 3.5, 2)));
+        let mut full = ran(&[("a", 1.5), ("b", 2.5), ("c", 0.5), ("d", 3.0)], None);
+        full.groups.extend(one.groups.clone());
+        full.groups.extend(two.groups.clone());
+        let full = after(base.clone(), &[full]);
+        let shards = [after(base.clone(), &[one]), after(base.clone(), &[two])];
+        for files in [shards.clone(), [shards[1].clone(), shards[0].clone()]] {
+            assert_eq!(merge(&files), full, "whatever the order");
+        }
+        // Merging a store with itself, or with its base, changes nothing.
+        assert_eq!(merge(&[full.clone(), full.clone()]), full);
+        assert_eq!(merge(&[full.clone(), base.clone()]), full);
+        assert_eq!(merge(&[base.clone(), full.clone()]), full);
+    }
+
+    #[test]
+    fn a_shard_that_ran_more_often_still_loses_what_it_did_not_run() {
+        let base = base();
+        let one = after(
+            base.clone(),
+            &[ran(&[("a", 10.0)], None), ran(&[("a", 20.0)], None)],
+        );
+        let two = after(base.clone(), &[ran(&[("c", 30.0)], None)]);
+        let m = merge(&[one.clone(), two.clone()]);
+        assert_eq!(m.runs, base.runs + 2);
+        let k = &m.binaries["k"];
+        assert_eq!(k.tests["a"], one.binaries["k"].tests["a"]);
+        assert_eq!(
+            k.tests["c"], two.binaries["k"].tests["c"],
+            "the base's copy in `one` is older"
+        );
+        assert_eq!(k.tests["b"], base.binaries["k"].tests["b"]);
+        assert_eq!(m.lineage, base.lineage);
+    }
+
+    #[test]
+    fn files_of_other_stores_count_their_latest_run_as_now() {
+        // A store older than MAX_AGE runs, and a shard whose restore missed.
+        let mut old = base();
+        for _ in 0..MAX_AGE {
+            old.apply(&ran(&[("a", 1.0)], None));
+        }
+        let restored = after(old.clone(), &[ran(&[("a", 2.0)], None)]);
+        let fresh = after(
+            Durations::default(),
+            &[ran(&[("b", 7.0), ("new", 8.0)], None)],
+        );
+        assert_ne!(fresh.lineage, restored.lineage);
+        let m = merge(&[restored.clone(), fresh.clone()]);
+        assert_eq!(m.runs, restored.runs);
+        assert_eq!(m.lineage, restored.lineage);
+        let k = &m.binaries["k"];
+        assert_eq!(k.tests["a"], restored.binaries["k"].tests["a"]);
+        // The fresh shard's times are as recent as the other's last run:
+        // they win, and are not dropped as if 50 runs old.
+        for name in ["b", "new"] {
+            let e = k.tests[name];
+            assert_eq!(
+                (e.secs, e.run),
+                (fresh.binaries["k"].tests[name].secs, m.runs),
+                "{name}"
+            );
+        }
+        // On one clock, the same entries would have been the oldest.
+        let mut same = fresh.clone();
+        same.lineage = restored.lineage.clone();
+        let m = merge(&[restored.clone(), same]);
+        assert!(!m.binaries["k"].tests.contains_key("new"), "{m:?}");
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_later_file_and_the_merge_is_bounded() {
+        let base = base();
+        let one = after(base.clone(), &[ran(&[("a", 100.0)], None)]);
+        let two = after(base.clone(), &[ran(&[("a", 200.0)], None)]);
+        let a = |d: &Durations| d.binaries["k"].tests["a"];
+        assert_eq!(a(&merge(&[one.clone(), two.clone()])), a(&two));
+        assert_eq!(a(&merge(&[two.clone(), one.clone()])), a(&one));
+        // An old file's entries age out against the newest file's count.
+        let mut newer = base.clone();
+        for _ in 0..MAX_AGE {
+            newer.apply(&ran(&[("a", 1.0)], None));
+        }
+        let m = merge(&[base.clone(), newer]);
+        assert_eq!(m.binaries["k"].tests.keys().collect::<Vec<_>>(), ["a"]);
+        assert!(m.binaries["k"].groups.is_empty());
+    }
+
+    #[test]
+    fn merge_files_names_a_bad_input_and_writes_a_readable_store() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| Utf8PathBuf::from_path_buf(dir.path().join(n)).unwrap();
+        let good = p("good.json");
+        crate::scratch::write_json(&good, &base(), 0o600, Json::Compact).unwrap();
+        let (want, _) = Durations::load(&good);
+        std::fs::write(p("bad.json"), "{not json").unwrap();
+        std::fs::write(p("v2.json"), r#"{"version":2,"runs":1,"binaries":{}}"#).unwrap();
+        for bad in ["bad.json", "v2.json", "missing.json"] {
+            let err = merge_files(&[good.clone(), p(bad)], &p("out.json")).unwrap_err();
+            assert_eq!(
+                crate::error::exit_code(&err),
+                crate::error::EXIT_USAGE,
+                "{err:#}"
+            );
+            let msg = format!("{err:#}");
+            assert!(msg.contains(bad) && !msg.contains('\n'), "{msg}");
+            assert!(!p("out.json").exists(), "nothing written after {bad}");
+        }
+        let out = p("sub/out.json");
+        let m = merge_files(&[good.clone(), good.clone()], &out).unwrap();
+        assert_eq!((m.files, m.tests, m.groups, m.runs), (2, 4, 1, want.runs));
+        assert_eq!(Durations::load(&out), (want, None));
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "{mode:o}");
     }
 }

@@ -11,7 +11,6 @@
 //! that was interrupted or stopped by `-x`/`--maxfail`) stays as it was.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -22,6 +21,7 @@ use crate::config::LastFailed;
 use crate::event::{Outcome, TestId};
 use crate::plan::{LISTING, LastFailures};
 use crate::report::RunSummary;
+use crate::scratch::Json;
 
 /// The record's format version.
 const VERSION: u32 = 1;
@@ -67,10 +67,7 @@ pub fn load(build: &BuildOutput, mode: LastFailed) -> LastFailures {
 pub fn save(build: &BuildOutput, summary: &RunSummary, flaky_fails: bool) -> Result<()> {
     let file = path(&build.target_directory);
     let dir = file.parent().expect("the record is in a directory");
-    fs_err::create_dir_all(dir)?;
-    let lock = fs_err::File::create(dir.join("last-failed.lock"))?;
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-        .with_context(|| format!("cannot lock {dir}/last-failed.lock"))?;
+    let _lock = crate::scratch::lock(&dir.join("last-failed.lock"))?;
     // A record that cannot be read is replaced by this run's.
     let mut record = read(&file).unwrap_or_default();
     record.version = VERSION;
@@ -80,13 +77,7 @@ pub fn save(build: &BuildOutput, summary: &RunSummary, flaky_fails: bool) -> Res
     if !failed.is_empty() {
         record.workspaces.insert(root, failed);
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {dir}"))?;
-    serde_json::to_writer_pretty(&mut tmp, &record)?;
-    tmp.write_all(b"\n")?;
-    tmp.persist(&file)
-        .with_context(|| format!("cannot replace {file}"))?;
-    Ok(())
+    crate::scratch::write_json(&file, &record, 0o600, Json::Pretty)
 }
 
 /// Apply this run's verdicts to one workspace's failed tests.

@@ -64,6 +64,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
             println!("{stats}, written to {out}");
             Ok(EXIT_OK)
         }
+        Some(Command::Durations(cli::DurationsCommand::Merge(args))) => {
+            let out = camino::Utf8Path::new(&args.output);
+            let merged = durations::merge_files(&args.inputs, out)?;
+            println!("{merged}, written to {out}");
+            Ok(EXIT_OK)
+        }
     }
 }
 

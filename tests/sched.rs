@@ -352,6 +352,123 @@ fn every_kind_of_partition_runs_each_test_exactly_once() {
     }
 }
 
+/// The durations file of a store, as JSON.
+fn store_json(file: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Two `time:` shards, each from its own copy of a full run's record, then
+/// `cargo xdist durations merge`: every test and group of the record is in
+/// the merged file with the value of the shard that ran it, the run count
+/// is one more, and `--partition time` plans from the merged file as from
+/// the record a full run measuring those times would have left.
+#[test]
+fn merged_shard_durations_are_what_a_full_run_records() {
+    let tmp = temp();
+    let base = tmp.path().join("base.json");
+    let workspace = ["--workspace", "-n", "2", "--durations-file"];
+    let full = xdist_fixture("basic", &[&workspace[..], &[&path_str(&base)]].concat()).run();
+    full.assert_code(100);
+    let base_v = store_json(&base);
+    let runs = base_v["runs"].as_u64().unwrap();
+    let mut shards = Vec::new();
+    for k in 1..=2 {
+        let file = tmp.path().join(format!("shard-{k}.json"));
+        std::fs::copy(&base, &file).unwrap();
+        let spec = format!("time:{k}/2");
+        let file_str = path_str(&file);
+        let args = [&workspace[..], &[&file_str, "--partition", &spec]].concat();
+        let run = xdist_fixture("basic", &args).run();
+        assert!(matches!(run.code, Some(0 | 100)), "{spec}{}", run.ctx());
+        assert!(
+            !run.stderr.contains("no recorded durations"),
+            "{spec}{}",
+            run.ctx()
+        );
+        shards.push(store_json(&file));
+    }
+    let merged = tmp.path().join("out").join("merged.json");
+    let mut args = strings(&["durations", "merge"]);
+    args.extend((1..=2).map(|k| path_str(&tmp.path().join(format!("shard-{k}.json")))));
+    args.extend(["-o".to_string(), path_str(&merged)]);
+    let run = xdist(&args).run();
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("merged 2 durations files"),
+        "{}",
+        run.ctx()
+    );
+    let m = store_json(&merged);
+    assert_eq!(m["runs"].as_u64(), Some(runs + 1), "{m}");
+    // What a full run with the shards' measurements records: the base, and
+    // each entry a shard updated (run `runs + 1`) as that shard has it.
+    let mut want = base_v.clone();
+    want["runs"] = (runs + 1).into();
+    for shard in &shards {
+        for (binary, b) in shard["binaries"].as_object().unwrap() {
+            for kind in ["tests", "groups"] {
+                for (name, e) in b[kind].as_object().into_iter().flatten() {
+                    if e["run"].as_u64() == Some(runs + 1) {
+                        let slot = &mut want["binaries"][binary][kind][name];
+                        assert!(
+                            slot.get("run") != Some(&e["run"]),
+                            "{name} ran in both shards"
+                        );
+                        *slot = e.clone();
+                    }
+                }
+            }
+        }
+    }
+    let tests = |v: &serde_json::Value| -> BTreeMap<String, serde_json::Value> {
+        (v["binaries"].as_object().unwrap().iter())
+            .flat_map(|(b, t)| {
+                (t["tests"].as_object().unwrap().iter())
+                    .map(move |(n, e)| (format!("{b} {n}"), e.clone()))
+            })
+            .collect()
+    };
+    let (got, wanted) = (tests(&m), tests(&want));
+    let recorded = tests(&base_v);
+    let recorded: Vec<&String> = recorded.keys().collect();
+    assert!(recorded.len() > 30, "the full run recorded: {recorded:#?}");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        recorded,
+        "every test of the full run"
+    );
+    for (test, e) in &wanted {
+        assert_eq!(e["run"].as_u64(), Some(runs + 1), "{test}: no shard ran it");
+        assert_eq!(got.get(test), Some(e), "{test}: not the shard's value");
+    }
+    assert_eq!(m["binaries"], want["binaries"], "groups too");
+    // `time:` plans from the merged file as from that record.
+    let oracle = tmp.path().join("oracle.json");
+    std::fs::write(&oracle, want.to_string()).unwrap();
+    for k in 1..=2 {
+        let plan = |file: &Path| {
+            let args = [
+                "--workspace",
+                "--message-format",
+                "json",
+                "--partition",
+                &format!("time:{k}/2"),
+                "--durations-file",
+                &path_str(file),
+            ];
+            let run = xdist_fixture_sub("list", "basic", &args).run();
+            run.assert_code(0);
+            let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            assert_eq!(v["partition"]["kind"], "time", "{}", run.ctx());
+            (v["tests"].clone(), v["partition"].clone())
+        };
+        let (from_merged, from_full) = (plan(&merged), plan(&oracle));
+        assert_eq!(from_merged, from_full, "shard {k}");
+    }
+}
+
 /// A listing failure (a binary that dies before `main`) fails one shard,
 /// not all of them.
 #[test]

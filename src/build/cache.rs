@@ -153,10 +153,5 @@ impl MetadataCache {
 /// Write `value` as JSON to `file` atomically (a reader sees the old
 /// content or the new), creating its directory.
 pub fn write_json(file: &Utf8Path, value: &impl Serialize) -> anyhow::Result<()> {
-    let dir = file.parent().unwrap_or(Utf8Path::new("."));
-    fs_err::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), value)?;
-    tmp.persist(file)?;
-    Ok(())
+    crate::scratch::write_json(file, value, 0o600, crate::scratch::Json::Compact)
 }
