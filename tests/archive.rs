@@ -79,7 +79,7 @@ fn archive_runs_in_a_remapped_checkout_without_cargo() {
 
     let run = run_archive(&file, &checkout, &["-n", "2"]);
     run.assert_code(100);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
     assert!(
         !run.stderr.contains("Finished") && !run.stderr.contains("Compiling"),
         "nothing was built{}",
@@ -105,6 +105,11 @@ fn archive_runs_in_a_remapped_checkout_without_cargo() {
             "reads_data_under_the_manifest_dir",
             "pass",
         ),
+        (
+            "archived::test/tool",
+            "runs_the_package_binary_named_at_run_time",
+            "pass",
+        ),
     ];
     for (suite, name, outcome) in want {
         let got = outcomes.get(&(suite.to_string(), name.to_string()));
@@ -113,30 +118,34 @@ fn archive_runs_in_a_remapped_checkout_without_cargo() {
     // Every test ran in the checkout, and saw it as its manifest dir.
     let records = run.records();
     let tests: Vec<&Record> = records.iter().filter(|r| !r.name.contains('=')).collect();
-    assert_eq!(tests.len(), 5, "{records:#?}{}", run.ctx());
+    assert_eq!(tests.len(), 6, "{records:#?}{}", run.ctx());
     for r in &tests {
         assert_eq!(Path::new(&r.cwd), checkout, "{r:?}{}", run.ctx());
         assert_eq!(Path::new(&r.manifest_dir), checkout, "{r:?}{}", run.ctx());
     }
-    // OUT_DIR pointed into the extracted archive, not into the build's
-    // target dir (which is still there) nor the checkout; and the
-    // extracted copy is gone after the run.
-    let out_dir = records
-        .iter()
-        .find_map(|r| r.name.strip_prefix("OUT_DIR="))
-        .unwrap_or_else(|| panic!("no OUT_DIR record{}", run.ctx()));
-    let out_dir = Path::new(out_dir);
-    assert!(
-        !out_dir.starts_with(fixture_target_dir()) && !out_dir.starts_with(&checkout),
-        "OUT_DIR {} was not remapped{}",
-        out_dir.display(),
-        run.ctx()
-    );
-    assert!(
-        !out_dir.exists(),
-        "the extracted archive was left behind{}",
-        run.ctx()
-    );
+    // OUT_DIR and CARGO_BIN_EXE_archived-tool (read at run time) pointed
+    // into the extracted archive, not into the build's target dir (which
+    // is still there) nor the checkout; and the extracted copy is gone
+    // after the run.
+    for var in ["OUT_DIR", "CARGO_BIN_EXE_archived-tool"] {
+        let prefix = format!("{var}=");
+        let path = records
+            .iter()
+            .find_map(|r| r.name.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {var} record{}", run.ctx()));
+        let path = Path::new(path);
+        assert!(
+            !path.starts_with(fixture_target_dir()) && !path.starts_with(&checkout),
+            "{var} {} was not remapped{}",
+            path.display(),
+            run.ctx()
+        );
+        assert!(
+            !path.exists(),
+            "the extracted archive was left behind{}",
+            run.ctx()
+        );
+    }
 }
 
 /// Dylib crates, custom harnesses, and a proc-macro crate whose tests link
@@ -228,7 +237,7 @@ fn an_instrumented_archive_reports_coverage_where_it_was_built() {
     ])
     .run();
     run.assert_code(100);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
     let text = std::fs::read_to_string(&lcov_path)
         .unwrap_or_else(|e| panic!("no lcov report: {e}{}", run.ctx()));
     let report = cargo_xdist::coverage::lcov::parse(&text).unwrap();
@@ -299,7 +308,7 @@ fn the_archived_listing_is_the_one_that_runs() {
     fixed(&["archive", "--archive-file", file.to_str().unwrap()]).assert_code(0);
 
     let run = run_archive(&file, &tmp.path().join("archive"), &[]);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
     let outcomes = run.junit().outcome_map();
     let outcome = |name: &str| {
         outcomes
