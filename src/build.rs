@@ -75,6 +75,16 @@ pub struct BuildOutput {
     /// `--archive-file`: the directory the archive was extracted into,
     /// removed when the last holder drops it.
     pub extracted: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// `--archive-file`: where the archive was built, the paths its
+    /// binaries' coverage maps name.
+    pub built_at: Option<BuiltAt>,
+}
+
+/// The workspace root and target directory an archive was built at.
+#[derive(Debug, Clone, Default)]
+pub struct BuiltAt {
+    pub workspace_root: Utf8PathBuf,
+    pub target_dir: Utf8PathBuf,
 }
 
 /// The cargo executable: `$CARGO` when run as a cargo subcommand.

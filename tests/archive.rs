@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -206,9 +207,8 @@ fn archive_usage_errors_come_before_anything_runs() {
     one_error_line(&run, "are not checked out");
 }
 
-/// `cargo xdist archive --coverage` feeds `--archive-file --coverage` where
-/// the sources were built (the coverage maps name them by those paths);
-/// an instrumented archive is refused without --coverage and elsewhere.
+/// `cargo xdist archive --coverage` feeds `--archive-file --coverage`; an
+/// instrumented archive is refused without --coverage, a plain one with.
 #[test]
 fn an_instrumented_archive_reports_coverage_where_it_was_built() {
     // A copy: the instrumented build script leaves a profile where it runs.
@@ -253,19 +253,108 @@ fn an_instrumented_archive_reports_coverage_where_it_was_built() {
         &xdist(&["--archive-file", file_arg]).run(),
         "run it with --coverage",
     );
-    let elsewhere = tmp.path().to_str().unwrap();
-    let run = xdist(&[
-        "--archive-file",
-        file_arg,
-        "--coverage",
-        "--workspace-remap",
-        elsewhere,
-    ])
-    .run();
-    one_error_line(&run, "where they were built");
     let plain = make_archive("archive", tmp.path());
     let run = xdist(&["--archive-file", plain.to_str().unwrap(), "--coverage"]).run();
     one_error_line(&run, "built without --coverage");
+}
+
+/// Per-file (LF, LH) of an lcov report, keyed by the path below `root`;
+/// every reported file is under `root`.
+fn lines_below(run: &Run, lcov_path: &Path, root: &Path) -> BTreeMap<String, (u64, u64)> {
+    let text = std::fs::read_to_string(lcov_path)
+        .unwrap_or_else(|e| panic!("no lcov report: {e}{}", run.ctx()));
+    let report = cargo_xdist::coverage::lcov::parse(&text).unwrap();
+    let lines = cargo_xdist::coverage::lcov::per_file_lines(&report);
+    lines
+        .into_iter()
+        .map(|(path, counts)| {
+            let rel = Path::new(&path)
+                .strip_prefix(root)
+                .unwrap_or_else(|_| panic!("{path} is not under {}{}", root.display(), run.ctx()));
+            (rel.to_str().unwrap().to_string(), counts)
+        })
+        .collect()
+}
+
+/// An instrumented archive run against a checkout at another path (none
+/// left where it was built) reports, by the checkout's paths, the same
+/// per-file line counts as `--coverage` where it was built.
+#[test]
+fn an_instrumented_archive_reports_coverage_in_a_moved_checkout() {
+    let tmp = fixture_copies("xdist-archive-", &["archive", "record"]);
+    let built = std::fs::canonicalize(tmp.path().join("archive")).unwrap();
+    let manifest = built.join("Cargo.toml");
+    let manifest = manifest.to_str().unwrap();
+    let cov = |name: &str| {
+        let path = tmp.path().join(name);
+        let report = format!("lcov:{}", path.display());
+        (path, report)
+    };
+    let (here_lcov, report) = cov("here.lcov");
+    let run = xdist(&[
+        "--manifest-path",
+        manifest,
+        "--coverage",
+        "--cov-report",
+        &report,
+    ])
+    .run();
+    run.assert_code(100);
+    run.assert_summary(5, 1, 1);
+    let want = lines_below(&run, &here_lcov, &built);
+    for file in ["src/lib.rs", "src/bin/archived-tool.rs"] {
+        assert!(want.contains_key(file), "{file}: {want:?}{}", run.ctx());
+    }
+
+    let file = tmp.path().join("cov.tar.zst");
+    let file = file.to_str().unwrap();
+    let made = xdist(&[
+        "archive",
+        "--manifest-path",
+        manifest,
+        "--coverage",
+        "--archive-file",
+        file,
+    ])
+    .run();
+    made.assert_code(0);
+    let moved = tmp.path().join("elsewhere/checkout");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&built, &moved).unwrap();
+    let moved = std::fs::canonicalize(moved).unwrap();
+    let (moved_lcov, report) = cov("moved.lcov");
+    let run = xdist(&[
+        "--archive-file",
+        file,
+        "--workspace-remap",
+        moved.to_str().unwrap(),
+        "--coverage",
+        "--cov-report",
+        &report,
+        "--cov-report",
+        "term",
+    ])
+    .run();
+    run.assert_code(100);
+    run.assert_summary(5, 1, 1);
+    assert_eq!(
+        lines_below(&run, &moved_lcov, &moved),
+        want,
+        "{}",
+        run.ctx()
+    );
+    // The table names the files relative to the checkout, as usual.
+    let table = run
+        .stdout
+        .split_once("\nCoverage:\n")
+        .and_then(|(_, rest)| rest.split_once("\nTiming:"))
+        .map(|(table, _)| table)
+        .unwrap_or_else(|| panic!("no coverage table{}", run.ctx()));
+    let rows: Vec<&str> = table.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert!(
+        rows.contains(&"src/lib.rs") && rows.contains(&"src/bin/archived-tool.rs"),
+        "{table}"
+    );
 }
 
 /// The archive carries each binary's listing, and the run uses it instead
