@@ -21,7 +21,8 @@
 //! remaps every path: the target directory to the extracted one, the
 //! workspace root to `--workspace-remap` (where the sources are checked
 //! out). The result is a [`BuildOutput`] like the build's, so listing,
-//! planning (and partitions) run as usual.
+//! planning (and partitions) run as usual; it keeps where the archive was
+//! built ([`BuiltAt`]), which `--coverage` maps to where it runs.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -31,7 +32,7 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use crate::build::{self, BuildOutput, TestBinary};
+use crate::build::{self, BuildOutput, BuiltAt, TestBinary};
 use crate::config::{ArchiveConfig, ArchiveSource, RunConfig};
 use crate::coverage::instrument::CargoInstrumentation;
 use crate::error::UsageError;
@@ -298,8 +299,7 @@ fn unusable(file: &Utf8Path, what: impl std::fmt::Display) -> anyhow::Error {
 
 /// Extract `--archive-file` and remap its paths (see the module docs).
 /// `coverage` (the `LLVM_PROFILE_FILE` of `--coverage`) needs an
-/// instrumented archive, run where it was built: the binaries' coverage
-/// maps name the sources by the paths they were built at.
+/// instrumented archive.
 pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutput> {
     let file = &source.file;
     let (dir, root) = crate::scratch::private_dir("cargo-xdist-archive-")?;
@@ -333,7 +333,7 @@ pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutpu
         }
     }
     let m = manifest.ok_or_else(|| unusable(file, format_args!("it has no {MANIFEST}")))?;
-    check_coverage(&m, source, coverage.is_some())?;
+    check_coverage(&m, file, coverage.is_some())?;
     let remap = Remap {
         target: (m.target_dir.clone(), root.join(TARGET)),
         workspace: (
@@ -397,15 +397,18 @@ pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutpu
         target_directory: remap.target.1.clone(),
         dylibs: m.dylibs.iter().map(|p| remap.path(p)).collect(),
         extracted: Some(Arc::new(dir)),
+        built_at: Some(BuiltAt {
+            workspace_root: m.workspace_root,
+            target_dir: m.target_dir,
+        }),
         ..Default::default()
     })
 }
 
-/// `--coverage` runs an instrumented archive, and only where its sources
-/// were built; an instrumented archive runs only with `--coverage` (its
-/// binaries would leave profiles in the checkout).
-fn check_coverage(m: &Manifest, source: &ArchiveSource, coverage: bool) -> Result<()> {
-    let file = &source.file;
+/// `--coverage` runs an instrumented archive; an instrumented archive
+/// runs only with `--coverage` (its binaries would leave profiles in the
+/// checkout).
+fn check_coverage(m: &Manifest, file: &Utf8Path, coverage: bool) -> Result<()> {
     let error = |text: String| Err(UsageError(text).into());
     match (m.instrumented, coverage) {
         (false, true) => error(format!(
@@ -414,14 +417,7 @@ fn check_coverage(m: &Manifest, source: &ArchiveSource, coverage: bool) -> Resul
         (true, false) => error(format!(
             "the archive {file} holds instrumented tests (`cargo xdist archive --coverage`); run it with --coverage"
         )),
-        (true, true) => match &source.workspace_remap {
-            Some(dir) if *dir != m.workspace_root => error(format!(
-                "--coverage from an archive needs the sources where they were built ({}), not at {dir}; check them out there",
-                m.workspace_root
-            )),
-            _ => Ok(()),
-        },
-        (false, false) => Ok(()),
+        (true, true) | (false, false) => Ok(()),
     }
 }
 

@@ -75,6 +75,16 @@ pub struct BuildOutput {
     /// `--archive-file`: the directory the archive was extracted into,
     /// removed when the last holder drops it.
     pub extracted: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// `--archive-file`: where the archive was built, the paths its
+    /// binaries' coverage maps name.
+    pub built_at: Option<BuiltAt>,
+}
+
+/// The workspace root and target directory an archive was built at.
+#[derive(Debug, Clone, Default)]
+pub struct BuiltAt {
+    pub workspace_root: Utf8PathBuf,
+    pub target_dir: Utf8PathBuf,
 }
 
 /// The cargo executable: `$CARGO` when run as a cargo subcommand.
@@ -341,6 +351,8 @@ struct Compiled {
     artifacts: Vec<cargo_metadata::Artifact>,
     /// Executables that are not tests (bins built for integration tests).
     other_executables: Vec<Utf8PathBuf>,
+    /// Each package's `bin` targets among them: (name, executable).
+    bins: HashMap<PackageId, Vec<(String, Utf8PathBuf)>>,
     scripts: HashMap<PackageId, ScriptOutput>,
     /// Test binaries of dylib and proc-macro crates link std dynamically:
     /// they need the toolchain's library directory, as cargo provides.
@@ -378,6 +390,7 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
 
     let mut artifacts = Vec::new();
     let mut other_executables = Vec::new();
+    let mut bins: HashMap<PackageId, Vec<(String, Utf8PathBuf)>> = HashMap::new();
     let mut scripts: HashMap<PackageId, ScriptOutput> = HashMap::new();
     let mut needs_std_dylib = false;
     let mut dylibs = Vec::new();
@@ -404,7 +417,14 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
                 }
                 match &art.executable {
                     Some(_) if art.profile.test => artifacts.push(art),
-                    Some(exe) => other_executables.push(exe.clone()),
+                    Some(exe) => {
+                        if art.target.is_bin() {
+                            let name = art.target.name.clone();
+                            let pkg = bins.entry(art.package_id.clone()).or_default();
+                            pkg.push((name, exe.clone()));
+                        }
+                        other_executables.push(exe.clone());
+                    }
                     None => {}
                 }
             }
@@ -432,6 +452,7 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
     Ok(Compiled {
         artifacts,
         other_executables,
+        bins,
         scripts,
         needs_std_dylib,
         dylibs,
@@ -448,6 +469,7 @@ fn assemble(
     let Compiled {
         artifacts,
         other_executables,
+        bins,
         scripts,
         needs_std_dylib,
         dylibs,
@@ -490,7 +512,7 @@ fn assemble(
         let custom_harness =
             manifest_declares_no_harness(&pkg.manifest_path, &kind, &art.target.name);
         let script = scripts.get(&art.package_id);
-        let env = runtime_env(
+        let mut env = runtime_env(
             pkg,
             &art.target.name,
             &exe,
@@ -498,6 +520,15 @@ fn assemble(
             script,
             sysroot_lib.as_deref(),
         );
+        // As cargo (1.94 and later) at run time, and at compile time for
+        // `env!`: integration tests and benchmarks find their package's
+        // binaries. An archive remaps these paths like the others.
+        if kind == "test" || kind == "bench" {
+            for (name, path) in bins.get(&art.package_id).into_iter().flatten() {
+                env.push((format!("CARGO_BIN_EXE_{name}"), path.to_string()));
+            }
+            env.sort();
+        }
         binaries.push(TestBinary {
             id,
             package: pkg.name.to_string(),

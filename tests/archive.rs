@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -79,7 +80,7 @@ fn archive_runs_in_a_remapped_checkout_without_cargo() {
 
     let run = run_archive(&file, &checkout, &["-n", "2"]);
     run.assert_code(100);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
     assert!(
         !run.stderr.contains("Finished") && !run.stderr.contains("Compiling"),
         "nothing was built{}",
@@ -105,6 +106,11 @@ fn archive_runs_in_a_remapped_checkout_without_cargo() {
             "reads_data_under_the_manifest_dir",
             "pass",
         ),
+        (
+            "archived::test/tool",
+            "runs_the_package_binary_named_at_run_time",
+            "pass",
+        ),
     ];
     for (suite, name, outcome) in want {
         let got = outcomes.get(&(suite.to_string(), name.to_string()));
@@ -113,30 +119,34 @@ fn archive_runs_in_a_remapped_checkout_without_cargo() {
     // Every test ran in the checkout, and saw it as its manifest dir.
     let records = run.records();
     let tests: Vec<&Record> = records.iter().filter(|r| !r.name.contains('=')).collect();
-    assert_eq!(tests.len(), 5, "{records:#?}{}", run.ctx());
+    assert_eq!(tests.len(), 6, "{records:#?}{}", run.ctx());
     for r in &tests {
         assert_eq!(Path::new(&r.cwd), checkout, "{r:?}{}", run.ctx());
         assert_eq!(Path::new(&r.manifest_dir), checkout, "{r:?}{}", run.ctx());
     }
-    // OUT_DIR pointed into the extracted archive, not into the build's
-    // target dir (which is still there) nor the checkout; and the
-    // extracted copy is gone after the run.
-    let out_dir = records
-        .iter()
-        .find_map(|r| r.name.strip_prefix("OUT_DIR="))
-        .unwrap_or_else(|| panic!("no OUT_DIR record{}", run.ctx()));
-    let out_dir = Path::new(out_dir);
-    assert!(
-        !out_dir.starts_with(fixture_target_dir()) && !out_dir.starts_with(&checkout),
-        "OUT_DIR {} was not remapped{}",
-        out_dir.display(),
-        run.ctx()
-    );
-    assert!(
-        !out_dir.exists(),
-        "the extracted archive was left behind{}",
-        run.ctx()
-    );
+    // OUT_DIR and CARGO_BIN_EXE_archived-tool (read at run time) pointed
+    // into the extracted archive, not into the build's target dir (which
+    // is still there) nor the checkout; and the extracted copy is gone
+    // after the run.
+    for var in ["OUT_DIR", "CARGO_BIN_EXE_archived-tool"] {
+        let prefix = format!("{var}=");
+        let path = records
+            .iter()
+            .find_map(|r| r.name.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {var} record{}", run.ctx()));
+        let path = Path::new(path);
+        assert!(
+            !path.starts_with(fixture_target_dir()) && !path.starts_with(&checkout),
+            "{var} {} was not remapped{}",
+            path.display(),
+            run.ctx()
+        );
+        assert!(
+            !path.exists(),
+            "the extracted archive was left behind{}",
+            run.ctx()
+        );
+    }
 }
 
 /// Dylib crates, custom harnesses, and a proc-macro crate whose tests link
@@ -197,9 +207,8 @@ fn archive_usage_errors_come_before_anything_runs() {
     one_error_line(&run, "are not checked out");
 }
 
-/// `cargo xdist archive --coverage` feeds `--archive-file --coverage` where
-/// the sources were built (the coverage maps name them by those paths);
-/// an instrumented archive is refused without --coverage and elsewhere.
+/// `cargo xdist archive --coverage` feeds `--archive-file --coverage`; an
+/// instrumented archive is refused without --coverage, a plain one with.
 #[test]
 fn an_instrumented_archive_reports_coverage_where_it_was_built() {
     // A copy: the instrumented build script leaves a profile where it runs.
@@ -228,7 +237,7 @@ fn an_instrumented_archive_reports_coverage_where_it_was_built() {
     ])
     .run();
     run.assert_code(100);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
     let text = std::fs::read_to_string(&lcov_path)
         .unwrap_or_else(|e| panic!("no lcov report: {e}{}", run.ctx()));
     let report = cargo_xdist::coverage::lcov::parse(&text).unwrap();
@@ -244,19 +253,108 @@ fn an_instrumented_archive_reports_coverage_where_it_was_built() {
         &xdist(&["--archive-file", file_arg]).run(),
         "run it with --coverage",
     );
-    let elsewhere = tmp.path().to_str().unwrap();
-    let run = xdist(&[
-        "--archive-file",
-        file_arg,
-        "--coverage",
-        "--workspace-remap",
-        elsewhere,
-    ])
-    .run();
-    one_error_line(&run, "where they were built");
     let plain = make_archive("archive", tmp.path());
     let run = xdist(&["--archive-file", plain.to_str().unwrap(), "--coverage"]).run();
     one_error_line(&run, "built without --coverage");
+}
+
+/// Per-file (LF, LH) of an lcov report, keyed by the path below `root`;
+/// every reported file is under `root`.
+fn lines_below(run: &Run, lcov_path: &Path, root: &Path) -> BTreeMap<String, (u64, u64)> {
+    let text = std::fs::read_to_string(lcov_path)
+        .unwrap_or_else(|e| panic!("no lcov report: {e}{}", run.ctx()));
+    let report = cargo_xdist::coverage::lcov::parse(&text).unwrap();
+    let lines = cargo_xdist::coverage::lcov::per_file_lines(&report);
+    lines
+        .into_iter()
+        .map(|(path, counts)| {
+            let rel = Path::new(&path)
+                .strip_prefix(root)
+                .unwrap_or_else(|_| panic!("{path} is not under {}{}", root.display(), run.ctx()));
+            (rel.to_str().unwrap().to_string(), counts)
+        })
+        .collect()
+}
+
+/// An instrumented archive run against a checkout at another path (none
+/// left where it was built) reports, by the checkout's paths, the same
+/// per-file line counts as `--coverage` where it was built.
+#[test]
+fn an_instrumented_archive_reports_coverage_in_a_moved_checkout() {
+    let tmp = fixture_copies("xdist-archive-", &["archive", "record"]);
+    let built = std::fs::canonicalize(tmp.path().join("archive")).unwrap();
+    let manifest = built.join("Cargo.toml");
+    let manifest = manifest.to_str().unwrap();
+    let cov = |name: &str| {
+        let path = tmp.path().join(name);
+        let report = format!("lcov:{}", path.display());
+        (path, report)
+    };
+    let (here_lcov, report) = cov("here.lcov");
+    let run = xdist(&[
+        "--manifest-path",
+        manifest,
+        "--coverage",
+        "--cov-report",
+        &report,
+    ])
+    .run();
+    run.assert_code(100);
+    run.assert_summary(5, 1, 1);
+    let want = lines_below(&run, &here_lcov, &built);
+    for file in ["src/lib.rs", "src/bin/archived-tool.rs"] {
+        assert!(want.contains_key(file), "{file}: {want:?}{}", run.ctx());
+    }
+
+    let file = tmp.path().join("cov.tar.zst");
+    let file = file.to_str().unwrap();
+    let made = xdist(&[
+        "archive",
+        "--manifest-path",
+        manifest,
+        "--coverage",
+        "--archive-file",
+        file,
+    ])
+    .run();
+    made.assert_code(0);
+    let moved = tmp.path().join("elsewhere/checkout");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&built, &moved).unwrap();
+    let moved = std::fs::canonicalize(moved).unwrap();
+    let (moved_lcov, report) = cov("moved.lcov");
+    let run = xdist(&[
+        "--archive-file",
+        file,
+        "--workspace-remap",
+        moved.to_str().unwrap(),
+        "--coverage",
+        "--cov-report",
+        &report,
+        "--cov-report",
+        "term",
+    ])
+    .run();
+    run.assert_code(100);
+    run.assert_summary(5, 1, 1);
+    assert_eq!(
+        lines_below(&run, &moved_lcov, &moved),
+        want,
+        "{}",
+        run.ctx()
+    );
+    // The table names the files relative to the checkout, as usual.
+    let table = run
+        .stdout
+        .split_once("\nCoverage:\n")
+        .and_then(|(_, rest)| rest.split_once("\nTiming:"))
+        .map(|(table, _)| table)
+        .unwrap_or_else(|| panic!("no coverage table{}", run.ctx()));
+    let rows: Vec<&str> = table.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert!(
+        rows.contains(&"src/lib.rs") && rows.contains(&"src/bin/archived-tool.rs"),
+        "{table}"
+    );
 }
 
 /// The archive carries each binary's listing, and the run uses it instead
@@ -299,7 +397,7 @@ fn the_archived_listing_is_the_one_that_runs() {
     fixed(&["archive", "--archive-file", file.to_str().unwrap()]).assert_code(0);
 
     let run = run_archive(&file, &tmp.path().join("archive"), &[]);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
     let outcomes = run.junit().outcome_map();
     let outcome = |name: &str| {
         outcomes

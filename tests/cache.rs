@@ -155,12 +155,12 @@ fn cached_metadata_follows_a_changed_manifest() {
             .to_string()
     };
     let run = copy.xdist(None, &["-n", "2"]);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
     assert_eq!(description(&run), "archived fixture");
     let cached = copy.target.join("xdist/metadata.json");
     assert!(cached.is_file(), "the metadata was cached");
     let run = copy.xdist(None, &["-n", "2"]);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
 
     let manifest = copy.root.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
@@ -172,7 +172,7 @@ fn cached_metadata_follows_a_changed_manifest() {
     .unwrap();
     std::fs::remove_dir_all(&copy.records).unwrap();
     let run = copy.xdist(None, &["-n", "2"]);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
     assert_eq!(
         description(&run),
         "described again",

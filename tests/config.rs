@@ -72,7 +72,7 @@ fn command_line_beats_config_file_beats_package_beats_workspace() {
 
     let run = run_in(&manifest, &[]);
     run.assert_code(100);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
     assert_eq!(
         worker_count(&run),
         "3",
@@ -179,7 +179,7 @@ fn declared_groups_gather_tests_under_loadgroup() {
     );
     // The run keeps a group in one process.
     let run = run_in(&manifest, &["-n", "3"]);
-    run.assert_summary(4, 1, 1);
+    run.assert_summary(5, 1, 1);
     let records = run.records();
     let pids: std::collections::BTreeSet<u32> = records
         .iter()

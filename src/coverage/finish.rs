@@ -96,7 +96,14 @@ fn finish(
         .as_ref()
         .map(|i| i.target_dir.clone())
         .context("the build was not instrumented")?;
-    let mut ignore = IgnoreInputs::from_env(&build.workspace_root, &target_dir);
+    // The coverage maps name the sources where they were built: from an
+    // archive, its build machine's workspace and target dir; llvm-cov
+    // filters on those paths, and the reports move them to the checkout.
+    let (built_root, built_target) = match &build.built_at {
+        Some(at) => (&at.workspace_root, &at.target_dir),
+        None => (&build.workspace_root, &target_dir),
+    };
+    let mut ignore = IgnoreInputs::from_env(built_root, built_target);
     ignore.user = opts.ignore.clone();
     let ignore = report::ignore_filename_regexes(&ignore);
     let mut objects: Vec<Utf8PathBuf> = build.binaries.iter().map(|b| b.path.clone()).collect();
@@ -106,6 +113,8 @@ fn finish(
         profdata: &profdata,
         objects: &objects,
         ignore: &ignore,
+        path_equivalence: (*built_root != build.workspace_root)
+            .then_some((built_root.as_path(), build.workspace_root.as_path())),
     };
     let (terminal, lines) = report::generate(&opts.reports, &input, &build.workspace_root)
         .context("writing the coverage reports")?;
