@@ -13,7 +13,7 @@
 //! | build | [`build`] | [`config::BuildOptions`] → [`build::BuildOutput`] ([`build::TestBinary`]s, [`build::DocPackage`]s); or [`archive`]: `--archive-file` → the same [`build::BuildOutput`], remapped |
 //! | list | [`list`] | test binaries → [`list::Listing`] ([`list::TestCase`]s with source files, listing failures) |
 //! | plan | [`plan`] | listing + [`config::Filters`] + [`config::DistMode`] + [`plan::LastFailures`] → [`plan::Plan`]: [`plan::WorkUnit`]s and results known before the run; `--partition` keeps one shard's groups |
-//! | schedule | [`schedule`] | units + [`schedule::Estimates`] (from [`durations`]) → [`schedule::Order`]: the order workers take them, longest expected first (`--ff`: the last failures' first), and with recorded durations the worker planned for each ([`schedule::lanes`]) |
+//! | schedule | [`schedule`] | units + [`schedule::Estimates`] (from [`durations`]) → [`schedule::Order`]: the order workers take them, longest expected first (`--ff`: the last failures' first), and with recorded durations the worker planned for each ([`balance`]) |
 //! | run | [`run`] | units + [`env::WorkerSlot`]s → [`event::RunEvent`]s (the runner never prints) |
 //! | report | [`report`] | events → [`report::EventSink`] (redacts secrets) → reporters; [`report::RunSummary`] → JUnit |
 //!
@@ -51,6 +51,7 @@
 //!   all read bounded output through [`run::output`].
 
 pub mod archive;
+pub mod balance;
 pub mod build;
 pub mod cli;
 pub mod config;

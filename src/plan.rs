@@ -274,19 +274,17 @@ impl Shards {
             expected: vec![0.0; n],
             groups: vec![0; n],
         };
-        let mut order: Vec<usize> = (0..groups.len()).collect();
-        if kind == PartitionKind::Time {
-            // Longest first onto the least loaded shard (the first on a tie).
-            order.sort_by(|&a, &b| groups[b].1.total_cmp(&groups[a].1));
-        }
-        for (i, &g) in order.iter().enumerate() {
-            let (key, secs) = &groups[g];
-            let shard = match kind {
-                PartitionKind::Hash => (stable_hash(key) % n as u64) as usize,
-                PartitionKind::Slice => i % n,
-                PartitionKind::Time => (0..n)
-                    .min_by(|&a, &b| s.expected[a].total_cmp(&s.expected[b]))
-                    .unwrap_or(0),
+        // `time:`: longest first onto the least loaded shard, then evened
+        // out further where the times allow ([`crate::balance`]).
+        let balanced = (kind == PartitionKind::Time).then(|| {
+            let times: Vec<f64> = groups.iter().map(|(_, t)| *t).collect();
+            crate::balance::assign(&times, n)
+        });
+        for (i, (key, secs)) in groups.iter().enumerate() {
+            let shard = match (kind, &balanced) {
+                (PartitionKind::Hash, _) => (stable_hash(key) % n as u64) as usize,
+                (PartitionKind::Time, Some(b)) => b[i],
+                _ => i % n,
             };
             s.expected[shard] += secs;
             s.groups[shard] += 1;
@@ -902,6 +900,25 @@ pub(crate) mod tests {
         assert_eq!(s.note(), None);
         let s = Shards::new(spec(PartitionKind::Time, 1, 3), &groups, true);
         assert_eq!(s.expected, [6.0, 6.0, 6.0]);
+        // Where longest first alone ends at 7 (3+2+2 | 3+2): 6 and 6.
+        let groups: Vec<(String, f64)> =
+            [("a", 3.0), ("b", 3.0), ("c", 2.0), ("d", 2.0), ("e", 2.0)]
+                .iter()
+                .map(|(k, t)| (k.to_string(), *t))
+                .collect();
+        let s = Shards::new(spec(PartitionKind::Time, 1, 2), &groups, true);
+        assert_eq!(s.expected, [6.0, 6.0]);
+        let groups: Vec<(String, f64)> = [
+            ("a", 5.0),
+            ("b", 4.0),
+            ("c", 3.0),
+            ("d", 3.0),
+            ("e", 2.0),
+            ("f", 1.0),
+        ]
+        .iter()
+        .map(|(k, t)| (k.to_string(), *t))
+        .collect();
         // No recorded time: slice, and a note that says so.
         let s = Shards::new(spec(PartitionKind::Time, 1, 2), &groups, false);
         assert_eq!(s.kind, PartitionKind::Slice);

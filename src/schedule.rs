@@ -9,7 +9,7 @@
 //! under `no`, the binaries' order. Without `--dist`, a group whose
 //! recorded time exceeds its share of the run (total / N) is split into
 //! parts ([`split_dominant`]). With recorded durations and 2+ workers, each
-//! unit also gets a planned worker ([`lanes`]) in every mode but `no` and
+//! unit also gets a planned worker ([`crate::balance`]) in every mode but `no` and
 //! `worksteal`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -22,8 +22,6 @@ use crate::durations::{self, Durations};
 use crate::event::TestResult;
 use crate::list::{ListFailure, TestCase};
 use crate::plan::{Plan, Shards, TestGroup, WorkUnit};
-
-pub mod lanes;
 
 /// A test's time when nothing at all is recorded (only the ratios matter).
 const DEFAULT_TEST_SECS: f64 = 0.01;
@@ -174,7 +172,7 @@ pub fn schedule(config: &RunConfig, build: &BuildOutput, plan: Plan) -> Schedule
 }
 
 /// The units in the order workers take them and, when durations are
-/// recorded, the worker planned for each ([`lanes`]): a worker takes its
+/// recorded, the worker planned for each ([`crate::balance`]): a worker takes its
 /// own units in this order, then the shortest unstarted ones of the worker
 /// with the most expected work left.
 #[derive(Debug, Default)]
@@ -205,7 +203,7 @@ fn plan_lanes(
         return None;
     }
     let times: Vec<f64> = units.iter().map(|u| est.unit(u)).collect();
-    Some(lanes::assign(&times, workers))
+    Some(crate::balance::assign(&times, workers))
 }
 
 /// What `cargo xdist list` shows: the selected cases (only this shard's,

@@ -1,6 +1,7 @@
-//! Which worker takes each unit first, when recorded durations say how
-//! long the units take: a multiway partition of the expected times that
-//! finishes as early as the times allow.
+//! Balanced multiway partitions of expected times: which worker takes each
+//! unit first (the schedule's lanes) and which CI shard runs each group
+//! (`--partition time:`), when recorded durations say how long they take,
+//! so that the last to finish finishes as early as the times allow.
 //!
 //! Longest first onto the least loaded worker (LPT) alone leaves a gap on
 //! suites of few distinct lengths: 59 tests of 0.6, 0.4, 0.25, 0.15 and
@@ -8,9 +9,8 @@
 //! best. So LPT's assignment is then improved: the most loaded worker's
 //! units and another worker's are split anew between the two, as evenly as
 //! a subset sum over their times allows, while that lowers the most loaded
-//! worker's end (2.892 s on that suite). The runner still balances what the
-//! plan could not know: a worker whose own units are done takes the shortest
-//! unstarted unit of the worker with the most expected work left.
+//! worker's end (2.892 s on that suite). (The runner still balances what a
+//! plan could not know: see `run`'s queue.)
 
 /// Most rounds of the improvement.
 const MAX_ROUNDS: usize = 200;
@@ -21,8 +21,8 @@ const CELL_BUDGET: usize = 4_000_000;
 /// Finest grid of the subset sums (steps per pair's total).
 const MAX_STEPS: usize = 20_000;
 
-/// The worker (0..`workers`) planned for each of `times` (seconds, in the
-/// units' order). Deterministic: ties go to the lower worker index.
+/// The bin (worker or shard, 0..`workers`) for each of `times` (seconds,
+/// in the units' order). Deterministic: ties go to the lower index.
 pub fn assign(times: &[f64], workers: usize) -> Vec<usize> {
     let workers = workers.max(1);
     let times: Vec<f64> = times.iter().map(|t| t.max(0.0)).collect();
