@@ -500,7 +500,7 @@ fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
 #[test]
 fn two_runs_starting_at_once_build_one_template_between_them() {
     let mut case = cache_case();
-    let (server, admin) = (&case.server, &mut case.admin);
+    let admin = &mut case.admin;
     let (count, o) = (&case.count, &mut case.opts);
     // Slow, so that both runs look for the template while it is built.
     o.setup = Some(format!("sleep 1 && {}", o.setup.take().unwrap()));
