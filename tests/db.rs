@@ -1201,17 +1201,38 @@ fn a_plain_word_password_is_masked_where_it_is_a_password_and_nowhere_else() {
     }
 }
 
+/// `run` passed all 17 tests, each on its worker's database of name set
+/// `names` (`<base>` or `<base>_r2`, ...).
+fn assert_passed_on(run: &Run, names: &str) {
+    run.assert_code(0);
+    run.assert_summary(17, 0, 0);
+    assert_each_test_used_its_workers_database(run, names, false);
+}
+
+/// Only base `base`, untouched, is left on the server.
+fn assert_only_base_left(server: &EphemeralServer, base: &str, run: &Run) {
+    assert_eq!(databases(server), [base], "{}", run.ctx());
+    assert_base_untouched(server, base);
+}
+
 /// How long a test waits for the tool before it fails (the build of the
 /// fixture included).
 const DEADLINE: Duration = Duration::from_secs(300);
 
-/// Wait until a test of the running tool has recorded itself.
-fn wait_for_a_test(live: &Live) {
-    let start = Instant::now();
-    while read_records(live.record_dir).unwrap_or_default().is_empty() {
-        assert!(start.elapsed() < DEADLINE, "no test started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// `dbapp -n 2` on `url` whose tests wait, connected, until `release` is
+/// dropped: `during` is called once one of them waits.
+fn held_dbapp(url: &str, release: &Release, during: impl FnOnce(&Live)) -> Run {
+    let go = release.0.join("go");
+    dbapp(url, &["-n", "2"])
+        .env("DBAPP_HOLD_UNTIL", &go.to_string_lossy())
+        .run_with(|live| {
+            let start = Instant::now();
+            while read_records(live.record_dir).unwrap_or_default().is_empty() {
+                assert!(start.elapsed() < DEADLINE, "no test started");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            during(live)
+        })
 }
 
 #[test]
@@ -1223,20 +1244,13 @@ fn two_runs_at_once_on_one_base_use_worker_databases_of_their_own_and_both_pass(
     let mut second = None;
     // The first run's tests wait, connected to its worker databases, while
     // a second run on the same base runs from start to end.
-    let first = dbapp(&url, &["-n", "2"])
-        .env("DBAPP_HOLD_UNTIL", &release.0.join("go").to_string_lossy())
-        .run_with(|live| {
-            wait_for_a_test(live);
-            second = Some(dbapp(&url, &["-n", "2"]).run());
-            drop(release);
-        });
+    let first = held_dbapp(&url, &release, |_| {
+        second = Some(dbapp(&url, &["-n", "2"]).run());
+    });
+    drop(release);
     let second = second.unwrap();
-    first.assert_code(0);
-    first.assert_summary(17, 0, 0);
-    assert_each_test_used_its_workers_database(&first, "app_two", false);
-    second.assert_code(0);
-    second.assert_summary(17, 0, 0);
-    assert_each_test_used_its_workers_database(&second, "app_two_r2", false);
+    assert_passed_on(&first, "app_two");
+    assert_passed_on(&second, "app_two_r2");
     assert!(
         second.stderr.contains(
             "warning: another cargo xdist run uses the worker databases app_two_gw0..; \
@@ -1245,8 +1259,7 @@ fn two_runs_at_once_on_one_base_use_worker_databases_of_their_own_and_both_pass(
         "{}",
         second.ctx()
     );
-    assert_eq!(databases(&server), ["app_two"], "{}", second.ctx());
-    assert_base_untouched(&server, "app_two");
+    assert_only_base_left(&server, "app_two", &second);
 }
 
 #[test]
@@ -1255,19 +1268,16 @@ fn a_killed_runs_worker_database_names_are_taken_by_the_next_run() {
     let url = create_base(&server, "app_crash");
     let hold = tempfile::tempdir().unwrap();
     let release = Release(hold.path().to_path_buf());
-    let killed = dbapp(&url, &["-n", "2"])
-        .env("DBAPP_HOLD_UNTIL", &release.0.join("go").to_string_lossy())
-        .run_with(|live| {
-            wait_for_a_test(live);
-            let pid = rustix::process::Pid::from_raw(live.pid as i32).unwrap();
-            rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
-            // Its test processes (in process groups of their own) outlive
-            // it; they are this test's to end.
-            for r in read_records(live.record_dir).unwrap() {
-                let test = rustix::process::Pid::from_raw(r.pid as i32).unwrap();
-                let _ = rustix::process::kill_process(test, rustix::process::Signal::KILL);
-            }
-        });
+    let killed = held_dbapp(&url, &release, |live| {
+        let pid = rustix::process::Pid::from_raw(live.pid as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+        // Its test processes (in process groups of their own) outlive it;
+        // they are this test's to end.
+        for r in read_records(live.record_dir).unwrap() {
+            let test = rustix::process::Pid::from_raw(r.pid as i32).unwrap();
+            let _ = rustix::process::kill_process(test, rustix::process::Signal::KILL);
+        }
+    });
     drop(release);
     assert_eq!(killed.signal, Some(9), "{}", killed.ctx());
     assert!(
@@ -1296,12 +1306,9 @@ fn a_killed_runs_worker_database_names_are_taken_by_the_next_run() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let next = dbapp(&url, &["-n", "2"]).run();
-    next.assert_code(0);
-    next.assert_summary(17, 0, 0);
+    assert_passed_on(&next, "app_crash");
     assert!(!next.stderr.contains("this run uses"), "{}", next.ctx());
-    assert_each_test_used_its_workers_database(&next, "app_crash", false);
-    assert_eq!(databases(&server), ["app_crash"], "{}", next.ctx());
-    assert_base_untouched(&server, "app_crash");
+    assert_only_base_left(&server, "app_crash", &next);
 }
 
 #[test]
