@@ -1246,8 +1246,8 @@ fn two_runs_at_once_on_one_base_use_worker_databases_of_their_own_and_both_pass(
     // a second run on the same base runs from start to end.
     let first = held_dbapp(&url, &release, |_| {
         second = Some(dbapp(&url, &["-n", "2"]).run());
+        std::fs::write(release.0.join("go"), "").unwrap();
     });
-    drop(release);
     let second = second.unwrap();
     assert_passed_on(&first, "app_two");
     assert_passed_on(&second, "app_two_r2");
