@@ -83,7 +83,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let db = (config.db.as_ref()).map(|o| WorkerDatabases::connect(o, config.workers, &run_id));
     let mut databases = db.transpose().map_err(Unavailable::new)?;
     if let Some(d) = &databases {
-        d.notice().iter().for_each(|n| eprintln!("warning: {n}"));
+        (d.notice().into_iter().chain(d.names_notice())).for_each(|n| eprintln!("warning: {n}"));
         config.workers = d.workers();
     }
     let mut timing = Timing::default();
@@ -160,7 +160,7 @@ fn build_and_list(
     cancel: &signal::Cancel,
     timing: &mut Timing,
 ) -> Result<(BuildOutput, Listing)> {
-    let (out, created) = db::create_while(databases, || {
+    let (out, created) = db::create_while(databases, cancel, || {
         let t_build = Instant::now();
         let built = match archive::build_or_open(config, coverage) {
             Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),

@@ -1200,3 +1200,206 @@ fn a_plain_word_password_is_masked_where_it_is_a_password_and_nowhere_else() {
         assert!(!text.contains("app:postgres@"), "{name}{}", run.ctx());
     }
 }
+
+/// `run` passed all 17 tests, each on its worker's database of name set
+/// `names` (`<base>` or `<base>_r2`, ...).
+fn assert_passed_on(run: &Run, names: &str) {
+    run.assert_code(0);
+    run.assert_summary(17, 0, 0);
+    assert_each_test_used_its_workers_database(run, names, false);
+}
+
+/// Only base `base`, untouched, is left on the server.
+fn assert_only_base_left(server: &EphemeralServer, base: &str, run: &Run) {
+    assert_eq!(databases(server), [base], "{}", run.ctx());
+    assert_base_untouched(server, base);
+}
+
+/// How long a test waits for the tool before it fails (the build of the
+/// fixture included).
+const DEADLINE: Duration = Duration::from_secs(300);
+
+/// `dbapp -n 2` on `url` whose tests wait, connected, until `release` is
+/// dropped: `during` is called once one of them waits.
+fn held_dbapp(url: &str, release: &Release, during: impl FnOnce(&Live)) -> Run {
+    let go = release.0.join("go");
+    dbapp(url, &["-n", "2"])
+        .env("DBAPP_HOLD_UNTIL", &go.to_string_lossy())
+        .run_with(|live| {
+            let start = Instant::now();
+            while read_records(live.record_dir).unwrap_or_default().is_empty() {
+                assert!(start.elapsed() < DEADLINE, "no test started");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            during(live)
+        })
+}
+
+#[test]
+fn two_runs_at_once_on_one_base_use_worker_databases_of_their_own_and_both_pass() {
+    let server = server();
+    let url = create_base(&server, "app_two");
+    let hold = tempfile::tempdir().unwrap();
+    let release = Release(hold.path().to_path_buf());
+    let mut second = None;
+    // The first run's tests wait, connected to its worker databases, while
+    // a second run on the same base runs from start to end.
+    let first = held_dbapp(&url, &release, |_| {
+        second = Some(dbapp(&url, &["-n", "2"]).run());
+        std::fs::write(release.0.join("go"), "").unwrap();
+    });
+    let second = second.unwrap();
+    assert_passed_on(&first, "app_two");
+    assert_passed_on(&second, "app_two_r2");
+    assert!(
+        second.stderr.contains(
+            "warning: another cargo xdist run uses the worker databases app_two_gw0..; \
+             this run uses app_two_r2_gw0.. instead\n"
+        ),
+        "{}",
+        second.ctx()
+    );
+    assert_only_base_left(&server, "app_two", &second);
+}
+
+#[test]
+fn a_killed_runs_worker_database_names_are_taken_by_the_next_run() {
+    let server = server();
+    let url = create_base(&server, "app_crash");
+    let hold = tempfile::tempdir().unwrap();
+    let release = Release(hold.path().to_path_buf());
+    let killed = held_dbapp(&url, &release, |live| {
+        let pid = rustix::process::Pid::from_raw(live.pid as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+        // Its test processes (in process groups of their own) outlive it;
+        // they are this test's to end.
+        for r in read_records(live.record_dir).unwrap() {
+            let test = rustix::process::Pid::from_raw(r.pid as i32).unwrap();
+            let _ = rustix::process::kill_process(test, rustix::process::Signal::KILL);
+        }
+    });
+    drop(release);
+    assert_eq!(killed.signal, Some(9), "{}", killed.ctx());
+    assert!(
+        databases(&server).contains(&"app_crash_gw0".to_string()),
+        "the killed run left its databases{}",
+        killed.ctx()
+    );
+    // Its lock went with its connection, which the server closes once it
+    // sees the process gone.
+    let start = Instant::now();
+    loop {
+        let held: i64 = admin(&server)
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if held == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the killed run's lock is still held"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let next = dbapp(&url, &["-n", "2"]).run();
+    assert_passed_on(&next, "app_crash");
+    assert!(!next.stderr.contains("this run uses"), "{}", next.ctx());
+    assert_only_base_left(&server, "app_crash", &next);
+}
+
+#[test]
+fn ctrl_c_stops_a_run_waiting_for_another_runs_template_and_leaves_nothing() {
+    let server = server();
+    let url = create_base(&server, "app_wait");
+    let migrations = tempfile::tempdir().unwrap();
+    std::fs::write(
+        migrations.path().join("0001.sql"),
+        "create table t (x int);",
+    )
+    .unwrap();
+    let setup = "true";
+    // Another run builds this template: this session holds its lock.
+    let key = cargo_xdist::db::template::key(setup, &[migrations.path().to_path_buf()]).unwrap();
+    let template = cargo_xdist::db::url::template_db_name("app_wait", &key[..16]);
+    let (class, id) = cargo_xdist::db::template::lock_keys(&template);
+    let mut holder = admin(&server);
+    holder
+        .execute("SELECT pg_advisory_lock($1, $2)", &[&class, &id])
+        .unwrap();
+
+    let mut child = Command::new(XDIST)
+        .args([
+            "xdist",
+            "--manifest-path",
+            &fixture_manifest("dbapp"),
+            "-n",
+            "2",
+        ])
+        .args(["--no-progress", "--db-setup", setup, "--db-migrations"])
+        .arg(migrations.path())
+        .env("DATABASE_URL", &url)
+        .env("CARGO_TARGET_DIR", fixture_target_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let child_pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = tx.send(line);
+        }
+        all
+    });
+    let notice = format!("note: waiting for another cargo xdist run to build template {template}");
+    let start = Instant::now();
+    let waiting = loop {
+        match rx.recv_timeout(DEADLINE.saturating_sub(start.elapsed())) {
+            Ok(line) if line == notice => break true,
+            Ok(_) => {}
+            Err(_) => break false,
+        }
+    };
+    if !waiting {
+        let _ = child.kill();
+    }
+    assert!(waiting, "no {notice:?} on stderr");
+    // Ctrl-C, to the child we spawned.
+    rustix::process::kill_process(child_pid, rustix::process::Signal::INT).unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            // Only the process this test started, by its pid.
+            let _ = child.kill();
+            panic!("the waiting run did not stop after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: interrupted: stopped waiting for another cargo xdist run to build template database \"{template}\"; nothing was created"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(databases(&server), ["app_wait"], "{stderr}");
+    drop(holder);
+}

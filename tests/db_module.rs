@@ -500,15 +500,13 @@ fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
 #[test]
 fn two_runs_starting_at_once_build_one_template_between_them() {
     let mut case = cache_case();
-    let (server, admin) = (&case.server, &mut case.admin);
+    let admin = &mut case.admin;
     let (count, o) = (&case.count, &mut case.opts);
     // Slow, so that both runs look for the template while it is built.
     o.setup = Some(format!("sleep 1 && {}", o.setup.take().unwrap()));
     let o: &DbOptions = o;
     let barrier = std::sync::Barrier::new(2);
-    // Both runs' databases are kept until both are done: on one base they
-    // share the worker databases' names, and the later run replaces the
-    // earlier one's (see the README's "Not yet").
+    // Both runs' databases are kept until both are done.
     let both = std::thread::scope(|s| {
         let runs = ["a", "b"].map(|run| {
             let (o, barrier) = (o, &barrier);
@@ -523,19 +521,97 @@ fn two_runs_starting_at_once_build_one_template_between_them() {
     });
     assert_eq!(runs(count), 1, "the setup ran once for both runs");
     assert_eq!(templates(admin).len(), 1);
-    for k in 0..2 {
-        assert!(
-            table_exists(&server.url(&format!("app_gw{k}")), "t"),
-            "gw{k}"
-        );
+    // On one base, each run has worker databases of its own.
+    let mut names = Vec::new();
+    for dbs in &both {
+        for k in 0..2 {
+            let url = dbs.worker_env(Some(k)).1;
+            assert!(table_exists(&url, "t"), "{}", PgUrl::parse(&url).unwrap());
+            names.push(PgUrl::parse(&url).unwrap().database().to_string());
+        }
     }
+    names.sort();
+    assert_eq!(names, ["app_gw0", "app_gw1", "app_r2_gw0", "app_r2_gw1"]);
     drop(both);
+    for name in names {
+        assert!(!exists(admin, &name), "{name} left behind");
+    }
+}
+
+/// The worker database of worker `k` of `dbs`.
+fn worker_db(dbs: &WorkerDatabases, k: usize) -> String {
+    let url = dbs.worker_env(Some(k)).1;
+    PgUrl::parse(&url).unwrap().database().to_string()
+}
+
+#[test]
+fn runs_at_once_on_one_base_get_name_sets_of_their_own_and_clean_spares_held_ones() {
+    let server = server();
+    let mut admin = admin(&server);
+    let mut o = opts(&server.url("app"));
+    o.keep = true;
+    o.connections_per_worker = 1;
+    let mut a = WorkerDatabases::connect(&o, 2, "a").unwrap();
+    a.create().unwrap();
+    assert_eq!(a.names_notice(), None);
+    assert_eq!(
+        (worker_db(&a, 0), worker_db(&a, 1)),
+        ("app_gw0".into(), "app_gw1".into())
+    );
+    // Connected, before creating anything: the names are taken already.
+    let mut b = WorkerDatabases::connect(&o, 2, "b").unwrap();
+    assert_eq!(
+        b.names_notice(),
+        Some(
+            "another cargo xdist run uses the worker databases app_gw0..; this run uses app_r2_gw0.. instead"
+        )
+    );
+    b.create().unwrap();
+    assert_eq!(worker_db(&b, 1), "app_r2_gw1");
+    let a_marker = comment(&mut admin, "app_gw0");
+    assert_eq!(a_marker, Some(Some("created by cargo-xdist run a".into())));
+
+    // Databases of held sets are no leftovers: clean leaves them alone.
+    assert_eq!(clean(&o).unwrap(), Vec::<String>::new());
+    assert!(exists(&mut admin, "app_gw0") && exists(&mut admin, "app_r2_gw0"));
+    // Once a run is over (its databases kept), they are.
+    drop(a);
+    assert_eq!(clean(&o).unwrap(), ["app_gw0", "app_gw1"]);
+    assert!(exists(&mut admin, "app_r2_gw0"));
+
+    // The first set is free again; a third run waits for no one.
+    let c = WorkerDatabases::connect(&o, 1, "c").unwrap();
+    assert_eq!(
+        (c.names_notice(), worker_db(&c, 0)),
+        (None, "app_gw0".into())
+    );
+    // Up to 16 sets at once; the 17th run stops with one line.
+    let more: Vec<WorkerDatabases> = (3..=16)
+        .map(|_| WorkerDatabases::connect(&o, 1, "more").unwrap())
+        .collect();
+    assert_eq!(worker_db(&more[13], 0), "app_r16_gw0");
+    assert!(
+        (more[13].names_notice().unwrap())
+            .starts_with("15 other cargo xdist runs use the worker databases app_gw0..; "),
+        "{:?}",
+        more[13].names_notice()
+    );
+    let e = WorkerDatabases::connect(&o, 1, "late").unwrap_err();
+    assert!(matches!(e, DbError::NamesBusy { .. }), "{e}");
+    assert_good_message(&e, &[&password(&server)]);
+    assert!(
+        e.to_string().starts_with("all 16 sets of worker database names of \"app\" (app_gw0.. to app_r16_gw0..) are in use by other cargo xdist runs on PostgreSQL at "),
+        "{e}"
+    );
+    drop((b, c, more));
+    assert_eq!(clean(&o).unwrap(), ["app_r2_gw0", "app_r2_gw1"]);
 }
 
 #[test]
 fn the_budget_refuses_too_many_workers_and_lowers_auto() {
     let server = server_with(&[("max_connections", "20")]);
-    // 20 - 3 reserved for superusers - 0 in use = 17 free.
+    // 20 - 3 reserved for superusers - 1 in use (the run's own, which it
+    // keeps to hold its names' lock) = 16 free.
     let mut o = opts(&server.url("postgres"));
     let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
     assert!(
@@ -543,7 +619,7 @@ fn the_budget_refuses_too_many_workers_and_lowers_auto() {
             &e,
             DbError::OverBudget {
                 needed: 20,
-                free: 17,
+                free: 16,
                 ..
             }
         ),
@@ -552,7 +628,7 @@ fn the_budget_refuses_too_many_workers_and_lowers_auto() {
     assert_good_message(&e, &[&password(&server)]);
     let text = e.to_string();
     assert!(
-        text.contains("(max_connections 20 - 3 reserved - 0 in use)"),
+        text.contains("(max_connections 20 - 3 reserved - 1 in use)"),
         "{text}"
     );
     for fix in [
@@ -567,7 +643,7 @@ fn the_budget_refuses_too_many_workers_and_lowers_auto() {
     let holders: Vec<Client> = (0..4).map(|_| admin(&server)).collect();
     o.connections_per_worker = 7;
     let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
-    assert!(matches!(&e, DbError::OverBudget { free: 13, .. }), "{e}");
+    assert!(matches!(&e, DbError::OverBudget { free: 12, .. }), "{e}");
     o.connections_per_worker = 6;
     let dbs = WorkerDatabases::connect(&o, 2, "r").unwrap();
     assert_eq!((dbs.workers(), dbs.notice()), (2, None));

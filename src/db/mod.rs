@@ -7,8 +7,9 @@
 //!    database and check the role may create databases, that the template
 //!    exists and that the server has connections for every worker's pool
 //!    ([`budget`]; `-n auto` is lowered to fit), so a bad setup fails in
-//!    seconds, not after a build. In serial mode (`-n 0`) on the user's
-//!    server it connects to nothing and passes the URL on as given;
+//!    seconds, not after a build; then claim a set of worker database
+//!    names (below). In serial mode (`-n 0`) on the user's server it
+//!    connects to nothing and passes the URL on as given;
 //! 2. [`WorkerDatabases::create`]: with `--db-setup`, find or build the
 //!    cached [`template`] database; then create `<base>_gwK` for every
 //!    worker, in parallel, as copies of the template (`--db-template`, or
@@ -19,6 +20,20 @@
 //!    this run created, and only if they still carry this run's marker;
 //! 5. [`clean`] (`cargo xdist db clean`): drop marked leftovers of earlier
 //!    runs and the cached templates.
+//!
+//! # Runs at the same time on one base
+//!
+//! Worker K's database is `<base>_gwK` for the first run on a base; a run
+//! started while another one runs on the same base (two terminals, two CI
+//! jobs on one server) takes the next free name set, `<base>_r2_gwK`, then
+//! `<base>_r3_gwK`, ... ([`url::name_set`]), up to [`url::MAX_NAME_SETS`],
+//! and says so. A run holds its set through a session advisory lock per
+//! set, taken in `connect` on a connection it keeps open until it ends, so
+//! the lock goes with the process however it ends, SIGKILL included, and
+//! the next run takes the set again (replacing the dead run's marked
+//! leftovers). No run drops or recreates a database of a set another run
+//! holds, and neither does [`clean`]. That connection counts against the
+//! connection budget.
 //!
 //! Every failure is a [`DbError`] whose message is one line, "problem; fix",
 //! names where a bad URL came from, and never contains a password. URL text
@@ -41,8 +56,9 @@ use rayon::prelude::*;
 
 use self::budget::Budget;
 use self::ephemeral::EphemeralServer;
-use self::url::{PgUrl, worker_db_name, worker_index};
+use self::url::{MAX_NAME_SETS, PgUrl, name_set, worker_db_name, worker_index, worker_set_index};
 pub use self::url::{Redactor, redact_secrets};
+use crate::signal::Cancel;
 
 /// Every marker comment starts with this; only databases whose comment
 /// starts with it are ever dropped.
@@ -312,6 +328,28 @@ pub enum DbError {
         tail: String,
     },
 
+    /// Every name set of the base is held by another run.
+    #[error(
+        "all {MAX_NAME_SETS} sets of worker database names of \"{base}\" ({names}) are in use by other cargo xdist runs on PostgreSQL at {target}; wait for one of them to finish, or give this run a base database of its own in {origin}"
+    )]
+    NamesBusy {
+        base: String,
+        /// `<base>_gw0.. to <base>_r16_gw0..`.
+        names: String,
+        target: String,
+        origin: UrlSource,
+    },
+
+    /// Another run held the cached template's lock for too long.
+    #[error(
+        "gave up after {waited} waiting for another cargo xdist run to build template database \"{template}\"; let that run finish (or end it) and retry"
+    )]
+    TemplateWait { template: String, waited: String },
+
+    /// The run was cancelled (Ctrl-C, SIGTERM, SIGHUP) while it waited.
+    #[error("stopped waiting for {what}; nothing was created")]
+    Cancelled { what: String },
+
     /// Any other failure reported by the server.
     #[error(
         "could not {action} on PostgreSQL at {target}: {message}; check the server's log and the role's privileges"
@@ -334,8 +372,22 @@ pub struct WorkerDatabases {
     created: Vec<String>,
     /// Why the worker count was lowered, for the user.
     notice: Option<String>,
+    /// Why the worker databases are not the first name set, for the user.
+    names_notice: Option<String>,
+    /// Holds the advisory lock of the run's name set until the run ends
+    /// (see the module docs).
+    names_lock: Option<NamesLock>,
     /// Declared last so it is dropped after everything that talks to it.
     server: Option<EphemeralServer>,
+}
+
+/// The connection that holds the run's name set's lock.
+struct NamesLock(#[allow(dead_code)] Client);
+
+impl std::fmt::Debug for NamesLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NamesLock")
+    }
 }
 
 /// Serial mode's variable and URL, exactly as given, and its secrets.
@@ -378,6 +430,10 @@ struct Settings {
     connections_per_worker: usize,
     allow_overcommit: bool,
     fit_workers: bool,
+    /// The run's name set of worker database names (1: `<base>_gwK`).
+    set: usize,
+    /// The run's cancellation: waits stop when it comes.
+    cancel: Cancel,
     marker: String,
     /// Connection settings without a database name.
     config: postgres::Config,
@@ -413,6 +469,7 @@ impl std::fmt::Debug for Settings {
             .field("connections_per_worker", &self.connections_per_worker)
             .field("allow_overcommit", &self.allow_overcommit)
             .field("fit_workers", &self.fit_workers)
+            .field("set", &self.set)
             .field("marker", &self.marker)
             .field("config", &self.config)
             .field("target", &self.target)
@@ -455,6 +512,8 @@ impl WorkerDatabases {
             }),
             created: Vec::new(),
             notice: None,
+            names_notice: None,
+            names_lock: None,
             server: None,
         })
     }
@@ -521,6 +580,8 @@ impl WorkerDatabases {
                 connections_per_worker: opts.connections_per_worker,
                 allow_overcommit: opts.allow_overcommit,
                 fit_workers: opts.fit_workers,
+                set: 1,
+                cancel: Cancel::default(),
                 marker: format!("{MARKER_PREFIX} run {run_id}"),
                 config: resolved.config,
                 target: resolved.target,
@@ -534,11 +595,18 @@ impl WorkerDatabases {
             serial: None,
             created: Vec::new(),
             notice: None,
+            names_notice: None,
+            names_lock: None,
             server,
         };
         // On error `this` is dropped, which stops an ephemeral server.
         if let Some(settings) = this.settings.as_mut() {
-            this.notice = settings.check()?;
+            let checked = settings.check()?;
+            this.notice = checked.notice;
+            if let Some(mut client) = checked.client {
+                this.names_notice = settings.claim_names(&mut client)?;
+                this.names_lock = Some(NamesLock(client));
+            }
         }
         Ok(this)
     }
@@ -553,6 +621,19 @@ impl WorkerDatabases {
     /// Why the worker count was lowered, if it was: one line for the user.
     pub fn notice(&self) -> Option<&str> {
         self.notice.as_deref()
+    }
+
+    /// Why the worker databases are not `<base>_gwK` (another run on the
+    /// same base holds those names), if so: one line for the user.
+    pub fn names_notice(&self) -> Option<&str> {
+        self.names_notice.as_deref()
+    }
+
+    /// Stop waiting (for another run's template) when `cancel` comes.
+    pub fn cancel_on(&mut self, cancel: &Cancel) {
+        if let Some(settings) = self.settings.as_mut() {
+            settings.cancel = cancel.clone();
+        }
     }
 
     /// Create the databases for workers `0..workers` in parallel (see the
@@ -622,7 +703,7 @@ impl WorkerDatabases {
         match (&self.settings, &self.serial) {
             (Some(settings), _) => {
                 let url = match index {
-                    Some(k) => settings.base.worker_url(k),
+                    Some(k) => settings.base.worker_url_in(settings.set, k),
                     None => settings.base.as_str().to_string(),
                 };
                 (settings.env_name.clone(), url)
@@ -711,8 +792,9 @@ impl Drop for WorkerDatabases {
 }
 
 /// `cargo xdist db clean`: drop the leftover marked worker databases of this
-/// base name (any worker number, any run) and its cached template databases
-/// (unless a run is using one right now), and return their names, sorted.
+/// base name (any worker number, any name set, any run, but not those of a
+/// set a run holds right now) and its cached template databases (unless a
+/// run is using one right now), and return their names, sorted.
 /// Unmarked databases and the base database are never touched. With
 /// `--ephemeral-postgres` there is nothing to clean.
 pub fn clean(opts: &DbOptions) -> Result<Vec<String>, DbError> {
@@ -729,17 +811,46 @@ pub fn clean(opts: &DbOptions) -> Result<Vec<String>, DbError> {
     let settings = dbs.settings.as_ref().expect("connect_server connects");
     let mut client = settings.admin()?;
     let base = settings.base.database();
-    let mut names: Vec<String> = settings
-        .marked_databases(&mut client)?
-        .into_iter()
-        .filter(|name| worker_index(base, name).is_some())
-        .collect();
-    for name in &names {
-        settings.drop_database(&mut client, name)?;
+    let marked = settings.marked_databases(&mut client)?;
+    let mut names = Vec::new();
+    for set in 1..=MAX_NAME_SETS {
+        let in_set: Vec<String> = (marked.iter())
+            .filter(|name| worker_set_index(base, name).is_some_and(|(s, _)| s == set))
+            .cloned()
+            .collect();
+        if in_set.is_empty() {
+            continue;
+        }
+        // A run holding the set is using them: they are not leftovers.
+        let dropped =
+            settings.while_locked(&mut client, NAMES_LOCK, &name_set(base, set), |c| {
+                in_set
+                    .iter()
+                    .try_for_each(|name| settings.drop_database(c, name))?;
+                Ok(in_set)
+            })?;
+        names.extend(dropped.unwrap_or_default());
     }
     names.extend(settings.drop_templates(&mut client, None)?);
     names.sort();
     Ok(names)
+}
+
+/// First key of the advisory locks of name sets (`pg_advisory_lock(int,
+/// int)`): "xdsn". (Templates' locks have a class of their own.)
+const NAMES_LOCK: i32 = 0x7864_736e;
+
+/// Second key of an advisory lock: from the name it guards.
+fn lock_key(name: &str) -> i32 {
+    url::fnv1a32(name.as_bytes()) as i32
+}
+
+/// What [`Settings::check`] found.
+struct Checked {
+    /// Why the worker count was lowered, if it was.
+    notice: Option<String>,
+    /// With workers: the connection, to hold the name set's lock on.
+    client: Option<Client>,
 }
 
 fn is_marked(comment: Option<&str>) -> bool {
@@ -1060,9 +1171,12 @@ impl Settings {
         }
     }
 
-    /// The checks of [`WorkerDatabases::connect`]; returns why the worker
-    /// count was lowered, if it was.
-    fn check(&mut self) -> Result<Option<String>, DbError> {
+    /// The checks of [`WorkerDatabases::connect`].
+    fn check(&mut self) -> Result<Checked, DbError> {
+        let unlocked = Checked {
+            notice: None,
+            client: None,
+        };
         let mut client = None;
         let mut first_failure = None;
         for candidate in ["postgres", "template1"] {
@@ -1100,7 +1214,7 @@ impl Settings {
             .map(|r| r.get::<_, String>(0) == "off")
             .unwrap_or(false);
         if self.workers == 0 && !self.ephemeral {
-            return Ok(None);
+            return Ok(unlocked);
         }
         let row = client
             .query_opt(
@@ -1136,7 +1250,7 @@ impl Settings {
             }
         }
         if self.workers == 0 {
-            return Ok(None);
+            return Ok(unlocked);
         }
         let budget = self.read_budget(&mut client)?;
         let (workers, notice) = budget.fit(
@@ -1147,12 +1261,88 @@ impl Settings {
             &self.target,
         )?;
         self.workers = workers;
-        Ok(notice)
+        Ok(Checked {
+            notice,
+            client: Some(client),
+        })
+    }
+
+    /// Take the first name set of the base that no other run holds (see
+    /// the module docs), its lock held on `client`, which the run keeps
+    /// open; returns a line for the user when it is not the first set.
+    fn claim_names(&mut self, client: &mut Client) -> Result<Option<String>, DbError> {
+        let base = self.base.database().to_string();
+        for set in 1..=MAX_NAME_SETS {
+            if self.try_lock(client, NAMES_LOCK, &name_set(&base, set))? {
+                self.set = set;
+                let others = match set - 1 {
+                    0 => return Ok(None),
+                    1 => "another cargo xdist run uses".to_string(),
+                    n => format!("{n} other cargo xdist runs use"),
+                };
+                return Ok(Some(format!(
+                    "{others} the worker databases {}..; this run uses {}.. instead",
+                    worker_db_name(&base, 0),
+                    self.worker_name(0)
+                )));
+            }
+        }
+        Err(DbError::NamesBusy {
+            names: format!(
+                "{}.. to {}..",
+                worker_db_name(&base, 0),
+                url::set_worker_db_name(&base, MAX_NAME_SETS, 0)
+            ),
+            base,
+            target: self.target.clone(),
+            origin: self.origin.clone(),
+        })
+    }
+
+    /// Worker `index`'s database name in the run's name set.
+    fn worker_name(&self, index: usize) -> String {
+        url::set_worker_db_name(self.base.database(), self.set, index)
+    }
+
+    /// `pg_try_advisory_lock(class, key of name)` on `client`.
+    fn try_lock(&self, client: &mut Client, class: i32, name: &str) -> Result<bool, DbError> {
+        client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&class, &lock_key(name)],
+            )
+            .map(|row| row.get(0))
+            .map_err(|e| self.sql_error(e, &format!("take the lock of \"{name}\"")))
+    }
+
+    /// Run `work` holding the advisory lock (`class`, key of `name`) on
+    /// `client`, if no other session holds it; `None` if one does.
+    fn while_locked<T>(
+        &self,
+        client: &mut Client,
+        class: i32,
+        name: &str,
+        work: impl FnOnce(&mut Client) -> Result<T, DbError>,
+    ) -> Result<Option<T>, DbError> {
+        if !self.try_lock(client, class, name)? {
+            return Ok(None);
+        }
+        let result = work(client);
+        let unlocked = client
+            .execute(
+                "SELECT pg_advisory_unlock($1, $2)",
+                &[&class, &lock_key(name)],
+            )
+            .map_err(|e| self.sql_error(e, &format!("release the lock of \"{name}\"")));
+        let value = result?;
+        unlocked?;
+        Ok(Some(value))
     }
 
     /// The server's connection slots: `max_connections`, the reserved ones
     /// (`superuser_reserved_connections`, and `reserved_connections` from
-    /// PostgreSQL 16 on), and the client connections in use besides ours.
+    /// PostgreSQL 16 on), and the client connections in use, ours
+    /// included: the run keeps it open to hold its name set's lock.
     fn read_budget(&self, client: &mut Client) -> Result<Budget, DbError> {
         let reserved = if self.server_version >= 160_000 {
             "current_setting('superuser_reserved_connections')::int \
@@ -1161,16 +1351,15 @@ impl Settings {
             "current_setting('superuser_reserved_connections')::int"
         };
         let clients = if self.server_version >= 100_000 {
-            "backend_type = 'client backend' AND"
+            "backend_type = 'client backend'"
         } else {
-            ""
+            "true"
         };
         let row = client
             .query_one(
                 &format!(
                     "SELECT current_setting('max_connections')::int, {reserved}, \
-                     (SELECT count(*)::int FROM pg_stat_activity \
-                      WHERE {clients} pid <> pg_backend_pid())"
+                     (SELECT count(*)::int FROM pg_stat_activity WHERE {clients})"
                 ),
                 &[],
             )
@@ -1193,7 +1382,7 @@ impl Settings {
                     .iter()
                     .map(|&index| Outcome {
                         index,
-                        name: worker_db_name(self.base.database(), index),
+                        name: self.worker_name(index),
                         created: false,
                         error: Some(e.clone()),
                     })
@@ -1203,7 +1392,7 @@ impl Settings {
         indices
             .iter()
             .map(|&index| {
-                let name = worker_db_name(self.base.database(), index);
+                let name = self.worker_name(index);
                 let mut created = false;
                 let result = match client.as_mut() {
                     Some(client) => self.create_one(client, index, &name, &mut created),
@@ -1245,7 +1434,8 @@ impl Settings {
             // Set up already, as a copy of the template.
             return Ok(());
         }
-        self.run_setup(&format!("worker gw{index}"), &self.base.worker_url(index))
+        let url = self.base.worker_url_in(self.set, index);
+        self.run_setup(&format!("worker gw{index}"), &url)
     }
 
     /// Whether a kept worker database (marked `comment`) may serve this
@@ -1376,11 +1566,12 @@ impl Settings {
         self.run_setup("the base database", self.base.as_str())
     }
 
-    /// Drop `name`, first making sure it is one of this base's worker
-    /// databases and carries this run's marker. Gone already is fine.
+    /// Drop `name`, first making sure it is one of the worker databases of
+    /// this run's name set and carries this run's marker. Gone already is
+    /// fine.
     fn drop_if_ours(&self, client: &mut Client, name: &str) -> Result<(), DbError> {
-        let base = self.base.database();
-        if name == base || worker_index(base, name).is_none() {
+        let names = name_set(self.base.database(), self.set);
+        if name == self.base.database() || worker_index(&names, name).is_none() {
             return Ok(());
         }
         match self.existing_comment(client, name)? {
@@ -1469,20 +1660,27 @@ fn template_permission(template: &str, reason: &str) -> DbError {
 /// Create `databases` (if any) on a thread of their own while `work` runs:
 /// cargo builds and lists meanwhile, and all of it mostly waits, so the
 /// two overlap. `work`'s error comes first (cargo has printed why a build
-/// failed); a database that cannot be created is exit 2. Returns `work`'s
-/// value and how long creating took.
+/// failed); a database that cannot be created is exit 2, and creating
+/// stops waiting when `cancel` comes (then the error is
+/// [`crate::error::Interrupted`]). Returns `work`'s value and how long
+/// creating took.
 pub fn create_while<T: Send>(
     databases: Option<&mut WorkerDatabases>,
+    cancel: &Cancel,
     work: impl FnOnce() -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, Option<Duration>)> {
     std::thread::scope(|s| {
-        let creating = databases.map(|d| s.spawn(move || d.create()));
+        let creating = databases.map(|d| {
+            d.cancel_on(cancel);
+            s.spawn(move || d.create())
+        });
         let result = work();
         let created = creating.map(|h| h.join().expect("the database thread panicked"));
         let out = result?;
-        let created = created
-            .transpose()
-            .map_err(crate::error::Unavailable::new)?;
+        let created = created.transpose().map_err(|e| match e {
+            DbError::Cancelled { .. } => anyhow::Error::new(e).context(crate::error::Interrupted),
+            e => crate::error::Unavailable::new(e).into(),
+        })?;
         Ok((out, created))
     })
 }

@@ -16,19 +16,23 @@
 //! the workers' copies are made: a second run waits while the first builds,
 //! then finds the template ready; nobody drops a template another run is
 //! building or copying (superseded ones are dropped only when their lock is
-//! free). The template is marked as building until its setup succeeded, so
+//! free). The wait polls the lock: after a second it says so on stderr, it
+//! stops when the run is cancelled (Ctrl-C), and it gives up after
+//! [`WAIT_LIMIT`]. The template is marked as building until its setup succeeded, so
 //! one left by a killed run (whose lock went with its connection) is built
 //! again; a failed setup drops it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use postgres::Client;
 use sha2::{Digest, Sha256};
 
-use super::url::{TEMPLATE_HASH_LEN, fnv1a32, template_db_name, template_hash};
-use super::{DbError, MARKER_PREFIX, Settings, is_marked};
+use super::url::{TEMPLATE_HASH_LEN, template_db_name, template_hash};
+use super::{DbError, MARKER_PREFIX, Settings, is_marked, lock_key};
+use crate::signal::Cancel;
 
 /// What the cached template is built from, besides the setup command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +48,58 @@ pub(super) struct Plan {
 /// First key of cargo-xdist's advisory locks (`pg_advisory_lock(int, int)`),
 /// so they cannot be taken for an application's own: "xdst".
 const LOCK_CLASS: i32 = 0x7864_7374;
+
+/// How long a run waits for another run to build the template it needs
+/// before it gives up: far longer than migrations take, short enough that
+/// a forgotten run (or a stuck setup) does not hold CI for hours.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(600);
+
+/// After waiting this long, a run says what it waits for.
+const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(1);
+
+/// How often a waiting run tries the lock again.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+
+/// The advisory lock of template database `name`, as the two keys of
+/// `pg_advisory_lock(int, int)`: a session that holds it makes runs that
+/// need that template wait.
+pub fn lock_keys(name: &str) -> (i32, i32) {
+    (LOCK_CLASS, lock_key(name))
+}
+
+/// Call `try_lock` every [`WAIT_POLL`] until it succeeds: `notice` once
+/// after [`WAIT_NOTICE_AFTER`]; [`DbError::Cancelled`] once `cancel`
+/// comes; [`DbError::TemplateWait`] after `limit` (time stopped by Ctrl-Z
+/// does not count).
+fn wait_for_lock(
+    template: &str,
+    mut try_lock: impl FnMut() -> Result<bool, DbError>,
+    cancel: &Cancel,
+    limit: Duration,
+    notice: impl FnOnce(),
+) -> Result<(), DbError> {
+    let clock = cancel.stopwatch();
+    let mut notice = Some(notice);
+    while !try_lock()? {
+        if cancel.is_cancelled() {
+            return Err(DbError::Cancelled {
+                what: format!("another cargo xdist run to build template database \"{template}\""),
+            });
+        }
+        let waited = clock.elapsed();
+        if let Some(notice) = notice.take_if(|_| waited >= WAIT_NOTICE_AFTER) {
+            notice();
+        }
+        if waited >= limit {
+            return Err(DbError::TemplateWait {
+                template: template.to_string(),
+                waited: humantime::format_duration(limit).to_string(),
+            });
+        }
+        std::thread::sleep(WAIT_POLL);
+    }
+    Ok(())
+}
 
 /// The key of a template built by `setup` from the files under `dirs`:
 /// 64 hex digits. See the module docs.
@@ -132,11 +188,6 @@ pub fn default_migrations(manifest_path: Option<&str>) -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-/// A template's lock, second key: from its name.
-fn lock_id(name: &str) -> i32 {
-    fnv1a32(name.as_bytes()) as i32
-}
-
 impl Settings {
     /// Find this run's template, or build it, holding its lock; returns
     /// its name and the connection that holds the lock (see the module
@@ -155,11 +206,13 @@ impl Settings {
         let name = template_db_name(self.base.database(), &key[..TEMPLATE_HASH_LEN]);
         let ready = format!("{MARKER_PREFIX} template {key}");
         let mut lock = self.admin()?;
-        lock.execute(
-            "SELECT pg_advisory_lock($1, $2)",
-            &[&LOCK_CLASS, &lock_id(&name)],
-        )
-        .map_err(|e| self.sql_error(e, &format!("lock template database \"{name}\"")))?;
+        wait_for_lock(
+            &name,
+            || self.try_lock(&mut lock, LOCK_CLASS, &name),
+            &self.cancel,
+            WAIT_LIMIT,
+            || eprintln!("note: waiting for another cargo xdist run to build template {name}"),
+        )?;
         match self.existing_comment(&mut lock, &name)? {
             Some(Some(comment)) if comment == ready && !plan.rebuild => return Ok((name, lock)),
             // Half built by a run that died, rebuilt on request, or (an
@@ -199,26 +252,11 @@ impl Settings {
             if template_hash(base, &name).is_none() || keep == Some(name.as_str()) {
                 continue;
             }
-            let action = format!("lock template database \"{name}\"");
-            let locked: bool = client
-                .query_one(
-                    "SELECT pg_try_advisory_lock($1, $2)",
-                    &[&LOCK_CLASS, &lock_id(&name)],
-                )
-                .map_err(|e| self.sql_error(e, &action))?
-                .get(0);
-            if !locked {
-                continue;
+            let gone =
+                self.while_locked(client, LOCK_CLASS, &name, |c| self.drop_database(c, &name))?;
+            if gone.is_some() {
+                dropped.push(name);
             }
-            let result = self.drop_database(client, &name);
-            client
-                .execute(
-                    "SELECT pg_advisory_unlock($1, $2)",
-                    &[&LOCK_CLASS, &lock_id(&name)],
-                )
-                .map_err(|e| self.sql_error(e, &action))?;
-            result?;
-            dropped.push(name);
         }
         Ok(dropped)
     }
@@ -254,6 +292,51 @@ mod tests {
         let e = key("migrate", &[a.path().join("missing")]).unwrap_err();
         assert!(matches!(e, DbError::Migrations { .. }), "{e}");
         assert!(e.to_string().contains("--db-migrations"), "{e}");
+    }
+
+    #[test]
+    fn the_wait_polls_until_free_says_so_once_and_stops_on_cancel_or_after_the_limit() {
+        let never = Cancel::default();
+        let mut tries = 0;
+        let free_at_third = || {
+            tries += 1;
+            Ok(tries == 3)
+        };
+        wait_for_lock("t", free_at_third, &never, WAIT_LIMIT, || {}).unwrap();
+        assert_eq!(tries, 3);
+
+        // Past the limit: told once, then one line naming the template.
+        let mut told = 0;
+        let limit = WAIT_NOTICE_AFTER + Duration::from_millis(200);
+        let e = wait_for_lock("app_xdist_tpl_1", || Ok(false), &never, limit, || told += 1)
+            .unwrap_err();
+        assert_eq!(told, 1);
+        assert_eq!(
+            e.to_string(),
+            "gave up after 1s 200ms waiting for another cargo xdist run to build template \
+             database \"app_xdist_tpl_1\"; let that run finish (or end it) and retry"
+        );
+
+        // Cancelled while waiting.
+        let cancel = Cancel::default();
+        let e = wait_for_lock(
+            "app_xdist_tpl_1",
+            || {
+                cancel.cancel(libc::SIGINT);
+                Ok(false)
+            },
+            &cancel,
+            WAIT_LIMIT,
+            || {},
+        )
+        .unwrap_err();
+        assert!(matches!(e, DbError::Cancelled { .. }), "{e}");
+        assert!(e.to_string().contains("\"app_xdist_tpl_1\"; "), "{e}");
+
+        // The lock's own failure ends the wait.
+        let lost = DbError::NoCreateDb { role: "r".into() };
+        let e = wait_for_lock("t", || Err(lost.clone()), &never, WAIT_LIMIT, || {});
+        assert_eq!(e.unwrap_err(), lost);
     }
 
     #[test]

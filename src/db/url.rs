@@ -5,7 +5,9 @@
 //! - parsing libpq-style connection URIs (`postgres://` or `postgresql://`,
 //!   including a unix-socket host given as `?host=/path`) into their parts;
 //! - deriving worker K's database name, `<base>_gwK`, shortened with a stable
-//!   hash when it would exceed PostgreSQL's 63-byte identifier limit;
+//!   hash when it would exceed PostgreSQL's 63-byte identifier limit, and
+//!   the further name sets (`<base>_r2_gwK`, ...) that runs use while
+//!   another run holds the first;
 //! - rewriting a URL so that it names another database while every other
 //!   byte (user, percent-encoded password, host, port, query parameters such
 //!   as `sslmode`) stays exactly as written;
@@ -297,7 +299,13 @@ impl PgUrl {
     /// [`worker_db_name`]). When the name is not shortened, the base name is
     /// kept in its original encoding and only the suffix is appended.
     pub fn worker_url(&self, index: usize) -> String {
-        let name = worker_db_name(&self.database, index);
+        self.worker_url_in(1, index)
+    }
+
+    /// [`PgUrl::worker_url`] in name set `set` (see [`name_set`]): the URL
+    /// of [`set_worker_db_name`]`(base, set, index)`.
+    pub fn worker_url_in(&self, set: usize, index: usize) -> String {
+        let name = set_worker_db_name(&self.database, set, index);
         match (name.strip_prefix(self.database.as_str()), &self.db_span) {
             (Some(suffix), DbSpan::Path(span) | DbSpan::Query(span)) => {
                 let replacement = format!("{}{suffix}", &self.raw[span.clone()]);
@@ -522,6 +530,33 @@ pub fn worker_index(base: &str, name: &str) -> Option<usize> {
         && (digits == "0" || !digits.starts_with('0'));
     let index = digits.parse().ok().filter(|_| canonical)?;
     (worker_db_name(base, index) == name).then_some(index)
+}
+
+/// How many name sets the runs on one base can use at once.
+pub const MAX_NAME_SETS: usize = 16;
+
+/// What the worker database names of name set `set` (1-based) of `base`
+/// extend: `base` itself for the first set, `<base>_r<set>` for the
+/// others. Runs on one base at the same time each hold a set of their own.
+pub fn name_set(base: &str, set: usize) -> String {
+    match set {
+        0 | 1 => base.to_string(),
+        _ => format!("{base}_r{set}"),
+    }
+}
+
+/// Worker `index`'s database name in name set `set` of `base`:
+/// `<base>_gw<index>`, `<base>_r2_gw<index>`, ..., shortened as
+/// [`suffixed_name`] says when too long.
+pub fn set_worker_db_name(base: &str, set: usize, index: usize) -> String {
+    worker_db_name(&name_set(base, set), index)
+}
+
+/// If `name` is the database name of some worker of some name set of
+/// `base` (up to [`MAX_NAME_SETS`]), that set and worker index.
+pub fn worker_set_index(base: &str, name: &str) -> Option<(usize, usize)> {
+    (1..=MAX_NAME_SETS)
+        .find_map(|set| worker_index(&name_set(base, set), name).map(|index| (set, index)))
 }
 
 /// Between a base name and a template's hash in the template's name.
@@ -878,6 +913,45 @@ mod tests {
         }
         // Large indices stay within the limit too.
         assert!(worker_db_name(&base, usize::MAX).len() <= MAX_IDENT_LEN);
+    }
+
+    #[test]
+    fn name_sets_are_distinct_recognised_and_short_enough() {
+        assert_eq!(set_worker_db_name("app", 1, 3), "app_gw3");
+        assert_eq!(set_worker_db_name("app", 2, 0), "app_r2_gw0");
+        assert_eq!(worker_set_index("app", "app_gw3"), Some((1, 3)));
+        assert_eq!(worker_set_index("app", "app_r2_gw0"), Some((2, 0)));
+        assert_eq!(worker_set_index("app", "app_r16_gw1"), Some((16, 1)));
+        for not_one in [
+            "app",
+            "app_r1_gw0",
+            "app_r17_gw0",
+            "app_r02_gw0",
+            "other_r2_gw0",
+        ] {
+            assert_eq!(worker_set_index("app", not_one), None, "{not_one}");
+        }
+        for base in ["l".repeat(63), "é".repeat(31)] {
+            let mut all = Vec::new();
+            for set in 1..=MAX_NAME_SETS {
+                for k in [0, 9, 10] {
+                    let name = set_worker_db_name(&base, set, k);
+                    assert!(name.len() <= MAX_IDENT_LEN, "{name}");
+                    assert_eq!(worker_set_index(&base, &name), Some((set, k)));
+                    all.push(name);
+                }
+            }
+            let count = all.len();
+            all.sort();
+            all.dedup();
+            assert_eq!(all.len(), count, "names differ between sets");
+        }
+        let u = PgUrl::parse("postgres://u:p%40ss@h/my%20db?sslmode=disable").unwrap();
+        assert_eq!(
+            u.worker_url_in(3, 1),
+            "postgres://u:p%40ss@h/my%20db_r3_gw1?sslmode=disable"
+        );
+        assert_eq!(u.worker_url_in(1, 1), u.worker_url(1));
     }
 
     #[test]
