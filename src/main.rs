@@ -83,7 +83,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let db = (config.db.as_ref()).map(|o| WorkerDatabases::connect(o, config.workers, &run_id));
     let mut databases = db.transpose().map_err(Unavailable::new)?;
     if let Some(d) = &databases {
-        (d.notice().into_iter().chain(d.names_notice())).for_each(|n| eprintln!("warning: {n}"));
+        d.notices().for_each(|n| eprintln!("warning: {n}"));
         config.workers = d.workers();
     }
     let mut timing = Timing::default();

@@ -623,6 +623,12 @@ impl WorkerDatabases {
         self.notice.as_deref()
     }
 
+    /// Everything the user should know before the run: the worker count
+    /// lowered ([`Self::notice`]), other names taken ([`Self::names_notice`]).
+    pub fn notices(&self) -> impl Iterator<Item = &str> {
+        self.notice().into_iter().chain(self.names_notice())
+    }
+
     /// Why the worker databases are not `<base>_gwK` (another run on the
     /// same base holds those names), if so: one line for the user.
     pub fn names_notice(&self) -> Option<&str> {

@@ -6,7 +6,8 @@
 //! writes a new file; `touch` changes the times), and the same variables
 //! (a test binary may list differently under another environment; the
 //! shell's own bookkeeping variables do not count). A binary that could
-//! not be listed is never cached.
+//! not be listed is never cached. Beside a binary's listing, whether its
+//! libtest writes verdicts to `--logfile` ([`ListCache::logfile_probe`]).
 
 use std::hash::{Hash, Hasher};
 use std::os::unix::fs::MetadataExt;
@@ -42,6 +43,13 @@ struct Key {
 struct Entry {
     key: Key,
     cases: Vec<TestCase>,
+}
+
+/// A binary's answer to the logfile probe.
+#[derive(Serialize, Deserialize)]
+struct ProbeEntry {
+    key: Key,
+    logfile: bool,
 }
 
 /// The cache directory of one build.
@@ -86,6 +94,29 @@ impl ListCache {
     pub fn put(&self, binary: &TestBinary, cases: Vec<TestCase>) -> Result<()> {
         let key = key(binary).context("the binary cannot be read")?;
         crate::build::cache::write_json(&self.file(binary), &Entry { key, cases })
+    }
+
+    /// Whether the binary's libtest writes verdicts to `--logfile`: the
+    /// cached answer while the binary is the same (see the module docs),
+    /// else `probe`'s (answer, whether to keep it), then kept if so.
+    pub fn logfile_probe(&self, binary: &TestBinary, probe: impl FnOnce() -> (bool, bool)) -> bool {
+        let Some(key) = key(binary) else {
+            return probe().0;
+        };
+        let name = binary.path.file_name().unwrap_or("binary");
+        let file = self.dir.join(format!("{name}.logfile.json"));
+        let cached = std::fs::read(&file)
+            .ok()
+            .and_then(|text| serde_json::from_slice::<ProbeEntry>(&text).ok())
+            .filter(|e| e.key == key);
+        if let Some(entry) = cached {
+            return entry.logfile;
+        }
+        let (logfile, keep) = probe();
+        if keep {
+            let _ = crate::build::cache::write_json(&file, &ProbeEntry { key, logfile });
+        }
+        logfile
     }
 
     fn file(&self, binary: &TestBinary) -> Utf8PathBuf {
@@ -196,5 +227,28 @@ mod tests {
                 .is_err()
         );
         assert_eq!(names(cache.get_or_list(&other, || list(&["x"]))), ["c"]);
+    }
+
+    #[test]
+    fn the_logfile_probe_is_asked_once_per_build_and_kept_only_when_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(tmp.path()).unwrap();
+        let cache = ListCache::new(&dir.join("target"));
+        let b = binary(dir);
+        let asked = std::cell::Cell::new(0);
+        let probe = |answer: (bool, bool)| {
+            asked.set(asked.get() + 1);
+            answer
+        };
+        // A probe that did not finish answers this run only.
+        assert!(!cache.logfile_probe(&b, || probe((false, false))));
+        assert!(cache.logfile_probe(&b, || probe((true, true))));
+        assert!(cache.logfile_probe(&b, || probe((false, true))), "a hit");
+        assert_eq!(asked.get(), 2);
+        // A rebuilt binary is asked again.
+        std::fs::remove_file(&b.path).unwrap();
+        std::fs::write(&b.path, "second build!").unwrap();
+        assert!(!cache.logfile_probe(&b, || probe((false, true))));
+        assert_eq!(asked.get(), 3);
     }
 }
