@@ -20,8 +20,10 @@
 #   KEEP_TMP=1  keep the temp dir
 #
 # Targets (issue 13): default mode <= 0.85 x nextest on the CPU-heavy suite,
-# <= 1.2 x cargo test on small suites. Printed per crate, with the lower
-# bound of a -n $JOBS run: the recorded test times added up / $JOBS.
+# <= 1.2 x cargo test on small suites. Printed per crate, with the recorded
+# test times added up / $JOBS: about what a perfectly balanced -n $JOBS run
+# of tests taking their recorded (moving average) times would take, start-up
+# not counted; a run can come in a little under it.
 set -euo pipefail
 
 JOBS="${JOBS:-2}"
@@ -114,7 +116,7 @@ for spec in "${CRATES[@]}"; do
             die "$spec: cargo xdist passed/failed '${WANT[xdist]}', cargo test '${WANT[cargo]}'"
         [[ "${WANT[nextest]% *}" == "${WANT[cargo]% *}" ]] ||
             die "$spec: nextest passed '${WANT[nextest]% *}', cargo test '${WANT[cargo]% *}'"
-        # Lower bound of a -n $JOBS run: the recorded test times / JOBS.
+        # The recorded test times added up / JOBS.
         bound="$(python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
 print("%.3f" % (sum(e["secs"] for b in d["binaries"].values() for e in b["tests"].values()) / int(sys.argv[2])))' \
@@ -150,8 +152,8 @@ done
 echo
 echo "medians of $ROUNDS rounds, -n/-j $JOBS, $(nproc) CPUs; xdist = cargo xdist -n $JOBS (default mode, durations recorded)"
 {
-    printf 'crate\tpassed\txdist\tcargo test\tnextest\tbound\txdist/cargo test\txdist/nextest\n'
+    printf 'crate\tpassed\txdist\tcargo test\tnextest\trecorded/%s\txdist/cargo test\txdist/nextest\n' "$JOBS"
     printf '%s\n' "${SUMMARY[@]}"
 } | column -t -s $'\t'
 echo "targets: xdist/nextest <= 0.85 on a CPU-heavy suite (itertools); xdist/cargo test <= 1.2 on small suites (serde_json)"
-echo "bound: recorded test times / $JOBS, what no schedule on $JOBS workers beats (start-up not counted)"
+echo "recorded/$JOBS: the recorded test times added up / $JOBS (a balanced run's test time, start-up not counted)"
