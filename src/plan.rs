@@ -882,43 +882,30 @@ pub(crate) mod tests {
         }
     }
 
+    fn timed(groups: &[(&str, f64)]) -> Vec<(String, f64)> {
+        groups.iter().map(|(k, t)| (k.to_string(), *t)).collect()
+    }
+
     #[test]
     fn time_shards_balance_recorded_times_longest_first() {
-        let groups: Vec<(String, f64)> = [
+        let six = timed(&[
             ("a", 5.0),
             ("b", 4.0),
             ("c", 3.0),
             ("d", 3.0),
             ("e", 2.0),
             ("f", 1.0),
-        ]
-        .iter()
-        .map(|(k, t)| (k.to_string(), *t))
-        .collect();
-        let s = Shards::new(spec(PartitionKind::Time, 1, 2), &groups, true);
+        ]);
+        let s = Shards::new(spec(PartitionKind::Time, 1, 2), &six, true);
         assert_eq!(s.expected, [9.0, 9.0]);
         assert_eq!(s.note(), None);
-        let s = Shards::new(spec(PartitionKind::Time, 1, 3), &groups, true);
+        let s = Shards::new(spec(PartitionKind::Time, 1, 3), &six, true);
         assert_eq!(s.expected, [6.0, 6.0, 6.0]);
         // Where longest first alone ends at 7 (3+2+2 | 3+2): 6 and 6.
-        let groups: Vec<(String, f64)> =
-            [("a", 3.0), ("b", 3.0), ("c", 2.0), ("d", 2.0), ("e", 2.0)]
-                .iter()
-                .map(|(k, t)| (k.to_string(), *t))
-                .collect();
-        let s = Shards::new(spec(PartitionKind::Time, 1, 2), &groups, true);
+        let five = timed(&[("a", 3.0), ("b", 3.0), ("c", 2.0), ("d", 2.0), ("e", 2.0)]);
+        let s = Shards::new(spec(PartitionKind::Time, 1, 2), &five, true);
         assert_eq!(s.expected, [6.0, 6.0]);
-        let groups: Vec<(String, f64)> = [
-            ("a", 5.0),
-            ("b", 4.0),
-            ("c", 3.0),
-            ("d", 3.0),
-            ("e", 2.0),
-            ("f", 1.0),
-        ]
-        .iter()
-        .map(|(k, t)| (k.to_string(), *t))
-        .collect();
+        let groups = six;
         // No recorded time: slice, and a note that says so.
         let s = Shards::new(spec(PartitionKind::Time, 1, 2), &groups, false);
         assert_eq!(s.kind, PartitionKind::Slice);
