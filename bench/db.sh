@@ -163,7 +163,7 @@ if [[ "$SETUP_PLACE" != none ]]; then
         runs=$(( $(wc -l < "$COUNT") - before ))
         create=$(sed -n 's/.*databases \([0-9.]*\)s (create).*/\1/p' "$TMP/xdist.log")
     }
-    declare -A walls runs_of creates
+    declare -A walls runs_of setup_creates
     for r in $(seq 1 "$ROUNDS"); do
         # Serial: the same setup once, on the base database, then cargo test.
         PGOPTIONS='-c client_min_messages=warning' psql -X -q "$BASE" -c 'DROP TABLE IF EXISTS from_setup, items'
@@ -173,14 +173,14 @@ if [[ "$SETUP_PLACE" != none ]]; then
             && DATABASE_URL="$BASE" DBAPP_EXPECT_TABLE=from_setup cargo test -q -- --test-threads=1 >"$TMP/serial.log" 2>&1) \
             || { tail -30 "$TMP/serial.log"; die "serial setup + cargo test failed"; }
         t1=$(now)
-        walls[serial]+=" $(calc "$t1 - $t0")"; runs_of[serial]+=" $(( $(wc -l < "$COUNT") - before ))"; creates[serial]+=" 0"
+        walls[serial]+=" $(calc "$t1 - $t0")"; runs_of[serial]+=" $(( $(wc -l < "$COUNT") - before ))"; setup_creates[serial]+=" 0"
         "$XDIST_BIN" xdist db clean --database-url "$BASE" >/dev/null
         for label in first cached perworker; do
             case "$label" in
                 first|cached) xdist_setup "$label" ;;
                 perworker) xdist_setup "$label" --db-template template1 ;;
             esac
-            walls[$label]+=" $wall"; runs_of[$label]+=" $runs"; creates[$label]+=" ${create:-0}"
+            walls[$label]+=" $wall"; runs_of[$label]+=" $runs"; setup_creates[$label]+=" ${create:-0}"
         done
         printf '[setup] round %d/%d: serial %.3fs, xdist first %.3fs, cached %.3fs, per worker %.3fs\n' "$r" "$ROUNDS" \
             "${walls[serial]##* }" "${walls[first]##* }" "${walls[cached]##* }" "${walls[perworker]##* }"
@@ -195,7 +195,7 @@ if [[ "$SETUP_PLACE" != none ]]; then
         esac
         # shellcheck disable=SC2086
         setup_report+=("$(printf '%-32s %8.3fs %7s %9ss' "$name" "$(median ${walls[$label]})" \
-            "$(median ${runs_of[$label]})" "$(median ${creates[$label]})")")
+            "$(median ${runs_of[$label]})" "$(median ${setup_creates[$label]})")")
     done
 fi
 

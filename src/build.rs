@@ -218,14 +218,7 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
         i.env
             .push(("LLVM_PROFILE_FILE".into(), pattern.to_string()));
     }
-    // std's libdir is needed when a proc-macro or dylib was built (most
-    // builds with serde_derive and the like): asking rustc takes ~20 ms,
-    // so it is asked while cargo checks the build, not after; joined on
-    // every path, so no rustc outlives the build.
-    let libdir = std::thread::spawn(rustc_target_libdir);
-    let compiled = compile(b, instrumentation.as_ref());
-    let libdir = libdir.join().ok().flatten();
-    let compiled = compiled?;
+    let compiled = compile(b, instrumentation.as_ref())?;
     if !from_cache || !describes(&meta, &compiled, &target) {
         if from_cache {
             meta = metadata(b)?;
@@ -236,7 +229,7 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     let target_dir = instrumentation
         .as_ref()
         .map_or(target.clone(), |i| i.target_dir.clone());
-    let mut out = assemble(&meta, &target_dir, compiled, libdir);
+    let mut out = assemble(&meta, &target_dir, compiled);
     out.target_dir = target_dir;
     out.target_directory = target;
     if let Some(pattern) = coverage {
@@ -355,8 +348,9 @@ struct Compiled {
     bins: HashMap<PackageId, Vec<(String, Utf8PathBuf)>>,
     scripts: HashMap<PackageId, ScriptOutput>,
     /// Test binaries of dylib and proc-macro crates link std dynamically:
-    /// they need the toolchain's library directory, as cargo provides.
-    needs_std_dylib: bool,
+    /// they need the toolchain's library directory, as cargo provides
+    /// (None: no such crate was built, or rustc did not say).
+    std_libdir: Option<String>,
     /// The `dylib` and `cdylib` crates' files.
     dylibs: Vec<Utf8PathBuf>,
 }
@@ -392,7 +386,10 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
     let mut other_executables = Vec::new();
     let mut bins: HashMap<PackageId, Vec<(String, Utf8PathBuf)>> = HashMap::new();
     let mut scripts: HashMap<PackageId, ScriptOutput> = HashMap::new();
-    let mut needs_std_dylib = false;
+    // Asking rustc for std's libdir takes ~20 ms: it is asked as soon as
+    // cargo names a proc-macro or dylib crate (serde_derive and the like),
+    // while cargo goes on checking the build; never otherwise.
+    let mut libdir = LibdirQuery(None);
     let mut dylibs = Vec::new();
     for msg in Message::parse_stream(BufReader::new(stdout)) {
         match msg.context("reading cargo's JSON messages")? {
@@ -413,7 +410,7 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
                         cargo_metadata::CrateType::DyLib | cargo_metadata::CrateType::ProcMacro
                     )
                 }) {
-                    needs_std_dylib = true;
+                    libdir.start();
                 }
                 match &art.executable {
                     Some(_) if art.profile.test => artifacts.push(art),
@@ -454,29 +451,23 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
         other_executables,
         bins,
         scripts,
-        needs_std_dylib,
+        std_libdir: libdir.join(),
         dylibs,
     })
 }
 
 /// The test executables with their package data and run-time environment.
-fn assemble(
-    meta: &Metadata,
-    target_dir: &Utf8Path,
-    compiled: Compiled,
-    libdir: Option<String>,
-) -> BuildOutput {
+fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> BuildOutput {
     let Compiled {
         artifacts,
         other_executables,
         bins,
         scripts,
-        needs_std_dylib,
+        std_libdir: sysroot_lib,
         dylibs,
     } = compiled;
     let packages: HashMap<&PackageId, &Package> =
         meta.packages.iter().map(|p| (&p.id, p)).collect();
-    let sysroot_lib = libdir.filter(|_| needs_std_dylib);
 
     let mut binaries = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -548,6 +539,28 @@ fn assemble(
         other_executables,
         dylibs,
         ..Default::default()
+    }
+}
+
+/// [`rustc_target_libdir`] asked on a thread of its own, joined when it is
+/// dropped, so no rustc outlives the build on any path.
+struct LibdirQuery(Option<std::thread::JoinHandle<Option<String>>>);
+
+impl LibdirQuery {
+    fn start(&mut self) {
+        if self.0.is_none() {
+            self.0 = Some(std::thread::spawn(rustc_target_libdir));
+        }
+    }
+
+    fn join(&mut self) -> Option<String> {
+        self.0.take()?.join().ok().flatten()
+    }
+}
+
+impl Drop for LibdirQuery {
+    fn drop(&mut self) {
+        self.join();
     }
 }
 
