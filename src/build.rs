@@ -218,7 +218,18 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
         i.env
             .push(("LLVM_PROFILE_FILE".into(), pattern.to_string()));
     }
-    let compiled = compile(b, instrumentation.as_ref())?;
+    // Whether the last build needed std's libdir: then rustc is asked for
+    // it from the start, beside cargo's whole freshness check.
+    let wanted = target.join("xdist").join("std-libdir-wanted");
+    let compiled = compile(b, instrumentation.as_ref(), wanted.exists())?;
+    if compiled.std_libdir.is_some() != wanted.exists() {
+        let _ = match compiled.std_libdir {
+            Some(_) => {
+                crate::scratch::write_json(&wanted, &true, 0o600, crate::scratch::Json::Compact)
+            }
+            None => std::fs::remove_file(&wanted).map_err(Into::into),
+        };
+    }
     if !from_cache || !describes(&meta, &compiled, &target) {
         if from_cache {
             meta = metadata(b)?;
@@ -355,7 +366,11 @@ struct Compiled {
     dylibs: Vec<Utf8PathBuf>,
 }
 
-fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> Result<Compiled> {
+fn compile(
+    b: &BuildOptions,
+    instrumentation: Option<&CargoInstrumentation>,
+    libdir_wanted: bool,
+) -> Result<Compiled> {
     let mut cmd = Command::new(cargo_program());
     cmd.args([
         "test",
@@ -386,10 +401,15 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
     let mut other_executables = Vec::new();
     let mut bins: HashMap<PackageId, Vec<(String, Utf8PathBuf)>> = HashMap::new();
     let mut scripts: HashMap<PackageId, ScriptOutput> = HashMap::new();
-    // Asking rustc for std's libdir takes ~20 ms: it is asked as soon as
-    // cargo names a proc-macro or dylib crate (serde_derive and the like),
-    // while cargo goes on checking the build; never otherwise.
+    // Asking rustc for std's libdir takes ~20 ms: it is asked from the
+    // start when the last build needed it, else as soon as cargo names a
+    // proc-macro or dylib crate (serde_derive and the like), while cargo
+    // goes on checking the build; used only if this build needs it.
     let mut libdir = LibdirQuery(None);
+    let mut needs_std_dylib = false;
+    if libdir_wanted {
+        libdir.start();
+    }
     let mut dylibs = Vec::new();
     for msg in Message::parse_stream(BufReader::new(stdout)) {
         match msg.context("reading cargo's JSON messages")? {
@@ -410,6 +430,7 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
                         cargo_metadata::CrateType::DyLib | cargo_metadata::CrateType::ProcMacro
                     )
                 }) {
+                    needs_std_dylib = true;
                     libdir.start();
                 }
                 match &art.executable {
@@ -451,7 +472,7 @@ fn compile(b: &BuildOptions, instrumentation: Option<&CargoInstrumentation>) -> 
         other_executables,
         bins,
         scripts,
-        std_libdir: libdir.join(),
+        std_libdir: libdir.join().filter(|_| needs_std_dylib),
         dylibs,
     })
 }
