@@ -6,11 +6,11 @@
 //! canonical order, so the order is the same for the same durations file.
 //! Under `load` and `loadgroup`, single-test units of equal expected time
 //! interleave files so that one file's tests spread over the workers;
-//! under `no`, the binaries' order. Without `--dist`, a group whose
-//! recorded time exceeds its share of the run (total / N) is split into
-//! parts ([`split_dominant`]). With recorded durations and 2+ workers, each
-//! unit also gets a planned worker ([`crate::balance`]) in every mode but `no` and
-//! `worksteal`.
+//! under `no`, the binaries' order. With recorded durations and 2+
+//! workers, each unit also gets a planned worker ([`crate::balance`]) in
+//! every mode but `no` and `worksteal`; without `--dist`, a group whose
+//! recorded time exceeds its share of the run (total / N) is planned test
+//! by test, one part per worker (`plan_lanes`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -157,13 +157,12 @@ pub fn schedule(config: &RunConfig, build: &BuildOutput, plan: Plan) -> Schedule
         }
         None => plan,
     };
-    let split_over = config.split.then_some(config.workers);
     // `--ff`: the units of the last run's failures go before all others.
-    let mut units = order(config.dist, plan.first, &estimates, None);
-    units.extend(order(config.dist, plan.units, &estimates, split_over));
-    let lanes = plan_lanes(config.dist, config.workers, &units, &estimates);
+    let mut units = order(config.dist, plan.first, &estimates);
+    units.extend(order(config.dist, plan.units, &estimates));
+    let (mode, workers) = (config.dist, config.workers);
     Scheduled {
-        order: Order { units, lanes },
+        order: plan_lanes(mode, workers, units, &estimates, config.split),
         known: plan.known,
         estimates,
         warnings,
@@ -192,18 +191,105 @@ impl Order {
 /// Plan a worker for each unit when recorded durations make a plan worth
 /// having: in every mode but `no` (one worker, the binaries' order) and
 /// `worksteal` (its owners keep their groups and thieves cut them as the
-/// run goes).
+/// run goes). With `split` (no `--dist`), a group whose recorded time
+/// exceeds its share of the run (total / N) is planned test by test with
+/// the rest, then each worker's share of it becomes one part, run in one
+/// process: a file that holds most of a suite's time would otherwise set
+/// the run's length however the rest is planned.
 fn plan_lanes(
     mode: DistMode,
     workers: usize,
-    units: &[WorkUnit],
+    units: Vec<WorkUnit>,
     est: &Estimates,
-) -> Option<Vec<usize>> {
+    split: bool,
+) -> Order {
     if workers < 2 || !est.recorded() || matches!(mode, DistMode::No | DistMode::Worksteal) {
-        return None;
+        return Order::shared(units);
     }
     let times: Vec<f64> = units.iter().map(|u| est.unit(u)).collect();
-    Some(crate::balance::assign(&times, workers))
+    let share = times.iter().sum::<f64>() / workers as f64;
+    let split_up = |i: usize| match &units[i] {
+        WorkUnit::Tests(g) => {
+            split && times[i] > share && !g.batchable && g.tests.len() > 1 && est.any_known(g)
+        }
+        _ => false,
+    };
+    // What is planned: whole units, and the tests of the groups split up.
+    let mut items: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut item_times = Vec::new();
+    for (i, unit) in units.iter().enumerate() {
+        match unit {
+            WorkUnit::Tests(g) if split_up(i) => {
+                for (k, t) in g.tests.iter().enumerate() {
+                    items.push((i, Some(k)));
+                    item_times.push(est.test(g.binary, &t.name));
+                }
+            }
+            _ => {
+                items.push((i, None));
+                item_times.push(times[i]);
+            }
+        }
+    }
+    let planned = crate::balance::assign(&item_times, workers);
+    let mut whole_lane = vec![0; units.len()];
+    let mut test_lanes: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (&(i, test), &lane) in items.iter().zip(&planned) {
+        match test {
+            None => whole_lane[i] = lane,
+            Some(_) => test_lanes.entry(i).or_default().push(lane),
+        }
+    }
+    let (mut out, mut lanes) = (Vec::new(), Vec::new());
+    for (i, unit) in units.into_iter().enumerate() {
+        match (unit, test_lanes.remove(&i)) {
+            (WorkUnit::Tests(g), Some(of_test)) => {
+                for (lane, part) in parts_by_lane(g, &of_test, est) {
+                    out.push(part);
+                    lanes.push(lane);
+                }
+            }
+            (unit, _) => {
+                out.push(unit);
+                lanes.push(whole_lane[i]);
+            }
+        }
+    }
+    Order {
+        units: out,
+        lanes: Some(lanes),
+    }
+}
+
+/// `g`'s tests gathered by their planned lane (`of_test`, per test): one
+/// part per lane, each keeping the name order, longest expected first; `g`
+/// itself if all went to one lane.
+fn parts_by_lane(g: TestGroup, of_test: &[usize], est: &Estimates) -> Vec<(usize, WorkUnit)> {
+    let mut by_lane: BTreeMap<usize, Vec<TestCase>> = BTreeMap::new();
+    for (t, &lane) in g.tests.into_iter().zip(of_test) {
+        by_lane.entry(lane).or_default().push(t);
+    }
+    let n = by_lane.len();
+    let mut parts: Vec<(f64, usize, WorkUnit)> = (by_lane.into_iter().enumerate())
+        .map(|(k, (lane, tests))| {
+            let key = match n {
+                1 => g.key.clone(),
+                _ => part_key(&g.key, k + 1, n),
+            };
+            let part = WorkUnit::Tests(TestGroup {
+                key,
+                binary: g.binary,
+                tests,
+                batchable: false,
+            });
+            (est.unit(&part), lane, part)
+        })
+        .collect();
+    parts.sort_by(|a, b| b.0.total_cmp(&a.0));
+    parts
+        .into_iter()
+        .map(|(_, lane, part)| (lane, part))
+        .collect()
 }
 
 /// What `cargo xdist list` shows: the selected cases (only this shard's,
@@ -267,13 +353,7 @@ fn target_of(id: &str) -> &str {
 }
 
 /// Order `units` for handing out under `mode`, longest expected first.
-/// `split_over`: split groups that exceed their share of N workers first.
-pub fn order(
-    mode: DistMode,
-    units: Vec<WorkUnit>,
-    est: &Estimates,
-    split_over: Option<usize>,
-) -> Vec<WorkUnit> {
+pub fn order(mode: DistMode, units: Vec<WorkUnit>, est: &Estimates) -> Vec<WorkUnit> {
     let units = match mode {
         // `no` keeps the binaries' order: one worker runs them like cargo test.
         DistMode::No => return units,
@@ -284,10 +364,7 @@ pub fn order(
             fixed.extend(round_robin_by_file(batchable));
             fixed
         }
-        DistMode::Loadfile | DistMode::Loadscope | DistMode::Worksteal => match split_over {
-            Some(workers) => split_dominant(units, est, workers),
-            None => units,
-        },
+        DistMode::Loadfile | DistMode::Loadscope | DistMode::Worksteal => units,
     };
     longest_first(units, est)
 }
@@ -297,110 +374,6 @@ fn longest_first(units: Vec<WorkUnit>, est: &Estimates) -> Vec<WorkUnit> {
     let mut timed: Vec<(f64, WorkUnit)> = units.into_iter().map(|u| (est.unit(&u), u)).collect();
     timed.sort_by(|a, b| b.0.total_cmp(&a.0));
     timed.into_iter().map(|(_, u)| u).collect()
-}
-
-/// Most parts a split group is cut into, per worker.
-const MAX_PARTS_PER_WORKER: usize = 4;
-
-/// Split each group whose recorded time exceeds its share of the run
-/// (total / `workers`): into the fewest parts (at least two) with which
-/// the longest-first order is expected to finish within 2% of what no
-/// split can beat (the share, the longest test, the longest group left
-/// whole), else into the parts that come nearest. Cuts fall where the
-/// parts' expected times balance; each part keeps the name order and runs
-/// in a process of its own, so the parts run on several workers at once.
-/// A group with no recorded test stays whole (nothing says it is long).
-pub fn split_dominant(units: Vec<WorkUnit>, est: &Estimates, workers: usize) -> Vec<WorkUnit> {
-    let workers = workers.max(1);
-    // Every unit's expected time, as pieces (one while it is whole).
-    let mut pieces: Vec<Vec<f64>> = units.iter().map(|u| vec![est.unit(u)]).collect();
-    let total: f64 = pieces.iter().flatten().sum();
-    let share = total / workers as f64;
-    let splittable = |u: &WorkUnit| match u {
-        WorkUnit::Tests(g) => !g.batchable && g.tests.len() > 1 && est.any_known(g),
-        _ => false,
-    };
-    let mut dominant: Vec<usize> = (0..units.len())
-        .filter(|&i| workers > 1 && pieces[i][0] > share && splittable(&units[i]))
-        .collect();
-    if dominant.is_empty() {
-        return units;
-    }
-    dominant.sort_by(|&a, &b| pieces[b][0].total_cmp(&pieces[a][0]));
-    let test_times = |i: usize| -> Vec<f64> {
-        match &units[i] {
-            WorkUnit::Tests(g) => (g.tests.iter())
-                .map(|t| est.test(g.binary, &t.name))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let longest_test = (dominant.iter())
-        .flat_map(|&i| test_times(i))
-        .fold(0.0, f64::max);
-    let longest_whole = (0..units.len())
-        .filter(|i| !dominant.contains(i))
-        .map(|i| pieces[i][0])
-        .fold(0.0, f64::max);
-    let floor = share.max(longest_test).max(longest_whole);
-    let mut cuts_of: HashMap<usize, Vec<usize>> = HashMap::new();
-    for &i in &dominant {
-        let times = test_times(i);
-        let mut best: Option<(f64, Vec<usize>, Vec<f64>)> = None;
-        for parts in 2..=times.len().min(MAX_PARTS_PER_WORKER * workers) {
-            let cuts = balanced_cuts(&times, parts);
-            let sums = part_sums(&times, &cuts);
-            pieces[i] = sums.clone();
-            let span = lpt_span(pieces.iter().flatten().copied(), workers);
-            if best.as_ref().is_none_or(|(b, _, _)| span < b - 1e-9) {
-                best = Some((span, cuts, sums));
-            }
-            if span <= floor * 1.02 {
-                break;
-            }
-        }
-        if let Some((_, cuts, sums)) = best {
-            pieces[i] = sums;
-            cuts_of.insert(i, cuts);
-        }
-    }
-    let mut out = Vec::with_capacity(units.len());
-    for (i, unit) in units.into_iter().enumerate() {
-        match (unit, cuts_of.get(&i)) {
-            (WorkUnit::Tests(g), Some(cuts)) => out.extend(parts_of(g, cuts)),
-            (unit, _) => out.push(unit),
-        }
-    }
-    out
-}
-
-/// The expected time of each part of `times` cut at `cuts`.
-fn part_sums(times: &[f64], cuts: &[usize]) -> Vec<f64> {
-    let mut bounds = vec![0];
-    bounds.extend(cuts);
-    bounds.push(times.len());
-    bounds
-        .windows(2)
-        .map(|w| times[w[0]..w[1]].iter().sum())
-        .collect()
-}
-
-/// `g` cut at `cuts` into parts `KEY (part i/n)`.
-fn parts_of(g: TestGroup, cuts: &[usize]) -> Vec<WorkUnit> {
-    let mut bounds = vec![0];
-    bounds.extend(cuts);
-    bounds.push(g.tests.len());
-    let n = bounds.len() - 1;
-    (bounds.windows(2).enumerate())
-        .map(|(i, w)| {
-            WorkUnit::Tests(TestGroup {
-                key: part_key(&g.key, i + 1, n),
-                binary: g.binary,
-                tests: g.tests[w[0]..w[1]].to_vec(),
-                batchable: false,
-            })
-        })
-        .collect()
 }
 
 /// The key of part `i` of `n` of the group `key`: `KEY (part i/n)`.
@@ -420,45 +393,6 @@ pub fn is_part(key: &str) -> bool {
                 .iter()
                 .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
     })
-}
-
-/// When `workers` taking `times` longest first would finish (seconds).
-fn lpt_span(times: impl Iterator<Item = f64>, workers: usize) -> f64 {
-    use std::cmp::Reverse;
-    let mut nanos: Vec<u64> = times.map(|t| (t.max(0.0) * 1e9) as u64).collect();
-    nanos.sort_unstable_by(|a, b| b.cmp(a));
-    let mut loads: std::collections::BinaryHeap<Reverse<u64>> =
-        (0..workers.max(1)).map(|_| Reverse(0)).collect();
-    for t in nanos {
-        if let Some(Reverse(least)) = loads.pop() {
-            loads.push(Reverse(least + t));
-        }
-    }
-    loads.into_iter().map(|Reverse(l)| l).max().unwrap_or(0) as f64 / 1e9
-}
-
-/// Where to cut `times` into `parts` contiguous, non-empty runs of about
-/// equal sums: the indexes where runs 2.. begin.
-pub fn balanced_cuts(times: &[f64], parts: usize) -> Vec<usize> {
-    let n = times.len();
-    let parts = parts.clamp(1, n.max(1));
-    let total: f64 = times.iter().sum();
-    let mut cuts: Vec<usize> = Vec::new();
-    let mut sum = 0.0;
-    for (i, t) in times.iter().enumerate() {
-        // Looking for the cut between run j and run j + 1.
-        let j = cuts.len() + 1;
-        if j < parts && i > cuts.last().copied().unwrap_or(0) {
-            let target = total * j as f64 / parts as f64;
-            // Each test from here on must begin a run of its own.
-            let must = n - i == parts - j;
-            if must || (sum - target).abs() <= (sum + t - target).abs() {
-                cuts.push(i);
-            }
-        }
-        sum += t;
-    }
-    cuts
 }
 
 /// Order single-test units so consecutive units come from different files
@@ -559,11 +493,11 @@ mod tests {
             unit(1, &["e", "f"], "z.rs", false),
         ];
         assert_eq!(
-            keys(&order(DistMode::Loadfile, units.clone(), &none(), None)),
+            keys(&order(DistMode::Loadfile, units.clone(), &none())),
             ["0 y.rs:b", "1 z.rs:e", "0 x.rs:a"]
         );
         assert_eq!(
-            keys(&order(DistMode::No, units, &none(), Some(2))),
+            keys(&order(DistMode::No, units, &none())),
             ["0 x.rs:a", "0 y.rs:b", "1 z.rs:e"]
         );
     }
@@ -577,7 +511,7 @@ mod tests {
             unit(0, &["g1", "g2"], "g.rs", false),
         ];
         assert_eq!(
-            keys(&order(DistMode::Load, units, &none(), None)),
+            keys(&order(DistMode::Load, units, &none())),
             ["0 g.rs:g1", "0 a.rs:a1", "0 b.rs:b1", "0 a.rs:a2"]
         );
     }
@@ -600,7 +534,7 @@ mod tests {
         assert!((est.unit(&units[2]) - 0.4).abs() < 1e-9);
         for mode in [DistMode::Loadfile, DistMode::Loadscope, DistMode::Worksteal] {
             assert_eq!(
-                keys(&order(mode, units.clone(), &est, None)),
+                keys(&order(mode, units.clone(), &est)),
                 ["0 x.rs:a", "1 z.rs:e", "0 y.rs:b"],
                 "{mode:?}"
             );
@@ -612,7 +546,7 @@ mod tests {
             unit(0, &["a"], "x.rs", false),
         ];
         assert_eq!(
-            keys(&order(DistMode::Loadfile, tied, &est, None)),
+            keys(&order(DistMode::Loadfile, tied, &est)),
             ["0 x.rs:a", "1 p.rs:p", "1 q.rs:q"]
         );
     }
@@ -626,15 +560,31 @@ mod tests {
             unit(0, &["g1", "g2"], "g.rs", false),
         ];
         assert_eq!(
-            keys(&order(DistMode::Load, units, &recorded(), None)),
+            keys(&order(DistMode::Load, units, &recorded())),
             ["0 x.rs:a", "0 g.rs:g1", "0 y.rs:b", "0 y.rs:c"]
         );
     }
 
+    /// (key, tests, lane) of each unit of a plan.
+    fn planned(order: &Order) -> Vec<(String, Vec<String>, usize)> {
+        let lanes = order.lanes.as_ref().expect("a plan");
+        (order.units.iter().zip(lanes))
+            .map(|(u, &lane)| match u {
+                WorkUnit::Tests(g) => (
+                    g.key.clone(),
+                    g.tests.iter().map(|t| t.name.clone()).collect(),
+                    lane,
+                ),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_dominant_group_is_split_where_its_times_balance() {
+    fn a_dominant_group_is_split_test_by_test_with_the_rest() {
         // 9 recorded seconds in y.rs of a 10-second run: over 2 workers it
-        // exceeds its share (5 s), so it becomes 2 parts of 4 and 5 s.
+        // exceeds its share (5 s); planned test by test with x.rs, each
+        // worker's share of it is one part, in name order: 1 + 4 and 5.
         let est = Estimates::from_times(&[&[
             ("a", 1.0),
             ("b1", 1.0),
@@ -646,49 +596,60 @@ mod tests {
             unit(0, &["a"], "x.rs", false),
             unit(0, &["b1", "b2", "b3", "b4"], "y.rs", false),
         ];
-        let names = |u: &WorkUnit| match u {
-            WorkUnit::Tests(g) => (
-                g.key.clone(),
-                g.tests.iter().map(|t| t.name.clone()).collect(),
-            ),
-            other => panic!("{other:?}"),
+        let got = planned(&plan_lanes(
+            DistMode::Loadfile,
+            2,
+            units.clone(),
+            &est,
+            true,
+        ));
+        let lanes: Vec<usize> = got.iter().map(|(_, _, l)| *l).collect();
+        let tests = |k: &str| {
+            got.iter()
+                .find(|(key, _, _)| key == k)
+                .map(|(_, t, _)| t.clone())
         };
-        let split: Vec<(String, Vec<String>)> =
-            order(DistMode::Loadfile, units.clone(), &est, Some(2))
-                .iter()
-                .map(names)
-                .collect();
-        assert_eq!(
-            split,
-            [
-                (
-                    "0 y.rs (part 2/2)".to_string(),
-                    vec!["b3".to_string(), "b4".to_string()]
-                ),
-                (
-                    "0 y.rs (part 1/2)".to_string(),
-                    vec!["b1".to_string(), "b2".to_string()]
-                ),
-                ("0 x.rs".to_string(), vec!["a".to_string()]),
-            ]
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(tests("0 x.rs").unwrap(), ["a"]);
+        let (p1, p2) = (
+            tests("0 y.rs (part 1/2)").unwrap(),
+            tests("0 y.rs (part 2/2)").unwrap(),
         );
+        let mut all: Vec<String> = p1.iter().chain(&p2).cloned().collect();
+        assert!(p1.is_sorted() && p2.is_sorted(), "{got:?}");
+        all.sort();
+        assert_eq!(all, ["b1", "b2", "b3", "b4"]);
+        // The two parts on two workers, each worker 5 s in all.
+        let mut ends = [0.0; 2];
+        for (u, lane) in plan_lanes(DistMode::Loadfile, 2, units.clone(), &est, true)
+            .units
+            .iter()
+            .zip(&lanes)
+        {
+            ends[*lane] += est.unit(u);
+        }
+        assert_eq!(ends, [5.0, 5.0], "{got:?}");
         // Not without --dist's split, not with one worker, not unrecorded.
+        let whole = plan_lanes(DistMode::Loadfile, 2, units.clone(), &est, false);
+        assert_eq!(whole.units.len(), 2);
         assert_eq!(
-            order(DistMode::Loadfile, units.clone(), &est, None).len(),
+            plan_lanes(DistMode::Loadfile, 1, units.clone(), &est, true)
+                .units
+                .len(),
             2
         );
         assert_eq!(
-            order(DistMode::Loadfile, units.clone(), &est, Some(1)).len(),
+            plan_lanes(DistMode::Loadfile, 2, units, &none(), true)
+                .units
+                .len(),
             2
         );
-        assert_eq!(order(DistMode::Loadfile, units, &none(), Some(2)).len(), 2);
     }
 
     #[test]
-    fn a_dominant_group_gets_as_many_parts_as_the_balance_needs() {
-        // big.rs: 40 s in 8 tests; q.rs 22 s (stays whole), r.rs 3 s; two
-        // workers. Halves of big.rs (20 + 20) would still end at 42 s
-        // behind q.rs; thirds (15, 10, 15) end at 33 s, near 32.5 s.
+    fn a_dominant_group_gets_one_part_per_worker_at_most() {
+        // big.rs: 40 s in 8 tests; q.rs 22 s (not over its share, stays
+        // whole), r.rs 3 s; two workers: 65 s, at best 33 s for one.
         let mut times: Vec<(String, f64)> = (0..8).map(|i| (format!("b{i}"), 5.0)).collect();
         times.extend([("q1".into(), 11.0), ("q2".into(), 11.0), ("r".into(), 3.0)]);
         let times: Vec<(&str, f64)> = times.iter().map(|(n, t)| (n.as_str(), *t)).collect();
@@ -700,25 +661,20 @@ mod tests {
             unit(0, &["q1", "q2"], "q.rs", false),
             unit(0, &["r"], "r.rs", false),
         ];
-        let out = split_dominant(units, &est, 2);
-        let keys: Vec<String> = out
+        let order = plan_lanes(DistMode::Loadfile, 2, units, &est, true);
+        let got = planned(&order);
+        let parts: Vec<&(String, Vec<String>, usize)> = got
             .iter()
-            .map(|u| match u {
-                WorkUnit::Tests(g) => format!("{} {}", g.key, g.tests.len()),
-                other => format!("{other:?}"),
-            })
+            .filter(|(k, _, _)| k.starts_with("0 big.rs"))
             .collect();
-        assert_eq!(
-            keys,
-            [
-                "0 big.rs (part 1/3) 3",
-                "0 big.rs (part 2/3) 2",
-                "0 big.rs (part 3/3) 3",
-                "0 q.rs 2",
-                "0 r.rs 1"
-            ]
-        );
-        assert!((lpt_span(out.iter().map(|u| est.unit(u)), 2) - 33.0).abs() < 1e-6);
+        assert_eq!(parts.len(), 2, "{got:?}");
+        assert_ne!(parts[0].2, parts[1].2, "one part per worker: {got:?}");
+        assert!(got.iter().any(|(k, t, _)| k == "0 q.rs" && t.len() == 2));
+        let mut ends = [0.0; 2];
+        for (u, (_, _, lane)) in order.units.iter().zip(&got) {
+            ends[*lane] += est.unit(u);
+        }
+        assert_eq!(ends.iter().copied().fold(0.0, f64::max), 33.0, "{got:?}");
     }
 
     #[test]
@@ -775,16 +731,18 @@ mod tests {
             DistMode::Loadscope,
             DistMode::Loadgroup,
         ] {
-            let lanes = plan_lanes(mode, 2, &units, &est).expect("a plan");
+            let plan = plan_lanes(mode, 2, units.clone(), &est, true);
+            let lanes = plan.lanes.expect("a plan");
             // a (3 s) alone; the others (0.3 s, 0.4 s) together.
             assert_eq!(lanes, [0, 1, 1], "{mode:?}");
         }
         // worksteal steals as it goes; `no` is one worker; one worker needs
         // no plan; nothing recorded: one shared queue.
-        assert_eq!(plan_lanes(DistMode::Worksteal, 2, &units, &est), None);
-        assert_eq!(plan_lanes(DistMode::No, 2, &units, &est), None);
-        assert_eq!(plan_lanes(DistMode::Load, 1, &units, &est), None);
-        assert_eq!(plan_lanes(DistMode::Load, 2, &units, &none()), None);
+        let lanes = |mode, n, est: &Estimates| plan_lanes(mode, n, units.clone(), est, true).lanes;
+        assert_eq!(lanes(DistMode::Worksteal, 2, &est), None);
+        assert_eq!(lanes(DistMode::No, 2, &est), None);
+        assert_eq!(lanes(DistMode::Load, 1, &est), None);
+        assert_eq!(lanes(DistMode::Load, 2, &none()), None);
     }
 
     #[test]
@@ -797,16 +755,5 @@ mod tests {
         assert!(!is_part("alpha::test/api tests/api.rs (stolen tail)"));
         assert!(!is_part("alpha (batch of 3)"));
         assert!(!is_part("a (part x/3)"));
-    }
-
-    #[test]
-    fn balanced_cuts_leave_no_part_empty() {
-        assert_eq!(balanced_cuts(&[1.0; 7], 2), [3]);
-        assert_eq!(balanced_cuts(&[1.0, 3.0, 3.0, 2.0], 2), [2]);
-        assert_eq!(balanced_cuts(&[9.0, 0.1, 0.1], 3), [1, 2]);
-        assert_eq!(balanced_cuts(&[0.1, 0.1, 9.0], 3), [1, 2]);
-        assert_eq!(balanced_cuts(&[1.0, 1.0, 1.0, 1.0], 4), [1, 2, 3]);
-        assert_eq!(balanced_cuts(&[1.0, 1.0], 5), [1]);
-        assert!(balanced_cuts(&[1.0], 2).is_empty());
     }
 }
