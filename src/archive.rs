@@ -334,6 +334,9 @@ pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutpu
     }
     let m = manifest.ok_or_else(|| unusable(file, format_args!("it has no {MANIFEST}")))?;
     check_coverage(&m, file, coverage.is_some())?;
+    if let (Some(_), Some(here)) = (coverage, &source.workspace_remap) {
+        check_mappable(&m.workspace_root, here)?;
+    }
     let remap = Remap {
         target: (m.target_dir.clone(), root.join(TARGET)),
         workspace: (
@@ -421,6 +424,18 @@ fn check_coverage(m: &Manifest, file: &Utf8Path, coverage: bool) -> Result<()> {
     }
 }
 
+/// llvm-cov's `-path-equivalence=FROM,TO` has no escape for a comma: a
+/// coverage run in another checkout needs both paths without one.
+fn check_mappable(built: &Utf8Path, here: &Utf8Path) -> Result<()> {
+    match [built, here].into_iter().find(|p| p.as_str().contains(',')) {
+        Some(p) => Err(UsageError(format!(
+            "--coverage cannot map sources between {built} and {here}: llvm-cov's -path-equivalence cannot take the comma in {p}; check the sources out at a path without one"
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// The archive's paths on this machine: each pair is (as built, here).
 struct Remap {
     target: (Utf8PathBuf, Utf8PathBuf),
@@ -501,5 +516,13 @@ mod tests {
             lib.starts_with("/tmp/x/target/debug/deps:/tmp/x/libdir"),
             "{lib}"
         );
+    }
+
+    #[test]
+    fn coverage_paths_with_a_comma_cannot_be_mapped() {
+        assert!(check_mappable("/b/ws".into(), "/h/ws".into()).is_ok());
+        let err = check_mappable("/b/ws".into(), "/h/a,b".into()).unwrap_err();
+        assert!(format!("{err:#}").contains("comma in /h/a,b"), "{err:#}");
+        assert!(check_mappable("/b/x,y".into(), "/h/ws".into()).is_err());
     }
 }
