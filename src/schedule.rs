@@ -8,7 +8,7 @@
 //! interleave files so that one file's tests spread over the workers;
 //! under `no`, the binaries' order. With recorded durations and 2+
 //! workers, each unit also gets a planned worker ([`crate::balance`]) in
-//! every mode but `no` and `worksteal`; without `--dist`, a group whose
+//! every mode but `no`; without `--dist`, a group whose
 //! recorded time exceeds its share of the run (total / N) is planned test
 //! by test, one part per worker (`plan_lanes`).
 
@@ -189,13 +189,13 @@ impl Order {
 }
 
 /// Plan a worker for each unit when recorded durations make a plan worth
-/// having: in every mode but `no` (one worker, the binaries' order) and
-/// `worksteal` (its owners keep their groups and thieves cut them as the
-/// run goes). With `split` (no `--dist`), a group whose recorded time
-/// exceeds its share of the run (total / N) is planned test by test with
-/// the rest, then each worker's share of it becomes one part, run in one
-/// process: a file that holds most of a suite's time would otherwise set
-/// the run's length however the rest is planned.
+/// having: in every mode but `no` (one worker, the binaries' order); under
+/// `worksteal`, thieves cut running groups once no unstarted unit is left.
+/// With `split` (no `--dist`), a group whose recorded time exceeds its
+/// share of the run (total / N) is planned test by test with the rest,
+/// then each worker's share of it becomes one part, run in one process: a
+/// file that holds most of a suite's time would otherwise set the run's
+/// length however the rest is planned.
 fn plan_lanes(
     mode: DistMode,
     workers: usize,
@@ -203,7 +203,7 @@ fn plan_lanes(
     est: &Estimates,
     split: bool,
 ) -> Order {
-    if workers < 2 || !est.recorded() || matches!(mode, DistMode::No | DistMode::Worksteal) {
+    if workers < 2 || !est.recorded() || mode == DistMode::No {
         return Order::shared(units);
     }
     let times: Vec<f64> = units.iter().map(|u| est.unit(u)).collect();
@@ -730,16 +730,16 @@ mod tests {
             DistMode::Loadfile,
             DistMode::Loadscope,
             DistMode::Loadgroup,
+            DistMode::Worksteal,
         ] {
             let plan = plan_lanes(mode, 2, units.clone(), &est, true);
             let lanes = plan.lanes.expect("a plan");
             // a (3 s) alone; the others (0.3 s, 0.4 s) together.
             assert_eq!(lanes, [0, 1, 1], "{mode:?}");
         }
-        // worksteal steals as it goes; `no` is one worker; one worker needs
-        // no plan; nothing recorded: one shared queue.
+        // `no` is one worker; one worker needs no plan; nothing recorded:
+        // one shared queue.
         let lanes = |mode, n, est: &Estimates| plan_lanes(mode, n, units.clone(), est, true).lanes;
-        assert_eq!(lanes(DistMode::Worksteal, 2, &est), None);
         assert_eq!(lanes(DistMode::No, 2, &est), None);
         assert_eq!(lanes(DistMode::Load, 1, &est), None);
         assert_eq!(lanes(DistMode::Load, 2, &none()), None);

@@ -738,7 +738,14 @@ fn planned_runs_run_each_test_exactly_once_in_every_mode() {
     full.assert_code(100);
     let want = full.junit().outcome_map();
     assert_eq!(want.len(), 41, "{}", full.ctx());
-    for dist in ["load", "loadfile", "loadscope", "loadgroup", "default"] {
+    for dist in [
+        "load",
+        "loadfile",
+        "loadscope",
+        "loadgroup",
+        "worksteal",
+        "default",
+    ] {
         for n in ["2", "3"] {
             let mut args: Vec<&str> = [&base[..], &["-n", n]].concat();
             if dist != "default" {
