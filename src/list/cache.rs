@@ -39,16 +39,23 @@ struct Key {
     env: u64,
 }
 
+/// A cached value of a binary, valid while its key is.
 #[derive(Serialize, Deserialize)]
-struct Entry {
+struct Entry<T> {
     key: Key,
+    #[serde(flatten)]
+    value: T,
+}
+
+/// A binary's listing.
+#[derive(Serialize, Deserialize)]
+struct Cases {
     cases: Vec<TestCase>,
 }
 
 /// A binary's answer to the logfile probe.
 #[derive(Serialize, Deserialize)]
-struct ProbeEntry {
-    key: Key,
+struct Probe {
     logfile: bool,
 }
 
@@ -77,23 +84,25 @@ impl ListCache {
         let Some(key) = key(binary) else {
             return list();
         };
-        let file = self.file(binary);
-        if let Some(cases) = read(&file, &key) {
+        let file = self.file(binary, "json");
+        if let Some(Cases { cases }) = read(&file, &key) {
             return Ok(cases);
         }
-        let entry = Entry {
-            key,
-            cases: list()?,
-        };
+        let value = Cases { cases: list()? };
+        let entry = Entry { key, value };
         let _ = crate::build::cache::write_json(&file, &entry);
-        Ok(entry.cases)
+        Ok(entry.value.cases)
     }
 
     /// Keep `cases` as the binary's listing, as it is now (an archive's
     /// listings, for its extracted binaries).
     pub fn put(&self, binary: &TestBinary, cases: Vec<TestCase>) -> Result<()> {
         let key = key(binary).context("the binary cannot be read")?;
-        crate::build::cache::write_json(&self.file(binary), &Entry { key, cases })
+        let entry = Entry {
+            key,
+            value: Cases { cases },
+        };
+        crate::build::cache::write_json(&self.file(binary, "json"), &entry)
     }
 
     /// Whether the binary's libtest writes verdicts to `--logfile`: the
@@ -103,25 +112,22 @@ impl ListCache {
         let Some(key) = key(binary) else {
             return probe().0;
         };
-        let name = binary.path.file_name().unwrap_or("binary");
-        let file = self.dir.join(format!("{name}.logfile.json"));
-        let cached = std::fs::read(&file)
-            .ok()
-            .and_then(|text| serde_json::from_slice::<ProbeEntry>(&text).ok())
-            .filter(|e| e.key == key);
-        if let Some(entry) = cached {
-            return entry.logfile;
+        let file = self.file(binary, "logfile.json");
+        if let Some(Probe { logfile }) = read(&file, &key) {
+            return logfile;
         }
         let (logfile, keep) = probe();
         if keep {
-            let _ = crate::build::cache::write_json(&file, &ProbeEntry { key, logfile });
+            let value = Probe { logfile };
+            let _ = crate::build::cache::write_json(&file, &Entry { key, value });
         }
         logfile
     }
 
-    fn file(&self, binary: &TestBinary) -> Utf8PathBuf {
+    /// The binary's cache file ending in `ext`.
+    fn file(&self, binary: &TestBinary, ext: &str) -> Utf8PathBuf {
         let name = binary.path.file_name().unwrap_or("binary");
-        self.dir.join(format!("{name}.json"))
+        self.dir.join(format!("{name}.{ext}"))
     }
 }
 
@@ -147,11 +153,11 @@ fn key(binary: &TestBinary) -> Option<Key> {
     })
 }
 
-/// The cached tests, if the entry is there and its key is `key`.
-fn read(file: &Utf8Path, key: &Key) -> Option<Vec<TestCase>> {
+/// The cached value, if the entry is there and its key is `key`.
+fn read<T: serde::de::DeserializeOwned>(file: &Utf8Path, key: &Key) -> Option<T> {
     let text = std::fs::read(file).ok()?;
-    let entry: Entry = serde_json::from_slice(&text).ok()?;
-    (entry.key == *key).then_some(entry.cases)
+    let entry: Entry<T> = serde_json::from_slice(&text).ok()?;
+    (entry.key == *key).then_some(entry.value)
 }
 
 #[cfg(test)]
