@@ -24,6 +24,12 @@ const TOTAL_BUDGET: usize = 40_000_000;
 /// Finest grid of the subset sums (steps per pair's total).
 const MAX_STEPS: usize = 20_000;
 
+/// The grid steps of a subset-sum table over `items` items: as fine as
+/// [`CELL_BUDGET`] allows, at most [`MAX_STEPS`].
+fn grid_steps(items: usize) -> usize {
+    (CELL_BUDGET / items.max(1)).min(MAX_STEPS)
+}
+
 /// The bin (worker or shard, 0..`workers`) for each of `times` (seconds,
 /// in the units' order). Deterministic: ties go to the lower index.
 pub fn assign(times: &[f64], workers: usize) -> Vec<usize> {
@@ -73,7 +79,7 @@ fn improve(times: &[f64], lane: &mut [usize], load: &mut [f64]) {
             let items: Vec<usize> = (0..lane.len())
                 .filter(|&i| lane[i] == top || lane[i] == other)
                 .collect();
-            spent += items.len() * (CELL_BUDGET / items.len().max(1)).min(MAX_STEPS) / 2;
+            spent += items.len() * grid_steps(items.len()) / 2;
             let Some(half) = closest_half(&items, times) else {
                 return false;
             };
@@ -105,7 +111,7 @@ fn closest_half(items: &[usize], times: &[f64]) -> Option<Vec<usize>> {
     if items.is_empty() || total <= 0.0 {
         return None;
     }
-    let steps = (CELL_BUDGET / items.len()).min(MAX_STEPS);
+    let steps = grid_steps(items.len());
     if steps < 100 {
         return None;
     }
