@@ -362,12 +362,8 @@ fn next_unit(
 /// single units at the end (so the workers finish together); in a planned
 /// lane never less than [`MIN_BATCH_SECS`].
 struct Queue {
-    state: Mutex<QueueState>,
+    lanes: Mutex<Vec<Lane>>,
     workers: usize,
-}
-
-struct QueueState {
-    lanes: Vec<Lane>,
 }
 
 #[derive(Default)]
@@ -399,27 +395,27 @@ impl Queue {
             lanes[lane].units.push_back((secs, unit));
         }
         Queue {
-            state: Mutex::new(QueueState { lanes }),
+            lanes: Mutex::new(lanes),
             workers,
         }
     }
 
     /// Worker `worker`'s next unit.
     fn next(&self, worker: usize) -> Option<WorkUnit> {
-        let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if q.lanes.len() == 1 {
-            let target = q.lanes[0].left / (self.workers * 4) as f64;
-            return q.lanes[0].take_batch(target, false);
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        if lanes.len() == 1 {
+            let target = lanes[0].left / (self.workers * 4) as f64;
+            return lanes[0].take_batch(target, false);
         }
-        let own = worker.min(q.lanes.len() - 1);
-        if !q.lanes[own].units.is_empty() {
-            let target = (q.lanes[own].left / 4.0).max(MIN_BATCH_SECS);
-            return q.lanes[own].take_batch(target, true);
+        let own = worker.min(lanes.len() - 1);
+        if !lanes[own].units.is_empty() {
+            let target = (lanes[own].left / 4.0).max(MIN_BATCH_SECS);
+            return lanes[own].take_batch(target, true);
         }
-        let busiest = (0..q.lanes.len())
-            .filter(|&l| !q.lanes[l].units.is_empty())
-            .max_by(|&a, &b| q.lanes[a].left.total_cmp(&q.lanes[b].left))?;
-        let lane = &mut q.lanes[busiest];
+        let busiest = (0..lanes.len())
+            .filter(|&l| !lanes[l].units.is_empty())
+            .max_by(|&a, &b| lanes[a].left.total_cmp(&lanes[b].left))?;
+        let lane = &mut lanes[busiest];
         let (secs, unit) = lane.units.pop_back()?;
         lane.left -= secs;
         Some(unit)
