@@ -220,15 +220,14 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     }
     // Whether the last build needed std's libdir: then rustc is asked for
     // it from the start, beside cargo's whole freshness check.
-    let wanted = target.join("xdist").join("std-libdir-wanted");
-    let compiled = compile(b, instrumentation.as_ref(), wanted.exists())?;
-    if compiled.std_libdir.is_some() != wanted.exists() {
-        let _ = match compiled.std_libdir {
-            Some(_) => {
-                crate::scratch::write_json(&wanted, &true, 0o600, crate::scratch::Json::Compact)
-            }
-            None => std::fs::remove_file(&wanted).map_err(Into::into),
-        };
+    let marker = target.join("xdist").join("std-libdir-wanted");
+    let wanted = marker.exists();
+    let compiled = compile(b, instrumentation.as_ref(), wanted)?;
+    // A marker that cannot be written or removed costs the next run's time only.
+    if compiled.std_libdir.is_some() && !wanted {
+        let _ = cache::write_json(&marker, &true);
+    } else if compiled.std_libdir.is_none() && wanted {
+        let _ = std::fs::remove_file(&marker);
     }
     if !from_cache || !describes(&meta, &compiled, &target) {
         if from_cache {

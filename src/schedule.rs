@@ -214,30 +214,32 @@ fn plan_lanes(
         }
         _ => false,
     };
-    // What is planned: whole units, and the tests of the groups split up.
-    let mut items: Vec<(usize, Option<usize>)> = Vec::new();
+    // What is planned: whole units, and the tests of the groups split up
+    // (each item: its unit, and whether it is one of the unit's tests).
+    let mut items: Vec<(usize, bool)> = Vec::new();
     let mut item_times = Vec::new();
     for (i, unit) in units.iter().enumerate() {
         match unit {
             WorkUnit::Tests(g) if split_up(i) => {
-                for (k, t) in g.tests.iter().enumerate() {
-                    items.push((i, Some(k)));
+                for t in &g.tests {
+                    items.push((i, true));
                     item_times.push(est.test(g.binary, &t.name));
                 }
             }
             _ => {
-                items.push((i, None));
+                items.push((i, false));
                 item_times.push(times[i]);
             }
         }
     }
     let planned = crate::balance::assign(&item_times, workers);
     let mut whole_lane = vec![0; units.len()];
+    // Per split unit, its tests' lanes in the tests' order.
     let mut test_lanes: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (&(i, test), &lane) in items.iter().zip(&planned) {
-        match test {
-            None => whole_lane[i] = lane,
-            Some(_) => test_lanes.entry(i).or_default().push(lane),
+    for (&(i, is_test), &lane) in items.iter().zip(&planned) {
+        match is_test {
+            false => whole_lane[i] = lane,
+            true => test_lanes.entry(i).or_default().push(lane),
         }
     }
     let (mut out, mut lanes) = (Vec::new(), Vec::new());
