@@ -13,14 +13,14 @@
 //! but the run's own user may reach it.
 //!
 //! - It listens on no TCP address (`listen_addresses = ''`), only on a Unix
-//!   socket in its own directory (the cluster's root, which also holds the
-//!   data directory), mode 0700. Only the directory's owner can enter it:
-//!   the user running cargo-xdist, or, when that is root, the `postgres`
-//!   account the server runs as (root still enters it: it bypasses file
-//!   permissions). The data directory is 0700 too. (On a system without a
-//!   `postgres` account, root runs the server as `nobody`, whose other
-//!   processes could then enter the directory: the password still stops
-//!   them.)
+//!   socket in its own directory (the cluster's directory, which also
+//!   holds the data directory), mode 0700. Only the directory's owner can
+//!   enter it: the user running cargo-xdist, or, when that is root, the
+//!   `postgres` account the server runs as (root still enters it: it
+//!   bypasses file permissions). The data directory is 0700 too. (On a
+//!   system without a `postgres` account, root runs the server as `nobody`,
+//!   whose other processes could then enter the directory: the password
+//!   still stops them.)
 //! - As defence in depth, every connection must authenticate with
 //!   SCRAM-SHA-256 as `postgres` with a password made for this run (a v4
 //!   UUID: 122 bits from the operating system's CSPRNG). `initdb` reads it
@@ -28,9 +28,38 @@
 //!   in the URL the tests and `--db-setup` get, and is redacted from output
 //!   like every other password (see `WorkerDatabases::secrets`).
 //!
+//! # Whose files root touches
+//!
+//! Run as root, the server's account owns the cluster's directory, so any
+//! process of that account (a test's `COPY ... TO PROGRAM` is one) may
+//! plant a symlink there at any time. Root therefore never opens, creates
+//! or reads a file in it by path:
+//!
+//! ```text
+//! cargo-xdist-pg-XXXX/   ours: 0700, or, as root, root:<account> 0710
+//!   pwfile               ours, given to the account, 0600; only while initdb runs
+//!   pg/                  the account's, 0700: the socket and
+//!     data/              the data directory
+//! ```
+//!
+//! - The outer directory only we can write, so the password file in it is
+//!   created where nothing can be planted (the account may only read it).
+//! - The output of `initdb` and `pg_ctl`, and the server's own log (its
+//!   stdout, `pg_ctl` without `-l`), go to descriptors of files we create
+//!   unnamed in the outer directory; a failed start reads them from those
+//!   descriptors, so what it prints is what those programs wrote.
+//! - `postmaster.pid` is read through descriptors opened with `O_NOFOLLOW`
+//!   from the cluster directory's; it only ever names a process to stop if
+//!   that process runs as the server's account in the very data directory
+//!   initdb made (compared by device and inode, not by path).
+//! - The tree is removed with `remove_dir_all` (which never follows a
+//!   symlink) and, when the process dies, by two watchdogs: one as the
+//!   account stops the server and empties its directory, then one as us
+//!   removes the rest.
+//!
 //! # The URL
 //!
-//! `postgres://postgres:PASSWORD@%2Fdev%2Fshm%2Fcargo-xdist-pg-XXXX:5432/DB`:
+//! `postgres://postgres:PASSWORD@%2Fdev%2Fshm%2Fcargo-xdist-pg-XXXX%2Fpg:5432/DB`:
 //! the socket directory, percent-encoded, is the host. Why this form:
 //!
 //! - libpq (psql, diesel, psycopg), rust-postgres (`postgres`,
@@ -55,17 +84,21 @@
 //! `std::process::exit`, so a small watchdog (`sh`, in its own process
 //! group) holds the read end of a pipe whose write end only this process
 //! has: when the pipe closes without a normal shutdown, the watchdog stops
-//! the server and deletes the directory itself. (The server itself is out
+//! the server and deletes the directory itself (as root: with the second
+//! watchdog above, which waits for the first to exit). (The server itself is out
 //! of reach of the terminal: `pg_ctl` starts it in a session of its own.)
 
 use std::ffi::CString;
+use std::io::Read;
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::process::{Pid, Signal};
 
 use super::url::percent_encode;
@@ -82,28 +115,39 @@ const SUPERUSER: &str = "postgres";
 /// A running private PostgreSQL server; dropping it stops the server and
 /// deletes its files. `Debug` does not show the password.
 pub struct EphemeralServer {
-    /// The cluster's directory; also the directory of the server's socket.
+    /// Our directory around the cluster's, which only we can write (see
+    /// the module docs); removing it removes everything.
+    outer: PathBuf,
+    /// The cluster's directory (`outer/pg`), the server account's; also
+    /// the directory of the server's socket.
     root: PathBuf,
+    /// `root`, opened when we made it: what root reads in the cluster is
+    /// reached from here, without following symlinks.
+    root_fd: OwnedFd,
     data: PathBuf,
+    /// Device and inode of the data directory, once initdb made it.
+    data_id: Option<(u64, u64)>,
     /// The superuser's password, made for this server.
     password: String,
     pg_ctl: PathBuf,
     account: Option<Account>,
     postmaster_pid: Option<i32>,
-    watchdog: Option<Child>,
+    /// Killed in this order on a normal shutdown (see `spawn_watchdogs`).
+    watchdogs: Vec<Child>,
     stopped: bool,
 }
 
 impl std::fmt::Debug for EphemeralServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EphemeralServer")
+            .field("outer", &self.outer)
             .field("root", &self.root)
             .field("data", &self.data)
             .field("password", &super::url::REDACTED)
             .field("pg_ctl", &self.pg_ctl)
             .field("account", &self.account)
             .field("postmaster_pid", &self.postmaster_pid)
-            .field("watchdog", &self.watchdog)
+            .field("watchdogs", &self.watchdogs)
             .field("stopped", &self.stopped)
             .finish()
     }
@@ -135,23 +179,28 @@ impl EphemeralServer {
         } else {
             None
         };
-        let root = make_root(account)?;
+        let dirs = make_dirs(account)?;
+        let root = dirs.outer.join(CLUSTER_DIR);
         let mut server = EphemeralServer {
             data: root.join("data"),
             root,
+            root_fd: dirs.root_fd,
+            outer: dirs.outer,
+            data_id: None,
             password: uuid::Uuid::new_v4().simple().to_string(),
             pg_ctl,
             account,
             postmaster_pid: None,
-            watchdog: None,
+            watchdogs: Vec::new(),
             stopped: false,
         };
         // From here on, any early return drops `server`, which cleans up.
-        server.spawn_watchdog()?;
+        server.spawn_watchdogs()?;
         server.initdb(&initdb)?;
+        server.data_id = server.data_identity();
         match server.pg_ctl_start(settings)? {
             Ok(()) => {
-                server.postmaster_pid = read_postmaster_pid(&server.data);
+                server.postmaster_pid = server.read_postmaster_pid();
                 Ok(server)
             }
             Err((status, log)) => {
@@ -227,7 +276,12 @@ impl EphemeralServer {
         cmd
     }
 
-    fn spawn_watchdog(&mut self) -> Result<(), DbError> {
+    /// The watchdogs (see the module docs). The first runs as the server's
+    /// account: when the pipe from this process closes, it stops the
+    /// server and removes what it can. As root that is the cluster's
+    /// directory's content only, so a second one, as root, waits for the
+    /// first to exit (its stdout closes) and removes the outer directory.
+    fn spawn_watchdogs(&mut self) -> Result<(), DbError> {
         let script =
             r#"read _ignored; "$0" stop -D "$1" -m immediate -w >/dev/null 2>&1; rm -rf "$2""#;
         let mut cmd = Command::new("sh");
@@ -235,10 +289,18 @@ impl EphemeralServer {
             .arg(script)
             .arg(&self.pg_ctl)
             .arg(&self.data)
-            .arg(&self.root)
+            .arg(if self.account.is_some() {
+                &self.root
+            } else {
+                &self.outer
+            })
             .current_dir(&self.root)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(if self.account.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stderr(Stdio::null())
             // Out of the terminal's foreground job: the SIGINT of a Ctrl-C
             // and the SIGHUP of a closing terminal go to the foreground
@@ -248,17 +310,32 @@ impl EphemeralServer {
             // no stable setsid, and a new group is all this needs.
             .process_group(0);
         run_as(&mut cmd, self.account);
-        let child = cmd
+        let mut first = cmd
             .spawn()
             .map_err(|e| failure(format!("could not start its watchdog (sh): {e}")))?;
-        self.watchdog = Some(child);
+        let done = first.stdout.take();
+        self.watchdogs.push(first);
+        if let Some(done) = done {
+            let second = Command::new("sh")
+                .arg("-c")
+                .arg(r#"read _ignored; rm -rf "$0""#)
+                .arg(&self.outer)
+                .current_dir("/")
+                .stdin(done)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .map_err(|e| failure(format!("could not start its watchdog (sh): {e}")))?;
+            // Killed first: killing the other would set it off.
+            self.watchdogs.insert(0, second);
+        }
         Ok(())
     }
 
     fn initdb(&self, initdb: &Path) -> Result<(), DbError> {
-        let log_path = self.root.join("initdb.log");
-        let log = create_log(&log_path)?;
-        let pwfile = self.root.join("pwfile");
+        let log = self.unnamed_log()?;
+        let pwfile = self.outer.join("pwfile");
         let status = self.write_pwfile(&pwfile).and_then(|()| {
             self.command(initdb)
                 .arg("-D")
@@ -267,33 +344,46 @@ impl EphemeralServer {
                 .arg(&pwfile)
                 .args(["-E", "UTF8", "--locale=C", "--no-sync"])
                 .stdout(log.try_clone().map_err(io_error)?)
-                .stderr(log)
+                .stderr(log.try_clone().map_err(io_error)?)
                 .status()
                 .map_err(|e| failure(format!("could not run {}: {e}", initdb.display())))
         });
         // The password has no business on disk once the cluster has it.
-        let removed = std::fs::remove_file(&pwfile);
+        // (Only we can write in `outer`: this is the file we made.)
+        let removed = match std::fs::remove_file(&pwfile) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        };
         let status = status?;
         if let Err(e) = removed {
-            return Err(io_error(e));
+            return Err(failure(format!("could not remove the password file: {e}")));
         }
         if status.success() {
             return Ok(());
         }
         Err(ephemeral_error(
             format!("initdb failed ({})", crate::error::describe_status(&status)),
-            &read_log(&log_path),
+            &read_tail(&log),
         ))
     }
 
-    /// The password file `initdb --pwfile` reads: created new, mode 0600,
-    /// owned by the server's account.
+    /// A new file with no name in our own directory, for a program's
+    /// output: read back from its descriptor, it holds what was written to
+    /// it and nothing else.
+    fn unnamed_log(&self) -> Result<std::fs::File, DbError> {
+        tempfile::tempfile_in(&self.outer)
+            .map_err(|e| failure(format!("could not create a log file: {e}")))
+    }
+
+    /// The password file `initdb --pwfile` reads: created new in our own
+    /// directory, mode 0600, owned by the server's account.
     fn write_pwfile(&self, path: &Path) -> Result<(), DbError> {
         let write = || -> io::Result<()> {
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(path)?;
             if let Some(account) = self.account {
                 std::os::unix::fs::fchown(&file, Some(account.uid), Some(account.gid))?;
@@ -309,9 +399,10 @@ impl EphemeralServer {
         &self,
         settings: &[(&str, &str)],
     ) -> Result<Result<(), (ExitStatus, String)>, DbError> {
-        let server_log = self.root.join("postgres.log");
-        let ctl_log_path = self.root.join("pg_ctl.log");
-        let ctl_log = create_log(&ctl_log_path)?;
+        // Without `-l`, the server writes its log to pg_ctl's stdout, which
+        // `-s` leaves to it alone; pg_ctl's own errors go to its stderr.
+        let server_log = self.unnamed_log()?;
+        let ctl_log = self.unnamed_log()?;
         // No TCP at all; the socket, in the private directory, is only for
         // its owner too.
         let mut options = format!(
@@ -326,40 +417,91 @@ impl EphemeralServer {
         }
         let status = self
             .command(&self.pg_ctl)
-            .args(["-w", "-t", "60", "-D"])
+            .args(["-s", "-w", "-t", "60", "-D"])
             .arg(&self.data)
-            .arg("-l")
-            .arg(&server_log)
             .arg("-o")
             .arg(options)
             .arg("start")
-            .stdout(ctl_log.try_clone().map_err(io_error)?)
-            .stderr(ctl_log)
+            .stdout(server_log.try_clone().map_err(io_error)?)
+            .stderr(ctl_log.try_clone().map_err(io_error)?)
             .status()
             .map_err(|e| failure(format!("could not run {}: {e}", self.pg_ctl.display())))?;
         if status.success() {
             return Ok(Ok(()));
         }
-        // Read now: the directory goes with the server. The server's own
-        // log says why it stopped; pg_ctl's only says that it did, unless
-        // the server never got to write anything.
-        let mut log = read_log(&server_log);
+        // The server's own log says why it stopped; pg_ctl's only says
+        // that it did, unless the server never got to write anything.
+        let mut log = read_tail(&server_log);
         if log.trim().is_empty() {
-            log = read_log(&ctl_log_path);
+            log = read_tail(&ctl_log);
         }
         Ok(Err((status, log)))
+    }
+
+    /// The data directory, opened from the cluster's without following a
+    /// symlink.
+    fn open_data(&self) -> Option<OwnedFd> {
+        rustix::fs::openat(
+            &self.root_fd,
+            "data",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+    }
+
+    /// Device and inode of the data directory.
+    fn data_identity(&self) -> Option<(u64, u64)> {
+        let st = rustix::fs::fstat(self.open_data()?).ok()?;
+        Some((st.st_dev, st.st_ino))
+    }
+
+    /// The postmaster's pid from `data/postmaster.pid`, read through
+    /// descriptors: no symlink is followed, and only a regular file is read.
+    fn read_postmaster_pid(&self) -> Option<i32> {
+        let file = rustix::fs::openat(
+            self.open_data()?,
+            "postmaster.pid",
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        if !rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&file).ok()?.st_mode).is_file() {
+            return None;
+        }
+        let mut text = String::new();
+        std::io::Read::take(std::fs::File::from(file), 4096)
+            .read_to_string(&mut text)
+            .ok()?;
+        parse_postmaster_pid(&text)
+    }
+
+    /// Whether the data directory has a `postmaster.pid` (of any type).
+    fn has_postmaster_pid(&self) -> bool {
+        self.open_data().is_some_and(|data| {
+            rustix::fs::statat(data, "postmaster.pid", AtFlags::SYMLINK_NOFOLLOW).is_ok()
+        })
+    }
+
+    /// The uid the server runs as.
+    fn server_uid(&self) -> u32 {
+        self.account
+            .map_or_else(|| rustix::process::geteuid().as_raw(), |a| a.uid)
     }
 
     /// Stop a server that may or may not be running, and wait until its
     /// postmaster is gone (killing it if `pg_ctl` could not stop it).
     fn force_stop(&mut self) {
-        // A stale postmaster.pid (the server died and its pid went to
-        // another process) must not name a process to wait for or kill.
-        let ours = |pid: i32| is_postmaster_of(pid, &self.data);
-        let pid = read_postmaster_pid(&self.data)
+        // A stale or forged postmaster.pid must not name a process to wait
+        // for or kill: only the server's account's process in the data
+        // directory initdb made counts.
+        let (data_id, uid) = (self.data_id, self.server_uid());
+        let ours = |pid: i32| data_id.is_some_and(|id| is_postmaster_of(pid, id, uid));
+        let pid = self
+            .read_postmaster_pid()
             .or(self.postmaster_pid)
             .filter(|&pid| ours(pid));
-        if self.data.join("postmaster.pid").exists() {
+        if self.has_postmaster_pid() {
             let _ = self
                 .command(&self.pg_ctl)
                 .args(["stop", "-m", "immediate", "-w", "-t", "30", "-D"])
@@ -385,9 +527,10 @@ impl EphemeralServer {
         }
         self.stopped = true;
         self.force_stop();
-        let _ = fs_err::remove_dir_all(&self.root);
-        // Last: should this process die before here, the watchdog cleans up.
-        if let Some(mut watchdog) = self.watchdog.take() {
+        // `remove_dir_all` follows no symlink the account may have planted.
+        let _ = fs_err::remove_dir_all(&self.outer);
+        // Last: should this process die before here, the watchdogs clean up.
+        for mut watchdog in self.watchdogs.drain(..) {
             let _ = watchdog.kill();
             let _ = watchdog.wait();
         }
@@ -548,11 +691,22 @@ fn world_traversable(dir: &Path) -> bool {
         .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
-/// A new directory for the cluster, mode 0700, owned by `account` if given.
-/// Memory-backed (/dev/shm) when possible: a throwaway server needs no
-/// durability, and every CREATE DATABASE makes hundreds of files, which is
-/// several times faster on tmpfs than on a VM's disk. Else the temp dir.
-fn make_root(account: Option<Account>) -> Result<PathBuf, DbError> {
+/// The name of the cluster's directory in ours.
+const CLUSTER_DIR: &str = "pg";
+
+/// The directories of a new server (see the module docs).
+struct Dirs {
+    /// Ours: 0700, or root:<account> 0710 (only traversed by the account).
+    outer: PathBuf,
+    /// `outer/pg`, opened: the account's (or ours), 0700.
+    root_fd: OwnedFd,
+}
+
+/// New directories for the cluster, the inner one owned by `account` if
+/// given. Memory-backed (/dev/shm) when possible: a throwaway server needs
+/// no durability, and every CREATE DATABASE makes hundreds of files, which
+/// is several times faster on tmpfs than on a VM's disk. Else the temp dir.
+fn make_dirs(account: Option<Account>) -> Result<Dirs, DbError> {
     let shm = PathBuf::from("/dev/shm");
     // Containers often give /dev/shm 64 MiB: too small for a cluster and
     // its worker databases.
@@ -560,8 +714,8 @@ fn make_root(account: Option<Account>) -> Result<PathBuf, DbError> {
         && free_bytes(&shm).is_some_and(|b| b >= MIN_SHM_FREE)
         && (account.is_none() || world_traversable(&shm))
     {
-        if let Ok(dir) = make_root_in(&shm, account) {
-            return Ok(dir);
+        if let Ok(dirs) = make_dirs_in(&shm, account) {
+            return Ok(dirs);
         }
     }
     let mut base = std::env::temp_dir();
@@ -569,7 +723,7 @@ fn make_root(account: Option<Account>) -> Result<PathBuf, DbError> {
         // The server's user must be able to reach its own directory.
         base = PathBuf::from("/tmp");
     }
-    make_root_in(&base, account)
+    make_dirs_in(&base, account)
 }
 
 /// Free space /dev/shm must have for the cluster to go there.
@@ -581,7 +735,7 @@ fn free_bytes(path: &Path) -> Option<u64> {
     Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
-fn make_root_in(base: &Path, account: Option<Account>) -> Result<PathBuf, DbError> {
+fn make_dirs_in(base: &Path, account: Option<Account>) -> Result<Dirs, DbError> {
     let dir = tempfile::Builder::new()
         .prefix("cargo-xdist-pg-")
         .permissions(std::fs::Permissions::from_mode(0o700))
@@ -592,30 +746,69 @@ fn make_root_in(base: &Path, account: Option<Account>) -> Result<PathBuf, DbErro
                 base.display()
             ))
         })?;
-    if let Some(account) = account {
-        // On error `dir` is dropped, which removes it.
-        std::os::unix::fs::chown(dir.path(), Some(account.uid), Some(account.gid))
-            .map_err(io_error)?;
+    // On error `dir` is dropped, which removes it.
+    let setup = || -> rustix::io::Result<OwnedFd> {
+        let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let outer = rustix::fs::open(dir.path(), dir_flags, Mode::empty())?;
+        if let Some(account) = account {
+            // The account may pass through, not list or write.
+            rustix::fs::fchown(&outer, None, Some(rustix::fs::Gid::from_raw(account.gid)))?;
+            rustix::fs::fchmod(&outer, Mode::from_raw_mode(0o710))?;
+        }
+        rustix::fs::mkdirat(&outer, CLUSTER_DIR, Mode::from_raw_mode(0o700))?;
+        let root = rustix::fs::openat(&outer, CLUSTER_DIR, dir_flags, Mode::empty())?;
+        if let Some(account) = account {
+            rustix::fs::fchown(
+                &root,
+                Some(rustix::fs::Uid::from_raw(account.uid)),
+                Some(rustix::fs::Gid::from_raw(account.gid)),
+            )?;
+        }
+        // Whatever the umask.
+        rustix::fs::fchmod(&root, Mode::from_raw_mode(0o700))?;
+        Ok(root)
+    };
+    let root_fd = setup().map_err(|e| {
+        failure(format!(
+            "could not set up the directory {}: {e}",
+            dir.path().display()
+        ))
+    })?;
+    // From here on the server's teardown (or its watchdogs) removes it.
+    Ok(Dirs {
+        outer: dir.keep(),
+        root_fd,
+    })
+}
+
+/// The end of a log written to `file` (from its start, whatever its
+/// offset; empty if it cannot be read).
+fn read_tail(file: &std::fs::File) -> String {
+    /// More than a one-line message quotes of it.
+    const TAIL_BYTES: u64 = 64 * 1024;
+    let len = file.metadata().map_or(0, |m| m.len());
+    let start = len.saturating_sub(TAIL_BYTES);
+    let mut bytes = vec![0; (len - start) as usize];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match file.read_at(&mut bytes[filled..], start + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
     }
-    // From here on the server's teardown (or its watchdog) removes it.
-    Ok(dir.keep())
+    bytes.truncate(filled);
+    let text = String::from_utf8_lossy(&bytes);
+    match (start > 0, text.split_once('\n')) {
+        // Not a line cut in half.
+        (true, Some((_, rest))) => rest.to_string(),
+        _ => text.into_owned(),
+    }
 }
 
-fn create_log(path: &Path) -> Result<std::fs::File, DbError> {
-    fs_err::File::create(path)
-        .map(fs_err::File::into_file)
-        .map_err(io_error)
-}
-
-/// A log file's text (empty if it cannot be read).
-fn read_log(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default()
-}
-
-fn read_postmaster_pid(data: &Path) -> Option<i32> {
-    let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+/// The pid in the first line of a `postmaster.pid`.
+fn parse_postmaster_pid(text: &str) -> Option<i32> {
     text.lines()
         .next()?
         .trim()
@@ -656,12 +849,24 @@ pub fn process_gone(pid: i32) -> io::Result<bool> {
     }
 }
 
-/// Whether process `pid` is the postmaster of the cluster in `data`: its
-/// working directory is the data directory (the postmaster changes into it
-/// at start). Unknown (no /proc, no permission) counts as no.
-fn is_postmaster_of(pid: i32, data: &Path) -> bool {
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
-    matches!((cwd, std::fs::canonicalize(data)), (Ok(cwd), Ok(data)) if cwd == data)
+/// Whether process `pid` is the postmaster of the cluster whose data
+/// directory has device and inode `data`: its working directory is that
+/// directory (the postmaster changes into it at start), and its real and
+/// effective uids are the server's, `uid`. Unknown (no /proc, no
+/// permission) counts as no.
+fn is_postmaster_of(pid: i32, data: (u64, u64), uid: u32) -> bool {
+    let in_data =
+        rustix::fs::stat(format!("/proc/{pid}/cwd")).is_ok_and(|st| (st.st_dev, st.st_ino) == data);
+    in_data
+        && std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .is_some_and(|ids| {
+                    let ids: Vec<&str> = ids.split_whitespace().take(2).collect();
+                    ids.len() == 2 && ids.iter().all(|id| *id == uid.to_string())
+                })
+        })
 }
 
 /// Wait until `pid` is gone, or no longer `ours`; `false` after `limit`.
@@ -694,13 +899,16 @@ mod tests {
     #[test]
     fn url_names_the_socket_directory_and_hides_the_password_from_debug() {
         let server = EphemeralServer {
+            outer: PathBuf::from("/tmp"),
             root: PathBuf::from("/tmp/cargo-xdist-pg-x y"),
+            root_fd: rustix::fs::open("/", OFlags::RDONLY, Mode::empty()).unwrap(),
             data: PathBuf::from("/tmp/cargo-xdist-pg-x y/data"),
+            data_id: None,
             password: "0123abcd".into(),
             pg_ctl: PathBuf::from("/bin/false"),
             account: None,
             postmaster_pid: None,
-            watchdog: None,
+            watchdogs: Vec::new(),
             stopped: true,
         };
         let url = server.url("my db");
@@ -766,15 +974,52 @@ mod tests {
     }
 
     #[test]
-    fn only_a_process_in_the_data_directory_counts_as_its_postmaster() {
+    fn only_a_process_of_the_servers_uid_in_the_data_directory_counts_as_its_postmaster() {
         let me = std::process::id() as i32;
+        let uid = rustix::process::geteuid().as_raw();
+        let id = |path: &Path| {
+            let st = rustix::fs::stat(path).unwrap();
+            (st.st_dev, st.st_ino)
+        };
         let cwd = std::env::current_dir().unwrap();
-        assert!(is_postmaster_of(me, &cwd));
-        assert!(!is_postmaster_of(me, Path::new("/")));
+        assert!(is_postmaster_of(me, id(&cwd), uid));
+        assert!(!is_postmaster_of(me, id(Path::new("/")), uid));
+        assert!(
+            !is_postmaster_of(me, id(&cwd), uid.wrapping_add(1)),
+            "another account's process is not the server's"
+        );
         let mut child = Command::new("true").current_dir(&cwd).spawn().unwrap();
         let pid = child.id() as i32;
         child.wait().unwrap();
-        assert!(!is_postmaster_of(pid, &cwd), "a reaped pid names nobody");
+        assert!(
+            !is_postmaster_of(pid, id(&cwd), uid),
+            "a reaped pid names nobody"
+        );
+    }
+
+    #[test]
+    fn postmaster_pid_files_and_log_tails_are_parsed() {
+        assert_eq!(parse_postmaster_pid("123\n/data\n"), Some(123));
+        assert_eq!(parse_postmaster_pid("-1\n"), None);
+        assert_eq!(parse_postmaster_pid("root:x:0:0\n"), None);
+        let mut file = tempfile::tempfile().unwrap();
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("line {i}\n"));
+        }
+        file.write_all(text.as_bytes()).unwrap();
+        // From the start of the file, whatever its offset, whole lines only.
+        let tail = read_tail(&file);
+        assert!(
+            tail.ends_with("line 19999\n"),
+            "{}",
+            &tail[tail.len() - 20..]
+        );
+        assert!(tail.starts_with("line "), "{}", &tail[..20]);
+        assert!(tail.len() <= 64 * 1024);
+        let small = tempfile::tempfile().unwrap();
+        (&small).write_all(b"FATAL: x\n").unwrap();
+        assert_eq!(read_tail(&small), "FATAL: x\n");
     }
 
     #[test]
