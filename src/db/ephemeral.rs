@@ -118,6 +118,8 @@ pub struct EphemeralServer {
     /// Our directory around the cluster's, which only we can write (see
     /// the module docs); removing it removes everything.
     outer: PathBuf,
+    /// `outer`, opened when we made it.
+    outer_fd: OwnedFd,
     /// The cluster's directory (`outer/pg`), the server account's; also
     /// the directory of the server's socket.
     root: PathBuf,
@@ -185,6 +187,7 @@ impl EphemeralServer {
             data: root.join("data"),
             root,
             root_fd: dirs.root_fd,
+            outer_fd: dirs.outer_fd,
             outer: dirs.outer,
             data_id: None,
             password: uuid::Uuid::new_v4().simple().to_string(),
@@ -318,7 +321,8 @@ impl EphemeralServer {
         if let Some(done) = done {
             let second = Command::new("sh")
                 .arg("-c")
-                .arg(r#"read _ignored; rm -rf "$0""#)
+                // As `shutdown` does: first shut the account out.
+                .arg(r#"read _ignored; chmod 700 "$0"; rm -rf "$0" || rm -rf "$0""#)
                 .arg(&self.outer)
                 .current_dir("/")
                 .stdin(done)
@@ -527,8 +531,18 @@ impl EphemeralServer {
         }
         self.stopped = true;
         self.force_stop();
-        // `remove_dir_all` follows no symlink the account may have planted.
-        let _ = fs_err::remove_dir_all(&self.outer);
+        // The server is gone: its account no longer passes through our
+        // directory, so nothing it runs can keep planting files in the
+        // tree while it is removed (by path: a process of the account
+        // already inside still could, hence a few tries). `remove_dir_all`
+        // follows no symlink the account may have planted.
+        let _ = rustix::fs::fchmod(&self.outer_fd, Mode::from_raw_mode(0o700));
+        for _ in 0..3 {
+            match std::fs::remove_dir_all(&self.outer) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {}
+                _ => break,
+            }
+        }
         // Last: should this process die before here, the watchdogs clean up.
         for mut watchdog in self.watchdogs.drain(..) {
             let _ = watchdog.kill();
@@ -698,6 +712,7 @@ const CLUSTER_DIR: &str = "pg";
 struct Dirs {
     /// Ours: 0700, or root:<account> 0710 (only traversed by the account).
     outer: PathBuf,
+    outer_fd: OwnedFd,
     /// `outer/pg`, opened: the account's (or ours), 0700.
     root_fd: OwnedFd,
 }
@@ -747,7 +762,7 @@ fn make_dirs_in(base: &Path, account: Option<Account>) -> Result<Dirs, DbError> 
             ))
         })?;
     // On error `dir` is dropped, which removes it.
-    let setup = || -> rustix::io::Result<OwnedFd> {
+    let setup = || -> rustix::io::Result<(OwnedFd, OwnedFd)> {
         let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let outer = rustix::fs::open(dir.path(), dir_flags, Mode::empty())?;
         if let Some(account) = account {
@@ -766,9 +781,9 @@ fn make_dirs_in(base: &Path, account: Option<Account>) -> Result<Dirs, DbError> 
         }
         // Whatever the umask.
         rustix::fs::fchmod(&root, Mode::from_raw_mode(0o700))?;
-        Ok(root)
+        Ok((outer, root))
     };
-    let root_fd = setup().map_err(|e| {
+    let (outer_fd, root_fd) = setup().map_err(|e| {
         failure(format!(
             "could not set up the directory {}: {e}",
             dir.path().display()
@@ -777,6 +792,7 @@ fn make_dirs_in(base: &Path, account: Option<Account>) -> Result<Dirs, DbError> 
     // From here on the server's teardown (or its watchdogs) removes it.
     Ok(Dirs {
         outer: dir.keep(),
+        outer_fd,
         root_fd,
     })
 }
@@ -822,7 +838,9 @@ fn parse_postmaster_pid(text: &str) -> Option<i32> {
 /// parent's, init or a subreaper). An error when that cannot be told: the
 /// process exists and `/proc` cannot say whether it is a zombie.
 pub fn process_gone(pid: i32) -> io::Result<bool> {
-    let id = Pid::from_raw(pid)
+    let id = (pid > 0)
+        .then(|| Pid::from_raw(pid))
+        .flatten()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad pid {pid}")))?;
     // Signal 0 only checks for existence (EPERM: it exists, not ours).
     match rustix::process::test_kill_process(id) {
@@ -900,6 +918,7 @@ mod tests {
     fn url_names_the_socket_directory_and_hides_the_password_from_debug() {
         let server = EphemeralServer {
             outer: PathBuf::from("/tmp"),
+            outer_fd: rustix::fs::open("/", OFlags::RDONLY, Mode::empty()).unwrap(),
             root: PathBuf::from("/tmp/cargo-xdist-pg-x y"),
             root_fd: rustix::fs::open("/", OFlags::RDONLY, Mode::empty()).unwrap(),
             data: PathBuf::from("/tmp/cargo-xdist-pg-x y/data"),
