@@ -24,7 +24,9 @@
 //!   again (run/worker.rs), so that, as with a process per test, the test
 //!   that died counts for nothing.
 
-use anyhow::Result;
+use std::os::unix::fs::DirBuilderExt;
+
+use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The flags the instrumented build adds.
@@ -115,8 +117,15 @@ pub struct Profiles {
 impl Profiles {
     pub fn new() -> Result<Self> {
         let (dir, root) = crate::scratch::private_dir("cargo-xdist-cov-")?;
-        fs_err::create_dir(root.join("profiles"))?;
-        fs_err::create_dir(root.join("discard"))?;
+        // Private too, whatever the umask: the test processes (the user's)
+        // write here, and cargo-xdist reads back what it finds by path.
+        for sub in ["profiles", "discard"] {
+            let path = root.join(sub);
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&path)
+                .with_context(|| format!("cannot create {path}"))?;
+        }
         Ok(Profiles { _dir: dir, root })
     }
 
@@ -225,8 +234,20 @@ mod tests {
         std::fs::write(&written, b"x").unwrap();
         std::fs::write(p.discard_pattern().replace("%p-%m", "1"), b"x").unwrap();
         assert_eq!(p.collected().unwrap(), [written]);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(p.root()).unwrap().permissions().mode();
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        let mode = std::fs::metadata(p.root()).unwrap().mode();
         assert_eq!(mode & 0o077, 0, "only the user may enter: {mode:o}");
+        // The directories the test processes write into are the user's
+        // alone too, whatever the umask.
+        for sub in ["profiles", "discard"] {
+            let meta = std::fs::metadata(p.root().join(sub)).unwrap();
+            assert_eq!(
+                (meta.mode() & 0o777, meta.uid()),
+                (0o700, me),
+                "{sub}: {:o}",
+                meta.mode()
+            );
+        }
     }
 }
