@@ -286,3 +286,77 @@ fn ctrl_c_stops_a_listing_that_hangs() {
     let left = processes_with_env(&needle);
     assert!(left.is_empty(), "left behind: {left:?}{}", run.ctx());
 }
+
+/// Processes of run `run_id` (with `XDIST_TESTRUNUID=run_id` in their
+/// environment), waiting up to ten seconds for them to end.
+fn processes_left(run_id: &str) -> Vec<(i32, String)> {
+    let needle = format!("XDIST_TESTRUNUID={run_id}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_with_env(&needle);
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGKILL of cargo-xdist (the OOM killer, a CI runner's hard timeout) runs
+/// no cleanup of its own, yet the stalled test process and the child it left
+/// in its process group (which ignores SIGINT, SIGTERM and SIGHUP) die; the
+/// run's scratch directory stays, and the next run removes it.
+#[test]
+fn sigkill_leaves_no_test_process_and_the_next_run_removes_its_scratch() {
+    let tmp = tempfile::Builder::new()
+        .prefix("xdist-sigkill-tmp-")
+        .tempdir()
+        .unwrap();
+    let tmpdir = tmp.path().to_string_lossy().into_owned();
+    let mut run_id = String::new();
+    let run = xdist_fixture("faults", &["--test", "stall", "-n", "1", "--no-progress"])
+        .env("XDIST_FIXTURE_STALL", "600")
+        .env("TMPDIR", &tmpdir)
+        .run_with(|live| {
+            run_id = wait_until_stalled(live);
+            send(live.pid, Signal::KILL);
+        });
+    assert_eq!(run.signal, Some(libc::SIGKILL), "{}", run.ctx());
+    let left = processes_left(&run_id);
+    for (pid, _) in &left {
+        // Descendants of the run this test started.
+        unsafe {
+            libc::kill(*pid, libc::SIGKILL);
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "processes of run {run_id} outlived cargo-xdist's SIGKILL (killed now): {left:?}{}",
+        run.ctx()
+    );
+    let scratch = || -> Vec<PathBuf> {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("cargo-xdist-")
+            })
+            .collect()
+    };
+    let killed = scratch();
+    assert_eq!(killed.len(), 1, "the killed run's scratch: {killed:?}");
+
+    let next = xdist_fixture("faults", &["--test", "stall", "--no-progress"])
+        .env("TMPDIR", &tmpdir)
+        .run();
+    next.assert_code(0);
+    assert!(
+        !killed[0].exists(),
+        "the next run left the killed run's scratch directory {}{}",
+        killed[0].display(),
+        next.ctx()
+    );
+    assert_eq!(scratch(), Vec::<PathBuf>::new(), "{}", next.ctx());
+}

@@ -11,11 +11,30 @@
 //! Ctrl-C, Ctrl-Z and `fg` on to it), and only then reaps the leader. A
 //! zombie leader keeps its process and group id taken, so no kill can reach
 //! a process that got a recycled id.
+//!
+//! Nothing of a group outlives cargo-xdist, even when it is killed by
+//! SIGKILL (the OOM killer, a CI runner's hard timeout), when no destructor
+//! and no signal handler runs:
+//!
+//! - the leader gets SIGKILL when cargo-xdist dies (`PR_SET_PDEATHSIG`, see
+//!   [`die_with_parent`]). The kernel sends it when the *thread* that
+//!   spawned the process ends, so a [`Running`] cannot leave the thread that
+//!   spawned it (it is not `Send`) and is driven there to its end;
+//! - the leader's own children (a test's helper process, the rustdoc
+//!   processes under `cargo test --doc`) do not get that signal, so a
+//!   watchdog kills the groups: a small `sh` in a process group of its own
+//!   (out of reach of the terminal's Ctrl-C) that reads `+ PGID` and `- PGID`
+//!   lines from a pipe whose write end only cargo-xdist holds. A group is
+//!   added once spawned and removed before its leader is reaped (its id is
+//!   still taken then); when the pipe closes, the watchdog SIGKILLs every
+//!   group still listed and exits. After a normal run none is listed.
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::marker::PhantomData;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
@@ -74,7 +93,10 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd.process_group(0);
+    die_with_parent(&mut cmd);
     let mut child = cmd.spawn()?;
+    let pgid = Pid::from_child(&child);
+    watchdog(pgid, '+');
     let (tx, rx) = channel();
     for (stream, pipe) in [
         (
@@ -111,13 +133,92 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
                 let _ = tx.send(Msg::Eof);
             })?;
     }
-    let pgid = Pid::from_child(&child);
     Ok(Running {
         child,
         pgid,
         rx,
         open_pipes: 2,
+        not_send: PhantomData,
     })
+}
+
+/// Make the process `cmd` starts get SIGKILL when this process dies
+/// (`PR_SET_PDEATHSIG`), strictly: when the thread that spawns it ends, so
+/// spawn it from a thread that outlives it. Should this process have died
+/// before the signal was set up (the new process's parent is then another),
+/// the new process does not start.
+pub fn die_with_parent(cmd: &mut Command) {
+    let parent = rustix::process::getpid();
+    let setup = move || {
+        rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+        if rustix::process::getppid() != Some(parent) {
+            // No allocation between fork and exec: a plain OS error.
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(())
+    };
+    // SAFETY: the closure makes two system calls and allocates nothing, as
+    // code between fork and exec must.
+    unsafe {
+        cmd.pre_exec(setup);
+    }
+}
+
+/// What the watchdog runs: `$g` holds the listed groups, space-separated
+/// with a space on each side; on end of input each gets SIGKILL.
+const WATCHDOG_SCRIPT: &str = r#"g=' '
+while read -r op id; do
+  case $op in
+    +) g="$g$id " ;;
+    -) case $g in *" $id "*) g="${g%% "$id" *} ${g#* "$id" }" ;; esac ;;
+  esac
+done
+for id in $g; do kill -s KILL -- "-$id" 2>/dev/null; done
+"#;
+
+/// Tell the watchdog (started on first use) that group `pgid` now runs
+/// (`op` `+`) or is about to be reaped (`-`).
+fn watchdog(pgid: Pid, op: char) {
+    static WATCHDOG: OnceLock<Option<Mutex<ChildStdin>>> = OnceLock::new();
+    let pipe = WATCHDOG.get_or_init(|| match start_watchdog() {
+        Ok(pipe) => Some(Mutex::new(pipe)),
+        Err(e) => {
+            eprintln!(
+                "warning: cannot start the watchdog of test processes (sh: {e}); \
+                 should cargo-xdist be killed, children of its test processes may outlive it"
+            );
+            None
+        }
+    });
+    if let Some(pipe) = pipe {
+        let mut pipe = pipe.lock().unwrap_or_else(|e| e.into_inner());
+        // One short write, so lines from several threads never interleave.
+        // Should the watchdog be gone, the death signal still reaches the
+        // leaders.
+        let _ = pipe.write_all(format!("{op} {}\n", pgid.as_raw_nonzero()).as_bytes());
+    }
+}
+
+fn start_watchdog() -> std::io::Result<ChildStdin> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(WATCHDOG_SCRIPT)
+        // Nothing of the run's environment: nobody mistakes it for a
+        // process of the run, and no variable changes what sh does.
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Out of the terminal's foreground job, so the SIGINT of a Ctrl-C
+        // does not end it while cargo-xdist still cleans up.
+        .process_group(0);
+    let mut child = cmd.spawn()?;
+    let pipe = child.stdin.take().expect("piped stdin");
+    // Never waited for: it ends after this process, which holds the only
+    // write end of its input (it is close-on-exec, so no test inherits it).
+    drop(child);
+    Ok(pipe)
 }
 
 /// What [`output`] collected.
@@ -158,6 +259,8 @@ pub struct Running {
     pgid: Pid,
     rx: Receiver<Msg>,
     open_pipes: u8,
+    /// Driven on the thread that spawned it (see the module docs).
+    not_send: PhantomData<*const ()>,
 }
 
 impl Running {
@@ -176,6 +279,7 @@ impl Running {
         // group's: kill what is left, stop signalling it, then reap.
         self.kill_group(Signal::KILL);
         cancel.unwatch_group(self.pgid);
+        watchdog(self.pgid, '-');
         let status = self.child.wait()?;
         Ok(Finished {
             status,
@@ -498,6 +602,50 @@ mod tests {
             })
             .unwrap();
         assert_eq!(fin.killed, Some(KillReason::Timeout));
+    }
+
+    /// The watchdog's script, given `+ PGID` and `- PGID` lines, kills the
+    /// groups still listed when its input closes, and only those.
+    #[test]
+    fn the_watchdog_kills_the_listed_groups_when_its_input_closes() {
+        let start = |script: &str| {
+            let mut c = sh(script);
+            c.process_group(0).stdin(Stdio::null());
+            c.spawn().unwrap()
+        };
+        // Two groups: the first listed to the end, the second unlisted
+        // before, each a shell that waits for a `sleep` in its group.
+        let mut groups = [start("sleep 600 & wait"), start("sleep 600 & wait")];
+        let mut watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHDOG_SCRIPT)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = watchdog.stdin.take().unwrap();
+        let [a, b] = [groups[0].id(), groups[1].id()];
+        write!(input, "+ {a}\n+ {b}\n- {b}\n").unwrap();
+        drop(input);
+        assert!(watchdog.wait().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = groups[0].try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        let unlisted_alive = groups[1].try_wait().unwrap().is_none();
+        // The test's own cleanup of the groups it started.
+        for group in &mut groups {
+            let _ = rustix::process::kill_process_group(Pid::from_child(group), Signal::KILL);
+            let _ = group.wait();
+        }
+        let status = status.expect("the listed group was not killed");
+        assert_eq!(describe_status(&status), "signal 9 (SIGKILL)");
+        assert!(unlisted_alive, "an unlisted group was killed");
     }
 
     #[test]
