@@ -56,3 +56,68 @@ fn without_doc_no_doctest_runs() {
     let control = xdist_fixture("docs", &["--workspace", "--doc", "-n", "2"]).run();
     run.assert_no_test_ran(&control, "doctests run only with --doc");
 }
+
+/// `fixtures/rerun`: `base`'s doctest `plain` needs the feature `extra`,
+/// which only `user` turns on. Each package's doctests get the outcome of
+/// `cargo test --doc` with the same selection: with both packages
+/// selected, cargo builds `base` with `extra` and `plain` passes; with `-p
+/// base` it does not compile, as under cargo.
+#[test]
+fn doctests_get_cargos_features_for_the_users_selection() {
+    let target = tempfile::tempdir().unwrap();
+    let target_dir = target.path().to_string_lossy().into_owned();
+    let plain = "base/src/lib.rs - plain (line 25)";
+    let outcome = |run: &Run, suite: &str, name: &str| {
+        let junit = run.junit();
+        let case = junit
+            .get(suite, name)
+            .unwrap_or_else(|| panic!("no testcase {suite} / {name}{}", run.ctx()));
+        case.outcome.short()
+    };
+    // The build's `base`, and no other: the doctests use what it built.
+    let base_rlibs = || {
+        let deps = target.path().join("debug").join("deps");
+        let mut names: Vec<String> = std::fs::read_dir(&deps)
+            .unwrap_or_else(|e| panic!("{}: {e}", deps.display()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("libbase-") && n.ends_with(".rlib"))
+            .collect();
+        names.sort();
+        names
+    };
+    for selection in [&["--workspace"][..], &["-p", "base", "-p", "user"]] {
+        let mut args = selection.to_vec();
+        args.extend(["--doc", "-n", "2"]);
+        let run = xdist_fixture("rerun", &args)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .junit()
+            .run();
+        run.assert_code(100);
+        run.assert_no_panic();
+        assert_eq!(outcome(&run, "base::doc", plain), "pass", "{}", run.ctx());
+        assert_eq!(
+            outcome(&run, "user::doc", "user/src/lib.rs - (line 3)"),
+            "pass",
+            "{}",
+            run.ctx()
+        );
+        assert_eq!(
+            outcome(&run, "base::doc", "base/src/lib.rs - add1 (line 12)"),
+            "pass",
+            "{}",
+            run.ctx()
+        );
+        assert_eq!(base_rlibs().len(), 1, "{:?}{}", base_rlibs(), run.ctx());
+    }
+    let run = xdist_fixture("rerun", &["-p", "base", "--doc", "-n", "2"])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .junit()
+        .run();
+    run.assert_code(100);
+    assert_eq!(outcome(&run, "base::doc", plain), "fail", "{}", run.ctx());
+    assert!(
+        run.junit().cases.iter().all(|c| c.suite != "user::doc"),
+        "-p base runs no other package's doctests{}",
+        run.ctx()
+    );
+}

@@ -57,6 +57,8 @@ pub struct RunOptions {
     /// Arguments for custom harnesses and rustdoc: the filters and the
     /// user's arguments, as `cargo test` passes them.
     pub harness_args: Vec<String>,
+    /// `--doc`: the filters, which rustdoc gets without whitespace.
+    pub doc_filters: crate::config::Filters,
     /// Variables for `cargo test --doc` beyond the worker's (under
     /// `--coverage`: the instrumentation flags, a discarded profile).
     pub doc_env: Vec<(String, String)>,
@@ -103,6 +105,7 @@ impl RunOptions {
             doc_cargo_args: crate::build::doc_cargo_args(&config.build, build),
             libtest_args,
             harness_args: config.filters.harness_args(),
+            doc_filters: config.filters.clone(),
             doc_env,
             coverage: coverage.map(Session::profile_paths),
             retries: config.retries,
