@@ -121,3 +121,57 @@ fn doctests_get_cargos_features_for_the_users_selection() {
         run.ctx()
     );
 }
+
+/// The header counts the tests known before the run and the packages whose
+/// doctests run (not each package as one test); the closing line counts
+/// every test that ran, in the singular for one.
+#[test]
+fn run_lines_count_doctests_honestly() {
+    let run = xdist_fixture("rerun", &["--workspace", "--doc", "-n", "2"]).run();
+    run.assert_code(100);
+    let line = |prefix: &str| {
+        (run.stdout.lines())
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix}...{}", run.ctx()))
+            .to_string()
+    };
+    // 4 libtest tests and a custom harness; base's and user's doctests.
+    let header = line("Running ");
+    assert!(
+        header.starts_with("Running 5 tests and the doctests of 2 packages in "),
+        "{header}{}",
+        run.ctx()
+    );
+    // 5 tests and 6 doctests.
+    assert!(
+        line("Ran ").starts_with("Ran 11 tests in "),
+        "{}",
+        run.ctx()
+    );
+
+    let one = [
+        "-p",
+        "user",
+        "--test",
+        "api",
+        "-n",
+        "1",
+        "--exact",
+        "api_fails",
+    ];
+    let run = xdist_fixture("rerun", &one).run();
+    run.assert_code(100);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines.contains(&"Running 1 test in 1 group on 1 worker"),
+        "{}",
+        run.ctx()
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Ran 1 test in ") && l.ends_with(" on 1 worker")),
+        "{}",
+        run.ctx()
+    );
+}

@@ -245,11 +245,16 @@ pub fn run(
             .then(|| steal::Board::new(slots.len(), options.estimates.clone())),
         verdicts,
     };
-    let tests = order.units.iter().map(WorkUnit::test_count).sum();
+    let is_doc = |u: &&WorkUnit| matches!(u, WorkUnit::Doctests { .. });
+    let doctest_packages = order.units.iter().filter(is_doc).count();
+    let tests = (order.units.iter().filter(|u| !is_doc(u)))
+        .map(WorkUnit::test_count)
+        .sum();
     ctx.emit(RunEvent::Started {
         tests,
         groups: order.units.len(),
         workers: slots.len(),
+        doctest_packages,
     });
     let started = Instant::now();
     let queue = Queue::new(order, slots.len(), &options.estimates);
