@@ -48,8 +48,8 @@ pub struct RunOptions {
     pub live_output: bool,
     /// `--dist worksteal`: idle workers take the unstarted tail of busy ones.
     pub worksteal: bool,
-    /// `--doc`: cargo arguments for `cargo test --doc -p PKG` (features,
-    /// profile, target, manifest path, ...).
+    /// `--doc`: cargo arguments for `cargo test --doc` (the user's package
+    /// selection, features, profile, target, manifest path, ...).
     pub doc_cargo_args: Vec<String>,
     /// Extra libtest arguments (after the names): `--include-ignored`, the
     /// user's arguments after `--`.
