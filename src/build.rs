@@ -38,14 +38,15 @@ pub struct TestBinary {
     pub env: Vec<(String, String)>,
 }
 
-/// A package whose doctests run as one unit (`--doc`), by
-/// `cargo test --doc -p PACKAGE` in its directory.
+/// A package whose doctests run as one unit (`--doc`), by `cargo test
+/// --doc` with the user's package selection, only this package's rustdoc
+/// let through.
 #[derive(Debug, Clone)]
 pub struct DocPackage {
     /// `package::doc`: the id its doctests are reported under.
     pub id: String,
     pub package: String,
-    /// The package root: cargo runs there.
+    /// The package root: it tells this package's rustdoc from the others'.
     pub manifest_dir: Utf8PathBuf,
 }
 
@@ -317,16 +318,24 @@ fn doc_packages(b: &BuildOptions, meta: &Metadata) -> Vec<DocPackage> {
         .collect()
 }
 
-/// The cargo arguments `cargo test --doc -p PKG` shares with the build. It
-/// runs in the package's directory, where cargo finds the workspace itself;
-/// a relative `--target-dir` is made absolute; an instrumented build's
-/// arguments come last (its target directory wins).
+/// The cargo arguments of every `cargo test --doc` run: the user's own
+/// package selection (`-p`, `--workspace`, `--exclude`, or none) and build
+/// options, as `cargo test` would get them. Cargo resolves features for
+/// the selected packages together, so a package's doctests see the
+/// features (and the build) another selected package turns on, as under
+/// `cargo test`; `-p PKG` alone would resolve them anew, rebuilding the
+/// library with fewer features (see [`crate::run::doctest`] for how one
+/// package's doctests run alone). A relative path is made absolute; an
+/// instrumented build's arguments come last (its target directory wins).
 pub fn doc_cargo_args(b: &BuildOptions, build: &BuildOutput) -> Vec<String> {
     let absolute = |p: &String| match std::env::current_dir() {
         Ok(cwd) => cwd.join(p).to_string_lossy().into_owned(),
         Err(_) => p.clone(),
     };
     let only_these = BuildOptions {
+        package: b.package.clone(),
+        workspace: b.workspace,
+        exclude: b.exclude.clone(),
         features: b.features.clone(),
         all_features: b.all_features,
         no_default_features: b.no_default_features,
@@ -337,6 +346,7 @@ pub fn doc_cargo_args(b: &BuildOptions, build: &BuildOutput) -> Vec<String> {
             None => b.target_dir.as_ref().map(absolute),
             Some(_) => None,
         },
+        manifest_path: b.manifest_path.as_ref().map(absolute),
         locked: b.locked,
         offline: b.offline,
         frozen: b.frozen,

@@ -141,9 +141,14 @@ pub struct TestResult {
 #[derive(Debug, Clone)]
 pub enum RunEvent {
     Started {
+        /// Tests of the units other than doctests (a custom harness counts
+        /// one).
         tests: usize,
         groups: usize,
         workers: usize,
+        /// `--doc`: packages whose doctests run (their number is known
+        /// only as they run).
+        doctest_packages: usize,
     },
     TestStarted {
         worker: String,

@@ -22,6 +22,10 @@ use cargo_xdist::run::{self, RunOptions};
 use cargo_xdist::{archive, durations, history, plan, schedule, signal};
 
 fn main() {
+    // Started by cargo as its RUSTDOC, for a `--doc` unit (see run::doctest).
+    if let Some(code) = run::doctest::rustdoc_shim() {
+        std::process::exit(code);
+    }
     let code = match cli::parse_from(std::env::args_os()) {
         Err(e) => {
             let _ = e.print();

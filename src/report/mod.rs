@@ -123,8 +123,14 @@ impl Reporter for Collector {
     fn on_event(&self, event: &RunEvent) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match event {
-            RunEvent::Started { tests, workers, .. } => {
-                st.scheduled = *tests;
+            RunEvent::Started {
+                tests,
+                workers,
+                doctest_packages,
+                ..
+            } => {
+                // A package's doctests count as one until they run.
+                st.scheduled = *tests + *doctest_packages;
                 st.started = true;
                 st.summary.workers = *workers;
             }
@@ -261,6 +267,7 @@ mod tests {
             tests: 4,
             groups: 1,
             workers: 2,
+            doctest_packages: 0,
         });
         c.on_event(&RunEvent::TestFinished(result("a", Outcome::Passed)));
         c.on_event(&RunEvent::TestFinished(result("b", Outcome::Failed)));
@@ -284,6 +291,7 @@ mod tests {
             tests: 3,
             groups: 1,
             workers: 1,
+            doctest_packages: 0,
         });
         let attempt = |name: &str, outcome, n: u32, again: bool| {
             RunEvent::TestFinished(result(name, outcome).on_attempt(n, 3, again))

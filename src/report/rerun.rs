@@ -3,7 +3,10 @@
 //! (every crate may have a `tests::it_works`), so each command selects one
 //! binary (`-p PKG` and its target: `--lib`, `--test NAME`, ...) and its
 //! failed tests by exact name; a run whose failures are in one binary gets
-//! one command.
+//! one command. Names are quoted for a POSIX shell. A doctest's name has
+//! spaces, which rustdoc would split: the doctest runner hands rustdoc
+//! filters without whitespace that select the same doctests
+//! ([`crate::run::doctest`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -152,13 +155,14 @@ mod tests {
             fail("alpha", "tests::a"),
             fail("custom::test/c", "c"),
             fail("alpha::doc", "src/lib.rs - add (line 3)"),
+            fail("alpha::doc", "src/odd dir/it's.rs - odd (line 5)"),
         ];
         let refs: Vec<&TestResult> = failures.iter().collect();
         assert_eq!(
             rerun.commands(&refs),
             [
                 "cargo xdist --manifest-path '/w s/Cargo.toml' -p alpha --lib --exact tests::b tests::a -- --nocapture",
-                "cargo xdist --manifest-path '/w s/Cargo.toml' -p alpha --doc --lib --exact 'src/lib.rs - add (line 3)' -- --nocapture",
+                "cargo xdist --manifest-path '/w s/Cargo.toml' -p alpha --doc --lib --exact 'src/lib.rs - add (line 3)' \"src/odd dir/it's.rs - odd (line 5)\" -- --nocapture",
                 "cargo xdist --manifest-path '/w s/Cargo.toml' -p alpha --test api --exact get_user -- --nocapture",
                 "cargo xdist --manifest-path '/w s/Cargo.toml' -p custom --test c -- --nocapture",
             ]

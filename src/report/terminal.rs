@@ -221,11 +221,10 @@ impl Terminal {
             };
             let _ = writeln!(
                 out,
-                "\nRan {} tests in {} on {} worker{}{restarts}{retries}",
-                summary.ran(),
+                "\nRan {} in {} on {}{restarts}{retries}",
+                count(summary.ran(), "test", "tests"),
                 format_secs(summary.elapsed),
-                summary.workers,
-                if summary.workers == 1 { "" } else { "s" },
+                count(summary.workers, "worker", "workers"),
             );
         }
         if !failures.is_empty() {
@@ -325,6 +324,25 @@ impl Terminal {
     }
 }
 
+/// `Running 3 tests and the doctests of 2 packages in 5 groups on 2
+/// workers`: a package's doctests are counted only as they run.
+fn running_line(tests: usize, doctest_packages: usize, groups: usize, workers: usize) -> String {
+    let what = match (tests, doctest_packages) {
+        (_, 0) => count(tests, "test", "tests"),
+        (0, d) => format!("the doctests of {}", count(d, "package", "packages")),
+        (t, d) => format!(
+            "{} and the doctests of {}",
+            count(t, "test", "tests"),
+            count(d, "package", "packages")
+        ),
+    };
+    format!(
+        "Running {what} in {} on {}",
+        count(groups, "group", "groups"),
+        count(workers, "worker", "workers")
+    )
+}
+
 /// `1 test`, `2 tests`.
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -407,6 +425,7 @@ impl Reporter for Terminal {
                 tests,
                 groups,
                 workers,
+                doctest_packages,
             } => {
                 if self.opts.progress {
                     let bar = ProgressBar::with_draw_target(
@@ -424,9 +443,7 @@ impl Reporter for Terminal {
                     st.bar = Some(bar);
                 }
                 if !quiet {
-                    let s = if *workers == 1 { "" } else { "s" };
-                    let header =
-                        format!("Running {tests} tests in {groups} groups on {workers} worker{s}");
+                    let header = running_line(*tests, *doctest_packages, *groups, *workers);
                     self.println(&st, &header);
                 }
                 st.started = true;

@@ -1,6 +1,14 @@
-//! `--doc`: a package's doctests as one unit of work, run by
-//! `cargo test --doc -p PKG` on a worker (with its environment and
-//! database), each doctest reported on its own.
+//! `--doc`: a package's doctests as one unit of work, run by `cargo test
+//! --doc` on a worker (with its environment and database), each doctest
+//! reported on its own.
+//!
+//! Cargo gets the user's own package selection (`--workspace`, `-p A -p
+//! B`, ...; see [`crate::build::doc_cargo_args`]), so it resolves features
+//! and finds the libraries built exactly as `cargo test` would: `-p PKG`
+//! alone would resolve `PKG`'s features by themselves and rebuild it. To run
+//! one package's doctests only, cargo-xdist is cargo's `RUSTDOC`: run so
+//! ([`rustdoc_shim`]), it hands the doctest run of that package to the real
+//! rustdoc and ends the other packages' at once, successfully.
 //!
 //! Verdicts come from libtest's `--logfile`, as for other tests. rustdoc
 //! may run two libtest sessions for one package (edition 2024's merged
@@ -8,22 +16,224 @@
 //! truncating it. So the logfile is a named pipe that cargo-xdist keeps
 //! open for reading: both sessions' entries arrive, none is lost.
 //!
-//! Doctest names have the form `src/lib.rs - path::item (line 12)`; the
-//! filters and arguments go to rustdoc's libtest as under `cargo test`.
+//! Doctest names have the form `src/lib.rs - path::item (line 12)`. rustdoc
+//! splits the test arguments it passes libtest at whitespace, so a filter
+//! with a space in it (a doctest's name) would select nothing: such filters
+//! are replaced by ones without whitespace that select the same doctests
+//! of the package's listing ([`whitespace_free_filters`]).
 
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
+
+use camino::Utf8PathBuf;
 
 use super::RunContext;
 use super::libtest::{self, Verdict};
 use super::output::{LiveLines, append_bounded, tail};
 use super::process::{self, Event, KillReason, Stream};
 use crate::build::{DocPackage, cargo_program};
+use crate::config::{Filters, IgnoredMode};
 use crate::env::{WorkerSlot, command};
 use crate::error::describe_status;
 use crate::event::{Outcome, RunEvent, TestResult};
+
+/// Set for a `cargo test --doc` run: the directory of the package whose
+/// doctests run; rustdoc (cargo-xdist as [`rustdoc_shim`]) skips the others.
+const DOCTESTS_OF: &str = "XDIST_DOCTESTS_OF";
+/// The rustdoc the shim runs.
+const REAL_RUSTDOC: &str = "XDIST_REAL_RUSTDOC";
+/// The user's own `RUSTDOC`, given back to the real rustdoc.
+const USER_RUSTDOC: &str = "XDIST_USER_RUSTDOC";
+
+/// Run as cargo's `RUSTDOC` (when [`DOCTESTS_OF`] is set): a doctest run of
+/// another package than that one ends at once, successfully, with nothing
+/// to report; anything else becomes the real rustdoc, in this process, with
+/// the environment cargo gave it. `None`: not run as rustdoc. On return
+/// the process exits with the code.
+pub fn rustdoc_shim() -> Option<i32> {
+    use std::os::unix::process::CommandExt;
+    let only = std::env::var_os(DOCTESTS_OF)?;
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // Cargo sets the package's directory for each rustdoc it starts.
+    if args.iter().any(|a| a == "--test") && std::env::var_os("CARGO_MANIFEST_DIR") != Some(only) {
+        return Some(0);
+    }
+    let real = std::env::var_os(REAL_RUSTDOC).unwrap_or_else(|| "rustdoc".into());
+    let mut cmd = std::process::Command::new(&real);
+    cmd.args(args);
+    match std::env::var_os(USER_RUSTDOC) {
+        Some(user) => cmd.env("RUSTDOC", user),
+        None => cmd.env_remove("RUSTDOC"),
+    };
+    for var in [DOCTESTS_OF, REAL_RUSTDOC, USER_RUSTDOC] {
+        cmd.env_remove(var);
+    }
+    let e = cmd.exec();
+    eprintln!(
+        "error: cannot run rustdoc ({}): {e}; check RUSTDOC and PATH",
+        real.to_string_lossy()
+    );
+    Some(101)
+}
+
+/// The rustdoc cargo would run: `$RUSTDOC`, else the one beside cargo
+/// (a toolchain's), else `rustdoc` on the PATH.
+fn real_rustdoc() -> OsString {
+    if let Some(user) = std::env::var_os("RUSTDOC") {
+        return user;
+    }
+    let cargo = std::path::PathBuf::from(cargo_program());
+    match cargo.parent().map(|dir| dir.join("rustdoc")) {
+        Some(beside) if cargo.is_absolute() && beside.is_file() => beside.into_os_string(),
+        _ => "rustdoc".into(),
+    }
+}
+
+/// `cargo test --doc` with the user's selection, in the directory cargo-xdist
+/// runs in (as the user's own `cargo test`), letting only `package`'s
+/// rustdoc run.
+fn cargo_test_doc(
+    ctx: &RunContext,
+    slot: &WorkerSlot,
+    package: &DocPackage,
+    cwd: &camino::Utf8Path,
+) -> std::process::Command {
+    let mut cmd = command(&cargo_program(), cwd, &[], Some(slot));
+    cmd.envs(ctx.options.doc_env.iter().map(|(k, v)| (k, v)));
+    if let Some(user) = std::env::var_os("RUSTDOC") {
+        cmd.env(USER_RUSTDOC, user);
+    }
+    cmd.env(REAL_RUSTDOC, real_rustdoc());
+    match std::env::current_exe() {
+        Ok(me) => cmd.env("RUSTDOC", me),
+        // Without the shim every selected package's doctests would run.
+        Err(_) => cmd.env("RUSTDOC", "/nonexistent/cargo-xdist"),
+    };
+    cmd.env(DOCTESTS_OF, package.manifest_dir.as_str());
+    cmd.args(["test", "--doc"]);
+    cmd.args(&ctx.options.doc_cargo_args);
+    cmd.arg("--");
+    cmd
+}
+
+/// The arguments rustdoc passes libtest: the user's filters, or, when one
+/// has whitespace, filters without any that select the same doctests of the
+/// package's listing. `Ok(None)`: no doctest is selected.
+fn libtest_args(
+    ctx: &RunContext,
+    slot: &WorkerSlot,
+    package: &DocPackage,
+    cwd: &camino::Utf8Path,
+) -> Result<Option<Vec<String>>, (String, String)> {
+    let f = &ctx.options.doc_filters;
+    let spaced = |p: &String| p.contains(char::is_whitespace);
+    if !f.patterns.iter().chain(&f.skip).any(spaced) {
+        return Ok(Some(ctx.options.harness_args.clone()));
+    }
+    let mut cmd = cargo_test_doc(ctx, slot, package, cwd);
+    cmd.arg("--list");
+    let limit = ctx.options.timeout.unwrap_or(Duration::MAX);
+    let out = process::output(cmd, ctx.cancel, limit)
+        .map_err(|e| (format!("cannot list the doctests: {e}"), String::new()))?;
+    if !out.finished.status.success() {
+        let mut all = out.stdout;
+        all.extend_from_slice(&out.stderr);
+        return Err((
+            format!(
+                "listing the doctests failed ({})",
+                describe_status(&out.finished.status)
+            ),
+            tail(&all),
+        ));
+    }
+    let listed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(String::from)
+        .collect();
+    let wanted: BTreeSet<&str> = (listed.iter())
+        .map(String::as_str)
+        .filter(|n| selects(f, n))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let Some((include, skip)) = whitespace_free_filters(&listed, &wanted) else {
+        return Err((
+            "rustdoc splits test filters at whitespace, and no filters without it \
+             select exactly these doctests; use a filter without spaces"
+                .into(),
+            String::new(),
+        ));
+    };
+    let mut args = include;
+    for s in skip {
+        args.extend(["--skip".to_string(), s]);
+    }
+    match f.ignored {
+        IgnoredMode::Skip => {}
+        IgnoredMode::Only => args.push("--ignored".into()),
+        IgnoredMode::Include => args.push("--include-ignored".into()),
+    }
+    args.extend(f.test_args.iter().cloned());
+    Ok(Some(args))
+}
+
+/// Whether libtest runs `name` under `f`'s filters (the ignored mode aside).
+fn selects(f: &Filters, name: &str) -> bool {
+    let matches = |p: &String| if f.exact { name == p } else { name.contains(p) };
+    (f.patterns.is_empty() || f.patterns.iter().any(matches)) && !f.skip.iter().any(matches)
+}
+
+/// Filters and `--skip` filters, none with whitespace (libtest's substring
+/// match), that select exactly `wanted` of `all`: for each wanted name its
+/// word found in the fewest other names, and for each other name still
+/// selected a word of it found in no wanted name. `None`: there are none
+/// such (every word of a name that must go is in a wanted one).
+fn whitespace_free_filters(
+    all: &[String],
+    wanted: &BTreeSet<&str>,
+) -> Option<(Vec<String>, Vec<String>)> {
+    let others: Vec<&str> = (all.iter())
+        .map(String::as_str)
+        .filter(|n| !wanted.contains(n))
+        .collect();
+    if others.is_empty() {
+        return Some((Vec::new(), Vec::new()));
+    }
+    // A word of `o` that no wanted name has: `--skip` it.
+    fn own_word<'a>(o: &'a str, wanted: &BTreeSet<&str>) -> Option<&'a str> {
+        (o.split_whitespace())
+            .filter(|t| !wanted.iter().any(|w| w.contains(t)))
+            .max_by_key(|t| t.len())
+    }
+    let mut include = BTreeSet::new();
+    for w in wanted {
+        // Its word in the fewest other names, all of which can be skipped.
+        let best = (w.split_whitespace())
+            .filter_map(|t| {
+                let found_in: Vec<&&str> = others.iter().filter(|o| o.contains(t)).collect();
+                found_in
+                    .iter()
+                    .all(|o| own_word(o, wanted).is_some())
+                    .then_some((found_in.len(), std::cmp::Reverse(t.len()), t))
+            })
+            .min()?;
+        include.insert(best.2);
+    }
+    let mut skip = BTreeSet::new();
+    for o in &others {
+        if include.iter().any(|t| o.contains(t)) {
+            skip.insert(own_word(o, wanted)?);
+        }
+    }
+    let owned = |s: BTreeSet<&str>| s.into_iter().map(String::from).collect();
+    Some((owned(include), owned(skip)))
+}
 
 /// Run `package`'s doctests on `slot`.
 pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
@@ -50,6 +260,24 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
         )))
     };
 
+    let cwd = match std::env::current_dir().map(Utf8PathBuf::from_path_buf) {
+        Ok(Ok(cwd)) => cwd,
+        _ => {
+            return fail_unit(
+                "cannot run cargo test --doc: the working directory is gone or not UTF-8".into(),
+                String::new(),
+            );
+        }
+    };
+    let test_args = match libtest_args(ctx, slot, package, &cwd) {
+        Ok(Some(args)) => args,
+        // The filters select none of this package's doctests.
+        Ok(None) => return,
+        Err((reason, output)) => return fail_unit(reason, output),
+    };
+    if ctx.is_cancelled() {
+        return;
+    }
     let fifo_path = ctx.logfile_path(&slot.name);
     let fifo = match make_fifo(fifo_path.as_std_path()) {
         Ok(f) => f,
@@ -60,12 +288,8 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
             );
         }
     };
-    let mut cmd = command(&cargo_program(), &package.manifest_dir, &[], Some(slot));
-    cmd.envs(ctx.options.doc_env.iter().map(|(k, v)| (k, v)));
-    cmd.args(["test", "--doc", "-p", &package.package]);
-    cmd.args(&ctx.options.doc_cargo_args);
-    cmd.arg("--");
-    cmd.args(&ctx.options.harness_args);
+    let mut cmd = cargo_test_doc(ctx, slot, package, &cwd);
+    cmd.args(&test_args);
     cmd.arg("--logfile").arg(&fifo_path);
 
     ctx.emit(RunEvent::TestStarted {
@@ -147,7 +371,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
             // rustdoc failed. Say so, with cargo's output.
             fail_unit(
                 format!(
-                    "cargo test --doc -p {} failed ({}) after {reported} doctest results",
+                    "cargo test --doc of {} failed ({}) after {reported} doctest results",
                     package.package,
                     describe_status(&f.status)
                 ),
@@ -199,7 +423,18 @@ impl DoctestLog {
         while let Some(nl) = self.buf[line_start..].find('\n') {
             let line_end = line_start + nl;
             let line = &self.buf[line_start..line_end];
-            if let Some(name_at) = doctest_name_start(line) {
+            // A one-line entry without a message: the name is the rest of
+            // the line, whatever spaces its file's path has.
+            let plain = (entry_start == line_start)
+                .then(|| {
+                    ["ok ", "failed ", "ignored "]
+                        .iter()
+                        .find(|v| line.starts_with(**v))
+                        .map(|v| v.len())
+                })
+                .flatten()
+                .filter(|_| doctest_name_start(line).is_some());
+            if let Some(name_at) = plain.or_else(|| doctest_name_start(line)) {
                 let head = self.buf[entry_start..line_start + name_at].trim_end();
                 let name = line[name_at..].to_string();
                 let verdict = match head {
@@ -283,6 +518,95 @@ mod tests {
             got[0].0,
             "docs/src/lib.rs - double (line 26) - compile fail"
         );
+        let got = log.feed("failed base/src/odd dir/it's.rs - odd::odd (line 5)\n");
+        assert_eq!(
+            got,
+            [(
+                "base/src/odd dir/it's.rs - odd::odd (line 5)".to_string(),
+                Verdict::Failed(None)
+            )]
+        );
+    }
+
+    /// What libtest runs under rustdoc: it gets the filters split at
+    /// whitespace.
+    fn rustdoc_runs<'a>(all: &'a [String], include: &[String], skip: &[String]) -> Vec<&'a str> {
+        let words = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .flat_map(|s| s.split_whitespace())
+                .map(String::from)
+                .collect()
+        };
+        let f = Filters {
+            patterns: words(include),
+            skip: words(skip),
+            ..Default::default()
+        };
+        all.iter()
+            .map(String::as_str)
+            .filter(|n| selects(&f, n))
+            .collect()
+    }
+
+    #[test]
+    fn filters_without_whitespace_select_exactly_the_wanted_doctests() {
+        let all: Vec<String> = [
+            "base/src/lib.rs - (line 3)",
+            "base/src/lib.rs - add (line 5)",
+            "base/src/lib.rs - add1 (line 15)",
+            "base/src/lib.rs - add1 (line 19)",
+            "base/src/odd dir/it's.rs - odd::odd (line 5)",
+            "base/src/odd dir/it's.rs - odd::odd (line 15)",
+            "README.md - (line 5)",
+        ]
+        .map(String::from)
+        .to_vec();
+        let exact = |names: &[&str]| Filters {
+            patterns: names.iter().map(|n| n.to_string()).collect(),
+            exact: true,
+            ..Default::default()
+        };
+        for wanted in [
+            &["base/src/lib.rs - add1 (line 15)"][..],
+            &["base/src/lib.rs - add (line 5)"],
+            &["base/src/lib.rs - (line 3)", "README.md - (line 5)"],
+            &[
+                "base/src/lib.rs - add1 (line 19)",
+                "base/src/odd dir/it's.rs - odd::odd (line 5)",
+            ],
+            &["base/src/odd dir/it's.rs - odd::odd (line 15)"],
+        ] {
+            let f = exact(wanted);
+            let set: BTreeSet<&str> = all
+                .iter()
+                .map(String::as_str)
+                .filter(|n| selects(&f, n))
+                .collect();
+            assert_eq!(set.len(), wanted.len());
+            let (include, skip) = whitespace_free_filters(&all, &set).unwrap();
+            assert!(include.iter().chain(&skip).all(|t| !t.contains(' ')));
+            let ran: BTreeSet<&str> = rustdoc_runs(&all, &include, &skip).into_iter().collect();
+            assert_eq!(ran, set, "{include:?} --skip {skip:?}");
+        }
+        // All of them: no filter at all.
+        let every: BTreeSet<&str> = all.iter().map(String::as_str).collect();
+        assert_eq!(
+            whitespace_free_filters(&all, &every),
+            Some((vec![], vec![]))
+        );
+        // `(line 1)` apart from `(line 11)`, both ways.
+        let all: Vec<String> = ["a.rs - f (line 1)", "a.rs - f (line 11)"]
+            .map(String::from)
+            .to_vec();
+        for one in &all {
+            let wanted: BTreeSet<&str> = [one.as_str()].into();
+            let (include, skip) = whitespace_free_filters(&all, &wanted).unwrap();
+            assert_eq!(rustdoc_runs(&all, &include, &skip), [one]);
+        }
+        // Names of the same words cannot be told apart.
+        let all: Vec<String> = ["a.rs - x y", "a.rs - y x"].map(String::from).to_vec();
+        let wanted: BTreeSet<&str> = ["a.rs - x y"].into();
+        assert_eq!(whitespace_free_filters(&all, &wanted), None);
     }
 
     #[test]

@@ -48,8 +48,8 @@ pub struct RunOptions {
     pub live_output: bool,
     /// `--dist worksteal`: idle workers take the unstarted tail of busy ones.
     pub worksteal: bool,
-    /// `--doc`: cargo arguments for `cargo test --doc -p PKG` (features,
-    /// profile, target, manifest path, ...).
+    /// `--doc`: cargo arguments for `cargo test --doc` (the user's package
+    /// selection, features, profile, target, manifest path, ...).
     pub doc_cargo_args: Vec<String>,
     /// Extra libtest arguments (after the names): `--include-ignored`, the
     /// user's arguments after `--`.
@@ -57,6 +57,8 @@ pub struct RunOptions {
     /// Arguments for custom harnesses and rustdoc: the filters and the
     /// user's arguments, as `cargo test` passes them.
     pub harness_args: Vec<String>,
+    /// `--doc`: the filters, which rustdoc gets without whitespace.
+    pub doc_filters: crate::config::Filters,
     /// Variables for `cargo test --doc` beyond the worker's (under
     /// `--coverage`: the instrumentation flags, a discarded profile).
     pub doc_env: Vec<(String, String)>,
@@ -103,6 +105,7 @@ impl RunOptions {
             doc_cargo_args: crate::build::doc_cargo_args(&config.build, build),
             libtest_args,
             harness_args: config.filters.harness_args(),
+            doc_filters: config.filters.clone(),
             doc_env,
             coverage: coverage.map(Session::profile_paths),
             retries: config.retries,
@@ -242,11 +245,16 @@ pub fn run(
             .then(|| steal::Board::new(slots.len(), options.estimates.clone())),
         verdicts,
     };
-    let tests = order.units.iter().map(WorkUnit::test_count).sum();
+    let is_doc = |u: &&WorkUnit| matches!(u, WorkUnit::Doctests { .. });
+    let doctest_packages = order.units.iter().filter(is_doc).count();
+    let tests = (order.units.iter().filter(|u| !is_doc(u)))
+        .map(WorkUnit::test_count)
+        .sum();
     ctx.emit(RunEvent::Started {
         tests,
         groups: order.units.len(),
         workers: slots.len(),
+        doctest_packages,
     });
     let started = Instant::now();
     let queue = Queue::new(order, slots.len(), &options.estimates);
