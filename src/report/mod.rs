@@ -251,6 +251,7 @@ mod tests {
             attempt: 1,
             max_attempts: 1,
             will_retry: false,
+            amends: false,
         }
     }
 
