@@ -42,7 +42,15 @@ impl TestResult {
             attempt: 1,
             max_attempts: 1,
             will_retry: false,
+            amends: false,
         }
+    }
+
+    /// This result replaces the test's earlier verdict in this run (its
+    /// process ended badly after the test had passed).
+    pub fn amending(mut self) -> Self {
+        self.amends = true;
+        self
     }
 
     pub fn took(mut self, duration: Duration) -> Self {
@@ -135,6 +143,10 @@ pub struct TestResult {
     /// This failed attempt runs again. An interrupted or stopped run may
     /// drop the retry: this result then stays the test's verdict.
     pub will_retry: bool,
+    /// This result replaces one reported earlier for the same test and
+    /// attempt: the test passed, but its process then ended badly (an exit
+    /// handler aborted, hung or changed the exit status) because of it.
+    pub amends: bool,
 }
 
 /// What the runner reports as it goes.

@@ -54,6 +54,10 @@ struct TestFinished<'a> {
     duration: f64,
     attempt: u32,
     flaky: bool,
+    /// This event replaces an earlier `test-finished` of the same test and
+    /// attempt (the process ended badly after the test passed).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    amends: bool,
 }
 
 impl<'a> TestFinished<'a> {
@@ -68,6 +72,7 @@ impl<'a> TestFinished<'a> {
             duration: r.duration.as_secs_f64(),
             attempt: r.attempt,
             flaky: r.is_flaky(),
+            amends: r.amends,
         }
     }
 }

@@ -154,6 +154,7 @@ mod tests {
             attempt: 1,
             max_attempts: 1,
             will_retry: false,
+            amends: false,
         };
         let summary = RunSummary {
             results: vec![

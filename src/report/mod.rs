@@ -136,6 +136,12 @@ impl Reporter for Collector {
             }
             RunEvent::TestFinished(r) => {
                 let key = (r.binary.clone(), r.name.clone());
+                // A verdict amended after the process's end replaces the
+                // earlier one.
+                if let Some(&i) = st.index.get(&key).filter(|_| r.amends) {
+                    st.summary.results[i] = r.clone();
+                    return;
+                }
                 // A retry replaces the attempt before it, which is kept.
                 if let Some(&i) = st.index.get(&key).filter(|_| r.is_retry()) {
                     let earlier = std::mem::replace(&mut st.summary.results[i], r.clone());
@@ -251,6 +257,7 @@ mod tests {
             attempt: 1,
             max_attempts: 1,
             will_retry: false,
+            amends: false,
         }
     }
 

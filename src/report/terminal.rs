@@ -474,7 +474,7 @@ impl Reporter for Terminal {
                     }
                 }
                 if let Some(bar) = &st.bar {
-                    if r.outcome != Outcome::Skipped && !r.is_retry() {
+                    if r.outcome != Outcome::Skipped && !r.is_retry() && !r.amends {
                         bar.inc(1);
                     }
                 }

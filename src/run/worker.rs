@@ -36,6 +36,10 @@ const MAX_NAME_BYTES: usize = 96 * 1024;
 /// `--coverage`: most fresh processes spent re-running the finished tests
 /// of one process that died (each further death costs one test).
 const MAX_RECOVERY_PROCESSES: usize = 8;
+/// Most fresh processes spent finding which tests make a process end badly
+/// after its last verdict (halving: enough for a few culprits among
+/// hundreds of tests).
+const MAX_EXIT_SEARCH_PROCESSES: usize = 24;
 
 /// Run `unit` on worker `worker` (its `slot`).
 pub fn run_unit(
@@ -151,6 +155,10 @@ struct LibtestProcess<'c, 'a> {
     attempt: u32,
     /// Indices of the tests that failed and are to run again.
     again: RefCell<Vec<usize>>,
+    /// How this process ended, when that was not how a libtest process
+    /// whose tests gave these verdicts ends (see [`exit_problem`]): a
+    /// crash mid-test, or a bad end after the last verdict.
+    ended_badly: RefCell<Option<String>>,
 }
 
 impl<'c, 'a> LibtestProcess<'c, 'a> {
@@ -172,6 +180,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             silent: false,
             attempt: 1,
             again: RefCell::default(),
+            ended_badly: RefCell::default(),
         }
     }
 
@@ -295,10 +304,148 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         }
         self.report_failure_output(&p);
         let missing = p.reader.without_verdict();
-        if missing.is_empty() {
-            return Vec::new();
+        if !missing.is_empty() {
+            if let Ok(f) = &finished {
+                self.ended_badly.replace(Some(describe_status(&f.status)));
+            }
+            return self.judge_missing(&p, finished, &missing);
         }
-        self.judge_missing(&p, finished, &missing)
+        let problem = finished
+            .as_ref()
+            .ok()
+            .and_then(|f| exit_problem(f, !p.failed.is_empty(), self.ctx.options.timeout));
+        if let Some(problem) = problem {
+            self.ended_badly.replace(Some(problem.clone()));
+            if !self.silent && !self.ctx.is_cancelled() {
+                self.judge_exit(&p, problem);
+            }
+        }
+        Vec::new()
+    }
+
+    /// Every test of this process has its verdict, yet the process ended
+    /// as no libtest process with those verdicts does (`problem`): an exit
+    /// handler aborted, a destructor hung, a leak checker changed the exit
+    /// status. `cargo test` fails the binary for it. Find the tests whose
+    /// own process ends so by running subsets of the passed ones again,
+    /// silently, and fail those; where no single test does it alone, fail
+    /// every test of the smallest set that still does.
+    fn judge_exit(&self, p: &Progress, problem: String) {
+        let passed: Vec<usize> = p
+            .ran
+            .iter()
+            .copied()
+            .filter(|i| !p.failed.contains(i))
+            .collect();
+        let mut budget = MAX_EXIT_SEARCH_PROCESSES;
+        let (culprits, alone) = if passed.is_empty() {
+            (Vec::new(), false)
+        } else {
+            self.exit_culprits(&passed, &mut budget)
+        };
+        // What the process wrote after its last verdict (the exit
+        // handler's last words), without libtest's closing lines; stdout
+        // and stderr apart, as their bytes may interleave mid-line.
+        let since =
+            |buf: &[u8], at: usize| String::from_utf8_lossy(&buf[at.min(buf.len())..]).into_owned();
+        let mut after = without_libtest_lines(&since(&p.stdout, p.stdout_offset), &self.names);
+        after.push_str(&since(&p.stderr, p.stderr_offset));
+        let after = tail(after.trim_start_matches('\n').as_bytes());
+        let whole = format!(
+            "the test process of {} ended badly after its last test: {problem}",
+            self.binary.id
+        );
+        let (culprits, reason) = if culprits.is_empty() {
+            // Nothing passed, or nothing reproduces it: every test that
+            // ran in the process carries it.
+            let all = if passed.is_empty() {
+                p.ran.clone()
+            } else {
+                passed
+            };
+            (
+                all,
+                format!("{whole}; no subset of its tests does so again"),
+            )
+        } else if alone {
+            (
+                culprits,
+                format!("{whole}; it does so when this test runs alone"),
+            )
+        } else {
+            (
+                culprits,
+                format!("{whole}; it does so when these tests run together"),
+            )
+        };
+        for idx in culprits {
+            let t = self.tests[idx];
+            let result = TestResult::new(
+                &self.binary.id,
+                &t.name,
+                t.source_path.clone(),
+                self.group,
+                &self.slot.name,
+                Outcome::Failed,
+            )
+            .took(p.took[idx])
+            .because(Some(reason.clone()))
+            .with_output(after.clone())
+            .on_attempt(
+                self.attempt,
+                self.ctx.options.retries.saturating_add(1),
+                false,
+            )
+            .amending();
+            self.emit_event(RunEvent::TestFinished(result));
+        }
+    }
+
+    /// Of `tests` (whose process together ended badly), the ones that end
+    /// their process badly on their own, found by halving; `true` with
+    /// them when each did so alone. A set whose halves both end well is
+    /// returned whole (the tests do it only together), as is any set
+    /// left when `budget` processes have been spent.
+    fn exit_culprits(&self, tests: &[usize], budget: &mut usize) -> (Vec<usize>, bool) {
+        if tests.len() == 1 {
+            return (tests.to_vec(), true);
+        }
+        let (left, right) = tests.split_at(tests.len() / 2);
+        let mut found = Vec::new();
+        let mut alone = true;
+        let mut any = false;
+        for half in [left, right] {
+            if *budget == 0 || self.ctx.is_cancelled() {
+                return (tests.to_vec(), false);
+            }
+            *budget -= 1;
+            if self.ends_badly(half) {
+                any = true;
+                let (f, a) = self.exit_culprits(half, budget);
+                found.extend(f);
+                alone &= a;
+            }
+        }
+        if !any {
+            return (tests.to_vec(), false);
+        }
+        (found, alone)
+    }
+
+    /// Run `tests` (indices) again in a fresh process, reporting nothing:
+    /// whether that process ends badly too.
+    fn ends_badly(&self, tests: &[usize]) -> bool {
+        let subset: Vec<&TestCase> = tests.iter().map(|&i| self.tests[i]).collect();
+        let again = LibtestProcess {
+            names: subset.iter().map(|t| t.name.clone()).collect(),
+            tests: &subset,
+            silent: true,
+            again: RefCell::default(),
+            ended_badly: RefCell::default(),
+            ..*self
+        };
+        again.run();
+        again.ended_badly.into_inner().is_some()
     }
 
     /// `--coverage`: this process died without writing its profile, so the
@@ -315,6 +462,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
                 tests: &remaining,
                 silent: true,
                 again: RefCell::default(),
+                ended_badly: RefCell::default(),
                 ..*self
             };
             remaining = again.run();
@@ -458,6 +606,31 @@ fn without_libtest_lines(text: &str, names: &[String]) -> String {
     out
 }
 
+/// How a libtest process whose every test has its verdict ended, if that
+/// is not how such a process ends: exit code 0, or 101 when a test failed
+/// (`any_failed`). `None` when it was cancelled (the run was interrupted).
+fn exit_problem(f: &Finished, any_failed: bool, timeout: Option<Duration>) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
+    match f.killed {
+        Some(KillReason::Cancelled) => return None,
+        Some(KillReason::Timeout) => {
+            let limit = humantime::format_duration(timeout.unwrap_or_default());
+            return Some(format!(
+                "it did not exit within {limit} (--timeout) and was killed"
+            ));
+        }
+        None => {}
+    }
+    let expected = if any_failed { 101 } else { 0 };
+    match f.status.code() {
+        Some(code) if code == expected => None,
+        Some(101) => Some("exit code 101 though every test passed".into()),
+        Some(_) => Some(describe_status(&f.status)),
+        None if f.status.signal().is_some() => Some(describe_status(&f.status)),
+        None => Some(f.status.to_string()),
+    }
+}
+
 /// What one libtest process has reported so far.
 struct Progress<'p, 'c, 'a> {
     process: &'p LibtestProcess<'c, 'a>,
@@ -465,6 +638,11 @@ struct Progress<'p, 'c, 'a> {
     /// The logfile (the logfile channel only).
     log: Option<LogTail>,
     stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// Where the output after the last verdict begins in `stdout` and
+    /// `stderr`.
+    stdout_offset: usize,
+    stderr_offset: usize,
     /// Both streams in arrival order.
     combined: Vec<u8>,
     /// When the running test started, and where its output begins in `combined`.
@@ -482,6 +660,10 @@ struct Progress<'p, 'c, 'a> {
     live: Option<LiveLines>,
     /// `--slow-timeout`: the running test's slow periods reported so far.
     slow: SlowClock,
+    /// How long each test took (zero until its verdict).
+    took: Vec<Duration>,
+    /// `--timeout`'s clock for the process's exit, from its last verdict.
+    exit_clock: Option<Stopwatch>,
 }
 
 impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
@@ -491,6 +673,9 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             reader: LogReader::new(process.names.clone()),
             log: logfile.map(LogTail::new),
             stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_offset: 0,
+            stderr_offset: 0,
             combined: Vec::new(),
             test_start: Instant::now(),
             test_offset: 0,
@@ -500,6 +685,8 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             announced: None,
             live: process.ctx.options.live_output.then(LiveLines::default),
             slow: SlowClock::new(process.ctx.options.slow_timeout),
+            took: vec![Duration::ZERO; process.names.len()],
+            exit_clock: None,
         }
     }
 
@@ -509,8 +696,15 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
         let tick = matches!(event, Event::Tick);
         match event {
             Event::Output(stream, data) => {
-                if stream == Stream::Stdout {
-                    append_bounded(&mut self.stdout, data);
+                match stream {
+                    Stream::Stdout => {
+                        let dropped = append_bounded(&mut self.stdout, data);
+                        self.stdout_offset = self.stdout_offset.saturating_sub(dropped);
+                    }
+                    Stream::Stderr => {
+                        let dropped = append_bounded(&mut self.stderr, data);
+                        self.stderr_offset = self.stderr_offset.saturating_sub(dropped);
+                    }
                 }
                 let dropped = append_bounded(&mut self.combined, data);
                 self.test_offset = self.test_offset.saturating_sub(dropped);
@@ -530,8 +724,14 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             self.report_slow();
         }
         let limit = self.process.ctx.options.timeout.filter(|_| tick)?;
-        (self.reader.current().is_some() && self.test_clock.elapsed() > limit)
-            .then_some(KillReason::Timeout)
+        if self.reader.current().is_some() {
+            return (self.test_clock.elapsed() > limit).then_some(KillReason::Timeout);
+        }
+        // Every test has its verdict: the process gets `--timeout` again
+        // to exit (an exit handler or a destructor may hang).
+        let ctx = self.process.ctx;
+        let clock = self.exit_clock.get_or_insert_with(|| ctx.stopwatch());
+        (clock.elapsed() > limit).then_some(KillReason::Timeout)
     }
 
     /// `--slow-timeout`: say so when the running test passes another
@@ -570,10 +770,13 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
         self.announce(idx);
         let now = Instant::now();
         let duration = now - self.test_start;
+        self.took[idx] = duration;
         self.test_start = now;
         self.test_clock = self.process.ctx.stopwatch();
         self.slow.reset();
         self.test_offset = self.combined.len();
+        self.stdout_offset = self.stdout.len();
+        self.stderr_offset = self.stderr.len();
         let (outcome, reason) = match verdict {
             Verdict::Passed => (Outcome::Passed, None),
             Verdict::Ignored => (Outcome::Skipped, None),
