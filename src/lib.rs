@@ -23,7 +23,8 @@
 //! recorded test and group times, read before planning, written after the
 //! run by its [`durations::Recorder`], a reporter), [`env`] (the one place a
 //! test process's command and environment are assembled), [`signal`]
-//! (SIGINT/SIGTERM/SIGHUP, Ctrl-Z → one [`signal::Cancel`] handle) and
+//! (SIGINT/SIGTERM/SIGHUP, Ctrl-Z → one [`signal::Cancel`] handle), [`hash`]
+//! (the one stable hash: shards, database names) and
 //! [`error`] (every error kind and exit code; it imports no stage). No two
 //! modules import each other.
 //!
@@ -61,6 +62,7 @@ pub mod durations;
 pub mod env;
 pub mod error;
 pub mod event;
+pub mod hash;
 pub mod history;
 pub mod list;
 pub mod plan;

@@ -398,11 +398,9 @@ pub fn unit_key(unit: &WorkUnit, build: &BuildOutput) -> String {
     }
 }
 
-/// FNV-1a: the same number for the same key on every machine and release.
+/// A key's shard-stable hash ([`crate::hash::fnv1a64`]).
 fn stable_hash(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    crate::hash::fnv1a64(key.as_bytes())
 }
 
 /// The group key a test gets under `mode`; under `loadgroup`, a test
