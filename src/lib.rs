@@ -37,8 +37,8 @@
 //!   [`config`]. Config files (`.config/xdist.toml`, Cargo.toml's
 //!   `[workspace.metadata.xdist]` / `[package.metadata.xdist]`) take its
 //!   long name as a key at once: [`config::file`] reads clap's definition.
-//! - **A new dist mode**: a [`config::DistMode`] variant (and its
-//!   `cli::DistArg` spelling), its group key in [`plan::group_key`], its order
+//! - **A new dist mode**: a [`config::DistMode`] variant (a clap value:
+//!   its doc comment is its help), its group key in [`plan::group_key`], its order
 //!   in [`schedule::order`].
 //! - **Selecting fewer tests** (partitions, last-failed): in [`plan`], which
 //!   also records what is known without running.

@@ -421,7 +421,9 @@ pub fn group_key(
             .unwrap_or_else(|| module_of(&case.name).to_string())
     };
     match mode {
-        DistMode::Loadfile | DistMode::Worksteal => (format!("{} {}", binary.id, file()), false),
+        DistMode::Auto | DistMode::Loadfile | DistMode::Worksteal => {
+            (format!("{} {}", binary.id, file()), false)
+        }
         DistMode::Loadscope => (format!("{} {}", binary.id, module_of(&case.name)), false),
         DistMode::No => (binary.id.clone(), false),
         DistMode::Load => (format!("{} {}", binary.id, case.name), true),

@@ -162,7 +162,7 @@ pub fn schedule(config: &RunConfig, build: &BuildOutput, plan: Plan) -> Schedule
     units.extend(order(config.dist, plan.units, &estimates));
     let (mode, workers) = (config.dist, config.workers);
     Scheduled {
-        order: plan_lanes(mode, workers, units, &estimates, config.split),
+        order: plan_lanes(mode, workers, units, &estimates),
         known: plan.known,
         estimates,
         warnings,
@@ -191,18 +191,12 @@ impl Order {
 /// Plan a worker for each unit when recorded durations make a plan worth
 /// having: in every mode but `no` (one worker, the binaries' order); under
 /// `worksteal`, thieves cut running groups once no unstarted unit is left.
-/// With `split` (no `--dist`), a group whose recorded time exceeds its
+/// Under [`DistMode::Auto`] (no `--dist`), a group whose recorded time exceeds its
 /// share of the run (total / N) is planned test by test with the rest,
 /// then each worker's share of it becomes one part, run in one process: a
 /// file that holds most of a suite's time would otherwise set the run's
 /// length however the rest is planned.
-fn plan_lanes(
-    mode: DistMode,
-    workers: usize,
-    units: Vec<WorkUnit>,
-    est: &Estimates,
-    split: bool,
-) -> Order {
+fn plan_lanes(mode: DistMode, workers: usize, units: Vec<WorkUnit>, est: &Estimates) -> Order {
     if workers < 2 || !est.recorded() || mode == DistMode::No {
         return Order::shared(units);
     }
@@ -210,7 +204,11 @@ fn plan_lanes(
     let share = times.iter().sum::<f64>() / workers as f64;
     let split_up = |i: usize| match &units[i] {
         WorkUnit::Tests(g) => {
-            split && times[i] > share && !g.batchable && g.tests.len() > 1 && est.any_known(g)
+            mode.splits()
+                && times[i] > share
+                && !g.batchable
+                && g.tests.len() > 1
+                && est.any_known(g)
         }
         _ => false,
     };
@@ -366,7 +364,7 @@ pub fn order(mode: DistMode, units: Vec<WorkUnit>, est: &Estimates) -> Vec<WorkU
             fixed.extend(round_robin_by_file(batchable));
             fixed
         }
-        DistMode::Loadfile | DistMode::Loadscope | DistMode::Worksteal => units,
+        DistMode::Auto | DistMode::Loadfile | DistMode::Loadscope | DistMode::Worksteal => units,
     };
     longest_first(units, est)
 }
@@ -598,13 +596,7 @@ mod tests {
             unit(0, &["a"], "x.rs", false),
             unit(0, &["b1", "b2", "b3", "b4"], "y.rs", false),
         ];
-        let got = planned(&plan_lanes(
-            DistMode::Loadfile,
-            2,
-            units.clone(),
-            &est,
-            true,
-        ));
+        let got = planned(&plan_lanes(DistMode::Auto, 2, units.clone(), &est));
         let lanes: Vec<usize> = got.iter().map(|(_, _, l)| *l).collect();
         let tests = |k: &str| {
             got.iter()
@@ -623,7 +615,7 @@ mod tests {
         assert_eq!(all, ["b1", "b2", "b3", "b4"]);
         // The two parts on two workers, each worker 5 s in all.
         let mut ends = [0.0; 2];
-        for (u, lane) in plan_lanes(DistMode::Loadfile, 2, units.clone(), &est, true)
+        for (u, lane) in plan_lanes(DistMode::Auto, 2, units.clone(), &est)
             .units
             .iter()
             .zip(&lanes)
@@ -632,20 +624,15 @@ mod tests {
         }
         assert_eq!(ends, [5.0, 5.0], "{got:?}");
         // Not without --dist's split, not with one worker, not unrecorded.
-        let whole = plan_lanes(DistMode::Loadfile, 2, units.clone(), &est, false);
+        let whole = plan_lanes(DistMode::Loadfile, 2, units.clone(), &est);
         assert_eq!(whole.units.len(), 2);
         assert_eq!(
-            plan_lanes(DistMode::Loadfile, 1, units.clone(), &est, true)
+            plan_lanes(DistMode::Auto, 1, units.clone(), &est)
                 .units
                 .len(),
             2
         );
-        assert_eq!(
-            plan_lanes(DistMode::Loadfile, 2, units, &none(), true)
-                .units
-                .len(),
-            2
-        );
+        assert_eq!(plan_lanes(DistMode::Auto, 2, units, &none()).units.len(), 2);
     }
 
     #[test]
@@ -663,7 +650,7 @@ mod tests {
             unit(0, &["q1", "q2"], "q.rs", false),
             unit(0, &["r"], "r.rs", false),
         ];
-        let order = plan_lanes(DistMode::Loadfile, 2, units, &est, true);
+        let order = plan_lanes(DistMode::Auto, 2, units, &est);
         let got = planned(&order);
         let parts: Vec<&(String, Vec<String>, usize)> = got
             .iter()
@@ -734,14 +721,14 @@ mod tests {
             DistMode::Loadgroup,
             DistMode::Worksteal,
         ] {
-            let plan = plan_lanes(mode, 2, units.clone(), &est, true);
+            let plan = plan_lanes(mode, 2, units.clone(), &est);
             let lanes = plan.lanes.expect("a plan");
             // a (3 s) alone; the others (0.3 s, 0.4 s) together.
             assert_eq!(lanes, [0, 1, 1], "{mode:?}");
         }
         // `no` is one worker; one worker needs no plan; nothing recorded:
         // one shared queue.
-        let lanes = |mode, n, est: &Estimates| plan_lanes(mode, n, units.clone(), est, true).lanes;
+        let lanes = |mode, n, est: &Estimates| plan_lanes(mode, n, units.clone(), est).lanes;
         assert_eq!(lanes(DistMode::No, 2, &est), None);
         assert_eq!(lanes(DistMode::Load, 1, &est), None);
         assert_eq!(lanes(DistMode::Load, 2, &none()), None);
