@@ -21,7 +21,7 @@ use crate::config::{DistMode, ListConfig, RunConfig};
 use crate::durations::{self, Durations};
 use crate::event::TestResult;
 use crate::list::{ListFailure, TestCase};
-use crate::plan::{Plan, Shards, TestGroup, WorkUnit};
+use crate::plan::{self, Plan, Shards, TestGroup, WorkUnit};
 
 /// A test's time when nothing at all is recorded (only the ratios matter).
 const DEFAULT_TEST_SECS: f64 = 0.01;
@@ -150,10 +150,9 @@ pub fn schedule(config: &RunConfig, build: &BuildOutput, plan: Plan) -> Schedule
     let plan = match config.partition {
         Some(p) => {
             let cost = |u: &WorkUnit| estimates.unit(u);
-            let all: Vec<WorkUnit> = plan.first.iter().chain(&plan.units).cloned().collect();
-            let shards = Shards::of_units(p, &all, build, &cost, estimates.recorded());
-            warnings.extend(shards.note());
-            shards.keep(plan, build)
+            let (plan, note) = plan::keep_shard(p, plan, build, &cost, estimates.recorded());
+            warnings.extend(note);
+            plan
         }
         None => plan,
     };
@@ -316,19 +315,11 @@ pub fn listed<'a>(
     let mut failures: Vec<&ListFailure> = failures.iter().collect();
     let shards = config.partition.map(|p| {
         let cost = |c: &TestCase| estimates.test(c.binary, &c.name);
+        let (mode, declared) = (config.dist, &config.groups);
+        let (cases, failures) = (&mut cases, &mut failures);
         let recorded = estimates.recorded();
-        let shards = Shards::of_cases(
-            p,
-            config.dist,
-            &config.groups,
-            build,
-            &cases,
-            &cost,
-            recorded,
-        );
+        let shards = plan::list_shard(p, mode, declared, build, cases, failures, &cost, recorded);
         warnings.extend(shards.note());
-        cases.retain(|c| shards.has_case(config.dist, &config.groups, build, c));
-        failures.retain(|f| shards.has_failure(build, f));
         shards
     });
     Listed {
