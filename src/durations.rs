@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::build::BuildOutput;
 use crate::event::{Outcome, RunEvent};
+use crate::plan::GroupKey;
 use crate::report::Reporter;
 use crate::scratch::Json;
 
@@ -406,7 +407,7 @@ impl Recorder {
             let whole = workers[group.as_str()] == 1
                 && !st.stolen.contains(group)
                 && span.tests > 1
-                && !is_piece(group);
+                && GroupKey::parse(group).piece().is_none();
             let Some((key, rest)) = whole.then(|| self.split_group(group)).flatten() else {
                 continue;
             };
@@ -447,17 +448,6 @@ impl Recorder {
         // Readable as the target directory's other files are (a CI cache).
         crate::scratch::write_json(&self.path, &store, 0o644, Json::Compact)
     }
-}
-
-/// A group key the runner made for a piece of a group: a `load` batch, a
-/// part of a split group, a stolen tail.
-fn is_piece(group: &str) -> bool {
-    group.rsplit_once(" (").is_some_and(|(_, tail)| {
-        tail.ends_with(')')
-            && ["batch of ", "part ", "stolen tail"]
-                .iter()
-                .any(|p| tail.starts_with(p))
-    })
 }
 
 /// The lock file beside the store.

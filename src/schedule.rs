@@ -273,7 +273,7 @@ fn parts_by_lane(g: TestGroup, of_test: &[usize], est: &Estimates) -> Vec<(usize
         .map(|(k, (lane, tests))| {
             let key = match n {
                 1 => g.key.clone(),
-                _ => part_key(&g.key, k + 1, n),
+                _ => g.key.clone().part(k + 1, n),
             };
             let part = WorkUnit::Tests(TestGroup {
                 key,
@@ -367,25 +367,6 @@ fn longest_first(units: Vec<WorkUnit>, est: &Estimates) -> Vec<WorkUnit> {
     timed.into_iter().map(|(_, u)| u).collect()
 }
 
-/// The key of part `i` of `n` of the group `key`: `KEY (part i/n)`.
-pub fn part_key(key: &str, i: usize, n: usize) -> String {
-    format!("{key} (part {i}/{n})")
-}
-
-/// Whether `key` names a part of a split group (or a piece of one: a
-/// stolen tail of a part).
-pub fn is_part(key: &str) -> bool {
-    key.match_indices(" (part ").any(|(at, m)| {
-        let rest = &key[at + m.len()..];
-        let (i, rest) = rest.split_once('/').unwrap_or_default();
-        let n = rest.split(')').next().unwrap_or_default();
-        rest.contains(')')
-            && [i, n]
-                .iter()
-                .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-    })
-}
-
 /// Order single-test units so consecutive units come from different files
 /// (first by test name, so the order does not depend on the listing's).
 fn round_robin_by_file(units: Vec<WorkUnit>) -> Vec<WorkUnit> {
@@ -441,11 +422,11 @@ impl Estimates {
 mod tests {
     use super::*;
     use crate::list::{CaseKind, TestCase};
-    use crate::plan::TestGroup;
+    use crate::plan::{GroupKey, TestGroup};
 
     fn unit(binary: usize, names: &[&str], file: &str, batchable: bool) -> WorkUnit {
         WorkUnit::Tests(TestGroup {
-            key: format!("{binary} {file}"),
+            key: GroupKey::new(&binary.to_string(), file),
             binary,
             tests: names
                 .iter()
@@ -562,7 +543,7 @@ mod tests {
         (order.units.iter().zip(lanes))
             .map(|(u, &lane)| match u {
                 WorkUnit::Tests(g) => (
-                    g.key.clone(),
+                    g.key.to_string(),
                     g.tests.iter().map(|t| t.name.clone()).collect(),
                     lane,
                 ),
@@ -723,17 +704,5 @@ mod tests {
         assert_eq!(lanes(DistMode::No, 2, &est), None);
         assert_eq!(lanes(DistMode::Load, 1, &est), None);
         assert_eq!(lanes(DistMode::Load, 2, &none()), None);
-    }
-
-    #[test]
-    fn part_keys_are_recognised() {
-        let k = part_key("alpha::test/api tests/api.rs", 2, 3);
-        assert_eq!(k, "alpha::test/api tests/api.rs (part 2/3)");
-        assert!(is_part(&k));
-        assert!(is_part(&format!("{k} (stolen tail)")));
-        assert!(!is_part("alpha::test/api tests/api.rs"));
-        assert!(!is_part("alpha::test/api tests/api.rs (stolen tail)"));
-        assert!(!is_part("alpha (batch of 3)"));
-        assert!(!is_part("a (part x/3)"));
     }
 }

@@ -1,5 +1,6 @@
 //! Group keys: which tests of a binary run together under each dist mode.
 
+use super::key::GroupKey;
 use crate::build::TestBinary;
 use crate::config::{DistMode, GroupRule};
 use crate::list::{CaseKind, TestCase};
@@ -12,9 +13,9 @@ pub fn group_key(
     groups: &[GroupRule],
     binary: &TestBinary,
     case: &TestCase,
-) -> (String, bool) {
+) -> (GroupKey, bool) {
     if case.kind != CaseKind::Libtest {
-        return (binary.id.clone(), false);
+        return (GroupKey::new(&binary.id, ""), false);
     }
     let file = || {
         case.source_path
@@ -23,16 +24,16 @@ pub fn group_key(
     };
     match mode {
         DistMode::Auto | DistMode::Loadfile | DistMode::Worksteal => {
-            (format!("{} {}", binary.id, file()), false)
+            (GroupKey::new(&binary.id, file()), false)
         }
-        DistMode::Loadscope => (format!("{} {}", binary.id, module_of(&case.name)), false),
-        DistMode::No => (binary.id.clone(), false),
-        DistMode::Load => (format!("{} {}", binary.id, case.name), true),
+        DistMode::Loadscope => (GroupKey::new(&binary.id, module_of(&case.name)), false),
+        DistMode::No => (GroupKey::new(&binary.id, ""), false),
+        DistMode::Load => (GroupKey::new(&binary.id, case.name.as_str()), true),
         DistMode::Loadgroup => match xdist_group_of(&case.name)
             .or_else(|| GroupRule::find(groups, &case.name, case.source_path.as_deref()))
         {
-            Some(g) => (format!("{} group {g}", binary.id), false),
-            None => (format!("{} {}", binary.id, case.name), true),
+            Some(g) => (GroupKey::new(&binary.id, format!("group {g}")), false),
+            None => (GroupKey::new(&binary.id, case.name.as_str()), true),
         },
     }
 }

@@ -11,11 +11,13 @@
 //! first) as a whole when any of them failed.
 
 mod group;
+mod key;
 mod partition;
 mod select;
 mod units;
 
 pub use group::{group_key, xdist_group_of};
+pub use key::{GroupKey, Piece};
 pub use partition::{Shards, keep_shard, list_shard, unit_key};
 pub use select::select;
 pub use units::{LISTING, LastFailures, Plan, TestGroup, WorkUnit, plan};

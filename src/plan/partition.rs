@@ -90,7 +90,7 @@ impl Shards {
         let mut groups: BTreeMap<(usize, String), f64> = BTreeMap::new();
         for c in cases.iter().filter(|c| !c.ignored) {
             let (key, _) = group_key(mode, declared, &build.binaries[c.binary], c);
-            *groups.entry((c.binary, key)).or_default() += cost(c);
+            *groups.entry((c.binary, key.to_string())).or_default() += cost(c);
         }
         let groups: Vec<(String, f64)> = groups.into_iter().map(|((_, k), t)| (k, t)).collect();
         Shards::new(partition, &groups, recorded)
@@ -138,7 +138,7 @@ impl Shards {
             return self.known_is_mine(&binary.id, &case.name);
         }
         let (key, _) = group_key(mode, declared, binary, case);
-        self.of_group.get(&key).is_some_and(|&s| self.mine(s))
+        (self.of_group.get(&key.to_string())).is_some_and(|&s| self.mine(s))
     }
 
     /// Whether a listing failure is this shard's.
@@ -197,7 +197,7 @@ pub fn list_shard(
 /// its binary's id), a custom harness's binary id, a doc package's id.
 pub fn unit_key(unit: &WorkUnit, build: &BuildOutput) -> String {
     match unit {
-        WorkUnit::Tests(g) => g.key.clone(),
+        WorkUnit::Tests(g) => g.key.to_string(),
         WorkUnit::Harness { binary, .. } => build.binaries[*binary].id.clone(),
         WorkUnit::Doctests { package } => build.doc_packages[*package].id.clone(),
     }

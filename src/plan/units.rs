@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::group::group_key;
+use super::key::GroupKey;
 use super::select::select;
 use crate::build::BuildOutput;
 use crate::config::{DistMode, Filters, GroupRule, LastFailed};
@@ -21,7 +22,7 @@ pub const LISTING: &str = "(listing)";
 #[derive(Debug, Clone, Serialize)]
 pub struct TestGroup {
     /// `binary id` + `source file` (loadfile), + module (loadscope), ...
-    pub key: String,
+    pub key: GroupKey,
     /// Index into the build's binaries.
     #[serde(skip)]
     pub binary: usize,
@@ -194,10 +195,10 @@ pub fn plan(
             group_key(mode, declared, &build.binaries[case.binary], &case);
         if ahead {
             // A unit of its own, not batched with tests that passed.
-            (key, batchable) = (format!("{key} (failed first)"), false);
+            (key, batchable) = (key.failed_first(), false);
         }
         groups
-            .entry((ahead, case.binary, key.clone()))
+            .entry((ahead, case.binary, key.to_string()))
             .or_insert_with(|| TestGroup {
                 key,
                 binary: case.binary,
@@ -324,7 +325,8 @@ pub(crate) mod tests {
     #[test]
     fn loadscope_groups_by_module() {
         let g = groups(DistMode::Loadscope, cases());
-        let keys: Vec<_> = g.iter().map(|g| g.key.as_str()).collect();
+        let keys: Vec<String> = g.iter().map(|g| g.key.to_string()).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         assert!(keys.contains(&"a math::tests"));
         assert!(keys.contains(&"a math::inner"));
         assert_eq!(g.len(), 4);

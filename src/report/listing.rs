@@ -118,7 +118,7 @@ pub fn write(
                 ignored: c.ignored,
                 source_path: c.source_path.as_deref(),
                 line: c.line,
-                group: group_key(dist, groups, b, c).0,
+                group: group_key(dist, groups, b, c).0.to_string(),
                 recorded_secs: listed.estimates.known(c.binary, &c.name),
             }
         })

@@ -49,7 +49,13 @@ pub fn run_unit(
         WorkUnit::Tests(g) => {
             let binary = &build.binaries[g.binary];
             let Some(board) = &ctx.board else {
-                return run_tests(ctx, slot, binary, &g.key, g.tests.iter().collect());
+                return run_tests(
+                    ctx,
+                    slot,
+                    binary,
+                    &g.key.to_string(),
+                    g.tests.iter().collect(),
+                );
             };
             // Worksteal: run only what this worker claimed; the rest of the
             // group stays on the board for idle workers to take.
@@ -63,7 +69,13 @@ pub fn run_unit(
                 if claimed.is_empty() {
                     break;
                 }
-                run_tests(ctx, slot, binary, &g.key, claimed.iter().collect());
+                run_tests(
+                    ctx,
+                    slot,
+                    binary,
+                    &g.key.to_string(),
+                    claimed.iter().collect(),
+                );
             }
             board.retire(worker);
         }
