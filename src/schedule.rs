@@ -21,7 +21,7 @@ use crate::config::{DistMode, ListConfig, RunConfig};
 use crate::durations::{self, Durations};
 use crate::event::TestResult;
 use crate::list::{ListFailure, TestCase};
-use crate::plan::{self, Plan, Shards, TestGroup, WorkUnit};
+use crate::plan::{self, GroupKey, Plan, Shards, TestGroup, WorkUnit};
 
 /// A test's time when nothing at all is recorded (only the ratios matter).
 const DEFAULT_TEST_SECS: f64 = 0.01;
@@ -292,11 +292,13 @@ fn parts_by_lane(g: TestGroup, of_test: &[usize], est: &Estimates) -> Vec<(usize
 }
 
 /// What `cargo xdist list` shows: the selected cases (only this shard's,
-/// with `--partition`), the listing failures to report, the shards and the
-/// estimates.
+/// with `--partition`) and each one's group key, the listing failures to
+/// report, the shards and the estimates.
 #[derive(Debug)]
 pub struct Listed<'a> {
     pub cases: Vec<TestCase>,
+    /// Per case, the group it runs in under the chosen `--dist`.
+    pub groups: Vec<GroupKey>,
     pub failures: Vec<&'a ListFailure>,
     pub shards: Option<Shards>,
     pub estimates: Estimates,
@@ -313,17 +315,21 @@ pub fn listed<'a>(
 ) -> Listed<'a> {
     let (_, estimates, mut warnings) = estimates(config.durations_file.as_deref(), build);
     let mut failures: Vec<&ListFailure> = failures.iter().collect();
+    let (mode, declared) = (config.dist, &config.groups);
     let shards = config.partition.map(|p| {
         let cost = |c: &TestCase| estimates.test(c.binary, &c.name);
-        let (mode, declared) = (config.dist, &config.groups);
         let (cases, failures) = (&mut cases, &mut failures);
         let recorded = estimates.recorded();
         let shards = plan::list_shard(p, mode, declared, build, cases, failures, &cost, recorded);
         warnings.extend(shards.note());
         shards
     });
+    let groups = (cases.iter())
+        .map(|c| plan::group_key(mode, declared, &build.binaries[c.binary], c).0)
+        .collect();
     Listed {
         cases,
+        groups,
         failures,
         shards,
         estimates,
