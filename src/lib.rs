@@ -21,7 +21,8 @@
 //! hand out URLs, drop), [`history`] (the last run's failures under
 //! `target/xdist/`, for `--lf`/`--ff`), [`durations`] (the duration store:
 //! recorded test and group times, read before planning, written after the
-//! run by its [`durations::Recorder`], a reporter), [`env`] (the one place a
+//! run through [`durations::record`] by [`report::recorder::Recorder`], a
+//! reporter), [`env`] (the one place a
 //! test process's command and environment are assembled), [`signal`]
 //! (SIGINT/SIGTERM/SIGHUP, Ctrl-Z → one [`signal::Cancel`] handle), [`hash`]
 //! (the one stable hash: shards, database names) and

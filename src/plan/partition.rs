@@ -76,7 +76,7 @@ impl Shards {
         Shards::new(partition, &groups, recorded)
     }
 
-    /// The shards of listed cases grouped under `mode` as [`plan`] groups
+    /// The shards of listed cases grouped under `mode` as [`crate::plan::plan`] groups
     /// them (in the same order), each test costing `cost`.
     pub fn of_cases(
         partition: Partition,
