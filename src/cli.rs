@@ -199,10 +199,18 @@ pub struct FilterArgs {
     pub test_args: Vec<String>,
 }
 
+/// How tests are grouped into units of work and handed to workers
+/// (pytest-xdist's `--dist`); the run's mode when `--dist` is not given is
+/// [`DistMode::Auto`], which has no spelling of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum DistArg {
-    /// Group by test binary and source file; a group runs in one process
+pub enum DistMode {
+    /// No `--dist`: groups as `loadfile`, and a group whose recorded
+    /// durations exceed its share of the run (total / N) is split into parts
+    /// that run on several workers.
     #[default]
+    #[value(skip)]
+    Auto,
+    /// Group by test binary and source file; a group runs in one process
     Loadfile,
     /// Group by test binary and module path
     Loadscope,
@@ -214,6 +222,14 @@ pub enum DistArg {
     Worksteal,
     /// No distribution: one worker runs every binary in order
     No,
+}
+
+impl DistMode {
+    /// Whether a group too long for one worker's share may be split
+    /// ([`DistMode::Auto`] only: `--dist loadfile` never splits a file).
+    pub fn splits(self) -> bool {
+        self == DistMode::Auto
+    }
 }
 
 /// Number of workers: a count or `auto`.
@@ -338,7 +354,7 @@ pub struct RunArgs {
             its share of the run (total / N) is split into parts that run in separate \
             processes on several workers. `--dist loadfile` never splits a file."
     )]
-    pub dist: Option<DistArg>,
+    pub dist: Option<DistMode>,
     /// Kill and fail a test that runs longer than this (e.g. 30s, 2m)
     ///
     /// It counts from the moment the previous test in the same process
@@ -495,8 +511,8 @@ pub struct ListArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// How tests would be grouped
-    #[arg(long, value_enum, default_value_t = DistArg::Loadfile)]
-    pub dist: DistArg,
+    #[arg(long, value_enum, default_value_t = DistMode::Loadfile)]
+    pub dist: DistMode,
     /// Output format
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
@@ -578,7 +594,7 @@ mod tests {
         let cli = parse(&["cargo-xdist", "run", "--dist", "load", "-n", "auto"]);
         match cli.command {
             Some(Command::Run(r)) => {
-                assert_eq!(r.dist, Some(DistArg::Load));
+                assert_eq!(r.dist, Some(DistMode::Load));
                 assert_eq!(r.workers, NumWorkers::Auto);
             }
             other => panic!("{other:?}"),

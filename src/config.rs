@@ -20,37 +20,7 @@ use crate::coverage::report::ReportSpec;
 use crate::db::{DbOptions, UrlSource};
 use crate::error::UsageError;
 
-/// How tests are grouped into units of work and handed to workers
-/// (pytest-xdist's `--dist`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DistMode {
-    /// Test binary + source file; a group runs in one process.
-    #[default]
-    Loadfile,
-    /// Test binary + module path.
-    Loadscope,
-    /// Every test is its own unit; a worker takes small batches.
-    Load,
-    /// Tests under an `xdist_group_NAME` module stay together; others as `load`.
-    Loadgroup,
-    /// As `loadfile`, and an idle worker takes the unstarted half of a busy group.
-    Worksteal,
-    /// One worker runs each binary in turn.
-    No,
-}
-
-impl From<cli::DistArg> for DistMode {
-    fn from(d: cli::DistArg) -> Self {
-        match d {
-            cli::DistArg::Loadfile => DistMode::Loadfile,
-            cli::DistArg::Loadscope => DistMode::Loadscope,
-            cli::DistArg::Load => DistMode::Load,
-            cli::DistArg::Loadgroup => DistMode::Loadgroup,
-            cli::DistArg::Worksteal => DistMode::Worksteal,
-            cli::DistArg::No => DistMode::No,
-        }
-    }
-}
+pub use crate::cli::DistMode;
 
 /// How `--partition` picks a shard's groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,9 +355,6 @@ pub struct RunConfig {
     pub partition: Option<Partition>,
     /// `--durations-file`; none: `<target dir>/xdist/durations.json`.
     pub durations_file: Option<Utf8PathBuf>,
-    /// `--dist` was not given: a group whose recorded durations exceed its
-    /// share of the run (total / N) is split over several workers.
-    pub split: bool,
     /// `--retries N`: a failed test runs again up to N more times.
     pub retries: u32,
     /// `-x`/`--maxfail N`: stop after this many failed tests.
@@ -551,7 +518,7 @@ impl RunConfig {
                 .map(|n| n.get())
                 .unwrap_or(1),
         };
-        let dist = args.dist.map_or(DistMode::Loadfile, DistMode::from);
+        let dist = args.dist.unwrap_or_default();
         let (partition, durations_file) = schedule_options(&args.schedule)?;
         let workers = match (requested, dist) {
             (0, _) => 0,
@@ -631,7 +598,6 @@ impl RunConfig {
             coverage,
             partition,
             durations_file,
-            split: args.dist.is_none(),
             retries: args.lifecycle.retries,
             max_fail,
             flaky_fails: args.lifecycle.flaky_fails,
@@ -651,7 +617,7 @@ impl ListConfig {
         Ok(ListConfig {
             build: BuildOptions::from(args.build),
             filters: filters(args.filter)?.0,
-            dist: DistMode::from(args.dist),
+            dist: args.dist,
             json: args.message_format == cli::MessageFormat::Json,
             groups,
             partition,
@@ -1386,9 +1352,9 @@ mod tests {
     #[test]
     fn only_the_default_dist_splits_dominant_groups() {
         let c = run_config(&[], &[]).unwrap();
-        assert_eq!((c.dist, c.split), (DistMode::Loadfile, true));
+        assert_eq!((c.dist, c.dist.splits()), (DistMode::Auto, true));
         let c = run_config(&["--dist", "loadfile"], &[]).unwrap();
-        assert_eq!((c.dist, c.split), (DistMode::Loadfile, false));
+        assert_eq!((c.dist, c.dist.splits()), (DistMode::Loadfile, false));
     }
 
     #[test]

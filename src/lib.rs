@@ -21,9 +21,11 @@
 //! hand out URLs, drop), [`history`] (the last run's failures under
 //! `target/xdist/`, for `--lf`/`--ff`), [`durations`] (the duration store:
 //! recorded test and group times, read before planning, written after the
-//! run by its [`durations::Recorder`], a reporter), [`env`] (the one place a
+//! run through [`durations::record`] by [`report::recorder::Recorder`], a
+//! reporter), [`env`] (the one place a
 //! test process's command and environment are assembled), [`signal`]
-//! (SIGINT/SIGTERM/SIGHUP, Ctrl-Z → one [`signal::Cancel`] handle) and
+//! (SIGINT/SIGTERM/SIGHUP, Ctrl-Z → one [`signal::Cancel`] handle), [`hash`]
+//! (the one stable hash: shards, database names) and
 //! [`error`] (every error kind and exit code; it imports no stage). No two
 //! modules import each other.
 //!
@@ -36,8 +38,8 @@
 //!   [`config`]. Config files (`.config/xdist.toml`, Cargo.toml's
 //!   `[workspace.metadata.xdist]` / `[package.metadata.xdist]`) take its
 //!   long name as a key at once: [`config::file`] reads clap's definition.
-//! - **A new dist mode**: a [`config::DistMode`] variant (and its
-//!   `cli::DistArg` spelling), its group key in [`plan::group_key`], its order
+//! - **A new dist mode**: a [`config::DistMode`] variant (a clap value:
+//!   its doc comment is its help), its group key in [`plan::group_key`], its order
 //!   in [`schedule::order`].
 //! - **Selecting fewer tests** (partitions, last-failed): in [`plan`], which
 //!   also records what is known without running.
@@ -61,6 +63,7 @@ pub mod durations;
 pub mod env;
 pub mod error;
 pub mod event;
+pub mod hash;
 pub mod history;
 pub mod list;
 pub mod plan;

@@ -115,7 +115,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     identity.worker_env.extend(profiles);
     let slots = env::worker_slots(&identity, &|k| databases.as_ref().map(|d| d.worker_env(k)));
     let (collector, terminal, mut reporters) = report::reporters(&config.report, &built, &run_id);
-    let rec = Arc::new(durations::Recorder::new(work.store.clone(), &built));
+    let rec = Arc::new(report::recorder::Recorder::new(work.store.clone(), &built));
     reporters.push(rec.clone());
     let secrets = (databases.as_ref()).map_or(config.stray_secrets.clone(), |d| d.secrets());
     let sink = EventSink::new(secrets, reporters);

@@ -21,7 +21,7 @@ use crate::config::{DistMode, ListConfig, RunConfig};
 use crate::durations::{self, Durations};
 use crate::event::TestResult;
 use crate::list::{ListFailure, TestCase};
-use crate::plan::{Plan, Shards, TestGroup, WorkUnit};
+use crate::plan::{self, GroupKey, Plan, Shards, TestGroup, WorkUnit};
 
 /// A test's time when nothing at all is recorded (only the ratios matter).
 const DEFAULT_TEST_SECS: f64 = 0.01;
@@ -150,10 +150,9 @@ pub fn schedule(config: &RunConfig, build: &BuildOutput, plan: Plan) -> Schedule
     let plan = match config.partition {
         Some(p) => {
             let cost = |u: &WorkUnit| estimates.unit(u);
-            let all: Vec<WorkUnit> = plan.first.iter().chain(&plan.units).cloned().collect();
-            let shards = Shards::of_units(p, &all, build, &cost, estimates.recorded());
-            warnings.extend(shards.note());
-            shards.keep(plan, build)
+            let (plan, note) = plan::keep_shard(p, plan, build, &cost, estimates.recorded());
+            warnings.extend(note);
+            plan
         }
         None => plan,
     };
@@ -162,7 +161,7 @@ pub fn schedule(config: &RunConfig, build: &BuildOutput, plan: Plan) -> Schedule
     units.extend(order(config.dist, plan.units, &estimates));
     let (mode, workers) = (config.dist, config.workers);
     Scheduled {
-        order: plan_lanes(mode, workers, units, &estimates, config.split),
+        order: plan_lanes(mode, workers, units, &estimates),
         known: plan.known,
         estimates,
         warnings,
@@ -191,18 +190,12 @@ impl Order {
 /// Plan a worker for each unit when recorded durations make a plan worth
 /// having: in every mode but `no` (one worker, the binaries' order); under
 /// `worksteal`, thieves cut running groups once no unstarted unit is left.
-/// With `split` (no `--dist`), a group whose recorded time exceeds its
+/// Under [`DistMode::Auto`] (no `--dist`), a group whose recorded time exceeds its
 /// share of the run (total / N) is planned test by test with the rest,
 /// then each worker's share of it becomes one part, run in one process: a
 /// file that holds most of a suite's time would otherwise set the run's
 /// length however the rest is planned.
-fn plan_lanes(
-    mode: DistMode,
-    workers: usize,
-    units: Vec<WorkUnit>,
-    est: &Estimates,
-    split: bool,
-) -> Order {
+fn plan_lanes(mode: DistMode, workers: usize, units: Vec<WorkUnit>, est: &Estimates) -> Order {
     if workers < 2 || !est.recorded() || mode == DistMode::No {
         return Order::shared(units);
     }
@@ -210,7 +203,11 @@ fn plan_lanes(
     let share = times.iter().sum::<f64>() / workers as f64;
     let split_up = |i: usize| match &units[i] {
         WorkUnit::Tests(g) => {
-            split && times[i] > share && !g.batchable && g.tests.len() > 1 && est.any_known(g)
+            mode.splits()
+                && times[i] > share
+                && !g.batchable
+                && g.tests.len() > 1
+                && est.any_known(g)
         }
         _ => false,
     };
@@ -276,7 +273,7 @@ fn parts_by_lane(g: TestGroup, of_test: &[usize], est: &Estimates) -> Vec<(usize
         .map(|(k, (lane, tests))| {
             let key = match n {
                 1 => g.key.clone(),
-                _ => part_key(&g.key, k + 1, n),
+                _ => g.key.clone().part(k + 1, n),
             };
             let part = WorkUnit::Tests(TestGroup {
                 key,
@@ -295,11 +292,13 @@ fn parts_by_lane(g: TestGroup, of_test: &[usize], est: &Estimates) -> Vec<(usize
 }
 
 /// What `cargo xdist list` shows: the selected cases (only this shard's,
-/// with `--partition`), the listing failures to report, the shards and the
-/// estimates.
+/// with `--partition`) and each one's group key, the listing failures to
+/// report, the shards and the estimates.
 #[derive(Debug)]
 pub struct Listed<'a> {
     pub cases: Vec<TestCase>,
+    /// Per case, the group it runs in under the chosen `--dist`.
+    pub groups: Vec<GroupKey>,
     pub failures: Vec<&'a ListFailure>,
     pub shards: Option<Shards>,
     pub estimates: Estimates,
@@ -316,25 +315,21 @@ pub fn listed<'a>(
 ) -> Listed<'a> {
     let (_, estimates, mut warnings) = estimates(config.durations_file.as_deref(), build);
     let mut failures: Vec<&ListFailure> = failures.iter().collect();
+    let (mode, declared) = (config.dist, &config.groups);
     let shards = config.partition.map(|p| {
         let cost = |c: &TestCase| estimates.test(c.binary, &c.name);
+        let (cases, failures) = (&mut cases, &mut failures);
         let recorded = estimates.recorded();
-        let shards = Shards::of_cases(
-            p,
-            config.dist,
-            &config.groups,
-            build,
-            &cases,
-            &cost,
-            recorded,
-        );
+        let shards = plan::list_shard(p, mode, declared, build, cases, failures, &cost, recorded);
         warnings.extend(shards.note());
-        cases.retain(|c| shards.has_case(config.dist, &config.groups, build, c));
-        failures.retain(|f| shards.has_failure(build, f));
         shards
     });
+    let groups = (cases.iter())
+        .map(|c| plan::group_key(mode, declared, &build.binaries[c.binary], c).0)
+        .collect();
     Listed {
         cases,
+        groups,
         failures,
         shards,
         estimates,
@@ -366,7 +361,7 @@ pub fn order(mode: DistMode, units: Vec<WorkUnit>, est: &Estimates) -> Vec<WorkU
             fixed.extend(round_robin_by_file(batchable));
             fixed
         }
-        DistMode::Loadfile | DistMode::Loadscope | DistMode::Worksteal => units,
+        DistMode::Auto | DistMode::Loadfile | DistMode::Loadscope | DistMode::Worksteal => units,
     };
     longest_first(units, est)
 }
@@ -376,25 +371,6 @@ fn longest_first(units: Vec<WorkUnit>, est: &Estimates) -> Vec<WorkUnit> {
     let mut timed: Vec<(f64, WorkUnit)> = units.into_iter().map(|u| (est.unit(&u), u)).collect();
     timed.sort_by(|a, b| b.0.total_cmp(&a.0));
     timed.into_iter().map(|(_, u)| u).collect()
-}
-
-/// The key of part `i` of `n` of the group `key`: `KEY (part i/n)`.
-pub fn part_key(key: &str, i: usize, n: usize) -> String {
-    format!("{key} (part {i}/{n})")
-}
-
-/// Whether `key` names a part of a split group (or a piece of one: a
-/// stolen tail of a part).
-pub fn is_part(key: &str) -> bool {
-    key.match_indices(" (part ").any(|(at, m)| {
-        let rest = &key[at + m.len()..];
-        let (i, rest) = rest.split_once('/').unwrap_or_default();
-        let n = rest.split(')').next().unwrap_or_default();
-        rest.contains(')')
-            && [i, n]
-                .iter()
-                .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-    })
 }
 
 /// Order single-test units so consecutive units come from different files
@@ -452,11 +428,11 @@ impl Estimates {
 mod tests {
     use super::*;
     use crate::list::{CaseKind, TestCase};
-    use crate::plan::TestGroup;
+    use crate::plan::{GroupKey, TestGroup};
 
     fn unit(binary: usize, names: &[&str], file: &str, batchable: bool) -> WorkUnit {
         WorkUnit::Tests(TestGroup {
-            key: format!("{binary} {file}"),
+            key: GroupKey::new(&binary.to_string(), file),
             binary,
             tests: names
                 .iter()
@@ -573,7 +549,7 @@ mod tests {
         (order.units.iter().zip(lanes))
             .map(|(u, &lane)| match u {
                 WorkUnit::Tests(g) => (
-                    g.key.clone(),
+                    g.key.to_string(),
                     g.tests.iter().map(|t| t.name.clone()).collect(),
                     lane,
                 ),
@@ -598,13 +574,7 @@ mod tests {
             unit(0, &["a"], "x.rs", false),
             unit(0, &["b1", "b2", "b3", "b4"], "y.rs", false),
         ];
-        let got = planned(&plan_lanes(
-            DistMode::Loadfile,
-            2,
-            units.clone(),
-            &est,
-            true,
-        ));
+        let got = planned(&plan_lanes(DistMode::Auto, 2, units.clone(), &est));
         let lanes: Vec<usize> = got.iter().map(|(_, _, l)| *l).collect();
         let tests = |k: &str| {
             got.iter()
@@ -623,7 +593,7 @@ mod tests {
         assert_eq!(all, ["b1", "b2", "b3", "b4"]);
         // The two parts on two workers, each worker 5 s in all.
         let mut ends = [0.0; 2];
-        for (u, lane) in plan_lanes(DistMode::Loadfile, 2, units.clone(), &est, true)
+        for (u, lane) in plan_lanes(DistMode::Auto, 2, units.clone(), &est)
             .units
             .iter()
             .zip(&lanes)
@@ -632,20 +602,15 @@ mod tests {
         }
         assert_eq!(ends, [5.0, 5.0], "{got:?}");
         // Not without --dist's split, not with one worker, not unrecorded.
-        let whole = plan_lanes(DistMode::Loadfile, 2, units.clone(), &est, false);
+        let whole = plan_lanes(DistMode::Loadfile, 2, units.clone(), &est);
         assert_eq!(whole.units.len(), 2);
         assert_eq!(
-            plan_lanes(DistMode::Loadfile, 1, units.clone(), &est, true)
+            plan_lanes(DistMode::Auto, 1, units.clone(), &est)
                 .units
                 .len(),
             2
         );
-        assert_eq!(
-            plan_lanes(DistMode::Loadfile, 2, units, &none(), true)
-                .units
-                .len(),
-            2
-        );
+        assert_eq!(plan_lanes(DistMode::Auto, 2, units, &none()).units.len(), 2);
     }
 
     #[test]
@@ -663,7 +628,7 @@ mod tests {
             unit(0, &["q1", "q2"], "q.rs", false),
             unit(0, &["r"], "r.rs", false),
         ];
-        let order = plan_lanes(DistMode::Loadfile, 2, units, &est, true);
+        let order = plan_lanes(DistMode::Auto, 2, units, &est);
         let got = planned(&order);
         let parts: Vec<&(String, Vec<String>, usize)> = got
             .iter()
@@ -734,28 +699,16 @@ mod tests {
             DistMode::Loadgroup,
             DistMode::Worksteal,
         ] {
-            let plan = plan_lanes(mode, 2, units.clone(), &est, true);
+            let plan = plan_lanes(mode, 2, units.clone(), &est);
             let lanes = plan.lanes.expect("a plan");
             // a (3 s) alone; the others (0.3 s, 0.4 s) together.
             assert_eq!(lanes, [0, 1, 1], "{mode:?}");
         }
         // `no` is one worker; one worker needs no plan; nothing recorded:
         // one shared queue.
-        let lanes = |mode, n, est: &Estimates| plan_lanes(mode, n, units.clone(), est, true).lanes;
+        let lanes = |mode, n, est: &Estimates| plan_lanes(mode, n, units.clone(), est).lanes;
         assert_eq!(lanes(DistMode::No, 2, &est), None);
         assert_eq!(lanes(DistMode::Load, 1, &est), None);
         assert_eq!(lanes(DistMode::Load, 2, &none()), None);
-    }
-
-    #[test]
-    fn part_keys_are_recognised() {
-        let k = part_key("alpha::test/api tests/api.rs", 2, 3);
-        assert_eq!(k, "alpha::test/api tests/api.rs (part 2/3)");
-        assert!(is_part(&k));
-        assert!(is_part(&format!("{k} (stolen tail)")));
-        assert!(!is_part("alpha::test/api tests/api.rs"));
-        assert!(!is_part("alpha::test/api tests/api.rs (stolen tail)"));
-        assert!(!is_part("alpha (batch of 3)"));
-        assert!(!is_part("a (part x/3)"));
     }
 }

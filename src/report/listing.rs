@@ -11,7 +11,6 @@ use serde::Serialize;
 use crate::build::BuildOutput;
 use crate::config::ListConfig;
 use crate::list::CaseKind;
-use crate::plan::{Shards, group_key};
 use crate::schedule::Listed;
 
 /// The JSON listing, `{"version": 1, "tests": [...]}` (and `"partition"`
@@ -60,20 +59,21 @@ pub struct JsonTest<'a> {
 }
 
 /// `shard 2/4 (time): 15 tests in 4 groups, expected 2.930s; every shard: ...`.
-fn shard_line(shards: &Shards, tests: usize) -> String {
+fn shard_line(listed: &Listed, tests: usize) -> Option<String> {
+    let shards = listed.shards.as_ref()?;
     let k = shards.partition.shard;
     let every: Vec<String> = (shards.expected.iter().enumerate())
         .map(|(i, secs)| format!("{}/{} {secs:.3}s", i + 1, shards.partition.total))
         .collect();
     let groups = shards.groups[k - 1];
-    format!(
+    Some(format!(
         "shard {k}/{} ({}): {tests} tests in {groups} group{}, expected {:.3}s; every shard: {}",
         shards.partition.total,
         shards.kind.name(),
         if groups == 1 { "" } else { "s" },
         shards.expected[k - 1],
         every.join(", ")
-    )
+    ))
 }
 
 /// Write the listing to `out`.
@@ -83,12 +83,10 @@ pub fn write(
     listed: &Listed,
     config: &ListConfig,
 ) -> Result<()> {
-    let (binaries, cases, dist) = (&build.binaries, &listed.cases, config.dist);
-    let groups = &config.groups;
+    let (binaries, cases) = (&build.binaries, &listed.cases);
     if !config.json {
-        for c in cases {
+        for (c, key) in cases.iter().zip(&listed.groups) {
             let b = &binaries[c.binary];
-            let (key, _) = group_key(dist, groups, b, c);
             writeln!(
                 out,
                 "{} {} {}{}  [group: {key}]",
@@ -98,14 +96,13 @@ pub fn write(
                 if c.ignored { " (ignored)" } else { "" }
             )?;
         }
-        if let Some(shards) = &listed.shards {
-            writeln!(out, "{}", shard_line(shards, cases.len()))?;
+        if let Some(line) = shard_line(listed, cases.len()) {
+            writeln!(out, "{line}")?;
         }
         return Ok(());
     }
-    let tests = cases
-        .iter()
-        .map(|c| {
+    let tests = (cases.iter().zip(&listed.groups))
+        .map(|(c, key)| {
             let b = &binaries[c.binary];
             JsonTest {
                 binary_id: &b.id,
@@ -118,7 +115,7 @@ pub fn write(
                 ignored: c.ignored,
                 source_path: c.source_path.as_deref(),
                 line: c.line,
-                group: group_key(dist, groups, b, c).0,
+                group: key.to_string(),
                 recorded_secs: listed.estimates.known(c.binary, &c.name),
             }
         })

@@ -7,6 +7,7 @@
 pub mod json;
 pub mod junit;
 pub mod listing;
+pub mod recorder;
 pub mod redact;
 pub mod rerun;
 pub mod terminal;

@@ -33,7 +33,7 @@ use crate::coverage::finish::Session;
 use crate::coverage::instrument::ProfilePaths;
 use crate::env::WorkerSlot;
 use crate::event::{RunEvent, TestResult};
-use crate::plan::{TestGroup, WorkUnit};
+use crate::plan::{GroupKey, TestGroup, WorkUnit};
 use crate::report::EventSink;
 use crate::schedule::{Estimates, Order};
 use crate::signal::{Cancel, Stopwatch};
@@ -354,7 +354,7 @@ fn next_unit(
     ctx.emit(RunEvent::Stolen {
         thief: slots[index].name.clone(),
         victim: slots[stolen.victim].name.clone(),
-        group: stolen.group.key.clone(),
+        group: stolen.group.key.to_string(),
         tests: stolen.group.tests.len(),
     });
     Some(WorkUnit::Tests(stolen.group))
@@ -471,16 +471,10 @@ impl Lane {
         }
         if units > 1 {
             first.tests.sort_by(|a, b| a.name.cmp(&b.name));
-            let what = if first.batchable { "" } else { " groups" };
-            first.key = format!("{} (batch of {units}{what})", binaries_key(&first.key));
+            first.key = GroupKey::batch(first.key.binary(), units, !first.batchable);
         }
         Some(WorkUnit::Tests(first))
     }
-}
-
-/// The binary part of a `load` unit key (`bin test::name` → `bin`).
-fn binaries_key(key: &str) -> &str {
-    key.split_once(' ').map(|(b, _)| b).unwrap_or(key)
 }
 
 #[cfg(test)]
@@ -503,7 +497,7 @@ mod tests {
 
     fn single(name: &str) -> WorkUnit {
         WorkUnit::Tests(TestGroup {
-            key: format!("0 {name}"),
+            key: GroupKey::new("0", name),
             binary: 0,
             tests: vec![TestCase {
                 binary: 0,
@@ -579,7 +573,7 @@ mod tests {
                 other => panic!("{other:?}"),
             });
             WorkUnit::Tests(TestGroup {
-                key: format!("{binary} {key}"),
+                key: GroupKey::new(&binary.to_string(), key),
                 binary,
                 tests: tests.collect(),
                 batchable: false,
@@ -603,7 +597,10 @@ mod tests {
         let queue = Queue::new(order, 2, &est);
         let got: Vec<(String, Vec<String>)> = std::iter::from_fn(|| queue.next(0))
             .map(|u| match u {
-                WorkUnit::Tests(g) => (g.key, g.tests.into_iter().map(|t| t.name).collect()),
+                WorkUnit::Tests(g) => (
+                    g.key.to_string(),
+                    g.tests.into_iter().map(|t| t.name).collect(),
+                ),
                 other => panic!("{other:?}"),
             })
             .collect();

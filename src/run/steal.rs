@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::list::TestCase;
-use crate::plan::TestGroup;
+use crate::plan::{GroupKey, TestGroup};
 use crate::schedule::Estimates;
 
 /// With recorded durations, a steal that is expected to take less than this
@@ -27,7 +27,7 @@ const MIN_STEAL_SECS: f64 = 0.05;
 
 /// The unclaimed tests of the group one worker is running.
 struct Tail {
-    group: String,
+    group: GroupKey,
     binary: usize,
     /// In the order libtest runs them; the owner claims from the front, a
     /// thief takes from the back.
@@ -92,9 +92,9 @@ impl Board {
     }
 
     /// `worker` starts the group `group` of `tests`, none claimed yet.
-    pub fn publish(&self, worker: usize, group: &str, tests: &[TestCase]) {
+    pub fn publish(&self, worker: usize, group: &GroupKey, tests: &[TestCase]) {
         *self.slot(worker) = Some(Tail {
-            group: group.to_string(),
+            group: group.clone(),
             binary: tests.first().map(|t| t.binary).unwrap_or(0),
             unclaimed: tests.iter().cloned().collect(),
         });
@@ -151,7 +151,7 @@ impl Board {
         let tests = t.unclaimed.split_off(t.unclaimed.len() - take).into();
         Some(Stolen {
             group: TestGroup {
-                key: format!("{} (stolen tail)", t.group),
+                key: t.group.clone().stolen_tail(),
                 binary: t.binary,
                 tests,
                 batchable: false,
@@ -203,8 +203,8 @@ mod tests {
     #[test]
     fn the_owner_claims_halves_and_a_thief_takes_the_second_half_of_the_rest() {
         let board = Board::new(3, Default::default());
-        board.publish(0, "a", &cases(10));
-        board.publish(1, "b", &cases(4));
+        board.publish(0, &GroupKey::new("a", ""), &cases(10));
+        board.publish(1, &GroupKey::new("b", ""), &cases(4));
         assert_eq!(
             names(&board.claim(0, usize::MAX)),
             ["t00", "t01", "t02", "t03", "t04"]
@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn a_single_unclaimed_test_is_stolen_and_claimed_tests_never_are() {
         let board = Board::new(2, Default::default());
-        board.publish(0, "a", &cases(3));
+        board.publish(0, &GroupKey::new("a", ""), &cases(3));
         assert_eq!(names(&board.claim(0, usize::MAX)), ["t00", "t01"]);
         assert_eq!(names(&board.steal(1).unwrap().group.tests), ["t02"]);
         assert!(board.steal(1).is_none(), "all claimed or stolen");
@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn racing_claims_and_steals_hand_out_every_test_once() {
         let board = Board::new(4, Default::default());
-        board.publish(0, "a", &cases(99));
+        board.publish(0, &GroupKey::new("a", ""), &cases(99));
         let taken = Mutex::new(Vec::new());
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -282,7 +282,7 @@ mod tests {
         per_binary.push(&times);
         let est = Arc::new(Estimates::from_times(&per_binary));
         let board = Board::new(2, est.clone());
-        board.publish(0, "a", &cases(10));
+        board.publish(0, &GroupKey::new("a", ""), &cases(10));
         let stolen = board.steal(1).expect("a tail worth stealing");
         assert_eq!(names(&stolen.group.tests), ["t09"]);
         // A tail expected to take less than MIN_STEAL_SECS stays with its owner.
@@ -290,7 +290,7 @@ mod tests {
         let mut per_binary: Vec<&[(&str, f64)]> = vec![&[]; 3];
         per_binary.push(&short);
         let board = Board::new(2, Arc::new(Estimates::from_times(&per_binary)));
-        board.publish(0, "b", &cases(3));
+        board.publish(0, &GroupKey::new("b", ""), &cases(3));
         assert!(board.steal(1).is_none(), "a 10 ms steal does not pay");
     }
 }

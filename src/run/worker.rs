@@ -51,9 +51,9 @@ pub fn run_unit(
 ) {
     match unit {
         WorkUnit::Tests(g) => {
-            let binary = &build.binaries[g.binary];
+            let (binary, key) = (&build.binaries[g.binary], &g.key.to_string());
             let Some(board) = &ctx.board else {
-                return run_tests(ctx, slot, binary, &g.key, g.tests.iter().collect());
+                return run_tests(ctx, slot, binary, key, g.tests.iter().collect());
             };
             // Worksteal: run only what this worker claimed; the rest of the
             // group stays on the board for idle workers to take.
@@ -67,7 +67,7 @@ pub fn run_unit(
                 if claimed.is_empty() {
                     break;
                 }
-                run_tests(ctx, slot, binary, &g.key, claimed.iter().collect());
+                run_tests(ctx, slot, binary, key, claimed.iter().collect());
             }
             board.retire(worker);
         }

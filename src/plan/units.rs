@@ -1,25 +1,17 @@
-//! Plan stage: the listed tests + the filters + the dist mode → a [`Plan`]:
-//! the units of work for the runner, and the results already known before
-//! anything runs (ignored tests, binaries that could not list their tests).
-//! Partitions and last-failed selection plug in here; the order in which
-//! units are handed out is [`crate::schedule`]'s.
-//!
-//! `--lf` keeps only the tests that failed last time ([`LastFailures`],
-//! read by [`crate::history`]); `--ff` puts them in units of their own,
-//! [`Plan::first`], which are handed out before the rest. A custom-harness
-//! target is one test; a package's doctests are one unit, selected (or put
-//! first) as a whole when any of them failed.
+//! The plan itself: the selected cases grouped into units of work, the
+//! results known before the run, and `--lf`/`--ff`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::build::{BuildOutput, TestBinary};
-use crate::config::{
-    DistMode, Filters, GroupRule, IgnoredMode, LastFailed, Partition, PartitionKind,
-};
+use super::group::group_key;
+use super::key::GroupKey;
+use super::select::select;
+use crate::build::BuildOutput;
+use crate::config::{DistMode, Filters, GroupRule, LastFailed};
 use crate::event::{Outcome, TestId, TestResult};
-use crate::list::{CaseKind, ListFailure, Listing, TestCase};
+use crate::list::{CaseKind, Listing, TestCase};
 
 /// The name under which a binary that could not list its tests is
 /// reported (and recorded as failed).
@@ -30,7 +22,7 @@ pub const LISTING: &str = "(listing)";
 #[derive(Debug, Clone, Serialize)]
 pub struct TestGroup {
     /// `binary id` + `source file` (loadfile), + module (loadscope), ...
-    pub key: String,
+    pub key: GroupKey,
     /// Index into the build's binaries.
     #[serde(skip)]
     pub binary: usize,
@@ -203,10 +195,10 @@ pub fn plan(
             group_key(mode, declared, &build.binaries[case.binary], &case);
         if ahead {
             // A unit of its own, not batched with tests that passed.
-            (key, batchable) = (format!("{key} (failed first)"), false);
+            (key, batchable) = (key.failed_first(), false);
         }
         groups
-            .entry((ahead, case.binary, key.clone()))
+            .entry((ahead, case.binary, key.to_string()))
             .or_insert_with(|| TestGroup {
                 key,
                 binary: case.binary,
@@ -241,253 +233,11 @@ pub fn plan(
     }
 }
 
-/// `--partition`: which shard each group, and each result known before the
-/// run, belongs to. Groups are never split over shards; every group and
-/// every known result (ignored test, listing failure) is in exactly one.
-#[derive(Debug, Clone)]
-pub struct Shards {
-    /// As asked on the command line.
-    pub partition: Partition,
-    /// As used: `time:` with no recorded durations falls back to `slice:`.
-    pub kind: PartitionKind,
-    /// Group key → shard (0-based).
-    of_group: HashMap<String, usize>,
-    /// Every shard's expected time, in seconds.
-    pub expected: Vec<f64>,
-    /// Every shard's number of groups.
-    pub groups: Vec<usize>,
-}
-
-impl Shards {
-    /// Assign `groups` (key and expected seconds, in the plan's canonical
-    /// order) to shards. `recorded`: whether any of their times was recorded.
-    pub fn new(partition: Partition, groups: &[(String, f64)], recorded: bool) -> Self {
-        let n = partition.total;
-        let kind = match partition.kind {
-            PartitionKind::Time if !recorded => PartitionKind::Slice,
-            k => k,
-        };
-        let mut s = Shards {
-            partition,
-            kind,
-            of_group: HashMap::new(),
-            expected: vec![0.0; n],
-            groups: vec![0; n],
-        };
-        // `time:`: longest first onto the least loaded shard, then evened
-        // out further where the times allow ([`crate::balance`]).
-        let balanced = (kind == PartitionKind::Time).then(|| {
-            let times: Vec<f64> = groups.iter().map(|(_, t)| *t).collect();
-            crate::balance::assign(&times, n)
-        });
-        for (i, (key, secs)) in groups.iter().enumerate() {
-            let shard = match (kind, &balanced) {
-                (PartitionKind::Hash, _) => (stable_hash(key) % n as u64) as usize,
-                (PartitionKind::Time, Some(b)) => b[i],
-                _ => i % n,
-            };
-            s.expected[shard] += secs;
-            s.groups[shard] += 1;
-            s.of_group.insert(key.clone(), shard);
-        }
-        s
-    }
-
-    /// The shards of a plan's units, each costing `cost`.
-    pub fn of_units(
-        partition: Partition,
-        units: &[WorkUnit],
-        build: &BuildOutput,
-        cost: &dyn Fn(&WorkUnit) -> f64,
-        recorded: bool,
-    ) -> Self {
-        let groups: Vec<(String, f64)> = (units.iter())
-            .map(|u| (unit_key(u, build), cost(u)))
-            .collect();
-        Shards::new(partition, &groups, recorded)
-    }
-
-    /// The shards of listed cases grouped under `mode` as [`plan`] groups
-    /// them (in the same order), each test costing `cost`.
-    pub fn of_cases(
-        partition: Partition,
-        mode: DistMode,
-        declared: &[GroupRule],
-        build: &BuildOutput,
-        cases: &[TestCase],
-        cost: &dyn Fn(&TestCase) -> f64,
-        recorded: bool,
-    ) -> Self {
-        let mut groups: BTreeMap<(usize, String), f64> = BTreeMap::new();
-        for c in cases.iter().filter(|c| !c.ignored) {
-            let (key, _) = group_key(mode, declared, &build.binaries[c.binary], c);
-            *groups.entry((c.binary, key)).or_default() += cost(c);
-        }
-        let groups: Vec<(String, f64)> = groups.into_iter().map(|((_, k), t)| (k, t)).collect();
-        Shards::new(partition, &groups, recorded)
-    }
-
-    /// Whether this shard is shard K's.
-    fn mine(&self, shard: usize) -> bool {
-        shard + 1 == self.partition.shard
-    }
-
-    /// A result known before the run goes by a hash of its binary and name.
-    fn known_is_mine(&self, binary: &str, name: &str) -> bool {
-        let key = format!("{binary} {name}");
-        self.mine((stable_hash(&key) % self.partition.total as u64) as usize)
-    }
-
-    /// Keep this shard's units and known results.
-    pub fn keep(&self, plan: Plan, build: &BuildOutput) -> Plan {
-        let mine = |u: &WorkUnit| {
-            self.of_group
-                .get(&unit_key(u, build))
-                .is_some_and(|&s| self.mine(s))
-        };
-        let known = (plan.known.into_iter())
-            .filter(|r| self.known_is_mine(&r.binary, &r.name))
-            .collect();
-        Plan {
-            units: plan.units.into_iter().filter(mine).collect(),
-            first: plan.first.into_iter().filter(mine).collect(),
-            known,
-            note: plan.note,
-        }
-    }
-
-    /// Whether a listed case is this shard's (as [`Shards::keep`] decides).
-    pub fn has_case(
-        &self,
-        mode: DistMode,
-        declared: &[GroupRule],
-        build: &BuildOutput,
-        case: &TestCase,
-    ) -> bool {
-        let binary = &build.binaries[case.binary];
-        if case.ignored {
-            return self.known_is_mine(&binary.id, &case.name);
-        }
-        let (key, _) = group_key(mode, declared, binary, case);
-        self.of_group.get(&key).is_some_and(|&s| self.mine(s))
-    }
-
-    /// Whether a listing failure is this shard's.
-    pub fn has_failure(&self, build: &BuildOutput, failure: &ListFailure) -> bool {
-        self.known_is_mine(&build.binaries[failure.binary].id, LISTING)
-    }
-
-    /// `time:K/N` without recorded durations: what was done instead.
-    pub fn note(&self) -> Option<String> {
-        (self.kind != self.partition.kind).then(|| {
-            format!(
-                "--partition {}: no recorded durations for these tests; using slice:{}/{} (a run without --partition, or a restored --durations-file, records them)",
-                self.partition, self.partition.shard, self.partition.total
-            )
-        })
-    }
-}
-
-/// The key of a unit as a shard sees it: its group key (which starts with
-/// its binary's id), a custom harness's binary id, a doc package's id.
-pub fn unit_key(unit: &WorkUnit, build: &BuildOutput) -> String {
-    match unit {
-        WorkUnit::Tests(g) => g.key.clone(),
-        WorkUnit::Harness { binary, .. } => build.binaries[*binary].id.clone(),
-        WorkUnit::Doctests { package } => build.doc_packages[*package].id.clone(),
-    }
-}
-
-/// FNV-1a: the same number for the same key on every machine and release.
-fn stable_hash(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// The group key a test gets under `mode`; under `loadgroup`, a test
-/// outside any `xdist_group_NAME` module goes to the first of `groups`
-/// that takes it.
-pub fn group_key(
-    mode: DistMode,
-    groups: &[GroupRule],
-    binary: &TestBinary,
-    case: &TestCase,
-) -> (String, bool) {
-    if case.kind != CaseKind::Libtest {
-        return (binary.id.clone(), false);
-    }
-    let file = || {
-        case.source_path
-            .clone()
-            .unwrap_or_else(|| module_of(&case.name).to_string())
-    };
-    match mode {
-        DistMode::Loadfile | DistMode::Worksteal => (format!("{} {}", binary.id, file()), false),
-        DistMode::Loadscope => (format!("{} {}", binary.id, module_of(&case.name)), false),
-        DistMode::No => (binary.id.clone(), false),
-        DistMode::Load => (format!("{} {}", binary.id, case.name), true),
-        DistMode::Loadgroup => match xdist_group_of(&case.name)
-            .or_else(|| GroupRule::find(groups, &case.name, case.source_path.as_deref()))
-        {
-            Some(g) => (format!("{} group {g}", binary.id), false),
-            None => (format!("{} {}", binary.id, case.name), true),
-        },
-    }
-}
-
-/// Module path of a test name: `a::b::t` → `a::b`; a top-level test → ``.
-fn module_of(name: &str) -> &str {
-    name.rsplit_once("::").map(|(m, _)| m).unwrap_or("")
-}
-
-/// `--dist loadgroup`: a module named `xdist_group_NAME` anywhere in the
-/// test's path puts it in group NAME (the Rust spelling of pytest-xdist's
-/// `@pytest.mark.xdist_group(name=...)`).
-pub fn xdist_group_of(name: &str) -> Option<&str> {
-    name.split("::")
-        .filter_map(|seg| seg.strip_prefix("xdist_group_"))
-        .find(|g| !g.is_empty())
-}
-
-/// The tests the filters select, as `cargo test`'s libtest would: a name
-/// matches if it contains any filter (equals one with `--exact`) and no skip
-/// pattern. Ignored tests stay in the list marked ignored unless
-/// `--ignored`/`--include-ignored` selects them; `--ignored` drops the others.
-pub fn select(cases: Vec<TestCase>, f: &Filters) -> Vec<TestCase> {
-    let matches = |pat: &str, name: &str| {
-        if f.exact {
-            name == pat
-        } else {
-            name.contains(pat)
-        }
-    };
-    cases
-        .into_iter()
-        .filter(|c| {
-            // A custom harness and rustdoc receive the filters themselves,
-            // as under cargo test.
-            c.kind != CaseKind::Libtest
-                || ((f.patterns.is_empty() || f.patterns.iter().any(|p| matches(p, &c.name)))
-                    && !f.skip.iter().any(|p| matches(p, &c.name)))
-        })
-        .filter_map(|mut c| {
-            if c.kind != CaseKind::Libtest {
-                return Some(c);
-            }
-            match f.ignored {
-                IgnoredMode::Only if !c.ignored => return None,
-                IgnoredMode::Only | IgnoredMode::Include => c.ignored = false,
-                IgnoredMode::Skip => {}
-            }
-            Some(c)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::build::TestBinary;
+    use crate::plan::xdist_group_of;
     use camino::Utf8PathBuf;
 
     pub(crate) fn bin(id: &str) -> TestBinary {
@@ -504,7 +254,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn build(ids: &[&str]) -> BuildOutput {
+    pub(crate) fn build(ids: &[&str]) -> BuildOutput {
         BuildOutput {
             binaries: ids.iter().map(|i| bin(i)).collect(),
             workspace_root: Utf8PathBuf::from("/"),
@@ -512,7 +262,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn case(binary: usize, name: &str, file: &str) -> TestCase {
+    pub(crate) fn case(binary: usize, name: &str, file: &str) -> TestCase {
         TestCase {
             binary,
             name: name.into(),
@@ -550,7 +300,7 @@ pub(crate) mod tests {
             .collect()
     }
 
-    fn cases() -> Vec<TestCase> {
+    pub(crate) fn cases() -> Vec<TestCase> {
         vec![
             case(0, "math::tests::b", "src/math.rs"),
             case(0, "math::tests::a", "src/math.rs"),
@@ -575,7 +325,8 @@ pub(crate) mod tests {
     #[test]
     fn loadscope_groups_by_module() {
         let g = groups(DistMode::Loadscope, cases());
-        let keys: Vec<_> = g.iter().map(|g| g.key.as_str()).collect();
+        let keys: Vec<String> = g.iter().map(|g| g.key.to_string()).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         assert!(keys.contains(&"a math::tests"));
         assert!(keys.contains(&"a math::inner"));
         assert_eq!(g.len(), 4);
@@ -768,160 +519,5 @@ pub(crate) mod tests {
         let p = plan_with(DistMode::Loadfile, &last(LastFailed::First, &[]));
         assert!(p.first.is_empty());
         assert_eq!(p.units.len(), 3);
-    }
-
-    fn named(name: &str, ignored: bool) -> TestCase {
-        TestCase {
-            binary: 0,
-            name: name.into(),
-            ignored,
-            source_path: None,
-            line: None,
-            kind: CaseKind::Libtest,
-        }
-    }
-
-    #[test]
-    fn filters_like_libtest() {
-        let cases = vec![
-            named("api::create", false),
-            named("api::delete", false),
-            named("slow", true),
-        ];
-        let f = Filters {
-            patterns: vec!["api".into()],
-            skip: vec!["delete".into()],
-            ..Default::default()
-        };
-        let names: Vec<_> = select(cases.clone(), &f)
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
-        assert_eq!(names, ["api::create"]);
-
-        let exact = Filters {
-            patterns: vec!["api".into(), "slow".into()],
-            exact: true,
-            ..Default::default()
-        };
-        let got = select(cases.clone(), &exact);
-        assert_eq!(got.len(), 1);
-        assert!(got[0].ignored, "ignored tests stay marked ignored");
-
-        let only_ignored = Filters {
-            ignored: IgnoredMode::Only,
-            ..Default::default()
-        };
-        let got = select(cases.clone(), &only_ignored);
-        assert_eq!(got.len(), 1);
-        assert!(!got[0].ignored);
-
-        let include = Filters {
-            ignored: IgnoredMode::Include,
-            ..Default::default()
-        };
-        assert!(select(cases, &include).iter().all(|c| !c.ignored));
-    }
-
-    fn spec(kind: PartitionKind, shard: usize, total: usize) -> Partition {
-        Partition { kind, shard, total }
-    }
-
-    #[test]
-    fn every_group_and_known_result_is_in_exactly_one_shard() {
-        let mut cs = cases();
-        cs[0].ignored = true;
-        cs.push(case(1, "other", "tests/other.rs"));
-        let listing = || Listing {
-            cases: cs.clone(),
-            failures: vec![crate::list::ListFailure {
-                binary: 1,
-                message: "boom".into(),
-            }],
-        };
-        let b = build(&["a", "b"]);
-        let plan_all = || {
-            plan(
-                DistMode::Loadfile,
-                &[],
-                &b,
-                listing(),
-                &Filters::default(),
-                &LastFailures::default(),
-            )
-        };
-        let full = plan_all();
-        let cost = |u: &WorkUnit| u.test_count() as f64;
-        for kind in [
-            PartitionKind::Hash,
-            PartitionKind::Slice,
-            PartitionKind::Time,
-        ] {
-            for total in 1..=4 {
-                let mut units: Vec<String> = Vec::new();
-                let mut known: Vec<String> = Vec::new();
-                for shard in 1..=total {
-                    let p = plan_all();
-                    let shards =
-                        Shards::of_units(spec(kind, shard, total), &p.units, &b, &cost, true);
-                    let kept = shards.keep(p, &b);
-                    units.extend(kept.units.iter().map(|u| unit_key(u, &b)));
-                    known.extend(kept.known.iter().map(|r| r.name.clone()));
-                }
-                units.sort();
-                known.sort();
-                let mut want: Vec<String> = full.units.iter().map(|u| unit_key(u, &b)).collect();
-                want.sort();
-                assert_eq!(units, want, "{kind:?} of {total}");
-                assert_eq!(
-                    known,
-                    ["(listing)", "math::tests::b"],
-                    "{kind:?} of {total}"
-                );
-            }
-        }
-    }
-
-    fn timed(groups: &[(&str, f64)]) -> Vec<(String, f64)> {
-        groups.iter().map(|(k, t)| (k.to_string(), *t)).collect()
-    }
-
-    #[test]
-    fn time_shards_balance_recorded_times_longest_first() {
-        let six = timed(&[
-            ("a", 5.0),
-            ("b", 4.0),
-            ("c", 3.0),
-            ("d", 3.0),
-            ("e", 2.0),
-            ("f", 1.0),
-        ]);
-        let s = Shards::new(spec(PartitionKind::Time, 1, 2), &six, true);
-        assert_eq!(s.expected, [9.0, 9.0]);
-        assert_eq!(s.note(), None);
-        let s = Shards::new(spec(PartitionKind::Time, 1, 3), &six, true);
-        assert_eq!(s.expected, [6.0, 6.0, 6.0]);
-        // Where longest first alone ends at 7 (3+2+2 | 3+2): 6 and 6.
-        let five = timed(&[("a", 3.0), ("b", 3.0), ("c", 2.0), ("d", 2.0), ("e", 2.0)]);
-        let s = Shards::new(spec(PartitionKind::Time, 1, 2), &five, true);
-        assert_eq!(s.expected, [6.0, 6.0]);
-        let groups = six;
-        // No recorded time: slice, and a note that says so.
-        let s = Shards::new(spec(PartitionKind::Time, 1, 2), &groups, false);
-        assert_eq!(s.kind, PartitionKind::Slice);
-        assert_eq!(s.expected, [10.0, 8.0]);
-        assert!(s.note().unwrap().contains("using slice:1/2"));
-    }
-
-    #[test]
-    fn hash_shards_are_stable() {
-        // FNV-1a of known strings: the shard must never change between
-        // releases or machines.
-        assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
-        let groups = vec![("alpha::test/api tests/api.rs".to_string(), 1.0)];
-        let s = Shards::new(spec(PartitionKind::Hash, 1, 3), &groups, false);
-        let h = (stable_hash("alpha::test/api tests/api.rs") % 3) as usize;
-        assert_eq!(s.groups[h], 1);
     }
 }

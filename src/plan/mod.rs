@@ -1,0 +1,26 @@
+//! Plan stage: the listed tests + the filters + the dist mode → a [`Plan`]:
+//! the units of work for the runner, and the results already known before
+//! anything runs (ignored tests, binaries that could not list their tests).
+//! Partitions and last-failed selection plug in here; the order in which
+//! units are handed out is [`crate::schedule`]'s.
+//!
+//! `--lf` keeps only the tests that failed last time ([`LastFailures`],
+//! read by [`crate::history`]); `--ff` puts them in units of their own,
+//! [`Plan::first`], which are handed out before the rest. A custom-harness
+//! target is one test; a package's doctests are one unit, selected (or put
+//! first) as a whole when any of them failed.
+
+mod group;
+mod key;
+mod partition;
+mod select;
+mod units;
+
+pub use group::{group_key, xdist_group_of};
+pub use key::{GroupKey, Piece};
+pub use partition::{Shards, keep_shard, list_shard, unit_key};
+pub use select::select;
+pub use units::{LISTING, LastFailures, Plan, TestGroup, WorkUnit, plan};
+
+#[cfg(test)]
+pub(crate) use units::tests;
