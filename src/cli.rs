@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::file;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xdist",
@@ -244,9 +246,13 @@ fn parse_num_workers(s: &str) -> Result<NumWorkers, String> {
     if s == "auto" || s == "logical" {
         return Ok(NumWorkers::Auto);
     }
-    s.parse::<usize>()
-        .map(NumWorkers::Count)
-        .map_err(|_| format!("expected a number of workers or `auto`, got `{s}`"))
+    match s.parse::<usize>() {
+        Ok(n) if n as u64 <= file::MAX_WORKERS => Ok(NumWorkers::Count(n)),
+        _ => Err(format!(
+            "expected a number of workers from 0 to {} or `auto`, got `{s}`",
+            file::MAX_WORKERS
+        )),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -314,7 +320,7 @@ pub struct DbRunArgs {
     #[arg(long)]
     pub db_rebuild: bool,
     /// Connections each worker's tests may hold at once (their pool size), checked against the server's limit
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=file::MAX_CONNECTIONS_PER_WORKER as i64))]
     pub db_connections_per_worker: u32,
     /// Run even if the workers may need more connections than the server has free
     #[arg(long)]
@@ -387,6 +393,7 @@ pub struct RunArgs {
         long,
         value_name = "N",
         default_value_t = 0,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(..=file::MAX_DURATIONS),
         help_heading = "Reporting"
     )]
     pub durations: usize,
@@ -432,7 +439,7 @@ pub struct RunArgs {
 #[command(next_help_heading = "Failures and retries")]
 pub struct LifecycleArgs {
     /// Run a failed test again, up to N more times, each in a fresh process on the same worker
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=file::MAX_RETRIES as i64))]
     pub retries: u32,
     /// Fail the run when a test is flaky (failed, then passed on a retry)
     #[arg(long)]
@@ -441,7 +448,7 @@ pub struct LifecycleArgs {
     #[arg(short = 'x', long = "exitfirst", visible_alias = "fail-fast")]
     pub exitfirst: bool,
     /// Stop after N failed tests, as -x does after one
-    #[arg(long = "maxfail", visible_alias = "max-fail", value_name = "N")]
+    #[arg(long = "maxfail", visible_alias = "max-fail", value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(..=file::MAX_MAXFAIL))]
     pub maxfail: Option<usize>,
     /// Run only the tests that failed in the last run (all, if none did)
     #[arg(long = "lf", visible_alias = "last-failed")]

@@ -205,3 +205,47 @@ fn db_clean_takes_the_database_variable_from_the_config_file() {
     run.assert_code(2);
     assert!(run.stderr.contains("XDIST_CONFIG_TEST_DB"), "{}", run.ctx());
 }
+
+#[test]
+fn whole_numbers_must_be_integers_in_range_in_files_and_on_the_command_line() {
+    let (tmp, manifest) = workspace_copy();
+    let config = tmp.path().join("archive/.config/xdist.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    for (line, shown) in [
+        // A float was taken as 1000000000 retries.
+        ("retries = 1e9", "not 1000000000 (a float)"),
+        ("retries = 2.0", "not 2 (a float)"),
+        ("retries = -1", "not -1"),
+        ("retries = 101", "not 101"),
+        ("numprocesses = 100000", "not 100000"),
+        ("db-connections-per-worker = 0", "not 0"),
+    ] {
+        std::fs::write(&config, format!("{line}\n")).unwrap();
+        let run = run_in(&manifest, &[]);
+        let key = line.split(' ').next().unwrap();
+        assert_config_error(
+            &run,
+            &[
+                ".config/xdist.toml",
+                &format!("`{key}` must be a whole number from "),
+                shown,
+            ],
+        );
+    }
+    std::fs::write(&config, "retries = 1e9\n").unwrap();
+    let run = run_in(&manifest, &[]);
+    assert_config_error(&run, &["from 0 to 100,"]);
+    std::fs::remove_file(&config).unwrap();
+
+    // The command line has the same bounds.
+    for args in [
+        ["--retries", "1000000000"],
+        ["-n", "100000"],
+        ["--maxfail", "10000000"],
+    ] {
+        let run = run_in(&manifest, &args);
+        run.assert_code(2);
+        run.assert_no_panic();
+        assert!(run.stderr.contains(args[1]), "{}", run.ctx());
+    }
+}

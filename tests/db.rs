@@ -1403,3 +1403,162 @@ fn ctrl_c_stops_a_run_waiting_for_another_runs_template_and_leaves_nothing() {
     assert_eq!(databases(&server), ["app_wait"], "{stderr}");
     drop(holder);
 }
+
+/// Put three rows into a table of their own in database `name`.
+fn put_rows(server: &EphemeralServer, name: &str) {
+    Client::connect(&server.url(name), NoTls)
+        .unwrap_or_else(|e| panic!("connect to {name}: {e}"))
+        .batch_execute("CREATE TABLE kept_rows (x int); INSERT INTO kept_rows VALUES (1), (2), (3)")
+        .unwrap();
+}
+
+/// The rows [`put_rows`] put into `name`, or why they cannot be read.
+fn kept_rows(server: &EphemeralServer, name: &str) -> Result<i64, String> {
+    let mut c = Client::connect(&server.url(name), NoTls).map_err(|e| e.to_string())?;
+    c.query_one("SELECT count(*) FROM kept_rows", &[])
+        .map(|r| r.get(0))
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_base_named_like_another_bases_second_name_set_keeps_its_databases_and_rows() {
+    let server = server();
+    let shop = create_base(&server, "shop");
+    let shop_r2 = create_base(&server, "shop_r2");
+    // Base shop_r2 keeps its worker databases, with data in them.
+    let kept = dbapp(&shop_r2, &["-n", "2", "--keep-db"]).run();
+    assert_passed_on(&kept, "shop_r2");
+    for name in ["shop_r2_gw0", "shop_r2_gw1"] {
+        put_rows(&server, name);
+    }
+    let assert_kept = |ctx: &str| {
+        for name in ["shop_r2_gw0", "shop_r2_gw1"] {
+            assert_eq!(kept_rows(&server, name), Ok(3), "{name}{ctx}");
+        }
+    };
+
+    // Two runs at once on base shop: the second would take shop's second
+    // name set, shop_r2_gwK, which are shop_r2's databases: it takes the
+    // third instead.
+    let hold = tempfile::tempdir().unwrap();
+    let release = Release(hold.path().to_path_buf());
+    let mut second = None;
+    let first = held_dbapp(&shop, &release, |_| {
+        second = Some(dbapp(&shop, &["-n", "2"]).run());
+        std::fs::write(release.0.join("go"), "").unwrap();
+    });
+    let second = second.unwrap();
+    assert_passed_on(&first, "shop");
+    assert_passed_on(&second, "shop_r3");
+    assert!(
+        second
+            .stderr
+            .contains("this run uses shop_r3_gw0.. instead\n"),
+        "{}",
+        second.ctx()
+    );
+    assert_kept(&second.ctx());
+
+    // db clean on base shop leaves shop_r2's alone.
+    let clean = xdist(&["db", "clean"]).env("DATABASE_URL", &shop).run();
+    clean.assert_code(0);
+    assert_kept(&clean.ctx());
+    assert_base_untouched(&server, "shop");
+    assert_base_untouched(&server, "shop_r2");
+
+    // Base shop_r2's own db clean drops them.
+    let clean = xdist(&["db", "clean"]).env("DATABASE_URL", &shop_r2).run();
+    clean.assert_code(0);
+    assert_eq!(databases(&server), ["shop", "shop_r2"], "{}", clean.ctx());
+}
+
+/// The processes whose environment holds `tag` (`KEY=VALUE`) and whose
+/// command line is `cmdline` (cargo-xdist's own only contains it).
+fn tagged(tag: &str, cmdline: &str) -> Vec<(i32, String)> {
+    processes_with_env(tag)
+        .into_iter()
+        .filter(|(_, c)| c == cmdline)
+        .collect()
+}
+
+#[test]
+fn sigterm_during_db_setup_stops_the_setup_and_the_run_and_leaves_nothing() {
+    let server = server();
+    let url = create_base(&server, "app_setup_term");
+    // As `sleep 600` is, and as a setup that ignores SIGTERM: the second
+    // is killed after the grace.
+    for (case, setup) in [
+        ("plain", "sleep 600"),
+        ("stubborn", "trap '' TERM; sleep 600; true"),
+    ] {
+        let tag = format!("SECDB_SETUP_TAG={case}-{}", std::process::id());
+        let (key, value) = tag.split_once('=').unwrap();
+        let mut child = Command::new(XDIST)
+            .args([
+                "xdist",
+                "--manifest-path",
+                &fixture_manifest("dbapp"),
+                "-n",
+                "2",
+                "--no-progress",
+                "--db-setup",
+                setup,
+            ])
+            .env("DATABASE_URL", &url)
+            .env("CARGO_TARGET_DIR", fixture_target_dir())
+            .env(key, value)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = std::io::Read::read_to_string(&mut { stderr }, &mut all);
+            all
+        });
+        let start = Instant::now();
+        while tagged(&tag, "sleep 600").is_empty() {
+            if start.elapsed() > DEADLINE {
+                let _ = child.kill();
+                panic!("{case}: the setup never started");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // As `kill PID`, `timeout` and CI cancellation do: to cargo-xdist only.
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                for (pid, _) in tagged(&tag, "sleep 600") {
+                    // Descendants of the run this test started.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                panic!("{case}: the run did not stop after SIGTERM during --db-setup");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = reader.join().unwrap();
+        assert_eq!(status.code(), Some(130), "{case}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{case}: {stderr}");
+        assert!(!stderr.contains("--db-setup failed"), "{case}: {stderr}");
+        assert!(
+            stderr.contains("error: interrupted: stopped --db-setup for "),
+            "{case}: {stderr}"
+        );
+        let mut left = tagged(&tag, "sleep 600");
+        left.extend(tagged(&tag, &format!("sh -c {setup}")));
+        for (pid, _) in &left {
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        assert!(left.is_empty(), "{case}: left running: {left:?}");
+        assert_eq!(databases(&server), ["app_setup_term"], "{case}: {stderr}");
+        assert_base_untouched(&server, "app_setup_term");
+    }
+}

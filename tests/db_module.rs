@@ -214,7 +214,9 @@ fn creates_marks_and_cleans_up_four_databases() {
         let name = format!("app_gw{k}");
         assert_eq!(
             comment(&mut admin, &name),
-            Some(Some("created by cargo-xdist run run1".to_string())),
+            Some(Some(
+                "created by cargo-xdist for \"app\" run run1".to_string()
+            )),
             "{name}"
         );
         let (var, url) = dbs.worker_env(Some(k));
@@ -270,7 +272,7 @@ fn marked_leftovers_are_replaced_and_others_runs_databases_are_not_dropped() {
         &mut admin,
         &[
             "CREATE DATABASE app_gw0",
-            "COMMENT ON DATABASE app_gw0 IS 'created by cargo-xdist run old'",
+            "COMMENT ON DATABASE app_gw0 IS 'created by cargo-xdist for \"app\" run old'",
         ],
     );
     client(&server.url("app_gw0"))
@@ -284,11 +286,13 @@ fn marked_leftovers_are_replaced_and_others_runs_databases_are_not_dropped() {
     );
     assert_eq!(
         comment(&mut admin, "app_gw0"),
-        Some(Some("created by cargo-xdist run new".into()))
+        Some(Some("created by cargo-xdist for \"app\" run new".into()))
     );
     // Another run took the name over meanwhile: not ours to drop any more.
     admin
-        .batch_execute("COMMENT ON DATABASE app_gw0 IS 'created by cargo-xdist run other'")
+        .batch_execute(
+            "COMMENT ON DATABASE app_gw0 IS 'created by cargo-xdist for \"app\" run other'",
+        )
         .unwrap();
     dbs.cleanup().unwrap();
     assert!(exists(&mut admin, "app_gw0"));
@@ -426,11 +430,15 @@ fn setup_command_runs_once_into_a_template_every_database_copies() {
     assert_eq!(templates(admin), [name.as_str()]);
     assert_eq!(
         comment(admin, &name),
-        Some(Some(format!("created by cargo-xdist template {key}")))
+        Some(Some(format!(
+            "created by cargo-xdist for \"app\" template {key}"
+        )))
     );
     assert_eq!(
         comment(admin, "app_gw0"),
-        Some(Some(format!("created by cargo-xdist run s from {name}")))
+        Some(Some(format!(
+            "created by cargo-xdist for \"app\" run s from {name}"
+        )))
     );
     drop(dbs);
     // The workers' databases go, the template stays for the next run.
@@ -478,7 +486,7 @@ fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
     sql(
         admin,
         &[format!(
-            "COMMENT ON DATABASE {name} IS 'created by cargo-xdist template {key} (building)'"
+            "COMMENT ON DATABASE {name} IS 'created by cargo-xdist for \"app\" template {key} (building)'"
         )
         .as_str()],
     );
@@ -486,7 +494,9 @@ fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
     assert_eq!(runs(count), 4);
     assert_eq!(
         comment(admin, name),
-        Some(Some(format!("created by cargo-xdist template {key}")))
+        Some(Some(format!(
+            "created by cargo-xdist for \"app\" template {key}"
+        )))
     );
 
     // db clean drops it, and leaves the base database alone.
@@ -569,7 +579,10 @@ fn runs_at_once_on_one_base_get_name_sets_of_their_own_and_clean_spares_held_one
     b.create().unwrap();
     assert_eq!(worker_db(&b, 1), "app_r2_gw1");
     let a_marker = comment(&mut admin, "app_gw0");
-    assert_eq!(a_marker, Some(Some("created by cargo-xdist run a".into())));
+    assert_eq!(
+        a_marker,
+        Some(Some("created by cargo-xdist for \"app\" run a".into()))
+    );
 
     // Databases of held sets are no leftovers: clean leaves them alone.
     assert_eq!(clean(&o).unwrap(), Vec::<String>::new());
@@ -780,6 +793,12 @@ fn keep_reuses_databases_and_skips_setup_then_clean_drops_them() {
             "COMMENT ON DATABASE other_gw0 IS 'created by cargo-xdist run x'",
             "CREATE DATABASE app_gwx",
             "COMMENT ON DATABASE app_gwx IS 'created by cargo-xdist run x'",
+            // Named like ours, but an earlier version's marker names no
+            // base, and this one names another.
+            "CREATE DATABASE app_gw5",
+            "COMMENT ON DATABASE app_gw5 IS 'created by cargo-xdist run x'",
+            "CREATE DATABASE app_gw6",
+            "COMMENT ON DATABASE app_gw6 IS 'created by cargo-xdist for \"ap\" run x'",
         ],
     );
     // A session on a leftover does not stop `clean`.
@@ -788,7 +807,14 @@ fn keep_reuses_databases_and_skips_setup_then_clean_drops_them() {
     let key = template::key(o.setup.as_deref().unwrap(), &[]).unwrap();
     let template = template_db_name("app", &key[..16]);
     assert_eq!(dropped, vec!["app_gw0", "app_gw1", "app_gw2", &template]);
-    for name in ["app", "app_gw9", "other_gw0", "app_gwx"] {
+    for name in [
+        "app",
+        "app_gw9",
+        "other_gw0",
+        "app_gwx",
+        "app_gw5",
+        "app_gw6",
+    ] {
         assert!(exists(&mut admin, name), "{name}");
     }
     assert!(clean(&opts(&server.url("app"))).unwrap().is_empty());
@@ -934,7 +960,9 @@ fn odd_and_long_names_are_quoted_and_shortened() {
     dbs.create().unwrap();
     assert_eq!(
         comment(&mut admin, "we\"ird name_gw1"),
-        Some(Some("created by cargo-xdist run it's\\1".into()))
+        Some(Some(
+            "created by cargo-xdist for \"we\"\"ird name\" run it's\\1".into()
+        ))
     );
     drop(dbs);
     assert!(!exists(&mut admin, "we\"ird name_gw1"));

@@ -34,6 +34,69 @@ const NOT_IN_FILES: &[(&str, &str)] = &[
     ("help", "it is not an option to set"),
 ];
 
+/// Most workers (`-n`, `numprocesses`).
+pub const MAX_WORKERS: u64 = 1024;
+/// Most retries of a failed test (`--retries`).
+pub const MAX_RETRIES: u64 = 100;
+/// Most failures `--maxfail` may wait for.
+pub const MAX_MAXFAIL: u64 = 1_000_000;
+/// Most slowest tests `--durations` may show.
+pub const MAX_DURATIONS: u64 = 100_000;
+/// Most connections per worker (`--db-connections-per-worker`); PostgreSQL
+/// itself allows at most 262143 in all.
+pub const MAX_CONNECTIONS_PER_WORKER: u64 = 10_000;
+
+/// The options that take a whole number, with the least and most they
+/// take, and the words they take besides. A file's value for one must be
+/// a TOML integer in range (not a float, not negative); the command line
+/// is held to the same bounds by the options' parsers in `cli.rs`.
+const WHOLE_NUMBERS: &[(&str, u64, u64, &[&str])] = &[
+    ("numprocesses", 0, MAX_WORKERS, &["auto", "logical"]),
+    ("retries", 0, MAX_RETRIES, &[]),
+    ("maxfail", 1, MAX_MAXFAIL, &[]),
+    ("durations", 0, MAX_DURATIONS, &[]),
+    (
+        "db-connections-per-worker",
+        1,
+        MAX_CONNECTIONS_PER_WORKER,
+        &[],
+    ),
+];
+
+/// Check a whole-number option's value from a file: `None` if `key` is
+/// not one, else what is wrong with `value`, if anything.
+fn whole_number(key: &str, value: &toml::Value) -> Option<Result<(), String>> {
+    let &(_, least, most, words) = WHOLE_NUMBERS.iter().find(|(k, ..)| *k == key)?;
+    let words_too = match words {
+        [] => String::new(),
+        words => format!(
+            " or {}",
+            words
+                .iter()
+                .map(|w| format!("\"{w}\""))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    };
+    let wrong = |what: String| {
+        Err(format!(
+            "must be a whole number from {least} to {most}{words_too}, not {what}"
+        ))
+    };
+    let in_range = |n: i128| n >= i128::from(least) && n <= i128::from(most);
+    Some(match value {
+        toml::Value::Integer(n) if in_range(i128::from(*n)) => Ok(()),
+        toml::Value::Integer(n) => wrong(n.to_string()),
+        toml::Value::Float(f) => wrong(format!("{f} (a float)")),
+        toml::Value::String(s) if words.contains(&s.as_str()) => Ok(()),
+        toml::Value::String(s) => match s.trim().parse::<i128>() {
+            Ok(n) if in_range(n) => Ok(()),
+            _ => wrong(format!("\"{s}\"")),
+        },
+        other => wrong(format!("a {}", other.type_str())),
+    })
+}
+
 /// The key that declares `--dist loadgroup` groups.
 const GROUP_KEY: &str = "group";
 
@@ -158,6 +221,9 @@ impl FileDefaults {
                     "{source}: unknown key `{key}`; keys are the long options of `cargo xdist run` (numprocesses, dist, timeout, ...) or `group`"
                 )));
             };
+            if let Some(Err(e)) = whole_number(key, value) {
+                return Err(UsageError(format!("{source}: `{key}` {e}; fix the value")));
+            }
             let args = to_args(arg, key, value)
                 .map_err(|e| UsageError(format!("{source}: `{key}` {e}; fix the value")))?;
             check_value(run, &args)
@@ -430,6 +496,40 @@ mod tests {
             (m.parent().unwrap(), root.as_path()),
             (d.path().join("a").as_path(), d.path())
         );
+    }
+
+    #[test]
+    fn whole_numbers_are_integers_in_range_as_on_the_command_line() {
+        let v = |s: &str| s.parse::<toml::Table>().unwrap()["v"].clone();
+        assert_eq!(whole_number("dist", &v("v = 1.5")), None);
+        assert_eq!(whole_number("retries", &v("v = 3")), Some(Ok(())));
+        assert_eq!(whole_number("retries", &v("v = '3'")), Some(Ok(())));
+        assert_eq!(whole_number("numprocesses", &v("v = 'auto'")), Some(Ok(())));
+        for (key, text, not) in [
+            ("retries", "v = 1e9", "1000000000 (a float)"),
+            ("retries", "v = 2.0", "2 (a float)"),
+            ("retries", "v = -1", "-1"),
+            ("retries", "v = 101", "101"),
+            ("retries", "v = 'many'", "\"many\""),
+            ("retries", "v = true", "a boolean"),
+            ("maxfail", "v = 0", "0"),
+            ("numprocesses", "v = 1025", "1025"),
+        ] {
+            let e = whole_number(key, &v(text)).unwrap().unwrap_err();
+            assert!(e.starts_with("must be a whole number from "), "{e}");
+            assert!(e.ends_with(&format!(", not {not}")), "{key} {text}: {e}");
+        }
+        // The command line has the same upper bounds.
+        let run = crate::cli::run_command();
+        for &(key, least, most, _) in WHOLE_NUMBERS {
+            let arg = |n: u64| vec![OsString::from(format!("--{key}={n}"))];
+            assert!(check_value(&run, &arg(most)).is_ok(), "{key} {most}");
+            let e = check_value(&run, &arg(most + 1)).unwrap_err();
+            assert!(e.contains(&(most + 1).to_string()), "{key}: {e}");
+            if least > 0 && key != "maxfail" {
+                assert!(check_value(&run, &arg(least - 1)).is_err(), "{key}");
+            }
+        }
     }
 
     #[test]

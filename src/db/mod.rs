@@ -35,6 +35,21 @@
 //! holds, and neither does [`clean`]. That connection counts against the
 //! connection budget.
 //!
+//! # Bases whose names look alike
+//!
+//! Base `shop`'s second name set, `shop_r2_gwK`, is base `shop_r2`'s
+//! first. The names stay so (test suites check that their database name
+//! ends in `_gwK`), and the two bases never touch each other's databases:
+//!
+//! - a set's lock is keyed by what its names extend (`shop_r2`), so a run
+//!   of `shop` on its second set and a run of `shop_r2` on its first
+//!   exclude each other, and `db clean` of either spares a live one;
+//! - every marker names its base ([`base_marker`]); a database is dropped
+//!   or reused only when its marker names the base at hand (and, within a
+//!   run, only those with this run's own marker);
+//! - a run skips a name set where databases marked for another base (or by
+//!   an earlier version, whose markers name no base) exist, and says so.
+//!
 //! Every failure is a [`DbError`] whose message is one line, "problem; fix",
 //! names where a bad URL came from, and never contains a password. URL text
 //! handling and redaction live in [`url`]; the throwaway server in
@@ -46,7 +61,7 @@ pub mod template;
 pub mod url;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
@@ -56,13 +71,35 @@ use rayon::prelude::*;
 
 use self::budget::Budget;
 use self::ephemeral::EphemeralServer;
-use self::url::{MAX_NAME_SETS, PgUrl, name_set, worker_db_name, worker_index, worker_set_index};
+use self::url::{MAX_NAME_SETS, PgUrl, name_set, worker_db_name, worker_set_index};
 pub use self::url::{Redactor, redact_secrets};
 use crate::signal::Cancel;
 
 /// Every marker comment starts with this; only databases whose comment
-/// starts with it are ever dropped.
+/// starts with it are ever dropped, and only by runs (and `db clean`s) on
+/// the base database the comment names next ([`base_marker`]).
 pub const MARKER_PREFIX: &str = "created by cargo-xdist";
+
+/// How every marker comment of a database made for base database `base`
+/// starts: `created by cargo-xdist for "<base>"` (a `"` in the name
+/// doubled), then ` run <id>`, ` run <id> from <template>` or
+/// ` template <key>`. A database is dropped or reused only when its marker
+/// names the base of the run (or `db clean`) at hand: not one made for
+/// another base whose names look alike, nor one marked by an earlier
+/// version that did not name the base.
+pub fn base_marker(base: &str) -> String {
+    format!("{MARKER_PREFIX} for \"{}\"", base.replace('"', "\"\""))
+}
+
+/// Whether `comment` is the marker of a database made for base `base`.
+pub fn marks_base(comment: Option<&str>, base: &str) -> bool {
+    // The quotes of a name are doubled, so `"<base>" ` begins only the
+    // markers of this base.
+    comment.is_some_and(|c| {
+        c.strip_prefix(&base_marker(base))
+            .is_some_and(|rest| rest.starts_with(' '))
+    })
+}
 
 /// Database name used with `--ephemeral-postgres` when no URL names one.
 pub const DEFAULT_EPHEMERAL_DB: &str = "xdist_test";
@@ -258,6 +295,13 @@ pub enum DbError {
     )]
     TemplateBusy { template: String, sessions: i64 },
 
+    /// A database with a worker's (or template's) name is marked as
+    /// cargo-xdist's, but not for this base database.
+    #[error(
+        "database \"{name}\" was made by cargo-xdist for another base database, or by an earlier version that did not record its base, so it is left alone; drop it (DROP DATABASE) if nothing uses it, or use another database name in {origin}"
+    )]
+    OtherBase { name: String, origin: UrlSource },
+
     /// A database with a worker's name exists but is not ours.
     #[error(
         "database \"{name}\" already exists and was not created by cargo-xdist, so it is left alone; drop or rename it, or use another database name in {origin}"
@@ -345,6 +389,10 @@ pub enum DbError {
         "gave up after {waited} waiting for another cargo xdist run to build template database \"{template}\"; let that run finish (or end it) and retry"
     )]
     TemplateWait { template: String, waited: String },
+
+    /// The run was cancelled (Ctrl-C, SIGTERM, SIGHUP) while `--db-setup` ran.
+    #[error("stopped --db-setup for {worker}; the databases of this run are dropped")]
+    SetupInterrupted { worker: String },
 
     /// The run was cancelled (Ctrl-C, SIGTERM, SIGHUP) while it waited.
     #[error("stopped waiting for {what}; nothing was created")]
@@ -566,6 +614,7 @@ impl WorkerDatabases {
             }),
             _ => None,
         };
+        let marker = format!("{} run {run_id}", base_marker(base.database()));
         let mut this = WorkerDatabases {
             settings: Some(Settings {
                 origin: source,
@@ -582,7 +631,7 @@ impl WorkerDatabases {
                 fit_workers: opts.fit_workers,
                 set: 1,
                 cancel: Cancel::default(),
-                marker: format!("{MARKER_PREFIX} run {run_id}"),
+                marker,
                 config: resolved.config,
                 target: resolved.target,
                 user: resolved.user,
@@ -818,11 +867,26 @@ pub fn clean(opts: &DbOptions) -> Result<Vec<String>, DbError> {
     let mut client = settings.admin()?;
     let base = settings.base.database();
     let marked = settings.marked_databases(&mut client)?;
+    let ours =
+        |name: &str| worker_set_index(base, name).is_some() || template::is_template_of(base, name);
+    let foreign: Vec<&str> = (marked.iter())
+        .filter(|(name, comment)| ours(name) && !marks_base(Some(comment), base))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !foreign.is_empty() {
+        eprintln!(
+            "note: left alone {}: cargo-xdist made them for another base database or did not record the base; drop them by hand if nothing uses them",
+            foreign.join(", ")
+        );
+    }
     let mut names = Vec::new();
     for set in 1..=MAX_NAME_SETS {
         let in_set: Vec<String> = (marked.iter())
-            .filter(|name| worker_set_index(base, name).is_some_and(|(s, _)| s == set))
-            .cloned()
+            .filter(|(name, comment)| {
+                marks_base(Some(comment), base)
+                    && worker_set_index(base, name).is_some_and(|(s, _)| s == set)
+            })
+            .map(|(name, _)| name.clone())
             .collect();
         if in_set.is_empty() {
             continue;
@@ -1273,25 +1337,57 @@ impl Settings {
         })
     }
 
-    /// Take the first name set of the base that no other run holds (see
-    /// the module docs), its lock held on `client`, which the run keeps
-    /// open; returns a line for the user when it is not the first set.
+    /// Take the first name set of the base that no other run holds and
+    /// whose names no database of another base has (see the module docs),
+    /// its lock held on `client`, which the run keeps open; returns a line
+    /// for the user when it is not the first set.
     fn claim_names(&mut self, client: &mut Client) -> Result<Option<String>, DbError> {
         let base = self.base.database().to_string();
+        let (mut busy, mut foreign) = (0, Vec::new());
         for set in 1..=MAX_NAME_SETS {
-            if self.try_lock(client, NAMES_LOCK, &name_set(&base, set))? {
-                self.set = set;
-                let others = match set - 1 {
-                    0 => return Ok(None),
-                    1 => "another cargo xdist run uses".to_string(),
-                    n => format!("{n} other cargo xdist runs use"),
-                };
-                return Ok(Some(format!(
-                    "{others} the worker databases {}..; this run uses {}.. instead",
-                    worker_db_name(&base, 0),
-                    self.worker_name(0)
-                )));
+            let names = name_set(&base, set);
+            if !self.try_lock(client, NAMES_LOCK, &names)? {
+                busy += 1;
+                continue;
             }
+            if let Some(name) = self.foreign_name(client, &names)? {
+                client
+                    .execute(
+                        "SELECT pg_advisory_unlock($1, $2)",
+                        &[&NAMES_LOCK, &lock_key(&names)],
+                    )
+                    .map_err(|e| self.sql_error(e, &format!("release the lock of \"{names}\"")))?;
+                foreign.push(name);
+                continue;
+            }
+            self.set = set;
+            if set == 1 {
+                return Ok(None);
+            }
+            let mut why = Vec::new();
+            match busy {
+                0 => {}
+                1 => why.push(format!(
+                    "another cargo xdist run uses the worker databases {}..",
+                    worker_db_name(&base, 0)
+                )),
+                n => why.push(format!(
+                    "{n} other cargo xdist runs use the worker databases {}..",
+                    worker_db_name(&base, 0)
+                )),
+            }
+            if !foreign.is_empty() {
+                why.push(format!(
+                    "{} {} made by cargo-xdist for another base database (or by an earlier version) and left alone",
+                    foreign.join(", "),
+                    if foreign.len() == 1 { "was" } else { "were" }
+                ));
+            }
+            return Ok(Some(format!(
+                "{}; this run uses {}.. instead",
+                why.join("; "),
+                self.worker_name(0)
+            )));
         }
         Err(DbError::NamesBusy {
             names: format!(
@@ -1303,6 +1399,20 @@ impl Settings {
             target: self.target.clone(),
             origin: self.origin.clone(),
         })
+    }
+
+    /// A database named like a worker database of name set `names` that
+    /// cargo-xdist marked, but not for this base, if there is one.
+    fn foreign_name(&self, client: &mut Client, names: &str) -> Result<Option<String>, DbError> {
+        let base = self.base.database();
+        let mut found: Vec<String> = (self.marked_databases(client)?.into_iter())
+            .filter(|(name, comment)| {
+                url::worker_index(names, name).is_some() && !marks_base(Some(comment), base)
+            })
+            .map(|(name, _)| name)
+            .collect();
+        found.sort();
+        Ok(found.into_iter().next())
     }
 
     /// Worker `index`'s database name in the run's name set.
@@ -1421,9 +1531,20 @@ impl Settings {
         name: &str,
         created: &mut bool,
     ) -> Result<(), DbError> {
+        if self.cancel.is_cancelled() {
+            return Err(DbError::Cancelled {
+                what: format!("the database of worker gw{index}"),
+            });
+        }
         if let Some(comment) = self.existing_comment(client, name)? {
             if !is_marked(comment.as_deref()) {
                 return Err(DbError::NameTaken {
+                    origin: self.origin.clone(),
+                    name: name.to_string(),
+                });
+            }
+            if !marks_base(comment.as_deref(), self.base.database()) {
+                return Err(DbError::OtherBase {
                     origin: self.origin.clone(),
                     name: name.to_string(),
                 });
@@ -1457,7 +1578,8 @@ impl Settings {
     }
 
     /// The databases whose comment marks them as cargo-xdist's.
-    fn marked_databases(&self, client: &mut Client) -> Result<Vec<String>, DbError> {
+    /// (name, comment) of each.
+    fn marked_databases(&self, client: &mut Client) -> Result<Vec<(String, String)>, DbError> {
         let rows = client
             .query(
                 "SELECT datname::text, shobj_description(oid, 'pg_database') FROM pg_database",
@@ -1467,7 +1589,7 @@ impl Settings {
         Ok(rows
             .iter()
             .filter(|row| is_marked(row.get(1)))
-            .map(|row| row.get(0))
+            .map(|row| (row.get(0), row.get(1)))
             .collect())
     }
 
@@ -1573,11 +1695,12 @@ impl Settings {
     }
 
     /// Drop `name`, first making sure it is one of the worker databases of
-    /// this run's name set and carries this run's marker. Gone already is
-    /// fine.
+    /// this run's name set and carries this run's marker (which names the
+    /// base and the run). Gone already is fine.
     fn drop_if_ours(&self, client: &mut Client, name: &str) -> Result<(), DbError> {
-        let names = name_set(self.base.database(), self.set);
-        if name == self.base.database() || worker_index(&names, name).is_none() {
+        let base = self.base.database();
+        let in_set = worker_set_index(base, name).is_some_and(|(set, _)| set == self.set);
+        if name == base || !in_set {
             return Ok(());
         }
         match self.existing_comment(client, name)? {
@@ -1631,17 +1754,28 @@ impl Settings {
                 env_name: self.env_name.clone(),
             }
         };
-        let result = Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .env(&self.env_name, url)
-            .stdin(Stdio::null())
-            .output();
+        if self.cancel.is_cancelled() {
+            return Err(DbError::SetupInterrupted {
+                worker: worker.to_string(),
+            });
+        }
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(command).env(&self.env_name, url);
+        die_with_parent(&mut cmd);
+        // In a process group of its own, which gets the signal that stops
+        // the run and SIGKILL after the grace (as a test process does).
+        let result = crate::run::process::output(cmd, &self.cancel, Duration::MAX);
         let output = match result {
             Ok(output) => output,
             Err(e) => return Err(failed(format!("could not run sh: {e}"), "")),
         };
-        if output.status.success() {
+        if self.cancel.is_cancelled() {
+            // However it ended (killed, or exiting 143 on the signal).
+            return Err(DbError::SetupInterrupted {
+                worker: worker.to_string(),
+            });
+        }
+        if output.finished.status.success() {
             return Ok(());
         }
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -1649,7 +1783,29 @@ impl Settings {
             text.push('\n');
         }
         text.push_str(&String::from_utf8_lossy(&output.stderr));
-        Err(failed(crate::error::describe_status(&output.status), &text))
+        Err(failed(
+            crate::error::describe_status(&output.finished.status),
+            &text,
+        ))
+    }
+}
+
+/// Have `cmd`'s process killed (SIGKILL) when cargo-xdist dies, even by
+/// SIGKILL, which leaves no chance to signal it.
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
+    // SAFETY: the closure runs in the child between fork and exec, and
+    // only makes async-signal-safe system calls (prctl, getppid, _exit).
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // The parent died before the prctl: nobody is left to ask.
+            if rustix::process::getppid() != Some(parent) {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
     }
 }
 
@@ -1684,7 +1840,9 @@ pub fn create_while<T: Send>(
         let created = creating.map(|h| h.join().expect("the database thread panicked"));
         let out = result?;
         let created = created.transpose().map_err(|e| match e {
-            DbError::Cancelled { .. } => anyhow::Error::new(e).context(crate::error::Interrupted),
+            DbError::Cancelled { .. } | DbError::SetupInterrupted { .. } => {
+                anyhow::Error::new(e).context(crate::error::Interrupted)
+            }
             e => crate::error::Unavailable::new(e).into(),
         })?;
         Ok((out, created))
@@ -1808,6 +1966,26 @@ mod tests {
         let out = Command::new("id").arg("-un").output().unwrap();
         let expected = String::from_utf8(out.stdout).unwrap().trim().to_string();
         assert_eq!(os_user_name(), Some(expected));
+    }
+
+    #[test]
+    fn a_marker_names_its_base_and_no_other() {
+        assert_eq!(base_marker("shop"), "created by cargo-xdist for \"shop\"");
+        let shop = format!("{} run r1", base_marker("shop"));
+        assert!(marks_base(Some(&shop), "shop"));
+        for other in ["shop_r2", "sho", "shop_gw0", "shop\" run r1", ""] {
+            assert!(!marks_base(Some(&shop), other), "{other}");
+            let theirs = format!("{} run r1", base_marker(other));
+            assert!(!marks_base(Some(&theirs), "shop"), "{theirs}");
+            assert!(is_marked(Some(&theirs)));
+        }
+        let quoted = format!("{} template k", base_marker("a\" run x"));
+        assert!(marks_base(Some(&quoted), "a\" run x"));
+        assert!(!marks_base(Some(&quoted), "a"));
+        // An earlier version's markers name no base.
+        assert!(!marks_base(Some("created by cargo-xdist run r1"), "shop"));
+        assert!(!marks_base(Some(&base_marker("shop")), "shop"));
+        assert!(!marks_base(None, "shop"));
     }
 
     #[test]

@@ -31,7 +31,7 @@ use postgres::Client;
 use sha2::{Digest, Sha256};
 
 use super::url::{TEMPLATE_HASH_LEN, template_db_name, template_hash};
-use super::{DbError, MARKER_PREFIX, Settings, is_marked, lock_key};
+use super::{DbError, Settings, base_marker, is_marked, lock_key, marks_base};
 use crate::signal::Cancel;
 
 /// What the cached template is built from, besides the setup command.
@@ -59,6 +59,11 @@ const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(1);
 
 /// How often a waiting run tries the lock again.
 const WAIT_POLL: Duration = Duration::from_millis(100);
+
+/// Whether `name` is named like a cached template of `base`.
+pub(super) fn is_template_of(base: &str, name: &str) -> bool {
+    template_hash(base, name).is_some()
+}
 
 /// The advisory lock of template database `name`, as the two keys of
 /// `pg_advisory_lock(int, int)`: a session that holds it makes runs that
@@ -204,7 +209,8 @@ impl Settings {
         };
         let key = key(setup, &dirs)?;
         let name = template_db_name(self.base.database(), &key[..TEMPLATE_HASH_LEN]);
-        let ready = format!("{MARKER_PREFIX} template {key}");
+        let base = self.base.database();
+        let ready = format!("{} template {key}", base_marker(base));
         let mut lock = self.admin()?;
         wait_for_lock(
             &name,
@@ -217,8 +223,15 @@ impl Settings {
             Some(Some(comment)) if comment == ready && !plan.rebuild => return Ok((name, lock)),
             // Half built by a run that died, rebuilt on request, or (an
             // astronomically unlikely) other key with the same name.
-            Some(comment) if is_marked(comment.as_deref()) => {
+            Some(comment) if marks_base(comment.as_deref(), base) => {
                 self.drop_database(&mut lock, &name)?;
+            }
+            // Another base's, or an earlier version's: not ours to drop.
+            Some(comment) if is_marked(comment.as_deref()) => {
+                return Err(DbError::OtherBase {
+                    name,
+                    origin: self.origin.clone(),
+                });
             }
             Some(_) => {
                 return Err(DbError::NameTaken {
@@ -248,8 +261,9 @@ impl Settings {
     ) -> Result<Vec<String>, DbError> {
         let base = self.base.database();
         let mut dropped = Vec::new();
-        for name in self.marked_databases(client)? {
-            if template_hash(base, &name).is_none() || keep == Some(name.as_str()) {
+        for (name, comment) in self.marked_databases(client)? {
+            let ours = template_hash(base, &name).is_some() && marks_base(Some(&comment), base);
+            if !ours || keep == Some(name.as_str()) {
                 continue;
             }
             let gone =
