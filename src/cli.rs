@@ -7,7 +7,18 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::file;
+// The bounds of the whole-number options (config files take the same).
+/// Most workers (`-n`, `numprocesses`).
+pub const MAX_WORKERS: u64 = 1024;
+/// Most retries of a failed test (`--retries`).
+pub const MAX_RETRIES: u64 = 100;
+/// Most failures `--maxfail` may wait for.
+pub const MAX_MAXFAIL: u64 = 1_000_000;
+/// Most slowest tests `--durations` may show.
+pub const MAX_DURATIONS: u64 = 100_000;
+/// Most connections per worker (`--db-connections-per-worker`); PostgreSQL
+/// itself allows at most 262143 in all.
+pub const MAX_CONNECTIONS_PER_WORKER: u64 = 10_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -247,10 +258,10 @@ fn parse_num_workers(s: &str) -> Result<NumWorkers, String> {
         return Ok(NumWorkers::Auto);
     }
     match s.parse::<usize>() {
-        Ok(n) if n as u64 <= file::MAX_WORKERS => Ok(NumWorkers::Count(n)),
+        Ok(n) if n as u64 <= MAX_WORKERS => Ok(NumWorkers::Count(n)),
         _ => Err(format!(
             "expected a number of workers from 0 to {} or `auto`, got `{s}`",
-            file::MAX_WORKERS
+            MAX_WORKERS
         )),
     }
 }
@@ -320,7 +331,7 @@ pub struct DbRunArgs {
     #[arg(long)]
     pub db_rebuild: bool,
     /// Connections each worker's tests may hold at once (their pool size), checked against the server's limit
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=file::MAX_CONNECTIONS_PER_WORKER as i64))]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_CONNECTIONS_PER_WORKER as i64))]
     pub db_connections_per_worker: u32,
     /// Run even if the workers may need more connections than the server has free
     #[arg(long)]
@@ -393,7 +404,7 @@ pub struct RunArgs {
         long,
         value_name = "N",
         default_value_t = 0,
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(..=file::MAX_DURATIONS),
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(..=MAX_DURATIONS),
         help_heading = "Reporting"
     )]
     pub durations: usize,
@@ -439,7 +450,7 @@ pub struct RunArgs {
 #[command(next_help_heading = "Failures and retries")]
 pub struct LifecycleArgs {
     /// Run a failed test again, up to N more times, each in a fresh process on the same worker
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=file::MAX_RETRIES as i64))]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=MAX_RETRIES as i64))]
     pub retries: u32,
     /// Fail the run when a test is flaky (failed, then passed on a retry)
     #[arg(long)]
@@ -448,7 +459,7 @@ pub struct LifecycleArgs {
     #[arg(short = 'x', long = "exitfirst", visible_alias = "fail-fast")]
     pub exitfirst: bool,
     /// Stop after N failed tests, as -x does after one
-    #[arg(long = "maxfail", visible_alias = "max-fail", value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(..=file::MAX_MAXFAIL))]
+    #[arg(long = "maxfail", visible_alias = "max-fail", value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(..=MAX_MAXFAIL))]
     pub maxfail: Option<usize>,
     /// Run only the tests that failed in the last run (all, if none did)
     #[arg(long = "lf", visible_alias = "last-failed")]

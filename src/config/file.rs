@@ -14,6 +14,9 @@
 //! the command line wins, then `.config/xdist.toml`, then the package's
 //! table, then the workspace's. `group` declares `--dist loadgroup` groups.
 
+use crate::cli::{
+    MAX_CONNECTIONS_PER_WORKER, MAX_DURATIONS, MAX_MAXFAIL, MAX_RETRIES, MAX_WORKERS,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -33,18 +36,6 @@ const NOT_IN_FILES: &[(&str, &str)] = &[
     ),
     ("help", "it is not an option to set"),
 ];
-
-/// Most workers (`-n`, `numprocesses`).
-pub const MAX_WORKERS: u64 = 1024;
-/// Most retries of a failed test (`--retries`).
-pub const MAX_RETRIES: u64 = 100;
-/// Most failures `--maxfail` may wait for.
-pub const MAX_MAXFAIL: u64 = 1_000_000;
-/// Most slowest tests `--durations` may show.
-pub const MAX_DURATIONS: u64 = 100_000;
-/// Most connections per worker (`--db-connections-per-worker`); PostgreSQL
-/// itself allows at most 262143 in all.
-pub const MAX_CONNECTIONS_PER_WORKER: u64 = 10_000;
 
 /// The options that take a whole number, with the least and most they
 /// take, and the words they take besides. A file's value for one must be
