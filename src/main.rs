@@ -193,10 +193,6 @@ fn list_command(args: ListArgs) -> Result<i32> {
     (shown.failures.iter()).for_each(|f| eprintln!("error: {}", f.message));
     report::listing::write(&mut std::io::stdout().lock(), &built, &shown, &config)?;
     // A binary that cannot list fails (as under cargo test); others are listed.
-    Ok(error::run_exit_code(
-        false,
-        shown.failures.len(),
-        false,
-        false,
-    ))
+    let code = error::run_exit_code(false, shown.failures.len(), false, false);
+    Ok(code)
 }
