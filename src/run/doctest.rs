@@ -109,7 +109,10 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
         }
         log.reported
     };
-    let mut live = ctx.options.live_output.then(LiveLines::default);
+    let mut live = ctx
+        .options
+        .live_output
+        .then(|| LiveLines::new(ctx.redactor()));
     let live_output = |text: String| ctx.emit_output(&slot.name, &package.id, text);
     let finished = running.drive(ctx.cancel, |event| {
         if let Event::Output(stream, data) = event {
@@ -151,7 +154,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
                     package.package,
                     describe_status(&f.status)
                 ),
-                tail(&combined),
+                tail(&combined, ctx.redactor()),
             );
         }
         Ok(_) => {}

@@ -32,7 +32,10 @@ pub fn run(
     // `--timeout`'s clock stands still while the run is stopped (Ctrl-Z).
     let clock = ctx.stopwatch();
     let mut output = Vec::new();
-    let mut live = ctx.options.live_output.then(LiveLines::default);
+    let mut live = ctx
+        .options
+        .live_output
+        .then(|| LiveLines::new(ctx.redactor()));
     let live_output = |text: String| ctx.emit_output(&slot.name, &binary.id, text);
     let mut slow = SlowClock::new(ctx.options.slow_timeout);
     let finished = process::spawn(cmd).and_then(|r| {
@@ -92,7 +95,7 @@ pub fn run(
     let output = if outcome == Outcome::Passed {
         String::new()
     } else {
-        tail(&output)
+        tail(&output, ctx.redactor())
     };
     let result = TestResult::new(
         &binary.id,

@@ -338,6 +338,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
                     &all,
                     idx.checked_sub(1).map(|i| &self.names[i]),
                     self.names.get(idx + 1),
+                    self.ctx.redactor(),
                 ),
             };
             self.emit_event(RunEvent::FailureOutput {
@@ -372,7 +373,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
                 "test binary {} did not start its tests ({status})",
                 self.binary.id
             );
-            let output = tail(&p.combined);
+            let output = tail(&p.combined, self.ctx.redactor());
             for &i in missing {
                 self.emit(
                     i,
@@ -390,6 +391,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         let since = output_of_running_test(
             &p.combined[p.test_offset.min(p.combined.len())..],
             &self.names[current],
+            self.ctx.redactor(),
         );
         let duration = p.test_start.elapsed();
         let (outcome, reason) = if killed == Some(KillReason::Timeout) {
@@ -498,7 +500,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             failed: Vec::new(),
             ran: Vec::new(),
             announced: None,
-            live: process.ctx.options.live_output.then(LiveLines::default),
+            live: (process.ctx.options.live_output).then(|| LiveLines::new(process.ctx.redactor())),
             slow: SlowClock::new(process.ctx.options.slow_timeout),
         }
     }
