@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::output::{LiveLines, append_bounded, tail};
+use super::output::{LiveLines, MaskedStreams, append_bounded, tail};
 use super::process::{self, Event, KillReason};
 use super::{RunContext, SlowClock};
 use crate::build::TestBinary;
@@ -32,6 +32,7 @@ pub fn run(
     // `--timeout`'s clock stands still while the run is stopped (Ctrl-Z).
     let clock = ctx.stopwatch();
     let mut output = Vec::new();
+    let mut masked = MaskedStreams::new(ctx.redactor());
     let mut live = ctx
         .options
         .live_output
@@ -41,7 +42,7 @@ pub fn run(
     let finished = process::spawn(cmd).and_then(|r| {
         r.drive(ctx.cancel, |e| match e {
             Event::Output(stream, d) => {
-                append_bounded(&mut output, d);
+                append_bounded(&mut output, masked.push(stream, d).as_bytes());
                 if let Some(text) = live.as_mut().and_then(|l| l.push(stream, d)) {
                     live_output(text);
                 }
@@ -67,6 +68,7 @@ pub fn run(
             }
         })
     });
+    append_bounded(&mut output, masked.finish().as_bytes());
     if let Some(text) = live.as_mut().and_then(LiveLines::flush) {
         live_output(text);
     }

@@ -105,6 +105,69 @@ pub fn raw_output(
     )
 }
 
+/// A process's stdout and stderr for one buffer that holds both as they
+/// come: each stream is masked on its own first, so that a chunk of one
+/// that lands in the middle of a secret in the other (the pipes are read
+/// in chunks cut anywhere) cannot keep that secret from being recognised.
+#[derive(Debug)]
+pub struct MaskedStreams {
+    stdout: MaskedStream,
+    stderr: MaskedStream,
+}
+
+impl MaskedStreams {
+    pub fn new(redactor: &Redactor) -> Self {
+        MaskedStreams {
+            stdout: MaskedStream::new(redactor),
+            stderr: MaskedStream::new(redactor),
+        }
+    }
+
+    /// A chunk of `stream`: what of it can go into the buffer now, masked.
+    pub fn push(&mut self, stream: Stream, data: &[u8]) -> String {
+        match stream {
+            Stream::Stdout => self.stdout.push(data),
+            Stream::Stderr => self.stderr.push(data),
+        }
+    }
+
+    /// The process is over: what is left of both streams, masked.
+    pub fn finish(&mut self) -> String {
+        self.stdout.finish() + &self.stderr.finish()
+    }
+}
+
+/// One stream's bytes through a [`StreamRedactor`], whole characters only.
+#[derive(Debug)]
+struct MaskedStream {
+    /// The start of a character cut in two by the last chunk.
+    carry: Vec<u8>,
+    masker: StreamRedactor,
+}
+
+impl MaskedStream {
+    fn new(redactor: &Redactor) -> Self {
+        MaskedStream {
+            carry: Vec::new(),
+            masker: StreamRedactor::new(redactor.clone()),
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) -> String {
+        self.carry.extend_from_slice(data);
+        let end = whole_chars(&self.carry);
+        let bytes: Vec<u8> = self.carry.drain(..end).collect();
+        self.masker.push(&String::from_utf8_lossy(&bytes))
+    }
+
+    fn finish(&mut self) -> String {
+        let rest = std::mem::take(&mut self.carry);
+        let mut out = self.masker.push(&String::from_utf8_lossy(&rest));
+        out.push_str(&self.masker.finish());
+        out
+    }
+}
+
 /// Longest partial line `--no-capture` holds back before showing it anyway.
 const MAX_PARTIAL_LINE: usize = 64 * 1024;
 
@@ -353,5 +416,35 @@ mod tests {
         );
         shown.push_str(&live.flush().unwrap());
         assert_eq!(shown, format!("{}**** end", "~".repeat(MAX_PARTIAL_LINE)));
+    }
+
+    #[test]
+    fn a_stream_cut_by_the_other_one_is_masked_before_they_meet() {
+        let r = Redactor::new(&["Pw%3A9x%2F7%21q"]);
+        for spelled in SPELLINGS {
+            let line = format!("{}{spelled}{}\n", "~".repeat(3000), "~".repeat(3000));
+            let at = line.find(spelled).unwrap();
+            for cut in at - 1..=at + spelled.len() + 1 {
+                let mut streams = MaskedStreams::new(&r);
+                let mut combined = streams.push(Stream::Stdout, &line.as_bytes()[..cut]);
+                combined.push_str(&streams.push(Stream::Stderr, b"panicked at x\n"));
+                combined.push_str(&streams.push(Stream::Stdout, &line.as_bytes()[cut..]));
+                combined.push_str(&streams.finish());
+                // As the report shows it (masked again, as tail() does).
+                let combined = r.redact(&combined);
+                let pieces = SPELLINGS
+                    .iter()
+                    .flat_map(|s| (3..=s.len()).flat_map(|n| [&s[..n], &s[s.len() - n..]]));
+                for piece in pieces {
+                    assert!(!combined.contains(piece), "{spelled} cut at {cut}: {piece}");
+                }
+                assert_eq!(combined.matches('~').count(), 6000);
+                assert!(combined.contains("****") && combined.contains("panicked at x\n"));
+            }
+        }
+        let mut none = MaskedStreams::new(&Redactor::default());
+        assert_eq!(none.push(Stream::Stderr, "é".as_bytes()), "é");
+        assert_eq!(none.push(Stream::Stdout, &"é".as_bytes()[..1]), "");
+        assert_eq!(none.finish(), "\u{fffd}");
     }
 }

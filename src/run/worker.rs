@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use camino::Utf8PathBuf;
 
 use super::libtest::{self, Channel, LogReader, Verdict};
-use super::output::{LiveLines, append_bounded, output_of_running_test, raw_output, tail};
+use super::output::{
+    LiveLines, MaskedStreams, append_bounded, output_of_running_test, raw_output, tail,
+};
 use super::process::{self, Event, Finished, KillReason, Stream};
 use super::{RunContext, SlowClock};
 use crate::build::{BuildOutput, TestBinary};
@@ -265,6 +267,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         };
         let mut p = Progress::new(self, logfile.clone());
         let finished = running.drive(self.ctx.cancel, |event| p.on_event(event));
+        append_bounded(&mut p.combined, p.masked.finish().as_bytes());
         p.poll();
         if let Some(text) = p.live.as_mut().and_then(LiveLines::flush) {
             self.live_output(text);
@@ -467,8 +470,10 @@ struct Progress<'p, 'c, 'a> {
     /// The logfile (the logfile channel only).
     log: Option<LogTail>,
     stdout: Vec<u8>,
-    /// Both streams in arrival order.
+    /// Both streams in arrival order, each masked on its own first.
     combined: Vec<u8>,
+    /// What masks the streams before they meet in `combined`.
+    masked: MaskedStreams,
     /// When the running test started, and where its output begins in `combined`.
     test_start: Instant,
     test_offset: usize,
@@ -494,6 +499,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             log: logfile.map(LogTail::new),
             stdout: Vec::new(),
             combined: Vec::new(),
+            masked: MaskedStreams::new(process.ctx.redactor()),
             test_start: Instant::now(),
             test_offset: 0,
             test_clock: process.ctx.stopwatch(),
@@ -514,7 +520,8 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
                 if stream == Stream::Stdout {
                     append_bounded(&mut self.stdout, data);
                 }
-                let dropped = append_bounded(&mut self.combined, data);
+                let masked = self.masked.push(stream, data);
+                let dropped = append_bounded(&mut self.combined, masked.as_bytes());
                 self.test_offset = self.test_offset.saturating_sub(dropped);
                 if let Some(text) = self.live.as_mut().and_then(|l| l.push(stream, data)) {
                     self.process.live_output(text);
