@@ -2,16 +2,19 @@
 //! its pipes must not exhaust memory, and what matters (libtest's failure
 //! sections, the running test's last words) is at the end.
 //!
-//! Output is masked (see [`Redactor`]) before it is cut: the tail of a
-//! failed test's output is cut from the masked text, and `--no-capture`'s
-//! over-long lines are shown in pieces through a [`StreamRedactor`], so a
-//! password across a cut shows in no part.
+//! Output is masked (see [`Redactor`]) before it is cut, split or mixed:
+//! each stream goes through its own [`StreamRedactor`] before stdout and
+//! stderr meet in one buffer ([`MaskedStreams`]), `--no-capture`'s
+//! over-long lines are shown in pieces through one ([`LiveLines`]), and the
+//! tail of a failed test's output is cut from the masked text ([`tail`],
+//! which masks again, so it is right for raw bytes too). A password across
+//! a cut shows in no part.
 
 use super::libtest;
 use super::process::Stream;
 use crate::secrets::{Redactor, StreamRedactor};
 
-/// Most bytes of raw output kept for one failed test.
+/// Most bytes of output kept for one failed test.
 const MAX_OUTPUT: usize = 64 * 1024;
 /// Most bytes of a process's output held in memory.
 pub const MAX_BUFFERED: usize = 16 * 1024 * 1024;
@@ -172,7 +175,7 @@ impl MaskedStream {
 const MAX_PARTIAL_LINE: usize = 64 * 1024;
 
 /// `--no-capture`: a process's output cut into whole lines, per stream,
-/// and masked. A line longer than [`MAX_PARTIAL_LINE`] is shown in pieces
+/// and masked. A line longer than `MAX_PARTIAL_LINE` (64 KiB) is shown in pieces
 /// before its end, through a [`StreamRedactor`] that holds back what could
 /// be the start of a secret until the next piece comes.
 #[derive(Debug)]
