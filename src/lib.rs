@@ -18,7 +18,8 @@
 //! | report | [`report`] | events → [`report::EventSink`] (redacts secrets) → reporters; [`report::RunSummary`] → JUnit |
 //!
 //! Beside them: [`db`] (per-worker PostgreSQL databases: connect, create,
-//! hand out URLs, drop), [`history`] (the last run's failures under
+//! hand out URLs, drop), [`secrets`] (masking passwords in any spelling, in
+//! whole texts and in streams cut anywhere), [`history`] (the last run's failures under
 //! `target/xdist/`, for `--lf`/`--ff`), [`durations`] (the duration store:
 //! recorded test and group times, read before planning, written after the
 //! run through [`durations::record`] by [`report::recorder::Recorder`], a
@@ -71,4 +72,5 @@ pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod scratch;
+pub mod secrets;
 pub mod signal;

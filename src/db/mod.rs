@@ -1742,7 +1742,8 @@ impl Settings {
             return Ok(());
         };
         let failed = |status: String, output: &str| {
-            let tail = last_lines(output, MESSAGE_TAIL_LINES);
+            // Masked before lines are picked and their spaces collapsed.
+            let tail = last_lines(&redact_secrets(output, &self.secrets), MESSAGE_TAIL_LINES);
             DbError::SetupFailed {
                 worker: worker.to_string(),
                 status,

@@ -11,7 +11,8 @@
 //! - rewriting a URL so that it names another database while every other
 //!   byte (user, percent-encoded password, host, port, query parameters such
 //!   as `sslmode`) stays exactly as written;
-//! - redacting passwords from URLs and from arbitrary text.
+//! - redacting passwords from URLs; masking them in arbitrary text is
+//!   [`crate::secrets`]'s (re-exported here).
 //!
 //! Everything here is a pure function of its inputs: no I/O, no environment.
 //!
@@ -31,8 +32,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 /// PostgreSQL's maximum identifier length in bytes (NAMEDATALEN - 1).
 pub const MAX_IDENT_LEN: usize = 63;
 
-/// What a password is replaced with when it is redacted.
-pub const REDACTED: &str = "****";
+pub use crate::secrets::{REDACTED, Redactor, redact_secrets};
 
 /// Why a URL could not be used. The message never contains the password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -643,113 +643,6 @@ fn loose_password_spans(url: &str) -> Vec<Range<usize>> {
     spans
 }
 
-/// `text` with each secret masked as [`Redactor`] says.
-pub fn redact_secrets<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
-    Redactor::new(secrets).redact(text)
-}
-
-/// Masks a run's secrets (passwords) in any text, as `****`; each secret
-/// is also looked for percent-decoded and percent-encoded.
-///
-/// A password that is at least [`STRONG_MIN_CHARS`] characters long and
-/// not a plain word (letters only, under [`WORD_MAX_CHARS`] characters) is
-/// masked wherever it appears. A shorter one or a plain word (`postgres`,
-/// `secret`, `pw1`) is masked only where it stands as a password: in a
-/// URL's user info (`://user:postgres@`), after `password=` or
-/// `password:` (`PGPASSWORD=postgres`, `?password=postgres`,
-/// `"password": "postgres"`) and in SQL's `PASSWORD 'postgres'`; so that
-/// the word elsewhere in a test's output (`postgres://`, `user
-/// "postgres"`) stays readable.
-#[derive(Clone)]
-pub struct Redactor {
-    /// Forms masked everywhere, longest first.
-    everywhere: Vec<String>,
-    /// Forms masked in password positions only.
-    positional: Vec<String>,
-    /// Matches a password position holding one of `positional`.
-    positions: Option<regex::Regex>,
-}
-
-/// See [`Redactor`].
-pub const STRONG_MIN_CHARS: usize = 6;
-/// See [`Redactor`].
-pub const WORD_MAX_CHARS: usize = 16;
-
-impl fmt::Debug for Redactor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Redactor({} secret forms)",
-            self.everywhere.len() + self.positional.len()
-        )
-    }
-}
-
-impl Redactor {
-    pub fn new<S: AsRef<str>>(secrets: &[S]) -> Self {
-        let mut everywhere: Vec<String> = Vec::new();
-        let mut positional: Vec<String> = Vec::new();
-        for secret in secrets {
-            let secret = secret.as_ref();
-            let decoded = percent_decode(secret).unwrap_or_else(|_| secret.to_string());
-            let forms = [secret.to_string(), decoded.clone(), percent_encode(secret)];
-            let chars = decoded.chars().count();
-            let plain_word = decoded.chars().all(char::is_alphabetic) && chars < WORD_MAX_CHARS;
-            if chars >= STRONG_MIN_CHARS && !plain_word {
-                everywhere.extend(forms);
-            } else {
-                positional.extend(forms);
-            }
-        }
-        for list in [&mut everywhere, &mut positional] {
-            list.retain(|s| !s.is_empty());
-            // Longest first, so a secret containing another is masked whole.
-            list.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
-            list.dedup();
-        }
-        let positions = (!positional.is_empty()).then(|| {
-            let alternatives: Vec<String> = positional.iter().map(|s| regex::escape(s)).collect();
-            // The key is matched without regard to case; the password
-            // exactly. The password must end the value: a quote, '@' (user
-            // info), a separator, whitespace or the end follows.
-            let pattern = format!(
-                r#"(?P<pre>(?i:://[^\s/@:]*:|password['"]?\s*[=:]\s*['"]?|password\s+'))(?:{})(?P<post>['"@&;,)\s]|$)"#,
-                alternatives.join("|")
-            );
-            regex::Regex::new(&pattern).expect("escaped alternatives form a valid regex")
-        });
-        Redactor {
-            everywhere,
-            positional,
-            positions,
-        }
-    }
-
-    /// Whether there is nothing to mask.
-    pub fn is_empty(&self) -> bool {
-        self.everywhere.is_empty() && self.positional.is_empty()
-    }
-
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for form in &self.everywhere {
-            if out.contains(form.as_str()) {
-                out = out.replace(form.as_str(), REDACTED);
-            }
-        }
-        if let Some(re) = &self.positions {
-            if self.positional.iter().any(|p| out.contains(p.as_str())) {
-                out = re
-                    .replace_all(&out, |c: &regex::Captures| {
-                        format!("{}{REDACTED}{}", &c["pre"], &c["post"])
-                    })
-                    .into_owned();
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -973,6 +866,36 @@ mod tests {
     }
 
     #[test]
+    fn template_names_are_recognised_and_shortened_like_worker_names() {
+        let hash = "0123456789abcdef";
+        assert_eq!(
+            template_db_name("app", hash),
+            "app_xdist_tpl_0123456789abcdef"
+        );
+        assert_eq!(
+            template_hash("app", "app_xdist_tpl_0123456789abcdef"),
+            Some(hash)
+        );
+        for not_one in [
+            "app",
+            "app_gw0",
+            "app_xdist_tpl_0123456789ABCDEF",
+            "app_xdist_tpl_0123",
+            "other_xdist_tpl_0123456789abcdef",
+            "app_x_xdist_tpl_0123456789abcdef",
+        ] {
+            assert_eq!(template_hash("app", not_one), None, "{not_one}");
+        }
+        assert_eq!(worker_index("app", &template_db_name("app", hash)), None);
+        let long = "l".repeat(60);
+        let name = template_db_name(&long, hash);
+        assert!(name.len() <= MAX_IDENT_LEN, "{name}");
+        assert!(name.ends_with("_xdist_tpl_0123456789abcdef"), "{name}");
+        assert_eq!(template_hash(&long, &name), Some(hash));
+        assert_ne!(name, template_db_name(&format!("{long}x"), hash));
+    }
+
+    #[test]
     fn redaction() {
         assert_eq!(
             redacted(SPECIAL),
@@ -1018,100 +941,6 @@ mod tests {
             "u:****@h"
         );
         assert_eq!(redact_secrets("nothing here", &[""]), "nothing here");
-    }
-
-    #[test]
-    fn template_names_are_recognised_and_shortened_like_worker_names() {
-        let hash = "0123456789abcdef";
-        assert_eq!(
-            template_db_name("app", hash),
-            "app_xdist_tpl_0123456789abcdef"
-        );
-        assert_eq!(
-            template_hash("app", "app_xdist_tpl_0123456789abcdef"),
-            Some(hash)
-        );
-        for not_one in [
-            "app",
-            "app_gw0",
-            "app_xdist_tpl_0123456789ABCDEF",
-            "app_xdist_tpl_0123",
-            "other_xdist_tpl_0123456789abcdef",
-            "app_x_xdist_tpl_0123456789abcdef",
-        ] {
-            assert_eq!(template_hash("app", not_one), None, "{not_one}");
-        }
-        assert_eq!(worker_index("app", &template_db_name("app", hash)), None);
-        let long = "l".repeat(60);
-        let name = template_db_name(&long, hash);
-        assert!(name.len() <= MAX_IDENT_LEN, "{name}");
-        assert!(name.ends_with("_xdist_tpl_0123456789abcdef"), "{name}");
-        assert_eq!(template_hash(&long, &name), Some(hash));
-        assert_ne!(name, template_db_name(&format!("{long}x"), hash));
-    }
-
-    #[test]
-    fn a_strong_password_is_masked_everywhere() {
-        let r = Redactor::new(&["hunter2", "s3cr:t", "correcthorsebatterystaple"]);
-        assert_eq!(
-            r.redact("echo hunter2; x=s3cr%3At correcthorsebatterystaple"),
-            "echo ****; x=**** ****"
-        );
-    }
-
-    #[test]
-    fn a_short_or_plain_word_password_is_masked_only_as_a_password() {
-        let r = Redactor::new(&["postgres"]);
-        let cases = [
-            // URLs' user info, the scheme and the user name left alone.
-            (
-                "missing in postgres://postgres:postgres@localhost/postgres",
-                "missing in postgres://postgres:****@localhost/postgres",
-            ),
-            ("redis://:postgres@cache", "redis://:****@cache"),
-            // key=value and key: value pairs, quoted or not, any case.
-            (
-                "host=db user=postgres password=postgres dbname=postgres",
-                "host=db user=postgres password=**** dbname=postgres",
-            ),
-            ("PGPASSWORD=postgres psql", "PGPASSWORD=**** psql"),
-            (
-                "?sslmode=disable&password=postgres&x=1",
-                "?sslmode=disable&password=****&x=1",
-            ),
-            (r#"{"password": "postgres"}"#, r#"{"password": "****"}"#),
-            ("POSTGRES_PASSWORD='postgres'", "POSTGRES_PASSWORD='****'"),
-            // SQL.
-            (
-                "CREATE ROLE postgres LOGIN PASSWORD 'postgres'",
-                "CREATE ROLE postgres LOGIN PASSWORD '****'",
-            ),
-            // Elsewhere the word stays.
-            (
-                r#"FATAL: password authentication failed for user "postgres""#,
-                r#"FATAL: password authentication failed for user "postgres""#,
-            ),
-            (
-                "using postgres 16 at localhost:5432",
-                "using postgres 16 at localhost:5432",
-            ),
-            // Only the whole value: a longer word that starts with it stays.
-            ("password=postgresql", "password=postgresql"),
-        ];
-        for (text, want) in cases {
-            assert_eq!(r.redact(text), want, "{text}");
-        }
-        // Short ones too, percent-encoded forms included.
-        let r = Redactor::new(&["p@1"]);
-        assert_eq!(
-            r.redact("postgres://u:p%401@h/d p@1"),
-            "postgres://u:****@h/d p@1"
-        );
-        assert_eq!(r.redact("password=p@1"), "password=****");
-        // Letters only but 16 or more: not a word, masked everywhere.
-        let r = Redactor::new(&["Correcthorsebatt"]);
-        assert_eq!(r.redact("say Correcthorsebatt"), "say ****");
-        assert!(Redactor::new(&[""]).is_empty());
     }
 
     #[test]

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use super::Reporter;
-use crate::db::Redactor;
 use crate::event::RunEvent;
+use crate::secrets::Redactor;
 
 /// Reporters behind a redacting front.
 pub struct EventSink {
@@ -23,6 +23,12 @@ impl EventSink {
             redactor: Redactor::new(&secrets),
             reporters,
         }
+    }
+
+    /// What masks the secrets, for text that must be masked before it
+    /// is cut (a cut secret would no longer be recognised here).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     pub fn emit(&self, event: RunEvent) {

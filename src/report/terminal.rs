@@ -5,6 +5,7 @@
 //! failed tests and the commands that re-run them, `Summary:` as the very
 //! last line).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
@@ -167,10 +168,10 @@ impl Terminal {
                     r.duration.as_secs_f64()
                 );
                 if let Some(reason) = &r.reason {
-                    let _ = writeln!(out, "reason: {reason}");
+                    let _ = writeln!(out, "reason: {}", terminal_safe(reason));
                 }
                 if !r.output.trim().is_empty() {
-                    let _ = writeln!(out, "{}", r.output.trim_end());
+                    let _ = writeln!(out, "{}", terminal_safe(r.output.trim_end()));
                 }
             }
         }
@@ -395,6 +396,48 @@ fn paint(text: &str, code: &str, color: bool) -> String {
     }
 }
 
+/// `text` (a test's output) safe to show on a terminal: SGR sequences
+/// (`ESC [ 1;31 m`, colors, so a colored assertion diff stays readable),
+/// newlines, tabs and `\r\n` are kept; every other control character is
+/// shown as text (`\x1b`, `\x07`, `\u{9b}`), so that a sequence that would
+/// clear the screen, move the cursor or set the window title shows as
+/// `\x1b[2J` instead, and cannot hide or overwrite the report's lines.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    let plain = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if text.chars().all(plain) && !text.contains('\x1b') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let after = &rest[c.len_utf8()..];
+        if c == '\x1b' {
+            if let Some(len) = sgr_len(after) {
+                out.push_str(&rest[..1 + len]);
+                rest = &after[len..];
+                continue;
+            }
+        }
+        if plain(c) || (c == '\r' && after.starts_with('\n')) {
+            out.push(c);
+        } else if c.is_ascii() {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+        rest = after;
+    }
+    Cow::Owned(out)
+}
+
+/// If `text` (what follows an ESC) goes on with an SGR sequence's
+/// `[ params m` (params: digits, `;` and `:`), its length.
+fn sgr_len(text: &str) -> Option<usize> {
+    let params = text.strip_prefix('[')?;
+    let end = params.find(|c: char| !(c.is_ascii_digit() || c == ';' || c == ':'))?;
+    params[end..].starts_with('m').then_some(1 + end + 1)
+}
+
 /// `SLOW    [> 60.000s] gw0 alpha::test/api create_user`
 fn slow_line(worker: &str, binary: &str, name: &str, elapsed: Duration, color: bool) -> String {
     format!(
@@ -465,7 +508,8 @@ impl Reporter for Terminal {
                 if !quiet || r.is_final_failure() {
                     let mut line = result_line(r, self.opts.color);
                     if let Some(reason) = r.reason.as_ref().filter(|_| r.outcome.is_failure()) {
-                        line.push_str(&format!(" ({})", reason.lines().next().unwrap_or_default()));
+                        let first = reason.lines().next().unwrap_or_default();
+                        line.push_str(&format!(" ({})", terminal_safe(first)));
                     }
                     if st.started {
                         self.println(&st, &line);
@@ -481,8 +525,9 @@ impl Reporter for Terminal {
                 Self::update_message(&st);
             }
             RunEvent::Output { worker, text, .. } => {
-                let prefixed: Vec<String> =
-                    text.lines().map(|l| format!("[{worker}] {l}")).collect();
+                let prefixed: Vec<String> = (text.lines())
+                    .map(|l| format!("[{worker}] {}", terminal_safe(l)))
+                    .collect();
                 self.println(&st, &prefixed.join("\n"));
             }
             RunEvent::Slow {
@@ -538,6 +583,27 @@ impl Reporter for Terminal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colors_stay_and_other_control_sequences_show_as_text() {
+        let diff = "\x1b[31m-left\x1b[0m\n\x1b[1;32m+right\x1b[m \x1b[38:5:208mx\x1b[0m";
+        assert_eq!(terminal_safe(diff), diff);
+        assert!(matches!(terminal_safe("plain\ttext\n"), Cow::Borrowed(_)));
+        let cases = [
+            ("\x1b[2Jcleared", r"\x1b[2Jcleared"),
+            ("up\x1b[1A\x1b[Kover", r"up\x1b[1A\x1b[Kover"),
+            ("\x1b]0;title\x07after", r"\x1b]0;title\x07after"),
+            ("\x1b[31", r"\x1b[31"),
+            ("\x1bc reset", r"\x1bc reset"),
+            ("back\x08\x08space", r"back\x08\x08space"),
+            ("a\rb\r\nc", "a\\x0db\r\nc"),
+            ("csi\u{9b}2J del\x7f", r"csi\u{9b}2J del\x7f"),
+            ("é ✓", "é ✓"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(terminal_safe(text), want, "{text:?}");
+        }
+    }
 
     fn result(outcome: Outcome) -> TestResult {
         TestResult::new(

@@ -33,7 +33,7 @@ use camino::Utf8PathBuf;
 
 use super::RunContext;
 use super::libtest::{self, Verdict};
-use super::output::{LiveLines, append_bounded, tail};
+use super::output::{LiveLines, MaskedStreams, append_bounded, tail};
 use super::process::{self, Event, KillReason, Stream};
 use crate::build::{DocPackage, cargo_program};
 use crate::config::{Filters, IgnoredMode};
@@ -147,7 +147,7 @@ fn libtest_args(
                 "listing the doctests failed ({})",
                 describe_status(&out.finished.status)
             ),
-            tail(&all),
+            tail(&all, ctx.redactor()),
         ));
     }
     let listed: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -333,14 +333,18 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
         }
         log.reported
     };
-    let mut live = ctx.options.live_output.then(LiveLines::default);
+    let mut live = ctx
+        .options
+        .live_output
+        .then(|| LiveLines::new(ctx.redactor()));
     let live_output = |text: String| ctx.emit_output(&slot.name, &package.id, text);
+    let mut masked = MaskedStreams::new(ctx.redactor());
     let finished = running.drive(ctx.cancel, |event| {
         if let Event::Output(stream, data) = event {
             if stream == Stream::Stdout {
                 append_bounded(&mut stdout, data);
             }
-            append_bounded(&mut combined, data);
+            append_bounded(&mut combined, masked.push(stream, data).as_bytes());
             if let Some(text) = live.as_mut().and_then(|l| l.push(stream, data)) {
                 live_output(text);
             }
@@ -350,6 +354,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
         ctx.is_cancelled().then_some(KillReason::Cancelled)
     });
     let reported = poll(&mut failed, &mut last);
+    append_bounded(&mut combined, masked.finish().as_bytes());
     if let Some(text) = live.as_mut().and_then(LiveLines::flush) {
         live_output(text);
     }
@@ -375,7 +380,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
                     package.package,
                     describe_status(&f.status)
                 ),
-                tail(&combined),
+                tail(&combined, ctx.redactor()),
             );
         }
         Ok(_) => {}

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::output::{LiveLines, append_bounded, tail};
+use super::output::{LiveLines, MaskedStreams, append_bounded, tail};
 use super::process::{self, Event, KillReason};
 use super::{RunContext, SlowClock};
 use crate::build::TestBinary;
@@ -32,13 +32,17 @@ pub fn run(
     // `--timeout`'s clock stands still while the run is stopped (Ctrl-Z).
     let clock = ctx.stopwatch();
     let mut output = Vec::new();
-    let mut live = ctx.options.live_output.then(LiveLines::default);
+    let mut masked = MaskedStreams::new(ctx.redactor());
+    let mut live = ctx
+        .options
+        .live_output
+        .then(|| LiveLines::new(ctx.redactor()));
     let live_output = |text: String| ctx.emit_output(&slot.name, &binary.id, text);
     let mut slow = SlowClock::new(ctx.options.slow_timeout);
     let finished = process::spawn(cmd).and_then(|r| {
         r.drive(ctx.cancel, |e| match e {
             Event::Output(stream, d) => {
-                append_bounded(&mut output, d);
+                append_bounded(&mut output, masked.push(stream, d).as_bytes());
                 if let Some(text) = live.as_mut().and_then(|l| l.push(stream, d)) {
                     live_output(text);
                 }
@@ -64,6 +68,7 @@ pub fn run(
             }
         })
     });
+    append_bounded(&mut output, masked.finish().as_bytes());
     if let Some(text) = live.as_mut().and_then(LiveLines::flush) {
         live_output(text);
     }
@@ -92,7 +97,7 @@ pub fn run(
     let output = if outcome == Outcome::Passed {
         String::new()
     } else {
-        tail(&output)
+        tail(&output, ctx.redactor())
     };
     let result = TestResult::new(
         &binary.id,

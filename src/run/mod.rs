@@ -153,6 +153,12 @@ impl RunContext<'_> {
         })
     }
 
+    /// What masks the run's secrets: output is masked with it before it
+    /// is cut or split (the sink masks every event again).
+    pub fn redactor(&self) -> &crate::secrets::Redactor {
+        self.sink.redactor()
+    }
+
     /// Whether the run is interrupted (Ctrl-C) or stopped (`--maxfail`):
     /// start nothing, stop what runs.
     pub fn is_cancelled(&self) -> bool {

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use camino::Utf8PathBuf;
 
 use super::libtest::{self, Channel, LogReader, Verdict};
-use super::output::{LiveLines, append_bounded, output_of_running_test, raw_output, tail};
+use super::output::{
+    LiveLines, MaskedStreams, append_bounded, output_of_running_test, raw_output, tail,
+};
 use super::process::{self, Event, Finished, KillReason, Stream};
 use super::{RunContext, SlowClock};
 use crate::build::{BuildOutput, TestBinary};
@@ -274,6 +276,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         };
         let mut p = Progress::new(self, logfile.clone());
         let finished = running.drive(self.ctx.cancel, |event| p.on_event(event));
+        append_bounded(&mut p.combined, p.masked.finish().as_bytes());
         p.poll();
         if let Some(text) = p.live.as_mut().and_then(LiveLines::flush) {
             self.live_output(text);
@@ -350,7 +353,10 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             |buf: &[u8], at: usize| String::from_utf8_lossy(&buf[at.min(buf.len())..]).into_owned();
         let mut after = without_libtest_lines(&since(&p.stdout, p.stdout_offset), &self.names);
         after.push_str(&since(&p.stderr, p.stderr_offset));
-        let after = tail(after.trim_start_matches('\n').as_bytes());
+        let after = tail(
+            after.trim_start_matches('\n').as_bytes(),
+            self.ctx.redactor(),
+        );
         let whole = format!(
             "the test process of {} ended badly after its last test: {problem}",
             self.binary.id
@@ -486,6 +492,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
                     &all,
                     idx.checked_sub(1).map(|i| &self.names[i]),
                     self.names.get(idx + 1),
+                    self.ctx.redactor(),
                 ),
             };
             self.emit_event(RunEvent::FailureOutput {
@@ -520,7 +527,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
                 "test binary {} did not start its tests ({status})",
                 self.binary.id
             );
-            let output = tail(&p.combined);
+            let output = tail(&p.combined, self.ctx.redactor());
             for &i in missing {
                 self.emit(
                     i,
@@ -538,6 +545,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         let since = output_of_running_test(
             &p.combined[p.test_offset.min(p.combined.len())..],
             &self.names[current],
+            self.ctx.redactor(),
         );
         let duration = p.test_start.elapsed();
         let (outcome, reason) = if killed == Some(KillReason::Timeout) {
@@ -643,8 +651,10 @@ struct Progress<'p, 'c, 'a> {
     /// `stderr`.
     stdout_offset: usize,
     stderr_offset: usize,
-    /// Both streams in arrival order.
+    /// Both streams in arrival order, each masked on its own first.
     combined: Vec<u8>,
+    /// What masks the streams before they meet in `combined`.
+    masked: MaskedStreams,
     /// When the running test started, and where its output begins in `combined`.
     test_start: Instant,
     test_offset: usize,
@@ -677,13 +687,14 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             stdout_offset: 0,
             stderr_offset: 0,
             combined: Vec::new(),
+            masked: MaskedStreams::new(process.ctx.redactor()),
             test_start: Instant::now(),
             test_offset: 0,
             test_clock: process.ctx.stopwatch(),
             failed: Vec::new(),
             ran: Vec::new(),
             announced: None,
-            live: process.ctx.options.live_output.then(LiveLines::default),
+            live: (process.ctx.options.live_output).then(|| LiveLines::new(process.ctx.redactor())),
             slow: SlowClock::new(process.ctx.options.slow_timeout),
             took: vec![Duration::ZERO; process.names.len()],
             exit_clock: None,
@@ -706,7 +717,8 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
                         self.stderr_offset = self.stderr_offset.saturating_sub(dropped);
                     }
                 }
-                let dropped = append_bounded(&mut self.combined, data);
+                let masked = self.masked.push(stream, data);
+                let dropped = append_bounded(&mut self.combined, masked.as_bytes());
                 self.test_offset = self.test_offset.saturating_sub(dropped);
                 if let Some(text) = self.live.as_mut().and_then(|l| l.push(stream, data)) {
                     self.process.live_output(text);
