@@ -132,7 +132,7 @@ fn interrupt(db: Db, signals: &[Signal], code: i32) {
     run.assert_code(code);
     run.assert_no_panic();
     assert!(
-        run.stdout.contains("interrupted: 1 tests not run"),
+        run.stdout.contains("interrupted: 1 test not run"),
         "{}",
         run.ctx()
     );
@@ -359,4 +359,37 @@ fn sigkill_leaves_no_test_process_and_the_next_run_removes_its_scratch() {
         next.ctx()
     );
     assert_eq!(scratch(), Vec::<PathBuf>::new(), "{}", next.ctx());
+}
+
+/// Ctrl-C while the test binaries are being listed: nothing was scheduled,
+/// so the run says it stopped before any test ran (not "0 tests not run"),
+/// exits 130 and leaves no listing process behind.
+#[test]
+fn an_interrupt_while_listing_says_no_test_ran() {
+    let token = format!("list-hang-{}", std::process::id());
+    let needle = format!("XDIST_FIXTURE_LIST_HANG={token}");
+    let run = xdist_fixture("faults", &["--test", "stall", "-n", "2", "--no-progress"])
+        .env("XDIST_FIXTURE_LIST_HANG", &token)
+        .run_with(|live| {
+            wait_for("stall's hanging --list", || {
+                processes_with_env(&needle)
+                    .iter()
+                    .any(|(_, cmdline)| cmdline.contains("--list"))
+                    .then_some(())
+            });
+            send(live.pid, Signal::INT);
+        });
+    run.assert_code(130);
+    run.assert_no_panic();
+    assert!(
+        run.stdout.contains("interrupted before any test ran"),
+        "{}",
+        run.ctx()
+    );
+    assert!(!run.stdout.contains("not run"), "{}", run.ctx());
+    assert!(
+        processes_with_env(&needle).is_empty(),
+        "a listing process outlived the run{}",
+        run.ctx()
+    );
 }
