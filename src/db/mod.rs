@@ -1990,6 +1990,13 @@ mod tests {
     }
 
     #[test]
+    fn lock_keys_never_change() {
+        // A run of another release must take (and respect) the same locks.
+        assert_eq!(lock_key("shop"), -1_471_684_439);
+        assert_eq!(NAMES_LOCK, 0x7864_736e);
+    }
+
+    #[test]
     fn one_line_redacts() {
         let secrets = vec!["s3cr:t".to_string()];
         assert_eq!(one_line("a\n  b s3cr:t c", &secrets), "a b **** c");

@@ -859,6 +859,20 @@ mod tests {
     }
 
     #[test]
+    fn shortened_names_never_change() {
+        // Names on servers outlive releases: a kept database, a cached
+        // template, `db clean` must find them under the same name.
+        assert_eq!(
+            worker_db_name(&"a".repeat(63), 0),
+            format!("{}_2469b9e6_gw0", "a".repeat(50))
+        );
+        assert_eq!(
+            template_db_name(&"l".repeat(60), "0123456789abcdef"),
+            format!("{}_de9a0405_xdist_tpl_0123456789abcdef", "l".repeat(27))
+        );
+    }
+
+    #[test]
     fn fnv_is_the_standard_one() {
         assert_eq!(fnv1a32(b""), 0x811c_9dc5);
         assert_eq!(fnv1a32(b"a"), 0xe40c_292c);
