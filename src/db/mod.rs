@@ -912,7 +912,7 @@ const NAMES_LOCK: i32 = 0x7864_736e;
 
 /// Second key of an advisory lock: from the name it guards.
 fn lock_key(name: &str) -> i32 {
-    url::fnv1a32(name.as_bytes()) as i32
+    crate::hash::fnv1a32(name.as_bytes()) as i32
 }
 
 /// What [`Settings::check`] found.

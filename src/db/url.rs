@@ -488,15 +488,6 @@ pub fn percent_encode(text: &str) -> String {
     utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
-/// 32-bit FNV-1a: a small, stable hash (never changes across releases or
-/// platforms), used to shorten database names deterministically and to
-/// number advisory locks.
-pub(crate) fn fnv1a32(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |hash, &b| {
-        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
-
 /// `<base><suffix>`; when that would exceed [`MAX_IDENT_LEN`] bytes, the
 /// base is replaced by a prefix of it, `_`, and 8 hex digits of a stable
 /// hash of the whole base, so the name is valid, deterministic, and distinct
@@ -506,7 +497,7 @@ fn suffixed_name(base: &str, suffix: &str) -> String {
     if base.len() + suffix.len() <= MAX_IDENT_LEN {
         return format!("{base}{suffix}");
     }
-    let hash = format!("_{:08x}", fnv1a32(base.as_bytes()));
+    let hash = format!("_{:08x}", crate::hash::fnv1a32(base.as_bytes()));
     let mut keep = MAX_IDENT_LEN.saturating_sub(hash.len() + suffix.len());
     while !base.is_char_boundary(keep) {
         keep -= 1;
@@ -870,13 +861,6 @@ mod tests {
             template_db_name(&"l".repeat(60), "0123456789abcdef"),
             format!("{}_de9a0405_xdist_tpl_0123456789abcdef", "l".repeat(27))
         );
-    }
-
-    #[test]
-    fn fnv_is_the_standard_one() {
-        assert_eq!(fnv1a32(b""), 0x811c_9dc5);
-        assert_eq!(fnv1a32(b"a"), 0xe40c_292c);
-        assert_eq!(fnv1a32(b"foobar"), 0xbf9c_f968);
     }
 
     #[test]
