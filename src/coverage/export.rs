@@ -19,7 +19,7 @@ pub struct ExportInput<'a> {
     /// Every instrumented test binary (and any other executable the tests
     /// ran), each passed as `-object`.
     pub objects: &'a [Utf8PathBuf],
-    /// From [`ignore_filename_regexes`] (of the paths the coverage maps
+    /// From [`super::ignore::ignore_filename_regexes`] (of the paths the coverage maps
     /// name: llvm-cov matches them before any path equivalence).
     pub ignore: &'a [String],
     /// (as built, here): the sources are checked out elsewhere than where
