@@ -3,33 +3,21 @@
 //! skipped: without PostgreSQL's server binaries every test fails, naming
 //! the package to install.
 
+mod common;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::time::Instant;
+use std::time::Duration;
 
 use cargo_xdist::db::ephemeral::{self, EphemeralServer};
 use cargo_xdist::db::url::{PgUrl, template_db_name};
 use cargo_xdist::db::{DbError, DbOptions, WorkerDatabases, clean, template};
+use common::{POLL, pg_admin, pg_server, pg_server_with, poll};
 use postgres::{Client, NoTls};
-
-fn server() -> EphemeralServer {
-    server_with(&[])
-}
-
-/// A server with these settings on top of the usual ones.
-fn server_with(settings: &[(&str, &str)]) -> EphemeralServer {
-    EphemeralServer::start_with(settings).unwrap_or_else(|e| {
-        panic!("these tests need a real PostgreSQL (install the postgresql package, e.g. apt-get install postgresql): {e}")
-    })
-}
 
 fn client(url: &str) -> Client {
     Client::connect(url, NoTls)
         .unwrap_or_else(|e| panic!("connect {}: {e}", cargo_xdist::db::url::redacted(url)))
-}
-
-fn admin(server: &EphemeralServer) -> Client {
-    client(&server.url("postgres"))
 }
 
 /// `actual == expected`, shown redacted if not: URLs of the test servers
@@ -53,7 +41,7 @@ fn password(server: &EphemeralServer) -> String {
 /// up with trust authentication would (only such a server tells a missing
 /// role from a wrong password).
 fn with_trust_auth(server: &EphemeralServer) {
-    let mut admin = admin(server);
+    let mut admin = pg_admin(server);
     std::fs::write(
         server.data_dir().join("pg_hba.conf"),
         "local all all trust\n",
@@ -149,7 +137,7 @@ fn assert_good_message(e: &DbError, secrets: &[&str]) {
 
 #[test]
 fn ephemeral_server_runs_unprivileged_and_drop_removes_everything() {
-    let server = server();
+    let server = pg_server();
     let pid = server.postmaster_pid().expect("postmaster pid");
     let dir = server.socket_dir().to_path_buf();
     assert_eq!(server.data_dir().parent(), Some(dir.as_path()));
@@ -164,7 +152,7 @@ fn ephemeral_server_runs_unprivileged_and_drop_removes_everything() {
     // Only the server's account may enter its directories.
     assert_eq!(mode_and_owner(&dir), (0o700, uid), "{dir:?}");
     assert_eq!(mode_and_owner(server.data_dir()), (0o700, uid));
-    let mut c = admin(&server);
+    let mut c = pg_admin(&server);
     let show = |c: &mut Client, name: &str| -> String {
         c.query_one(&format!("SHOW {name}"), &[]).unwrap().get(0)
     };
@@ -201,8 +189,8 @@ fn ephemeral_server_runs_unprivileged_and_drop_removes_everything() {
 
 #[test]
 fn creates_marks_and_cleans_up_four_databases() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin.batch_execute("CREATE DATABASE app").unwrap();
     // Named like a worker database, but not ours: must survive everything.
     admin.batch_execute("CREATE DATABASE app_gw7").unwrap();
@@ -244,8 +232,8 @@ fn creates_marks_and_cleans_up_four_databases() {
 
 #[test]
 fn drop_cleans_up_and_an_unmarked_name_is_never_touched() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin.batch_execute("CREATE DATABASE app_gw2").unwrap();
     {
         let mut dbs = WorkerDatabases::connect(&opts(&server.url("app")), 4, "r").unwrap();
@@ -266,8 +254,8 @@ fn drop_cleans_up_and_an_unmarked_name_is_never_touched() {
 
 #[test]
 fn marked_leftovers_are_replaced_and_others_runs_databases_are_not_dropped() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     sql(
         &mut admin,
         &[
@@ -300,8 +288,8 @@ fn marked_leftovers_are_replaced_and_others_runs_databases_are_not_dropped() {
 
 #[test]
 fn template_is_copied_into_every_worker_database() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin.batch_execute("CREATE DATABASE tpl").unwrap();
     {
         let mut tpl = client(&server.url("tpl"));
@@ -328,7 +316,7 @@ fn template_is_copied_into_every_worker_database() {
 
 #[test]
 fn missing_template_is_reported_by_connect() {
-    let server = server();
+    let server = pg_server();
     let mut o = opts(&server.url("app"));
     o.template = Some("nope".into());
     let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
@@ -341,8 +329,10 @@ fn missing_template_is_reported_by_connect() {
 
 #[test]
 fn busy_template_is_reported() {
-    let server = server();
-    admin(&server).batch_execute("CREATE DATABASE tpl").unwrap();
+    let server = pg_server();
+    pg_admin(&server)
+        .batch_execute("CREATE DATABASE tpl")
+        .unwrap();
     let _holder = client(&server.url("tpl"));
     let mut o = opts(&server.url("app"));
     o.template = Some("tpl".into());
@@ -378,7 +368,7 @@ struct CacheCase {
 }
 
 fn cache_case() -> CacheCase {
-    let server = server();
+    let server = pg_server();
     let scratch = tempfile::tempdir().unwrap();
     let count = scratch.path().join("count");
     let mut opts = opts(&server.url("app"));
@@ -386,7 +376,7 @@ fn cache_case() -> CacheCase {
     opts.migrations = vec![scratch.path().join("migrations")];
     std::fs::create_dir(&opts.migrations[0]).unwrap();
     CacheCase {
-        admin: admin(&server),
+        admin: pg_admin(&server),
         count,
         opts,
         _scratch: scratch,
@@ -556,8 +546,8 @@ fn worker_db(dbs: &WorkerDatabases, k: usize) -> String {
 
 #[test]
 fn runs_at_once_on_one_base_get_name_sets_of_their_own_and_clean_spares_held_ones() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     let mut o = opts(&server.url("app"));
     o.keep = true;
     o.connections_per_worker = 1;
@@ -622,7 +612,7 @@ fn runs_at_once_on_one_base_get_name_sets_of_their_own_and_clean_spares_held_one
 
 #[test]
 fn the_budget_refuses_too_many_workers_and_lowers_auto() {
-    let server = server_with(&[("max_connections", "20")]);
+    let server = pg_server_with(&[("max_connections", "20")]);
     // 20 - 3 reserved for superusers - 1 in use (the run's own, which it
     // keeps to hold its names' lock) = 16 free.
     let mut o = opts(&server.url("postgres"));
@@ -653,7 +643,7 @@ fn the_budget_refuses_too_many_workers_and_lowers_auto() {
         assert!(text.contains(fix), "{fix} missing: {text}");
     }
     // Connections in use count; what fits runs.
-    let holders: Vec<Client> = (0..4).map(|_| admin(&server)).collect();
+    let holders: Vec<Client> = (0..4).map(|_| pg_admin(&server)).collect();
     o.connections_per_worker = 7;
     let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
     assert!(matches!(&e, DbError::OverBudget { free: 12, .. }), "{e}");
@@ -681,8 +671,8 @@ fn the_budget_refuses_too_many_workers_and_lowers_auto() {
 
 #[test]
 fn failing_setup_reports_its_redacted_output() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin
         .batch_execute("CREATE ROLE bob LOGIN CREATEDB PASSWORD 'p:a/s@s'")
         .unwrap();
@@ -755,8 +745,8 @@ fn failing_setup_reports_its_redacted_output() {
 
 #[test]
 fn keep_reuses_databases_and_skips_setup_then_clean_drops_them() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin.batch_execute("CREATE DATABASE app").unwrap();
     let mut o = opts(&server.url("app"));
     o.keep = true;
@@ -822,8 +812,8 @@ fn keep_reuses_databases_and_skips_setup_then_clean_drops_them() {
 
 #[test]
 fn wrong_password_missing_password_and_right_password() {
-    let server = server();
-    admin(&server)
+    let server = pg_server();
+    pg_admin(&server)
         .batch_execute("CREATE ROLE carol LOGIN CREATEDB PASSWORD 'r:i/g@ht'")
         .unwrap();
     let host = server.url_host();
@@ -861,7 +851,7 @@ fn wrong_password_missing_password_and_right_password() {
 
 #[test]
 fn missing_role_is_reported() {
-    let server = server();
+    let server = pg_server();
     with_trust_auth(&server);
     let url = format!("postgres://ghost@{}/app", server.url_host());
     let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
@@ -874,9 +864,9 @@ fn missing_role_is_reported() {
 
 #[test]
 fn role_without_createdb_is_reported_but_serial_mode_works() {
-    let server = server();
+    let server = pg_server();
     sql(
-        &mut admin(&server),
+        &mut pg_admin(&server),
         &[
             "CREATE ROLE dave LOGIN PASSWORD 'd4ve'",
             "CREATE DATABASE app OWNER dave",
@@ -893,7 +883,7 @@ fn role_without_createdb_is_reported_but_serial_mode_works() {
 
     // Not allowed into `postgres`: falls back to `template1`.
     sql(
-        &mut admin(&server),
+        &mut pg_admin(&server),
         &["REVOKE CONNECT ON DATABASE postgres FROM PUBLIC"],
     );
     assert_eq!(clean(&opts(&url)).unwrap(), Vec::<String>::new());
@@ -928,7 +918,7 @@ fn unreachable_port_names_host_and_port() {
 
 #[test]
 fn unix_socket_url_works() {
-    let server = server();
+    let server = pg_server();
     let socket_dir = server.socket_dir();
     let password = password(&server);
     let url = format!(
@@ -947,13 +937,13 @@ fn unix_socket_url_works() {
             server.port()
         ),
     );
-    assert!(exists(&mut admin(&server), "app_gw1"));
+    assert!(exists(&mut pg_admin(&server), "app_gw1"));
 }
 
 #[test]
 fn odd_and_long_names_are_quoted_and_shortened() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     // A quote and a space in the base name, a quote in the run id.
     let mut dbs =
         WorkerDatabases::connect(&opts(&server.url("we\"ird name")), 2, "it's\\1").unwrap();
@@ -1056,26 +1046,24 @@ fn ephemeral_option_runs_its_own_server() {
 /// Wait until the watchdog has stopped postmaster `pid` and removed `dir`;
 /// past a generous bound, kill and remove them ourselves, then fail.
 fn assert_watchdog_cleans_up(pid: i32, dir: &Path, what: &str) {
-    let start = Instant::now();
-    while !process_gone(pid) || dir.exists() {
-        if start.elapsed().as_secs() >= 30 {
-            // SIGQUIT: an immediate shutdown that still removes the
-            // server's shared memory; SIGKILL if that does not do.
-            if let Some(id) = rustix::process::Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(id, rustix::process::Signal::QUIT);
-                let quit = Instant::now();
-                while !process_gone(pid) && quit.elapsed().as_secs() < 10 {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                let _ = rustix::process::kill_process(id, rustix::process::Signal::KILL);
-            }
-            let _ = std::fs::remove_dir_all(dir);
-            panic!(
-                "{what}: the watchdog left postmaster {pid} or {} behind (removed now)",
-                dir.display()
-            );
+    let cleaned = poll(POLL, Duration::from_secs(30), || {
+        (process_gone(pid) && !dir.exists()).then_some(())
+    });
+    if cleaned.is_none() {
+        // SIGQUIT: an immediate shutdown that still removes the
+        // server's shared memory; SIGKILL if that does not do.
+        if let Some(id) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(id, rustix::process::Signal::QUIT);
+            poll(POLL, Duration::from_secs(10), || {
+                process_gone(pid).then_some(())
+            });
+            let _ = rustix::process::kill_process(id, rustix::process::Signal::KILL);
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        let _ = std::fs::remove_dir_all(dir);
+        panic!(
+            "{what}: the watchdog left postmaster {pid} or {} behind (removed now)",
+            dir.display()
+        );
     }
 }
 
@@ -1086,7 +1074,7 @@ fn watchdog_child(var: &str, then: &str) {
     if std::env::var(var).as_deref() != Ok(then) {
         return;
     }
-    let server = server();
+    let server = pg_server();
     println!(
         "PID={} DIR={}",
         server.postmaster_pid().unwrap(),
