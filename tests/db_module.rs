@@ -12,7 +12,7 @@ use std::time::Duration;
 use cargo_xdist::db::ephemeral::{self, EphemeralServer};
 use cargo_xdist::db::url::{PgUrl, template_db_name};
 use cargo_xdist::db::{DbError, DbOptions, WorkerDatabases, clean, template};
-use common::{POLL, pg_admin, pg_server, pg_server_with, poll};
+use common::{POLL, Release, pg_admin, pg_server, pg_server_with, poll, wait_for_within};
 use postgres::{Client, NoTls};
 
 fn client(url: &str) -> Client {
@@ -497,13 +497,55 @@ fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
     assert!(exists(admin, "app"));
 }
 
+/// Sessions on the server, other than `admin`'s, that asked for an
+/// advisory lock, were refused, and hold none: runs waiting for another
+/// run's template.
+fn refused_a_lock(admin: &mut Client) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity a \
+             WHERE a.pid <> pg_backend_pid() AND a.state = 'idle' \
+             AND a.query LIKE '%pg_try_advisory_lock(%' \
+             AND NOT EXISTS (SELECT 1 FROM pg_locks l \
+                             WHERE l.pid = a.pid AND l.locktype = 'advisory')",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// Whether a session holds the advisory lock of template `name`.
+fn template_locked(admin: &mut Client, name: &str) -> bool {
+    let (class, key) = template::lock_keys(name);
+    admin
+        .query_one(
+            "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND classid = $1::int4::oid AND objid = $2::int4::oid AND objsubid = 2",
+            &[&class, &key],
+        )
+        .unwrap()
+        .get(0)
+}
+
 #[test]
 fn two_runs_starting_at_once_build_one_template_between_them() {
     let mut case = cache_case();
     let admin = &mut case.admin;
     let (count, o) = (&case.count, &mut case.opts);
-    // Slow, so that both runs look for the template while it is built.
-    o.setup = Some(format!("sleep 1 && {}", o.setup.take().unwrap()));
+    // The setup says it has started, then holds until the test lets it go:
+    // the test sees one run build the template while the other waits for
+    // it (at most five minutes, should the test die).
+    let hold = tempfile::tempdir().unwrap();
+    let release = Release(hold.path().to_path_buf());
+    let building = hold.path().join("building");
+    o.setup = Some(format!(
+        "touch '{}' && i=0 && while [ ! -e '{}' ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done && {}",
+        building.display(),
+        release.go().display(),
+        o.setup.take().unwrap()
+    ));
+    let key = template::key(o.setup.as_deref().unwrap(), &o.migrations).unwrap();
+    let name = template_db_name("app", &key[..16]);
     let o: &DbOptions = o;
     let barrier = std::sync::Barrier::new(2);
     // Both runs' databases are kept until both are done.
@@ -517,10 +559,32 @@ fn two_runs_starting_at_once_build_one_template_between_them() {
                 dbs
             })
         });
-        runs.map(|run| run.join().unwrap())
+        // The runs overlap: one builds the template (its setup has begun
+        // and holds, the template's lock is held) while the other has
+        // asked for that lock and been refused.
+        let overlapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let limit = Duration::from_secs(60);
+            wait_for_within("a run to start the setup", limit, || {
+                building.exists().then_some(())
+            });
+            assert!(
+                template_locked(admin, &name),
+                "the template's lock is not held while its setup runs"
+            );
+            wait_for_within("the other run to wait for the template", limit, || {
+                (refused_a_lock(admin) > 0).then_some(())
+            });
+        }));
+        // Let the setup go on whatever happened, so that both runs end.
+        release.now();
+        let runs = runs.map(|run| run.join());
+        if let Err(panic) = overlapped {
+            std::panic::resume_unwind(panic);
+        }
+        runs.map(|run| run.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
     assert_eq!(runs(count), 1, "the setup ran once for both runs");
-    assert_eq!(templates(admin).len(), 1);
+    assert_eq!(templates(admin), [name.as_str()]);
     // On one base, each run has worker databases of its own.
     let mut names = Vec::new();
     for dbs in &both {
