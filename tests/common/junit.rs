@@ -34,6 +34,8 @@ pub struct JCase {
     pub name: String,
     pub classname: String,
     pub outcome: JOutcome,
+    /// The `time` attribute.
+    pub time: Option<std::time::Duration>,
     /// The `worker` property.
     pub worker: Option<String>,
     pub system_out: Option<String>,
@@ -90,6 +92,7 @@ impl Junit {
                     name: c.name.as_str().to_string(),
                     classname: xml_text(&c.classname).unwrap_or_default(),
                     outcome,
+                    time: c.time,
                     worker: property(&c.properties, "worker"),
                     system_out: xml_text(&c.system_out),
                     system_err: xml_text(&c.system_err),
