@@ -729,38 +729,12 @@ fn ephemeral_postgres_password_is_redacted_from_output() {
     }
 }
 
-/// The real PostgreSQL server binaries' directory (on PATH, else the
-/// highest version under /usr/lib/postgresql), as the tool looks for it.
-fn real_postgres_bin() -> PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
-    });
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .filter(|(_, bin)| bin.join("initdb").is_file())
-        .collect();
-    versions.sort();
-    let bin = on_path
-        .or_else(|| versions.pop().map(|(_, bin)| bin))
-        .expect("this test needs PostgreSQL's server binaries (apt-get install -y postgresql)");
-    // Follow symlinks (Debian's /usr/bin/pg_ctl is a wrapper, initdb a link).
-    std::fs::canonicalize(bin.join("initdb"))
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 /// Run `--ephemeral-postgres` with `initdb` and `pg_ctl` taken from a
 /// directory holding `scripts` (name, body) and links to the real ones
 /// for the rest. Each script records its working directory (the server's
 /// directory) in `dirs`, so the test can check it was removed.
 fn ephemeral_with(scripts: &[(&str, &str)]) -> (Run, Vec<PathBuf>) {
-    let real = real_postgres_bin();
+    let real = pg_bin_dir();
     let bin = tempfile::tempdir().unwrap();
     // The server's account (postgres, when we are root) runs these.
     std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
