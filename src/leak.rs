@@ -121,13 +121,12 @@ pub struct Leaked {
 }
 
 impl Leaked {
-    /// `pid N: command`, the command cut to 60 characters.
-    pub fn describe(&self) -> String {
-        let mut command: String = self.command.chars().take(60).collect();
-        if command.len() < self.command.len() {
-            command.push_str("...");
+    /// As the run's events name it.
+    pub fn event(&self) -> crate::event::LeakedProcess {
+        crate::event::LeakedProcess {
+            pid: self.pid,
+            command: self.command.clone(),
         }
-        format!("pid {}: {command}", self.pid)
     }
 }
 
@@ -302,15 +301,13 @@ pub fn sweep() -> Vec<Leaked> {
 
 /// Of the tests of one process, which were running when a process it left
 /// started at `started`. `tests` are (test, when its verdict was seen), in
-/// the order they ran, from the process's spawn at `spawned`; `running` is
-/// a test that had no verdict when the process ended. A start near a
-/// boundary between two tests names both (start times have a resolution
-/// of a clock tick, and a verdict is seen a moment after it is given); a
-/// start after the last verdict (an exit handler) or unknown names every
-/// test that ran.
+/// the order they ran; `running` is a test that had no verdict when the
+/// process ended. A start near a boundary between two tests names both
+/// (start times have a resolution of a clock tick, and a verdict is seen a
+/// moment after it is given); a start after the last verdict (an exit
+/// handler), or an unknown one, names every test that ran.
 pub fn culprits(
     started: Option<Instant>,
-    spawned: Instant,
     tests: &[(usize, Instant)],
     running: Option<usize>,
 ) -> Vec<usize> {
@@ -320,15 +317,16 @@ pub fn culprits(
         return all();
     };
     let mut found = Vec::new();
-    let mut from = spawned;
+    // The first test's window opens with the process.
+    let mut from: Option<Instant> = None;
     for &(test, seen) in tests {
         // Between the verdict before (the test's start) and this one's.
-        if started + SLACK >= from && started <= seen {
+        if from.is_none_or(|f| started + SLACK >= f) && started <= seen {
             found.push(test);
         }
-        from = seen.checked_sub(SLACK).unwrap_or(seen);
+        from = Some(seen.checked_sub(SLACK).unwrap_or(seen));
     }
-    if let Some(test) = running.filter(|_| started + SLACK >= from) {
+    if let Some(test) = running.filter(|_| from.is_none_or(|f| started + SLACK >= f)) {
         found.push(test);
     }
     if found.is_empty() { all() } else { found }
@@ -342,18 +340,19 @@ mod tests {
 
     #[test]
     fn culprits_by_start_time() {
-        let t0 = Instant::now();
+        let t0 = Instant::now() + Duration::from_secs(1);
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let tests = [(0, ms(100)), (1, ms(200)), (2, ms(300))];
-        assert_eq!(culprits(Some(ms(150)), t0, &tests, None), [1]);
-        assert_eq!(culprits(Some(ms(20)), t0, &tests, None), [0]);
+        assert_eq!(culprits(Some(ms(150)), &tests, None), [1]);
+        assert_eq!(culprits(Some(ms(20)), &tests, None), [0]);
+        assert_eq!(culprits(Some(t0), &tests, None), [0]);
         // At a boundary: both.
-        assert_eq!(culprits(Some(ms(195)), t0, &tests, None), [1, 2]);
+        assert_eq!(culprits(Some(ms(195)), &tests, None), [1, 2]);
         // After the last verdict: the test that was running, if any...
-        assert_eq!(culprits(Some(ms(350)), t0, &tests, Some(3)), [3]);
+        assert_eq!(culprits(Some(ms(350)), &tests, Some(3)), [3]);
         // ...else every test of the process.
-        assert_eq!(culprits(Some(ms(350)), t0, &tests, None), [0, 1, 2]);
-        assert_eq!(culprits(None, t0, &tests, None), [0, 1, 2]);
+        assert_eq!(culprits(Some(ms(350)), &tests, None), [0, 1, 2]);
+        assert_eq!(culprits(None, &tests, None), [0, 1, 2]);
     }
 
     /// A shell in a group of its own, with `tag`, that starts a `setsid`

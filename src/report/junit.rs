@@ -69,7 +69,17 @@ pub fn render(summary: &RunSummary, run_id: &str) -> Result<String> {
         let mut sorted = results;
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
         for r in sorted {
-            suite.add_test_case(test_case(r, summary.earlier_attempts(r)));
+            let mut case = test_case(r, summary.earlier_attempts(r));
+            if let Some(leaked) = summary.leaks.get(&(r.binary.clone(), r.name.clone())) {
+                let leak = crate::event::LeakedProcess::describe(leaked);
+                // A passing test keeps passing (unless --leak-fails), so
+                // the leak is a property of the case, and a note on its
+                // stderr where CI servers show it.
+                case.add_property(Property::new("leaked", xml_safe(&leak)));
+                let note = format!("cargo-xdist: this test {leak}; they were killed\n");
+                case.set_system_err(xml_safe(&note));
+            }
+            suite.add_test_case(case);
         }
         report.add_test_suite(suite);
     }
