@@ -281,3 +281,55 @@ fn leak_fails_fails_the_test_that_leaked() {
         );
     }
 }
+
+/// A test that leaves a child in its process group (fixtures/faults) still
+/// passes by default, and is reported as leaking it.
+#[test]
+fn a_child_left_in_the_group_is_reported_and_the_test_passes() {
+    let run = xdist_fixture("faults", &["--test", "child", "--exact", "c1_leaves_child"]).run();
+    run.assert_code(0);
+    run.assert_no_panic();
+    run.assert_summary(1, 0, 0);
+    let lines = leak_lines(&run);
+    assert_eq!(lines.len(), 1, "{}", run.ctx());
+    assert!(
+        lines[0].contains(" faults::test/child c1_leaves_child: left 1 process running (pid ")
+            && lines[0].contains(": sleep 600), killed"),
+        "{}",
+        run.ctx()
+    );
+}
+
+/// A custom harness is one test: what it leaves is its own, reported and
+/// killed; `--leak-fails` fails it.
+#[test]
+fn a_custom_harness_that_leaves_a_daemon() {
+    for fails in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--test", "leak_harness"];
+        if fails {
+            args.push("--leak-fails");
+        }
+        let run = xdist_fixture("truth", &args)
+            .env("TRUTH_LEAK_DIR", dir.path().to_str().unwrap())
+            .run();
+        const HARNESS_DAEMON: &str = "sleep 3603";
+        let daemon = pid_in(dir.path(), "harness.pid", &run);
+        let ran_on = runs(daemon, HARNESS_DAEMON);
+        cleanup(daemon, HARNESS_DAEMON);
+        assert!(!ran_on, "the daemon outlived the run{}", run.ctx());
+        let lines = leak_lines(&run);
+        assert_eq!(lines.len(), 1, "{}", run.ctx());
+        let want = format!(
+            " truth::test/leak_harness leak_harness: left 1 process running (pid {daemon}: {HARNESS_DAEMON}), killed"
+        );
+        assert!(lines[0].ends_with(&want), "{}", run.ctx());
+        if fails {
+            run.assert_code(100);
+            run.assert_summary(0, 1, 0);
+        } else {
+            run.assert_code(0);
+            run.assert_summary(1, 0, 0);
+        }
+    }
+}

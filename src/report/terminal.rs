@@ -461,7 +461,8 @@ pub fn result_line(r: &TestResult, color: bool) -> String {
 
 /// `LEAK    gw0 alpha::test/api daemon: left 1 process running (pid 12:
 /// sleep 600), killed`; a test process's leftovers that started near the
-/// boundary of two tests name both (`a or b`).
+/// boundary of two tests name both (`a or b`); what the end of the run
+/// found names none (`the run`).
 fn leak_line(
     worker: &str,
     binary: &str,
