@@ -293,8 +293,12 @@ fn pidfd(l: &Leaked) -> Option<OwnedFd> {
 /// The end of the run: kill every descendant that still carries a tag of
 /// this run, and return them.
 pub fn sweep() -> Vec<Leaked> {
-    let prefix = prefix();
-    let left = scan(|_, tag| tag.is_some_and(|t| t.starts_with(&prefix)));
+    sweep_tags(&prefix())
+}
+
+/// Kill and return every descendant whose tag starts with `prefix`.
+fn sweep_tags(prefix: &str) -> Vec<Leaked> {
+    let left = scan(|_, tag| tag.is_some_and(|t| t.starts_with(prefix)));
     kill(&left);
     left
 }
@@ -333,10 +337,49 @@ pub fn culprits(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
+
+    /// Shell: wait until the process `$!` runs `sleep` (a forked shell or
+    /// `setsid` has exec'd it), so that its command line is sleep's.
+    pub(crate) const EXECED: &str =
+        "until [ \"$(head -c 5 /proc/$!/cmdline)\" = sleep ]; do sleep 0.01; done;";
+
+    /// The end of the run kills what still carries a tag of the run: here
+    /// a daemon whose starter was reaped without a look for leftovers.
+    #[test]
+    fn the_sweep_kills_tagged_descendants() {
+        // Left on: tests running alongside may rely on it too.
+        adopt_orphans(true);
+        let prefix = format!("{}sweep-", prefix());
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "setsid sleep 3604 </dev/null >/dev/null 2>&1 & {EXECED} echo $!"
+            ))
+            .env(TAG_VAR, format!("{prefix}1"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let pid: u32 = String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let swept = sweep_tags(&prefix);
+        assert_eq!(swept.len(), 1, "{swept:?}");
+        assert_eq!(
+            (swept[0].pid, swept[0].command.as_str()),
+            (pid, "sleep 3604")
+        );
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{pid} is still there"
+        );
+        assert!(sweep_tags(&prefix).is_empty());
+    }
 
     #[test]
     fn culprits_by_start_time() {
@@ -360,13 +403,14 @@ mod tests {
     /// pids and exits.
     #[test]
     fn finds_kills_and_reaps_what_an_exited_process_left() {
+        // Left on: tests running alongside may rely on it too.
         adopt_orphans(true);
         let dir = tempfile::tempdir().unwrap();
         let pids = dir.path().join("pids");
         let tag = Tag::new();
         let script = format!(
-            "setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $! > {p}; \
-             sleep 600 </dev/null >/dev/null 2>&1 & echo $! >> {p}",
+            "setsid sleep 600 </dev/null >/dev/null 2>&1 & {EXECED} echo $! > {p}; \
+             sleep 600 </dev/null >/dev/null 2>&1 & {EXECED} echo $! >> {p}",
             p = pids.display()
         );
         let mut child = Command::new("sh")
@@ -391,7 +435,6 @@ mod tests {
         let _ = rustix::process::kill_process_group(leader, Signal::KILL);
         child.wait().unwrap();
         kill(&left);
-        adopt_orphans(false);
         let mut got: Vec<u32> = left.iter().map(|l| l.pid).collect();
         got.sort();
         let mut want_sorted = want.clone();

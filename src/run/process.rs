@@ -481,13 +481,16 @@ mod tests {
     /// are both named in `leaked`, and neither runs after `drive`.
     #[test]
     fn what_a_process_left_running_is_named_and_killed() {
+        // Left on: tests running alongside may rely on it too.
         crate::leak::adopt_orphans(true);
-        let fin = spawn(sh("setsid sleep 600 </dev/null >/dev/null 2>&1 & \
-                            sleep 601 </dev/null >/dev/null 2>&1 & exit 0"))
+        let execed = crate::leak::tests::EXECED;
+        let fin = spawn(sh(&format!(
+            "setsid sleep 600 </dev/null >/dev/null 2>&1 & {execed} \
+             sleep 601 </dev/null >/dev/null 2>&1 & {execed} exit 0"
+        )))
         .unwrap()
         .drive(&Cancel::default(), |_| None)
         .unwrap();
-        crate::leak::adopt_orphans(false);
         let mut commands: Vec<&str> = fin.leaked.iter().map(|l| l.command.as_str()).collect();
         commands.sort();
         assert_eq!(commands, ["sleep 600", "sleep 601"], "{:?}", fin.leaked);
