@@ -17,10 +17,13 @@
 //! Reaping: cargo-xdist's own children are waited for by their
 //! `std::process::Child` handles, by pid. An orphan re-parented to
 //! cargo-xdist is waited for here, again only by its own pid, and only
-//! once it has been seen running with a tag (so it is certainly no
-//! `Child` of ours: those are spawned directly and waited for by their
-//! owners); never with `waitpid(-1)`, which would steal the statuses of
-//! others' children.
+//! once it has been seen running as a leftover (in a test process's group
+//! or with its tag, so it is certainly no `Child` of ours: those are
+//! spawned directly, in a group of their own or in cargo-xdist's); never
+//! with `waitpid(-1)`, which would steal the statuses of others' children.
+//! An orphan that exits on its own while its test process still runs
+//! stays a zombie until cargo-xdist exits (it cannot be told from a
+//! `Child` of ours then).
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
