@@ -455,6 +455,9 @@ pub struct LifecycleArgs {
     /// Fail the run when a test is flaky (failed, then passed on a retry)
     #[arg(long)]
     pub flaky_fails: bool,
+    /// Fail a test that leaves processes running after its process exits (they are reported as LEAK and killed either way)
+    #[arg(long)]
+    pub leak_fails: bool,
     /// Stop after the first failed test: no new test starts, the running ones are stopped
     #[arg(short = 'x', long = "exitfirst", visible_alias = "fail-fast")]
     pub exitfirst: bool,

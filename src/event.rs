@@ -149,6 +149,34 @@ pub struct TestResult {
     pub amends: bool,
 }
 
+/// A process a test left running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeakedProcess {
+    pub pid: u32,
+    /// Its command line.
+    pub command: String,
+}
+
+impl LeakedProcess {
+    /// `left 1 process (pid 12: sleep 600)`, the commands cut to 60
+    /// characters.
+    pub fn describe(processes: &[LeakedProcess]) -> String {
+        let each: Vec<String> = processes
+            .iter()
+            .map(|p| {
+                let mut command: String = p.command.chars().take(60).collect();
+                if command.len() < p.command.len() {
+                    command.push_str("...");
+                }
+                format!("pid {}: {command}", p.pid)
+            })
+            .collect();
+        let n = processes.len();
+        let noun = if n == 1 { "process" } else { "processes" };
+        format!("left {n} {noun} running ({})", each.join(", "))
+    }
+}
+
 /// What the runner reports as it goes.
 #[derive(Debug, Clone)]
 pub enum RunEvent {
@@ -199,6 +227,18 @@ pub enum RunEvent {
         victim: String,
         group: String,
         tests: usize,
+    },
+    /// A test process left processes running when it exited (see
+    /// [`crate::leak`]); they have been killed. `tests` are the tests that
+    /// were running when they started (empty: processes found at the end
+    /// of the run, of no known test).
+    Leaked {
+        worker: String,
+        binary: String,
+        tests: Vec<String>,
+        processes: Vec<LeakedProcess>,
+        /// `--leak-fails`: the tests fail for it.
+        fails: bool,
     },
     /// A process died mid-group; its remaining tests run in a fresh one.
     ProcessRestarted {

@@ -66,6 +66,7 @@ pub mod error;
 pub mod event;
 pub mod hash;
 pub mod history;
+pub mod leak;
 pub mod list;
 pub mod plan;
 pub mod report;

@@ -60,6 +60,8 @@ pub struct RunConfig {
     pub max_fail: Option<usize>,
     /// `--flaky-fails`: a flaky test fails the run.
     pub flaky_fails: bool,
+    /// `--leak-fails`: a test that leaves processes running fails.
+    pub leak_fails: bool,
     /// `--lf` / `--ff`.
     pub last_failed: LastFailed,
     /// `--dist loadgroup` groups declared in config files.
@@ -181,6 +183,7 @@ impl RunConfig {
             retries: args.lifecycle.retries,
             max_fail,
             flaky_fails: args.lifecycle.flaky_fails,
+            leak_fails: args.lifecycle.leak_fails,
             last_failed,
             groups,
             archive,

@@ -1,7 +1,8 @@
 //! `--message-format json`: the run as JSON lines on stdout, one object per
 //! event, for CI systems and editors. Every line has the schema `version`
 //! ([`SCHEMA_VERSION`]) and a `type`: `run-started`, `test-started`,
-//! `test-finished`, `run-finished` (README.md, "Machine-readable events",
+//! `test-finished`, `test-leaked`, `run-finished` (README.md,
+//! "Machine-readable events",
 //! documents each field). A consumer ignores types and fields it does not
 //! know; the version changes when a field changes meaning or goes away.
 
@@ -11,7 +12,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::{Reporter, RunSummary, package_of};
-use crate::event::{Outcome, RunEvent, TestResult};
+use crate::event::{LeakedProcess, Outcome, RunEvent, TestResult};
 
 /// The version of the schema of every line.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -75,6 +76,20 @@ impl<'a> TestFinished<'a> {
             amends: r.amends,
         }
     }
+}
+
+/// A test process left processes running; they were killed.
+#[derive(Serialize)]
+struct TestLeaked<'a> {
+    binary_id: &'a str,
+    package: &'a str,
+    worker: &'a str,
+    /// The tests running when the processes started (empty: found at the
+    /// end of the run, of no known test).
+    names: &'a [String],
+    processes: &'a [LeakedProcess],
+    /// `--leak-fails`: the tests failed for it.
+    fails: bool,
 }
 
 #[derive(Serialize)]
@@ -164,6 +179,23 @@ impl Reporter for Json {
             ),
             RunEvent::TestFinished(r) if !st.started => st.early.push(r.clone()),
             RunEvent::TestFinished(r) => Self::finished(r),
+            RunEvent::Leaked {
+                worker,
+                binary,
+                tests,
+                processes,
+                fails,
+            } => Self::write(
+                "test-leaked",
+                TestLeaked {
+                    binary_id: binary,
+                    package: package_of(binary),
+                    worker,
+                    names: tests,
+                    processes,
+                    fails: *fails,
+                },
+            ),
             _ => {}
         }
     }

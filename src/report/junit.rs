@@ -7,6 +7,10 @@
 //! then passed is a passing `<testcase>` with one `<flakyFailure>` per
 //! failed attempt; a test that failed every attempt has its last attempt
 //! as `<failure>` and the earlier ones as `<rerunFailure>`s.
+//!
+//! Every text holds only characters XML 1.0 allows ([`xml_safe`]): a test's
+//! output may hold any character, and one a strict parser (expat) rejects
+//! would lose the CI every result of the run.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +32,30 @@ pub fn write(path: &Utf8Path, summary: &RunSummary, run_id: &str) -> Result<()> 
     Ok(())
 }
 
+/// `text` with each character XML 1.0 forbids (the C0 controls other than
+/// tab, newline and carriage return; U+FFFE and U+FFFF; a Rust string holds
+/// no lone surrogate) written visibly as `\u{fffe}`, as the terminal
+/// shows control characters.
+pub fn xml_safe(text: &str) -> String {
+    let allowed = |c: char| match c {
+        '\t' | '\n' | '\r' => true,
+        '\u{fffe}' | '\u{ffff}' => false,
+        c => c >= ' ',
+    };
+    if text.chars().all(allowed) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if allowed(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+    }
+    out
+}
+
 pub fn render(summary: &RunSummary, run_id: &str) -> Result<String> {
     let mut report = Report::new("cargo-xdist");
     report.set_time(summary.elapsed);
@@ -36,12 +64,22 @@ pub fn render(summary: &RunSummary, run_id: &str) -> Result<String> {
         by_binary.entry(r.binary.as_str()).or_default().push(r);
     }
     for (binary, results) in by_binary {
-        let mut suite = TestSuite::new(binary);
-        suite.add_property(Property::new("xdist.run_id", run_id));
+        let mut suite = TestSuite::new(xml_safe(binary));
+        suite.add_property(Property::new("xdist.run_id", xml_safe(run_id)));
         let mut sorted = results;
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
         for r in sorted {
-            suite.add_test_case(test_case(r, summary.earlier_attempts(r)));
+            let mut case = test_case(r, summary.earlier_attempts(r));
+            if let Some(leaked) = summary.leaks.get(&(r.binary.clone(), r.name.clone())) {
+                let leak = crate::event::LeakedProcess::describe(leaked);
+                // A passing test keeps passing (unless --leak-fails), so
+                // the leak is a property of the case, and a note on its
+                // stderr where CI servers show it.
+                case.add_property(Property::new("leaked", xml_safe(&leak)));
+                let note = format!("cargo-xdist: this test {leak}; they were killed\n");
+                case.set_system_err(xml_safe(&note));
+            }
+            suite.add_test_case(case);
         }
         report.add_test_suite(suite);
     }
@@ -102,9 +140,9 @@ fn test_case(r: &TestResult, earlier: &[TestResult]) -> TestCase {
         Outcome::Failed | Outcome::TimedOut => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             let (kind, message, description) = failure_texts(r);
-            s.set_type(kind).set_message(message);
+            s.set_type(kind).set_message(xml_safe(&message));
             if let Some(d) = description {
-                s.set_description(d);
+                s.set_description(xml_safe(&d));
             }
             s
         }
@@ -116,21 +154,21 @@ fn test_case(r: &TestResult, earlier: &[TestResult]) -> TestCase {
         let (kind, message, description) = failure_texts(a);
         rerun
             .set_type(kind)
-            .set_message(message)
+            .set_message(xml_safe(&message))
             .set_time(a.duration);
         if let Some(d) = description {
-            rerun.set_description(d);
+            rerun.set_description(xml_safe(&d));
         }
         rerun
     }));
-    let mut tc = TestCase::new(r.name.clone(), status);
+    let mut tc = TestCase::new(xml_safe(&r.name), status);
     let classname = match &r.source_path {
         Some(file) => format!("{} {file}", r.binary),
         None => r.binary.clone(),
     };
-    tc.set_classname(classname);
+    tc.set_classname(xml_safe(&classname));
     tc.set_time(r.duration);
-    tc.add_property(Property::new("worker", r.worker.clone()));
+    tc.add_property(Property::new("worker", xml_safe(&r.worker)));
     tc
 }
 
@@ -230,6 +268,35 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(xml.matches("<rerunFailure").count(), 2, "{xml}");
+    }
+
+    #[test]
+    fn only_characters_xml_allows_are_written() {
+        assert_eq!(
+            xml_safe("plain\ttab\r\nline é ☃ 𝄞"),
+            "plain\ttab\r\nline é ☃ 𝄞"
+        );
+        assert_eq!(
+            xml_safe("a\u{0}b\u{1b}c\u{1f}d\u{fffe}e\u{ffff}f\u{fffd}\u{7f}"),
+            "a\\u{0}b\\u{1b}c\\u{1f}d\\u{fffe}e\\u{ffff}f\u{fffd}\u{7f}"
+        );
+        let r = TestResult::new("b", "t\u{7}", None, "g", "gw0", Outcome::Failed)
+            .because(Some("why \u{ffff}".into()))
+            .with_output("out \u{0}".into());
+        let xml = render(
+            &RunSummary {
+                results: vec![r],
+                ..Default::default()
+            },
+            "rid",
+        )
+        .unwrap();
+        assert!(!xml.contains(['\u{0}', '\u{7}', '\u{ffff}']), "{xml}");
+        assert!(
+            xml.contains(r"t\u{7}") && xml.contains(r"why \u{ffff}"),
+            "{xml}"
+        );
+        assert!(xml.contains(r"out \u{0}"), "{xml}");
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct RunSummary {
     pub workers: usize,
     /// Processes started again after a crash or timeout.
     pub restarts: usize,
+    /// What each test (binary id, name) left running (or may have: see
+    /// [`crate::leak::culprits`]).
+    pub leaks: BTreeMap<(String, String), Vec<crate::event::LeakedProcess>>,
 }
 
 impl RunSummary {
@@ -168,6 +171,21 @@ impl Reporter for Collector {
                 }
             }
             RunEvent::ProcessRestarted { .. } => st.summary.restarts += 1,
+            RunEvent::Leaked {
+                binary,
+                tests,
+                processes,
+                ..
+            } => {
+                for name in tests {
+                    let key = (binary.clone(), name.clone());
+                    st.summary
+                        .leaks
+                        .entry(key)
+                        .or_default()
+                        .extend_from_slice(processes);
+                }
+            }
             RunEvent::Finished {
                 elapsed,
                 interrupted,

@@ -78,6 +78,25 @@ fn redact(event: RunEvent, redactor: &Redactor) -> RunEvent {
             binary,
             text: r(&text),
         },
+        RunEvent::Leaked {
+            worker,
+            binary,
+            tests,
+            mut processes,
+            fails,
+        } => {
+            // A command line may hold a password.
+            for p in &mut processes {
+                p.command = r(&p.command);
+            }
+            RunEvent::Leaked {
+                worker,
+                binary,
+                tests,
+                processes,
+                fails,
+            }
+        }
         other => other,
     }
 }

@@ -463,6 +463,29 @@ pub fn result_line(r: &TestResult, color: bool) -> String {
     )
 }
 
+/// `LEAK    gw0 alpha::test/api daemon: left 1 process running (pid 12:
+/// sleep 600), killed`; a test process's leftovers that started near the
+/// boundary of two tests name both (`a or b`); what the end of the run
+/// found names none (`the run`).
+fn leak_line(
+    worker: &str,
+    binary: &str,
+    tests: &[String],
+    processes: &[crate::event::LeakedProcess],
+    color: bool,
+) -> String {
+    let whose = match tests {
+        [] => "the run".to_string(),
+        _ => format!("{worker} {binary} {}", tests.join(" or ")),
+    };
+    let what = crate::event::LeakedProcess::describe(processes);
+    format!(
+        "{} {whose}: {}, killed",
+        paint("LEAK   ", "33", color),
+        terminal_safe(&what)
+    )
+}
+
 impl Reporter for Terminal {
     fn on_event(&self, event: &RunEvent) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -541,6 +564,16 @@ impl Reporter for Terminal {
                 elapsed,
             } if !quiet => {
                 let line = slow_line(worker, binary, name, *elapsed, self.opts.color);
+                self.println(&st, &line);
+            }
+            RunEvent::Leaked {
+                worker,
+                binary,
+                tests,
+                processes,
+                fails,
+            } if !quiet || *fails => {
+                let line = leak_line(worker, binary, tests, processes, self.opts.color);
                 self.println(&st, &line);
             }
             RunEvent::ProcessRestarted {

@@ -97,6 +97,28 @@ pub fn run(
             Some(format!("cannot start {}: {e}", binary.path)),
         ),
     };
+    // A custom harness is one test: what it left running is its own.
+    let (outcome, reason) = match finished.as_ref().map(|f| &f.leaked) {
+        Ok(leaked) if !leaked.is_empty() => {
+            let processes: Vec<_> = leaked.iter().map(crate::leak::Leaked::event).collect();
+            let fails = ctx.options.leak_fails && outcome == Outcome::Passed;
+            let why = crate::event::LeakedProcess::describe(&processes);
+            ctx.emit(RunEvent::Leaked {
+                worker: slot.name.clone(),
+                binary: binary.id.clone(),
+                tests: vec![binary.target_name.clone()],
+                processes,
+                fails: ctx.options.leak_fails,
+            });
+            if fails {
+                let why = format!("{why}; killed (--leak-fails)");
+                (Outcome::Failed, Some(why))
+            } else {
+                (outcome, reason)
+            }
+        }
+        _ => (outcome, reason),
+    };
     let output = if outcome == Outcome::Passed {
         String::new()
     } else {

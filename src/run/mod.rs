@@ -73,6 +73,8 @@ pub struct RunOptions {
     pub max_fail: Option<usize>,
     /// `--flaky-fails`: a flaky test counts towards `max_fail`.
     pub flaky_fails: bool,
+    /// `--leak-fails`: a test that leaves processes running fails.
+    pub leak_fails: bool,
     /// Expected times: `load` sizes its batches by them.
     pub estimates: Arc<Estimates>,
 }
@@ -111,6 +113,7 @@ impl RunOptions {
             retries: config.retries,
             max_fail: config.max_fail,
             flaky_fails: config.flaky_fails,
+            leak_fails: config.leak_fails,
             estimates: Arc::new(estimates),
         }
     }
@@ -269,6 +272,8 @@ pub fn run(
         .thread_name(|i| format!("xdist-gw{i}"))
         .build()
         .context("cannot start the worker pool")?;
+    // Orphans of test processes come back to cargo-xdist (crate::leak).
+    crate::leak::adopt_orphans(true);
     pool.scope(|s| {
         for (index, slot) in slots.iter().enumerate() {
             let (ctx, queue) = (&ctx, &queue);
@@ -285,6 +290,17 @@ pub fn run(
             });
         }
     });
+    let left = crate::leak::sweep();
+    crate::leak::adopt_orphans(false);
+    if !left.is_empty() {
+        ctx.emit(RunEvent::Leaked {
+            worker: "-".into(),
+            binary: String::new(),
+            tests: Vec::new(),
+            processes: left.iter().map(crate::leak::Leaked::event).collect(),
+            fails: false,
+        });
+    }
     ctx.emit(RunEvent::Finished {
         elapsed: started.elapsed(),
         interrupted: cancel.is_cancelled(),

@@ -5,6 +5,11 @@
 //! left behind in its group is killed too, so a test that leaves a child
 //! running cannot hang the run.
 //!
+//! What a test leaves running is found and killed when its process has
+//! exited (see [`crate::leak`]): each process gets a tag of its own in its
+//! environment, and [`Finished::leaked`] names what was still running with
+//! it, or in its group, [`crate::leak::LEAK_TIMEOUT`] after it exited.
+//!
 //! The group is signalled only while its leader is unreaped: the driver
 //! sees the leader exit without reaping it (`waitid` with `WNOWAIT`), kills
 //! the group, unregisters it from the [`Cancel`] handle (which passes
@@ -40,6 +45,7 @@ use std::thread;
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 use std::time::{Duration, Instant};
 
+use crate::leak::{self, Leaked, Tag};
 use crate::signal::Cancel;
 
 /// Which pipe a chunk came from.
@@ -78,6 +84,9 @@ pub struct Finished {
     pub killed: Option<KillReason>,
     /// The process's id (its profile file under `--coverage` names it).
     pub pid: u32,
+    /// What it left running when it exited (in its group, or started by
+    /// it and carrying its tag), killed since.
+    pub leaked: Vec<Leaked>,
 }
 
 /// How often the driver is ticked when the process is quiet.
@@ -95,6 +104,8 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd.process_group(0);
+    let tag = Tag::new();
+    cmd.env(leak::TAG_VAR, tag.as_str());
     die_with_parent(&mut cmd);
     let mut child = cmd.spawn()?;
     let pgid = Pid::from_child(&child);
@@ -138,6 +149,8 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
     Ok(Running {
         child,
         pgid,
+        tag,
+        leaked: Vec::new(),
         rx,
         open_pipes: 2,
         not_send: PhantomData,
@@ -259,6 +272,10 @@ pub fn output(cmd: Command, cancel: &Cancel, limit: Duration) -> std::io::Result
 pub struct Running {
     child: Child,
     pgid: Pid,
+    /// The tag in its environment, which what it starts inherits.
+    tag: Tag,
+    /// What it left running when it exited.
+    leaked: Vec<Leaked>,
     rx: Receiver<Msg>,
     open_pipes: u8,
     /// Driven on the thread that spawned it (see the module docs).
@@ -280,6 +297,7 @@ impl Running {
         // The leader is not reaped yet, so the group id is still this
         // group's: kill what is left, stop signalling it, then reap.
         self.kill_group(Signal::KILL);
+        leak::kill(&self.leaked);
         cancel.unwatch_group(self.pgid);
         watchdog(self.pgid, '-');
         let status = self.child.wait()?;
@@ -287,6 +305,7 @@ impl Running {
             status,
             killed: driven?,
             pid: self.child.id(),
+            leaked: self.leaked,
         })
     }
 
@@ -345,7 +364,7 @@ impl Running {
                 // group's processes end one after another, and waiting up
                 // to 50 ms at each end added seconds to a run of many files.
                 if exited.is_none() && self.leader_exited()? {
-                    self.kill_group(Signal::KILL);
+                    self.on_leader_exit();
                     exited = Some(Instant::now());
                     continue;
                 }
@@ -372,7 +391,7 @@ impl Running {
                 if exited.is_none() && self.leader_exited()? {
                     // The test process is gone; kill what it left behind
                     // so the pipes it inherited close.
-                    self.kill_group(Signal::KILL);
+                    self.on_leader_exit();
                     exited = Some(Instant::now());
                 }
                 request = if cancel.is_cancelled() && killed.is_none() {
@@ -402,6 +421,14 @@ impl Running {
                 sigkill_at = None;
             }
         }
+    }
+
+    /// The leader has exited (unreaped): note what it left running (given
+    /// [`leak::LEAK_TIMEOUT`] to exit), then kill its group. What left the
+    /// group is killed before the leader is reaped.
+    fn on_leader_exit(&mut self) {
+        self.leaked = self.tag.left_behind(self.pgid);
+        self.kill_group(Signal::KILL);
     }
 
     /// Whether the leader has exited, without reaping it.
@@ -499,6 +526,34 @@ mod tests {
             thread::sleep(Duration::from_millis(20));
         }
         assert!(!alive, "the left-behind child {pid} is still running");
+    }
+
+    /// A daemon that leaves the group (`setsid`) and a child left in it
+    /// are both named in `leaked`, and neither runs after `drive`.
+    #[test]
+    fn what_a_process_left_running_is_named_and_killed() {
+        // Left on: tests running alongside may rely on it too.
+        crate::leak::adopt_orphans(true);
+        let execed = crate::leak::tests::EXECED;
+        let fin = spawn(sh(&format!(
+            "setsid sleep 600 </dev/null >/dev/null 2>&1 & {execed} \
+             sleep 601 </dev/null >/dev/null 2>&1 & {execed} exit 0"
+        )))
+        .unwrap()
+        .drive(&Cancel::default(), |_| None)
+        .unwrap();
+        let mut commands: Vec<&str> = fin.leaked.iter().map(|l| l.command.as_str()).collect();
+        commands.sort();
+        assert_eq!(commands, ["sleep 600", "sleep 601"], "{:?}", fin.leaked);
+        for l in &fin.leaked {
+            assert!(!is_running(l.pid as i32), "{l:?} still runs");
+        }
+        // A process that leaves nothing has nothing named.
+        let fin = spawn(sh("exit 0"))
+            .unwrap()
+            .drive(&Cancel::default(), |_| None)
+            .unwrap();
+        assert!(fin.leaked.is_empty(), "{:?}", fin.leaked);
     }
 
     /// Whether `pid` exists and is not a zombie. A process that is gone

@@ -321,6 +321,9 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         }
         self.report_failure_output(&p);
         let missing = p.reader.without_verdict();
+        if let Ok(f) = &finished {
+            self.report_leaks(&p, f, missing.first().copied());
+        }
         if !missing.is_empty() {
             if let Ok(f) = &finished {
                 self.ended_badly.replace(Some(describe_status(&f.status)));
@@ -486,6 +489,64 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
                 ..*self
             };
             remaining = again.run();
+        }
+    }
+
+    /// What the process left running when it exited (killed since):
+    /// `LEAK` for the tests that were running when each started (all of
+    /// the process's, when that cannot be told), one line per set of
+    /// tests; `--leak-fails` fails those that passed. `running`: the test
+    /// the process died in, if it did.
+    fn report_leaks(&self, p: &Progress, f: &Finished, running: Option<usize>) {
+        if f.leaked.is_empty() || f.killed == Some(KillReason::Cancelled) {
+            return;
+        }
+        let mut by_tests: Vec<(Vec<usize>, Vec<crate::event::LeakedProcess>)> = Vec::new();
+        for l in &f.leaked {
+            let mut tests = crate::leak::culprits(l.started, &p.seen, running);
+            tests.sort();
+            match by_tests.iter_mut().find(|(t, _)| *t == tests) {
+                Some((_, processes)) => processes.push(l.event()),
+                None => by_tests.push((tests, vec![l.event()])),
+            }
+        }
+        let fails = self.ctx.options.leak_fails;
+        for (tests, processes) in by_tests {
+            self.emit_event(RunEvent::Leaked {
+                worker: self.slot.name.clone(),
+                binary: self.binary.id.clone(),
+                tests: tests.iter().map(|&i| self.names[i].clone()).collect(),
+                processes: processes.clone(),
+                fails,
+            });
+            if !fails {
+                continue;
+            }
+            let reason = format!(
+                "{}; killed (--leak-fails)",
+                crate::event::LeakedProcess::describe(&processes)
+            );
+            let passed = |i: &usize| p.ran.contains(i) && !p.failed.contains(i);
+            for idx in tests.into_iter().filter(passed) {
+                let t = self.tests[idx];
+                let result = TestResult::new(
+                    &self.binary.id,
+                    &t.name,
+                    t.source_path.clone(),
+                    self.group,
+                    &self.slot.name,
+                    Outcome::Failed,
+                )
+                .took(p.took[idx])
+                .because(Some(reason.clone()))
+                .on_attempt(
+                    self.attempt,
+                    self.ctx.options.retries.saturating_add(1),
+                    false,
+                )
+                .amending();
+                self.emit_event(RunEvent::TestFinished(result));
+            }
         }
     }
 
@@ -687,6 +748,10 @@ struct Progress<'p, 'c, 'a> {
     took: Vec<Duration>,
     /// `--timeout`'s clock for the process's exit, from its last verdict.
     exit_clock: Option<Stopwatch>,
+    /// Each test that ran, with when its verdict was seen, in order:
+    /// what the process left running is laid to the test that ran when
+    /// that started.
+    seen: Vec<(usize, Instant)>,
 }
 
 impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
@@ -717,6 +782,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             slow: SlowClock::new(process.ctx.options.slow_timeout),
             took: vec![Duration::ZERO; process.names.len()],
             exit_clock: None,
+            seen: Vec::new(),
         }
     }
 
@@ -827,6 +893,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
         };
         if outcome != Outcome::Skipped {
             self.ran.push(idx);
+            self.seen.push((idx, now));
         }
         self.process
             .emit(idx, self.process.result(idx, outcome, duration, reason));
