@@ -485,3 +485,89 @@ fn ctrl_c_keeps_the_coverage_of_the_tests_that_finished() {
         );
     }
 }
+
+/// Two partitions' lcov reports merged by `coverage merge` say what one
+/// full run says: the same lines per file, and the table's TOTAL (the
+/// number `--cov-fail-under` checks) gives the same lines and percentage as
+/// the merge. llvm-cov's own summary counts a closure's line twice; the
+/// tables used to show it (63 lines) where the merge counted 60.
+#[test]
+fn merged_partitions_agree_with_the_full_runs_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut shards = Vec::new();
+    for k in 1..=2 {
+        let path = dir.path().join(format!("shard-{k}.lcov"));
+        let report = format!("lcov:{}", path.display());
+        let part = format!("slice:{k}/2");
+        let run = xdist_fixture(
+            "cov",
+            &[
+                "--coverage",
+                "-n",
+                "2",
+                "--partition",
+                &part,
+                "--cov-report",
+                &report,
+            ],
+        )
+        .run();
+        assert!(matches!(run.code, Some(0 | 100)), "{}", run.ctx());
+        shards.push(path);
+    }
+    let merged_path = dir.path().join("merged.lcov");
+    let merge = xdist(&[
+        "coverage",
+        "merge",
+        shards[0].to_str().unwrap(),
+        shards[1].to_str().unwrap(),
+        "-o",
+        merged_path.to_str().unwrap(),
+    ])
+    .run();
+    merge.assert_code(0);
+
+    let full_path = dir.path().join("full.lcov");
+    let report = format!("lcov:{}", full_path.display());
+    let full = xdist_fixture(
+        "cov",
+        &[
+            "--coverage",
+            "-n",
+            "2",
+            "--cov-report",
+            "term",
+            "--cov-report",
+            &report,
+        ],
+    )
+    .run();
+    full.assert_code(100);
+    assert_eq!(
+        lines_of(&merged_path),
+        lines_of(&full_path),
+        "{}",
+        full.ctx()
+    );
+
+    // The table's TOTAL row: lines, missed, percentage.
+    let total = full
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("TOTAL"))
+        .unwrap_or_else(|| panic!("no TOTAL row{}", full.ctx()));
+    let cols: Vec<&str> = total.split_whitespace().collect();
+    let (lf, lh) = lines_of(&full_path)
+        .values()
+        .fold((0u64, 0u64), |(f, h), (lf, lh)| (f + lf, h + lh));
+    assert_eq!(cols[1], lf.to_string(), "{total}");
+    assert_eq!(cols[2], (lf - lh).to_string(), "{total}");
+    let pct = format!("{:.2}%", 100.0 * lh as f64 / lf as f64);
+    assert_eq!(cols[3], pct, "{total}");
+    assert!(
+        merge.stdout.contains(&format!("{pct} of lines covered")),
+        "the merge says {pct} too: {}{}",
+        merge.stdout,
+        merge.ctx()
+    );
+}

@@ -5,10 +5,13 @@
 //! Summary records (LF/LH, FNF/FNH, BRF/BRH): llvm-cov does not derive
 //! them from the DA lines (a line inside a closure counts once for the
 //! closure and once for the enclosing function, so LF can exceed the DA
-//! count). A file read from one block of one tracefile keeps the values
-//! as written ([`FileRecord::recorded`]), so a parsed and rewritten llvm-cov
-//! export says what llvm-cov said; once two records of a file are merged
-//! they are recomputed from the details (the union of lines), never summed.
+//! count). Lines are always counted from the DA records (distinct lines,
+//! and those run), as genhtml and coverage services count them: a merge of
+//! tracefiles can count nothing else, and a run's report and the merge of
+//! its shards must agree. Functions and branches keep the values as
+//! written ([`FileRecord::recorded`]) for a file read from one block of
+//! one tracefile; once two records of a file are merged they are
+//! recomputed from the details, never summed.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -255,9 +258,10 @@ impl FileRecord {
         }
     }
 
-    /// LF/LH as recorded (see [`FileRecord::recorded`]), else computed.
+    /// LF/LH: always computed from the DA records (see the module docs;
+    /// [`FileRecord::recorded`] keeps what the input said).
     pub fn line_summary(&self) -> Counts {
-        self.recorded.lines.unwrap_or_else(|| self.line_counts())
+        self.line_counts()
     }
 
     /// FNF/FNH as recorded, else computed.
@@ -507,14 +511,20 @@ DA:3,2\nDA:4,2\nDA:9,0\nDA:10,0\nBRDA:4,0,0,2\nBRDA:4,0,1,0\nBRDA:10,0,0,-\nBRF:
     }
 
     #[test]
-    fn summaries_are_kept_until_merged_then_recomputed() {
+    fn lines_are_counted_from_the_da_records_merged_or_not() {
         // llvm-cov counts a closure's lines again for the enclosing
-        // function: LF above the number of DA lines is real output.
+        // function: LF above the number of DA lines is real output. It is
+        // kept as read, but lines are counted from the DA records, so that
+        // a report and the merge of its shards agree.
         let one = "SF:a.rs\nDA:1,1\nDA:2,0\nLF:3\nLH:2\nend_of_record\n";
         let r = parse(one).unwrap();
         assert_eq!(r.files["a.rs"].line_counts(), Counts { found: 2, hit: 1 });
-        assert_eq!(per_file_lines(&r)["a.rs"], (3, 2));
-        assert!(to_string(&r).contains("LF:3\nLH:2\n"));
+        assert_eq!(
+            r.files["a.rs"].recorded.lines,
+            Some(Counts { found: 3, hit: 2 })
+        );
+        assert_eq!(per_file_lines(&r)["a.rs"], (2, 1));
+        assert!(to_string(&r).contains("LF:2\nLH:1\n"));
         let mut merged = r.clone();
         merged.merge(&parse("SF:a.rs\nDA:2,1\nLF:1\nLH:1\nend_of_record\n").unwrap());
         assert_eq!(

@@ -34,18 +34,17 @@ pub fn generate(
     input: &ExportInput,
     root: &Utf8Path,
 ) -> Result<(String, Counts)> {
-    let wants_lcov = specs.iter().any(|s| {
-        matches!(
-            s,
-            ReportSpec::Lcov(_) | ReportSpec::Cobertura(_) | ReportSpec::TermMissing
-        )
+    // Line counts come from the lcov export's DA records, as `coverage
+    // merge` counts them (see [`with_lines_of`]); the two exports run at
+    // once.
+    let (lcov, summary) = std::thread::scope(|s| {
+        let lcov = s.spawn(|| export_lcov(input));
+        let summary = export_summary(input);
+        let lcov = lcov.join().expect("the lcov export thread panicked");
+        (lcov, summary)
     });
-    let lcov = if wants_lcov {
-        Some(export_lcov(input)?)
-    } else {
-        None
-    };
-    let summary = export_summary(input)?;
+    let lcov = Some(lcov?);
+    let summary = with_lines_of(summary?, lcov.as_ref().expect("exported"));
     let mut terminal = String::new();
     for spec in specs {
         match spec {
@@ -69,4 +68,24 @@ pub fn generate(
         }
     }
     Ok((terminal, summary.totals.lines))
+}
+
+/// `summary` with each file's lines (and the totals') counted from the DA
+/// records of `lcov`: distinct instrumented lines, and those run. That is
+/// what `coverage merge`, genhtml and coverage services count. llvm-cov's
+/// own summary counts a line once per function it belongs to (a closure's
+/// line for the closure and for the function around it), which no merge of
+/// tracefiles can reproduce: so one definition serves the table,
+/// `--cov-fail-under`, the written lcov and Cobertura, and merged reports.
+pub fn with_lines_of(mut summary: Summary, lcov: &lcov::LcovReport) -> Summary {
+    let mut total = Counts::default();
+    for f in &mut summary.files {
+        if let Some(rec) = lcov.files.get(&f.path) {
+            f.lines = rec.line_counts();
+        }
+        total.found += f.lines.found;
+        total.hit += f.lines.hit;
+    }
+    summary.totals.lines = total;
+    summary
 }
