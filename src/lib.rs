@@ -68,6 +68,7 @@ pub mod hash;
 pub mod history;
 pub mod list;
 pub mod plan;
+pub mod process;
 pub mod report;
 pub mod run;
 pub mod schedule;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::build::{BuildOutput, TestBinary};
 use crate::env::test_command;
 use crate::error::describe_status;
-use crate::run::process::{self, KillReason};
+use crate::process::{self, KillReason};
 use crate::signal::Cancel;
 
 /// How long a binary may take to list its tests when `--timeout` is not

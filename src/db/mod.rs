@@ -1765,7 +1765,7 @@ impl Settings {
         die_with_parent(&mut cmd);
         // In a process group of its own, which gets the signal that stops
         // the run and SIGKILL after the grace (as a test process does).
-        let result = crate::run::process::output(cmd, &self.cancel, Duration::MAX);
+        let result = crate::process::output(cmd, &self.cancel, Duration::MAX);
         let output = match result {
             Ok(output) => output,
             Err(e) => return Err(failed(format!("could not run sh: {e}"), "")),

@@ -34,12 +34,12 @@ use camino::Utf8PathBuf;
 use super::RunContext;
 use super::libtest::{self, Verdict};
 use super::output::{LiveLines, MaskedStreams, append_bounded, tail};
-use super::process::{self, Event, KillReason, Stream};
 use crate::build::{DocPackage, cargo_program};
 use crate::config::{Filters, IgnoredMode};
 use crate::env::{WorkerSlot, command};
 use crate::error::describe_status;
 use crate::event::{Outcome, RunEvent, TestResult};
+use crate::process::{self, Event, KillReason, Stream};
 
 /// Set for a `cargo test --doc` run: the directory of the package whose
 /// doctests run; rustdoc (cargo-xdist as [`rustdoc_shim`]) skips the others.

@@ -4,12 +4,12 @@
 use std::time::Instant;
 
 use super::output::{LiveLines, MaskedStreams, append_bounded, tail};
-use super::process::{self, Event, KillReason};
 use super::{RunContext, SlowClock};
 use crate::build::TestBinary;
 use crate::env::{WorkerSlot, test_command};
 use crate::error::describe_status;
 use crate::event::{Outcome, RunEvent, TestResult};
+use crate::process::{self, Event, KillReason};
 
 /// Run `binary` on `slot` and report it as one test named after its target;
 /// this is attempt `attempt` (`--retries`). Returns whether it failed and is

@@ -15,7 +15,6 @@ pub mod doctest;
 pub mod harness;
 pub mod libtest;
 pub mod output;
-pub mod process;
 pub mod steal;
 pub mod worker;
 
@@ -34,6 +33,7 @@ use crate::coverage::instrument::ProfilePaths;
 use crate::env::WorkerSlot;
 use crate::event::{RunEvent, TestResult};
 use crate::plan::{GroupKey, TestGroup, WorkUnit};
+use crate::process;
 use crate::report::EventSink;
 use crate::schedule::{Estimates, Order};
 use crate::signal::{Cancel, Stopwatch};

@@ -11,7 +11,7 @@
 //! a cut shows in no part.
 
 use super::libtest;
-use super::process::Stream;
+use crate::process::Stream;
 use crate::secrets::{Redactor, StreamRedactor};
 
 /// Most bytes of output kept for one failed test.

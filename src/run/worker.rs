@@ -21,7 +21,6 @@ use super::libtest::{self, Channel, LogReader, Verdict};
 use super::output::{
     LiveLines, MaskedStreams, append_bounded, output_of_running_test, raw_output, tail,
 };
-use super::process::{self, Event, Finished, KillReason, Stream};
 use super::{RunContext, SlowClock};
 use crate::build::{BuildOutput, TestBinary};
 use crate::env::{WorkerSlot, test_command};
@@ -29,6 +28,7 @@ use crate::error::describe_status;
 use crate::event::{Outcome, RunEvent, TestResult};
 use crate::list::TestCase;
 use crate::plan::WorkUnit;
+use crate::process::{self, Event, Finished, KillReason, Stream};
 use crate::signal::Stopwatch;
 
 /// Most names given to one libtest process (the rest go to the next).
