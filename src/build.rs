@@ -81,6 +81,22 @@ pub struct BuildOutput {
     pub built_at: Option<BuiltAt>,
 }
 
+impl BuildOutput {
+    /// What the coverage report needs of this build.
+    pub fn coverage_input(&self) -> crate::coverage::finish::Built {
+        let binaries = self.binaries.iter().map(|b| b.path.clone());
+        crate::coverage::finish::Built {
+            workspace_root: self.workspace_root.clone(),
+            target_dir: (self.instrumentation.as_ref()).map(|i| i.target_dir.clone()),
+            built_at: (self.built_at.as_ref())
+                .map(|at| (at.workspace_root.clone(), at.target_dir.clone())),
+            objects: binaries
+                .chain(self.other_executables.iter().cloned())
+                .collect(),
+        }
+    }
+}
+
 /// The workspace root and target directory an archive was built at.
 #[derive(Debug, Clone, Default)]
 pub struct BuiltAt {

@@ -15,6 +15,7 @@ use crate::cli::{
     self, ArchiveArgs, BuildArgs, ColorArg, DbArgs, DbRunArgs, FilterArgs, ListArgs, NoTestsArg,
     NumWorkers, RunArgs,
 };
+pub use crate::coverage::CoverageOptions;
 use crate::coverage::merge::MergeFormat;
 use crate::coverage::report::ReportSpec;
 use crate::db::{DbOptions, UrlSource};
@@ -385,17 +386,6 @@ pub struct ArchiveConfig {
     pub file: Utf8PathBuf,
     /// Instrumented binaries, for `--archive-file` with `--coverage`.
     pub coverage: bool,
-}
-
-/// What `--coverage` reports.
-#[derive(Debug, Clone)]
-pub struct CoverageOptions {
-    /// `--cov-report` specs, checked; `term` when none was given.
-    pub reports: Vec<ReportSpec>,
-    /// Fail when line coverage is below this percentage.
-    pub fail_under: Option<f64>,
-    /// Extra file-name regexes to leave out of the report.
-    pub ignore: Vec<String>,
 }
 
 /// Everything `cargo xdist list` needs.

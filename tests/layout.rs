@@ -52,6 +52,14 @@ fn imports(
         p.pop();
         p
     };
+    // `crate::{a, b::c}` names `crate::a` and `crate::b::c`.
+    let group = regex::Regex::new(r"\b(crate|super)::\{([^}]*)\}").unwrap();
+    let code = group.replace_all(&code, |cap: &regex::Captures| {
+        cap[2]
+            .split(',')
+            .map(|item| format!("{}::{} ", &cap[1], item.trim()))
+            .collect::<String>()
+    });
     let re = regex::Regex::new(r"\b(crate|super)((?:::[a-z_][a-z0-9_]*)+)").unwrap();
     for cap in re.captures_iter(&code) {
         let mut path: Vec<String> = if &cap[1] == "crate" {
@@ -77,8 +85,9 @@ fn imports(
     out
 }
 
-#[test]
-fn no_module_imports_another_that_imports_it_back() {
+/// Every source file's module (main.rs aside) → the crate modules its
+/// non-test code imports.
+fn file_graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
@@ -100,6 +109,11 @@ fn no_module_imports_another_that_imports_it_back() {
         "the scan must see real imports: {:?}",
         graph["run::worker"]
     );
+    graph
+}
+
+/// The first import circle found in `graph`, as `a → b → a`.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<String> {
     // Depth-first search for a cycle.
     fn visit(
         node: &str,
@@ -127,10 +141,58 @@ fn no_module_imports_another_that_imports_it_back() {
     }
     let mut done = BTreeSet::new();
     for node in graph.keys() {
-        if let Some(cycle) = visit(node, &graph, &mut Vec::new(), &mut done) {
-            panic!("import circle: {}", cycle.join(" → "));
+        if let Some(cycle) = visit(node, graph, &mut Vec::new(), &mut done) {
+            return Some(cycle.join(" → "));
         }
     }
+    None
+}
+
+#[test]
+fn no_module_imports_another_that_imports_it_back() {
+    if let Some(cycle) = find_cycle(&file_graph()) {
+        panic!("import circle: {cycle}");
+    }
+}
+
+/// `a::b` → `a`: the graph between top-level modules (lib.rs, which only
+/// declares them, aside). A stage may import earlier stages, side modules
+/// and base modules; nothing imports back, even through a third module.
+fn top_level_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let top = |m: &str| m.split("::").next().unwrap().to_string();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, deps) in file_graph() {
+        if module.is_empty() {
+            continue;
+        }
+        let from = top(&module);
+        let entry = graph.entry(from.clone()).or_default();
+        entry.extend(deps.iter().map(|d| top(d)).filter(|d| *d != from));
+    }
+    graph
+}
+
+#[test]
+fn no_circle_between_top_level_modules() {
+    let graph = top_level_graph();
+    for (k, v) in &graph {}
+    assert!(
+        graph["run"].contains("plan") && graph["report"].contains("event"),
+        "the scan must see real imports: {graph:?}"
+    );
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("import circle between top-level modules: {cycle}");
+    }
+}
+
+#[test]
+fn the_top_level_check_sees_a_circle() {
+    // Two modules that import each other through their children.
+    let mut graph = BTreeMap::new();
+    graph.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
+    graph.insert("b".to_string(), BTreeSet::from(["c".to_string()]));
+    graph.insert("c".to_string(), BTreeSet::from(["a".to_string()]));
+    assert_eq!(find_cycle(&graph).as_deref(), Some("a → b → c → a"));
 }
 
 #[test]

@@ -10,5 +10,8 @@ pub mod finish;
 pub mod instrument;
 pub mod lcov;
 pub mod merge;
+mod options;
 pub mod report;
 pub mod tools;
+
+pub use options::CoverageOptions;

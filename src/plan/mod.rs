@@ -12,15 +12,18 @@
 
 mod group;
 mod key;
+mod last_failed;
 mod partition;
 mod select;
 mod units;
 
+pub use crate::event::LISTING;
 pub use group::{group_key, xdist_group_of};
 pub use key::{GroupKey, Piece};
+pub use last_failed::last_failures;
 pub use partition::{Shards, keep_shard, list_shard, unit_key};
 pub use select::select;
-pub use units::{LISTING, LastFailures, Plan, TestGroup, WorkUnit, plan};
+pub use units::{LastFailures, Plan, TestGroup, WorkUnit, plan};
 
 #[cfg(test)]
 pub(crate) use units::tests;

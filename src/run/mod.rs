@@ -31,10 +31,9 @@ use crate::config::{DistMode, RunConfig};
 use crate::coverage::finish::Session;
 use crate::coverage::instrument::ProfilePaths;
 use crate::env::WorkerSlot;
-use crate::event::{RunEvent, TestResult};
+use crate::event::{EventSink, RunEvent, TestResult};
 use crate::plan::{GroupKey, TestGroup, WorkUnit};
 use crate::process;
-use crate::report::EventSink;
 use crate::schedule::{Estimates, Order};
 use crate::signal::{Cancel, Stopwatch};
 
