@@ -36,6 +36,26 @@ pub struct TestBinary {
     pub custom_harness: bool,
     /// Environment `cargo test` sets for this binary (CARGO_PKG_*, OUT_DIR, dylib path, ...).
     pub env: Vec<(String, String)>,
+    /// `--coverage`: the profile pattern of this binary's processes that
+    /// are given none of their own (listing); set by this machine, so not
+    /// archived. [`crate::env`] turns it into `LLVM_PROFILE_FILE`.
+    #[serde(skip)]
+    pub profile: Option<String>,
+}
+
+impl crate::env::Executable for TestBinary {
+    fn program(&self) -> &str {
+        self.path.as_str()
+    }
+    fn cwd(&self) -> &Utf8Path {
+        &self.manifest_dir
+    }
+    fn cargo_env(&self) -> &[(String, String)] {
+        &self.env
+    }
+    fn profile(&self) -> Option<&str> {
+        self.profile.as_deref()
+    }
 }
 
 /// A package whose doctests run as one unit (`--doc`), by `cargo test
@@ -227,19 +247,13 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
         None => meta.target_directory.clone(),
     };
     let mut target = user_target(&meta);
-    let mut instrumentation =
+    let instrumentation =
         coverage.map(|_| cargo_instrumentation(&target, &|k| std::env::var(k).ok()));
-    if let (Some(i), Some(pattern)) = (instrumentation.as_mut(), coverage) {
-        // Instrumented build scripts run during the build: their profiles
-        // must not land in the package directories as default_*.profraw.
-        i.env
-            .push(("LLVM_PROFILE_FILE".into(), pattern.to_string()));
-    }
     // Whether the last build needed std's libdir: then rustc is asked for
     // it from the start, beside cargo's whole freshness check.
     let marker = target.join("xdist").join("std-libdir-wanted");
     let wanted = marker.exists();
-    let compiled = compile(b, instrumentation.as_ref(), wanted)?;
+    let compiled = compile(b, instrumentation.as_ref(), coverage, wanted)?;
     // A marker that cannot be written or removed costs the next run's time only.
     if compiled.std_libdir.is_some() && !wanted {
         let _ = cache::write_json(&marker, &true);
@@ -259,12 +273,8 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     let mut out = assemble(&meta, &target_dir, compiled);
     out.target_dir = target_dir;
     out.target_directory = target;
-    if let Some(pattern) = coverage {
-        for binary in &mut out.binaries {
-            binary
-                .env
-                .push(("LLVM_PROFILE_FILE".into(), pattern.to_string()));
-        }
+    for binary in &mut out.binaries {
+        binary.profile = coverage.map(String::from);
     }
     if b.doc {
         out.doc_packages = doc_packages(b, &meta);
@@ -391,9 +401,13 @@ struct Compiled {
     dylibs: Vec<Utf8PathBuf>,
 }
 
+/// `profile`: under `--coverage`, where the instrumented build scripts
+/// write their profiles (not into the package directories as
+/// `default_*.profraw`).
 fn compile(
     b: &BuildOptions,
     instrumentation: Option<&CargoInstrumentation>,
+    profile: Option<&str>,
     libdir_wanted: bool,
 ) -> Result<Compiled> {
     let mut cmd = Command::new(cargo_program());
@@ -413,6 +427,7 @@ fn compile(
     if let Some(i) = instrumentation {
         cmd.args(&i.args);
         cmd.envs(i.env.iter().map(|(k, v)| (k, v)));
+        crate::env::set_profile(&mut cmd, profile);
     }
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -576,6 +591,7 @@ fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> Build
             src_path: art.target.src_path.clone(),
             custom_harness,
             env,
+            profile: None,
         });
     }
     binaries.sort_by(|a, b| a.id.cmp(&b.id));

@@ -204,7 +204,7 @@ fn run_list(
     unstable: bool,
     limits: &Limits,
 ) -> Result<(bool, String)> {
-    let mut cmd = test_command(binary, None);
+    let mut cmd = test_command(binary, None, None);
     cmd.args(args);
     if unstable {
         // Only the listing child gets this: the tests themselves never see it.

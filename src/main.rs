@@ -111,8 +111,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let work = schedule::schedule(&config, &built, plan);
     (work.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
-    let profiles = coverage.as_ref().map(Session::worker_env);
-    identity.worker_env.extend(profiles);
+    identity.profile = coverage.as_ref().map(Session::worker_profile);
     let slots = env::worker_slots(&identity, &|k| databases.as_ref().map(|d| d.worker_env(k)));
     let (collector, terminal, mut reporters) = report::reporters(&config.report, &built, &run_id);
     let rec = Arc::new(report::recorder::Recorder::new(work.store.clone(), &built));

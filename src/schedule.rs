@@ -663,6 +663,7 @@ mod tests {
             src_path: "/w/alpha/tests/api.rs".into(),
             custom_harness: false,
             env: vec![],
+            profile: None,
         };
         let build = BuildOutput {
             binaries: vec![bin],

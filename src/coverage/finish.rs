@@ -70,7 +70,7 @@ impl Session {
         Ok(())
     }
 
-    /// `LLVM_PROFILE_FILE` for processes whose profile does not count.
+    /// The profile pattern of processes whose profile does not count.
     pub fn discard_pattern(&self) -> String {
         self.profiles.discard_pattern()
     }
@@ -80,11 +80,11 @@ impl Session {
         self.profiles.paths()
     }
 
-    /// The `--worker-env` pair that gives each worker's processes their
-    /// own profiles.
-    pub fn worker_env(&self) -> (String, String) {
-        let pattern = self.profiles.worker_pattern("{worker}");
-        ("LLVM_PROFILE_FILE".into(), pattern)
+    /// The template (`{worker}` stands for the worker's name) of the
+    /// profile pattern that gives each worker's processes their own
+    /// profiles (see [`crate::env`]).
+    pub fn worker_profile(&self) -> String {
+        self.profiles.worker_pattern("{worker}")
     }
 
     /// Merge, export and report the run's profiles.

@@ -247,6 +247,7 @@ pub(crate) mod tests {
             src_path: Utf8PathBuf::from("/src/lib.rs"),
             custom_harness: false,
             env: vec![],
+            profile: None,
         }
     }
 

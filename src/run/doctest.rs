@@ -102,7 +102,8 @@ fn cargo_test_doc(
     package: &DocPackage,
     cwd: &camino::Utf8Path,
 ) -> std::process::Command {
-    let mut cmd = command(&cargo_program(), cwd, &[], Some(slot));
+    let profile = ctx.options.doc_profile.as_deref();
+    let mut cmd = command(&cargo_program(), cwd, &[], Some(slot), profile);
     cmd.envs(ctx.options.doc_env.iter().map(|(k, v)| (k, v)));
     if let Some(user) = std::env::var_os("RUSTDOC") {
         cmd.env(USER_RUSTDOC, user);

@@ -21,7 +21,7 @@ pub fn run(
     source_path: Option<String>,
     attempt: u32,
 ) -> bool {
-    let mut cmd = test_command(binary, Some(slot));
+    let mut cmd = test_command(binary, Some(slot), None);
     cmd.args(&ctx.options.harness_args);
     ctx.emit(RunEvent::TestStarted {
         worker: slot.name.clone(),

@@ -59,8 +59,11 @@ pub struct RunOptions {
     /// `--doc`: the filters, which rustdoc gets without whitespace.
     pub doc_filters: crate::config::Filters,
     /// Variables for `cargo test --doc` beyond the worker's (under
-    /// `--coverage`: the instrumentation flags, a discarded profile).
+    /// `--coverage`: the instrumentation flags).
     pub doc_env: Vec<(String, String)>,
+    /// `--coverage`: the profile pattern of `cargo test --doc` and the
+    /// doctests (discarded).
+    pub doc_profile: Option<String>,
     /// `--coverage`: where each libtest process writes its profile (one
     /// that crashes or times out loses it, and the tests that had finished
     /// in it run again, silently, in a fresh process).
@@ -87,9 +90,6 @@ impl RunOptions {
         if let Some(i) = &build.instrumentation {
             doc_env.extend(i.env.iter().cloned());
         }
-        if let Some(c) = coverage {
-            doc_env.push(("LLVM_PROFILE_FILE".into(), c.discard_pattern()));
-        }
         let mut libtest_args = config.filters.libtest_args();
         // libtest prints captured output when its process ends, and -x
         // stops the process that holds the failure: stream it instead.
@@ -106,6 +106,7 @@ impl RunOptions {
             harness_args: config.filters.harness_args(),
             doc_filters: config.filters.clone(),
             doc_env,
+            doc_profile: coverage.map(Session::discard_pattern),
             coverage: coverage.map(Session::profile_paths),
             retries: config.retries,
             max_fail: config.max_fail,
@@ -317,7 +318,7 @@ fn verdict_channel(
     }
     let probe = || {
         let log = scratch.join("logfile-probe.log");
-        let mut cmd = crate::env::test_command(binary, None);
+        let mut cmd = crate::env::test_command(binary, None, None);
         cmd.arg("--list").arg("--logfile").arg(&log);
         let run = process::output(cmd, cancel, PROBE_LIMIT);
         let text = std::fs::read_to_string(&log).unwrap_or_default();

@@ -248,12 +248,9 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
     fn run(&self) -> Vec<&'a TestCase> {
         let logfile =
             (self.ctx.verdicts == Channel::Logfile).then(|| self.ctx.logfile_path(&self.slot.name));
-        let mut cmd = test_command(self.binary, Some(self.slot));
-        let profile = self.ctx.options.coverage.as_ref().map(|paths| {
-            let n = self.ctx.next_process();
-            cmd.env("LLVM_PROFILE_FILE", paths.pattern(&self.slot.name, n));
-            (paths, n)
-        });
+        let profile = (self.ctx.options.coverage.as_ref()).map(|p| (p, self.ctx.next_process()));
+        let own = profile.map(|(paths, n)| paths.pattern(&self.slot.name, n));
+        let mut cmd = test_command(self.binary, Some(self.slot), own.as_deref());
         cmd.arg("--exact").args(&self.names);
         cmd.arg("--test-threads=1");
         if let Some(logfile) = &logfile {
