@@ -184,6 +184,52 @@ fn no_circle_between_top_level_modules() {
     }
 }
 
+/// Base modules: they import no stage and no side module.
+const BASE: &[&str] = &[
+    "error", "signal", "scratch", "hash", "secrets", "event", "process",
+];
+/// Side modules: they import base modules only and take plain inputs.
+const SIDE: &[&str] = &["db", "coverage", "durations", "history", "env", "balance"];
+/// The pipeline's stages in order (archive, build's other source, comes
+/// after list, whose cache it fills): each imports earlier stages, side
+/// and base modules only.
+const STAGES: &[&str] = &[
+    "cli", "config", "build", "list", "archive", "plan", "schedule", "run", "report",
+];
+
+/// What `module` may import, or None when it is in no layer.
+fn may_import(module: &str) -> Option<Vec<&'static str>> {
+    if BASE.contains(&module) {
+        return Some(BASE.to_vec());
+    }
+    if SIDE.contains(&module) {
+        return Some(BASE.to_vec());
+    }
+    let stage = STAGES.iter().position(|s| *s == module)?;
+    Some([BASE, SIDE, &STAGES[..stage]].concat())
+}
+
+#[test]
+fn top_level_modules_keep_their_layers() {
+    let mut wrong = Vec::new();
+    for (module, deps) in top_level_graph() {
+        let Some(allowed) = may_import(&module) else {
+            wrong.push(format!(
+                "{module} is in no layer: add it to BASE, SIDE or STAGES in tests/layout.rs (and to src/lib.rs's docs)"
+            ));
+            continue;
+        };
+        for dep in deps.iter().filter(|d| !allowed.contains(&d.as_str())) {
+            wrong.push(format!("{module} imports {dep}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "base modules import base modules only, side modules too, stages earlier stages, side and base modules:\n{}",
+        wrong.join("\n")
+    );
+}
+
 #[test]
 fn the_top_level_check_sees_a_circle() {
     // Two modules that import each other through their children.
