@@ -23,9 +23,10 @@ use crate::coverage::instrument::cargo_instrumentation;
 /// unchanged ([`cache`]); if the build then names a package or a target
 /// dir it does not know, cargo is asked after all.
 ///
-/// With `coverage` (the `LLVM_PROFILE_FILE` every binary gets unless a
-/// worker sets its own), the tests are built instrumented, in their own
-/// target directory.
+/// With `coverage` (the profile pattern of cargo's build scripts, and
+/// every binary's [`TestBinary::profile`], which [`crate::env`] sets as
+/// `LLVM_PROFILE_FILE` unless a worker or process has its own), the tests
+/// are built instrumented, in their own target directory.
 pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     let cache = cache::MetadataCache::new(b);
     let cached = cache.load();

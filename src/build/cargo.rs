@@ -1,6 +1,6 @@
 //! Invoking cargo: its program, the arguments passed through, `cargo
 //! metadata`, and `cargo test --no-run --message-format=json-render-diagnostics`
-//! ([`compile`]).
+//! (`compile`).
 
 use std::collections::HashMap;
 use std::io::BufReader;

@@ -5,7 +5,7 @@
 //! units are handed out is [`crate::schedule`]'s.
 //!
 //! `--lf` keeps only the tests that failed last time ([`LastFailures`],
-//! read by [`crate::history`]); `--ff` puts them in units of their own,
+//! read from [`crate::history`] by [`last_failures`]); `--ff` puts them in units of their own,
 //! [`Plan::first`], which are handed out before the rest. A custom-harness
 //! target is one test; a package's doctests are one unit, selected (or put
 //! first) as a whole when any of them failed.

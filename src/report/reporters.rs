@@ -10,7 +10,8 @@ use crate::event::{Collector, Reporter};
 
 /// The run's reporters: the collector (for the summary), the terminal
 /// (for the closing report) and, under `--message-format json`, the JSON
-/// lines; the last element lists them all, for the [`EventSink`].
+/// lines; the last element lists them all, for the
+/// [`EventSink`](crate::event::EventSink).
 pub fn reporters(
     opts: &ReportOptions,
     build: &BuildOutput,

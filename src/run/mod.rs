@@ -1,7 +1,14 @@
 //! Run stage: a rayon pool of N threads, each a stable worker (gw0..) that
 //! pulls the next unit of work from a shared queue and runs it. The runner
-//! never prints: it emits [`RunEvent`]s through the redacting
-//! [`EventSink`], which hands them to the reporters.
+//! never prints: it emits [`RunEvent`](crate::event::RunEvent)s through the
+//! redacting [`EventSink`](crate::event::EventSink), which hands them to the
+//! reporters (it does not import the report stage).
+//!
+//! pool.rs runs the workers, queue.rs hands out the units, context.rs
+//! is the state they share, options.rs what shapes every process,
+//! channel.rs how libtest reports verdicts; [`worker`] runs libtest
+//! units, [`harness`] custom harnesses, [`doctest`] rustdoc, [`steal`]
+//! moves work between workers under `--dist worksteal`.
 //!
 //! `-x`/`--maxfail N`: once N tests have failed for good (a failed attempt
 //! that runs again does not count), the run stops as on Ctrl-C, but is no
