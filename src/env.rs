@@ -234,6 +234,51 @@ mod tests {
         assert_eq!(slot.name, "main");
     }
 
+    struct Binary(Option<&'static str>);
+    impl Executable for Binary {
+        fn program(&self) -> &str {
+            "/bin/true"
+        }
+        fn cwd(&self) -> &Utf8Path {
+            Utf8Path::new("/")
+        }
+        fn cargo_env(&self) -> &[(String, String)] {
+            &[]
+        }
+        fn profile(&self) -> Option<&str> {
+            self.0
+        }
+    }
+
+    /// Every value `cmd` sets `LLVM_PROFILE_FILE` to (the last one wins).
+    fn profiles(cmd: &Command) -> Vec<String> {
+        cmd.get_envs()
+            .filter(|(k, _)| *k == PROFILE_VAR)
+            .filter_map(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_process_gets_one_profile_its_own_else_its_workers_else_its_binarys() {
+        let mut identity = run();
+        identity
+            .worker_env
+            .push(("LLVM_PROFILE_FILE".into(), "user-{worker}".into()));
+        identity.profile = Some("/p/xdist-{worker}-%p%c.profraw".into());
+        let slot = WorkerSlot::new(Some(1), &identity, None);
+        let listing = Binary(Some("/discard/%p-%m.profraw"));
+        let own = Some("/p/xdist-gw1-7-%p%c.profraw");
+        let cmd = test_command(&listing, Some(&slot), own);
+        assert_eq!(profiles(&cmd), ["/p/xdist-gw1-7-%p%c.profraw"]);
+        let cmd = test_command(&listing, Some(&slot), None);
+        assert_eq!(profiles(&cmd), ["/p/xdist-gw1-%p%c.profraw"]);
+        let cmd = test_command(&listing, None, None);
+        assert_eq!(profiles(&cmd), ["/discard/%p-%m.profraw"]);
+        // Without --coverage the user's own value passes through.
+        let slot = WorkerSlot::new(Some(1), &run(), None);
+        assert!(profiles(&test_command(&Binary(None), Some(&slot), None)).is_empty());
+    }
+
     #[test]
     fn run_ids_are_random_hex() {
         let (a, b) = (new_run_id(), new_run_id());
