@@ -86,6 +86,8 @@ const TICK: Duration = Duration::from_millis(50);
 const GRACE: Duration = Duration::from_secs(2);
 /// After the process exits, how long to wait for the pipes to drain.
 const DRAIN: Duration = Duration::from_millis(250);
+/// After [`DRAIN`], most bytes already read from the pipes still passed on.
+const QUEUED_AFTER_DRAIN: usize = 16 * 1024 * 1024;
 
 /// Spawn `cmd` in a new process group with piped stdout/stderr and no stdin.
 pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
@@ -288,6 +290,28 @@ impl Running {
         })
     }
 
+    /// Pass on the output the pipe threads have already read, without
+    /// waiting for more (at most [`QUEUED_AFTER_DRAIN`] bytes, should a
+    /// leftover process keep writing).
+    fn hand_on_queued(&mut self, on_event: &mut impl FnMut(Event<'_>) -> Option<KillReason>) {
+        let mut budget = QUEUED_AFTER_DRAIN;
+        while budget > 0 {
+            match self.rx.try_recv() {
+                Ok(Msg::Data(stream, data)) => {
+                    budget = budget.saturating_sub(data.len());
+                    on_event(Event::Output(stream, &data));
+                }
+                Ok(Msg::Eof) => {
+                    self.open_pipes -= 1;
+                    if self.open_pipes == 0 {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Run the event loop until the leader has exited (it stays unreaped)
     /// and its pipes are drained; returns why it was killed, if it was.
     fn drive_until_exit(
@@ -302,9 +326,15 @@ impl Running {
         let mut quiet = Duration::from_micros(500);
         loop {
             if let Some(at) = exited {
+                if self.open_pipes == 0 {
+                    return Ok(killed);
+                }
                 // Something that escaped the group kill (a grandchild in
-                // its own session) may still hold the pipes: stop reading.
-                if self.open_pipes == 0 || at.elapsed() > DRAIN {
+                // its own session) may still hold the pipes: stop waiting
+                // for more, but hand on what was already read (a slow
+                // consumer may be behind the pipe threads).
+                if at.elapsed() > DRAIN {
+                    self.hand_on_queued(&mut on_event);
                     return Ok(killed);
                 }
             }
@@ -395,6 +425,27 @@ mod tests {
         let mut c = Command::new("sh");
         c.arg("-c").arg(script);
         c
+    }
+
+    #[test]
+    fn a_slow_consumer_gets_all_output_of_a_process_that_exited() {
+        // The process writes 400 KB and exits at once; the consumer takes
+        // far longer than the drain period to handle it. Nothing may be
+        // dropped: it was read from the pipes before the drain ran out.
+        let cancel = Cancel::default();
+        let running = spawn(sh("head -c 400000 /dev/zero; exit 0")).unwrap();
+        let mut got = 0;
+        let finished = running
+            .drive(&cancel, |event| {
+                if let Event::Output(_, data) = event {
+                    got += data.len();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                None
+            })
+            .unwrap();
+        assert!(finished.status.success());
+        assert_eq!(got, 400_000);
     }
 
     #[test]

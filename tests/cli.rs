@@ -202,6 +202,11 @@ fn no_run_builds_but_runs_nothing() {
     );
 }
 
+/// `--durations 3` lists the three tests with the longest recorded times
+/// (the JUnit report's), slowest first, each with its time and worker as
+/// recorded. The eight `slow_*` tests sleep 150 ms and the `api` tests do
+/// not, so there is something to leave out; which ones are listed is
+/// checked against the recorded times only, never against the clock.
 #[test]
 fn durations_prints_the_slowest_tests() {
     let run = xdist_fixture(
@@ -211,26 +216,69 @@ fn durations_prints_the_slowest_tests() {
             "alpha",
             "--test",
             "slow",
+            "--test",
+            "api",
             "-n",
             "2",
             "--durations",
             "3",
         ],
     )
+    .junit()
     .run();
     run.assert_code(0);
-    run.assert_summary(8, 0, 0);
+    run.assert_summary(14, 0, 1);
+    let junit = run.junit();
     let lines: Vec<&str> = run.stdout.lines().collect();
     let at = lines
         .iter()
-        .position(|l| l.starts_with("Slowest 3 tests"))
-        .unwrap_or_else(|| panic!("no `Slowest 3 tests` block{}", run.ctx()));
-    let block = &lines[at + 1..(at + 4).min(lines.len())];
+        .position(|l| *l == "Slowest 3 tests:")
+        .unwrap_or_else(|| panic!("no `Slowest 3 tests:` block{}", run.ctx()));
+    // `  <seconds>s <worker> <binary> <test>`, as recorded in the report.
+    let recorded = |c: &JCase| format!("{:.3}", c.time.unwrap_or_default().as_secs_f64());
+    let mut listed = Vec::new();
+    for line in lines.iter().skip(at + 1).take(3) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [secs, worker, suite, name] = fields[..] else {
+            panic!("not a slowest-test line: {line:?}{}", run.ctx());
+        };
+        let case = junit
+            .get(suite, name)
+            .unwrap_or_else(|| panic!("{line:?} names no test of the report{}", run.ctx()));
+        assert_eq!(
+            (secs, Some(worker)),
+            (
+                format!("{}s", recorded(case)).as_str(),
+                case.worker.as_deref()
+            ),
+            "{line:?} differs from the report's time and worker{}",
+            run.ctx()
+        );
+        listed.push((secs.trim_end_matches('s').parse::<f64>().unwrap(), case));
+    }
+    assert_eq!(listed.len(), 3, "three tests listed{}", run.ctx());
     assert!(
-        block.len() == 3 && block.iter().all(|l| l.contains("slow_")),
-        "the Slowest block should list 3 tests: {block:?}{}",
+        listed.windows(2).all(|w| w[0].0 >= w[1].0),
+        "not slowest first: {listed:?}{}",
         run.ctx()
     );
+    // No test left out took longer than the last one listed.
+    let last = listed[2].0;
+    for c in &junit.cases {
+        let time: f64 = recorded(c).parse().unwrap();
+        if !listed
+            .iter()
+            .any(|(_, l)| l.suite == c.suite && l.name == c.name)
+        {
+            assert!(
+                time <= last,
+                "{} {} took {time}s, longer than a listed one{}",
+                c.suite,
+                c.name,
+                run.ctx()
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -17,23 +17,8 @@ use cargo_xdist::db::url::PgUrl;
 use common::*;
 use postgres::{Client, NoTls};
 
-fn server() -> EphemeralServer {
-    server_with(&[])
-}
-
-/// A server with these settings on top of the usual ones.
-fn server_with(settings: &[(&str, &str)]) -> EphemeralServer {
-    EphemeralServer::start_with(settings).unwrap_or_else(|e| {
-        panic!("these tests need PostgreSQL's server binaries (apt-get install -y postgresql): {e}")
-    })
-}
-
-fn admin(server: &EphemeralServer) -> Client {
-    Client::connect(&server.url("postgres"), NoTls).expect("connect as postgres")
-}
-
 fn databases(server: &EphemeralServer) -> Vec<String> {
-    let mut names: Vec<String> = admin(server)
+    let mut names: Vec<String> = pg_admin(server)
         .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
         .unwrap()
         .iter()
@@ -45,7 +30,7 @@ fn databases(server: &EphemeralServer) -> Vec<String> {
 
 /// A base database with a table and a row that must survive every run.
 fn create_base(server: &EphemeralServer, name: &str) -> String {
-    admin(server)
+    pg_admin(server)
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .unwrap();
     let url = server.url(name);
@@ -103,7 +88,7 @@ fn assert_each_test_used_its_workers_database(run: &Run, base: &str, worksteal: 
 
 #[test]
 fn shared_table_suite_collides_under_cargo_test_and_passes_under_xdist_in_every_mode() {
-    let server = server();
+    let server = pg_server();
     let url = create_base(&server, "app_test");
 
     // Plain cargo test: the tests of a file share one database in parallel.
@@ -148,7 +133,7 @@ fn shared_table_suite_collides_under_cargo_test_and_passes_under_xdist_in_every_
 
 #[test]
 fn serial_mode_passes_the_url_unchanged() {
-    let server = server();
+    let server = pg_server();
     let url = create_base(&server, "app_serial");
     let run = dbapp(&url, &["-n", "0"]).run();
     run.assert_code(0);
@@ -169,7 +154,7 @@ fn serial_mode_passes_the_url_unchanged() {
 /// which the schema test fails and prints DATABASE_URL in its message.
 fn failing_run_as_app(server: &EphemeralServer, base: &str, password: &str, encoded: &str) -> Run {
     create_base(server, base);
-    admin(server)
+    pg_admin(server)
         .batch_execute(&format!(
             "CREATE ROLE app LOGIN CREATEDB PASSWORD '{password}'; ALTER DATABASE {base} OWNER TO app"
         ))
@@ -189,7 +174,7 @@ fn failing_run_as_app(server: &EphemeralServer, base: &str, password: &str, enco
 
 #[test]
 fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed() {
-    let server = server();
+    let server = pg_server();
     // The server asks every role for its password. `&` may stay unencoded
     // in a URL's userinfo: the printed URL carries it and the JUnit writer
     // escapes it (`&amp;`), out of a raw-file search's sight.
@@ -253,7 +238,7 @@ fn password_with_reserved_characters_reaches_tests_intact_and_is_never_printed()
 
 #[test]
 fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with_keep_db() {
-    let server = server();
+    let server = pg_server();
     let url = create_base(&server, "app_life");
 
     // Failing tests (they run, so this is also the control for "no test ran").
@@ -282,18 +267,10 @@ fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while std::fs::read_dir(records.path())
-        .map(|d| d.count())
-        .unwrap_or(0)
-        == 0
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no test started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("a test of the run to start", || {
+        let records = std::fs::read_dir(records.path()).map_or(0, |d| d.count());
+        (records > 0).then_some(())
+    });
     // Ctrl-C, to the child we spawned.
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
@@ -329,7 +306,7 @@ fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with
 
     // A database with a worker's name that cargo-xdist did not create is
     // never dropped: the run refuses to start.
-    admin(&server)
+    pg_admin(&server)
         .batch_execute("CREATE DATABASE app_life_gw1")
         .unwrap();
     let run = dbapp(&url, &["-n", "2"]).run();
@@ -346,9 +323,9 @@ fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with
 
 #[test]
 fn template_and_setup_give_every_worker_the_schema_and_their_failures_are_clear() {
-    let server = server();
+    let server = pg_server();
     let url = create_base(&server, "app_schema");
-    admin(&server)
+    pg_admin(&server)
         .batch_execute("CREATE DATABASE app_tpl")
         .unwrap();
     Client::connect(&server.url("app_tpl"), NoTls)
@@ -400,7 +377,7 @@ fn template_and_setup_give_every_worker_the_schema_and_their_failures_are_clear(
 
 #[test]
 fn a_63_byte_base_name_works_with_four_workers() {
-    let server = server();
+    let server = pg_server();
     let base = "a".repeat(63);
     let url = create_base(&server, &base);
     let run = dbapp(&url, &["-n", "4"]).run();
@@ -493,16 +470,6 @@ fn ephemeral_postgres_runs_the_fixture_without_database_url_and_leaves_no_server
         Client::connect(&records[0].database_url, NoTls).is_err(),
         "the ephemeral server still runs"
     );
-}
-
-/// Writes `go` into a directory when dropped, so a `--db-setup` command
-/// waiting for it goes on whatever happens to the test.
-struct Release(PathBuf);
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.0.join("go"), "");
-    }
 }
 
 /// `id -u NAME` and `id -g NAME`.
@@ -682,7 +649,7 @@ psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c 'CREATE TABLE from_setup (x int
         .junit()
         .run()
     });
-    let raw_url = loop {
+    let raw_url = wait_for("a setup command to record its URL", || {
         let found = std::fs::read_dir(probe_dir.path())
             .unwrap()
             .flatten()
@@ -691,14 +658,14 @@ psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c 'CREATE TABLE from_setup (x int
                 p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with("url-"))
             });
-        if let Some(path) = found {
-            break std::fs::read_to_string(path).unwrap();
+        match found {
+            Some(path) => Some(Some(std::fs::read_to_string(path).unwrap())),
+            None => running.is_finished().then_some(None),
         }
-        if running.is_finished() {
-            let run = running.join().unwrap();
-            panic!("the run ended before its setup command ran{}", run.ctx());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    });
+    let Some(raw_url) = raw_url else {
+        let run = running.join().unwrap();
+        panic!("the run ended before its setup command ran{}", run.ctx());
     };
     let probed = std::panic::catch_unwind(|| {
         let url = ephemeral_url(&raw_url, "");
@@ -762,38 +729,12 @@ fn ephemeral_postgres_password_is_redacted_from_output() {
     }
 }
 
-/// The real PostgreSQL server binaries' directory (on PATH, else the
-/// highest version under /usr/lib/postgresql), as the tool looks for it.
-fn real_postgres_bin() -> PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
-    });
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .filter(|(_, bin)| bin.join("initdb").is_file())
-        .collect();
-    versions.sort();
-    let bin = on_path
-        .or_else(|| versions.pop().map(|(_, bin)| bin))
-        .expect("this test needs PostgreSQL's server binaries (apt-get install -y postgresql)");
-    // Follow symlinks (Debian's /usr/bin/pg_ctl is a wrapper, initdb a link).
-    std::fs::canonicalize(bin.join("initdb"))
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 /// Run `--ephemeral-postgres` with `initdb` and `pg_ctl` taken from a
 /// directory holding `scripts` (name, body) and links to the real ones
 /// for the rest. Each script records its working directory (the server's
 /// directory) in `dirs`, so the test can check it was removed.
 fn ephemeral_with(scripts: &[(&str, &str)]) -> (Run, Vec<PathBuf>) {
-    let real = real_postgres_bin();
+    let real = pg_bin_dir();
     let bin = tempfile::tempdir().unwrap();
     // The server's account (postgres, when we are root) runs these.
     std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -893,7 +834,7 @@ exec 'REAL/pg_ctl' "$@""#,
 
 #[test]
 fn bad_database_settings_are_one_line_errors_before_any_build_or_test() {
-    let server = server();
+    let server = pg_server();
     create_base(&server, "app_bad");
     let unused = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -967,7 +908,7 @@ fn has_table(url: &str, table: &str) -> bool {
 
 #[test]
 fn setup_runs_once_into_a_cached_template_until_a_migration_changes() {
-    let server = server();
+    let server = pg_server();
     let url = create_base(&server, "app_cache");
     let scratch = tempfile::tempdir().unwrap();
     let count = scratch.path().join("count");
@@ -1037,7 +978,7 @@ fn setup_runs_once_into_a_cached_template_until_a_migration_changes() {
 
 #[test]
 fn the_default_migrations_are_the_workspaces_and_a_failed_setup_leaves_no_template() {
-    let server = server();
+    let server = pg_server();
     let url = create_base(&server, "app_default");
     let setup = r#"psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f fixtures/dbapp/migrations/0001_from_setup.sql"#;
     let ok = dbapp(&url, &["-n", "2", "--db-setup", setup])
@@ -1079,7 +1020,7 @@ fn the_default_migrations_are_the_workspaces_and_a_failed_setup_leaves_no_templa
 
 #[test]
 fn the_connection_budget_refuses_an_overcommitted_run_and_lowers_auto() {
-    let server = server_with(&[("max_connections", "20")]);
+    let server = pg_server_with(&[("max_connections", "20")]);
     let url = create_base(&server, "app_budget");
     // 20 - 3 reserved for superusers = 17 free: one worker's 10.
     let run = dbapp(&url, &["-n", "4"]).run();
@@ -1188,7 +1129,7 @@ fn a_stray_url_does_not_block_serial_or_no_db_runs_and_errors_name_its_source() 
 
 #[test]
 fn a_plain_word_password_is_masked_where_it_is_a_password_and_nowhere_else() {
-    let server = server();
+    let server = pg_server();
     let run = failing_run_as_app(&server, "app_word", "postgres", "postgres");
     let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
     for (name, text) in [("stdout", &run.stdout), ("JUnit", &junit)] {
@@ -1215,29 +1156,24 @@ fn assert_only_base_left(server: &EphemeralServer, base: &str, run: &Run) {
     assert_base_untouched(server, base);
 }
 
-/// How long a test waits for the tool before it fails (the build of the
-/// fixture included).
-const DEADLINE: Duration = Duration::from_secs(300);
-
 /// `dbapp -n 2` on `url` whose tests wait, connected, until `release` is
 /// dropped: `during` is called once one of them waits.
 fn held_dbapp(url: &str, release: &Release, during: impl FnOnce(&Live)) -> Run {
-    let go = release.0.join("go");
+    let go = release.go();
     dbapp(url, &["-n", "2"])
         .env("DBAPP_HOLD_UNTIL", &go.to_string_lossy())
         .run_with(|live| {
-            let start = Instant::now();
-            while read_records(live.record_dir).unwrap_or_default().is_empty() {
-                assert!(start.elapsed() < DEADLINE, "no test started");
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            wait_for("a test of the held run to start", || {
+                let records = read_records(live.record_dir).unwrap_or_default();
+                (!records.is_empty()).then_some(())
+            });
             during(live)
         })
 }
 
 #[test]
 fn two_runs_at_once_on_one_base_use_worker_databases_of_their_own_and_both_pass() {
-    let server = server();
+    let server = pg_server();
     let url = create_base(&server, "app_two");
     let hold = tempfile::tempdir().unwrap();
     let release = Release(hold.path().to_path_buf());
@@ -1246,7 +1182,7 @@ fn two_runs_at_once_on_one_base_use_worker_databases_of_their_own_and_both_pass(
     // a second run on the same base runs from start to end.
     let first = held_dbapp(&url, &release, |_| {
         second = Some(dbapp(&url, &["-n", "2"]).run());
-        std::fs::write(release.0.join("go"), "").unwrap();
+        release.now();
     });
     let second = second.unwrap();
     assert_passed_on(&first, "app_two");
@@ -1264,7 +1200,7 @@ fn two_runs_at_once_on_one_base_use_worker_databases_of_their_own_and_both_pass(
 
 #[test]
 fn a_killed_runs_worker_database_names_are_taken_by_the_next_run() {
-    let server = server();
+    let server = pg_server();
     let url = create_base(&server, "app_crash");
     let hold = tempfile::tempdir().unwrap();
     let release = Release(hold.path().to_path_buf());
@@ -1287,24 +1223,20 @@ fn a_killed_runs_worker_database_names_are_taken_by_the_next_run() {
     );
     // Its lock went with its connection, which the server closes once it
     // sees the process gone.
-    let start = Instant::now();
-    loop {
-        let held: i64 = admin(&server)
-            .query_one(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if held == 0 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the killed run's lock is still held"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_within(
+        "the server to release the killed run's lock",
+        Duration::from_secs(60),
+        || {
+            let held: i64 = pg_admin(&server)
+                .query_one(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            (held == 0).then_some(())
+        },
+    );
     let next = dbapp(&url, &["-n", "2"]).run();
     assert_passed_on(&next, "app_crash");
     assert!(!next.stderr.contains("this run uses"), "{}", next.ctx());
@@ -1313,7 +1245,7 @@ fn a_killed_runs_worker_database_names_are_taken_by_the_next_run() {
 
 #[test]
 fn ctrl_c_stops_a_run_waiting_for_another_runs_template_and_leaves_nothing() {
-    let server = server();
+    let server = pg_server();
     let url = create_base(&server, "app_wait");
     let migrations = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -1326,7 +1258,7 @@ fn ctrl_c_stops_a_run_waiting_for_another_runs_template_and_leaves_nothing() {
     let key = cargo_xdist::db::template::key(setup, &[migrations.path().to_path_buf()]).unwrap();
     let template = cargo_xdist::db::url::template_db_name("app_wait", &key[..16]);
     let (class, id) = cargo_xdist::db::template::lock_keys(&template);
-    let mut holder = admin(&server);
+    let mut holder = pg_admin(&server);
     holder
         .execute("SELECT pg_advisory_lock($1, $2)", &[&class, &id])
         .unwrap();
@@ -1367,7 +1299,7 @@ fn ctrl_c_stops_a_run_waiting_for_another_runs_template_and_leaves_nothing() {
     let notice = format!("note: waiting for another cargo xdist run to build template {template}");
     let start = Instant::now();
     let waiting = loop {
-        match rx.recv_timeout(DEADLINE.saturating_sub(start.elapsed())) {
+        match rx.recv_timeout(WAIT_LIMIT.saturating_sub(start.elapsed())) {
             Ok(line) if line == notice => break true,
             Ok(_) => {}
             Err(_) => break false,
@@ -1379,18 +1311,11 @@ fn ctrl_c_stops_a_run_waiting_for_another_runs_template_and_leaves_nothing() {
     assert!(waiting, "no {notice:?} on stderr");
     // Ctrl-C, to the child we spawned.
     rustix::process::kill_process(child_pid, rustix::process::Signal::INT).unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            // Only the process this test started, by its pid.
-            let _ = child.kill();
-            panic!("the waiting run did not stop after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = poll(POLL, WAIT_LIMIT, || child.try_wait().unwrap()).unwrap_or_else(|| {
+        // Only the process this test started, by its pid.
+        let _ = child.kill();
+        panic!("the waiting run did not stop after SIGINT");
+    });
     let stderr = reader.join().unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -1422,7 +1347,7 @@ fn kept_rows(server: &EphemeralServer, name: &str) -> Result<i64, String> {
 
 #[test]
 fn a_base_named_like_another_bases_second_name_set_keeps_its_databases_and_rows() {
-    let server = server();
+    let server = pg_server();
     let shop = create_base(&server, "shop");
     let shop_r2 = create_base(&server, "shop_r2");
     // Base shop_r2 keeps its worker databases, with data in them.
@@ -1445,7 +1370,7 @@ fn a_base_named_like_another_bases_second_name_set_keeps_its_databases_and_rows(
     let mut second = None;
     let first = held_dbapp(&shop, &release, |_| {
         second = Some(dbapp(&shop, &["-n", "2"]).run());
-        std::fs::write(release.0.join("go"), "").unwrap();
+        release.now();
     });
     let second = second.unwrap();
     assert_passed_on(&first, "shop");
@@ -1483,7 +1408,7 @@ fn tagged(tag: &str, cmdline: &str) -> Vec<(i32, String)> {
 
 #[test]
 fn sigterm_during_db_setup_stops_the_setup_and_the_run_and_leaves_nothing() {
-    let server = server();
+    let server = pg_server();
     let url = create_base(&server, "app_setup_term");
     // As `sleep 600` is, and as a setup that ignores SIGTERM: the second
     // is killed after the grace.
@@ -1518,31 +1443,24 @@ fn sigterm_during_db_setup_stops_the_setup_and_the_run_and_leaves_nothing() {
             let _ = std::io::Read::read_to_string(&mut { stderr }, &mut all);
             all
         });
-        let start = Instant::now();
-        while tagged(&tag, "sleep 600").is_empty() {
-            if start.elapsed() > DEADLINE {
-                let _ = child.kill();
-                panic!("{case}: the setup never started");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let setup_started = poll(POLL, WAIT_LIMIT, || {
+            (!tagged(&tag, "sleep 600").is_empty()).then_some(())
+        });
+        if setup_started.is_none() {
+            let _ = child.kill();
+            panic!("{case}: the setup never started");
         }
         // As `kill PID`, `timeout` and CI cancellation do: to cargo-xdist only.
         let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
+        let stopped = poll(POLL, Duration::from_secs(120), || child.try_wait().unwrap());
+        let Some(status) = stopped else {
+            let _ = child.kill();
+            for (pid, _) in tagged(&tag, "sleep 600") {
+                // Descendants of the run this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
             }
-            if start.elapsed() > Duration::from_secs(120) {
-                let _ = child.kill();
-                for (pid, _) in tagged(&tag, "sleep 600") {
-                    // Descendants of the run this test started.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-                panic!("{case}: the run did not stop after SIGTERM during --db-setup");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            panic!("{case}: the run did not stop after SIGTERM during --db-setup");
         };
         let stderr = reader.join().unwrap();
         assert_eq!(status.code(), Some(130), "{case}: {stderr}");

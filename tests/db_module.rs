@@ -3,33 +3,21 @@
 //! skipped: without PostgreSQL's server binaries every test fails, naming
 //! the package to install.
 
+mod common;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::time::Instant;
+use std::time::Duration;
 
 use cargo_xdist::db::ephemeral::{self, EphemeralServer};
 use cargo_xdist::db::url::{PgUrl, template_db_name};
 use cargo_xdist::db::{DbError, DbOptions, WorkerDatabases, clean, template};
+use common::{POLL, Release, pg_admin, pg_server, pg_server_with, poll, wait_for_within};
 use postgres::{Client, NoTls};
-
-fn server() -> EphemeralServer {
-    server_with(&[])
-}
-
-/// A server with these settings on top of the usual ones.
-fn server_with(settings: &[(&str, &str)]) -> EphemeralServer {
-    EphemeralServer::start_with(settings).unwrap_or_else(|e| {
-        panic!("these tests need a real PostgreSQL (install the postgresql package, e.g. apt-get install postgresql): {e}")
-    })
-}
 
 fn client(url: &str) -> Client {
     Client::connect(url, NoTls)
         .unwrap_or_else(|e| panic!("connect {}: {e}", cargo_xdist::db::url::redacted(url)))
-}
-
-fn admin(server: &EphemeralServer) -> Client {
-    client(&server.url("postgres"))
 }
 
 /// `actual == expected`, shown redacted if not: URLs of the test servers
@@ -53,7 +41,7 @@ fn password(server: &EphemeralServer) -> String {
 /// up with trust authentication would (only such a server tells a missing
 /// role from a wrong password).
 fn with_trust_auth(server: &EphemeralServer) {
-    let mut admin = admin(server);
+    let mut admin = pg_admin(server);
     std::fs::write(
         server.data_dir().join("pg_hba.conf"),
         "local all all trust\n",
@@ -149,7 +137,7 @@ fn assert_good_message(e: &DbError, secrets: &[&str]) {
 
 #[test]
 fn ephemeral_server_runs_unprivileged_and_drop_removes_everything() {
-    let server = server();
+    let server = pg_server();
     let pid = server.postmaster_pid().expect("postmaster pid");
     let dir = server.socket_dir().to_path_buf();
     assert_eq!(server.data_dir().parent(), Some(dir.as_path()));
@@ -164,7 +152,7 @@ fn ephemeral_server_runs_unprivileged_and_drop_removes_everything() {
     // Only the server's account may enter its directories.
     assert_eq!(mode_and_owner(&dir), (0o700, uid), "{dir:?}");
     assert_eq!(mode_and_owner(server.data_dir()), (0o700, uid));
-    let mut c = admin(&server);
+    let mut c = pg_admin(&server);
     let show = |c: &mut Client, name: &str| -> String {
         c.query_one(&format!("SHOW {name}"), &[]).unwrap().get(0)
     };
@@ -201,8 +189,8 @@ fn ephemeral_server_runs_unprivileged_and_drop_removes_everything() {
 
 #[test]
 fn creates_marks_and_cleans_up_four_databases() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin.batch_execute("CREATE DATABASE app").unwrap();
     // Named like a worker database, but not ours: must survive everything.
     admin.batch_execute("CREATE DATABASE app_gw7").unwrap();
@@ -244,8 +232,8 @@ fn creates_marks_and_cleans_up_four_databases() {
 
 #[test]
 fn drop_cleans_up_and_an_unmarked_name_is_never_touched() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin.batch_execute("CREATE DATABASE app_gw2").unwrap();
     {
         let mut dbs = WorkerDatabases::connect(&opts(&server.url("app")), 4, "r").unwrap();
@@ -266,8 +254,8 @@ fn drop_cleans_up_and_an_unmarked_name_is_never_touched() {
 
 #[test]
 fn marked_leftovers_are_replaced_and_others_runs_databases_are_not_dropped() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     sql(
         &mut admin,
         &[
@@ -300,8 +288,8 @@ fn marked_leftovers_are_replaced_and_others_runs_databases_are_not_dropped() {
 
 #[test]
 fn template_is_copied_into_every_worker_database() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin.batch_execute("CREATE DATABASE tpl").unwrap();
     {
         let mut tpl = client(&server.url("tpl"));
@@ -328,7 +316,7 @@ fn template_is_copied_into_every_worker_database() {
 
 #[test]
 fn missing_template_is_reported_by_connect() {
-    let server = server();
+    let server = pg_server();
     let mut o = opts(&server.url("app"));
     o.template = Some("nope".into());
     let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
@@ -341,8 +329,10 @@ fn missing_template_is_reported_by_connect() {
 
 #[test]
 fn busy_template_is_reported() {
-    let server = server();
-    admin(&server).batch_execute("CREATE DATABASE tpl").unwrap();
+    let server = pg_server();
+    pg_admin(&server)
+        .batch_execute("CREATE DATABASE tpl")
+        .unwrap();
     let _holder = client(&server.url("tpl"));
     let mut o = opts(&server.url("app"));
     o.template = Some("tpl".into());
@@ -378,7 +368,7 @@ struct CacheCase {
 }
 
 fn cache_case() -> CacheCase {
-    let server = server();
+    let server = pg_server();
     let scratch = tempfile::tempdir().unwrap();
     let count = scratch.path().join("count");
     let mut opts = opts(&server.url("app"));
@@ -386,7 +376,7 @@ fn cache_case() -> CacheCase {
     opts.migrations = vec![scratch.path().join("migrations")];
     std::fs::create_dir(&opts.migrations[0]).unwrap();
     CacheCase {
-        admin: admin(&server),
+        admin: pg_admin(&server),
         count,
         opts,
         _scratch: scratch,
@@ -507,13 +497,55 @@ fn the_template_is_reused_until_its_key_changes_or_a_rebuild_is_asked_for() {
     assert!(exists(admin, "app"));
 }
 
+/// Sessions on the server, other than `admin`'s, that asked for an
+/// advisory lock, were refused, and hold none: runs waiting for another
+/// run's template.
+fn refused_a_lock(admin: &mut Client) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity a \
+             WHERE a.pid <> pg_backend_pid() AND a.state = 'idle' \
+             AND a.query LIKE '%pg_try_advisory_lock(%' \
+             AND NOT EXISTS (SELECT 1 FROM pg_locks l \
+                             WHERE l.pid = a.pid AND l.locktype = 'advisory')",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// Whether a session holds the advisory lock of template `name`.
+fn template_locked(admin: &mut Client, name: &str) -> bool {
+    let (class, key) = template::lock_keys(name);
+    admin
+        .query_one(
+            "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND classid = $1::int4::oid AND objid = $2::int4::oid AND objsubid = 2",
+            &[&class, &key],
+        )
+        .unwrap()
+        .get(0)
+}
+
 #[test]
 fn two_runs_starting_at_once_build_one_template_between_them() {
     let mut case = cache_case();
     let admin = &mut case.admin;
     let (count, o) = (&case.count, &mut case.opts);
-    // Slow, so that both runs look for the template while it is built.
-    o.setup = Some(format!("sleep 1 && {}", o.setup.take().unwrap()));
+    // The setup says it has started, then holds until the test lets it go:
+    // the test sees one run build the template while the other waits for
+    // it (at most five minutes, should the test die).
+    let hold = tempfile::tempdir().unwrap();
+    let release = Release(hold.path().to_path_buf());
+    let building = hold.path().join("building");
+    o.setup = Some(format!(
+        "touch '{}' && i=0 && while [ ! -e '{}' ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done && {}",
+        building.display(),
+        release.go().display(),
+        o.setup.take().unwrap()
+    ));
+    let key = template::key(o.setup.as_deref().unwrap(), &o.migrations).unwrap();
+    let name = template_db_name("app", &key[..16]);
     let o: &DbOptions = o;
     let barrier = std::sync::Barrier::new(2);
     // Both runs' databases are kept until both are done.
@@ -527,10 +559,32 @@ fn two_runs_starting_at_once_build_one_template_between_them() {
                 dbs
             })
         });
-        runs.map(|run| run.join().unwrap())
+        // The runs overlap: one builds the template (its setup has begun
+        // and holds, the template's lock is held) while the other has
+        // asked for that lock and been refused.
+        let overlapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let limit = Duration::from_secs(60);
+            wait_for_within("a run to start the setup", limit, || {
+                building.exists().then_some(())
+            });
+            assert!(
+                template_locked(admin, &name),
+                "the template's lock is not held while its setup runs"
+            );
+            wait_for_within("the other run to wait for the template", limit, || {
+                (refused_a_lock(admin) > 0).then_some(())
+            });
+        }));
+        // Let the setup go on whatever happened, so that both runs end.
+        release.now();
+        let runs = runs.map(|run| run.join());
+        if let Err(panic) = overlapped {
+            std::panic::resume_unwind(panic);
+        }
+        runs.map(|run| run.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
     assert_eq!(runs(count), 1, "the setup ran once for both runs");
-    assert_eq!(templates(admin).len(), 1);
+    assert_eq!(templates(admin), [name.as_str()]);
     // On one base, each run has worker databases of its own.
     let mut names = Vec::new();
     for dbs in &both {
@@ -556,8 +610,8 @@ fn worker_db(dbs: &WorkerDatabases, k: usize) -> String {
 
 #[test]
 fn runs_at_once_on_one_base_get_name_sets_of_their_own_and_clean_spares_held_ones() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     let mut o = opts(&server.url("app"));
     o.keep = true;
     o.connections_per_worker = 1;
@@ -622,7 +676,7 @@ fn runs_at_once_on_one_base_get_name_sets_of_their_own_and_clean_spares_held_one
 
 #[test]
 fn the_budget_refuses_too_many_workers_and_lowers_auto() {
-    let server = server_with(&[("max_connections", "20")]);
+    let server = pg_server_with(&[("max_connections", "20")]);
     // 20 - 3 reserved for superusers - 1 in use (the run's own, which it
     // keeps to hold its names' lock) = 16 free.
     let mut o = opts(&server.url("postgres"));
@@ -653,7 +707,7 @@ fn the_budget_refuses_too_many_workers_and_lowers_auto() {
         assert!(text.contains(fix), "{fix} missing: {text}");
     }
     // Connections in use count; what fits runs.
-    let holders: Vec<Client> = (0..4).map(|_| admin(&server)).collect();
+    let holders: Vec<Client> = (0..4).map(|_| pg_admin(&server)).collect();
     o.connections_per_worker = 7;
     let e = WorkerDatabases::connect(&o, 2, "r").unwrap_err();
     assert!(matches!(&e, DbError::OverBudget { free: 12, .. }), "{e}");
@@ -681,8 +735,8 @@ fn the_budget_refuses_too_many_workers_and_lowers_auto() {
 
 #[test]
 fn failing_setup_reports_its_redacted_output() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin
         .batch_execute("CREATE ROLE bob LOGIN CREATEDB PASSWORD 'p:a/s@s'")
         .unwrap();
@@ -755,8 +809,8 @@ fn failing_setup_reports_its_redacted_output() {
 
 #[test]
 fn keep_reuses_databases_and_skips_setup_then_clean_drops_them() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin.batch_execute("CREATE DATABASE app").unwrap();
     let mut o = opts(&server.url("app"));
     o.keep = true;
@@ -822,8 +876,8 @@ fn keep_reuses_databases_and_skips_setup_then_clean_drops_them() {
 
 #[test]
 fn wrong_password_missing_password_and_right_password() {
-    let server = server();
-    admin(&server)
+    let server = pg_server();
+    pg_admin(&server)
         .batch_execute("CREATE ROLE carol LOGIN CREATEDB PASSWORD 'r:i/g@ht'")
         .unwrap();
     let host = server.url_host();
@@ -861,7 +915,7 @@ fn wrong_password_missing_password_and_right_password() {
 
 #[test]
 fn missing_role_is_reported() {
-    let server = server();
+    let server = pg_server();
     with_trust_auth(&server);
     let url = format!("postgres://ghost@{}/app", server.url_host());
     let e = WorkerDatabases::connect(&opts(&url), 2, "r").unwrap_err();
@@ -874,9 +928,9 @@ fn missing_role_is_reported() {
 
 #[test]
 fn role_without_createdb_is_reported_but_serial_mode_works() {
-    let server = server();
+    let server = pg_server();
     sql(
-        &mut admin(&server),
+        &mut pg_admin(&server),
         &[
             "CREATE ROLE dave LOGIN PASSWORD 'd4ve'",
             "CREATE DATABASE app OWNER dave",
@@ -893,7 +947,7 @@ fn role_without_createdb_is_reported_but_serial_mode_works() {
 
     // Not allowed into `postgres`: falls back to `template1`.
     sql(
-        &mut admin(&server),
+        &mut pg_admin(&server),
         &["REVOKE CONNECT ON DATABASE postgres FROM PUBLIC"],
     );
     assert_eq!(clean(&opts(&url)).unwrap(), Vec::<String>::new());
@@ -928,7 +982,7 @@ fn unreachable_port_names_host_and_port() {
 
 #[test]
 fn unix_socket_url_works() {
-    let server = server();
+    let server = pg_server();
     let socket_dir = server.socket_dir();
     let password = password(&server);
     let url = format!(
@@ -947,13 +1001,13 @@ fn unix_socket_url_works() {
             server.port()
         ),
     );
-    assert!(exists(&mut admin(&server), "app_gw1"));
+    assert!(exists(&mut pg_admin(&server), "app_gw1"));
 }
 
 #[test]
 fn odd_and_long_names_are_quoted_and_shortened() {
-    let server = server();
-    let mut admin = admin(&server);
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     // A quote and a space in the base name, a quote in the run id.
     let mut dbs =
         WorkerDatabases::connect(&opts(&server.url("we\"ird name")), 2, "it's\\1").unwrap();
@@ -1056,26 +1110,24 @@ fn ephemeral_option_runs_its_own_server() {
 /// Wait until the watchdog has stopped postmaster `pid` and removed `dir`;
 /// past a generous bound, kill and remove them ourselves, then fail.
 fn assert_watchdog_cleans_up(pid: i32, dir: &Path, what: &str) {
-    let start = Instant::now();
-    while !process_gone(pid) || dir.exists() {
-        if start.elapsed().as_secs() >= 30 {
-            // SIGQUIT: an immediate shutdown that still removes the
-            // server's shared memory; SIGKILL if that does not do.
-            if let Some(id) = rustix::process::Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(id, rustix::process::Signal::QUIT);
-                let quit = Instant::now();
-                while !process_gone(pid) && quit.elapsed().as_secs() < 10 {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                let _ = rustix::process::kill_process(id, rustix::process::Signal::KILL);
-            }
-            let _ = std::fs::remove_dir_all(dir);
-            panic!(
-                "{what}: the watchdog left postmaster {pid} or {} behind (removed now)",
-                dir.display()
-            );
+    let cleaned = poll(POLL, Duration::from_secs(30), || {
+        (process_gone(pid) && !dir.exists()).then_some(())
+    });
+    if cleaned.is_none() {
+        // SIGQUIT: an immediate shutdown that still removes the
+        // server's shared memory; SIGKILL if that does not do.
+        if let Some(id) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(id, rustix::process::Signal::QUIT);
+            poll(POLL, Duration::from_secs(10), || {
+                process_gone(pid).then_some(())
+            });
+            let _ = rustix::process::kill_process(id, rustix::process::Signal::KILL);
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        let _ = std::fs::remove_dir_all(dir);
+        panic!(
+            "{what}: the watchdog left postmaster {pid} or {} behind (removed now)",
+            dir.display()
+        );
     }
 }
 
@@ -1086,7 +1138,7 @@ fn watchdog_child(var: &str, then: &str) {
     if std::env::var(var).as_deref() != Ok(then) {
         return;
     }
-    let server = server();
+    let server = pg_server();
     println!(
         "PID={} DIR={}",
         server.postmaster_pid().unwrap(),

@@ -191,12 +191,11 @@ fn leftover_scan_sees_live_processes() {
         .spawn()
         .expect("cannot start sleep");
     // Right after spawn the new image's environment may not be readable yet.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut found = processes_with_env(&needle);
-    while found.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut found = Vec::new();
+    poll(POLL, std::time::Duration::from_secs(5), || {
         found = processes_with_env(&needle);
-    }
+        (!found.is_empty()).then_some(())
+    });
     let _ = child.kill();
     let _ = child.wait();
     assert!(

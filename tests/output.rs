@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -226,17 +225,10 @@ fn on_a_terminal(env: &[(&str, &str)]) -> String {
         }
         String::from_utf8_lossy(&out).into_owned()
     });
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("cargo-xdist did not finish on the terminal");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = poll(POLL, WAIT_LIMIT, || child.try_wait().unwrap()).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("cargo-xdist did not finish on the terminal");
+    });
     let out = reader.join().unwrap();
     assert_eq!(status.code(), Some(0), "on a terminal: {out}");
     assert!(out.contains("Summary: 5 passed"), "{out}");

@@ -16,7 +16,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -217,9 +217,9 @@ fn parent_of(pid: &str) -> Option<u32> {
 /// the run's process) names it, from before initdb runs. Only this run's
 /// server: other runs on the machine are left alone.
 fn wait_for_data_dir(xdist: u32) -> PathBuf {
-    let start = Instant::now();
-    loop {
-        let found = std::fs::read_dir("/proc")
+    // Checked often: the planter should start before initdb fills it.
+    let found = poll(Duration::from_millis(5), WAIT_LIMIT, || {
+        std::fs::read_dir("/proc")
             .expect("/proc")
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -228,16 +228,12 @@ fn wait_for_data_dir(xdist: u32) -> PathBuf {
             .map(|pid| cmdline(&pid))
             .find(|args| {
                 args.len() >= 5 && args[0] == "sh" && args[1] == "-c" && args[2].contains("stop -D")
-            });
-        if let Some(args) = found {
-            return PathBuf::from(&args[4]);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "cargo-xdist {xdist} started no ephemeral server watchdog"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+            })
+    });
+    let args = found.unwrap_or_else(|| {
+        panic!("cargo-xdist {xdist} started no ephemeral server watchdog within {WAIT_LIMIT:?}")
+    });
+    PathBuf::from(&args[4])
 }
 
 /// Every directory of the server from its data directory up to (not
@@ -395,23 +391,14 @@ fn the_watchdogs_remove_every_directory_of_a_killed_runs_server() {
         let dirs = server_dirs(&data);
         // Up: its postmaster.pid names a live process (read here, by the
         // test, as root: a test may).
-        let start = Instant::now();
-        let pid = loop {
-            let pid = std::fs::read_to_string(data.join("postmaster.pid"))
+        let what = format!("the server in {} to start", data.display());
+        let pid = wait_for_within(&what, Duration::from_secs(120), || {
+            std::fs::read_to_string(data.join("postmaster.pid"))
                 .ok()
                 .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok())
                 // initdb's single-user backend writes its pid negated.
-                .filter(|&pid| pid > 0);
-            if let Some(pid) = pid {
-                break pid;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "the server in {} did not start",
-                data.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+                .filter(|&pid| pid > 0)
+        });
         let id = rustix::process::Pid::from_raw(live.pid as i32).unwrap();
         rustix::process::kill_process(id, rustix::process::Signal::KILL).unwrap();
         found = Some((pid, dirs));
@@ -425,16 +412,16 @@ fn the_watchdogs_remove_every_directory_of_a_killed_runs_server() {
             .is_some_and(|n| n.to_string_lossy().starts_with("cargo-xdist-pg-")),
         "{dirs:?}"
     );
-    let start = Instant::now();
-    while !cargo_xdist::db::ephemeral::process_gone(pid).unwrap() || outer.exists() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = std::fs::remove_dir_all(&outer);
-            panic!(
-                "the watchdogs left postmaster {pid} (gone: {}) or {} behind",
-                cargo_xdist::db::ephemeral::process_gone(pid).unwrap(),
-                outer.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let gone = || cargo_xdist::db::ephemeral::process_gone(pid).unwrap();
+    let cleaned = poll(POLL, Duration::from_secs(60), || {
+        (gone() && !outer.exists()).then_some(())
+    });
+    if cleaned.is_none() {
+        let _ = std::fs::remove_dir_all(&outer);
+        panic!(
+            "the watchdogs left postmaster {pid} (gone: {}) or {} behind",
+            gone(),
+            outer.display()
+        );
     }
 }

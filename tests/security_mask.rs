@@ -12,9 +12,7 @@
 
 mod common;
 
-use cargo_xdist::db::ephemeral::EphemeralServer;
 use common::*;
-use postgres::{Client, NoTls};
 
 /// The password as the URL writes it, and decoded.
 const WRITTEN: &str = "Qz%3A9k%2F7%21jX2";
@@ -152,10 +150,8 @@ fn a_password_in_a_db_setup_error_is_masked_in_lower_case_escapes_and_with_its_s
     // Two spaces in a row: the message collapses them, after masking.
     const PLAIN: &str = "Ab  9x/7!q";
     const WRITTEN: &str = "Ab%20%209x%2F7%21q";
-    let server = EphemeralServer::start_with(&[]).unwrap_or_else(|e| {
-        panic!("this test needs PostgreSQL's server binaries (apt-get install -y postgresql): {e}")
-    });
-    let mut admin = Client::connect(&server.url("postgres"), NoTls).expect("connect as postgres");
+    let server = pg_server();
+    let mut admin = pg_admin(&server);
     admin
         .batch_execute(&format!(
             "CREATE ROLE app LOGIN CREATEDB PASSWORD '{PLAIN}'"

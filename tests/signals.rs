@@ -10,7 +10,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cargo_xdist::db::ephemeral::EphemeralServer;
 use cargo_xdist::db::url::PgUrl;
@@ -18,16 +18,9 @@ use common::*;
 use postgres::{Client, NoTls};
 use rustix::process::{Pid, Signal};
 
-fn server() -> EphemeralServer {
-    EphemeralServer::start().unwrap_or_else(|e| {
-        panic!("these tests need PostgreSQL's server binaries (apt-get install -y postgresql): {e}")
-    })
-}
-
 /// The databases of `server` named like worker databases of `base`.
 fn worker_databases(server: &EphemeralServer, base: &str) -> Vec<String> {
-    let mut admin = Client::connect(&server.url("postgres"), NoTls).expect("connect as postgres");
-    admin
+    pg_admin(server)
         .query(
             "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1",
             &[&format!("{base}_gw")],
@@ -36,19 +29,6 @@ fn worker_databases(server: &EphemeralServer, base: &str) -> Vec<String> {
         .iter()
         .map(|r| r.get(0))
         .collect()
-}
-
-/// Wait (up to five minutes: the first run builds the fixture) until
-/// `found` gives a value.
-fn wait_for<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Some(value) = found() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The state letter of process `pid` (`R`, `S`, `T` stopped, `Z`...), or
@@ -132,7 +112,7 @@ fn interrupt(db: Db, signals: &[Signal], code: i32) {
     run.assert_code(code);
     run.assert_no_panic();
     assert!(
-        run.stdout.contains("interrupted: 1 tests not run"),
+        run.stdout.contains("interrupted: 1 test not run"),
         "{}",
         run.ctx()
     );
@@ -188,9 +168,8 @@ fn interrupt(db: Db, signals: &[Signal], code: i32) {
 }
 
 fn interrupt_both_ways(base: &str, signals: &[Signal], code: i32) {
-    let server = server();
-    Client::connect(&server.url("postgres"), NoTls)
-        .unwrap()
+    let server = pg_server();
+    pg_admin(&server)
         .batch_execute(&format!("CREATE DATABASE {base}"))
         .unwrap();
     interrupt(Db::Server(&server, base), signals, code);
@@ -291,14 +270,12 @@ fn ctrl_c_stops_a_listing_that_hangs() {
 /// environment), waiting up to ten seconds for them to end.
 fn processes_left(run_id: &str) -> Vec<(i32, String)> {
     let needle = format!("XDIST_TESTRUNUID={run_id}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = processes_with_env(&needle);
-        if left.is_empty() || Instant::now() >= deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut left = Vec::new();
+    poll(POLL, Duration::from_secs(10), || {
+        left = processes_with_env(&needle);
+        left.is_empty().then_some(())
+    });
+    left
 }
 
 /// SIGKILL of cargo-xdist (the OOM killer, a CI runner's hard timeout) runs
@@ -359,4 +336,37 @@ fn sigkill_leaves_no_test_process_and_the_next_run_removes_its_scratch() {
         next.ctx()
     );
     assert_eq!(scratch(), Vec::<PathBuf>::new(), "{}", next.ctx());
+}
+
+/// Ctrl-C while the test binaries are being listed: nothing was scheduled,
+/// so the run says it stopped before any test ran (not "0 tests not run"),
+/// exits 130 and leaves no listing process behind.
+#[test]
+fn an_interrupt_while_listing_says_no_test_ran() {
+    let token = format!("list-hang-{}", std::process::id());
+    let needle = format!("XDIST_FIXTURE_LIST_HANG={token}");
+    let run = xdist_fixture("faults", &["--test", "stall", "-n", "2", "--no-progress"])
+        .env("XDIST_FIXTURE_LIST_HANG", &token)
+        .run_with(|live| {
+            wait_for("stall's hanging --list", || {
+                processes_with_env(&needle)
+                    .iter()
+                    .any(|(_, cmdline)| cmdline.contains("--list"))
+                    .then_some(())
+            });
+            send(live.pid, Signal::INT);
+        });
+    run.assert_code(130);
+    run.assert_no_panic();
+    assert!(
+        run.stdout.contains("interrupted before any test ran"),
+        "{}",
+        run.ctx()
+    );
+    assert!(!run.stdout.contains("not run"), "{}", run.ctx());
+    assert!(
+        processes_with_env(&needle).is_empty(),
+        "a listing process outlived the run{}",
+        run.ctx()
+    );
 }

@@ -1,7 +1,7 @@
 //! What `--coverage` reports: checked by the configuration stage, used by
 //! [`super::finish`].
 
-use super::report::ReportSpec;
+use super::spec::ReportSpec;
 
 /// What `--coverage` reports.
 #[derive(Debug, Clone)]

@@ -101,8 +101,8 @@ use std::time::{Duration, Instant};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::process::{Pid, Signal};
 
+use super::error::{DbError, MESSAGE_TAIL_LINES, last_lines};
 use super::url::percent_encode;
-use super::{DbError, MESSAGE_TAIL_LINES, last_lines};
 
 /// The port number in the socket file's name, `.s.PGSQL.5432`. The server
 /// opens no TCP port, and the socket directory is its own, so the default

@@ -30,8 +30,12 @@ use std::time::Duration;
 use postgres::Client;
 use sha2::{Digest, Sha256};
 
-use super::url::{TEMPLATE_HASH_LEN, template_db_name, template_hash};
-use super::{DbError, Settings, base_marker, is_marked, lock_key, marks_base};
+use super::error::DbError;
+use super::locks::lock_key;
+use super::names::{
+    TEMPLATE_HASH_LEN, base_marker, is_marked, marks_base, template_db_name, template_hash,
+};
+use super::workers::Settings;
 use crate::signal::Cancel;
 
 /// What the cached template is built from, besides the setup command.

@@ -4,10 +4,8 @@
 //!
 //! - parsing libpq-style connection URIs (`postgres://` or `postgresql://`,
 //!   including a unix-socket host given as `?host=/path`) into their parts;
-//! - deriving worker K's database name, `<base>_gwK`, shortened with a stable
-//!   hash when it would exceed PostgreSQL's 63-byte identifier limit, and
-//!   the further name sets (`<base>_r2_gwK`, ...) that runs use while
-//!   another run holds the first;
+//! - the URL of worker K's database, named as [`super::names`] says (its
+//!   naming functions are re-exported here, under their old paths);
 //! - rewriting a URL so that it names another database while every other
 //!   byte (user, percent-encoded password, host, port, query parameters such
 //!   as `sslmode`) stays exactly as written;
@@ -29,9 +27,10 @@ use std::ops::Range;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-/// PostgreSQL's maximum identifier length in bytes (NAMEDATALEN - 1).
-pub const MAX_IDENT_LEN: usize = 63;
-
+pub use super::names::{
+    MAX_IDENT_LEN, MAX_NAME_SETS, TEMPLATE_HASH_LEN, name_set, set_worker_db_name,
+    template_db_name, template_hash, worker_db_name, worker_index, worker_set_index,
+};
 pub use crate::secrets::{REDACTED, Redactor, redact_secrets};
 
 /// Why a URL could not be used. The message never contains the password.
@@ -488,102 +487,6 @@ pub fn percent_encode(text: &str) -> String {
     utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
-/// 32-bit FNV-1a: a small, stable hash (never changes across releases or
-/// platforms), used to shorten database names deterministically and to
-/// number advisory locks.
-pub(crate) fn fnv1a32(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |hash, &b| {
-        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
-
-/// `<base><suffix>`; when that would exceed [`MAX_IDENT_LEN`] bytes, the
-/// base is replaced by a prefix of it, `_`, and 8 hex digits of a stable
-/// hash of the whole base, so the name is valid, deterministic, and distinct
-/// for every suffix (and, with overwhelming probability, from the names of
-/// other bases).
-fn suffixed_name(base: &str, suffix: &str) -> String {
-    if base.len() + suffix.len() <= MAX_IDENT_LEN {
-        return format!("{base}{suffix}");
-    }
-    let hash = format!("_{:08x}", fnv1a32(base.as_bytes()));
-    let mut keep = MAX_IDENT_LEN.saturating_sub(hash.len() + suffix.len());
-    while !base.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    format!("{}{hash}{suffix}", &base[..keep])
-}
-
-/// Worker `index`'s database name: `<base>_gw<index>`, shortened as
-/// [`suffixed_name`] says when too long.
-pub fn worker_db_name(base: &str, index: usize) -> String {
-    suffixed_name(base, &format!("_gw{index}"))
-}
-
-/// If `name` is the database name of some worker of `base` (as made by
-/// [`worker_db_name`]), that worker's index.
-pub fn worker_index(base: &str, name: &str) -> Option<usize> {
-    let at = name.rfind("_gw")?;
-    let digits = &name[at + 3..];
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'));
-    let index = digits.parse().ok().filter(|_| canonical)?;
-    (worker_db_name(base, index) == name).then_some(index)
-}
-
-/// How many name sets the runs on one base can use at once.
-pub const MAX_NAME_SETS: usize = 16;
-
-/// What the worker database names of name set `set` (1-based) of `base`
-/// extend: `base` itself for the first set, `<base>_r<set>` for the
-/// others. Runs on one base at the same time each hold a set of their own.
-pub fn name_set(base: &str, set: usize) -> String {
-    match set {
-        0 | 1 => base.to_string(),
-        _ => format!("{base}_r{set}"),
-    }
-}
-
-/// Worker `index`'s database name in name set `set` of `base`:
-/// `<base>_gw<index>`, `<base>_r2_gw<index>`, ..., shortened as
-/// [`suffixed_name`] says when too long.
-pub fn set_worker_db_name(base: &str, set: usize, index: usize) -> String {
-    worker_db_name(&name_set(base, set), index)
-}
-
-/// If `name` is the database name of some worker of some name set of
-/// `base` (up to [`MAX_NAME_SETS`]), that set and worker index.
-pub fn worker_set_index(base: &str, name: &str) -> Option<(usize, usize)> {
-    (1..=MAX_NAME_SETS)
-        .find_map(|set| worker_index(&name_set(base, set), name).map(|index| (set, index)))
-}
-
-/// Between a base name and a template's hash in the template's name.
-const TEMPLATE_INFIX: &str = "_xdist_tpl_";
-
-/// Hex digits of a template's key in its name.
-pub const TEMPLATE_HASH_LEN: usize = 16;
-
-/// The cached template database of `base` whose key starts with `hash`:
-/// `<base>_xdist_tpl_<hash>`, shortened as [`suffixed_name`] says when too
-/// long.
-pub fn template_db_name(base: &str, hash: &str) -> String {
-    suffixed_name(base, &format!("{TEMPLATE_INFIX}{hash}"))
-}
-
-/// If `name` is a cached template database of `base` (as made by
-/// [`template_db_name`]), the hash in its name.
-pub fn template_hash<'a>(base: &str, name: &'a str) -> Option<&'a str> {
-    let at = name.rfind(TEMPLATE_INFIX)?;
-    let hash = &name[at + TEMPLATE_INFIX.len()..];
-    let canonical = hash.len() == TEMPLATE_HASH_LEN
-        && hash
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    (canonical && template_db_name(base, hash) == name).then_some(hash)
-}
-
 /// `url` with its password shown as `****`. Works on any text that looks
 /// like a URL: if it does not parse, the user-info password and any
 /// `password=` parameter are still masked.
@@ -763,91 +666,6 @@ mod tests {
     }
 
     #[test]
-    fn short_names_get_a_plain_suffix() {
-        assert_eq!(worker_db_name("app", 0), "app_gw0");
-        assert_eq!(worker_db_name("app", 12), "app_gw12");
-        assert_eq!(worker_index("app", "app_gw12"), Some(12));
-        assert_eq!(worker_index("app", "app_gw012"), None);
-        assert_eq!(worker_index("app", "app_gw"), None);
-        assert_eq!(worker_index("app", "app"), None);
-        assert_eq!(worker_index("app", "other_gw1"), None);
-        assert_eq!(worker_index("app", "app_gw1_gw2"), None);
-        assert_eq!(worker_index("app_gw1", "app_gw1_gw2"), Some(2));
-    }
-
-    #[test]
-    fn long_names_are_shortened_deterministically() {
-        let base = "a".repeat(63);
-        let names: Vec<String> = (0..=3).map(|k| worker_db_name(&base, k)).collect();
-        for (k, name) in names.iter().enumerate() {
-            assert!(name.len() <= MAX_IDENT_LEN, "{name}");
-            assert!(name.ends_with(&format!("_gw{k}")), "{name}");
-            assert_eq!(name, &worker_db_name(&base, k), "deterministic");
-            assert_eq!(worker_index(&base, name), Some(k));
-        }
-        let mut unique = names.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(unique.len(), names.len());
-        // Exactly at the limit: 59 + "_gw0" fits, "_gw10" does not.
-        let base59 = "b".repeat(59);
-        assert_eq!(worker_db_name(&base59, 0), format!("{base59}_gw0"));
-        assert!(worker_db_name(&base59, 10).len() <= MAX_IDENT_LEN);
-        assert_ne!(worker_db_name(&base59, 10), worker_db_name(&base59, 1));
-        // Different long bases differ even with a common prefix.
-        let other = format!("{}z", "a".repeat(62));
-        assert_ne!(worker_db_name(&base, 0), worker_db_name(&other, 0));
-        // Multi-byte characters are never cut in half.
-        let wide = "é".repeat(40);
-        for k in [0, 7, 123] {
-            let name = worker_db_name(&wide, k);
-            assert!(name.len() <= MAX_IDENT_LEN);
-            assert_eq!(worker_index(&wide, &name), Some(k));
-        }
-        // Large indices stay within the limit too.
-        assert!(worker_db_name(&base, usize::MAX).len() <= MAX_IDENT_LEN);
-    }
-
-    #[test]
-    fn name_sets_are_distinct_recognised_and_short_enough() {
-        assert_eq!(set_worker_db_name("app", 1, 3), "app_gw3");
-        assert_eq!(set_worker_db_name("app", 2, 0), "app_r2_gw0");
-        assert_eq!(worker_set_index("app", "app_gw3"), Some((1, 3)));
-        assert_eq!(worker_set_index("app", "app_r2_gw0"), Some((2, 0)));
-        assert_eq!(worker_set_index("app", "app_r16_gw1"), Some((16, 1)));
-        for not_one in [
-            "app",
-            "app_r1_gw0",
-            "app_r17_gw0",
-            "app_r02_gw0",
-            "other_r2_gw0",
-        ] {
-            assert_eq!(worker_set_index("app", not_one), None, "{not_one}");
-        }
-        for base in ["l".repeat(63), "é".repeat(31)] {
-            let mut all = Vec::new();
-            for set in 1..=MAX_NAME_SETS {
-                for k in [0, 9, 10] {
-                    let name = set_worker_db_name(&base, set, k);
-                    assert!(name.len() <= MAX_IDENT_LEN, "{name}");
-                    assert_eq!(worker_set_index(&base, &name), Some((set, k)));
-                    all.push(name);
-                }
-            }
-            let count = all.len();
-            all.sort();
-            all.dedup();
-            assert_eq!(all.len(), count, "names differ between sets");
-        }
-        let u = PgUrl::parse("postgres://u:p%40ss@h/my%20db?sslmode=disable").unwrap();
-        assert_eq!(
-            u.worker_url_in(3, 1),
-            "postgres://u:p%40ss@h/my%20db_r3_gw1?sslmode=disable"
-        );
-        assert_eq!(u.worker_url_in(1, 1), u.worker_url(1));
-    }
-
-    #[test]
     fn long_base_url_is_rewritten_with_the_short_name() {
         let base = "c".repeat(63);
         let u = PgUrl::parse(&format!("postgres://u:p%40ss@h/{base}?sslmode=disable")).unwrap();
@@ -856,43 +674,6 @@ mod tests {
             u.worker_url(2),
             format!("postgres://u:p%40ss@h/{name}?sslmode=disable")
         );
-    }
-
-    #[test]
-    fn fnv_is_the_standard_one() {
-        assert_eq!(fnv1a32(b""), 0x811c_9dc5);
-        assert_eq!(fnv1a32(b"a"), 0xe40c_292c);
-        assert_eq!(fnv1a32(b"foobar"), 0xbf9c_f968);
-    }
-
-    #[test]
-    fn template_names_are_recognised_and_shortened_like_worker_names() {
-        let hash = "0123456789abcdef";
-        assert_eq!(
-            template_db_name("app", hash),
-            "app_xdist_tpl_0123456789abcdef"
-        );
-        assert_eq!(
-            template_hash("app", "app_xdist_tpl_0123456789abcdef"),
-            Some(hash)
-        );
-        for not_one in [
-            "app",
-            "app_gw0",
-            "app_xdist_tpl_0123456789ABCDEF",
-            "app_xdist_tpl_0123",
-            "other_xdist_tpl_0123456789abcdef",
-            "app_x_xdist_tpl_0123456789abcdef",
-        ] {
-            assert_eq!(template_hash("app", not_one), None, "{not_one}");
-        }
-        assert_eq!(worker_index("app", &template_db_name("app", hash)), None);
-        let long = "l".repeat(60);
-        let name = template_db_name(&long, hash);
-        assert!(name.len() <= MAX_IDENT_LEN, "{name}");
-        assert!(name.ends_with("_xdist_tpl_0123456789abcdef"), "{name}");
-        assert_eq!(template_hash(&long, &name), Some(hash));
-        assert_ne!(name, template_db_name(&format!("{long}x"), hash));
     }
 
     #[test]

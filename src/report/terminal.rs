@@ -241,8 +241,12 @@ impl Terminal {
                 }
             }
         }
-        if summary.interrupted {
-            let _ = writeln!(out, "interrupted: {} tests not run", summary.not_run);
+        if summary.interrupted && summary.not_run == 0 && summary.ran() == 0 {
+            // Stopped while building or listing: nothing was scheduled.
+            let _ = writeln!(out, "interrupted before any test ran");
+        } else if summary.interrupted {
+            let not_run = count(summary.not_run, "test", "tests");
+            let _ = writeln!(out, "interrupted: {not_run} not run");
         } else if let Some(line) = self.stopped_line(summary) {
             let _ = writeln!(out, "{line}");
         }

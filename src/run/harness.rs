@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::output::{LiveLines, MaskedStreams, append_bounded, tail};
+use super::output::{LiveLines, MaskedStreams, append_bounded, merge_stderr_into_stdout, tail};
 use super::{RunContext, SlowClock};
 use crate::build::TestBinary;
 use crate::env::{WorkerSlot, test_command};
@@ -23,6 +23,9 @@ pub fn run(
 ) -> bool {
     let mut cmd = test_command(binary, Some(slot), None);
     cmd.args(&ctx.options.harness_args);
+    // Its output in the order it was written (stderr and stdout apart
+    // would interleave as they happen to be read).
+    merge_stderr_into_stdout(&mut cmd);
     ctx.emit(RunEvent::TestStarted {
         worker: slot.name.clone(),
         binary: binary.id.clone(),

@@ -59,53 +59,339 @@ fn tail_of(text: &str, cut_in_front: bool, redactor: &Redactor) -> String {
     }
 }
 
-/// What the running test wrote before its process died: the output after
-/// libtest's `test <name> ... ` marker (earlier bytes belong to the previous
-/// test's result line).
-pub fn output_of_running_test(
-    since_last_verdict: &[u8],
-    name: &str,
-    redactor: &Redactor,
-) -> String {
-    let marker = format!("test {name} ... ");
-    let text = String::from_utf8_lossy(since_last_verdict);
-    match text.find(&marker) {
-        Some(pos) => tail_of(
-            text[pos + marker.len()..].trim_start_matches('\n'),
-            false,
-            redactor,
-        ),
-        None => tail(since_last_verdict, redactor),
+/// Give the process `cmd` starts one pipe for stdout and stderr: its fd 2
+/// becomes a copy of fd 1 (the stdout pipe [`process::spawn`] sets up), so
+/// what the process and its children write reaches cargo-xdist in the
+/// order it was written, and each chunk can be told to belong to the test
+/// that ran when it was written. Its stderr pipe closes unused.
+///
+/// [`process::spawn`]: crate::process::spawn
+pub fn merge_stderr_into_stdout(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let merge = || {
+        // SAFETY: dup2 is async-signal-safe and allocates nothing.
+        if unsafe { libc::dup2(libc::STDOUT_FILENO, libc::STDERR_FILENO) } == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the closure makes one system call and allocates nothing, as
+    // code between fork and exec must. It runs after the standard streams
+    // are set up.
+    unsafe {
+        cmd.pre_exec(merge);
     }
 }
 
-/// What a test wrote through the pipes (under `--nocapture`): the text
-/// between the previous test's `test <prev> ... ` marker (the start, for the
-/// first test) and the next test's marker (or the end). It starts at the
-/// previous marker, not at this test's own: stdout and stderr are separate
-/// pipes, so a panic message on stderr may arrive before this test's marker
-/// on stdout, never before the previous test's.
-pub fn raw_output(
-    all: &str,
-    prev: Option<&String>,
-    next: Option<&String>,
-    redactor: &Redactor,
-) -> String {
-    let start = prev
-        .and_then(|p| {
-            let marker = format!("test {p} ... ");
-            all.find(&marker).map(|at| at + marker.len())
-        })
-        .unwrap_or(0);
-    let rest = &all[start..];
-    let end = next
-        .and_then(|n| rest.find(&format!("test {n} ... ")))
-        .unwrap_or(rest.len());
-    tail_of(
-        &rest[..end],
-        start == 0 && all.len() >= MAX_BUFFERED,
-        redactor,
-    )
+/// libtest's start marker: `test NAME ... ` (`test NAME - should panic ...
+/// `), which libtest writes (and flushes) before it runs a test when it
+/// runs one test at a time.
+const MARKER_START: &[u8] = b"test ";
+const MARKER_END: &[u8] = b" ... ";
+const SHOULD_PANIC: &[u8] = b" - should panic";
+
+/// What a line that starts at `rest` is, as far as `rest` goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Marker {
+    /// The marker of `candidates[i]`, `len` bytes long.
+    Found(usize, usize),
+    /// It may become a marker with more bytes.
+    Partial,
+    No,
+}
+
+fn marker_at(rest: &[u8], candidates: &[String], longest: usize) -> Marker {
+    let most = MARKER_START.len() + longest + SHOULD_PANIC.len() + MARKER_END.len();
+    let window = &rest[..rest.len().min(most)];
+    let complete = rest.len() > window.len();
+    let Some(body) = window.strip_prefix(MARKER_START) else {
+        let could = MARKER_START.starts_with(window) && !complete;
+        return if could { Marker::Partial } else { Marker::No };
+    };
+    let Some(k) = body.windows(MARKER_END.len()).position(|w| w == MARKER_END) else {
+        let could = !complete && !body.contains(&b'\n');
+        return if could { Marker::Partial } else { Marker::No };
+    };
+    let name = &body[..k];
+    let name = name.strip_suffix(SHOULD_PANIC).unwrap_or(name);
+    match candidates.iter().position(|n| n.as_bytes() == name) {
+        Some(i) => Marker::Found(i, MARKER_START.len() + k + MARKER_END.len()),
+        None => Marker::No,
+    }
+}
+
+/// Which part of a libtest process's output each of its tests wrote.
+/// libtest runs with `--nocapture` and `--test-threads=1`, the process's
+/// stdout and stderr are one pipe ([`merge_stderr_into_stdout`]), and
+/// libtest writes `test NAME ... ` before each test: what comes after that
+/// marker and before the next test's (or libtest's closing lines) is that
+/// test's, whether printed, written to fd 1 or 2 directly, or by a child.
+///
+/// Markers are looked for at the start of a line, of the tests in the
+/// order libtest runs them, each after the last one found, only in what
+/// was added since the last look. A test that prints another test's
+/// marker can move output between the two; it cannot change a verdict,
+/// which never comes from this text.
+#[derive(Debug)]
+pub struct TestOutputs {
+    /// The tests, in the order libtest runs them.
+    names: Vec<String>,
+    longest: usize,
+    /// The first test whose marker has not been seen.
+    next: usize,
+    /// Where in the buffer to go on looking for a line start.
+    scan: usize,
+    /// Each test's marker, once seen: where it starts and where the
+    /// test's output starts, in the buffer.
+    marks: Vec<Option<(usize, usize)>>,
+    /// The buffer lost its front at some point.
+    cut: bool,
+}
+
+impl TestOutputs {
+    pub fn new(names: &[String]) -> Self {
+        TestOutputs {
+            names: names.to_vec(),
+            longest: names.iter().map(String::len).max().unwrap_or(0),
+            next: 0,
+            scan: 0,
+            marks: vec![None; names.len()],
+            cut: false,
+        }
+    }
+
+    /// `n` bytes fell off the front of the buffer.
+    pub fn dropped(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.cut = true;
+        self.scan = self.scan.saturating_sub(n);
+        for (start, out) in self.marks.iter_mut().flatten() {
+            *start = start.saturating_sub(n);
+            *out = out.saturating_sub(n);
+        }
+    }
+
+    /// Find the markers in what `buf` gained since the last call.
+    pub fn scan(&mut self, buf: &[u8]) {
+        while self.next < self.names.len() && self.scan < buf.len() {
+            // The first marker follows `running N tests`, the others a
+            // result: each starts a line.
+            let Some(nl) = buf[self.scan..].iter().position(|&b| b == b'\n') else {
+                self.scan = buf.len();
+                return;
+            };
+            let line = self.scan + nl + 1;
+            match marker_at(&buf[line..], &self.names[self.next..], self.longest) {
+                Marker::Found(i, len) => {
+                    self.marks[self.next + i] = Some((line, line + len));
+                    self.next += i + 1;
+                    self.scan = line + len - 1;
+                }
+                // Look at this line again when more has come.
+                Marker::Partial => {
+                    self.scan = line - 1;
+                    return;
+                }
+                Marker::No => self.scan = line,
+            }
+        }
+    }
+
+    /// Whether test `idx`'s marker was seen.
+    pub fn started(&self, idx: usize) -> bool {
+        self.marks.get(idx).is_some_and(Option::is_some)
+    }
+
+    /// What test `idx` wrote, from `buf` (the buffer the markers were
+    /// found in), as [`tail`] shows it: without libtest's marker, its
+    /// result word after the output and, for the last test, its closing
+    /// lines. `None` if its marker was not seen.
+    pub fn output_of(&self, buf: &[u8], idx: usize, redactor: &Redactor) -> Option<String> {
+        let (_, start) = self.marks.get(idx).copied().flatten()?;
+        let next = self.marks[idx + 1..].iter().flatten().next();
+        let end = next.map_or(buf.len(), |m| m.0).min(buf.len());
+        let text = String::from_utf8_lossy(&buf[start.min(end)..end]);
+        let text = if next.is_none() {
+            without_closing(&text, &self.names)
+        } else {
+            &text
+        };
+        let text = without_result_word(text.trim_end_matches('\n'));
+        Some(tail_of(
+            text.trim_matches('\n'),
+            start == 0 && self.cut,
+            redactor,
+        ))
+    }
+}
+
+/// The words libtest writes after a test when it runs one at a time.
+fn is_result_word(line: &str) -> bool {
+    matches!(
+        line,
+        "ok" | "FAILED" | "ignored" | "FAILED (time limit exceeded)"
+    ) || line.starts_with("ignored, ")
+}
+
+/// `text` (a test's output, its last newline cut) without libtest's
+/// result word at its end.
+fn without_result_word(text: &str) -> &str {
+    let (head, last) = match text.rfind('\n') {
+        Some(nl) => (&text[..=nl], &text[nl + 1..]),
+        None => ("", text),
+    };
+    if is_result_word(last) {
+        return head;
+    }
+    // A last line without its newline runs into the word.
+    for word in ["FAILED", "ok"] {
+        if let Some(rest) = text.strip_suffix(word) {
+            return rest;
+        }
+    }
+    text
+}
+
+/// The last test's output without libtest's closing lines: the lists of
+/// `failures:` (with any sections of messages) and `successes:`, and
+/// `test result: ...`, found from the end, so that a test's own lines like
+/// them (a nested libtest's) stay.
+fn without_closing<'t>(text: &'t str, names: &[String]) -> &'t str {
+    let Some(closing) = text.rfind("\ntest result: ") else {
+        return text;
+    };
+    // It ends with the newline of the line before the blank one.
+    let mut head = &text[..closing];
+    for list in ["\nfailures:\n", "\nsuccesses:\n"] {
+        // The names of the list, then its header; before those, either
+        // the same header again or the sections and that header.
+        let mut names_end = head;
+        while let Some(line_start) = names_end.strip_suffix('\n').and_then(|h| h.rfind('\n')) {
+            let line = &names_end[line_start + 1..names_end.len() - 1];
+            match line.strip_prefix("    ") {
+                Some(n) if names.iter().any(|k| k == n) => names_end = &names_end[..=line_start],
+                _ => break,
+            }
+        }
+        let Some(before) = names_end.strip_suffix(list) else {
+            continue;
+        };
+        let before = match before.strip_suffix(list) {
+            Some(b) => b,
+            None => match before.rfind(&format!("{list}\n---- ")) {
+                Some(at) => &before[..at],
+                None => continue,
+            },
+        };
+        head = before;
+    }
+    head
+}
+
+/// `--no-capture`: a libtest process's output lines (of one stream, in
+/// order, as [`LiveLines`] cuts them) without the lines libtest writes
+/// itself: `running N tests` and the blank lines before the first test,
+/// each test's `test NAME ... ` marker (what the test wrote on that line
+/// stays), the result word after a test (`ok`, `FAILED`), and the closing
+/// lists and `test result:` line. A test's own line that reads `ok` is
+/// shown, unless the next marker or the closing follows it.
+#[derive(Debug)]
+pub struct LiveFilter {
+    names: Vec<String>,
+    longest: usize,
+    next: usize,
+    /// A marker was seen.
+    started: bool,
+    /// Past the last test's result: libtest's closing lines.
+    closing: bool,
+    /// A result word, shown only if a line of the test's follows it.
+    held: Option<String>,
+    /// The last text shown ended in the middle of a line.
+    mid_line: bool,
+}
+
+impl LiveFilter {
+    pub fn new(names: &[String]) -> Self {
+        LiveFilter {
+            names: names.to_vec(),
+            longest: names.iter().map(String::len).max().unwrap_or(0),
+            next: 0,
+            started: false,
+            closing: false,
+            held: None,
+            mid_line: false,
+        }
+    }
+
+    /// What of `text` (whole lines, or a piece of an over-long one) to show.
+    pub fn filter(&mut self, text: &str) -> String {
+        let mut out = String::new();
+        for piece in text.split_inclusive('\n') {
+            let ends = piece.ends_with('\n');
+            if std::mem::replace(&mut self.mid_line, !ends) {
+                out.push_str(piece);
+                continue;
+            }
+            let line = piece.trim_end_matches(['\n', '\r']);
+            let candidates = &self.names[self.next.min(self.names.len())..];
+            if let Marker::Found(i, len) = marker_at(piece.as_bytes(), candidates, self.longest) {
+                // The word before a marker is the previous test's result.
+                self.held = None;
+                self.next += i + 1;
+                self.started = true;
+                let rest = &piece[len..];
+                let rest_line = rest.trim_end_matches(['\n', '\r']);
+                if is_result_word(rest_line) {
+                    // A test that wrote nothing; after the last, the closing.
+                    self.closing = self.next >= self.names.len();
+                } else if !rest_line.is_empty() {
+                    out.push_str(rest);
+                }
+                continue;
+            }
+            let framing = |line: &str| {
+                line.trim().is_empty()
+                    || line == "failures:"
+                    || line == "successes:"
+                    || line.starts_with("test result: ")
+                    || line
+                        .strip_prefix("    ")
+                        .is_some_and(|n| self.names.iter().any(|k| k == n))
+                    || line
+                        .strip_prefix("---- ")
+                        .and_then(|l| l.strip_suffix(" stdout ----"))
+                        .is_some_and(|n| self.names.iter().any(|k| k == n))
+            };
+            if let Some(held) = self.held.take() {
+                if self.next >= self.names.len() && framing(line) {
+                    self.closing = true;
+                } else {
+                    out.push_str(&held);
+                }
+            }
+            if self.started && !self.closing && ends && is_result_word(line) {
+                self.held = Some(piece.to_string());
+                continue;
+            }
+            let running = line
+                .strip_prefix("running ")
+                .is_some_and(|r| r.ends_with(" tests") || r.ends_with(" test"));
+            if (!self.started && (line.trim().is_empty() || running))
+                || (self.closing && framing(line))
+            {
+                continue;
+            }
+            out.push_str(piece);
+        }
+        out
+    }
+
+    /// The process ended: a result word still held back was libtest's.
+    pub fn finish(&mut self) {
+        self.held = None;
+    }
 }
 
 /// A process's stdout and stderr for one buffer that holds both as they
@@ -285,30 +571,75 @@ mod tests {
         assert_eq!(buf, (150..250u8).collect::<Vec<_>>());
     }
 
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Each test's part of a process's output, fed in chunks of `chunk`.
+    fn split(all: &str, tests: &[&str], chunk: usize) -> Vec<Option<String>> {
+        let mut outputs = TestOutputs::new(&names(tests));
+        let mut buf = Vec::new();
+        for piece in all.as_bytes().chunks(chunk) {
+            buf.extend_from_slice(piece);
+            outputs.scan(&buf);
+        }
+        (0..tests.len())
+            .map(|i| outputs.output_of(&buf, i, &Redactor::default()))
+            .collect()
+    }
+
+    /// rustc 1.95 libtest, `--nocapture --test-threads=1`, one pipe.
+    const ALL: &str = "\nrunning 4 tests\ntest a ... a out\nraw a\n\nthread 'a' panicked at t.rs:1:1:\na panics\nFAILED\ntest b ... ok\ntest c - should panic ... c out\nFAILED\ntest d ... test d ... forged\nd out\nFAILED\n\nfailures:\n\n---- c stdout ----\nnote: test did not panic as expected\n\nfailures:\n    a\n    c\n    d\n\ntest result: FAILED. 1 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\nexit handler\n";
+
     #[test]
-    fn crashed_test_output_starts_after_its_marker() {
-        let none = Redactor::default();
-        let raw = b"test prev ... ok\ntest boom ... about to crash\n";
+    fn each_test_gets_what_came_after_its_marker() {
+        let want = [
+            Some("a out\nraw a\n\nthread 'a' panicked at t.rs:1:1:\na panics".to_string()),
+            Some(String::new()),
+            Some("c out".to_string()),
+            Some("test d ... forged\nd out".to_string()),
+        ];
+        for chunk in [1, 2, 7, 64, ALL.len()] {
+            assert_eq!(split(ALL, &["a", "b", "c", "d"], chunk), want, "by {chunk}");
+        }
+        // Without failures, the closing is the `test result:` line.
+        let ok = "\nrunning 1 test\ntest a ... hi\nok\n\ntest result: ok. 1 passed\n\n";
+        assert_eq!(split(ok, &["a"], 3), [Some("hi".to_string())]);
+        // A crash: everything after the marker; a test whose marker never
+        // came has no output.
+        let crash = "\nrunning 2 tests\ntest a ... about to crash\n";
         assert_eq!(
-            output_of_running_test(raw, "boom", &none),
-            "about to crash\n"
+            split(crash, &["a", "b"], 5),
+            [Some("about to crash".to_string()), None]
         );
-        let (a, b, c) = ("a".to_string(), "b".to_string(), "c".to_string());
+        // A marker must start a line and name a test still to come.
+        let odd = "\nrunning 2 tests\ntest b ... x test a ... y\ntest a ... z\nok\n";
         assert_eq!(
-            raw_output(
-                "test a ... out a\nFAILED\ntest b ... ok\n",
-                None,
-                Some(&b),
-                &none
-            ),
-            "test a ... out a\nFAILED\n"
+            split(odd, &["a", "b"], 4),
+            [None, Some("x test a ... y\ntest a ... z".to_string())]
         );
-        // b's panic (stderr) arrived before b's marker (stdout).
-        let all = "test a ... ok\npanic in b\ntest b ... FAILED\ntest c ... ok\n";
+    }
+
+    /// `--no-capture` shows what `filter` keeps of `all`, given in lines.
+    fn live(all: &str, tests: &[&str]) -> String {
+        let mut f = LiveFilter::new(&names(tests));
+        let mut out = String::new();
+        for line in all.split_inclusive('\n') {
+            out.push_str(&f.filter(line));
+        }
+        f.finish();
+        out
+    }
+
+    #[test]
+    fn live_output_leaves_out_libtest_lines() {
         assert_eq!(
-            raw_output(all, Some(&a), Some(&c), &none),
-            "ok\npanic in b\ntest b ... FAILED\n"
+            live(ALL, &["a", "b", "c", "d"]),
+            "a out\nraw a\n\nthread 'a' panicked at t.rs:1:1:\na panics\nc out\ntest d ... forged\nd out\nnote: test did not panic as expected\nexit handler\n"
         );
+        // A test's own `ok` line stays; a quiet last test ends the run.
+        let ok = "\nrunning 2 tests\ntest a ... ok\nok\nok\ntest b ... ok\n\ntest result: ok. 2 passed\n\n";
+        assert_eq!(live(ok, &["a", "b"]), "ok\n");
     }
 
     #[test]
@@ -360,11 +691,12 @@ mod tests {
             // The cut falls before, in and after the secret, at every offset.
             for after in MAX_OUTPUT - spelled.len() - 2..=MAX_OUTPUT + 2 {
                 let text = format!("{}{spelled}{}", "~".repeat(100), "~".repeat(after));
-                for out in [
-                    tail(text.as_bytes(), &r),
-                    raw_output(&text, None, None, &r),
-                    output_of_running_test(text.as_bytes(), "t", &r),
-                ] {
+                for out in [tail(text.as_bytes(), &r), {
+                    let marked = format!("\ntest t ... {text}");
+                    let mut outputs = TestOutputs::new(&names(&["t"]));
+                    outputs.scan(marked.as_bytes());
+                    outputs.output_of(marked.as_bytes(), 0, &r).unwrap()
+                }] {
                     let body = &out[out.find(']').map_or(0, |i| i + 2)..];
                     assert!(!shows_a_part(body), "{spelled} + {after}: {}", &body[..40]);
                     assert!(body.len() <= MAX_OUTPUT);

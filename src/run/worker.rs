@@ -19,7 +19,8 @@ use camino::Utf8PathBuf;
 
 use super::libtest::{self, Channel, LogReader, Verdict};
 use super::output::{
-    LiveLines, MaskedStreams, append_bounded, output_of_running_test, raw_output, tail,
+    LiveFilter, LiveLines, MaskedStreams, TestOutputs, append_bounded, merge_stderr_into_stdout,
+    tail,
 };
 use super::{RunContext, SlowClock};
 use crate::build::{BuildOutput, TestBinary};
@@ -235,9 +236,9 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         });
     }
 
-    /// `--no-capture`: lines this process wrote, without libtest's own.
+    /// `--no-capture`: lines this process wrote, without libtest's own
+    /// (see [`LiveFilter`]).
     fn live_output(&self, text: String) {
-        let text = without_libtest_lines(&text, &self.names);
         if !self.silent && !text.is_empty() {
             self.ctx.emit_output(&self.slot.name, &self.binary.id, text);
         }
@@ -253,6 +254,15 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         let mut cmd = test_command(self.binary, Some(self.slot), own.as_deref());
         cmd.arg("--exact").args(&self.names);
         cmd.arg("--test-threads=1");
+        // Each test's output as it was written, whichever way (print!, fd
+        // 1 or 2, a child), on one pipe, split by libtest's start markers
+        // ([`TestOutputs`]).
+        let user_nocapture = (self.ctx.options.libtest_args.iter())
+            .any(|a| a == "--nocapture" || a == "--no-capture");
+        if !user_nocapture {
+            cmd.arg("--nocapture");
+        }
+        merge_stderr_into_stdout(&mut cmd);
         if let Some(logfile) = &logfile {
             cmd.arg("--logfile").arg(logfile);
         }
@@ -273,10 +283,14 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         };
         let mut p = Progress::new(self, logfile.clone());
         let finished = running.drive(self.ctx.cancel, |event| p.on_event(event));
-        append_bounded(&mut p.combined, p.masked.finish().as_bytes());
+        let rest = p.masked.finish();
+        p.add_combined(&rest);
         p.poll();
-        if let Some(text) = p.live.as_mut().and_then(LiveLines::flush) {
-            self.live_output(text);
+        if let Some((lines, filter)) = p.live.as_mut() {
+            if let Some(text) = lines.flush() {
+                self.live_output(filter.filter(&text));
+            }
+            filter.finish();
         }
         if let Some(logfile) = &logfile {
             let _ = std::fs::remove_file(logfile);
@@ -472,26 +486,16 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         }
     }
 
-    /// libtest prints failures' captured output at the end of the process.
+    /// Each failed test's output, once the process is over (the output of
+    /// a test may still arrive after its verdict).
     fn report_failure_output(&self, p: &Progress) {
         if p.failed.is_empty() {
             return;
         }
-        let stdout = String::from_utf8_lossy(&p.stdout);
-        let sections = libtest::failure_sections(&stdout, &self.names);
-        let all = String::from_utf8_lossy(&p.combined);
         for &idx in &p.failed {
-            // libtest prints no captured section under --nocapture: then
-            // the test's own output went through the pipes as it ran.
-            let output = match sections.get(&self.names[idx]) {
-                Some(s) => s.clone(),
-                None => raw_output(
-                    &all,
-                    idx.checked_sub(1).map(|i| &self.names[i]),
-                    self.names.get(idx + 1),
-                    self.ctx.redactor(),
-                ),
-            };
+            let output = (p.outputs)
+                .output_of(&p.combined, idx, self.ctx.redactor())
+                .unwrap_or_default();
             self.emit_event(RunEvent::FailureOutput {
                 binary: self.binary.id.clone(),
                 name: self.names[idx].clone(),
@@ -539,11 +543,16 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             // It died before a poll saw it start.
             self.emit_started(current);
         }
-        let since = output_of_running_test(
-            &p.combined[p.test_offset.min(p.combined.len())..],
-            &self.names[current],
-            self.ctx.redactor(),
-        );
+        let since = (p.outputs)
+            .output_of(&p.combined, current, self.ctx.redactor())
+            .unwrap_or_else(|| {
+                // It died before its marker came: what came after the last
+                // verdict.
+                tail(
+                    &p.combined[p.test_offset.min(p.combined.len())..],
+                    self.ctx.redactor(),
+                )
+            });
         let duration = p.test_start.elapsed();
         let (outcome, reason) = if killed == Some(KillReason::Timeout) {
             let limit = self.ctx.options.timeout.unwrap_or_default();
@@ -648,8 +657,11 @@ struct Progress<'p, 'c, 'a> {
     /// `stderr`.
     stdout_offset: usize,
     stderr_offset: usize,
-    /// Both streams in arrival order, each masked on its own first.
+    /// Both streams in arrival order, each masked on its own first (one
+    /// pipe: stdout only).
     combined: Vec<u8>,
+    /// Which test wrote which part of `combined`.
+    outputs: TestOutputs,
     /// What masks the streams before they meet in `combined`.
     masked: MaskedStreams,
     /// When the running test started, and where its output begins in `combined`.
@@ -663,8 +675,9 @@ struct Progress<'p, 'c, 'a> {
     /// Tests that ran to a verdict (passed or failed) in this process.
     ran: Vec<usize>,
     announced: Option<usize>,
-    /// `--no-capture`: output not yet shown (a line's beginning).
-    live: Option<LiveLines>,
+    /// `--no-capture`: output not yet shown (a line's beginning), and what
+    /// leaves out libtest's own lines.
+    live: Option<(LiveLines, LiveFilter)>,
     /// `--slow-timeout`: the running test's slow periods reported so far.
     slow: SlowClock,
     /// How long each test took (zero until its verdict).
@@ -684,6 +697,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             stdout_offset: 0,
             stderr_offset: 0,
             combined: Vec::new(),
+            outputs: TestOutputs::new(&process.names),
             masked: MaskedStreams::new(process.ctx.redactor()),
             test_start: Instant::now(),
             test_offset: 0,
@@ -691,7 +705,12 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             failed: Vec::new(),
             ran: Vec::new(),
             announced: None,
-            live: (process.ctx.options.live_output).then(|| LiveLines::new(process.ctx.redactor())),
+            live: (process.ctx.options.live_output).then(|| {
+                (
+                    LiveLines::new(process.ctx.redactor()),
+                    LiveFilter::new(&process.names),
+                )
+            }),
             slow: SlowClock::new(process.ctx.options.slow_timeout),
             took: vec![Duration::ZERO; process.names.len()],
             exit_clock: None,
@@ -715,10 +734,11 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
                     }
                 }
                 let masked = self.masked.push(stream, data);
-                let dropped = append_bounded(&mut self.combined, masked.as_bytes());
-                self.test_offset = self.test_offset.saturating_sub(dropped);
-                if let Some(text) = self.live.as_mut().and_then(|l| l.push(stream, data)) {
-                    self.process.live_output(text);
+                self.add_combined(&masked);
+                if let Some((lines, filter)) = self.live.as_mut() {
+                    if let Some(text) = lines.push(stream, data) {
+                        self.process.live_output(filter.filter(&text));
+                    }
                 }
             }
             Event::Tick => {}
@@ -741,6 +761,14 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
         let ctx = self.process.ctx;
         let clock = self.exit_clock.get_or_insert_with(|| ctx.stopwatch());
         (clock.elapsed() > limit).then_some(KillReason::Timeout)
+    }
+
+    /// Add masked output to `combined`; find the tests' markers in it.
+    fn add_combined(&mut self, masked: &str) {
+        let dropped = append_bounded(&mut self.combined, masked.as_bytes());
+        self.test_offset = self.test_offset.saturating_sub(dropped);
+        self.outputs.dropped(dropped);
+        self.outputs.scan(&self.combined);
     }
 
     /// `--slow-timeout`: say so when the running test passes another
