@@ -172,8 +172,6 @@ pub fn create(config: &ArchiveConfig) -> Result<ArchiveStats> {
                 *v = v.split(':').filter(keep).collect::<Vec<_>>().join(":");
             }
         }
-        // Set again by the running cargo-xdist, if at all.
-        b.env.retain(|(k, _)| k != "LLVM_PROFILE_FILE");
     }
     let mut listings: Vec<Option<Vec<TestCase>>> = vec![Some(Vec::new()); binaries.len()];
     let listing = list::list_all(&built, &crate::signal::Cancel::default(), None);
@@ -372,11 +370,8 @@ pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutpu
             .into());
         }
     }
-    if let Some(pattern) = coverage {
-        for b in &mut binaries {
-            b.env
-                .push(("LLVM_PROFILE_FILE".into(), pattern.to_string()));
-        }
+    for b in &mut binaries {
+        b.profile = coverage.map(String::from);
     }
     // The archived listings become the extracted binaries' cached ones.
     let cache = list::cache::ListCache::new(&remap.target.1);

@@ -29,7 +29,6 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use crate::build::BuildOutput;
 use crate::scratch::Json;
 
 /// Runs a moving average spans.
@@ -42,11 +41,11 @@ pub const MAX_ENTRIES: usize = 200_000;
 const VERSION: u32 = 1;
 
 /// Where the store lives: `explicit` (`--durations-file`), else
-/// `<target dir>/xdist/durations.json`.
-pub fn path(explicit: Option<&Utf8Path>, build: &BuildOutput) -> Utf8PathBuf {
+/// `<target_dir>/xdist/durations.json` (the build's target directory).
+pub fn path(explicit: Option<&Utf8Path>, target_dir: &Utf8Path) -> Utf8PathBuf {
     match explicit {
         Some(p) => p.to_path_buf(),
-        None => build.target_dir.join("xdist").join("durations.json"),
+        None => target_dir.join("xdist").join("durations.json"),
     }
 }
 

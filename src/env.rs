@@ -1,13 +1,43 @@
 //! The one place where a test process's command and environment are
 //! assembled: the binary's cargo environment, then the worker's variables
-//! (XDIST_*, the per-worker DATABASE_URL, `--worker-env`), then the
-//! working directory. Listing and running both start processes from here.
+//! (XDIST_*, the per-worker DATABASE_URL, `--worker-env`), then, under
+//! `--coverage`, where the process writes its profile, then the working
+//! directory. Listing and running both start processes from here.
+//!
+//! A side module: it imports no stage and takes plain inputs (a program,
+//! its directory and variables, a [`WorkerSlot`]); the build stage's test
+//! binaries come in through the [`Executable`] trait, which build
+//! implements. So build may use it too (for cargo's own profile under
+//! `--coverage`).
+//!
+//! `LLVM_PROFILE_FILE` is set here only, once per command, by
+//! [`set_profile`], to the one pattern chosen for the process: its own (a
+//! libtest process's, from the runner), else its worker's
+//! ([`RunIdentity::profile`]: custom harnesses), else its binary's
+//! ([`Executable::profile`]: listing, where the profile is discarded).
+//! Without `--coverage` none is set and the user's own value passes
+//! through.
 
 use std::process::Command;
 
 use camino::Utf8Path;
 
-use crate::build::TestBinary;
+/// The variable that tells an instrumented process where to write its
+/// coverage profile.
+const PROFILE_VAR: &str = "LLVM_PROFILE_FILE";
+
+/// A test executable as its processes need it (the build's test binaries).
+pub trait Executable {
+    /// The executable's path.
+    fn program(&self) -> &str;
+    /// Where it runs (its package root, as under `cargo test`).
+    fn cwd(&self) -> &Utf8Path;
+    /// The variables `cargo test` would give it.
+    fn cargo_env(&self) -> &[(String, String)];
+    /// `--coverage`: the profile pattern of its processes that are given
+    /// none of their own or of their worker's.
+    fn profile(&self) -> Option<&str>;
+}
 
 /// A worker's identity and the variables it adds to every process it runs.
 #[derive(Debug, Clone)]
@@ -16,6 +46,9 @@ pub struct WorkerSlot {
     pub name: String,
     /// Variables set for every process this worker starts.
     pub env: Vec<(String, String)>,
+    /// `--coverage`: the profile pattern of this worker's processes that
+    /// are not given their own.
+    pub profile: Option<String>,
 }
 
 /// Variables shared by all workers of one run.
@@ -26,6 +59,9 @@ pub struct RunIdentity {
     pub worker_count: usize,
     /// `--worker-env KEY=TEMPLATE` pairs.
     pub worker_env: Vec<(String, String)>,
+    /// `--coverage`: the template (as `--worker-env`'s) of each worker's
+    /// profile pattern.
+    pub profile: Option<String>,
 }
 
 impl RunIdentity {
@@ -34,6 +70,7 @@ impl RunIdentity {
             run_id: run_id.to_string(),
             worker_count,
             worker_env: worker_env.to_vec(),
+            profile: None,
         }
     }
 }
@@ -58,7 +95,8 @@ impl WorkerSlot {
         if let Some((key, url)) = db {
             env.push((key, url));
         }
-        WorkerSlot { name, env }
+        let profile = (run.profile.as_ref()).map(|t| expand_template(t, index, run));
+        WorkerSlot { name, env, profile }
     }
 }
 
@@ -90,22 +128,33 @@ pub fn expand_template(template: &str, index: Option<usize>, run: &RunIdentity) 
 }
 
 /// A command for `binary` with the environment `cargo test` would give it,
-/// plus the worker's variables, run in the package root.
-pub fn test_command(binary: &TestBinary, slot: Option<&WorkerSlot>) -> Command {
+/// plus the worker's variables, run in the package root. `own_profile`:
+/// the process's own profile pattern (a libtest process under
+/// `--coverage`).
+pub fn test_command(
+    binary: &impl Executable,
+    slot: Option<&WorkerSlot>,
+    own_profile: Option<&str>,
+) -> Command {
+    let worker_profile = slot.and_then(|s| s.profile.as_deref());
+    let profile = own_profile.or(worker_profile).or(binary.profile());
     command(
-        binary.path.as_str(),
-        &binary.manifest_dir,
-        &binary.env,
+        binary.program(),
+        binary.cwd(),
+        binary.cargo_env(),
         slot,
+        profile,
     )
 }
 
-/// A command for `program` in `cwd` with `env`, then the worker's variables.
+/// A command for `program` in `cwd` with `env`, then the worker's
+/// variables, then `profile` as the coverage profile pattern.
 pub fn command(
     program: &str,
     cwd: &Utf8Path,
     env: &[(String, String)],
     slot: Option<&WorkerSlot>,
+    profile: Option<&str>,
 ) -> Command {
     let mut cmd = Command::new(program);
     cmd.current_dir(cwd);
@@ -113,7 +162,16 @@ pub fn command(
     if let Some(slot) = slot {
         cmd.envs(slot.env.iter().map(|(k, v)| (k, v)));
     }
+    set_profile(&mut cmd, profile);
     cmd
+}
+
+/// Under `--coverage` (`profile` given), where `cmd`'s instrumented
+/// processes write their profiles; the last word on the variable.
+pub fn set_profile(cmd: &mut Command, profile: Option<&str>) {
+    if let Some(pattern) = profile {
+        cmd.env(PROFILE_VAR, pattern);
+    }
 }
 
 /// A fresh random run id: a uuid4 in 32 hex digits, as pytest-xdist's
@@ -138,6 +196,7 @@ mod tests {
                 ("PORT".into(), "80{worker_index}0".into()),
                 ("TAG".into(), "{worker}-{worker_count}-{run_id}".into()),
             ],
+            profile: None,
         }
     }
 
@@ -173,6 +232,51 @@ mod tests {
                 .all(|(k, _)| k != "XDIST_WORKER" && k != "XDIST_WORKER_COUNT")
         );
         assert_eq!(slot.name, "main");
+    }
+
+    struct Binary(Option<&'static str>);
+    impl Executable for Binary {
+        fn program(&self) -> &str {
+            "/bin/true"
+        }
+        fn cwd(&self) -> &Utf8Path {
+            Utf8Path::new("/")
+        }
+        fn cargo_env(&self) -> &[(String, String)] {
+            &[]
+        }
+        fn profile(&self) -> Option<&str> {
+            self.0
+        }
+    }
+
+    /// Every value `cmd` sets `LLVM_PROFILE_FILE` to (the last one wins).
+    fn profiles(cmd: &Command) -> Vec<String> {
+        cmd.get_envs()
+            .filter(|(k, _)| *k == PROFILE_VAR)
+            .filter_map(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_process_gets_one_profile_its_own_else_its_workers_else_its_binarys() {
+        let mut identity = run();
+        identity
+            .worker_env
+            .push(("LLVM_PROFILE_FILE".into(), "user-{worker}".into()));
+        identity.profile = Some("/p/xdist-{worker}-%p%c.profraw".into());
+        let slot = WorkerSlot::new(Some(1), &identity, None);
+        let listing = Binary(Some("/discard/%p-%m.profraw"));
+        let own = Some("/p/xdist-gw1-7-%p%c.profraw");
+        let cmd = test_command(&listing, Some(&slot), own);
+        assert_eq!(profiles(&cmd), ["/p/xdist-gw1-7-%p%c.profraw"]);
+        let cmd = test_command(&listing, Some(&slot), None);
+        assert_eq!(profiles(&cmd), ["/p/xdist-gw1-%p%c.profraw"]);
+        let cmd = test_command(&listing, None, None);
+        assert_eq!(profiles(&cmd), ["/discard/%p-%m.profraw"]);
+        // Without --coverage the user's own value passes through.
+        let slot = WorkerSlot::new(Some(1), &run(), None);
+        assert!(profiles(&test_command(&Binary(None), Some(&slot), None)).is_empty());
     }
 
     #[test]

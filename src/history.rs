@@ -9,6 +9,10 @@
 //! ran is recorded if it failed and dropped if it passed; the record of a
 //! test that did not run (filtered out, ignored, or not reached by a run
 //! that was interrupted or stopped by `-x`/`--maxfail`) stays as it was.
+//!
+//! A side module: it takes paths and results, not the stages' types;
+//! [`crate::plan::last_failures`] reads it for `--lf`/`--ff`, and
+//! [`crate::report::last_failed::save`] writes it after the run.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,11 +20,7 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use crate::build::BuildOutput;
-use crate::config::LastFailed;
-use crate::event::{Outcome, TestId};
-use crate::plan::{LISTING, LastFailures};
-use crate::report::RunSummary;
+use crate::event::{LISTING, Outcome, TestId, TestResult};
 use crate::scratch::Json;
 
 /// The record's format version.
@@ -39,41 +39,36 @@ pub fn path(target_directory: &Utf8Path) -> Utf8PathBuf {
     target_directory.join("xdist").join("last-failed.json")
 }
 
-/// The failures recorded for `build`'s workspace, for `mode` (nothing is
-/// read when it is off). A record that cannot be read selects nothing and
-/// says why.
-pub fn load(build: &BuildOutput, mode: LastFailed) -> LastFailures {
-    let mut last = LastFailures {
-        mode,
-        ..Default::default()
-    };
-    if mode == LastFailed::Off {
-        return last;
-    }
-    match read(&path(&build.target_directory)) {
-        Ok(mut record) => {
-            last.tests = (record.workspaces)
-                .remove(build.workspace_root.as_str())
-                .unwrap_or_default();
-        }
-        Err(e) => last.unreadable = Some(format!("{e:#}")),
-    }
-    last
+/// The tests recorded as failed in the last run of the workspace at
+/// `workspace_root` whose target directory is `target_directory`. A record
+/// that cannot be read is an error that says why.
+pub fn load(target_directory: &Utf8Path, workspace_root: &Utf8Path) -> Result<BTreeSet<TestId>> {
+    let mut record = read(&path(target_directory))?;
+    Ok((record.workspaces)
+        .remove(workspace_root.as_str())
+        .unwrap_or_default())
 }
 
 /// Record this run's failures (and, under `--flaky-fails`, its flaky
-/// tests) for `build`'s workspace, keeping what is known of the tests that
-/// did not run.
-pub fn save(build: &BuildOutput, summary: &RunSummary, flaky_fails: bool) -> Result<()> {
-    let file = path(&build.target_directory);
+/// tests) for the workspace at `workspace_root`, keeping what is known of
+/// the tests that did not run. `relisted`: the ids of the binaries that
+/// were listed again (their old listing failure goes).
+pub fn save(
+    target_directory: &Utf8Path,
+    workspace_root: &Utf8Path,
+    relisted: &[&str],
+    results: &[TestResult],
+    flaky_fails: bool,
+) -> Result<()> {
+    let file = path(target_directory);
     let dir = file.parent().expect("the record is in a directory");
     let _lock = crate::scratch::lock(&dir.join("last-failed.lock"))?;
     // A record that cannot be read is replaced by this run's.
     let mut record = read(&file).unwrap_or_default();
     record.version = VERSION;
-    let root = build.workspace_root.to_string();
+    let root = workspace_root.to_string();
     let mut failed = record.workspaces.remove(&root).unwrap_or_default();
-    update(&mut failed, build, summary, flaky_fails);
+    update(&mut failed, relisted, results, flaky_fails);
     if !failed.is_empty() {
         record.workspaces.insert(root, failed);
     }
@@ -83,19 +78,19 @@ pub fn save(build: &BuildOutput, summary: &RunSummary, flaky_fails: bool) -> Res
 /// Apply this run's verdicts to one workspace's failed tests.
 fn update(
     failed: &mut BTreeSet<TestId>,
-    build: &BuildOutput,
-    summary: &RunSummary,
+    relisted: &[&str],
+    results: &[TestResult],
     flaky_fails: bool,
 ) {
     // Every built binary was listed again: its old listing failure goes
     // (this run's, if any, is among the results).
-    for b in &build.binaries {
+    for binary in relisted {
         failed.remove(&TestId {
-            binary: b.id.clone(),
+            binary: binary.to_string(),
             name: LISTING.into(),
         });
     }
-    for r in &summary.results {
+    for r in results {
         if r.outcome == Outcome::Skipped {
             continue;
         }
@@ -127,7 +122,18 @@ fn read(file: &Utf8Path) -> Result<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::TestResult;
+    use crate::build::BuildOutput;
+    use crate::config::LastFailed;
+    use crate::event::RunSummary;
+    use crate::plan::LastFailures;
+
+    // The record as the pipeline reads and writes it.
+    fn load(b: &BuildOutput, mode: LastFailed) -> LastFailures {
+        crate::plan::last_failures(b, mode)
+    }
+    fn save(b: &BuildOutput, summary: &RunSummary, flaky_fails: bool) -> Result<()> {
+        crate::report::last_failed::save(b, summary, flaky_fails)
+    }
 
     fn build(dir: &Utf8Path, root: &str) -> BuildOutput {
         BuildOutput {

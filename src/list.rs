@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::build::{BuildOutput, TestBinary};
 use crate::env::test_command;
 use crate::error::describe_status;
-use crate::run::process::{self, KillReason};
+use crate::process::{self, KillReason};
 use crate::signal::Cancel;
 
 /// How long a binary may take to list its tests when `--timeout` is not
@@ -204,7 +204,7 @@ fn run_list(
     unstable: bool,
     limits: &Limits,
 ) -> Result<(bool, String)> {
-    let mut cmd = test_command(binary, None);
+    let mut cmd = test_command(binary, None, None);
     cmd.args(args);
     if unstable {
         // Only the listing child gets this: the tests themselves never see it.

@@ -19,7 +19,7 @@ use cargo_xdist::list::{self, Listing};
 use cargo_xdist::report::terminal::Timing;
 use cargo_xdist::report::{self, EventSink};
 use cargo_xdist::run::{self, RunOptions};
-use cargo_xdist::{archive, durations, history, plan, schedule, signal};
+use cargo_xdist::{archive, durations, plan, schedule, signal};
 
 fn main() {
     // Started by cargo as its RUSTDOC, for a `--doc` unit (see run::doctest).
@@ -104,15 +104,14 @@ fn run_command(args: RunArgs) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     coverage.as_mut().map(Session::ready).transpose()?;
-    let last = history::load(&built, config.last_failed);
+    let last = plan::last_failures(&built, config.last_failed);
     let (dist, groups) = (config.dist, &config.groups);
     let plan = plan::plan(dist, groups, &built, listing, &config.filters, &last);
     let note = plan.note.clone();
     let work = schedule::schedule(&config, &built, plan);
     (work.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
-    let profiles = coverage.as_ref().map(Session::worker_env);
-    identity.worker_env.extend(profiles);
+    identity.profile = coverage.as_ref().map(Session::worker_profile);
     let slots = env::worker_slots(&identity, &|k| databases.as_ref().map(|d| d.worker_env(k)));
     let (collector, terminal, mut reporters) = report::reporters(&config.report, &built, &run_id);
     let rec = Arc::new(report::recorder::Recorder::new(work.store.clone(), &built));
@@ -136,8 +135,8 @@ fn run_command(args: RunArgs) -> Result<i32> {
     // the database cleanup; it still makes the run fail. Coverage is
     // reported when tests failed too; the exit code still says they failed.
     let junit = (config.report.junit.as_ref()).map(|p| report::junit::write(p, &summary, &run_id));
-    let coverage = coverage.map(|c| c.finish(&built));
-    let recorded = history::save(&built, &summary, config.flaky_fails);
+    let coverage = coverage.map(|c| c.finish(&built.coverage_input()));
+    let recorded = report::last_failed::save(&built, &summary, config.flaky_fails);
     let report_failed = report::failed(junit.as_ref(), "the JUnit report")
         | report::failed(coverage.as_ref(), "the coverage report")
         | report::failed(Some(&recorded), "the last-failed record");

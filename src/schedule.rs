@@ -137,7 +137,7 @@ fn estimates(
     explicit: Option<&Utf8Path>,
     build: &BuildOutput,
 ) -> (Utf8PathBuf, Estimates, Vec<String>) {
-    let store = durations::path(explicit, build);
+    let store = durations::path(explicit, &build.target_dir);
     let (history, warning) = Durations::load(&store);
     let estimates = Estimates::new(&history, build);
     (store, estimates, warning.into_iter().collect())
@@ -663,6 +663,7 @@ mod tests {
             src_path: "/w/alpha/tests/api.rs".into(),
             custom_harness: false,
             env: vec![],
+            profile: None,
         };
         let build = BuildOutput {
             binaries: vec![bin],

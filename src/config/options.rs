@@ -5,7 +5,7 @@
 use camino::Utf8PathBuf;
 
 use crate::cli::BuildArgs;
-use crate::coverage::spec::ReportSpec;
+pub use crate::coverage::CoverageOptions;
 
 /// What cargo builds: passed through to `cargo test --no-run` (and to
 /// `cargo test --doc` for doctests).
@@ -188,15 +188,4 @@ pub enum LastFailed {
     Only,
     /// `--ff`: the tests that failed last time first, then the rest.
     First,
-}
-
-/// What `--coverage` reports.
-#[derive(Debug, Clone)]
-pub struct CoverageOptions {
-    /// `--cov-report` specs, checked; `term` when none was given.
-    pub reports: Vec<ReportSpec>,
-    /// Fail when line coverage is below this percentage.
-    pub fail_under: Option<f64>,
-    /// Extra file-name regexes to leave out of the report.
-    pub ignore: Vec<String>,
 }

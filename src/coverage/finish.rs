@@ -5,11 +5,26 @@
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
+use super::CoverageOptions;
 use super::instrument::Profiles;
 use super::report::{self, ExportInput, FailUnder, IgnoreInputs};
 use super::tools::{LlvmTools, ToolError};
-use crate::build::BuildOutput;
-use crate::config::CoverageOptions;
+
+/// What the coverage step needs of the build: plain paths (the build stage
+/// fills it in, see `BuildOutput::coverage_input`).
+#[derive(Debug, Clone, Default)]
+pub struct Built {
+    /// The workspace the reports name files in.
+    pub workspace_root: Utf8PathBuf,
+    /// The instrumented build's target directory; none: the build was not
+    /// instrumented.
+    pub target_dir: Option<Utf8PathBuf>,
+    /// `--archive-file`: the workspace root and target directory the
+    /// archive was built at, the paths its coverage maps name.
+    pub built_at: Option<(Utf8PathBuf, Utf8PathBuf)>,
+    /// Every instrumented executable: the test binaries, then the rest.
+    pub objects: Vec<Utf8PathBuf>,
+}
 
 /// What the coverage step produced.
 #[derive(Debug)]
@@ -55,7 +70,7 @@ impl Session {
         Ok(())
     }
 
-    /// `LLVM_PROFILE_FILE` for processes whose profile does not count.
+    /// The profile pattern of processes whose profile does not count.
     pub fn discard_pattern(&self) -> String {
         self.profiles.discard_pattern()
     }
@@ -65,15 +80,15 @@ impl Session {
         self.profiles.paths()
     }
 
-    /// The `--worker-env` pair that gives each worker's processes their
-    /// own profiles.
-    pub fn worker_env(&self) -> (String, String) {
-        let pattern = self.profiles.worker_pattern("{worker}");
-        ("LLVM_PROFILE_FILE".into(), pattern)
+    /// The template (`{worker}` stands for the worker's name) of the
+    /// profile pattern that gives each worker's processes their own
+    /// profiles (see [`crate::env`]).
+    pub fn worker_profile(&self) -> String {
+        self.profiles.worker_pattern("{worker}")
     }
 
     /// Merge, export and report the run's profiles.
-    pub fn finish(mut self, build: &BuildOutput) -> Result<CoverageOutcome> {
+    pub fn finish(mut self, build: &Built) -> Result<CoverageOutcome> {
         self.ready()?;
         let tools = self.tools.as_ref().context("no LLVM tools")?;
         finish(&self.opts, tools, &self.profiles, build)
@@ -85,33 +100,28 @@ fn finish(
     opts: &CoverageOptions,
     tools: &LlvmTools,
     profiles: &Profiles,
-    build: &BuildOutput,
+    build: &Built,
 ) -> Result<CoverageOutcome> {
     let profraws = profiles.collected()?;
     let profdata = profiles.root().join("merged.profdata");
     let warnings = report::merge_profraw(tools, &profraws, &profdata, None)
         .context("merging the coverage profiles")?;
-    let target_dir = build
-        .instrumentation
-        .as_ref()
-        .map(|i| i.target_dir.clone())
-        .context("the build was not instrumented")?;
+    let target_dir = (build.target_dir.clone()).context("the build was not instrumented")?;
     // The coverage maps name the sources where they were built: from an
     // archive, its build machine's workspace and target dir; llvm-cov
     // filters on those paths, and the reports move them to the checkout.
     let (built_root, built_target) = match &build.built_at {
-        Some(at) => (&at.workspace_root, &at.target_dir),
+        Some((root, target)) => (root, target),
         None => (&build.workspace_root, &target_dir),
     };
     let mut ignore = IgnoreInputs::from_env(built_root, built_target);
     ignore.user = opts.ignore.clone();
     let ignore = report::ignore_filename_regexes(&ignore);
-    let mut objects: Vec<Utf8PathBuf> = build.binaries.iter().map(|b| b.path.clone()).collect();
-    objects.extend(build.other_executables.iter().cloned());
+    let objects = &build.objects;
     let input = ExportInput {
         tools,
         profdata: &profdata,
-        objects: &objects,
+        objects,
         ignore: &ignore,
         path_equivalence: (*built_root != build.workspace_root)
             .then_some((built_root.as_path(), build.workspace_root.as_path())),

@@ -17,8 +17,11 @@ pub mod instrument;
 pub mod invoke;
 pub mod lcov;
 pub mod merge;
+mod options;
 pub mod profdata;
 pub mod report;
 pub mod spec;
 pub mod summary;
 pub mod tools;
+
+pub use options::CoverageOptions;

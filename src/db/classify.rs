@@ -5,7 +5,7 @@
 use postgres::error::SqlState;
 
 use super::error::{DbError, error_chain, one_line};
-use super::workers::Settings;
+use super::settings::Settings;
 
 impl Settings {
     pub(super) fn redact(&self, text: &str) -> String {

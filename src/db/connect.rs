@@ -11,8 +11,8 @@ use postgres::{Client, NoTls};
 use super::classify::template_permission;
 use super::error::DbError;
 use super::options::UrlSource;
+use super::settings::Settings;
 use super::url::PgUrl;
-use super::workers::Settings;
 
 /// What [`Settings::check`] found.
 pub(super) struct Checked {

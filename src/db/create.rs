@@ -5,7 +5,7 @@ use postgres::Client;
 
 use super::error::DbError;
 use super::names::{is_marked, marks_base, worker_set_index};
-use super::workers::Settings;
+use super::settings::Settings;
 
 /// What one worker's database came to.
 pub(super) struct Outcome {

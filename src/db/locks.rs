@@ -9,7 +9,7 @@ use super::error::DbError;
 use super::names::{
     MAX_NAME_SETS, marks_base, name_set, set_worker_db_name, worker_db_name, worker_index,
 };
-use super::workers::Settings;
+use super::settings::Settings;
 
 /// First key of the advisory locks of name sets (`pg_advisory_lock(int,
 /// int)`): "xdsn". (Templates' locks have a class of their own.)

@@ -79,6 +79,7 @@ mod locks;
 pub mod names;
 mod options;
 mod overlap;
+mod settings;
 mod setup;
 mod sql;
 pub mod template;

@@ -117,3 +117,14 @@ impl std::fmt::Debug for DbOptions {
             .finish()
     }
 }
+
+/// What the cached template is built from, besides the setup command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Plan {
+    /// `--db-migrations`; empty: the workspace's `migrations/`, if any.
+    pub migrations: Vec<PathBuf>,
+    /// `--manifest-path`, to find the workspace.
+    pub manifest_path: Option<String>,
+    /// `--db-rebuild`.
+    pub rebuild: bool,
+}

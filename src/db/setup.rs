@@ -5,8 +5,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::error::{DbError, MESSAGE_TAIL_LINES, last_lines};
+use super::settings::Settings;
 use super::url::redact_secrets;
-use super::workers::Settings;
 
 impl Settings {
     /// Run `--db-setup` (if any) with `url` in the configured variable.
@@ -38,7 +38,7 @@ impl Settings {
         die_with_parent(&mut cmd);
         // In a process group of its own, which gets the signal that stops
         // the run and SIGKILL after the grace (as a test process does).
-        let result = crate::run::process::output(cmd, &self.cancel, Duration::MAX);
+        let result = crate::process::output(cmd, &self.cancel, Duration::MAX);
         let output = match result {
             Ok(output) => output,
             Err(e) => return Err(failed(format!("could not run sh: {e}"), "")),

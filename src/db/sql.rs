@@ -9,7 +9,7 @@ use super::budget::Budget;
 use super::classify::template_permission;
 use super::error::DbError;
 use super::names::is_marked;
-use super::workers::Settings;
+use super::settings::Settings;
 
 impl Settings {
     /// The server's connection slots: `max_connections`, the reserved ones

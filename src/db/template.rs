@@ -35,19 +35,10 @@ use super::locks::lock_key;
 use super::names::{
     TEMPLATE_HASH_LEN, base_marker, is_marked, marks_base, template_db_name, template_hash,
 };
-use super::workers::Settings;
+use super::settings::Settings;
 use crate::signal::Cancel;
 
-/// What the cached template is built from, besides the setup command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Plan {
-    /// `--db-migrations`; empty: the workspace's `migrations/`, if any.
-    pub migrations: Vec<PathBuf>,
-    /// `--manifest-path`, to find the workspace.
-    pub manifest_path: Option<String>,
-    /// `--db-rebuild`.
-    pub rebuild: bool,
-}
+pub(super) use super::options::Plan;
 
 /// First key of cargo-xdist's advisory locks (`pg_advisory_lock(int, int)`),
 /// so they cannot be taken for an application's own: "xdst".

@@ -5,22 +5,25 @@
 //! units are handed out is [`crate::schedule`]'s.
 //!
 //! `--lf` keeps only the tests that failed last time ([`LastFailures`],
-//! read by [`crate::history`]); `--ff` puts them in units of their own,
+//! read from [`crate::history`] by [`last_failures`]); `--ff` puts them in units of their own,
 //! [`Plan::first`], which are handed out before the rest. A custom-harness
 //! target is one test; a package's doctests are one unit, selected (or put
 //! first) as a whole when any of them failed.
 
 mod group;
 mod key;
+mod last_failed;
 mod partition;
 mod select;
 mod units;
 
+pub use crate::event::LISTING;
 pub use group::{group_key, xdist_group_of};
 pub use key::{GroupKey, Piece};
+pub use last_failed::last_failures;
 pub use partition::{Shards, keep_shard, list_shard, unit_key};
 pub use select::select;
-pub use units::{LISTING, LastFailures, Plan, TestGroup, WorkUnit, plan};
+pub use units::{LastFailures, Plan, TestGroup, WorkUnit, plan};
 
 #[cfg(test)]
 pub(crate) use units::tests;

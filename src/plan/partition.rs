@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::group::group_key;
-use super::units::{LISTING, Plan, WorkUnit};
+use super::units::{Plan, WorkUnit};
 use crate::build::BuildOutput;
 use crate::config::{DistMode, GroupRule, Partition, PartitionKind};
+use crate::event::LISTING;
 use crate::list::{ListFailure, TestCase};
 
 /// `--partition`: which shard each group, and each result known before the

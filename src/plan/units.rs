@@ -10,12 +10,8 @@ use super::key::GroupKey;
 use super::select::select;
 use crate::build::BuildOutput;
 use crate::config::{DistMode, Filters, GroupRule, LastFailed};
-use crate::event::{Outcome, TestId, TestResult};
+use crate::event::{LISTING, Outcome, TestId, TestResult};
 use crate::list::{CaseKind, Listing, TestCase};
-
-/// The name under which a binary that could not list its tests is
-/// reported (and recorded as failed).
-pub const LISTING: &str = "(listing)";
 
 /// Libtest tests of one binary that run together, in one process where
 /// nothing crashes, on one worker.
@@ -251,6 +247,7 @@ pub(crate) mod tests {
             src_path: Utf8PathBuf::from("/src/lib.rs"),
             custom_harness: false,
             env: vec![],
+            profile: None,
         }
     }
 

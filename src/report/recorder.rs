@@ -167,6 +167,7 @@ mod tests {
             src_path: "/w/alpha/src/lib.rs".into(),
             custom_harness: false,
             env: vec![],
+            profile: None,
         };
         let lib = b.clone();
         b.id = "alpha::test/api".into();

@@ -124,6 +124,7 @@ mod tests {
             src_path: Utf8PathBuf::from("/src/lib.rs"),
             custom_harness: custom,
             env: vec![],
+            profile: None,
         }
     }
 

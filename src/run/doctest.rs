@@ -34,12 +34,12 @@ use camino::Utf8PathBuf;
 use super::RunContext;
 use super::libtest::{self, Verdict};
 use super::output::{LiveLines, MaskedStreams, append_bounded, tail};
-use super::process::{self, Event, KillReason, Stream};
 use crate::build::{DocPackage, cargo_program};
 use crate::config::{Filters, IgnoredMode};
 use crate::env::{WorkerSlot, command};
 use crate::error::describe_status;
 use crate::event::{Outcome, RunEvent, TestResult};
+use crate::process::{self, Event, KillReason, Stream};
 
 /// Set for a `cargo test --doc` run: the directory of the package whose
 /// doctests run; rustdoc (cargo-xdist as [`rustdoc_shim`]) skips the others.
@@ -102,7 +102,8 @@ fn cargo_test_doc(
     package: &DocPackage,
     cwd: &camino::Utf8Path,
 ) -> std::process::Command {
-    let mut cmd = command(&cargo_program(), cwd, &[], Some(slot));
+    let profile = ctx.options.doc_profile.as_deref();
+    let mut cmd = command(&cargo_program(), cwd, &[], Some(slot), profile);
     cmd.envs(ctx.options.doc_env.iter().map(|(k, v)| (k, v)));
     if let Some(user) = std::env::var_os("RUSTDOC") {
         cmd.env(USER_RUSTDOC, user);

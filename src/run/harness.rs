@@ -4,12 +4,12 @@
 use std::time::Instant;
 
 use super::output::{LiveLines, MaskedStreams, append_bounded, merge_stderr_into_stdout, tail};
-use super::process::{self, Event, KillReason};
 use super::{RunContext, SlowClock};
 use crate::build::TestBinary;
 use crate::env::{WorkerSlot, test_command};
 use crate::error::describe_status;
 use crate::event::{Outcome, RunEvent, TestResult};
+use crate::process::{self, Event, KillReason};
 
 /// Run `binary` on `slot` and report it as one test named after its target;
 /// this is attempt `attempt` (`--retries`). Returns whether it failed and is
@@ -21,7 +21,7 @@ pub fn run(
     source_path: Option<String>,
     attempt: u32,
 ) -> bool {
-    let mut cmd = test_command(binary, Some(slot));
+    let mut cmd = test_command(binary, Some(slot), None);
     cmd.args(&ctx.options.harness_args);
     // Its output in the order it was written (stderr and stdout apart
     // would interleave as they happen to be read).

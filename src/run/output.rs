@@ -11,7 +11,7 @@
 //! a cut shows in no part.
 
 use super::libtest;
-use super::process::Stream;
+use crate::process::Stream;
 use crate::secrets::{Redactor, StreamRedactor};
 
 /// Most bytes of output kept for one failed test.
@@ -65,7 +65,7 @@ fn tail_of(text: &str, cut_in_front: bool, redactor: &Redactor) -> String {
 /// order it was written, and each chunk can be told to belong to the test
 /// that ran when it was written. Its stderr pipe closes unused.
 ///
-/// [`process::spawn`]: super::process::spawn
+/// [`process::spawn`]: crate::process::spawn
 pub fn merge_stderr_into_stdout(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     let merge = || {

@@ -22,7 +22,6 @@ use super::output::{
     LiveFilter, LiveLines, MaskedStreams, TestOutputs, append_bounded, merge_stderr_into_stdout,
     tail,
 };
-use super::process::{self, Event, Finished, KillReason, Stream};
 use super::{RunContext, SlowClock};
 use crate::build::{BuildOutput, TestBinary};
 use crate::env::{WorkerSlot, test_command};
@@ -30,6 +29,7 @@ use crate::error::describe_status;
 use crate::event::{Outcome, RunEvent, TestResult};
 use crate::list::TestCase;
 use crate::plan::WorkUnit;
+use crate::process::{self, Event, Finished, KillReason, Stream};
 use crate::signal::Stopwatch;
 
 /// Most names given to one libtest process (the rest go to the next).
@@ -249,12 +249,9 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
     fn run(&self) -> Vec<&'a TestCase> {
         let logfile =
             (self.ctx.verdicts == Channel::Logfile).then(|| self.ctx.logfile_path(&self.slot.name));
-        let mut cmd = test_command(self.binary, Some(self.slot));
-        let profile = self.ctx.options.coverage.as_ref().map(|paths| {
-            let n = self.ctx.next_process();
-            cmd.env("LLVM_PROFILE_FILE", paths.pattern(&self.slot.name, n));
-            (paths, n)
-        });
+        let profile = (self.ctx.options.coverage.as_ref()).map(|p| (p, self.ctx.next_process()));
+        let own = profile.map(|(paths, n)| paths.pattern(&self.slot.name, n));
+        let mut cmd = test_command(self.binary, Some(self.slot), own.as_deref());
         cmd.arg("--exact").args(&self.names);
         cmd.arg("--test-threads=1");
         // Each test's output as it was written, whichever way (print!, fd

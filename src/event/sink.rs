@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use super::Reporter;
-use crate::event::RunEvent;
+use super::{Reporter, RunEvent, RunSummary};
 use crate::secrets::Redactor;
 
 /// Reporters behind a redacting front.
@@ -41,7 +40,7 @@ impl EventSink {
     /// The run is over with `exit_code`: every reporter's last word. The
     /// summary is built from events that passed this sink, so it is
     /// redacted already.
-    pub fn finish(&self, summary: &super::RunSummary, exit_code: i32) {
+    pub fn finish(&self, summary: &RunSummary, exit_code: i32) {
         for r in &self.reporters {
             r.finish(summary, exit_code);
         }

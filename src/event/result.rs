@@ -1,10 +1,13 @@
 //! The data the runner reports as it goes ([`RunEvent`]) and the result of
-//! one test ([`TestResult`]). The runner emits these; reporters (report/)
-//! consume them. Plain data, no behaviour beyond constructors.
+//! one test ([`TestResult`]). Plain data, no behaviour beyond constructors.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+/// The name under which a binary that could not list its tests is
+/// reported (and recorded as failed).
+pub const LISTING: &str = "(listing)";
 
 /// How a test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

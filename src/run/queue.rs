@@ -1,0 +1,285 @@
+//! The queue workers take units from: shared, or a lane per worker when
+//! the schedule planned one from recorded durations.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use crate::plan::{GroupKey, TestGroup, WorkUnit};
+use crate::schedule::{Estimates, Order};
+
+/// The queue of units, each with its expected time: one lane all workers
+/// take from, or (a plan from recorded durations, [`Order::lanes`]) a lane
+/// per worker; a worker whose lane is empty takes the last (shortest)
+/// unit of the lane with the most expected work left. `load`-mode units
+/// (and in a planned lane, whole groups too) are handed out in batches of
+/// one binary's, expected to take about a quarter of the lane's work left
+/// per worker: large while much is left (fewer process starts), down to
+/// single units at the end (so the workers finish together); in a planned
+/// lane never less than [`MIN_BATCH_SECS`].
+pub(super) struct Queue {
+    lanes: Mutex<Vec<Lane>>,
+    workers: usize,
+}
+
+#[derive(Default)]
+struct Lane {
+    units: VecDeque<(f64, WorkUnit)>,
+    /// The expected time of everything in `units`.
+    left: f64,
+}
+
+/// Most tests in one batch.
+const MAX_BATCH: usize = 64;
+
+/// Units expected to take less than this together share one process in a
+/// planned lane: a process start (~3 ms for a debug test binary) would
+/// otherwise cost more than the tests.
+const MIN_BATCH_SECS: f64 = 0.02;
+
+impl Queue {
+    pub(super) fn new(order: Order, workers: usize, estimates: &Estimates) -> Self {
+        let workers = workers.max(1);
+        let planned = order.lanes.filter(|l| l.len() == order.units.len());
+        let mut lanes: Vec<Lane> = (0..planned.as_ref().map_or(1, |_| workers))
+            .map(|_| Lane::default())
+            .collect();
+        for (i, unit) in order.units.into_iter().enumerate() {
+            let lane = planned.as_ref().map_or(0, |p| p[i].min(workers - 1));
+            let secs = estimates.unit(&unit);
+            lanes[lane].left += secs;
+            lanes[lane].units.push_back((secs, unit));
+        }
+        Queue {
+            lanes: Mutex::new(lanes),
+            workers,
+        }
+    }
+
+    /// Worker `worker`'s next unit.
+    pub(super) fn next(&self, worker: usize) -> Option<WorkUnit> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        if lanes.len() == 1 {
+            let target = lanes[0].left / (self.workers * 4) as f64;
+            return lanes[0].take_batch(target, false);
+        }
+        let own = worker.min(lanes.len() - 1);
+        if !lanes[own].units.is_empty() {
+            let target = (lanes[own].left / 4.0).max(MIN_BATCH_SECS);
+            return lanes[own].take_batch(target, true);
+        }
+        let busiest = (0..lanes.len())
+            .filter(|&l| !lanes[l].units.is_empty())
+            .max_by(|&a, &b| lanes[a].left.total_cmp(&lanes[b].left))?;
+        let lane = &mut lanes[busiest];
+        let (secs, unit) = lane.units.pop_back()?;
+        lane.left -= secs;
+        Some(unit)
+    }
+}
+
+impl Lane {
+    /// The lane's first unit, with the same binary's next units in the
+    /// lane's (longest first) order while they fit `target` seconds: `load`
+    /// tests always, whole groups (`merge`: a worker's planned lane) too,
+    /// so that one process runs several small files' tests, each file
+    /// still whole in that one process. The shorter units further back
+    /// are left for the end, where they even out the workers' finish.
+    fn take_batch(&mut self, target: f64, merge: bool) -> Option<WorkUnit> {
+        let (mut secs, unit) = self.units.pop_front()?;
+        self.left -= secs;
+        let WorkUnit::Tests(mut first) = unit else {
+            return Some(unit);
+        };
+        if !first.batchable && !merge {
+            return Some(WorkUnit::Tests(first));
+        }
+        let fits = |g: &TestGroup| g.binary == first.binary && g.batchable == first.batchable;
+        let (mut i, mut units) = (0, 1);
+        while first.tests.len() < MAX_BATCH && i < self.units.len() {
+            let (t, unit) = &self.units[i];
+            let same = match unit {
+                WorkUnit::Tests(g) => fits(g) && first.tests.len() + g.tests.len() <= MAX_BATCH,
+                _ => false,
+            };
+            if !same {
+                i += 1;
+                continue;
+            }
+            let t = *t;
+            if secs + t > target {
+                break;
+            }
+            if let Some((_, WorkUnit::Tests(g))) = self.units.remove(i) {
+                first.tests.extend(g.tests);
+                secs += t;
+                self.left -= t;
+                units += 1;
+            }
+        }
+        if units > 1 {
+            first.tests.sort_by(|a, b| a.name.cmp(&b.name));
+            first.key = GroupKey::batch(first.key.binary(), units, !first.batchable);
+        }
+        Some(WorkUnit::Tests(first))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list::{CaseKind, TestCase};
+
+    fn single(name: &str) -> WorkUnit {
+        WorkUnit::Tests(TestGroup {
+            key: GroupKey::new("0", name),
+            binary: 0,
+            tests: vec![TestCase {
+                binary: 0,
+                name: name.into(),
+                ignored: false,
+                source_path: None,
+                line: None,
+                kind: CaseKind::Libtest,
+            }],
+            batchable: true,
+        })
+    }
+
+    /// The tests of each batch the queue hands out, in turn.
+    fn batches(queue: &Queue) -> Vec<Vec<String>> {
+        std::iter::from_fn(|| queue.next(0))
+            .map(|u| match u {
+                WorkUnit::Tests(g) => g.tests.into_iter().map(|t| t.name).collect(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    /// Each worker takes its own lane's units, longest first; a worker
+    /// whose lane is empty takes the last (shortest) unit of the lane with
+    /// the most expected work left; every unit is handed out once.
+    #[test]
+    fn planned_lanes_then_the_shortest_of_the_busiest_lane() {
+        let names = ["a", "b", "c", "d", "e", "f"];
+        let times: Vec<(&str, f64)> = names
+            .iter()
+            .copied()
+            .zip([4.0, 3.0, 2.0, 1.0, 0.5, 0.25])
+            .collect();
+        let est = Estimates::from_times(&[&times]);
+        // Single tests, not batchable (loadfile-like units).
+        let units = names.iter().map(|n| match single(n) {
+            WorkUnit::Tests(mut g) => {
+                g.batchable = false;
+                WorkUnit::Tests(g)
+            }
+            other => other,
+        });
+        let order = Order {
+            units: units.collect(),
+            lanes: Some(vec![0, 1, 1, 0, 1, 1]),
+        };
+        let queue = Queue::new(order, 2, &est);
+        let name = |u: Option<WorkUnit>| match u {
+            Some(WorkUnit::Tests(g)) => g.tests[0].name.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name(queue.next(1)), "b");
+        assert_eq!(name(queue.next(0)), "a");
+        assert_eq!(name(queue.next(0)), "d");
+        // Worker 0's lane is empty: lane 1 has c, e, f left; f is its last.
+        assert_eq!(name(queue.next(0)), "f");
+        assert_eq!(name(queue.next(1)), "c");
+        assert_eq!(name(queue.next(1)), "e");
+        assert!(queue.next(0).is_none() && queue.next(1).is_none());
+    }
+
+    /// In a planned lane, small whole groups of one binary share a process
+    /// (each group whole in it); another binary's group does not join.
+    #[test]
+    fn a_planned_lane_runs_small_groups_of_one_binary_in_one_process() {
+        let group = |binary: usize, key: &str, names: &[&str]| {
+            let tests = names.iter().map(|n| match single(n) {
+                WorkUnit::Tests(mut g) => {
+                    g.tests[0].binary = binary;
+                    g.tests.remove(0)
+                }
+                other => panic!("{other:?}"),
+            });
+            WorkUnit::Tests(TestGroup {
+                key: GroupKey::new(&binary.to_string(), key),
+                binary,
+                tests: tests.collect(),
+                batchable: false,
+            })
+        };
+        let times: Vec<(&str, f64)> = ["a1", "a2", "b1", "c1", "c2", "d1"]
+            .into_iter()
+            .zip([0.004, 0.004, 0.003, 0.002, 0.002, 0.003])
+            .collect();
+        let est = Estimates::from_times(&[&times, &[("x1", 0.001)]]);
+        let order = Order {
+            units: vec![
+                group(0, "a.rs", &["a2", "a1"]),
+                group(0, "b.rs", &["b1"]),
+                group(1, "x.rs", &["x1"]),
+                group(0, "c.rs", &["c1", "c2"]),
+                group(0, "d.rs", &["d1"]),
+            ],
+            lanes: Some(vec![0; 5]),
+        };
+        let queue = Queue::new(order, 2, &est);
+        let got: Vec<(String, Vec<String>)> = std::iter::from_fn(|| queue.next(0))
+            .map(|u| match u {
+                WorkUnit::Tests(g) => (
+                    g.key.to_string(),
+                    g.tests.into_iter().map(|t| t.name).collect(),
+                ),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "0 (batch of 4 groups)".to_string(),
+                    strings(&["a1", "a2", "b1", "c1", "c2", "d1"])
+                ),
+                ("1 x.rs".to_string(), strings(&["x1"])),
+            ]
+        );
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn load_batches_are_sized_by_expected_time() {
+        // One 4 s test, then twelve of 0.25 s, in longest-first order.
+        let names: Vec<String> = std::iter::once("a".to_string())
+            .chain((1..=12).map(|i| format!("t{i:02}")))
+            .collect();
+        let times: Vec<(&str, f64)> = (names.iter())
+            .map(|n| (n.as_str(), if n == "a" { 4.0 } else { 0.25 }))
+            .collect();
+        let est = Estimates::from_times(&[&times]);
+        let units = || names.iter().map(|n| single(n)).collect::<Vec<_>>();
+        // A batch aims at a quarter of the work left per worker: 1.75 s
+        // (the long test alone), 0.75 s (three), 0.5625 s (two), ...
+        let sizes: Vec<usize> = batches(&Queue::new(Order::shared(units()), 1, &est))
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [1, 3, 2, 1, 1, 1, 1, 1, 1, 1]);
+        // With nothing recorded every test is alike: the first batch is a
+        // quarter of the count (as by count), and every test is handed out.
+        let got = batches(&Queue::new(
+            Order::shared(units()),
+            1,
+            &Estimates::default(),
+        ));
+        assert_eq!(got[0].len(), 3);
+        assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 13);
+    }
+}
