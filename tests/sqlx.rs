@@ -267,7 +267,7 @@ fn db_clean_drops_the_test_databases_a_killed_run_left_and_only_those() {
 fn one_line_says_whether_the_setup_template_was_built_and_in_how_long_or_reused() {
     let server = pg_server();
     let url = create_base(&server, "app_tpl_note");
-    let built = sqlxapp(Sqlx::Pinned, &["-n", "2", "--db-setup", "true"])
+    let built = sqlxapp(Sqlx::Newest, &["-n", "2", "--db-setup", "true"])
         .env("DATABASE_URL", &url)
         .run();
     built.assert_code(0);
@@ -280,7 +280,7 @@ fn one_line_says_whether_the_setup_template_was_built_and_in_how_long_or_reused(
     };
     let line_built = line(&built, "note: built template app_tpl_note_xdist_tpl_");
     assert!(line_built.contains(" with --db-setup in "), "{line_built}");
-    let reused = sqlxapp(Sqlx::Pinned, &["-n", "2", "--db-setup", "true"])
+    let reused = sqlxapp(Sqlx::Newest, &["-n", "2", "--db-setup", "true"])
         .env("DATABASE_URL", &url)
         .run();
     reused.assert_code(0);
