@@ -294,3 +294,38 @@ fn one_line_says_whether_the_setup_template_was_built_and_in_how_long_or_reused(
     clean.assert_code(0);
     assert_eq!(databases(&server), ["app_tpl_note"], "{}", clean.ctx());
 }
+
+#[test]
+fn test_databases_a_template_records_are_not_the_runs() {
+    let server = pg_server();
+    let url = create_base(&server, "app_tpl_record");
+    // A template used with plain `cargo test`: its record names a test
+    // database made through it, which a failed test kept.
+    let mut admin = pg_admin(&server);
+    for sql in ["CREATE DATABASE app_dev", "CREATE DATABASE _sqlx_test_7"] {
+        admin.batch_execute(sql).unwrap();
+    }
+    let mut dev = Client::connect(&server.url("app_dev"), NoTls).unwrap();
+    dev.batch_execute(
+        "CREATE SCHEMA _sqlx_test; \
+         CREATE TABLE _sqlx_test.databases (db_name text primary key, test_path text not null, \
+         created_at timestamptz not null default now()); \
+         INSERT INTO _sqlx_test.databases (db_name, test_path) VALUES ('_sqlx_test_7', 'x::y'); \
+         CREATE SEQUENCE _sqlx_test.database_ids",
+    )
+    .unwrap();
+    drop(dev);
+    for version in [Sqlx::Newest, Sqlx::Pinned] {
+        let run = sqlxapp(version, &["-n", "2", "--db-template", "app_dev"])
+            .env("DATABASE_URL", &url)
+            .run();
+        run.assert_code(0);
+        run.assert_summary(TESTS, 0, 0);
+        assert_eq!(
+            databases(&server),
+            ["_sqlx_test_7", "app_dev", "app_tpl_record"],
+            "{}",
+            run.ctx()
+        );
+    }
+}

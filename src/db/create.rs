@@ -80,7 +80,7 @@ impl Settings {
             }
             if self.keep && self.reusable(comment.as_deref()) {
                 // Reused as it is, like pytest-django's --reuse-db.
-                return self.prepare_sqlx_if_wanted(name);
+                return self.prepare_sqlx(name, false);
             }
             // A dead run's: what sqlx made through it goes with it.
             let dropped = self.drop_sqlx_databases(client, name)?;
@@ -91,20 +91,13 @@ impl Settings {
         }
         self.create_database(client, name)?;
         *created = true;
+        self.prepare_sqlx(name, true)?;
         if self.cached.is_none() {
             // Else set up already, as a copy of the template.
             let url = self.base.worker_url_in(self.set, index);
             self.run_setup(&format!("worker gw{index}"), &url)?;
         }
-        self.prepare_sqlx_if_wanted(name)
-    }
-
-    /// [`Settings::prepare_sqlx`], when the workspace uses sqlx.
-    fn prepare_sqlx_if_wanted(&self, name: &str) -> Result<(), DbError> {
-        match self.sqlx {
-            true => self.prepare_sqlx(name),
-            false => Ok(()),
-        }
+        Ok(())
     }
 
     /// Whether a kept worker database (marked `comment`) may serve this

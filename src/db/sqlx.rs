@@ -23,6 +23,10 @@
 //! databases it records are dropped ([`Settings::drop_sqlx_databases`]):
 //! they are the run's. Only names sqlx makes (`_sqlx_test_...`) that carry
 //! no cargo-xdist marker are dropped, and never while a session uses one.
+//! A new worker database is a copy of a template, which may hold sqlx's
+//! record of databases made through the template itself: that copy of the
+//! record is emptied as soon as the worker database exists, so whatever it
+//! records later was made through it, by a run of this base.
 //!
 //! The schema is only made when the workspace's `Cargo.lock` names
 //! `sqlx-postgres` (or there is no `Cargo.lock` to tell): other suites'
@@ -88,13 +92,33 @@ fn sqlx_made(name: &str) -> bool {
 }
 
 impl Settings {
-    /// Give worker database `name` sqlx's schema and a sequence of ids of
-    /// its own (see the module docs). Idempotent: a kept database whose
-    /// sequence has its range already is left as it is.
-    pub(super) fn prepare_sqlx(&self, name: &str) -> Result<(), DbError> {
-        let (first, last) = id_range(name);
+    /// Make worker database `name` ready for `#[sqlx::test]`: when `fresh`
+    /// (just created, as a copy of a template), forget the test databases
+    /// the template's record names (they were made through another
+    /// database, not by this run); when the workspace uses sqlx, give it
+    /// sqlx's schema and a sequence of ids of its own (see the module
+    /// docs). Idempotent: a kept database whose sequence has its range
+    /// already is left as it is.
+    pub(super) fn prepare_sqlx(&self, name: &str, fresh: bool) -> Result<(), DbError> {
+        if !fresh && !self.sqlx {
+            return Ok(());
+        }
         let action = format!("prepare database \"{name}\" for #[sqlx::test]");
         let mut client = self.connect_db(name)?;
+        if fresh {
+            client
+                .batch_execute(
+                    "DO $$ BEGIN \
+                     IF to_regclass('_sqlx_test.databases') IS NOT NULL THEN \
+                     DELETE FROM _sqlx_test.databases; \
+                     END IF; END $$",
+                )
+                .map_err(|e| self.sql_error(e, &action))?;
+        }
+        if !self.sqlx {
+            return Ok(());
+        }
+        let (first, last) = id_range(name);
         let range: Option<(i64, i64)> = client
             .query_opt(
                 "SELECT seqmin, seqmax FROM pg_catalog.pg_sequence \
