@@ -55,10 +55,15 @@ pub fn clean(opts: &DbOptions) -> Result<Vec<String>, DbError> {
         // A run holding the set is using them: they are not leftovers.
         let dropped =
             settings.while_locked(&mut client, NAMES_LOCK, &name_set(base, set), |c| {
-                in_set
-                    .iter()
-                    .try_for_each(|name| settings.drop_database(c, name))?;
-                Ok(in_set)
+                let mut dropped = Vec::new();
+                for name in in_set {
+                    // What sqlx made through it (failed or killed tests'
+                    // databases) first: only its record names them.
+                    dropped.extend(settings.drop_sqlx_databases(c, &name)?);
+                    settings.drop_database(c, &name)?;
+                    dropped.push(name);
+                }
+                Ok(dropped)
             })?;
         names.extend(dropped.unwrap_or_default());
     }

@@ -80,18 +80,24 @@ impl Settings {
             }
             if self.keep && self.reusable(comment.as_deref()) {
                 // Reused as it is, like pytest-django's --reuse-db.
-                return Ok(());
+                return self.prepare_sqlx(name, false);
+            }
+            // A dead run's: what sqlx made through it goes with it.
+            let dropped = self.drop_sqlx_databases(client, name)?;
+            if let Some(note) = super::sqlx::dropped_note(&dropped) {
+                eprintln!("{note}");
             }
             self.drop_database(client, name)?;
         }
         self.create_database(client, name)?;
         *created = true;
-        if self.cached.is_some() {
-            // Set up already, as a copy of the template.
-            return Ok(());
+        self.prepare_sqlx(name, true)?;
+        if self.cached.is_none() {
+            // Else set up already, as a copy of the template.
+            let url = self.base.worker_url_in(self.set, index);
+            self.run_setup(&format!("worker gw{index}"), &url)?;
         }
-        let url = self.base.worker_url_in(self.set, index);
-        self.run_setup(&format!("worker gw{index}"), &url)
+        Ok(())
     }
 
     /// Whether a kept worker database (marked `comment`) may serve this
@@ -119,16 +125,25 @@ impl Settings {
 
     /// Drop `name`, first making sure it is one of the worker databases of
     /// this run's name set and carries this run's marker (which names the
-    /// base and the run). Gone already is fine.
-    pub(super) fn drop_if_ours(&self, client: &mut Client, name: &str) -> Result<(), DbError> {
+    /// base and the run), and before it the test databases sqlx recorded
+    /// in it, whose names it returns. Gone already is fine.
+    pub(super) fn drop_if_ours(
+        &self,
+        client: &mut Client,
+        name: &str,
+    ) -> Result<Vec<String>, DbError> {
         let base = self.base.database();
         let in_set = worker_set_index(base, name).is_some_and(|(set, _)| set == self.set);
         if name == base || !in_set {
-            return Ok(());
+            return Ok(Vec::new());
         }
         match self.existing_comment(client, name)? {
-            Some(Some(comment)) if comment == self.marker => self.drop_database(client, name),
-            _ => Ok(()),
+            Some(Some(comment)) if comment == self.marker => {
+                let dropped = self.drop_sqlx_databases(client, name)?;
+                self.drop_database(client, name)?;
+                Ok(dropped)
+            }
+            _ => Ok(Vec::new()),
         }
     }
 }

@@ -21,6 +21,10 @@
 //! 5. [`clean`] (`cargo xdist db clean`): drop marked leftovers of earlier
 //!    runs and the cached templates.
 //!
+//! Worker databases are ready for `#[sqlx::test]` of any sqlx version, and
+//! the test databases sqlx made through one are dropped with it: see
+//! [`sqlx`].
+//!
 //! # Runs at the same time on one base
 //!
 //! Worker K's database is `<base>_gwK` for the first run on a base; a run
@@ -63,7 +67,8 @@
 //! (libpq's defaults from the environment, connecting, the checks before
 //! the build), `classify` (failures as [`DbError`]s), `sql` (the
 //! statements), `create` (creating, reusing and dropping worker databases),
-//! `setup` (running `--db-setup`), `locks` (advisory locks, the name set a
+//! `setup` (running `--db-setup`), [`sqlx`] (`#[sqlx::test]`'s schema and
+//! test databases), `locks` (advisory locks, the name set a
 //! run holds), [`names`] (database names, name sets, markers), [`url`],
 //! [`template`], [`ephemeral`], [`budget`], `clean` ([`clean()`]) and
 //! `overlap` ([`create_while`]).
@@ -82,6 +87,7 @@ mod overlap;
 mod settings;
 mod setup;
 mod sql;
+pub mod sqlx;
 pub mod template;
 pub mod url;
 mod workers;

@@ -41,6 +41,11 @@ pub(super) struct Settings {
     /// cheap, so databases are copied with `STRATEGY FILE_COPY`.
     pub(super) fsync_off: bool,
     pub(super) secrets: Vec<String>,
+    /// `--manifest-path`, to find the workspace's root.
+    pub(super) manifest_path: Option<String>,
+    /// Give each worker database sqlx's schema and a sequence of its own
+    /// (see [`super::sqlx`]); decided in `WorkerDatabases::create`.
+    pub(super) sqlx: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -72,6 +77,7 @@ impl std::fmt::Debug for Settings {
             .field("user", &self.user)
             .field("maintenance_db", &self.maintenance_db)
             .field("server_version", &self.server_version)
+            .field("sqlx", &self.sqlx)
             .field(
                 "secrets",
                 &format_args!("[{} redacted]", self.secrets.len()),

@@ -25,7 +25,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::Client;
 use sha2::{Digest, Sha256};
@@ -156,6 +156,21 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), DbError> 
     Ok(())
 }
 
+/// The line that says the template was built, and in how long.
+fn built_note(name: &str, took: Duration) -> String {
+    format!(
+        "note: built template {name} with --db-setup in {:.1}s (reused while the setup command and migrations stay the same)",
+        took.as_secs_f64()
+    )
+}
+
+/// The line that says the template was reused.
+fn reused_note(name: &str) -> String {
+    format!(
+        "note: reused template {name}: the setup command and migrations are unchanged (--db-rebuild builds it again)"
+    )
+}
+
 fn unreadable(path: &Path, e: &std::io::Error) -> DbError {
     DbError::Migrations {
         path: path.display().to_string(),
@@ -169,6 +184,13 @@ fn unreadable(path: &Path, e: &std::io::Error) -> DbError {
 /// milliseconds), and runs while cargo builds. When cargo cannot name it,
 /// the build will say why; there is no default then.
 pub fn default_migrations(manifest_path: Option<&str>) -> Option<PathBuf> {
+    let dir = workspace_root(manifest_path)?.join("migrations");
+    dir.is_dir().then_some(dir)
+}
+
+/// The root directory of the workspace of `manifest_path` (or of the
+/// current directory), as cargo finds it.
+pub fn workspace_root(manifest_path: Option<&str>) -> Option<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
     cmd.args(["locate-project", "--workspace", "--message-format", "plain"]);
@@ -184,8 +206,7 @@ pub fn default_migrations(manifest_path: Option<&str>) -> Option<PathBuf> {
         return None;
     }
     let manifest = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-    let dir = manifest.parent()?.join("migrations");
-    dir.is_dir().then_some(dir)
+    Some(manifest.parent()?.to_path_buf())
 }
 
 impl Settings {
@@ -215,7 +236,10 @@ impl Settings {
             || eprintln!("note: waiting for another cargo xdist run to build template {name}"),
         )?;
         match self.existing_comment(&mut lock, &name)? {
-            Some(Some(comment)) if comment == ready && !plan.rebuild => return Ok((name, lock)),
+            Some(Some(comment)) if comment == ready && !plan.rebuild => {
+                eprintln!("{}", reused_note(&name));
+                return Ok((name, lock));
+            }
             // Half built by a run that died, rebuilt on request, or (an
             // astronomically unlikely) other key with the same name.
             Some(comment) if marks_base(comment.as_deref(), base) => {
@@ -236,6 +260,7 @@ impl Settings {
             }
             None => {}
         }
+        let started = Instant::now();
         self.create_marked(&mut lock, &name, None, &format!("{ready} (building)"))?;
         let url = self.base.with_database(&name);
         if let Err(e) = self.run_setup(&format!("the template database {name}"), &url) {
@@ -244,6 +269,7 @@ impl Settings {
             return Err(e);
         }
         self.mark(&mut lock, &name, &ready)?;
+        eprintln!("{}", built_note(&name, started.elapsed()));
         Ok((name, lock))
     }
 
@@ -274,6 +300,21 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_says_built_in_how_long_or_reused() {
+        let built = built_note("app_xdist_tpl_ab12", Duration::from_millis(1234));
+        assert!(
+            built.starts_with("note: built template app_xdist_tpl_ab12 with --db-setup in 1.2s"),
+            "{built}"
+        );
+        let reused = reused_note("app_xdist_tpl_ab12");
+        assert!(
+            reused.starts_with("note: reused template app_xdist_tpl_ab12:"),
+            "{reused}"
+        );
+        assert!(!built.contains('\n') && !reused.contains('\n'));
+    }
 
     #[test]
     fn the_key_follows_the_command_and_the_files_not_where_they_are() {

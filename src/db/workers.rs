@@ -182,6 +182,8 @@ impl WorkerDatabases {
                 server_version: 0,
                 fsync_off: false,
                 secrets,
+                manifest_path: opts.manifest_path.clone(),
+                sqlx: false,
                 base,
             }),
             serial: None,
@@ -243,6 +245,8 @@ impl WorkerDatabases {
         let Some(settings) = self.settings.as_mut() else {
             return Ok(start.elapsed());
         };
+        let root = template::workspace_root(settings.manifest_path.as_deref());
+        settings.sqlx = super::sqlx::wanted(root.as_deref());
         if settings.workers == 0 {
             if settings.ephemeral {
                 settings.ensure_base()?;
@@ -344,7 +348,8 @@ impl WorkerDatabases {
         // forced drop waits on the server, and the run's end waits on it.
         let names = std::mem::take(&mut self.created);
         let threads = names.len().min(MAX_PARALLEL);
-        let drop_chunk = |chunk: &[String]| -> Vec<(String, Result<(), DbError>)> {
+        type Dropped = Result<Vec<String>, DbError>;
+        let drop_chunk = |chunk: &[String]| -> Vec<(String, Dropped)> {
             match settings.admin() {
                 Ok(mut client) => chunk
                     .iter()
@@ -357,7 +362,7 @@ impl WorkerDatabases {
             }
         };
         let chunk_len = names.len().div_ceil(threads.max(1)).max(1);
-        let all = || -> Vec<(String, Result<(), DbError>)> {
+        let all = || -> Vec<(String, Dropped)> {
             names
                 .par_chunks(chunk_len)
                 .flat_map_iter(drop_chunk)
@@ -371,11 +376,19 @@ impl WorkerDatabases {
             Err(_) => all(),
         };
         let mut first_error = None;
+        let mut sqlx_dropped = Vec::new();
         for (name, result) in outcomes {
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
-                self.created.push(name);
+            match result {
+                Ok(dropped) => sqlx_dropped.extend(dropped),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    self.created.push(name);
+                }
             }
+        }
+        sqlx_dropped.sort();
+        if let Some(note) = super::sqlx::dropped_note(&sqlx_dropped) {
+            eprintln!("{note}");
         }
         first_error.map_or(Ok(()), Err)
     }
