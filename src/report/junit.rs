@@ -169,6 +169,12 @@ fn test_case(r: &TestResult, earlier: &[TestResult]) -> TestCase {
     tc.set_classname(xml_safe(&classname));
     tc.set_time(r.duration);
     tc.add_property(Property::new("worker", xml_safe(&r.worker)));
+    // A failure's output also as system-out, where CI servers show a
+    // test's log: one stream, in the order the test wrote it (its stdout
+    // and stderr share one pipe).
+    if r.outcome.is_failure() && !r.output.is_empty() {
+        tc.set_system_out(xml_safe(&r.output));
+    }
     tc
 }
 
@@ -211,6 +217,11 @@ mod tests {
         assert!(xml.contains(r#"failures="2""#), "{xml}");
         assert!(xml.contains("bad &lt;test&gt;"));
         assert!(xml.contains("assertion &amp; boom"));
+        assert!(
+            xml.contains("<system-out>assertion &amp; boom</system-out>"),
+            "a failure's output is its system-out too: {xml}"
+        );
+        assert_eq!(xml.matches("<system-out>").count(), 1, "{xml}");
         assert!(xml.contains(r#"message="timed out after 2s""#));
         assert!(xml.contains(r#"<property name="worker" value="gw1"/>"#));
         assert!(xml.contains("<skipped"));
