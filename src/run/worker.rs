@@ -360,17 +360,10 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         } else {
             self.exit_culprits(&passed, &mut budget)
         };
-        // What the process wrote after its last verdict (the exit
-        // handler's last words), without libtest's closing lines; stdout
-        // and stderr apart, as their bytes may interleave mid-line.
-        let since =
-            |buf: &[u8], at: usize| String::from_utf8_lossy(&buf[at.min(buf.len())..]).into_owned();
-        let mut after = without_libtest_lines(&since(&p.stdout, p.stdout_offset), &self.names);
-        after.push_str(&since(&p.stderr, p.stderr_offset));
-        let after = tail(
-            after.trim_start_matches('\n').as_bytes(),
-            self.ctx.redactor(),
-        );
+        // What the process wrote after libtest's closing line (an exit
+        // handler's last words), found in the whole output: the last
+        // verdict may be read from the logfile after those words arrived.
+        let after = tail(after_closing_line(&p.combined), self.ctx.redactor());
         let whole = format!(
             "the test process of {} ended badly after its last test: {problem}",
             self.binary.id
@@ -644,43 +637,6 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
     }
 }
 
-/// `--no-capture` output without the lines libtest itself prints, which
-/// the result lines already say: `running N tests`, `test NAME ... ok` of a
-/// test that printed nothing, the `failures:` list of names, `test result:`,
-/// and the blank lines around them. What a test printed stays, with the
-/// `test NAME ... ` marker in front of its first line as context.
-fn without_libtest_lines(text: &str, names: &[String]) -> String {
-    let verdict =
-        |rest: &str| matches!(rest, "ok" | "FAILED" | "ignored") || rest.starts_with("ignored, ");
-    let known = |name: &str| names.iter().any(|n| n == name);
-    let framing = |line: &str| {
-        let line = line.trim_end_matches(['\r', '\n']);
-        line == "failures:"
-            || line.starts_with("test result: ")
-            || line
-                .strip_prefix("running ")
-                .is_some_and(|r| r.ends_with(" tests") || r.ends_with(" test"))
-            || line.strip_prefix("    ").is_some_and(known)
-            || line.strip_prefix("test ").is_some_and(|r| {
-                r.rsplit_once(" ... ").is_some_and(|(name, v)| {
-                    known(name.strip_suffix(" - should panic").unwrap_or(name)) && verdict(v)
-                })
-            })
-    };
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let blank = |i: usize| lines.get(i).is_some_and(|l| l.trim().is_empty());
-    let near_framing =
-        |i: usize| (i > 0 && framing(lines[i - 1])) || lines.get(i + 1).is_some_and(|l| framing(l));
-    let mut out = String::new();
-    for (i, line) in lines.iter().enumerate() {
-        if framing(line) || (blank(i) && near_framing(i)) {
-            continue;
-        }
-        out.push_str(line);
-    }
-    out
-}
-
 /// How a libtest process whose every test has its verdict ended, if that
 /// is not how such a process ends: exit code 0, or 101 when a test failed
 /// (`any_failed`). `None` when it was cancelled (the run was interrupted).
@@ -706,6 +662,23 @@ fn exit_problem(f: &Finished, any_failed: bool, timeout: Option<Duration>) -> Op
     }
 }
 
+/// What follows libtest's closing `test result: ` line in `output` (its
+/// last one), without the blank lines around it; all of `output` when it
+/// has none.
+fn after_closing_line(output: &[u8]) -> &[u8] {
+    const CLOSING: &[u8] = b"\ntest result: ";
+    let Some(at) = output.windows(CLOSING.len()).rposition(|w| w == CLOSING) else {
+        return output;
+    };
+    let rest = &output[at + CLOSING.len()..];
+    let rest = match rest.iter().position(|&b| b == b'\n') {
+        Some(nl) => &rest[nl + 1..],
+        None => &[],
+    };
+    let start = rest.iter().position(|&b| b != b'\n').unwrap_or(rest.len());
+    &rest[start..]
+}
+
 /// What one libtest process has reported so far.
 struct Progress<'p, 'c, 'a> {
     process: &'p LibtestProcess<'c, 'a>,
@@ -713,11 +686,6 @@ struct Progress<'p, 'c, 'a> {
     /// The logfile (the logfile channel only).
     log: Option<LogTail>,
     stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    /// Where the output after the last verdict begins in `stdout` and
-    /// `stderr`.
-    stdout_offset: usize,
-    stderr_offset: usize,
     /// Both streams in arrival order, each masked on its own first (one
     /// pipe: stdout only).
     combined: Vec<u8>,
@@ -758,9 +726,6 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
             reader: LogReader::new(process.names.clone()),
             log: logfile.map(LogTail::new),
             stdout: Vec::new(),
-            stderr: Vec::new(),
-            stdout_offset: 0,
-            stderr_offset: 0,
             combined: Vec::new(),
             outputs: TestOutputs::new(&process.names),
             masked: MaskedStreams::new(process.ctx.redactor()),
@@ -789,15 +754,8 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
         let tick = matches!(event, Event::Tick);
         match event {
             Event::Output(stream, data) => {
-                match stream {
-                    Stream::Stdout => {
-                        let dropped = append_bounded(&mut self.stdout, data);
-                        self.stdout_offset = self.stdout_offset.saturating_sub(dropped);
-                    }
-                    Stream::Stderr => {
-                        let dropped = append_bounded(&mut self.stderr, data);
-                        self.stderr_offset = self.stderr_offset.saturating_sub(dropped);
-                    }
+                if stream == Stream::Stdout {
+                    append_bounded(&mut self.stdout, data);
                 }
                 let masked = self.masked.push(stream, data);
                 self.add_combined(&masked);
@@ -878,8 +836,6 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
         self.test_clock = self.process.ctx.stopwatch();
         self.slow.reset();
         self.test_offset = self.combined.len();
-        self.stdout_offset = self.stdout.len();
-        self.stderr_offset = self.stderr.len();
         let (outcome, reason) = match verdict {
             Verdict::Passed => (Outcome::Passed, None),
             Verdict::Ignored => (Outcome::Skipped, None),
@@ -959,6 +915,17 @@ mod tests {
     }
 
     #[test]
+    fn an_exit_handlers_words_follow_the_closing_line() {
+        let out = b"running 1 test\ntest a ... ok\n\ntest result: ok. 1 passed; 0 failed\n\nhandler: bye\n";
+        assert_eq!(after_closing_line(out), b"handler: bye\n");
+        assert_eq!(
+            after_closing_line(b"test result: ok. 1 passed"),
+            b"test result: ok. 1 passed"
+        );
+        assert_eq!(after_closing_line(b"x\ntest result: ok. 1 passed"), b"");
+    }
+
+    #[test]
     fn long_name_lists_are_split() {
         let many: Vec<TestCase> = (0..1200).map(|i| case(format!("t{i}"))).collect();
         let refs: Vec<&TestCase> = many.iter().collect();
@@ -971,20 +938,6 @@ mod tests {
         assert!(n > 1 && n < 100, "{n}");
         assert!(refs[..n].iter().map(|t| t.name.len() + 1).sum::<usize>() <= MAX_NAME_BYTES);
         assert_eq!(chunk_len(&refs[..1]), 1);
-    }
-
-    #[test]
-    fn live_output_leaves_out_libtest_lines() {
-        let names = ["a".to_string(), "b".to_string()];
-        let seen = "\nrunning 2 tests\ntest a ... hello from a\n\nmore\nok\ntest b - should panic ... ok\n\nfailures:\n    b\n\ntest result: FAILED. 1 passed; 1 failed\n\n";
-        assert_eq!(
-            without_libtest_lines(seen, &names),
-            "test a ... hello from a\n\nmore\nok\n"
-        );
-        assert_eq!(
-            without_libtest_lines("test c ... ok\n", &names),
-            "test c ... ok\n"
-        );
     }
 
     #[test]
