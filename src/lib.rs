@@ -84,6 +84,10 @@
 //!   all read bounded output through [`run::output`], and start their
 //!   processes through [`process`].
 
+// Filesystem calls go through fs_err, whose errors name the path
+// (clippy.toml lists the std::fs calls it replaces); tests may use std::fs.
+#![cfg_attr(not(test), warn(clippy::disallowed_methods))]
+
 pub mod archive;
 pub mod balance;
 pub mod build;

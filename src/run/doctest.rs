@@ -26,10 +26,10 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
+use fs_err::os::unix::fs::OpenOptionsExt;
 
 use super::RunContext;
 use super::libtest::{self, Verdict};
@@ -359,7 +359,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
     if let Some(text) = live.as_mut().and_then(LiveLines::flush) {
         live_output(text);
     }
-    let _ = std::fs::remove_file(&fifo_path);
+    let _ = fs_err::remove_file(&fifo_path);
 
     let stdout = String::from_utf8_lossy(&stdout);
     let sections = libtest::failure_sections(&stdout, &failed);
@@ -403,11 +403,12 @@ fn make_fifo(path: &std::path::Path) -> std::io::Result<File> {
         rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
         0,
     )?;
-    std::fs::OpenOptions::new()
+    fs_err::OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
+        .map(fs_err::File::into_file)
 }
 
 /// Incremental parser of a doctest logfile: `ok NAME`, `ignored NAME`,
