@@ -711,7 +711,7 @@ const CLUSTER_DIR: &str = "pg";
 
 /// The directories of a new server (see the module docs).
 struct Dirs {
-    /// Ours: 0700, or root:<account> 0710 (only traversed by the account).
+    /// Ours: 0700, or `root:<account>` 0710 (only traversed by the account).
     outer: PathBuf,
     outer_fd: OwnedFd,
     /// `outer/pg`, opened: the account's (or ours), 0700.

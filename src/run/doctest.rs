@@ -20,7 +20,7 @@
 //! splits the test arguments it passes libtest at whitespace, so a filter
 //! with a space in it (a doctest's name) would select nothing: such filters
 //! are replaced by ones without whitespace that select the same doctests
-//! of the package's listing ([`whitespace_free_filters`]).
+//! of the package's listing (`whitespace_free_filters`).
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -49,7 +49,7 @@ const REAL_RUSTDOC: &str = "XDIST_REAL_RUSTDOC";
 /// The user's own `RUSTDOC`, given back to the real rustdoc.
 const USER_RUSTDOC: &str = "XDIST_USER_RUSTDOC";
 
-/// Run as cargo's `RUSTDOC` (when [`DOCTESTS_OF`] is set): a doctest run of
+/// Run as cargo's `RUSTDOC` (when `DOCTESTS_OF` is set): a doctest run of
 /// another package than that one ends at once, successfully, with nothing
 /// to report; anything else becomes the real rustdoc, in this process, with
 /// the environment cargo gave it. `None`: not run as rustdoc. On return
