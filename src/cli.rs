@@ -514,6 +514,8 @@ pub struct ScheduleArgs {
     #[arg(long, value_name = "KIND:K/N", help_heading = "Distribution")]
     pub partition: Option<String>,
     /// Read and record test durations here (default: <target dir>/xdist/durations.json)
+    // The doc comment is --help's text, not HTML: `<target dir>` is no tag.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, value_name = "PATH", help_heading = "Distribution")]
     pub durations_file: Option<String>,
 }

@@ -313,7 +313,7 @@ pub fn merge_files(inputs: &[impl AsRef<Utf8Path>], out: &Utf8Path) -> Result<Me
 
 /// The file's contents; `None` when there is no file.
 fn read(path: &Utf8Path) -> Result<Option<Durations>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match fs_err::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),

@@ -104,7 +104,7 @@ fn update(
 
 /// The record at `file`; none yet is an empty one.
 fn read(file: &Utf8Path) -> Result<Record> {
-    let text = match std::fs::read_to_string(file) {
+    let text = match fs_err::read_to_string(file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Record::default()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {file}")),

@@ -144,7 +144,7 @@ struct Stat {
 }
 
 fn stat(pid: u32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let text = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The name, in parentheses, may hold spaces and parentheses: the
     // fields follow the last `)`.
     let (_, rest) = text.rsplit_once(')')?;
@@ -162,7 +162,7 @@ fn stat(pid: u32) -> Option<Stat> {
 
 /// Every process there is now.
 fn all() -> Vec<Stat> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    let Ok(dir) = fs_err::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
@@ -205,14 +205,14 @@ fn scan(wanted: impl Fn(&Stat, Option<&str>) -> bool) -> Vec<Leaked> {
 }
 
 fn leaked(p: &Stat) -> Leaked {
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
+    let cmdline = fs_err::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
     let mut command = String::from_utf8_lossy(&cmdline)
         .split('\0')
         .filter(|a| !a.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
     if command.is_empty() {
-        command = std::fs::read_to_string(format!("/proc/{}/comm", p.pid))
+        command = fs_err::read_to_string(format!("/proc/{}/comm", p.pid))
             .map(|c| format!("[{}]", c.trim_end()))
             .unwrap_or_default();
     }
@@ -226,7 +226,7 @@ fn leaked(p: &Stat) -> Leaked {
 
 /// The value of [`TAG_VAR`] in process `pid`'s environment.
 fn tag_of(pid: u32) -> Option<String> {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let environ = fs_err::read(format!("/proc/{pid}/environ")).ok()?;
     let key = format!("{TAG_VAR}=");
     environ
         .split(|&b| b == 0)

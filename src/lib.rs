@@ -40,7 +40,9 @@
 //! [`event::TestResult`], the [`event::Reporter`] trait, the
 //! [`event::Collector`] and its [`event::RunSummary`], and the redacting
 //! [`event::EventSink`]), [`process`] (one child process in its own group,
-//! read without deadlock, killed with whatever it left behind), [`secrets`]
+//! read without deadlock, killed with whatever it left behind), [`leak`]
+//! (what a test process left running after it exited: found by its group
+//! and its tag, named, killed and reaped), [`secrets`]
 //! (masking passwords in any spelling, in whole texts and in streams cut
 //! anywhere), [`signal`] (SIGINT/SIGTERM/SIGHUP, Ctrl-Z → one
 //! [`signal::Cancel`] handle), [`scratch`] (private directories, locked
@@ -61,9 +63,9 @@
 //!   `[workspace.metadata.xdist]` / `[package.metadata.xdist]`) take its
 //!   long name as a key at once: [`config::file`] reads clap's definition.
 //!   What it changes for every test process goes into [`run::RunOptions`].
-//! - **A new dist mode**: a [`config::DistMode`] variant (a clap value:
-//!   its doc comment is its help), its group key in [`plan::group_key`], its order
-//!   in [`schedule::order`].
+//! - **A new dist mode**: a [`cli::DistMode`] variant (a clap value: its
+//!   doc comment is its help; config re-exports it), its group key in
+//!   [`plan::group_key`], its order in [`schedule::order`].
 //! - **Selecting fewer tests** (partitions, last-failed): in [`plan`], which
 //!   also records what is known without running.
 //! - **A new event** the runner reports: a [`event::RunEvent`] variant;
@@ -82,7 +84,42 @@
 //! - **A new way a test process can end**: [`run::worker`] judges libtest
 //!   processes, [`run::harness`] custom harnesses, [`run::doctest`] rustdoc;
 //!   all read bounded output through [`run::output`], and start their
-//!   processes through [`process`].
+//!   processes through [`process`], which has [`leak`] find what a process
+//!   left running.
+//!
+//! # Inside db/ and coverage/
+//!
+//! Their `mod.rs` files say more (db's: the life of a run's databases and
+//! how runs on one base share it); one line per file:
+//!
+//! | db/ | owns |
+//! | --- | --- |
+//! | `workers` | [`db::WorkerDatabases`]: one run's databases, connect → create → worker_env → cleanup |
+//! | `settings` | what those steps share, read-only between worker threads |
+//! | `connect` | libpq's defaults from the environment, connecting, the checks before the build |
+//! | [`db::budget`] | whether the server has connections for every worker's pool |
+//! | `create`, `overlap` | creating (or with `--keep-db` reusing) and dropping worker databases; creating them while cargo builds ([`db::create_while`]) |
+//! | `locks`, [`db::names`] | the name set a run holds (advisory locks); database names and markers |
+//! | [`db::template`], `setup` | the cached `--db-setup` template; running `--db-setup` |
+//! | `sql` | the statements on one connection |
+//! | `clean` | `cargo xdist db clean` ([`db::clean()`]) |
+//! | [`db::url`] | URL text: parse, per-worker names, redaction |
+//! | [`db::ephemeral`] | the throwaway server of `--ephemeral-postgres` |
+//! | `options`, `error`, `classify` | [`db::DbOptions`], [`db::DbError`] and its one-line texts, failures classified as them |
+//!
+//! | coverage/ | owns |
+//! | --- | --- |
+//! | [`coverage::instrument`] | before and during the run: cargo's flags, where each process writes its profile |
+//! | [`coverage::finish`] | after the run: the steps below, from [`coverage::finish::Built`] |
+//! | [`coverage::tools`], [`coverage::invoke`] | finding the LLVM tools that match rustc; running them |
+//! | [`coverage::profdata`], [`coverage::export`], [`coverage::summary`] | merging raw profiles; exporting with llvm-cov; the per-file table |
+//! | [`coverage::spec`], [`coverage::report`], [`coverage::ignore`], [`coverage::fail_under`] | `--cov-report` values; writing the reports; which files count; `--cov-fail-under` |
+//! | [`coverage::lcov`], [`coverage::cobertura`], [`coverage::merge`] | tracefiles in pure Rust: the lcov model, Cobertura XML, `cargo xdist coverage merge` |
+//! | `options` | [`coverage::CoverageOptions`] |
+
+// Filesystem calls go through fs_err, whose errors name the path
+// (clippy.toml lists the std::fs calls it replaces); tests may use std::fs.
+#![cfg_attr(not(test), warn(clippy::disallowed_methods))]
 
 pub mod archive;
 pub mod balance;

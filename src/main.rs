@@ -3,6 +3,9 @@
 //! around the run. Every rule lives in the library (src/lib.rs); this file
 //! only wires the stages together and picks the exit code.
 
+// As in src/lib.rs: filesystem calls go through fs_err (see clippy.toml).
+#![warn(clippy::disallowed_methods)]
+
 use std::sync::Arc;
 use std::time::Instant;
 

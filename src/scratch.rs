@@ -109,6 +109,9 @@ impl Owner {
 /// if there is no such process or it is a zombie (it has ended), `Err` if
 /// it cannot be told.
 fn start_time(pid: u32) -> Result<Option<u64>, ()> {
+    // std's read: ESRCH is told by its errno, which fs_err's errors do
+    // not keep (and no one sees this error).
+    #[allow(clippy::disallowed_methods)]
     let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -132,7 +135,7 @@ fn start_time(pid: u32) -> Result<Option<u64>, ()> {
 /// This process's pid namespace's inode (`/proc/self/ns/pid` reads
 /// `pid:[INODE]`), 0 if unknown.
 fn pid_namespace() -> u64 {
-    std::fs::read_link("/proc/self/ns/pid")
+    fs_err::read_link("/proc/self/ns/pid")
         .ok()
         .and_then(|l| {
             let l = l.to_string_lossy().into_owned();
@@ -266,6 +269,9 @@ pub fn lock(path: &Utf8Path) -> Result<std::fs::File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_str().is_empty()) {
         fs_err::create_dir_all(dir)?;
     }
+    // std's OpenOptions: the ELOOP below is told by its errno, which
+    // fs_err's errors do not keep (the message names the path itself).
+    #[allow(clippy::disallowed_methods)]
     let file = match std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -55,7 +55,7 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     if compiled.std_libdir.is_some() && !wanted {
         let _ = cache::write_json(&marker, &true);
     } else if compiled.std_libdir.is_none() && wanted {
-        let _ = std::fs::remove_file(&marker);
+        let _ = fs_err::remove_file(&marker);
     }
     if !from_cache || !describes(&meta, &compiled, &target) {
         if from_cache {

@@ -47,7 +47,7 @@ struct Stamp {
 
 impl Stamp {
     fn of(path: &Utf8Path) -> Option<Stamp> {
-        let m = std::fs::metadata(path).ok()?;
+        let m = fs_err::metadata(path).ok()?;
         Some(Stamp {
             path: path.to_path_buf(),
             size: m.size(),
@@ -111,7 +111,7 @@ impl MetadataCache {
     /// The cached metadata, if it was made from the same inputs and no
     /// manifest of the workspace changed since.
     pub fn load(&self) -> Option<Metadata> {
-        let text = std::fs::read(self.file()?).ok()?;
+        let text = fs_err::read(self.file()?).ok()?;
         let entry: Entry = serde_json::from_slice(&text).ok()?;
         let same = entry.inputs == self.inputs
             && entry

@@ -64,7 +64,7 @@ pub(super) fn archive_source(
         ));
     }
     let file = absolute(file)?;
-    if let Err(e) = std::fs::File::open(&file) {
+    if let Err(e) = fs_err::File::open(&file) {
         return Err(UsageError(format!(
             "cannot read the archive {file} ({e}); make it with `cargo xdist archive --archive-file {file}`"
         )));

@@ -316,7 +316,7 @@ fn metadata<'a>(manifest: &'a toml::Table, section: &str) -> Option<&'a toml::Va
 }
 
 fn read_toml(path: &Path) -> Result<toml::Table, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let text = fs_err::read_to_string(path).map_err(|e| e.to_string())?;
     text.parse::<toml::Table>()
         .map_err(|e| e.message().to_string())
 }

@@ -9,7 +9,7 @@
 //! resolution (`run`, `list`, `archive`, `db clean` in `db`), the
 //! color choice (`color`), the libtest grammar after `--`
 //! (`test_args`), the re-run command (`rerun`), paths (`paths`) and
-//! the config files ([`file`]). This file only declares and re-exports.
+//! the config files ([`file`](mod@file)). This file only declares and re-exports.
 
 mod archive;
 mod color;

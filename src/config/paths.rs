@@ -32,13 +32,13 @@ pub(super) fn check_writable(path: &Utf8PathBuf, what: &str, flag: &str) -> Resu
         fs_err::create_dir_all(parent).map_err(fail)?;
     }
     let existed = path.exists();
-    std::fs::OpenOptions::new()
+    fs_err::OpenOptions::new()
         .append(true)
         .create(true)
         .open(path)
         .map_err(fail)?;
     if !existed {
-        let _ = std::fs::remove_file(path);
+        let _ = fs_err::remove_file(path);
     }
     Ok(())
 }

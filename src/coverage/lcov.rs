@@ -1,6 +1,6 @@
 //! The lcov tracefile model: parse, merge, map paths, write, summarize.
 //!
-//! Everything here is pure; [`read`] and [`write`] are the only I/O.
+//! Everything here is pure; [`read`](fn@read) and [`write`](fn@write) are the only I/O.
 //!
 //! Summary records (LF/LH, FNF/FNH, BRF/BRH): llvm-cov does not derive
 //! them from the DA lines (a line inside a closure counts once for the

@@ -148,7 +148,7 @@ impl Settings {
         self.connect_db(&self.maintenance_db)
     }
 
-    /// The checks of [`WorkerDatabases::connect`].
+    /// The checks of [`WorkerDatabases::connect`](super::WorkerDatabases::connect).
     pub(super) fn check(&mut self) -> Result<Checked, DbError> {
         let unlocked = Checked {
             notice: None,

@@ -92,12 +92,13 @@ use std::ffi::CString;
 use std::io::Read;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use fs_err::os::unix::fs::OpenOptionsExt;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::process::{Pid, Signal};
 
@@ -354,7 +355,7 @@ impl EphemeralServer {
         });
         // The password has no business on disk once the cluster has it.
         // (Only we can write in `outer`: this is the file we made.)
-        let removed = match std::fs::remove_file(&pwfile) {
+        let removed = match fs_err::remove_file(&pwfile) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         };
@@ -383,7 +384,7 @@ impl EphemeralServer {
     /// directory, mode 0600, owned by the server's account.
     fn write_pwfile(&self, path: &Path) -> Result<(), DbError> {
         let write = || -> io::Result<()> {
-            let mut file = std::fs::OpenOptions::new()
+            let mut file = fs_err::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
@@ -538,7 +539,7 @@ impl EphemeralServer {
         // follows no symlink the account may have planted.
         let _ = rustix::fs::fchmod(&self.outer_fd, Mode::from_raw_mode(0o700));
         for _ in 0..3 {
-            match std::fs::remove_dir_all(&self.outer) {
+            match fs_err::remove_dir_all(&self.outer) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => {}
                 _ => break,
             }
@@ -665,7 +666,7 @@ fn find_binaries() -> Result<(PathBuf, PathBuf), DbError> {
             return Ok((initdb, pg_ctl));
         }
     }
-    let mut versions: Vec<(Vec<u64>, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(Vec<u64>, PathBuf)> = fs_err::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
         .flatten()
@@ -693,16 +694,16 @@ fn which(program: &str) -> Option<PathBuf> {
 }
 
 fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    fs_err::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Whether every directory from `/` down to `dir` lets other users through.
 fn world_traversable(dir: &Path) -> bool {
-    let Ok(dir) = std::fs::canonicalize(dir) else {
+    let Ok(dir) = fs_err::canonicalize(dir) else {
         return false;
     };
     dir.ancestors()
-        .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+        .all(|d| fs_err::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
 /// The name of the cluster's directory in ours.
@@ -710,7 +711,7 @@ const CLUSTER_DIR: &str = "pg";
 
 /// The directories of a new server (see the module docs).
 struct Dirs {
-    /// Ours: 0700, or root:<account> 0710 (only traversed by the account).
+    /// Ours: 0700, or `root:<account>` 0710 (only traversed by the account).
     outer: PathBuf,
     outer_fd: OwnedFd,
     /// `outer/pg`, opened: the account's (or ours), 0700.
@@ -849,7 +850,7 @@ pub fn process_gone(pid: i32) -> io::Result<bool> {
         Err(e) => return Err(e.into()),
     }
     let stat_path = format!("/proc/{pid}/stat");
-    match std::fs::read_to_string(&stat_path) {
+    match fs_err::read_to_string(&stat_path) {
         // Format: "pid (comm) STATE ..."; comm may contain spaces.
         Ok(stat) => Ok(stat
             .rsplit_once(')')
@@ -876,7 +877,7 @@ fn is_postmaster_of(pid: i32, data: (u64, u64), uid: u32) -> bool {
     let in_data =
         rustix::fs::stat(format!("/proc/{pid}/cwd")).is_ok_and(|st| (st.st_dev, st.st_ino) == data);
     in_data
-        && std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        && fs_err::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
             status
                 .lines()
                 .find_map(|l| l.strip_prefix("Uid:"))

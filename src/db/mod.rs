@@ -18,7 +18,7 @@
 //! 3. [`WorkerDatabases::worker_env`]: the variable and URL each worker gets;
 //! 4. [`WorkerDatabases::cleanup`] (also on drop): drop exactly the databases
 //!    this run created, and only if they still carry this run's marker;
-//! 5. [`clean`] (`cargo xdist db clean`): drop marked leftovers of earlier
+//! 5. [`clean()`] (`cargo xdist db clean`): drop marked leftovers of earlier
 //!    runs and the cached templates.
 //!
 //! Worker databases are ready for `#[sqlx::test]` of any sqlx version, and
@@ -36,7 +36,7 @@
 //! the lock goes with the process however it ends, SIGKILL included, and
 //! the next run takes the set again (replacing the dead run's marked
 //! leftovers). No run drops or recreates a database of a set another run
-//! holds, and neither does [`clean`]. That connection counts against the
+//! holds, and neither does [`clean()`]. That connection counts against the
 //! connection budget.
 //!
 //! # Bases whose names look alike

@@ -28,7 +28,7 @@ fn suffixed_name(base: &str, suffix: &str) -> String {
 }
 
 /// Worker `index`'s database name: `<base>_gw<index>`, shortened as
-/// [`suffixed_name`] says when too long.
+/// `suffixed_name` says when too long.
 pub fn worker_db_name(base: &str, index: usize) -> String {
     suffixed_name(base, &format!("_gw{index}"))
 }
@@ -60,7 +60,7 @@ pub fn name_set(base: &str, set: usize) -> String {
 
 /// Worker `index`'s database name in name set `set` of `base`:
 /// `<base>_gw<index>`, `<base>_r2_gw<index>`, ..., shortened as
-/// [`suffixed_name`] says when too long.
+/// `suffixed_name` says when too long.
 pub fn set_worker_db_name(base: &str, set: usize, index: usize) -> String {
     worker_db_name(&name_set(base, set), index)
 }
@@ -79,7 +79,7 @@ const TEMPLATE_INFIX: &str = "_xdist_tpl_";
 pub const TEMPLATE_HASH_LEN: usize = 16;
 
 /// The cached template database of `base` whose key starts with `hash`:
-/// `<base>_xdist_tpl_<hash>`, shortened as [`suffixed_name`] says when too
+/// `<base>_xdist_tpl_<hash>`, shortened as `suffixed_name` says when too
 /// long.
 pub fn template_db_name(base: &str, hash: &str) -> String {
     suffixed_name(base, &format!("{TEMPLATE_INFIX}{hash}"))

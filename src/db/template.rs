@@ -117,7 +117,7 @@ pub fn key(setup: &str, dirs: &[PathBuf]) -> Result<String, DbError> {
         );
         for rel in files {
             let path = dir.join(&rel);
-            let contents = std::fs::read(&path).map_err(|e| unreadable(&path, &e))?;
+            let contents = fs_err::read(&path).map_err(|e| unreadable(&path, &e))?;
             feed(&mut hash, rel.to_string_lossy().as_bytes());
             feed(&mut hash, &contents);
         }
@@ -140,7 +140,7 @@ fn feed(hash: &mut Sha256, bytes: &[u8]) {
 /// to files are followed; to directories, not (no cycles).
 fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), DbError> {
     let dir = root.join(rel);
-    let entries = std::fs::read_dir(&dir).map_err(|e| unreadable(&dir, &e))?;
+    let entries = fs_err::read_dir(&dir).map_err(|e| unreadable(&dir, &e))?;
     for entry in entries {
         let entry = entry.map_err(|e| unreadable(&dir, &e))?;
         let kind = entry

@@ -133,7 +133,7 @@ impl ListCache {
 
 /// The key of `binary` as it is now; None when it cannot be read.
 fn key(binary: &TestBinary) -> Option<Key> {
-    let meta = std::fs::metadata(&binary.path).ok()?;
+    let meta = fs_err::metadata(&binary.path).ok()?;
     let mut vars: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| !VOLATILE_VARS.contains(&k.as_str()))
         .collect();
@@ -159,7 +159,7 @@ fn key(binary: &TestBinary) -> Option<Key> {
 
 /// The cached value, if the entry is there and its key is `key`.
 fn read<T: serde::de::DeserializeOwned>(file: &Utf8Path, key: &Key) -> Option<T> {
-    let text = std::fs::read(file).ok()?;
+    let text = fs_err::read(file).ok()?;
     let entry: Entry<T> = serde_json::from_slice(&text).ok()?;
     (entry.key == *key).then_some(entry.value)
 }

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use console::Style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::rerun::Rerun;
@@ -380,24 +381,21 @@ fn attempt_label(r: &TestResult) -> String {
     format!("{word} {}/{}", r.attempt, r.max_attempts)
 }
 
-/// The label padded to 7 columns, in its ANSI color when `color`.
+/// The label padded to 7 columns, in its color when `color`.
 fn painted_label(r: &TestResult, color: bool) -> String {
-    let code = match r.outcome {
-        _ if r.is_flaky() => "1;33",
-        Outcome::Passed => "32",
-        Outcome::Failed | Outcome::TimedOut => "1;31",
-        Outcome::Skipped => "33",
+    let style = match r.outcome {
+        _ if r.is_flaky() => Style::new().yellow().bold(),
+        Outcome::Passed => Style::new().green(),
+        Outcome::Failed | Outcome::TimedOut => Style::new().red().bold(),
+        Outcome::Skipped => Style::new().yellow(),
     };
-    paint(&format!("{:<7}", attempt_label(r)), code, color)
+    paint(&format!("{:<7}", attempt_label(r)), style, color)
 }
 
-/// `text` in the ANSI color `code` when `color`.
-fn paint(text: &str, code: &str, color: bool) -> String {
-    if color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
+/// `text` in `style` when `color` (whatever console's own detection says:
+/// `--color` and `NO_COLOR` were resolved into `color`), plain otherwise.
+fn paint(text: &str, style: Style, color: bool) -> String {
+    style.force_styling(color).apply_to(text).to_string()
 }
 
 /// `text` (a test's output) safe to show on a terminal: SGR sequences
@@ -446,7 +444,7 @@ fn sgr_len(text: &str) -> Option<usize> {
 fn slow_line(worker: &str, binary: &str, name: &str, elapsed: Duration, color: bool) -> String {
     format!(
         "{} [>{:>7.3}s] {worker} {binary} {name}",
-        paint("SLOW   ", "33", color),
+        paint("SLOW   ", Style::new().yellow(), color),
         elapsed.as_secs_f64()
     )
 }
@@ -481,7 +479,7 @@ fn leak_line(
     let what = crate::event::LeakedProcess::describe(processes);
     format!(
         "{} {whose}: {}, killed",
-        paint("LEAK   ", "33", color),
+        paint("LEAK   ", Style::new().yellow(), color),
         terminal_safe(&what)
     )
 }
@@ -658,7 +656,7 @@ mod tests {
     fn colored_labels_keep_their_width() {
         assert_eq!(
             painted_label(&result(Outcome::Failed), true),
-            "\x1b[1;31mFAIL   \x1b[0m"
+            "\x1b[31m\x1b[1mFAIL   \x1b[0m"
         );
         assert_eq!(painted_label(&result(Outcome::Passed), false), "PASS   ");
     }

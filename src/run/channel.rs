@@ -40,8 +40,8 @@ pub(super) fn verdict_channel(
         let mut cmd = crate::env::test_command(binary, None, None);
         cmd.arg("--list").arg("--logfile").arg(&log);
         let run = process::output(cmd, cancel, PROBE_LIMIT);
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let _ = std::fs::remove_file(&log);
+        let text = fs_err::read_to_string(&log).unwrap_or_default();
+        let _ = fs_err::remove_file(&log);
         // Only a listing that ran to its end answers for next time.
         let whole = run.is_ok_and(|o| o.finished.killed.is_none() && o.finished.status.success());
         (libtest::logfile_lists(&text, test), whole)

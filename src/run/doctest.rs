@@ -20,16 +20,16 @@
 //! splits the test arguments it passes libtest at whitespace, so a filter
 //! with a space in it (a doctest's name) would select nothing: such filters
 //! are replaced by ones without whitespace that select the same doctests
-//! of the package's listing ([`whitespace_free_filters`]).
+//! of the package's listing (`whitespace_free_filters`).
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
+use fs_err::os::unix::fs::OpenOptionsExt;
 
 use super::RunContext;
 use super::libtest::{self, Verdict};
@@ -49,7 +49,7 @@ const REAL_RUSTDOC: &str = "XDIST_REAL_RUSTDOC";
 /// The user's own `RUSTDOC`, given back to the real rustdoc.
 const USER_RUSTDOC: &str = "XDIST_USER_RUSTDOC";
 
-/// Run as cargo's `RUSTDOC` (when [`DOCTESTS_OF`] is set): a doctest run of
+/// Run as cargo's `RUSTDOC` (when `DOCTESTS_OF` is set): a doctest run of
 /// another package than that one ends at once, successfully, with nothing
 /// to report; anything else becomes the real rustdoc, in this process, with
 /// the environment cargo gave it. `None`: not run as rustdoc. On return
@@ -359,7 +359,7 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
     if let Some(text) = live.as_mut().and_then(LiveLines::flush) {
         live_output(text);
     }
-    let _ = std::fs::remove_file(&fifo_path);
+    let _ = fs_err::remove_file(&fifo_path);
 
     let stdout = String::from_utf8_lossy(&stdout);
     let sections = libtest::failure_sections(&stdout, &failed);
@@ -403,11 +403,12 @@ fn make_fifo(path: &std::path::Path) -> std::io::Result<File> {
         rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
         0,
     )?;
-    std::fs::OpenOptions::new()
+    fs_err::OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
+        .map(fs_err::File::into_file)
 }
 
 /// Incremental parser of a doctest logfile: `ok NAME`, `ignored NAME`,

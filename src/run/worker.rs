@@ -293,7 +293,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             filter.finish();
         }
         if let Some(logfile) = &logfile {
-            let _ = std::fs::remove_file(logfile);
+            let _ = fs_err::remove_file(logfile);
         }
         if let (Channel::ExitStatus, Ok(f @ Finished { killed: None, .. })) =
             (self.ctx.verdicts, &finished)
@@ -311,7 +311,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             let died = std::os::unix::process::ExitStatusExt::signal(&f.status).is_some()
                 && f.killed != Some(KillReason::Cancelled);
             if died && !self.silent {
-                let _ = std::fs::remove_file(paths.written(&self.slot.name, n, f.pid));
+                let _ = fs_err::remove_file(paths.written(&self.slot.name, n, f.pid));
                 let ran = p.ran.iter().map(|&i| self.tests[i]);
                 self.recover_coverage(ran.collect());
             }
@@ -866,7 +866,7 @@ impl<'p, 'c, 'a> Progress<'p, 'c, 'a> {
 /// Reads what was appended to a file since the last call.
 struct LogTail {
     path: Utf8PathBuf,
-    file: Option<std::fs::File>,
+    file: Option<fs_err::File>,
     pending: Vec<u8>,
 }
 
@@ -882,7 +882,7 @@ impl LogTail {
     /// New complete UTF-8 text (a split multi-byte character waits).
     fn read_new(&mut self) -> String {
         if self.file.is_none() {
-            self.file = std::fs::File::open(&self.path).ok();
+            self.file = fs_err::File::open(&self.path).ok();
         }
         let Some(f) = self.file.as_mut() else {
             return String::new();
