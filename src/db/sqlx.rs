@@ -9,7 +9,7 @@
 //!   sequence>`. Every new worker database's sequence would start at 1, so
 //!   workers would create the same names on one server. Each worker
 //!   database therefore gets the schema and the sequence before any test
-//!   runs ([`Settings::prepare_sqlx`]), with a range of ids that depends
+//!   runs (`Settings::prepare_sqlx`), with a range of ids that depends
 //!   only on its name ([`id_range`]) and that no other worker database
 //!   meets; sqlx's `create ... if not exists` keeps it. Their cleanup at a
 //!   test binary's start drops only databases recorded in its own worker
@@ -20,7 +20,7 @@
 //! A failed (or killed) test's database is kept by sqlx, and recorded in
 //! the worker database. Before a worker database is dropped (at the run's
 //! end, when a dead run's leftover is replaced, or by `db clean`), the
-//! databases it records are dropped ([`Settings::drop_sqlx_databases`]):
+//! databases it records are dropped (`Settings::drop_sqlx_databases`):
 //! they are the run's. Only names sqlx makes (`_sqlx_test_...`) that carry
 //! no cargo-xdist marker are dropped, and never while a session uses one.
 //! A new worker database is a copy of a template, which may hold sqlx's
@@ -80,7 +80,7 @@ pub fn wanted(workspace_root: Option<&Path>) -> bool {
     let Some(root) = workspace_root else {
         return true;
     };
-    match std::fs::read_to_string(root.join("Cargo.lock")) {
+    match fs_err::read_to_string(root.join("Cargo.lock")) {
         Ok(lock) => lock_uses_sqlx(&lock),
         Err(_) => true,
     }
