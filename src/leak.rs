@@ -84,6 +84,13 @@ impl Tag {
     /// this tag. Waits up to [`LEAK_TIMEOUT`] for them to exit on their
     /// own; returns those that did not. They are not killed here.
     pub fn left_behind(&self, leader: Pid) -> Vec<Leaked> {
+        // Whatever the exited process left running was re-parented to
+        // this process (the subreaper) when it exited: with no child but
+        // those spawned on purpose, nothing was left (the common case,
+        // without reading every process of the machine).
+        if only_spawned_children() {
+            return Vec::new();
+        }
         let leader = leader.as_raw_nonzero().get().unsigned_abs();
         let find =
             || scan(|p, tag| p.pid != leader && (p.pgrp == leader || tag == Some(self.as_str())));
@@ -103,6 +110,45 @@ impl Default for Tag {
     fn default() -> Self {
         Tag::new()
     }
+}
+
+/// The children this process started on purpose (through
+/// [`crate::process`]), until they are reaped.
+static SPAWNED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// `pid` is a child this process started on purpose.
+pub fn spawned(pid: u32) {
+    SPAWNED.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+}
+
+/// Child `pid` was reaped.
+pub fn reaped(pid: u32) {
+    SPAWNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|&p| p != pid);
+}
+
+/// Whether every child of this process (of any of its threads) is one it
+/// started on purpose; false when that cannot be read.
+fn only_spawned_children() -> bool {
+    let Ok(tasks) = fs_err::read_dir("/proc/self/task") else {
+        return false;
+    };
+    let spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+    for task in tasks {
+        let Ok(task) = task else { return false };
+        let Ok(kids) = fs_err::read_to_string(task.path().join("children")) else {
+            return false;
+        };
+        for kid in kids.split_whitespace() {
+            match kid.parse::<u32>() {
+                Ok(pid) if spawned.contains(&pid) => {}
+                _ => return false,
+            }
+        }
+    }
+    true
 }
 
 /// The start of every tag of this process.

@@ -108,6 +108,7 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
     cmd.env(leak::TAG_VAR, tag.as_str());
     die_with_parent(&mut cmd);
     let mut child = cmd.spawn()?;
+    leak::spawned(child.id());
     let pgid = Pid::from_child(&child);
     watchdog(pgid, '+');
     let (tx, rx) = channel();
@@ -229,6 +230,7 @@ fn start_watchdog() -> std::io::Result<ChildStdin> {
         // does not end it while cargo-xdist still cleans up.
         .process_group(0);
     let mut child = cmd.spawn()?;
+    leak::spawned(child.id());
     let pipe = child.stdin.take().expect("piped stdin");
     // Never waited for: it ends after this process, which holds the only
     // write end of its input (it is close-on-exec, so no test inherits it).
@@ -301,6 +303,7 @@ impl Running {
         cancel.unwatch_group(self.pgid);
         watchdog(self.pgid, '-');
         let status = self.child.wait()?;
+        leak::reaped(self.child.id());
         Ok(Finished {
             status,
             killed: driven?,
