@@ -1,0 +1,51 @@
+//! Issue 20, "a newcomer's first day": the paths a new user takes first
+//! work as written, and their mistakes get one-line errors before any
+//! build or test run.
+
+mod common;
+
+use common::*;
+
+/// `--cov-report lcov:DIR/that/does/not/exist/lcov.info` creates the
+/// folders (as `--junit` does) and writes the report.
+#[test]
+fn coverage_reports_create_their_folders() {
+    let out = tempfile::tempdir().unwrap();
+    let lcov = out.path().join("cov/new/lcov.info");
+    let run = xdist_fixture(
+        "cov",
+        &[
+            "-n",
+            "2",
+            "--coverage",
+            "--cov-report",
+            &format!("lcov:{}", lcov.display()),
+        ],
+    )
+    .run();
+    run.assert_code(100);
+    assert!(lcov.is_file(), "no lcov report{}", run.ctx());
+    assert!(!run.stderr.contains("cannot write"), "{}", run.ctx());
+}
+
+/// A report path that cannot be written fails before the build, in one
+/// line, exit 2, and no test runs.
+#[test]
+fn an_unwritable_coverage_report_fails_before_any_test_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    for spec in ["lcov", "json", "cobertura", "html"] {
+        let report = format!("{spec}:{}/sub/report", file.display());
+        let run = xdist_fixture("cov", &["--coverage", "--cov-report", &report]).run();
+        run.assert_code(2);
+        let errors: Vec<_> = run
+            .stderr_lines()
+            .into_iter()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{}", run.ctx());
+        assert!(errors[0].contains("--cov-report"), "{}", run.ctx());
+        assert!(!run.stdout.contains("PASS"), "no test ran{}", run.ctx());
+    }
+}
