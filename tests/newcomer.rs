@@ -12,6 +12,7 @@ use common::*;
 fn coverage_reports_create_their_folders() {
     let out = tempfile::tempdir().unwrap();
     let lcov = out.path().join("cov/new/lcov.info");
+    let json = out.path().join("json/cov.json");
     let run = xdist_fixture(
         "cov",
         &[
@@ -20,12 +21,34 @@ fn coverage_reports_create_their_folders() {
             "--coverage",
             "--cov-report",
             &format!("lcov:{}", lcov.display()),
+            "--cov-report",
+            &format!("json:{}", json.display()),
         ],
     )
     .run();
     run.assert_code(100);
     assert!(lcov.is_file(), "no lcov report{}", run.ctx());
     assert!(!run.stderr.contains("cannot write"), "{}", run.ctx());
+    // The JSON export names the workspace's sources only, as the other
+    // reports do: no function of a dependency or of the standard library.
+    let text = std::fs::read_to_string(&json).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let files: Vec<&str> = (value["data"][0]["files"].as_array().unwrap().iter())
+        .map(|f| f["filename"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.iter().all(|f| f.contains("fixtures/cov/src/")),
+        "{files:?}"
+    );
+    let functions = value["data"][0]["functions"].as_array().unwrap();
+    assert!(!functions.is_empty(), "{text}");
+    for f in functions {
+        let file = f["filenames"][0].as_str().unwrap();
+        assert!(
+            files.contains(&file),
+            "a function of {file} in the JSON export"
+        );
+    }
 }
 
 /// A report path that cannot be written fails before the build, in one
