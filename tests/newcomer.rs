@@ -72,3 +72,12 @@ fn an_unwritable_coverage_report_fails_before_any_test_runs() {
         assert!(!run.stdout.contains("PASS"), "no test ran{}", run.ctx());
     }
 }
+
+/// An unknown `--cov-report` kind lists the valid ones once.
+#[test]
+fn an_unknown_coverage_report_lists_the_forms_once() {
+    let run = xdist_fixture("cov", &["--coverage", "--cov-report", "htm:x"]).run();
+    run.assert_code(2);
+    assert_eq!(run.stderr.matches("lcov:PATH").count(), 1, "{}", run.ctx());
+    assert!(run.stderr.contains("`htm:x`"), "{}", run.ctx());
+}

@@ -19,9 +19,8 @@ pub(super) fn coverage_options(
     let mut reports = Vec::new();
     for spec in &args.cov_report {
         reports.push(spec.parse::<ReportSpec>().map_err(|e| {
-            UsageError(format!(
-                "invalid --cov-report `{spec}`: {e}; use term, term-missing, lcov:PATH, cobertura:PATH, html:DIR or json:PATH"
-            ))
+            // `e` names the forms where the kind is unknown.
+            UsageError(format!("invalid --cov-report `{spec}`: {e}"))
         })?);
     }
     if reports.is_empty() {
