@@ -92,10 +92,14 @@ fn run_command(args: RunArgs) -> Result<i32> {
     }
     let mut timing = Timing::default();
     let discard = coverage.as_ref().map(Session::discard_pattern);
+    // More workers than the machine runs at once (`-n 1000`) are likely
+    // more than the tests need: their databases wait for the plan.
+    let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let db_after_plan = config.workers > parallelism;
     let (built, listing) = build_and_list(
         &config,
         discard.as_deref(),
-        databases.as_mut(),
+        databases.as_mut().filter(|_| !db_after_plan),
         &cancel,
         &mut timing,
     )?;
@@ -108,6 +112,16 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let (dist, groups) = (config.dist, &config.groups);
     let plan = plan::plan(dist, groups, &built, listing, &config.filters, &last);
     let note = plan.note.clone();
+    let fewer = schedule::useful_workers(dist, &plan, config.workers);
+    if let Some((workers, _)) = &fewer {
+        config.workers = *workers;
+    }
+    if let Some(d) = databases.as_mut() {
+        d.limit_workers(config.workers);
+        if db_after_plan {
+            timing.db_create = db::create_while(Some(d), &cancel, || Ok(()))?.1;
+        }
+    }
     let work = schedule::schedule(&config, &built, plan);
     (work.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
@@ -119,6 +133,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let secrets = (databases.as_ref()).map_or(config.stray_secrets.clone(), |d| d.secrets());
     let sink = EventSink::new(secrets, reporters);
     note.iter().for_each(|note| terminal.note(note));
+    fewer.iter().for_each(|(_, note)| terminal.note(note));
     (work.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     let options = RunOptions::new(&config, &built, coverage.as_ref(), work.estimates);
     run::run(work.order, &built, &slots, &options, &cancel, &sink)?;

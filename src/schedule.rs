@@ -169,6 +169,33 @@ pub fn schedule(config: &RunConfig, build: &BuildOutput, plan: Plan) -> Schedule
     }
 }
 
+/// The most workers `plan` can keep busy under `mode`, when fewer than
+/// `workers`, with a line for the user: a unit runs on one worker, but
+/// `worksteal` cuts a running group and the default mode splits one, down
+/// to single tests. Workers beyond it (and their databases) would only
+/// start and stop. `--partition` keeps a part of the plan, so this bounds
+/// a shard too.
+pub fn useful_workers(mode: DistMode, plan: &Plan, workers: usize) -> Option<(usize, String)> {
+    let units = plan.first.iter().chain(&plan.units);
+    let (bound, what) = match mode {
+        DistMode::Auto | DistMode::Worksteal => (
+            units.map(WorkUnit::test_count).sum::<usize>(),
+            ("test", "tests"),
+        ),
+        _ => (units.count(), ("work unit", "work units")),
+    };
+    if workers <= 1 || bound == 0 || bound >= workers {
+        return None;
+    }
+    let noun = if bound == 1 { what.0 } else { what.1 };
+    let need = if bound == 1 { "needs" } else { "need" };
+    let line = format!(
+        "note: {bound} {noun} {need} at most {bound} worker{}; running {bound}, not {workers}",
+        if bound == 1 { "" } else { "s" }
+    );
+    Some((bound, line))
+}
+
 /// The units in the order workers take them and, when durations are
 /// recorded, the worker planned for each ([`crate::balance`]): a worker takes its
 /// own units in this order, then the shortest unstarted ones of the worker

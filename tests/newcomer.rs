@@ -81,3 +81,60 @@ fn an_unknown_coverage_report_lists_the_forms_once() {
     assert_eq!(run.stderr.matches("lcov:PATH").count(), 1, "{}", run.ctx());
     assert!(run.stderr.contains("`htm:x`"), "{}", run.ctx());
 }
+
+/// `-n 40` on dbapp's 5 files under `--dist loadfile`: 5 workers, 5
+/// databases (kept with `--keep-db` to count them), and one line saying so.
+#[test]
+fn workers_beyond_the_work_units_and_their_databases_are_not_started() {
+    let server = pg_server_with(&[("max_connections", "300")]);
+    pg_admin(&server)
+        .batch_execute("CREATE DATABASE app_many")
+        .unwrap();
+    let run = xdist_fixture(
+        "dbapp",
+        &[
+            "-n",
+            "40",
+            "--dist",
+            "loadfile",
+            "--keep-db",
+            "--db-connections-per-worker",
+            "2",
+        ],
+    )
+    .env("DATABASE_URL", &server.url("app_many"))
+    .run();
+    run.assert_code(0);
+    run.assert_summary(17, 0, 0);
+    let note = "note: 5 work units need at most 5 workers; running 5, not 40";
+    assert!(
+        run.stdout.contains(note) || run.stderr.contains(note),
+        "{}",
+        run.ctx()
+    );
+    let workers: std::collections::BTreeSet<String> =
+        run.records().into_iter().map(|r| r.worker).collect();
+    assert!(workers.len() <= 5, "{workers:?}{}", run.ctx());
+    let mut kept: Vec<String> = pg_admin(&server)
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'app_many_gw%'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            "app_many_gw0",
+            "app_many_gw1",
+            "app_many_gw2",
+            "app_many_gw3",
+            "app_many_gw4"
+        ],
+        "{}",
+        run.ctx()
+    );
+}
