@@ -380,7 +380,17 @@ fn attempt_label(r: &TestResult) -> String {
     format!("{word} {}/{}", r.attempt, r.max_attempts)
 }
 
-/// The label padded to 7 columns, in its ANSI color when `color`.
+/// The width of every result label of a run where a test gets up to
+/// `max_attempts` attempts: `TIMEOUT`, and under `--retries` room for
+/// `TIMEOUT 10/10`, so that the `[` column lines up.
+fn label_width(max_attempts: u32) -> usize {
+    match max_attempts {
+        0 | 1 => 7,
+        n => 7 + 1 + 2 * n.to_string().len() + 1,
+    }
+}
+
+/// The label padded to [`label_width`], in its ANSI color when `color`.
 fn painted_label(r: &TestResult, color: bool) -> String {
     let code = match r.outcome {
         _ if r.is_flaky() => "1;33",
@@ -388,7 +398,8 @@ fn painted_label(r: &TestResult, color: bool) -> String {
         Outcome::Failed | Outcome::TimedOut => "1;31",
         Outcome::Skipped => "33",
     };
-    paint(&format!("{:<7}", attempt_label(r)), code, color)
+    let width = label_width(r.max_attempts);
+    paint(&format!("{:<width$}", attempt_label(r)), code, color)
 }
 
 /// `text` in the ANSI color `code` when `color`.
@@ -678,12 +689,21 @@ mod tests {
         };
         assert_eq!(
             line(Outcome::Passed, 2, false),
-            "FLAKY 2/2 [  0.012s] gw1 my_crate::test/api create_user"
+            "FLAKY 2/2   [  0.012s] gw1 my_crate::test/api create_user"
         );
-        assert!(line(Outcome::Failed, 1, true).starts_with("FAIL 1/2 ["));
+        assert!(line(Outcome::Failed, 1, true).starts_with("FAIL 1/2    ["));
         assert!(line(Outcome::TimedOut, 2, false).starts_with("TIMEOUT 2/2 ["));
         // A first attempt that passed, or a test that gets one attempt only.
-        assert!(line(Outcome::Passed, 1, false).starts_with("PASS    ["));
+        assert!(line(Outcome::Passed, 1, false).starts_with("PASS        ["));
+        // One column for `[` whatever the label, also with 10 attempts.
+        let ten = |outcome, attempt, again| {
+            let r = result(outcome).on_attempt(attempt, 10, again);
+            result_line(&r, false).find('[')
+        };
+        let at = ten(Outcome::TimedOut, 10, false);
+        assert_eq!(ten(Outcome::Passed, 1, false), at);
+        assert_eq!(ten(Outcome::Passed, 3, false), at);
+        assert_eq!(ten(Outcome::Failed, 1, true), at);
         let once = result(Outcome::Failed).on_attempt(1, 1, false);
         assert!(result_line(&once, false).starts_with("FAIL    ["));
     }
