@@ -110,7 +110,21 @@ pub enum MergeFormat {
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Drop worker databases (<base>_gwK) left behind by earlier runs, and cached templates
-    Clean(DbArgs),
+    Clean(DbCleanArgs),
+}
+
+/// `db clean`'s options: which server and base database to clean up after.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DbCleanArgs {
+    /// Base database URL (default: the variable named by --database-env)
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Variable that holds the database URL
+    #[arg(long, value_name = "NAME", default_value = "DATABASE_URL")]
+    pub database_env: String,
+    /// The command line (see [`RunArgs::argv`]).
+    #[arg(skip)]
+    pub argv: Option<Vec<OsString>>,
 }
 
 /// Options that select and build the test binaries; passed to cargo.
@@ -315,9 +329,6 @@ pub struct DbArgs {
     /// Start a throwaway PostgreSQL server for the run
     #[arg(long)]
     pub ephemeral_postgres: bool,
-    /// `db clean`'s command line (see [`RunArgs::argv`]); None within `run`.
-    #[arg(skip)]
-    pub argv: Option<Vec<OsString>>,
 }
 
 /// Database options of a run (not of `db clean`).
@@ -532,10 +543,10 @@ pub struct ListArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// How tests would be grouped
-    #[arg(long, value_enum, default_value_t = DistMode::Loadfile)]
+    #[arg(long, value_enum, default_value_t = DistMode::Loadfile, help_heading = "Distribution")]
     pub dist: DistMode,
     /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human, help_heading = "Reporting")]
     pub message_format: MessageFormat,
     #[command(flatten)]
     pub schedule: ScheduleArgs,
@@ -549,10 +560,10 @@ pub struct ArchiveArgs {
     #[command(flatten)]
     pub build: BuildArgs,
     /// Where to write the archive (tar.zst)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Archive")]
     pub archive_file: String,
     /// Build instrumented tests, for running the archive with --coverage
-    #[arg(long)]
+    #[arg(long, help_heading = "Archive")]
     pub coverage: bool,
     /// The command line these were parsed from (see [`RunArgs::argv`]).
     #[arg(skip)]

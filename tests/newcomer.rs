@@ -138,3 +138,77 @@ fn workers_beyond_the_work_units_and_their_databases_are_not_started() {
         run.ctx()
     );
 }
+
+/// `db clean` takes the URL and its variable only: no run option in its
+/// help or on its command line, and no `--ephemeral-postgres` advice.
+#[test]
+fn db_clean_has_its_own_options() {
+    let help = xdist(&["db", "clean", "-h"]).run();
+    help.assert_code(0);
+    for run_only in [
+        "--keep-db",
+        "--db-setup",
+        "--db-template",
+        "--ephemeral-postgres",
+    ] {
+        assert!(!help.stdout.contains(run_only), "{run_only}{}", help.ctx());
+    }
+    assert!(help.stdout.contains("--database-url"), "{}", help.ctx());
+    let run = xdist(&["db", "clean", "--ephemeral-postgres"]).run();
+    run.assert_code(2);
+    assert!(!run.stdout.contains("no leftover"), "{}", run.ctx());
+    let run = xdist(&["db", "clean"]).env_remove("DATABASE_URL").run();
+    run.assert_code(2);
+    assert!(run.stderr.contains("DATABASE_URL"), "{}", run.ctx());
+    assert!(!run.stderr.contains("ephemeral"), "{}", run.ctx());
+}
+
+/// `list -h` puts `--dist` and `--message-format <FORMAT>` under their
+/// own headings, as `run -h` does; `archive -h` its own options under
+/// "Archive".
+#[test]
+fn list_and_archive_help_headings() {
+    let section = |help: &str, flag: &str| -> String {
+        let at = help
+            .find(flag)
+            .unwrap_or_else(|| panic!("no {flag} in\n{help}"));
+        let heading = help[..at]
+            .lines()
+            .rev()
+            .find(|l| l.ends_with(':') && !l.starts_with(' '));
+        heading.unwrap_or_default().to_string()
+    };
+    let list = xdist(&["list", "-h"]).run();
+    list.assert_code(0);
+    assert_eq!(
+        section(&list.stdout, "--dist"),
+        "Distribution:",
+        "{}",
+        list.ctx()
+    );
+    assert_eq!(
+        section(&list.stdout, "--message-format"),
+        "Reporting:",
+        "{}",
+        list.ctx()
+    );
+    assert!(
+        list.stdout.contains("--message-format <FORMAT>"),
+        "{}",
+        list.ctx()
+    );
+    let archive = xdist(&["archive", "-h"]).run();
+    archive.assert_code(0);
+    assert_eq!(
+        section(&archive.stdout, "      --archive-file <FILE>"),
+        "Archive:",
+        "{}",
+        archive.ctx()
+    );
+    assert_eq!(
+        section(&archive.stdout, "      --coverage"),
+        "Archive:",
+        "{}",
+        archive.ctx()
+    );
+}
