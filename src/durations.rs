@@ -132,6 +132,12 @@ impl Durations {
     pub fn load(path: &Utf8Path) -> (Durations, Option<String>) {
         match read(path) {
             Ok(d) => (d.unwrap_or_default(), None),
+            Err(e) if e.is::<Newer>() => (
+                Durations::default(),
+                Some(format!(
+                    "ignoring the durations file {path}: {e:#}; the run leaves it as it is"
+                )),
+            ),
             Err(e) => (
                 Durations::default(),
                 Some(format!(
@@ -311,6 +317,14 @@ pub fn merge_files(inputs: &[impl AsRef<Utf8Path>], out: &Utf8Path) -> Result<Me
     })
 }
 
+/// A store that a newer cargo-xdist wrote: read by none of this one's
+/// commands, and never overwritten.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a newer cargo-xdist wrote it (format version {0}, this one reads {VERSION}); upgrade cargo-xdist or give another --durations-file"
+)]
+pub struct Newer(pub u32);
+
 /// The file's contents; `None` when there is no file.
 fn read(path: &Utf8Path) -> Result<Option<Durations>> {
     let text = match std::fs::read_to_string(path) {
@@ -318,6 +332,16 @@ fn read(path: &Utf8Path) -> Result<Option<Durations>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    #[derive(Deserialize)]
+    struct Version {
+        version: Option<u32>,
+    }
+    // A newer release may change every other field: its version first.
+    if let Ok(Version { version: Some(v) }) = serde_json::from_str(&text) {
+        if v > VERSION {
+            return Err(Newer(v).into());
+        }
+    }
     let d: Durations = serde_json::from_str(&text).context("not a durations file")?;
     if d.version != VERSION {
         anyhow::bail!("format version {} is not {VERSION}", d.version);
@@ -340,7 +364,11 @@ pub struct Measured {
 /// it over the old one.
 pub fn record(path: &Utf8Path, run: &Measured) -> Result<()> {
     let _lock = crate::scratch::lock(&lock_path(path))?;
-    let mut store = read(path).ok().flatten().unwrap_or_default();
+    let mut store = match read(path) {
+        // Left as it is; loading it has warned.
+        Err(e) if e.is::<Newer>() => return Ok(()),
+        other => other.ok().flatten().unwrap_or_default(),
+    };
     store.apply(run);
     // Readable as the target directory's other files are (a CI cache).
     crate::scratch::write_json(path, &store, 0o644, Json::Compact)

@@ -212,3 +212,28 @@ fn list_and_archive_help_headings() {
         archive.ctx()
     );
 }
+
+/// A durations file of a newer format: the warning says a newer
+/// cargo-xdist wrote it, and the run leaves it as it is.
+#[test]
+fn a_newer_durations_file_is_named_as_such_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("durations.json");
+    let newer = r#"{"version": 99, "tests": {"a": 1}}"#;
+    std::fs::write(&store, newer).unwrap();
+    let store_arg = store.to_str().unwrap();
+    let run = xdist_fixture("cov", &["-n", "1", "--durations-file", store_arg, "area"]).run();
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("a newer cargo-xdist wrote it"),
+        "{}",
+        run.ctx()
+    );
+    assert!(!run.stderr.contains("missing field"), "{}", run.ctx());
+    assert_eq!(
+        std::fs::read_to_string(&store).unwrap(),
+        newer,
+        "{}",
+        run.ctx()
+    );
+}
