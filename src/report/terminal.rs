@@ -150,6 +150,13 @@ impl Terminal {
     /// slowest tests, coverage, timing, `Ran ...`, the failed tests with
     /// the commands that re-run them, and `Summary:` as the last line.
     fn closing_report(&self, st: &State, summary: &RunSummary, exit_code: i32) {
+        if exit_code == EXIT_NO_TESTS && summary.results.is_empty() {
+            // Nothing ran nor was skipped: the error says it all.
+            if let Some(line) = self.no_tests_line(summary, exit_code) {
+                eprintln!("{line}");
+            }
+            return;
+        }
         let mut out = self.out();
         let failures: Vec<&TestResult> = summary
             .results
@@ -523,7 +530,10 @@ impl Reporter for Terminal {
                     bar.enable_steady_tick(Duration::from_millis(200));
                     st.bar = Some(bar);
                 }
-                if !quiet {
+                // A run with nothing to run under `--no-tests=fail` ends
+                // with the error alone.
+                let nothing = *tests == 0 && *doctest_packages == 0 && *groups == 0;
+                if !quiet && !(nothing && self.opts.no_tests == NoTests::Fail) {
                     let header = running_line(*tests, *doctest_packages, *groups, *workers);
                     self.println(&st, &header);
                 }
