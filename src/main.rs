@@ -185,6 +185,7 @@ fn build_and_list(
             other => other?,
         };
         timing.build = t_build.elapsed();
+        timing.opened_archive = config.archive.is_some();
         if config.no_run {
             return Ok((built, Listing::default()));
         }

@@ -137,7 +137,12 @@ fn estimates(
     explicit: Option<&Utf8Path>,
     build: &BuildOutput,
 ) -> (Utf8PathBuf, Estimates, Vec<String>) {
-    let store = durations::path(explicit, &build.target_dir);
+    // The extracted target dir of an archive goes away after the run.
+    let dir = match build.extracted {
+        Some(_) => &build.target_directory,
+        None => &build.target_dir,
+    };
+    let store = durations::path(explicit, dir);
     let (history, warning) = Durations::load(&store);
     let estimates = Estimates::new(&history, build);
     (store, estimates, warning.into_iter().collect())

@@ -237,3 +237,88 @@ fn a_newer_durations_file_is_named_as_such_and_kept() {
         run.ctx()
     );
 }
+
+/// `PATH` without any directory holding cargo or rustc.
+fn path_without_cargo() -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let has_tool = |d: &str| {
+        ["cargo", "rustc"]
+            .iter()
+            .any(|t| std::path::Path::new(d).join(t).exists())
+    };
+    let kept: Vec<&str> = (path.split(':'))
+        .filter(|d| !d.is_empty() && !has_tool(d))
+        .collect();
+    kept.join(":")
+}
+
+/// `cargo-xdist ARGS` as the machine that runs an archive has it: no cargo.
+fn without_cargo(args: &[String]) -> Run {
+    xdist(args)
+        .env("PATH", &path_without_cargo())
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .run()
+}
+
+/// From an archive: the re-run hint is a command that works there (and
+/// runs the failure alone), `--lf` remembers the last run and the
+/// durations are kept, both under the checkout's `target/xdist/`, and
+/// the Timing line says the archive was opened, not built.
+#[test]
+fn runs_from_an_archive_remember_and_rerun_without_cargo() {
+    let tmp = fixture_copies("xdist-newcomer-archive-", &["archive"]);
+    let file = tmp.path().join("a.tar.zst");
+    let made = xdist_fixture_sub(
+        "archive",
+        "archive",
+        &["--archive-file", file.to_str().unwrap()],
+    )
+    .run();
+    made.assert_code(0);
+    let checkout = std::fs::canonicalize(tmp.path().join("archive")).unwrap();
+    let base: Vec<String> = [
+        "--archive-file",
+        file.to_str().unwrap(),
+        "--workspace-remap",
+        checkout.to_str().unwrap(),
+        "-n",
+        "2",
+    ]
+    .map(String::from)
+    .to_vec();
+    let run = without_cargo(&base);
+    run.assert_code(100);
+    run.assert_summary(5, 1, 1);
+    assert!(
+        run.stdout.contains("Timing: open archive "),
+        "{}",
+        run.ctx()
+    );
+    assert!(!run.stdout.contains("Timing: build "), "{}", run.ctx());
+    let records = checkout.join("target/xdist");
+    assert!(records.join("last-failed.json").is_file(), "{}", run.ctx());
+    assert!(records.join("durations.json").is_file(), "{}", run.ctx());
+
+    // The hint, as printed, runs the failed test alone.
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = (lines.iter().position(|l| *l == "Re-run them with:"))
+        .unwrap_or_else(|| panic!("no re-run hint{}", run.ctx()));
+    let hint = lines[at + 1];
+    assert!(
+        hint.starts_with("cargo-xdist --archive-file "),
+        "{hint}{}",
+        run.ctx()
+    );
+    let words = shlex::split(hint).unwrap();
+    let again = without_cargo(&words[1..]);
+    again.assert_code(100);
+    again.assert_summary(0, 1, 0);
+
+    // --lf: the last run's failure only.
+    let mut lf = base.clone();
+    lf.push("--lf".into());
+    let last = without_cargo(&lf);
+    last.assert_code(100);
+    last.assert_summary(0, 1, 0);
+}

@@ -23,7 +23,10 @@ use crate::event::{Outcome, RunEvent, TestResult};
 /// How long the stages around the run took (the `Timing:` line).
 #[derive(Debug, Clone, Default)]
 pub struct Timing {
+    /// Building, or with `--archive-file` opening the archive.
     pub build: Duration,
+    /// `--archive-file`: [`Timing::build`] opened an archive, built nothing.
+    pub opened_archive: bool,
     pub list: Duration,
     /// Creating and dropping the worker databases, when there are any.
     pub db_create: Option<Duration>,
@@ -301,7 +304,12 @@ impl Terminal {
 /// `build 1.20s, list 0.10s, databases 0.05s (create) + 0.03s (drop)`.
 fn timing_line(t: &Timing) -> String {
     let mut line = format!(
-        "build {:.2}s, list {:.2}s",
+        "{} {:.2}s, list {:.2}s",
+        if t.opened_archive {
+            "open archive"
+        } else {
+            "build"
+        },
         t.build.as_secs_f64(),
         t.list.as_secs_f64()
     );
@@ -533,7 +541,8 @@ impl Reporter for Terminal {
                 // A run with nothing to run under `--no-tests=fail` ends
                 // with the error alone.
                 let nothing = *tests == 0 && *doctest_packages == 0 && *groups == 0;
-                if !quiet && !(nothing && self.opts.no_tests == NoTests::Fail) {
+                let silent = quiet || (nothing && self.opts.no_tests == NoTests::Fail);
+                if !silent {
                     let header = running_line(*tests, *doctest_packages, *groups, *workers);
                     self.println(&st, &header);
                 }
