@@ -322,3 +322,37 @@ fn runs_from_an_archive_remember_and_rerun_without_cargo() {
     last.assert_code(100);
     last.assert_summary(0, 1, 0);
 }
+
+/// A config-file key typo gets a "did you mean" (as the command line
+/// does); a TOML syntax error names its line and column.
+#[test]
+fn config_file_mistakes_are_pointed_at() {
+    let tmp = fixture_copies("xdist-newcomer-config-", &["archive", "record"]);
+    let manifest = tmp.path().join("archive/Cargo.toml");
+    let config = tmp.path().join("archive/.config/xdist.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let run_with = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        xdist(&["--manifest-path", manifest.to_str().unwrap()]).run()
+    };
+    let run = run_with("retires = 2\n");
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("unknown key `retires`; did you mean `retries`?"),
+        "{}",
+        run.ctx()
+    );
+    let run = run_with("retries = 2\ndist = \"load\n");
+    run.assert_code(2);
+    assert!(run.stderr.contains("line 2, column "), "{}", run.ctx());
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count(),
+        1,
+        "{}",
+        run.ctx()
+    );
+}
