@@ -356,3 +356,18 @@ fn config_file_mistakes_are_pointed_at() {
         run.ctx()
     );
 }
+
+/// `-p` naming no package is a usage error (exit 2), not a failed build.
+#[test]
+fn an_unknown_package_is_a_usage_error() {
+    let run = xdist_fixture("cov", &["-p", "nopkg"]).run();
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("-p nopkg: no such package"),
+        "{}",
+        run.ctx()
+    );
+    // A real package still builds and runs.
+    let run = xdist_fixture("cov", &["-p", "covfix", "--test", "area"]).run();
+    run.assert_code(0);
+}
