@@ -57,9 +57,38 @@ pub enum Command {
     /// Work with coverage reports
     #[command(subcommand)]
     Coverage(CoverageCommand),
-    /// Work with recorded test durations
+    /// Show the recorded test durations, slowest first (or merge stores)
+    Durations(Box<DurationsArgs>),
+}
+
+/// `cargo xdist durations`: show the store, or `durations merge`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DurationsArgs {
     #[command(subcommand)]
-    Durations(DurationsCommand),
+    pub command: Option<DurationsCommand>,
+    #[command(flatten)]
+    pub show: DurationsShowArgs,
+}
+
+/// Which durations store `cargo xdist durations` shows.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DurationsShowArgs {
+    /// The durations file (default: <target dir>/xdist/durations.json)
+    #[arg(long, value_name = "PATH")]
+    pub durations_file: Option<String>,
+    /// Path to Cargo.toml (whose target dir holds the store)
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<String>,
+    /// The target directory that holds the store
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<String>,
+    /// Show at most N groups and N tests
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// The command line (see [`RunArgs::argv`]).
+    #[arg(skip)]
+    pub argv: Option<Vec<OsString>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -591,7 +620,8 @@ pub fn parse_from<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap
         Some(Command::List(a)) => a.argv = own(2),
         Some(Command::Archive(a)) => a.argv = own(2),
         Some(Command::Db(DbCommand::Clean(a))) => a.argv = own(3),
-        Some(Command::Coverage(_) | Command::Durations(_)) => {}
+        Some(Command::Durations(a)) => a.show.argv = own(2),
+        Some(Command::Coverage(_)) => {}
     }
     Ok(cli)
 }

@@ -317,6 +317,63 @@ pub fn merge_files(inputs: &[impl AsRef<Utf8Path>], out: &Utf8Path) -> Result<Me
     })
 }
 
+/// `cargo xdist durations`: the store at `path`, its age and runs, then
+/// its groups and its tests, each slowest first (at most `limit` of each).
+/// A missing or unreadable store is a usage error naming it.
+pub fn show(path: &Utf8Path, limit: Option<usize>) -> Result<String> {
+    let store = match read(path) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Err(crate::error::UsageError(format!(
+                "no durations recorded at {path}; a run records them there (or pass --durations-file)"
+            ))
+            .into());
+        }
+        Err(e) => {
+            return Err(crate::error::UsageError(format!(
+                "cannot read the durations file {path}: {e:#}"
+            ))
+            .into());
+        }
+    };
+    let age = (fs_err::metadata(path).ok())
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.elapsed().ok())
+        .map_or("unknown age".to_string(), |d| {
+            let secs = std::time::Duration::from_secs(d.as_secs());
+            format!("written {} ago", humantime::format_duration(secs))
+        });
+    let runs = match store.runs {
+        1 => "1 run".to_string(),
+        n => format!("{n} runs"),
+    };
+    let mut out = format!("Durations in {path} ({age}, {runs} recorded)\n");
+    let limit = limit.unwrap_or(usize::MAX);
+    let mut groups: Vec<(f64, String)> = Vec::new();
+    let mut tests: Vec<(f64, String)> = Vec::new();
+    for (binary, times) in &store.binaries {
+        for (rest, e) in &times.groups {
+            let name = if rest.is_empty() {
+                binary.clone()
+            } else {
+                format!("{binary} {rest}")
+            };
+            groups.push((e.secs, format!("{name} ({} tests)", e.tests)));
+        }
+        for (name, e) in &times.tests {
+            tests.push((e.secs, format!("{binary} {name}")));
+        }
+    }
+    for (title, mut rows) in [("Groups", groups), ("Tests", tests)] {
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        out.push_str(&format!("\n{title} ({}), slowest first:\n", rows.len()));
+        for (secs, name) in rows.iter().take(limit) {
+            out.push_str(&format!("  {secs:>9.3}s {name}\n"));
+        }
+    }
+    Ok(out)
+}
+
 /// A store that a newer cargo-xdist wrote: read by none of this one's
 /// commands, and never overwritten.
 #[derive(Debug, thiserror::Error)]

@@ -68,12 +68,19 @@ fn dispatch(cli: Cli) -> Result<i32> {
             println!("{stats}, written to {out}");
             Ok(EXIT_OK)
         }
-        Some(Command::Durations(cli::DurationsCommand::Merge(args))) => {
-            let out = camino::Utf8Path::new(&args.output);
-            let merged = durations::merge_files(&args.inputs, out)?;
-            println!("{merged}, written to {out}");
-            Ok(EXIT_OK)
-        }
+        Some(Command::Durations(d)) => match d.command {
+            Some(cli::DurationsCommand::Merge(args)) => {
+                let out = camino::Utf8Path::new(&args.output);
+                let merged = durations::merge_files(&args.inputs, out)?;
+                println!("{merged}, written to {out}");
+                Ok(EXIT_OK)
+            }
+            None => {
+                let (store, limit) = config::durations_store(d.show)?;
+                print!("{}", durations::show(&store, limit)?);
+                Ok(EXIT_OK)
+            }
+        },
     }
 }
 

@@ -371,3 +371,59 @@ fn an_unknown_package_is_a_usage_error() {
     let run = xdist_fixture("cov", &["-p", "covfix", "--test", "area"]).run();
     run.assert_code(0);
 }
+
+/// `cargo xdist durations` shows the store a run recorded: its path and
+/// age, then groups and tests, slowest first.
+#[test]
+fn durations_shows_the_recorded_times_slowest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("d.json");
+    let store_arg = store.to_str().unwrap();
+    let run = xdist_fixture("cov", &["-n", "2", "--durations-file", store_arg, "area"]).run();
+    run.assert_code(0);
+    let shown = xdist(&["durations", "--durations-file", store_arg]).run();
+    shown.assert_code(0);
+    let out = &shown.stdout;
+    assert!(
+        out.starts_with(&format!("Durations in {store_arg} (written ")),
+        "{}",
+        shown.ctx()
+    );
+    assert!(out.contains("1 run recorded"), "{}", shown.ctx());
+    for title in ["\nGroups (", "\nTests ("] {
+        let at = out
+            .find(title)
+            .unwrap_or_else(|| panic!("no {title}{}", shown.ctx()));
+        let rows: Vec<f64> = out[at + 1..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .map(|l| l.trim().split('s').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(!rows.is_empty(), "{}", shown.ctx());
+        assert!(
+            rows.windows(2).all(|w| w[0] >= w[1]),
+            "slowest first{}",
+            shown.ctx()
+        );
+    }
+    assert!(out.contains("covfix::test/area "), "{}", shown.ctx());
+    // The default store is the one a run records into, under the target dir.
+    let default = xdist_fixture_sub("durations", "cov", &[] as &[&str]).run();
+    let ctx = default.ctx();
+    assert!(
+        default.code == Some(0) || default.stderr.contains("no durations recorded at"),
+        "{ctx}"
+    );
+    let target = fixture_target_dir().join("xdist/durations.json");
+    assert!(ctx.contains(target.to_str().unwrap()), "{ctx}");
+    // Nothing recorded: one line naming the file.
+    let none = xdist(&["durations", "--durations-file", "/nonexistent/d.json"]).run();
+    none.assert_code(2);
+    assert!(
+        none.stderr
+            .contains("no durations recorded at /nonexistent/d.json"),
+        "{}",
+        none.ctx()
+    );
+}
