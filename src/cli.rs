@@ -571,9 +571,12 @@ pub struct ListArgs {
     pub build: BuildArgs,
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// How tests would be grouped
-    #[arg(long, value_enum, default_value_t = DistMode::Loadfile, help_heading = "Distribution")]
-    pub dist: DistMode,
+    /// How tests would be grouped (default: as a run without --dist groups them)
+    #[arg(long, value_enum, help_heading = "Distribution")]
+    pub dist: Option<DistMode>,
+    /// Number of workers the groups are planned for, as a run's (a file may be split over them)
+    #[arg(short = 'n', long = "numprocesses", value_name = "N|auto", default_value = "auto", value_parser = parse_num_workers, help_heading = "Distribution")]
+    pub workers: NumWorkers,
     /// Output format
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human, help_heading = "Reporting")]
     pub message_format: MessageFormat,

@@ -19,7 +19,7 @@ use cargo_xdist::list::{self, Listing};
 use cargo_xdist::report::terminal::Timing;
 use cargo_xdist::report::{self, EventSink};
 use cargo_xdist::run::{self, RunOptions};
-use cargo_xdist::{archive, durations, plan, schedule, signal};
+use cargo_xdist::{archive, plan, schedule, signal};
 
 fn main() {
     // Started by cargo as its RUSTDOC, for a `--doc` unit (see run::doctest).
@@ -68,19 +68,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
             println!("{stats}, written to {out}");
             Ok(EXIT_OK)
         }
-        Some(Command::Durations(d)) => match d.command {
-            Some(cli::DurationsCommand::Merge(args)) => {
-                let out = camino::Utf8Path::new(&args.output);
-                let merged = durations::merge_files(&args.inputs, out)?;
-                println!("{merged}, written to {out}");
-                Ok(EXIT_OK)
-            }
-            None => {
-                let (store, limit) = config::durations_store(d.show)?;
-                print!("{}", durations::show(&store, limit)?);
-                Ok(EXIT_OK)
-            }
-        },
+        Some(Command::Durations(d)) => {
+            print!("{}", schedule::durations_command(*d)?);
+            Ok(EXIT_OK)
+        }
     }
 }
 
@@ -99,10 +90,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     }
     let mut timing = Timing::default();
     let discard = coverage.as_ref().map(Session::discard_pattern);
-    // More workers than the machine runs at once (`-n 1000`) are likely
-    // more than the tests need: their databases wait for the plan.
-    let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let db_after_plan = config.workers > parallelism;
+    let db_after_plan = schedule::databases_after_plan(config.workers);
     let (built, listing) = build_and_list(
         &config,
         discard.as_deref(),
@@ -119,16 +107,9 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let (dist, groups) = (config.dist, &config.groups);
     let plan = plan::plan(dist, groups, &built, listing, &config.filters, &last);
     let note = plan.note.clone();
-    let fewer = schedule::useful_workers(dist, &plan, config.workers);
-    if let Some((workers, _)) = &fewer {
-        config.workers = *workers;
-    }
-    if let Some(d) = databases.as_mut() {
-        d.limit_workers(config.workers);
-        if db_after_plan {
-            timing.db_create = db::create_while(Some(d), &cancel, || Ok(()))?.1;
-        }
-    }
+    let workers = &mut config.workers;
+    let (fewer, t) = schedule::fit_workers(dist, &plan, workers, databases.as_mut(), &cancel)?;
+    timing.db_create = timing.db_create.or(t);
     let work = schedule::schedule(&config, &built, plan);
     (work.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
@@ -139,8 +120,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     reporters.push(rec.clone());
     let secrets = (databases.as_ref()).map_or(config.stray_secrets.clone(), |d| d.secrets());
     let sink = EventSink::new(secrets, reporters);
-    note.iter().for_each(|note| terminal.note(note));
-    fewer.iter().for_each(|(_, note)| terminal.note(note));
+    (note.iter().chain(&fewer)).for_each(|note| terminal.note(note));
     (work.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     let options = RunOptions::new(&config, &built, coverage.as_ref(), work.estimates);
     run::run(work.order, &built, &slots, &options, &cancel, &sink)?;

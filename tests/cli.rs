@@ -290,7 +290,8 @@ fn list_json() {
     let run = xdist_fixture_sub(
         "list",
         "basic",
-        &["--workspace", "--message-format", "json"],
+        // One worker: each file's group whole.
+        &["--workspace", "--message-format", "json", "-n", "1"],
     )
     .run();
     run.assert_code(0);

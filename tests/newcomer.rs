@@ -427,3 +427,44 @@ fn durations_shows_the_recorded_times_slowest_first() {
         none.ctx()
     );
 }
+
+/// `list` shows the groups a run without `--dist` uses: a file whose
+/// recorded time dominates is split over the workers in both.
+#[test]
+fn list_shows_the_groups_the_run_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slow.json");
+    let entries: Vec<String> = (1..=8)
+        .map(|i| format!(r#""slow_{i}":{{"secs":0.15,"samples":1,"run":1}}"#))
+        .collect();
+    let crafted = format!(
+        r#"{{"version":1,"runs":1,"binaries":{{"alpha::test/slow":{{"tests":{{{}}}}}}}}}"#,
+        entries.join(",")
+    );
+    std::fs::write(&file, &crafted).unwrap();
+    let groups = |extra: &[&str]| {
+        let mut args = vec![
+            "-p",
+            "alpha",
+            "--test",
+            "slow",
+            "-n",
+            "2",
+            "--message-format",
+            "json",
+        ];
+        args.extend(["--durations-file", file.to_str().unwrap()]);
+        args.extend(extra);
+        let run = xdist_fixture_sub("list", "basic", &args).run();
+        run.assert_code(0);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let groups: std::collections::BTreeSet<String> = (v["tests"].as_array().unwrap().iter())
+            .map(|t| t["group"].to_string())
+            .collect();
+        (groups.len(), run)
+    };
+    let (n, run) = groups(&[]);
+    assert_eq!(n, 2, "the run splits tests/slow.rs in two{}", run.ctx());
+    let (n, run) = groups(&["--dist", "loadfile"]);
+    assert_eq!(n, 1, "--dist loadfile does not{}", run.ctx());
+}
