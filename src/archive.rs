@@ -93,9 +93,30 @@ impl std::fmt::Display for ArchiveStats {
 /// (see [`build::build`]).
 pub fn build_or_open(config: &RunConfig, coverage: Option<&str>) -> Result<BuildOutput> {
     match &config.archive {
-        Some(source) => open(source, coverage),
+        Some(source) => {
+            let mut out = open(source, coverage)?;
+            out.binaries.retain(|b| selected(&config.build, b));
+            Ok(out)
+        }
         None => build::build(&config.build, coverage),
     }
+}
+
+/// Whether `-p`, `--lib`, `--bin`, `--test` and `--example` select the
+/// archived binary `b` (as they select what cargo builds; none: all).
+fn selected(s: &crate::config::BuildOptions, b: &crate::build::TestBinary) -> bool {
+    let name = |spec: &String| spec.split('@').next() == Some(b.package.as_str());
+    let package = s.package.is_empty() || s.package.iter().any(name);
+    let named = |names: &[String]| names.contains(&b.target_name);
+    let targets = s.lib || !s.bin.is_empty() || !s.test.is_empty() || !s.example.is_empty();
+    let target = match b.kind.as_str() {
+        "bin" => named(&s.bin),
+        "test" => named(&s.test),
+        "example" => named(&s.example),
+        "bench" => false,
+        _ => s.lib,
+    };
+    package && (!targets || target)
 }
 
 /// `cargo xdist archive`: build, then write the archive (atomically: a
@@ -390,9 +411,14 @@ pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutpu
         workspace_root: remap.workspace.1.clone(),
         other_executables: m.other_executables.iter().map(|p| remap.path(p)).collect(),
         target_dir: remap.target.1.clone(),
-        // The records under `target/xdist/` (last failures) go to the
-        // extracted copy too: an empty path put them in the current dir.
-        target_directory: remap.target.1.clone(),
+        // The records under `target/xdist/` (last failures, durations)
+        // outlive the extracted copy: they go to the remapped workspace's
+        // `target/` (without --workspace-remap, the target dir it was built
+        // in), for the next run from an archive there.
+        target_directory: match &source.workspace_remap {
+            Some(dir) => dir.join("target"),
+            None => m.target_dir.clone(),
+        },
         dylibs: m.dylibs.iter().map(|p| remap.path(p)).collect(),
         extracted: Some(Arc::new(dir)),
         built_at: Some(BuiltAt {

@@ -57,9 +57,38 @@ pub enum Command {
     /// Work with coverage reports
     #[command(subcommand)]
     Coverage(CoverageCommand),
-    /// Work with recorded test durations
+    /// Show the recorded test durations, slowest first (or merge stores)
+    Durations(Box<DurationsArgs>),
+}
+
+/// `cargo xdist durations`: show the store, or `durations merge`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DurationsArgs {
     #[command(subcommand)]
-    Durations(DurationsCommand),
+    pub command: Option<DurationsCommand>,
+    #[command(flatten)]
+    pub show: DurationsShowArgs,
+}
+
+/// Which durations store `cargo xdist durations` shows.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DurationsShowArgs {
+    /// The durations file (default: <target dir>/xdist/durations.json)
+    #[arg(long, value_name = "PATH")]
+    pub durations_file: Option<String>,
+    /// Path to Cargo.toml (whose target dir holds the store)
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<String>,
+    /// The target directory that holds the store
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<String>,
+    /// Show at most N groups and N tests
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// The command line (see [`RunArgs::argv`]).
+    #[arg(skip)]
+    pub argv: Option<Vec<OsString>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,7 +139,21 @@ pub enum MergeFormat {
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Drop worker databases (<base>_gwK) left behind by earlier runs, and cached templates
-    Clean(DbArgs),
+    Clean(DbCleanArgs),
+}
+
+/// `db clean`'s options: which server and base database to clean up after.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DbCleanArgs {
+    /// Base database URL (default: the variable named by --database-env)
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Variable that holds the database URL
+    #[arg(long, value_name = "NAME", default_value = "DATABASE_URL")]
+    pub database_env: String,
+    /// The command line (see [`RunArgs::argv`]).
+    #[arg(skip)]
+    pub argv: Option<Vec<OsString>>,
 }
 
 /// Options that select and build the test binaries; passed to cargo.
@@ -315,9 +358,6 @@ pub struct DbArgs {
     /// Start a throwaway PostgreSQL server for the run
     #[arg(long)]
     pub ephemeral_postgres: bool,
-    /// `db clean`'s command line (see [`RunArgs::argv`]); None within `run`.
-    #[arg(skip)]
-    pub argv: Option<Vec<OsString>>,
 }
 
 /// Database options of a run (not of `db clean`).
@@ -533,11 +573,14 @@ pub struct ListArgs {
     pub build: BuildArgs,
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// How tests would be grouped
-    #[arg(long, value_enum, default_value_t = DistMode::Loadfile)]
-    pub dist: DistMode,
+    /// How tests would be grouped (default: as a run without --dist groups them)
+    #[arg(long, value_enum, help_heading = "Distribution")]
+    pub dist: Option<DistMode>,
+    /// Number of workers the groups are planned for, as a run's (a file may be split over them)
+    #[arg(short = 'n', long = "numprocesses", value_name = "N|auto", default_value = "auto", value_parser = parse_num_workers, help_heading = "Distribution")]
+    pub workers: NumWorkers,
     /// Output format
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MessageFormat::Human, help_heading = "Reporting")]
     pub message_format: MessageFormat,
     #[command(flatten)]
     pub schedule: ScheduleArgs,
@@ -551,10 +594,10 @@ pub struct ArchiveArgs {
     #[command(flatten)]
     pub build: BuildArgs,
     /// Where to write the archive (tar.zst)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Archive")]
     pub archive_file: String,
     /// Build instrumented tests, for running the archive with --coverage
-    #[arg(long)]
+    #[arg(long, help_heading = "Archive")]
     pub coverage: bool,
     /// The command line these were parsed from (see [`RunArgs::argv`]).
     #[arg(skip)]
@@ -582,7 +625,8 @@ pub fn parse_from<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap
         Some(Command::List(a)) => a.argv = own(2),
         Some(Command::Archive(a)) => a.argv = own(2),
         Some(Command::Db(DbCommand::Clean(a))) => a.argv = own(3),
-        Some(Command::Coverage(_) | Command::Durations(_)) => {}
+        Some(Command::Durations(a)) => a.show.argv = own(2),
+        Some(Command::Coverage(_)) => {}
     }
     Ok(cli)
 }

@@ -132,6 +132,12 @@ impl Durations {
     pub fn load(path: &Utf8Path) -> (Durations, Option<String>) {
         match read(path) {
             Ok(d) => (d.unwrap_or_default(), None),
+            Err(e) if e.is::<Newer>() => (
+                Durations::default(),
+                Some(format!(
+                    "ignoring the durations file {path}: {e:#}; the run leaves it as it is"
+                )),
+            ),
             Err(e) => (
                 Durations::default(),
                 Some(format!(
@@ -311,6 +317,71 @@ pub fn merge_files(inputs: &[impl AsRef<Utf8Path>], out: &Utf8Path) -> Result<Me
     })
 }
 
+/// `cargo xdist durations`: the store at `path`, its age and runs, then
+/// its groups and its tests, each slowest first (at most `limit` of each).
+/// A missing or unreadable store is a usage error naming it.
+pub fn show(path: &Utf8Path, limit: Option<usize>) -> Result<String> {
+    let store = match read(path) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Err(crate::error::UsageError(format!(
+                "no durations recorded at {path}; a run records them there (or pass --durations-file)"
+            ))
+            .into());
+        }
+        Err(e) => {
+            return Err(crate::error::UsageError(format!(
+                "cannot read the durations file {path}: {e:#}"
+            ))
+            .into());
+        }
+    };
+    let age = (fs_err::metadata(path).ok())
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.elapsed().ok())
+        .map_or("unknown age".to_string(), |d| {
+            let secs = std::time::Duration::from_secs(d.as_secs());
+            format!("written {} ago", humantime::format_duration(secs))
+        });
+    let runs = match store.runs {
+        1 => "1 run".to_string(),
+        n => format!("{n} runs"),
+    };
+    let mut out = format!("Durations in {path} ({age}, {runs} recorded)\n");
+    let limit = limit.unwrap_or(usize::MAX);
+    let mut groups: Vec<(f64, String)> = Vec::new();
+    let mut tests: Vec<(f64, String)> = Vec::new();
+    for (binary, times) in &store.binaries {
+        for (rest, e) in &times.groups {
+            let name = if rest.is_empty() {
+                binary.clone()
+            } else {
+                format!("{binary} {rest}")
+            };
+            groups.push((e.secs, format!("{name} ({} tests)", e.tests)));
+        }
+        for (name, e) in &times.tests {
+            tests.push((e.secs, format!("{binary} {name}")));
+        }
+    }
+    for (title, mut rows) in [("Groups", groups), ("Tests", tests)] {
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        out.push_str(&format!("\n{title} ({}), slowest first:\n", rows.len()));
+        for (secs, name) in rows.iter().take(limit) {
+            out.push_str(&format!("  {secs:>9.3}s {name}\n"));
+        }
+    }
+    Ok(out)
+}
+
+/// A store that a newer cargo-xdist wrote: read by none of this one's
+/// commands, and never overwritten.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a newer cargo-xdist wrote it (format version {0}, this one reads {VERSION}); upgrade cargo-xdist or give another --durations-file"
+)]
+pub struct Newer(pub u32);
+
 /// The file's contents; `None` when there is no file.
 fn read(path: &Utf8Path) -> Result<Option<Durations>> {
     let text = match fs_err::read_to_string(path) {
@@ -318,6 +389,16 @@ fn read(path: &Utf8Path) -> Result<Option<Durations>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    #[derive(Deserialize)]
+    struct Version {
+        version: Option<u32>,
+    }
+    // A newer release may change every other field: its version first.
+    if let Ok(Version { version: Some(v) }) = serde_json::from_str(&text) {
+        if v > VERSION {
+            return Err(Newer(v).into());
+        }
+    }
     let d: Durations = serde_json::from_str(&text).context("not a durations file")?;
     if d.version != VERSION {
         anyhow::bail!("format version {} is not {VERSION}", d.version);
@@ -340,7 +421,11 @@ pub struct Measured {
 /// it over the old one.
 pub fn record(path: &Utf8Path, run: &Measured) -> Result<()> {
     let _lock = crate::scratch::lock(&lock_path(path))?;
-    let mut store = read(path).ok().flatten().unwrap_or_default();
+    let mut store = match read(path) {
+        // Left as it is; loading it has warned.
+        Err(e) if e.is::<Newer>() => return Ok(()),
+        other => other.ok().flatten().unwrap_or_default(),
+    };
     store.apply(run);
     // Readable as the target directory's other files are (a CI cache).
     crate::scratch::write_json(path, &store, 0o644, Json::Compact)

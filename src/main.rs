@@ -22,7 +22,7 @@ use cargo_xdist::list::{self, Listing};
 use cargo_xdist::report::terminal::Timing;
 use cargo_xdist::report::{self, EventSink};
 use cargo_xdist::run::{self, RunOptions};
-use cargo_xdist::{archive, durations, plan, schedule, signal};
+use cargo_xdist::{archive, plan, schedule, signal};
 
 fn main() {
     // Started by cargo as its RUSTDOC, for a `--doc` unit (see run::doctest).
@@ -71,10 +71,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             println!("{stats}, written to {out}");
             Ok(EXIT_OK)
         }
-        Some(Command::Durations(cli::DurationsCommand::Merge(args))) => {
-            let out = camino::Utf8Path::new(&args.output);
-            let merged = durations::merge_files(&args.inputs, out)?;
-            println!("{merged}, written to {out}");
+        Some(Command::Durations(d)) => {
+            print!("{}", schedule::durations_command(*d)?);
             Ok(EXIT_OK)
         }
     }
@@ -95,10 +93,11 @@ fn run_command(args: RunArgs) -> Result<i32> {
     }
     let mut timing = Timing::default();
     let discard = coverage.as_ref().map(Session::discard_pattern);
+    let db_after_plan = schedule::databases_after_plan(config.workers);
     let (built, listing) = build_and_list(
         &config,
         discard.as_deref(),
-        databases.as_mut(),
+        databases.as_mut().filter(|_| !db_after_plan),
         &cancel,
         &mut timing,
     )?;
@@ -111,6 +110,9 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let (dist, groups) = (config.dist, &config.groups);
     let plan = plan::plan(dist, groups, &built, listing, &config.filters, &last);
     let note = plan.note.clone();
+    let workers = &mut config.workers;
+    let (fewer, t) = schedule::fit_workers(dist, &plan, workers, databases.as_mut(), &cancel)?;
+    timing.db_create = timing.db_create.or(t);
     let work = schedule::schedule(&config, &built, plan);
     (work.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
     let mut identity = RunIdentity::new(&run_id, config.workers, &config.worker_env);
@@ -121,7 +123,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     reporters.push(rec.clone());
     let secrets = (databases.as_ref()).map_or(config.stray_secrets.clone(), |d| d.secrets());
     let sink = EventSink::new(secrets, reporters);
-    note.iter().for_each(|note| terminal.note(note));
+    (note.iter().chain(&fewer)).for_each(|note| terminal.note(note));
     (work.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     let options = RunOptions::new(&config, &built, coverage.as_ref(), work.estimates);
     run::run(work.order, &built, &slots, &options, &cancel, &sink)?;
@@ -173,6 +175,7 @@ fn build_and_list(
             other => other?,
         };
         timing.build = t_build.elapsed();
+        timing.opened_archive = config.archive.is_some();
         if config.no_run {
             return Ok((built, Listing::default()));
         }

@@ -137,7 +137,12 @@ fn estimates(
     explicit: Option<&Utf8Path>,
     build: &BuildOutput,
 ) -> (Utf8PathBuf, Estimates, Vec<String>) {
-    let store = durations::path(explicit, &build.target_dir);
+    // The extracted target dir of an archive goes away after the run.
+    let dir = match build.extracted {
+        Some(_) => &build.target_directory,
+        None => &build.target_dir,
+    };
+    let store = durations::path(explicit, dir);
     let (history, warning) = Durations::load(&store);
     let estimates = Estimates::new(&history, build);
     (store, estimates, warning.into_iter().collect())
@@ -167,6 +172,67 @@ pub fn schedule(config: &RunConfig, build: &BuildOutput, plan: Plan) -> Schedule
         warnings,
         store,
     }
+}
+
+/// Lower `workers` to the most that `plan` can keep busy under `mode`,
+/// and say so in a line for the user: a unit runs on one worker, but
+/// `worksteal` cuts a running group and the default mode splits one, down
+/// to single tests. Workers beyond it (and their databases) would only
+/// start and stop. `--partition` keeps a part of the plan, so this bounds
+/// a shard too.
+/// Their databases too: `databases` serves no more workers, and creates
+/// them now if [`databases_after_plan`] held them back (returning the time
+/// it took).
+pub fn fit_workers(
+    mode: DistMode,
+    plan: &Plan,
+    workers: &mut usize,
+    databases: Option<&mut crate::db::WorkerDatabases>,
+    cancel: &crate::signal::Cancel,
+) -> anyhow::Result<(Option<String>, Option<std::time::Duration>)> {
+    let held_back = databases_after_plan(*workers);
+    let line = useful_workers(mode, plan, *workers).map(|(bound, line)| {
+        *workers = bound;
+        line
+    });
+    let Some(d) = databases else {
+        return Ok((line, None));
+    };
+    d.limit_workers(*workers);
+    let created = match held_back {
+        true => crate::db::create_while(Some(d), cancel, || Ok(()))?.1,
+        false => None,
+    };
+    Ok((line, created))
+}
+
+/// Whether the worker databases wait for the plan instead of being
+/// created during the build: with more workers than the machine runs at
+/// once (`-n 1000`), likely more than the tests need.
+pub fn databases_after_plan(workers: usize) -> bool {
+    workers > std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The bound of [`cap_workers`] and its line, when under `workers`.
+fn useful_workers(mode: DistMode, plan: &Plan, workers: usize) -> Option<(usize, String)> {
+    let units = plan.first.iter().chain(&plan.units);
+    let (bound, what) = match mode {
+        DistMode::Auto | DistMode::Worksteal => (
+            units.map(WorkUnit::test_count).sum::<usize>(),
+            ("test", "tests"),
+        ),
+        _ => (units.count(), ("work unit", "work units")),
+    };
+    if workers <= 1 || bound == 0 || bound >= workers {
+        return None;
+    }
+    let noun = if bound == 1 { what.0 } else { what.1 };
+    let need = if bound == 1 { "needs" } else { "need" };
+    let line = format!(
+        "note: {bound} {noun} {need} at most {bound} worker{}; running {bound}, not {workers}",
+        if bound == 1 { "" } else { "s" }
+    );
+    Some((bound, line))
 }
 
 /// The units in the order workers take them and, when durations are
@@ -313,9 +379,16 @@ pub fn listed<'a>(
     mut cases: Vec<TestCase>,
     failures: &'a [ListFailure],
 ) -> Listed<'a> {
+    // The units a run would make of these cases (before a file is split).
+    let listing = crate::list::Listing {
+        cases: cases.clone(),
+        failures: Vec::new(),
+    };
+    let no_last = plan::LastFailures::default();
+    let (mode, declared) = (config.dist, &config.groups);
+    let plan = plan::plan(mode, declared, build, listing, &config.filters, &no_last);
     let (_, estimates, mut warnings) = estimates(config.durations_file.as_deref(), build);
     let mut failures: Vec<&ListFailure> = failures.iter().collect();
-    let (mode, declared) = (config.dist, &config.groups);
     let shards = config.partition.map(|p| {
         let cost = |c: &TestCase| estimates.test(c.binary, &c.name);
         let (cases, failures) = (&mut cases, &mut failures);
@@ -324,8 +397,17 @@ pub fn listed<'a>(
         warnings.extend(shards.note());
         shards
     });
+    // Without --partition, each test's group is the unit a run puts it in:
+    // under the default mode a dominant file's part.
+    let run_keys = match shards {
+        None if mode.splits() => run_groups(mode, config.workers, plan, &estimates),
+        _ => HashMap::new(),
+    };
     let groups = (cases.iter())
-        .map(|c| plan::group_key(mode, declared, &build.binaries[c.binary], c).0)
+        .map(|c| match run_keys.get(&(c.binary, c.name.clone())) {
+            Some(key) => key.clone(),
+            None => plan::group_key(mode, declared, &build.binaries[c.binary], c).0,
+        })
         .collect();
     Listed {
         cases,
@@ -335,6 +417,58 @@ pub fn listed<'a>(
         estimates,
         warnings,
     }
+}
+
+/// (binary, test name) → the key of the unit a run of `plan` on
+/// `workers` workers puts the test in: planned as [`schedule`] plans it.
+fn run_groups(
+    mode: DistMode,
+    workers: usize,
+    plan: Plan,
+    est: &Estimates,
+) -> HashMap<(usize, String), GroupKey> {
+    let mut units = order(mode, plan.first, est);
+    units.extend(order(mode, plan.units, est));
+    let mut keys = HashMap::new();
+    for unit in plan_lanes(mode, workers, units, est).units {
+        if let WorkUnit::Tests(g) = unit {
+            for t in g.tests {
+                keys.insert((g.binary, t.name), g.key.clone());
+            }
+        }
+    }
+    keys
+}
+
+/// `cargo xdist durations [merge]`: what to print.
+pub fn durations_command(args: crate::cli::DurationsArgs) -> anyhow::Result<String> {
+    match args.command {
+        Some(crate::cli::DurationsCommand::Merge(m)) => {
+            let out = camino::Utf8Path::new(&m.output);
+            let merged = durations::merge_files(&m.inputs, out)?;
+            Ok(format!("{merged}, written to {out}\n"))
+        }
+        None => show_durations(args.show),
+    }
+}
+
+/// `cargo xdist durations`: the store (`--durations-file`, else
+/// `<target dir>/xdist/durations.json` of the workspace a run would use),
+/// shown.
+pub fn show_durations(args: crate::cli::DurationsShowArgs) -> anyhow::Result<String> {
+    let (file, target_dir, manifest_path, limit) = crate::config::durations_store(args)?;
+    let store = match (file, target_dir) {
+        (Some(file), _) => file,
+        (None, Some(dir)) => durations::path(None, &dir),
+        (None, None) => {
+            let build = crate::config::BuildOptions {
+                manifest_path,
+                ..Default::default()
+            };
+            durations::path(None, &crate::build::metadata(&build)?.target_directory)
+        }
+    };
+    durations::show(&store, limit)
 }
 
 /// The median of the recorded test times (the default if none).

@@ -60,8 +60,8 @@ fn run_archive(file: &Path, remap: &Path, args: &[&str]) -> Run {
         .env_remove("RUSTC")
         .junit()
         .run();
-    // The run's own records (last failures, durations) stay with the
-    // extracted archive: none lands in the directory it ran from.
+    // The run's own records (last failures, durations) go under the
+    // checkout's target/: none lands in the directory it ran from.
     let stray = repo_root().join("xdist");
     assert!(
         !stray.exists(),

@@ -290,7 +290,8 @@ fn list_json() {
     let run = xdist_fixture_sub(
         "list",
         "basic",
-        &["--workspace", "--message-format", "json"],
+        // One worker: each file's group whole.
+        &["--workspace", "--message-format", "json", "-n", "1"],
     )
     .run();
     run.assert_code(0);
@@ -704,7 +705,6 @@ fn unstable_options_after_double_dash_are_refused_with_a_fitting_fix() {
 fn a_filter_that_matches_nothing_exits_4_unless_no_tests_pass() {
     let run = xdist_fixture("basic", &["-p", "gamma", "-n", "2", "no_such_test"]).run();
     run.assert_code(4);
-    run.assert_summary(0, 0, 0);
     assert!(
         run.stderr
             .lines()
@@ -712,6 +712,10 @@ fn a_filter_that_matches_nothing_exits_4_unless_no_tests_pass() {
         "an empty run must say so{}",
         run.ctx()
     );
+    // The error alone: no `Running 0 tests`, `Ran 0 tests`, `Summary:`.
+    for line in ["Running ", "Ran ", "Summary:"] {
+        assert!(!run.stdout.contains(line), "{line}{}", run.ctx());
+    }
     let pass = xdist_fixture("basic", &["-p", "gamma", "--no-tests=pass", "no_such_test"]).run();
     pass.assert_code(0);
     pass.assert_summary(0, 0, 0);

@@ -142,7 +142,8 @@ fn list_json(
     args: &[String],
     env: &[(&str, &str)],
 ) -> (Run, Vec<Listed>, serde_json::Value) {
-    let mut all = vec!["--message-format".to_string(), "json".to_string()];
+    // One worker: each group whole (more may split a dominant file).
+    let mut all = strings(&["--message-format", "json", "-n", "1"]);
     all.extend(args.iter().cloned());
     let mut x = xdist_fixture_sub("list", fixture, &all);
     for (k, v) in env {

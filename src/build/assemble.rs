@@ -15,6 +15,7 @@ use super::runtime_env::runtime_env;
 use super::{BuildOutput, TestBinary, cache};
 use crate::config::BuildOptions;
 use crate::coverage::instrument::cargo_instrumentation;
+use crate::error::UsageError;
 
 /// Run the build; on success return the test executables. `cargo
 /// metadata` goes first (not alongside: a workspace cargo cannot read would
@@ -50,7 +51,8 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     // it from the start, beside cargo's whole freshness check.
     let marker = target.join("xdist").join("std-libdir-wanted");
     let wanted = marker.exists();
-    let compiled = compile(b, instrumentation.as_ref(), coverage, wanted)?;
+    let compiled = compile(b, instrumentation.as_ref(), coverage, wanted)
+        .map_err(|e| unknown_package(e, b, &meta))?;
     // A marker that cannot be written or removed costs the next run's time only.
     if compiled.std_libdir.is_some() && !wanted {
         let _ = cache::write_json(&marker, &true);
@@ -221,6 +223,30 @@ fn manifest_declares_no_harness(manifest: &Utf8Path, kind: &str, name: &str) -> 
 
 fn no_harness(t: Option<&toml::Value>) -> bool {
     t.and_then(|t| t.get("harness")).and_then(|h| h.as_bool()) == Some(false)
+}
+
+/// A build that cargo stopped before compiling while `-p` names a package
+/// that is not a workspace member: cargo has said why (no such package);
+/// that is a usage error (exit 2), not a failed build (101). A dependency
+/// named by `-p` is not a member either, so only a build that compiled
+/// nothing counts.
+fn unknown_package(e: anyhow::Error, b: &BuildOptions, meta: &Metadata) -> anyhow::Error {
+    if e.downcast_ref::<super::cargo::BeforeCompiling>().is_none() {
+        return e;
+    }
+    let member = |spec: &str| {
+        let name = spec.split('@').next().unwrap_or(spec);
+        meta.workspace_packages()
+            .iter()
+            .any(|p| p.name.as_str() == name)
+    };
+    match b.package.iter().find(|spec| !member(spec)) {
+        Some(spec) => UsageError(format!(
+            "-p {spec}: no such package in the workspace (see cargo's error above); check the name with `cargo metadata` or the workspace's Cargo.toml"
+        ))
+        .into(),
+        None => e,
+    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,12 @@ pub fn metadata(b: &BuildOptions) -> Result<Metadata> {
     })
 }
 
+/// `cargo test --no-run` failed before it reported anything: it did not
+/// get as far as compiling (its error is on stderr).
+#[derive(Debug, thiserror::Error)]
+#[error("cargo stopped before compiling")]
+pub(super) struct BeforeCompiling;
+
 /// What `cargo test --no-run` reported.
 pub(super) struct Compiled {
     pub(super) artifacts: Vec<cargo_metadata::Artifact>,
@@ -169,7 +175,9 @@ pub(super) fn compile(
         libdir.start();
     }
     let mut dylibs = Vec::new();
+    let mut messages = 0usize;
     for msg in Message::parse_stream(BufReader::new(stdout)) {
+        messages += 1;
         match msg.context("reading cargo's JSON messages")? {
             Message::CompilerArtifact(art) => {
                 if art.target.crate_types.iter().any(|c| {
@@ -223,7 +231,11 @@ pub(super) fn compile(
     }
     let status = child.wait().context("waiting for cargo")?;
     if !status.success() {
-        return Err(BuildFailed(status.to_string()).into());
+        let failed = anyhow::Error::new(BuildFailed(status.to_string()));
+        return Err(match messages {
+            0 => failed.context(BeforeCompiling),
+            _ => failed,
+        });
     }
     Ok(Compiled {
         artifacts,

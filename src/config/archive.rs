@@ -27,14 +27,20 @@ pub struct ArchiveConfig {
     pub coverage: bool,
 }
 
+/// The options that select archived binaries as they select what cargo
+/// builds: `-p`, `--lib`, `--bin`, `--test`, `--example` (what a re-run
+/// command names).
+const SELECTION: &[&str] = &["package", "lib", "bin", "test", "example"];
+
 /// Long names of the options that change what cargo builds (all of
-/// [`BuildArgs`] but `--manifest-path`, which only finds the config).
+/// [`BuildArgs`] but `--manifest-path`, which only finds the config, and
+/// the [`SELECTION`]).
 fn build_option_names() -> Vec<String> {
     use clap::Args;
     let cmd = BuildArgs::augment_args(clap::Command::new("build"));
     cmd.get_arguments()
         .filter_map(|a| a.get_long())
-        .filter(|l| *l != "manifest-path")
+        .filter(|l| *l != "manifest-path" && !SELECTION.contains(l))
         .map(String::from)
         .collect()
 }

@@ -3,6 +3,7 @@
 use camino::Utf8PathBuf;
 
 use super::options::CoverageOptions;
+use super::paths::check_writable;
 use crate::cli;
 use crate::coverage::merge::MergeFormat;
 use crate::coverage::spec::ReportSpec;
@@ -18,13 +19,22 @@ pub(super) fn coverage_options(
     let mut reports = Vec::new();
     for spec in &args.cov_report {
         reports.push(spec.parse::<ReportSpec>().map_err(|e| {
-            UsageError(format!(
-                "invalid --cov-report `{spec}`: {e}; use term, term-missing, lcov:PATH, cobertura:PATH, html:DIR or json:PATH"
-            ))
+            // `e` names the forms where the kind is unknown.
+            UsageError(format!("invalid --cov-report `{spec}`: {e}"))
         })?);
     }
     if reports.is_empty() {
         reports.push(ReportSpec::Term);
+    }
+    // Before the build and the run: a report that cannot be written must
+    // not cost the whole suite. This creates the reports' folders.
+    for report in &reports {
+        let file = match report {
+            ReportSpec::Term | ReportSpec::TermMissing => continue,
+            ReportSpec::Lcov(p) | ReportSpec::Cobertura(p) | ReportSpec::Json(p) => p.clone(),
+            ReportSpec::Html(dir) => dir.join("index.html"),
+        };
+        check_writable(&file, "the coverage report", "--cov-report")?;
     }
     if let Some(pct) = args.cov_fail_under {
         if !(0.0..=100.0).contains(&pct) {

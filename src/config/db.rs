@@ -6,20 +6,32 @@ use std::path::PathBuf;
 
 use super::file;
 use super::paths::cwd;
-use crate::cli::{DbArgs, DbRunArgs};
+use crate::cli::{DbArgs, DbCleanArgs, DbRunArgs};
 use crate::db::{DbOptions, UrlSource};
 use crate::error::UsageError;
 
 /// `db clean`'s options, with the config files' defaults (found from the
 /// current directory).
 pub fn db_clean_options(
-    mut args: DbArgs,
+    mut args: DbCleanArgs,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<DbOptions, UsageError> {
     let argv = args.argv.take();
     let files = file::FileDefaults::load(None, &cwd()?)?;
     let args = files.apply(args, argv.as_deref())?.args;
-    Ok(db_options(&args, env))
+    let db = DbArgs {
+        database_url: args.database_url,
+        database_env: args.database_env,
+        ..DbArgs::default()
+    };
+    let options = db_options(&db, env);
+    if options.url.is_none() {
+        return Err(UsageError(format!(
+            "db clean needs the database the runs used; set {} or pass --database-url",
+            options.env_name
+        )));
+    }
+    Ok(options)
 }
 
 /// `--database-url`, else the named variable; none means no databases.

@@ -208,6 +208,12 @@ impl FileDefaults {
                 )));
             }
             let Some(arg) = run.get_arguments().find(|a| a.get_long() == Some(key)) else {
+                let longs = run.get_arguments().filter_map(|a| a.get_long());
+                if let Some(near) = nearest(key, longs.chain([GROUP_KEY])) {
+                    return Err(UsageError(format!(
+                        "{source}: unknown key `{key}`; did you mean `{near}`?"
+                    )));
+                }
                 return Err(UsageError(format!(
                     "{source}: unknown key `{key}`; keys are the long options of `cargo xdist run` (numprocesses, dist, timeout, ...) or `group`"
                 )));
@@ -317,8 +323,25 @@ fn metadata<'a>(manifest: &'a toml::Table, section: &str) -> Option<&'a toml::Va
 
 fn read_toml(path: &Path) -> Result<toml::Table, String> {
     let text = fs_err::read_to_string(path).map_err(|e| e.to_string())?;
-    text.parse::<toml::Table>()
-        .map_err(|e| e.message().to_string())
+    text.parse::<toml::Table>().map_err(|e| {
+        let Some(span) = e.span() else {
+            return e.message().to_string();
+        };
+        let before = text.get(..span.start).unwrap_or(&text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        format!("line {line}, column {column}: {}", e.message())
+    })
+}
+
+/// The name among `known` closest to the unknown `key`, if one is close
+/// (as clap's own suggestions on the command line).
+fn nearest<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (strsim::jaro_winkler(key, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
 }
 
 /// The workspace root's directory for `--manifest-path` (or `cwd`), found

@@ -24,6 +24,8 @@ pub struct ListConfig {
     /// `--partition`: list only this shard, with its expected time.
     pub partition: Option<Partition>,
     pub durations_file: Option<Utf8PathBuf>,
+    /// `-n`: the workers a run's plan (and its split files) is made for.
+    pub workers: usize,
 }
 
 impl ListConfig {
@@ -35,7 +37,13 @@ impl ListConfig {
         Ok(ListConfig {
             build: BuildOptions::from(args.build),
             filters: filters(args.filter)?.0,
-            dist: args.dist,
+            dist: args.dist.unwrap_or_default(),
+            workers: match args.workers {
+                cli::NumWorkers::Count(n) => n,
+                cli::NumWorkers::Auto => {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                }
+            },
             json: args.message_format == cli::MessageFormat::Json,
             groups,
             partition,

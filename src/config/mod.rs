@@ -34,5 +34,5 @@ pub use self::options::{
     BuildOptions, CoverageOptions, Filters, IgnoredMode, LastFailed, NoTests, ReportOptions,
 };
 pub use self::run::RunConfig;
-pub use self::schedule::{Partition, PartitionKind};
+pub use self::schedule::{Partition, PartitionKind, durations_store};
 pub use crate::cli::DistMode;

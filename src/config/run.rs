@@ -142,13 +142,22 @@ impl RunConfig {
             Some(ColorArg::Auto) | None => None,
         };
         let quiet = args.quiet;
-        let rerun_args = rerun_args(
+        let mut rerun_args = rerun_args(
             &build,
             &filters,
             db.as_ref(),
             &args.worker_env,
             args.timeout,
         );
+        // From an archive, the re-run runs the same archive, in the same
+        // checkout (see report::rerun for the program's name).
+        if let Some(a) = &archive {
+            let mut first = vec!["--archive-file".to_string(), a.file.to_string()];
+            if let Some(dir) = &a.workspace_remap {
+                first.extend(["--workspace-remap".to_string(), dir.to_string()]);
+            }
+            rerun_args.splice(0..0, first);
+        }
         Ok(RunConfig {
             build,
             filters,

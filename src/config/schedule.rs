@@ -86,6 +86,35 @@ pub(super) fn schedule_options(
     Ok((partition, file))
 }
 
+/// `cargo xdist durations`'s options with the config files' defaults:
+/// the store (`--durations-file`, absolute), else the target dir and the
+/// manifest that find it; and how many entries to show.
+pub fn durations_store(mut args: cli::DurationsShowArgs) -> Result<DurationsShow, UsageError> {
+    let argv = args.argv.take();
+    let cwd = super::paths::cwd()?;
+    let files = super::file::FileDefaults::load(args.manifest_path.as_deref(), &cwd)?;
+    let args = files.apply(args, argv.as_deref())?.args;
+    let file = args
+        .durations_file
+        .as_deref()
+        .map(super::paths::absolute)
+        .transpose()?;
+    let target = args
+        .target_dir
+        .as_deref()
+        .map(super::paths::absolute)
+        .transpose()?;
+    Ok((file, target, args.manifest_path, args.limit))
+}
+
+/// (store file, target dir, manifest path, limit) of `cargo xdist durations`.
+pub type DurationsShow = (
+    Option<Utf8PathBuf>,
+    Option<Utf8PathBuf>,
+    Option<String>,
+    Option<usize>,
+);
+
 #[cfg(test)]
 mod tests {
     use super::super::run::run_config;

@@ -129,8 +129,8 @@ pub fn export_lcov(input: &ExportInput) -> Result<LcovReport> {
     Ok(report)
 }
 
-/// `llvm-cov export -format=text` (JSON) into `path` (it can be large),
-/// its paths as reported.
+/// `llvm-cov export -format=text` (JSON) into `path`, its paths as
+/// reported, with the functions of the reported files only.
 pub fn export_json_to(input: &ExportInput, path: &Utf8Path) -> Result<()> {
     llvm_cov(
         CovOutput::Json {
@@ -139,14 +139,39 @@ pub fn export_json_to(input: &ExportInput, path: &Utf8Path) -> Result<()> {
         input,
         Some(path),
     )?;
+    let text = fs_err::read(path)?;
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&text).context("llvm-cov wrote unreadable JSON")?;
+    keep_reported_functions(&mut json);
     if input.path_equivalence.is_some() {
-        let text = fs_err::read(path)?;
-        let mut json: serde_json::Value =
-            serde_json::from_slice(&text).context("llvm-cov wrote unreadable JSON")?;
         move_json_paths(&mut json, input);
-        fs_err::write(path, serde_json::to_vec(&json)?)?;
     }
+    fs_err::write(path, serde_json::to_vec(&json)?)?;
     Ok(())
+}
+
+/// llvm-cov applies `-ignore-filename-regex` to an export's `files` but
+/// lists every function of every object (the dependencies' and the
+/// standard library's: megabytes): keep those defined in a reported file.
+fn keep_reported_functions(json: &mut serde_json::Value) {
+    let Some(exports) = json.get_mut("data").and_then(|d| d.as_array_mut()) else {
+        return;
+    };
+    for export in exports {
+        let files: std::collections::HashSet<String> = (export.get("files"))
+            .and_then(|f| f.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.get("filename")?.as_str().map(str::to_string))
+            .collect();
+        let Some(functions) = export.get_mut("functions").and_then(|f| f.as_array_mut()) else {
+            continue;
+        };
+        functions.retain(|f| {
+            let file = f.get("filenames").and_then(|n| n.get(0)?.as_str());
+            file.is_some_and(|file| files.contains(file))
+        });
+    }
 }
 
 /// Every string of an llvm-cov JSON export that is a path, as reported

@@ -212,6 +212,12 @@ impl WorkerDatabases {
         self.settings.as_ref().map_or(0, |s| s.workers)
     }
 
+    /// Serve `workers` workers at most (the run needs no more); call before
+    /// [`Self::create`], or the surplus databases are only dropped at the end.
+    pub fn limit_workers(&mut self, workers: usize) {
+        (self.settings.iter_mut()).for_each(|s| s.workers = s.workers.min(workers));
+    }
+
     /// Why the worker count was lowered, if it was: one line for the user.
     pub fn notice(&self) -> Option<&str> {
         self.notice.as_deref()

@@ -31,6 +31,9 @@ pub struct Rerun {
     options: Vec<String>,
     after_dashes: Vec<String>,
     targets: HashMap<String, Target>,
+    /// The binaries came from an archive: the command calls `cargo-xdist`
+    /// itself (the running machine may have no cargo).
+    archive: bool,
 }
 
 impl Rerun {
@@ -68,6 +71,7 @@ impl Rerun {
             options,
             after_dashes,
             targets,
+            archive: build.extracted.is_some(),
         }
     }
 
@@ -85,7 +89,10 @@ impl Rerun {
                 continue;
             };
             let whole = t.whole || names.contains(&"(listing)");
-            let mut words: Vec<&str> = vec!["cargo", "xdist"];
+            let mut words: Vec<&str> = match self.archive {
+                true => vec!["cargo-xdist"],
+                false => vec!["cargo", "xdist"],
+            };
             words.extend(self.options.iter().map(String::as_str));
             words.extend(["-p", &t.package]);
             words.extend(t.flags.iter().map(String::as_str));

@@ -24,7 +24,10 @@ use crate::event::{Outcome, RunEvent, TestResult};
 /// How long the stages around the run took (the `Timing:` line).
 #[derive(Debug, Clone, Default)]
 pub struct Timing {
+    /// Building, or with `--archive-file` opening the archive.
     pub build: Duration,
+    /// `--archive-file`: [`Timing::build`] opened an archive, built nothing.
+    pub opened_archive: bool,
     pub list: Duration,
     /// Creating and dropping the worker databases, when there are any.
     pub db_create: Option<Duration>,
@@ -151,6 +154,13 @@ impl Terminal {
     /// slowest tests, coverage, timing, `Ran ...`, the failed tests with
     /// the commands that re-run them, and `Summary:` as the last line.
     fn closing_report(&self, st: &State, summary: &RunSummary, exit_code: i32) {
+        if exit_code == EXIT_NO_TESTS && summary.results.is_empty() {
+            // Nothing ran nor was skipped: the error says it all.
+            if let Some(line) = self.no_tests_line(summary, exit_code) {
+                eprintln!("{line}");
+            }
+            return;
+        }
         let mut out = self.out();
         let failures: Vec<&TestResult> = summary
             .results
@@ -295,7 +305,12 @@ impl Terminal {
 /// `build 1.20s, list 0.10s, databases 0.05s (create) + 0.03s (drop)`.
 fn timing_line(t: &Timing) -> String {
     let mut line = format!(
-        "build {:.2}s, list {:.2}s",
+        "{} {:.2}s, list {:.2}s",
+        if t.opened_archive {
+            "open archive"
+        } else {
+            "build"
+        },
         t.build.as_secs_f64(),
         t.list.as_secs_f64()
     );
@@ -381,7 +396,17 @@ fn attempt_label(r: &TestResult) -> String {
     format!("{word} {}/{}", r.attempt, r.max_attempts)
 }
 
-/// The label padded to 7 columns, in its color when `color`.
+/// The width of every result label of a run where a test gets up to
+/// `max_attempts` attempts: `TIMEOUT`, and under `--retries` room for
+/// `TIMEOUT 10/10`, so that the `[` column lines up.
+fn label_width(max_attempts: u32) -> usize {
+    match max_attempts {
+        0 | 1 => 7,
+        n => 7 + 1 + 2 * n.to_string().len() + 1,
+    }
+}
+
+/// The label padded to [`label_width`], in its color when `color`.
 fn painted_label(r: &TestResult, color: bool) -> String {
     let style = match r.outcome {
         _ if r.is_flaky() => Style::new().yellow().bold(),
@@ -389,7 +414,8 @@ fn painted_label(r: &TestResult, color: bool) -> String {
         Outcome::Failed | Outcome::TimedOut => Style::new().red().bold(),
         Outcome::Skipped => Style::new().yellow(),
     };
-    paint(&format!("{:<7}", attempt_label(r)), style, color)
+    let width = label_width(r.max_attempts);
+    paint(&format!("{:<width$}", attempt_label(r)), style, color)
 }
 
 /// `text` in `style` when `color` (whatever console's own detection says:
@@ -510,7 +536,11 @@ impl Reporter for Terminal {
                     bar.enable_steady_tick(Duration::from_millis(200));
                     st.bar = Some(bar);
                 }
-                if !quiet {
+                // A run with nothing to run under `--no-tests=fail` ends
+                // with the error alone.
+                let nothing = *tests == 0 && *doctest_packages == 0 && *groups == 0;
+                let silent = quiet || (nothing && self.opts.no_tests == NoTests::Fail);
+                if !silent {
                     let header = running_line(*tests, *doctest_packages, *groups, *workers);
                     self.println(&st, &header);
                 }
@@ -676,12 +706,21 @@ mod tests {
         };
         assert_eq!(
             line(Outcome::Passed, 2, false),
-            "FLAKY 2/2 [  0.012s] gw1 my_crate::test/api create_user"
+            "FLAKY 2/2   [  0.012s] gw1 my_crate::test/api create_user"
         );
-        assert!(line(Outcome::Failed, 1, true).starts_with("FAIL 1/2 ["));
+        assert!(line(Outcome::Failed, 1, true).starts_with("FAIL 1/2    ["));
         assert!(line(Outcome::TimedOut, 2, false).starts_with("TIMEOUT 2/2 ["));
         // A first attempt that passed, or a test that gets one attempt only.
-        assert!(line(Outcome::Passed, 1, false).starts_with("PASS    ["));
+        assert!(line(Outcome::Passed, 1, false).starts_with("PASS        ["));
+        // One column for `[` whatever the label, also with 10 attempts.
+        let ten = |outcome, attempt, again| {
+            let r = result(outcome).on_attempt(attempt, 10, again);
+            result_line(&r, false).find('[')
+        };
+        let at = ten(Outcome::TimedOut, 10, false);
+        assert_eq!(ten(Outcome::Passed, 1, false), at);
+        assert_eq!(ten(Outcome::Passed, 3, false), at);
+        assert_eq!(ten(Outcome::Failed, 1, true), at);
         let once = result(Outcome::Failed).on_attempt(1, 1, false);
         assert!(result_line(&once, false).starts_with("FAIL    ["));
     }
