@@ -1184,6 +1184,19 @@ fn assert_status(p: &Pipeline, job: &str, expected: Status) {
     );
 }
 
+/// Each of the 3 test shards (job `name(k)`) failed exactly when its
+/// JUnit report is among `failing`.
+fn assert_shard_statuses(p: &Pipeline, failing: &BTreeSet<String>, name: impl Fn(usize) -> String) {
+    for k in 1..=3 {
+        let expected = if failing.contains(&format!("junit-{k}.xml")) {
+            Status::Failure
+        } else {
+            Status::Success
+        };
+        assert_status(p, &name(k), expected);
+    }
+}
+
 /// Every coverage shard ran to its end (the one with the failing test
 /// fails; none is cancelled or skipped).
 fn assert_coverage_shards_ran(p: &Pipeline, name: impl Fn(usize) -> String) {
@@ -1250,14 +1263,7 @@ fn github_actions_recipe_runs_as_a_shard_matrix() {
             })
             .collect();
         let failing = check_junit(&p, &junit_files, outcomes);
-        for k in 1..=3 {
-            let expected = if failing.contains(&format!("junit-{k}.xml")) {
-                Status::Failure
-            } else {
-                Status::Success
-            };
-            assert_status(&p, &format!("test ({k})"), expected);
-        }
+        assert_shard_statuses(&p, &failing, |k| format!("test ({k})"));
         assert_coverage_shards_ran(&p, |k| format!("coverage ({k})"));
         assert_status(&p, "durations-merge", Status::Success);
         assert_status(&p, "coverage-merge", Status::Success);
@@ -1301,14 +1307,7 @@ fn gitlab_ci_recipe_runs_as_a_parallel_pipeline() {
     let reports: Vec<PathBuf> = p.junit_reports.iter().map(|(_, f)| f.clone()).collect();
     assert_eq!(reports.len(), 3, "one JUnit report per shard\n{}", p.log);
     let failing = check_junit(&p, &reports, outcomes);
-    for k in 1..=3 {
-        let expected = if failing.contains(&format!("junit-{k}.xml")) {
-            Status::Failure
-        } else {
-            Status::Success
-        };
-        assert_status(&p, &format!("test {k}/3"), expected);
-    }
+    assert_shard_statuses(&p, &failing, |k| format!("test {k}/3"));
     assert_coverage_shards_ran(&p, |k| format!("coverage {k}/3"));
     assert_status(&p, "durations-merge", Status::Success);
     assert_status(&p, "coverage-merge", Status::Success);

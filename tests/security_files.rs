@@ -300,7 +300,7 @@ fn symlinks_planted_by_postgres_change_no_root_file_and_print_nothing_root_only(
 /// server for a setting that does not exist, so the start fails; the rest
 /// are the real programs.
 fn failing_pg_ctl_bin() -> tempfile::TempDir {
-    let real = real_postgres_bin();
+    let real = pg_bin_dir();
     let bin = tempfile::Builder::new()
         .prefix("xdist-fake-pg-")
         .tempdir()
@@ -316,31 +316,6 @@ fn failing_pg_ctl_bin() -> tempfile::TempDir {
     std::fs::set_permissions(&pg_ctl, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::symlink(real.join("initdb"), bin.path().join("initdb")).unwrap();
     bin
-}
-
-/// The directory of the real PostgreSQL server binaries (on PATH, else
-/// the highest version under /usr/lib/postgresql), links followed.
-fn real_postgres_bin() -> PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
-    });
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .filter(|(_, bin)| bin.join("initdb").is_file())
-        .collect();
-    versions.sort();
-    let bin = on_path
-        .or_else(|| versions.pop().map(|(_, bin)| bin))
-        .expect("this test needs PostgreSQL's server binaries (apt-get install -y postgresql)");
-    std::fs::canonicalize(bin.join("initdb"))
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 #[test]
