@@ -75,6 +75,8 @@ pub struct DurationsArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct DurationsShowArgs {
     /// The durations file (default: <target dir>/xdist/durations.json)
+    // The doc comment is the --help text: `<target dir>` stays as written.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, value_name = "PATH")]
     pub durations_file: Option<String>,
     /// Path to Cargo.toml (whose target dir holds the store)

@@ -46,9 +46,6 @@ fn main() {
     std::process::exit(signal::exit_code(code));
 }
 
-/// A variable of this process's environment.
-const ENV: &dyn Fn(&str) -> Option<String> = &|name| std::env::var(name).ok();
-
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         None => run_command(cli.run),
@@ -59,7 +56,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Some(Command::Db(DbCommand::Clean(args))) => {
-            let options = config::db_clean_options(args, ENV)?;
+            let options = config::db_clean_options(args, &config::process_env)?;
             let dropped = db::clean(&options).map_err(Unavailable::new)?;
             println!("{}", report::dropped_databases(&dropped));
             Ok(EXIT_OK)
@@ -79,7 +76,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn run_command(args: RunArgs) -> Result<i32> {
-    let mut config = RunConfig::new(args, ENV)?;
+    let mut config = RunConfig::new(args, &config::process_env)?;
     let cancel = signal::Cancel::install();
     let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let run_id = env::new_run_id();

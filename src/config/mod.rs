@@ -33,6 +33,7 @@ pub use self::list::ListConfig;
 pub use self::options::{
     BuildOptions, CoverageOptions, Filters, IgnoredMode, LastFailed, NoTests, ReportOptions,
 };
+pub use self::paths::process_env;
 pub use self::run::RunConfig;
 pub use self::schedule::{Partition, PartitionKind, durations_store};
 pub use crate::cli::DistMode;

@@ -1,9 +1,16 @@
-//! Paths given on the command line: made absolute against the current
-//! directory, and checked writable before the build.
+//! Where configuration is read from: the process's environment and current
+//! directory; paths given on the command line, made absolute against it
+//! and checked writable before the build.
 
 use camino::Utf8PathBuf;
 
 use crate::error::UsageError;
+
+/// A variable of this process's environment (what [`super::RunConfig::new`]
+/// and [`super::db_clean_options`] read the environment with).
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
 
 /// The current directory, as the config files are found from it.
 pub(super) fn cwd() -> Result<std::path::PathBuf, UsageError> {
