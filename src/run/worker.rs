@@ -392,26 +392,32 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             )
         };
         for idx in culprits {
-            let t = self.tests[idx];
-            let result = TestResult::new(
-                &self.binary.id,
-                &t.name,
-                t.source_path.clone(),
-                self.group,
-                &self.slot.name,
-                Outcome::Failed,
-            )
-            .took(p.took[idx])
-            .because(Some(reason.clone()))
-            .with_output(after.clone())
-            .on_attempt(
-                self.attempt,
-                self.ctx.options.retries.saturating_add(1),
-                false,
-            )
-            .amending();
-            self.emit_event(RunEvent::TestFinished(result));
+            self.amend_to_failed(p, idx, &reason, &after);
         }
+    }
+
+    /// Test `idx` passed here, but its process then showed otherwise:
+    /// report it failed for `reason`, replacing its pass (not retried).
+    fn amend_to_failed(&self, p: &Progress, idx: usize, reason: &str, output: &str) {
+        let t = self.tests[idx];
+        let result = TestResult::new(
+            &self.binary.id,
+            &t.name,
+            t.source_path.clone(),
+            self.group,
+            &self.slot.name,
+            Outcome::Failed,
+        )
+        .took(p.took[idx])
+        .because(Some(reason.to_string()))
+        .with_output(output.to_string())
+        .on_attempt(
+            self.attempt,
+            self.ctx.options.retries.saturating_add(1),
+            false,
+        )
+        .amending();
+        self.emit_event(RunEvent::TestFinished(result));
     }
 
     /// Of `tests` (whose process together ended badly), the ones that end
@@ -518,24 +524,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             );
             let passed = |i: &usize| p.ran.contains(i) && !p.failed.contains(i);
             for idx in tests.into_iter().filter(passed) {
-                let t = self.tests[idx];
-                let result = TestResult::new(
-                    &self.binary.id,
-                    &t.name,
-                    t.source_path.clone(),
-                    self.group,
-                    &self.slot.name,
-                    Outcome::Failed,
-                )
-                .took(p.took[idx])
-                .because(Some(reason.clone()))
-                .on_attempt(
-                    self.attempt,
-                    self.ctx.options.retries.saturating_add(1),
-                    false,
-                )
-                .amending();
-                self.emit_event(RunEvent::TestFinished(result));
+                self.amend_to_failed(p, idx, &reason, "");
             }
         }
     }
