@@ -17,17 +17,6 @@ use cargo_xdist::db::url::PgUrl;
 use common::*;
 use postgres::{Client, NoTls};
 
-fn databases(server: &EphemeralServer) -> Vec<String> {
-    let mut names: Vec<String> = pg_admin(server)
-        .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    names.retain(|n| !["postgres", "template0", "template1"].contains(&n.as_str()));
-    names
-}
-
 /// A base database with a table and a row that must survive every run.
 fn create_base(server: &EphemeralServer, name: &str) -> String {
     pg_admin(server)
@@ -48,7 +37,7 @@ fn assert_base_untouched(server: &EphemeralServer, name: &str) {
 }
 
 fn assert_no_worker_databases(server: &EphemeralServer, base: &str, ctx: &str) {
-    let left: Vec<String> = databases(server)
+    let left: Vec<String> = pg_databases(server)
         .into_iter()
         .filter(|d| d.starts_with(&format!("{base}_gw")))
         .collect();
@@ -146,7 +135,7 @@ fn serial_mode_passes_the_url_unchanged() {
         );
         assert_eq!(r.worker, "-");
     }
-    assert_eq!(databases(&server), ["app_serial"]);
+    assert_eq!(pg_databases(&server), ["app_serial"]);
 }
 
 /// Base database `base`, owned by a role `app` with `password`, and a
@@ -289,7 +278,7 @@ fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with
     for _ in 0..2 {
         let run = dbapp(&url, &["-n", "2", "--keep-db"]).run();
         run.assert_code(0);
-        let kept: Vec<String> = databases(&server)
+        let kept: Vec<String> = pg_databases(&server)
             .into_iter()
             .filter(|d| d.contains("_gw"))
             .collect();
@@ -313,7 +302,7 @@ fn worker_databases_are_dropped_after_failing_and_interrupted_runs_and_kept_with
     run.assert_code(2);
     run.assert_no_panic();
     assert!(
-        databases(&server).contains(&"app_life_gw1".to_string()),
+        pg_databases(&server).contains(&"app_life_gw1".to_string()),
         "{}",
         run.ctx()
     );
@@ -892,7 +881,7 @@ fn setup_runs(count: &std::path::Path) -> usize {
 
 /// The cached templates of `base` on the server.
 fn templates(server: &EphemeralServer, base: &str) -> Vec<String> {
-    databases(server)
+    pg_databases(server)
         .into_iter()
         .filter(|d| d.starts_with(&format!("{base}_xdist_tpl_")))
         .collect()
@@ -972,7 +961,7 @@ fn setup_runs_once_into_a_cached_template_until_a_migration_changes() {
         "{}",
         clean.ctx()
     );
-    assert_eq!(databases(&server), ["app_cache"], "{}", clean.ctx());
+    assert_eq!(pg_databases(&server), ["app_cache"], "{}", clean.ctx());
     assert_base_untouched(&server, "app_cache");
 }
 
@@ -1152,7 +1141,7 @@ fn assert_passed_on(run: &Run, names: &str) {
 
 /// Only base `base`, untouched, is left on the server.
 fn assert_only_base_left(server: &EphemeralServer, base: &str, run: &Run) {
-    assert_eq!(databases(server), [base], "{}", run.ctx());
+    assert_eq!(pg_databases(server), [base], "{}", run.ctx());
     assert_base_untouched(server, base);
 }
 
@@ -1217,7 +1206,7 @@ fn a_killed_runs_worker_database_names_are_taken_by_the_next_run() {
     drop(release);
     assert_eq!(killed.signal, Some(9), "{}", killed.ctx());
     assert!(
-        databases(&server).contains(&"app_crash_gw0".to_string()),
+        pg_databases(&server).contains(&"app_crash_gw0".to_string()),
         "the killed run left its databases{}",
         killed.ctx()
     );
@@ -1325,7 +1314,7 @@ fn ctrl_c_stops_a_run_waiting_for_another_runs_template_and_leaves_nothing() {
         )),
         "{stderr}"
     );
-    assert_eq!(databases(&server), ["app_wait"], "{stderr}");
+    assert_eq!(pg_databases(&server), ["app_wait"], "{stderr}");
     drop(holder);
 }
 
@@ -1394,7 +1383,12 @@ fn a_base_named_like_another_bases_second_name_set_keeps_its_databases_and_rows(
     // Base shop_r2's own db clean drops them.
     let clean = xdist(&["db", "clean"]).env("DATABASE_URL", &shop_r2).run();
     clean.assert_code(0);
-    assert_eq!(databases(&server), ["shop", "shop_r2"], "{}", clean.ctx());
+    assert_eq!(
+        pg_databases(&server),
+        ["shop", "shop_r2"],
+        "{}",
+        clean.ctx()
+    );
 }
 
 /// The processes whose environment holds `tag` (`KEY=VALUE`) and whose
@@ -1476,7 +1470,11 @@ fn sigterm_during_db_setup_stops_the_setup_and_the_run_and_leaves_nothing() {
             unsafe { libc::kill(*pid, libc::SIGKILL) };
         }
         assert!(left.is_empty(), "{case}: left running: {left:?}");
-        assert_eq!(databases(&server), ["app_setup_term"], "{case}: {stderr}");
+        assert_eq!(
+            pg_databases(&server),
+            ["app_setup_term"],
+            "{case}: {stderr}"
+        );
         assert_base_untouched(&server, "app_setup_term");
     }
 }

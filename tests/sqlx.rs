@@ -87,18 +87,6 @@ fn sqlxapp<S: AsRef<str>>(version: Sqlx, args: &[S]) -> Xdist {
     xdist(&all)
 }
 
-/// Every database on `server` but PostgreSQL's own, sorted.
-fn databases(server: &EphemeralServer) -> Vec<String> {
-    let mut names: Vec<String> = pg_admin(server)
-        .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    names.retain(|n| !["postgres", "template0", "template1"].contains(&n.as_str()));
-    names
-}
-
 fn create_base(server: &EphemeralServer, name: &str) -> String {
     pg_admin(server)
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
@@ -129,7 +117,7 @@ fn passes_on_four_workers_again_and_again(version: Sqlx, base: &str) {
             .run();
         run.assert_code(0);
         run.assert_summary(TESTS, 0, 0);
-        assert_eq!(databases(&server), [base], "{}", run.ctx());
+        assert_eq!(pg_databases(&server), [base], "{}", run.ctx());
     }
     for _ in 0..2 {
         let run = sqlxapp(version, &["-n", "4", "--ephemeral-postgres"]).run();
@@ -193,7 +181,7 @@ fn each_worker_database_of_a_sqlx_workspace_has_its_own_id_range_and_others_none
     drop(c);
     let clean = xdist(&["db", "clean"]).env("DATABASE_URL", &url).run();
     clean.assert_code(0);
-    assert_eq!(databases(&server), ["app_ranges"], "{}", clean.ctx());
+    assert_eq!(pg_databases(&server), ["app_ranges"], "{}", clean.ctx());
 }
 
 #[test]
@@ -214,7 +202,7 @@ fn test_databases_of_tests_killed_by_timeout_are_dropped_with_the_run() {
         "{}",
         run.ctx()
     );
-    assert_eq!(databases(&server), ["app_timeout"], "{}", run.ctx());
+    assert_eq!(pg_databases(&server), ["app_timeout"], "{}", run.ctx());
 }
 
 #[test]
@@ -246,7 +234,7 @@ fn db_clean_drops_the_test_databases_a_killed_run_left_and_only_those() {
             }
         });
     assert_eq!(killed.signal, Some(9), "{}", killed.ctx());
-    let left = databases(&server);
+    let left = pg_databases(&server);
     assert!(
         left.iter().filter(|d| d.starts_with("_sqlx_test_")).count() >= 2
             && left.iter().any(|d| d.starts_with("app_killed_gw")),
@@ -256,7 +244,7 @@ fn db_clean_drops_the_test_databases_a_killed_run_left_and_only_those() {
     clean.assert_code(0);
     assert!(clean.stdout.contains("_sqlx_test_"), "{}", clean.ctx());
     assert_eq!(
-        databases(&server),
+        pg_databases(&server),
         ["_sqlx_test_1", "app_killed"],
         "{}",
         clean.ctx()
@@ -292,7 +280,7 @@ fn one_line_says_whether_the_setup_template_was_built_and_in_how_long_or_reused(
     );
     let clean = xdist(&["db", "clean"]).env("DATABASE_URL", &url).run();
     clean.assert_code(0);
-    assert_eq!(databases(&server), ["app_tpl_note"], "{}", clean.ctx());
+    assert_eq!(pg_databases(&server), ["app_tpl_note"], "{}", clean.ctx());
 }
 
 #[test]
@@ -322,7 +310,7 @@ fn test_databases_a_template_records_are_not_the_runs() {
         run.assert_code(0);
         run.assert_summary(TESTS, 0, 0);
         assert_eq!(
-            databases(&server),
+            pg_databases(&server),
             ["_sqlx_test_7", "app_dev", "app_tpl_record"],
             "{}",
             run.ctx()

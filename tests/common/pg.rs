@@ -57,3 +57,15 @@ pub fn pg_bin_dir() -> PathBuf {
         .unwrap()
         .to_path_buf()
 }
+
+/// Every database on `server` but PostgreSQL's own, sorted.
+pub fn pg_databases(server: &EphemeralServer) -> Vec<String> {
+    let mut names: Vec<String> = pg_admin(server)
+        .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    names.retain(|n| !["postgres", "template0", "template1"].contains(&n.as_str()));
+    names
+}
