@@ -65,6 +65,10 @@ struct Manifest {
     /// a custom harness or a binary that could not list them (listed again
     /// where the archive runs).
     listings: Vec<Option<Vec<TestCase>>>,
+    /// The build key of impact maps where it was built (none from older
+    /// archives: `--affected` then runs everything).
+    #[serde(default)]
+    impact_key: Option<String>,
 }
 
 /// What `cargo xdist archive` wrote.
@@ -220,6 +224,10 @@ pub fn create(config: &ArchiveConfig) -> Result<ArchiveStats> {
         dylibs: built.dylibs.clone(),
         instrumented: built.instrumentation.is_some(),
         listings,
+        impact_key: Some(build::impact_key(
+            &config.build,
+            &crate::config::process_env,
+        )),
     };
     let bytes = write(&config.file, &manifest, &files)
         .with_context(|| format!("writing the archive {}", config.file))?;
@@ -425,6 +433,7 @@ pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutpu
             workspace_root: m.workspace_root,
             target_dir: m.target_dir,
         }),
+        impact_key: Some(m.impact_key.unwrap_or_default()),
         ..Default::default()
     })
 }

@@ -59,6 +59,46 @@ pub enum Command {
     Coverage(CoverageCommand),
     /// Show the recorded test durations, slowest first (or merge stores)
     Durations(Box<DurationsArgs>),
+    /// Work with impact maps (`--record-impact`, `--affected`)
+    #[command(subcommand)]
+    Impact(ImpactCommand),
+}
+
+/// `cargo xdist impact ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImpactCommand {
+    /// Merge the impact maps of CI shards (one tree, one build) into one
+    Merge(ImpactMergeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImpactMergeArgs {
+    /// The shards' impact maps
+    #[arg(value_name = "MAP", required = true)]
+    pub inputs: Vec<String>,
+    /// Where to write the merged map
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: String,
+}
+
+/// Impact maps: recording them, and running only what a change affects.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Impact (--affected)")]
+pub struct ImpactArgs {
+    /// Record which functions each test executes (an impact map for --affected): an instrumented build as --coverage, one process per test
+    #[arg(long, conflicts_with = "affected")]
+    pub record_impact: bool,
+    /// Run only the tests that the changes since the impact map can affect (REF: the changes since this git revision count too)
+    #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "")]
+    pub affected: Option<String>,
+    /// The impact map to write or read (default: <target dir>/xdist/impact.json)
+    // The doc comment is the --help text: `<target dir>` stays as written.
+    #[allow(rustdoc::invalid_html_tags)]
+    #[arg(long, value_name = "PATH")]
+    pub impact_file: Option<String>,
+    /// Files (globs, relative to the workspace root) whose changes never matter to --affected, e.g. 'docs/**' (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub affected_ignore: Vec<String>,
 }
 
 /// `cargo xdist durations`: show the store, or `durations merge`.
@@ -399,6 +439,8 @@ pub struct RunArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub db_run: DbRunArgs,
+    #[command(flatten)]
+    pub impact: ImpactArgs,
 
     /// Number of workers, or `auto` for the machine's parallelism (0 = serial, no workers)
     #[arg(short = 'n', long = "numprocesses", value_name = "N|auto", default_value = "auto", value_parser = parse_num_workers, help_heading = "Distribution")]
@@ -628,7 +670,7 @@ pub fn parse_from<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap
         Some(Command::Archive(a)) => a.argv = own(2),
         Some(Command::Db(DbCommand::Clean(a))) => a.argv = own(3),
         Some(Command::Durations(a)) => a.show.argv = own(2),
-        Some(Command::Coverage(_)) => {}
+        Some(Command::Coverage(_) | Command::Impact(_)) => {}
     }
     Ok(cli)
 }

@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use crate::event::{LISTING, Outcome, TestId, TestResult};
+use crate::event::{LISTING, TestId, TestResult};
 use crate::scratch::Json;
 
 /// The record's format version.
@@ -91,7 +91,7 @@ fn update(
         });
     }
     for r in results {
-        if r.outcome == Outcome::Skipped {
+        if !r.outcome.ran() {
             continue;
         }
         if r.outcome.is_failure() || (flaky_fails && r.is_flaky()) {
@@ -124,6 +124,7 @@ mod tests {
     use super::*;
     use crate::build::BuildOutput;
     use crate::config::LastFailed;
+    use crate::event::Outcome;
     use crate::event::RunSummary;
     use crate::plan::LastFailures;
 

@@ -134,6 +134,7 @@ pub mod error;
 pub mod event;
 pub mod hash;
 pub mod history;
+pub mod impact;
 pub mod leak;
 pub mod list;
 pub mod plan;

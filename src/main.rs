@@ -6,12 +6,12 @@
 // As in src/lib.rs: filesystem calls go through fs_err (see clippy.toml).
 #![warn(clippy::disallowed_methods)]
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use anyhow::Result;
 use cargo_xdist::build::{self, BuildOutput};
-use cargo_xdist::cli::{self, Cli, Command, CoverageCommand, DbCommand, ListArgs, RunArgs};
+use cargo_xdist::cli::{self, RunArgs};
+use cargo_xdist::cli::{Cli, Command, CoverageCommand, DbCommand, ImpactCommand, ListArgs};
 use cargo_xdist::config::{self, ListConfig, RunConfig};
 use cargo_xdist::coverage::{self, finish::Session};
 use cargo_xdist::db::{self, WorkerDatabases};
@@ -47,32 +47,27 @@ fn main() {
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
-    match cli.command {
-        None => run_command(cli.run),
-        Some(Command::Run(args)) => run_command(*args),
-        Some(Command::List(args)) => list_command(*args),
-        Some(Command::Archive(args)) => {
-            println!("{}", archive::create(&config::ArchiveConfig::new(*args)?)?);
-            Ok(EXIT_OK)
-        }
+    // The other commands print one report.
+    let report = match cli.command {
+        None => return run_command(cli.run),
+        Some(Command::Run(args)) => return run_command(*args),
+        Some(Command::List(args)) => return list_command(*args),
+        Some(Command::Archive(a)) => archive::create(&config::ArchiveConfig::new(*a)?)?.to_string(),
         Some(Command::Db(DbCommand::Clean(args))) => {
             let options = config::db_clean_options(args, &config::process_env)?;
-            let dropped = db::clean(&options).map_err(Unavailable::new)?;
-            println!("{}", report::dropped_databases(&dropped));
-            Ok(EXIT_OK)
+            report::dropped_databases(&db::clean(&options).map_err(Unavailable::new)?)
         }
         Some(Command::Coverage(CoverageCommand::Merge(args))) => {
             let (inputs, format) = config::merge_inputs(&args);
             let out = camino::Utf8Path::new(&args.output);
             let stats = coverage::merge::merge_reports(&inputs, &args.strip_prefix, format, out)?;
-            println!("{stats}, written to {out}");
-            Ok(EXIT_OK)
+            format!("{stats}, written to {out}")
         }
-        Some(Command::Durations(d)) => {
-            print!("{}", schedule::durations_command(*d)?);
-            Ok(EXIT_OK)
-        }
-    }
+        Some(Command::Durations(d)) => schedule::durations_command(*d)?,
+        Some(Command::Impact(ImpactCommand::Merge(a))) => report::impact::merge(&a)?,
+    };
+    println!("{}", report.trim_end());
+    Ok(EXIT_OK)
 }
 
 fn run_command(args: RunArgs) -> Result<i32> {
@@ -103,11 +98,14 @@ fn run_command(args: RunArgs) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     coverage.as_mut().map(Session::ready).transpose()?;
-    let last = plan::last_failures(&built, config.last_failed);
-    let (dist, groups) = (config.dist, &config.groups);
-    let plan = plan::plan(dist, groups, &built, listing, &config.filters, &last);
+    let key = config
+        .impact
+        .active()
+        .then(|| built.impact_key(&config.build));
+    let recording = report::impact::Recording::start(&config.impact, &built, key.as_deref());
+    let (plan, affected) = plan::for_run(&config, &built, listing, key.as_deref())?;
     let note = plan.note.clone();
-    let workers = &mut config.workers;
+    let (dist, workers) = (config.dist, &mut config.workers);
     let (fewer, t) = schedule::fit_workers(dist, &plan, workers, databases.as_mut(), &cancel)?;
     timing.db_create = timing.db_create.or(t);
     let work = schedule::schedule(&config, &built, plan);
@@ -120,15 +118,15 @@ fn run_command(args: RunArgs) -> Result<i32> {
     reporters.push(rec.clone());
     let secrets = (databases.as_ref()).map_or(config.stray_secrets.clone(), |d| d.secrets());
     let sink = EventSink::new(secrets, reporters);
-    (note.iter().chain(&fewer)).for_each(|note| terminal.note(note));
+    (note.iter().chain(&affected).chain(&fewer)).for_each(|note| terminal.note(note));
     (work.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     let options = RunOptions::new(&config, &built, coverage.as_ref(), work.estimates);
     run::run(work.order, &built, &slots, &options, &cancel, &sink)?;
     rec.save().unwrap_or_else(|e| eprintln!("warning: {e:#}"));
 
     let summary = collector.summary();
-    let t_drop = Instant::now();
     if let Some(d) = databases.as_mut() {
+        let t_drop = Instant::now();
         d.cleanup().unwrap_or_else(|e| eprintln!("warning: {e}"));
         timing.db_drop = Some(t_drop.elapsed());
     }
@@ -137,18 +135,20 @@ fn run_command(args: RunArgs) -> Result<i32> {
     // the database cleanup; it still makes the run fail. Coverage is
     // reported when tests failed too; the exit code still says they failed.
     let junit = (config.report.junit.as_ref()).map(|p| report::junit::write(p, &summary, &run_id));
+    let impact = recording.map(|r| r.save(&summary, coverage.as_mut(), &built));
+    (impact.iter().flatten()).for_each(|line| terminal.note(line));
     let coverage = coverage.map(|c| c.finish(&built.coverage_input()));
     let recorded = report::last_failed::save(&built, &summary, config.flaky_fails);
     let report_failed = report::failed(junit.as_ref(), "the JUnit report")
         | report::failed(coverage.as_ref(), "the coverage report")
-        | report::failed(Some(&recorded), "the last-failed record");
+        | report::failed(Some(&recorded), "the last-failed record")
+        | report::failed(impact.as_ref(), "the impact map");
     let coverage_low = coverage.is_some_and(|c| c.is_ok_and(|c| terminal.coverage(&c)));
-    let code = error::run_exit_code(
+    let (stopped, failing) = (
         summary.interrupted || cancel.is_cancelled(),
         summary.failing(config.flaky_fails),
-        coverage_low,
-        report_failed,
     );
+    let code = error::run_exit_code(stopped, failing, coverage_low, report_failed);
     let code = error::no_tests_exit_code(code, summary.no_tests(), config.report.fails_empty());
     // The exit code is known: the reporters' last word (the terminal's
     // closing report, JSON's run-finished).

@@ -189,7 +189,15 @@ const BASE: &[&str] = &[
     "error", "signal", "scratch", "hash", "secrets", "event", "process", "leak",
 ];
 /// Side modules: they import base modules only and take plain inputs.
-const SIDE: &[&str] = &["db", "coverage", "durations", "history", "env", "balance"];
+const SIDE: &[&str] = &[
+    "db",
+    "coverage",
+    "durations",
+    "history",
+    "env",
+    "balance",
+    "impact",
+];
 /// The pipeline's stages in order (archive, build's other source, comes
 /// after list, whose cache it fills): each imports earlier stages, side
 /// and base modules only.

@@ -89,9 +89,19 @@ pub struct BuildOutput {
     /// `--archive-file`: where the archive was built, the paths its
     /// binaries' coverage maps name.
     pub built_at: Option<BuiltAt>,
+    /// `--archive-file`: the build key of impact maps
+    /// ([`crate::build::impact_key`]) where it was built.
+    pub impact_key: Option<String>,
 }
 
 impl BuildOutput {
+    /// The build key of impact maps: the archive's, else this machine's
+    /// for `options` (see [`crate::build::impact_key`]).
+    pub fn impact_key(&self, options: &crate::config::BuildOptions) -> String {
+        (self.impact_key.clone())
+            .unwrap_or_else(|| super::impact_key(options, &crate::config::process_env))
+    }
+
     /// What the coverage report needs of this build.
     pub fn coverage_input(&self) -> crate::coverage::finish::Built {
         let binaries = self.binaries.iter().map(|b| b.path.clone());

@@ -5,7 +5,7 @@
 //!
 //! One file per concern: the option types the stages take (`options`:
 //! build, filters, report, coverage), `--partition` and the durations file
-//! (`schedule`), declared groups (`groups`), each subcommand's
+//! (`schedule`), impact maps (`impact`), declared groups (`groups`), each subcommand's
 //! resolution (`run`, `list`, `archive`, `db clean` in `db`), the
 //! color choice (`color`), the libtest grammar after `--`
 //! (`test_args`), the re-run command (`rerun`), paths (`paths`) and
@@ -17,6 +17,7 @@ mod coverage;
 mod db;
 pub mod file;
 mod groups;
+mod impact;
 mod list;
 mod options;
 mod paths;
@@ -29,6 +30,7 @@ pub use self::archive::{ArchiveConfig, ArchiveSource};
 pub use self::coverage::merge_inputs;
 pub use self::db::{db_clean_options, db_options};
 pub use self::groups::{GroupFilter, GroupRule};
+pub use self::impact::ImpactOptions;
 pub use self::list::ListConfig;
 pub use self::options::{
     BuildOptions, CoverageOptions, Filters, IgnoredMode, LastFailed, NoTests, ReportOptions,

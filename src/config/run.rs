@@ -13,6 +13,7 @@ use super::coverage::coverage_options;
 use super::db::{db_options, db_run_options};
 use super::file;
 use super::groups::GroupRule;
+use super::impact::{ImpactOptions, impact_options};
 use super::options::{BuildOptions, CoverageOptions, Filters, LastFailed, NoTests, ReportOptions};
 use super::paths::{check_writable, cwd};
 use super::rerun::rerun_args;
@@ -68,6 +69,8 @@ pub struct RunConfig {
     pub groups: Vec<GroupRule>,
     /// `--archive-file`: run an archive's binaries instead of building.
     pub archive: Option<ArchiveSource>,
+    /// `--record-impact`, `--affected`.
+    pub impact: ImpactOptions,
 }
 
 impl RunConfig {
@@ -131,7 +134,8 @@ impl RunConfig {
         } else {
             None
         };
-        let coverage = coverage_options(args.coverage)?;
+        let mut coverage = coverage_options(args.coverage)?;
+        let impact = impact_options(args.impact, &mut coverage)?;
         let (max_fail, last_failed) = lifecycle_options(&args.lifecycle)?;
         let mut build = BuildOptions::from(args.build);
         build.doc = args.doc;
@@ -196,6 +200,7 @@ impl RunConfig {
             last_failed,
             groups,
             archive,
+            impact,
         })
     }
 }

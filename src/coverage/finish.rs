@@ -39,6 +39,20 @@ pub struct CoverageOutcome {
     pub warnings: String,
 }
 
+/// What an impact map's recording needs of a coverage session: plain
+/// paths and the regexes that leave out what is not the workspace's.
+#[derive(Debug, Clone)]
+pub struct ImpactInputs {
+    pub llvm_cov: Utf8PathBuf,
+    pub llvm_profdata: Utf8PathBuf,
+    pub objects: Vec<Utf8PathBuf>,
+    pub ignore: Vec<String>,
+    /// The workspace root the coverage maps name.
+    pub built_root: Utf8PathBuf,
+    /// A private directory for scratch files.
+    pub scratch: Utf8PathBuf,
+}
+
 /// One `--coverage` run: the LLVM tools and the run's profile directories.
 #[derive(Debug)]
 pub struct Session {
@@ -85,6 +99,29 @@ impl Session {
     /// profiles (see [`crate::env`]).
     pub fn worker_profile(&self) -> String {
         self.profiles.worker_pattern("{worker}")
+    }
+
+    /// What recording an impact map needs of this session (waiting for
+    /// the LLVM tools if need be).
+    pub fn impact_inputs(&mut self, build: &Built) -> Result<ImpactInputs> {
+        self.ready()?;
+        let tools = self.tools.as_ref().context("no LLVM tools")?;
+        let target_dir = (build.target_dir.clone()).context("the build was not instrumented")?;
+        let (built_root, built_target) = match &build.built_at {
+            Some((root, target)) => (root.clone(), target.clone()),
+            None => (build.workspace_root.clone(), target_dir),
+        };
+        let ignore = IgnoreInputs::from_env(&built_root, &built_target);
+        let scratch = self.profiles.root().join("impact");
+        fs_err::create_dir_all(&scratch)?;
+        Ok(ImpactInputs {
+            llvm_cov: Utf8PathBuf::try_from(tools.cov.clone())?,
+            llvm_profdata: Utf8PathBuf::try_from(tools.profdata.clone())?,
+            objects: build.objects.clone(),
+            ignore: super::ignore::outside_workspace_regexes(&ignore),
+            built_root,
+            scratch,
+        })
     }
 
     /// Merge, export and report the run's profiles.

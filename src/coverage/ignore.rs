@@ -84,6 +84,32 @@ pub fn ignore_filename_regexes(i: &IgnoreInputs) -> Vec<String> {
     out
 }
 
+/// The `-ignore-filename-regex` values that leave out what is not the
+/// workspace's own source (the standard library, dependencies, the target
+/// dir, everything outside the root) but keep its tests, examples and
+/// benches: an impact map needs every function a test can run.
+pub fn outside_workspace_regexes(i: &IgnoreInputs) -> Vec<String> {
+    let under = |dir: &Utf8Path| {
+        format!(
+            "^{}($|/)",
+            regex::escape(dir.as_str().trim_end_matches('/'))
+        )
+    };
+    let mut out = vec![
+        r"/rustc/([0-9a-f]+|[0-9]+\.[0-9]+\.[0-9]+)/".to_string(),
+        under(&i.target_dir),
+        "/lib/rustlib/".to_string(),
+    ];
+    if let Some(home) = &i.cargo_home {
+        out.push(format!(
+            "^{}/(registry|git)/",
+            regex::escape(home.as_str().trim_end_matches('/'))
+        ));
+    }
+    out.extend(outside_dir_regex(&i.workspace_root));
+    out
+}
+
 /// A regex matching exactly the paths NOT under `dir`, for llvm-cov's
 /// POSIX extended regexes (no look-ahead): `^($|[^c1]|c1($|[^c2]|c2(…)))`
 /// over the characters of `dir/`. `None` when `dir` has a character that

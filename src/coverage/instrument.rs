@@ -99,6 +99,14 @@ impl ProfilePaths {
         self.file(worker, Some(process), "%p%c")
     }
 
+    /// The start of the path of every profile the run's `process`-th
+    /// libtest process and its children wrote (each ends in its pid).
+    pub fn prefix(&self, worker: &str, process: u64) -> String {
+        self.file(worker, Some(process), "")
+            .trim_end_matches(".profraw")
+            .to_string()
+    }
+
     /// The profile that process wrote itself, its id being `pid`.
     pub fn written(&self, worker: &str, process: u64, pid: u32) -> Utf8PathBuf {
         Utf8PathBuf::from(self.file(worker, Some(process), &pid.to_string()))

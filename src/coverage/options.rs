@@ -3,8 +3,9 @@
 
 use super::spec::ReportSpec;
 
-/// What `--coverage` reports.
-#[derive(Debug, Clone)]
+/// What `--coverage` reports (by default, nothing: `--record-impact`
+/// alone).
+#[derive(Debug, Clone, Default)]
 pub struct CoverageOptions {
     /// `--cov-report` specs, checked; `term` when none was given.
     pub reports: Vec<ReportSpec>,

@@ -18,6 +18,8 @@ pub enum Outcome {
     TimedOut,
     /// Ignored (not selected to run).
     Skipped,
+    /// `--affected`: no change since the impact map can affect it.
+    Unaffected,
 }
 
 impl TestResult {
@@ -116,6 +118,11 @@ pub struct TestId {
 impl Outcome {
     pub fn is_failure(self) -> bool {
         matches!(self, Outcome::Failed | Outcome::TimedOut)
+    }
+
+    /// The test ran (passed, failed or timed out).
+    pub fn ran(self) -> bool {
+        !matches!(self, Outcome::Skipped | Outcome::Unaffected)
     }
 }
 
@@ -242,6 +249,15 @@ pub enum RunEvent {
         processes: Vec<LeakedProcess>,
         /// `--leak-fails`: the tests fail for it.
         fails: bool,
+    },
+    /// `--coverage`: a libtest process that ran `tests` of `binary` ended
+    /// and its profile counts: the files whose path starts with `prefix`
+    /// (its own and its children's, one per process id) hold what they
+    /// executed (for `--record-impact`, which runs one test a process).
+    ProfileWritten {
+        binary: String,
+        tests: Vec<String>,
+        prefix: String,
     },
     /// A process died mid-group; its remaining tests run in a fresh one.
     ProcessRestarted {

@@ -23,6 +23,9 @@ pub struct RunSummary {
     pub workers: usize,
     /// Processes started again after a crash or timeout.
     pub restarts: usize,
+    /// `--coverage`: each libtest process whose profile counts, as
+    /// (binary id, its tests, its profiles' path prefix).
+    pub profiles: Vec<(String, Vec<String>, String)>,
     /// What each test (binary id, name) left running (or may have: see
     /// `leak::culprits`).
     pub leaks: BTreeMap<(String, String), Vec<crate::event::LeakedProcess>>,
@@ -57,21 +60,30 @@ impl RunSummary {
     }
     /// Tests that ran (passed, failed or timed out).
     pub fn ran(&self) -> usize {
-        self.count(|o| o != Outcome::Skipped)
+        self.count(Outcome::ran)
+    }
+    /// `--affected`: tests no change could affect, not run.
+    pub fn unaffected(&self) -> usize {
+        self.count(|o| o == Outcome::Unaffected)
     }
     /// The run had no test to run (none matched, or all that matched are
     /// ignored) and was not interrupted.
     pub fn no_tests(&self) -> bool {
-        self.ran() == 0 && !self.interrupted
+        self.ran() == 0 && self.unaffected() == 0 && !self.interrupted
     }
-    /// The closing line: `Summary: N passed, M failed, K skipped`.
+    /// The closing line: `Summary: N passed, M failed, K skipped` (and
+    /// `, U unaffected` under `--affected`).
     pub fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "Summary: {} passed, {} failed, {} skipped",
             self.passed(),
             self.failed(),
             self.skipped()
-        )
+        );
+        if self.unaffected() > 0 {
+            line.push_str(&format!(", {} unaffected", self.unaffected()));
+        }
+        line
     }
 }
 
@@ -157,6 +169,11 @@ impl Reporter for Collector {
                 }
             }
             RunEvent::ProcessRestarted { .. } => st.summary.restarts += 1,
+            RunEvent::ProfileWritten {
+                binary,
+                tests,
+                prefix,
+            } => (st.summary.profiles).push((binary.clone(), tests.clone(), prefix.clone())),
             RunEvent::Leaked {
                 binary,
                 tests,

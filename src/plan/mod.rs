@@ -8,9 +8,13 @@
 //! read from [`crate::history`] by [`last_failures`]); `--ff` puts them in units of their own,
 //! [`Plan::first`], which are handed out before the rest. A custom-harness
 //! target is one test; a package's doctests are one unit, selected (or put
-//! first) as a whole when any of them failed.
+//! first) as a whole when any of them failed. `--affected` keeps the
+//! tests a change can affect ([`affected`], from [`crate::impact`]'s
+//! map) and `--record-impact` runs a process per test
+//! ([`one_test_per_process`]).
 
 mod group;
+mod impact;
 mod key;
 mod last_failed;
 mod partition;
@@ -19,6 +23,7 @@ mod units;
 
 pub use crate::event::LISTING;
 pub use group::{group_key, xdist_group_of};
+pub use impact::{Affected, affected, for_run, one_test_per_process};
 pub use key::{GroupKey, Piece};
 pub use last_failed::last_failures;
 pub use partition::{Shards, keep_shard, list_shard, unit_key};

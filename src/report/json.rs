@@ -97,6 +97,8 @@ struct RunFinished {
     passed: usize,
     failed: usize,
     skipped: usize,
+    /// `--affected`: tests not run because no change could affect them.
+    unaffected: usize,
     flaky: usize,
     not_run: usize,
     /// Seconds.
@@ -207,6 +209,7 @@ impl Reporter for Json {
                 passed: summary.passed(),
                 failed: summary.failed(),
                 skipped: summary.skipped(),
+                unaffected: summary.unaffected(),
                 flaky: summary.flaky(),
                 not_run: summary.not_run,
                 duration: summary.elapsed.as_secs_f64(),

@@ -137,6 +137,11 @@ fn test_case(r: &TestResult, earlier: &[TestResult]) -> TestCase {
     let mut status = match r.outcome {
         Outcome::Passed => TestCaseStatus::success(),
         Outcome::Skipped => TestCaseStatus::skipped(),
+        Outcome::Unaffected => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message("unaffected");
+            s
+        }
         Outcome::Failed | Outcome::TimedOut => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             let (kind, message, description) = failure_texts(r);

@@ -3,10 +3,11 @@
 //! reporter sees it; the [`Collector`] turns the stream into a
 //! [`RunSummary`]; the terminal reporter prints as the run goes; the JUnit
 //! writer works from the summary at the end; [`listing`] prints `cargo
-//! xdist list`. The sink, the summary and the [`Reporter`] trait live in
+//! xdist list`; [`impact`] writes `--record-impact`'s map. The sink, the summary and the [`Reporter`] trait live in
 //! [`crate::event`] (the runner emits through them without importing this
 //! stage) and are re-exported here.
 
+pub mod impact;
 pub mod json;
 pub mod junit;
 pub mod last_failed;

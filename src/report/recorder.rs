@@ -12,7 +12,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use super::Reporter;
 use crate::build::BuildOutput;
 use crate::durations::{self, Measured};
-use crate::event::{Outcome, RunEvent};
+use crate::event::RunEvent;
 use crate::plan::GroupKey;
 
 /// A group's tests as they finished on one worker.
@@ -127,7 +127,7 @@ impl Reporter for Recorder {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match event {
             // Known before the run (`-`): ignored tests, listing failures.
-            RunEvent::TestFinished(r) if r.worker != "-" && r.outcome != Outcome::Skipped => {
+            RunEvent::TestFinished(r) if r.worker != "-" && r.outcome.ran() => {
                 let secs = r.duration.as_secs_f64();
                 st.tests.insert((r.binary.clone(), r.name.clone()), secs);
                 let now = Instant::now();
@@ -153,7 +153,7 @@ impl Reporter for Recorder {
 mod tests {
     use super::*;
     use crate::durations::Durations;
-    use crate::event::TestResult;
+    use crate::event::{Outcome, TestResult};
     use std::time::Duration;
 
     fn build() -> BuildOutput {

@@ -187,11 +187,8 @@ impl Terminal {
             }
         }
         if self.opts.durations > 0 {
-            let mut ran: Vec<&TestResult> = summary
-                .results
-                .iter()
-                .filter(|r| r.outcome != Outcome::Skipped)
-                .collect();
+            let mut ran: Vec<&TestResult> =
+                summary.results.iter().filter(|r| r.outcome.ran()).collect();
             ran.sort_by_key(|r| std::cmp::Reverse(r.duration));
             let _ = writeln!(
                 out,
@@ -378,7 +375,7 @@ fn label(o: Outcome) -> &'static str {
         Outcome::Passed => "PASS",
         Outcome::Failed => "FAIL",
         Outcome::TimedOut => "TIMEOUT",
-        Outcome::Skipped => "SKIP",
+        Outcome::Skipped | Outcome::Unaffected => "SKIP",
     }
 }
 
@@ -412,7 +409,7 @@ fn painted_label(r: &TestResult, color: bool) -> String {
         _ if r.is_flaky() => Style::new().yellow().bold(),
         Outcome::Passed => Style::new().green(),
         Outcome::Failed | Outcome::TimedOut => Style::new().red().bold(),
-        Outcome::Skipped => Style::new().yellow(),
+        Outcome::Skipped | Outcome::Unaffected => Style::new().yellow(),
     };
     let width = label_width(r.max_attempts);
     paint(&format!("{:<width$}", attempt_label(r)), style, color)
@@ -566,6 +563,9 @@ impl Reporter for Terminal {
                         let first = reason.lines().next().unwrap_or_default();
                         line.push_str(&format!(" ({})", terminal_safe(first)));
                     }
+                    if r.outcome == Outcome::Unaffected {
+                        line.push_str(" (unaffected)");
+                    }
                     if st.started {
                         self.println(&st, &line);
                     } else {
@@ -573,7 +573,7 @@ impl Reporter for Terminal {
                     }
                 }
                 if let Some(bar) = &st.bar {
-                    if r.outcome != Outcome::Skipped && !r.is_retry() && !r.amends {
+                    if r.outcome.ran() && !r.is_retry() && !r.amends {
                         bar.inc(1);
                     }
                 }

@@ -52,6 +52,9 @@ pub struct RunOptions {
     pub leak_fails: bool,
     /// Expected times: `load` sizes its batches by them.
     pub estimates: Arc<Estimates>,
+    /// `--record-impact`: every unit runs in processes of its own, never
+    /// batched with another (its profiles are its test's alone).
+    pub alone: bool,
 }
 
 impl RunOptions {
@@ -75,7 +78,7 @@ impl RunOptions {
             timeout: config.timeout,
             slow_timeout: config.slow_timeout,
             live_output: config.no_capture,
-            worksteal: config.dist == DistMode::Worksteal,
+            worksteal: config.dist == DistMode::Worksteal && !config.impact.record,
             doc_cargo_args: crate::build::doc_cargo_args(&config.build, build),
             libtest_args,
             harness_args: config.filters.harness_args(),
@@ -88,6 +91,7 @@ impl RunOptions {
             flaky_fails: config.flaky_fails,
             leak_fails: config.leak_fails,
             estimates: Arc::new(estimates),
+            alone: config.impact.record,
         }
     }
 }

@@ -59,7 +59,7 @@ pub fn run(
         doctest_packages,
     });
     let started = Instant::now();
-    let queue = Queue::new(order, slots.len(), &options.estimates);
+    let queue = Queue::new(order, slots.len(), &options.estimates, options.alone);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(slots.len().max(1))
         .thread_name(|i| format!("xdist-gw{i}"))

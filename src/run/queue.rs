@@ -19,6 +19,8 @@ use crate::schedule::{Estimates, Order};
 pub(super) struct Queue {
     lanes: Mutex<Vec<Lane>>,
     workers: usize,
+    /// `--record-impact`: no batches.
+    alone: bool,
 }
 
 #[derive(Default)]
@@ -37,7 +39,8 @@ const MAX_BATCH: usize = 64;
 const MIN_BATCH_SECS: f64 = 0.02;
 
 impl Queue {
-    pub(super) fn new(order: Order, workers: usize, estimates: &Estimates) -> Self {
+    /// `alone`: hand out every unit as it is, never batched.
+    pub(super) fn new(order: Order, workers: usize, estimates: &Estimates, alone: bool) -> Self {
         let workers = workers.max(1);
         let planned = order.lanes.filter(|l| l.len() == order.units.len());
         let mut lanes: Vec<Lane> = (0..planned.as_ref().map_or(1, |_| workers))
@@ -52,6 +55,7 @@ impl Queue {
         Queue {
             lanes: Mutex::new(lanes),
             workers,
+            alone,
         }
     }
 
@@ -60,12 +64,12 @@ impl Queue {
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
         if lanes.len() == 1 {
             let target = lanes[0].left / (self.workers * 4) as f64;
-            return lanes[0].take_batch(target, false);
+            return lanes[0].take_batch(target, false, self.alone);
         }
         let own = worker.min(lanes.len() - 1);
         if !lanes[own].units.is_empty() {
             let target = (lanes[own].left / 4.0).max(MIN_BATCH_SECS);
-            return lanes[own].take_batch(target, true);
+            return lanes[own].take_batch(target, true, self.alone);
         }
         let busiest = (0..lanes.len())
             .filter(|&l| !lanes[l].units.is_empty())
@@ -84,13 +88,13 @@ impl Lane {
     /// so that one process runs several small files' tests, each file
     /// still whole in that one process. The shorter units further back
     /// are left for the end, where they even out the workers' finish.
-    fn take_batch(&mut self, target: f64, merge: bool) -> Option<WorkUnit> {
+    fn take_batch(&mut self, target: f64, merge: bool, alone: bool) -> Option<WorkUnit> {
         let (mut secs, unit) = self.units.pop_front()?;
         self.left -= secs;
         let WorkUnit::Tests(mut first) = unit else {
             return Some(unit);
         };
-        if !first.batchable && !merge {
+        if (!first.batchable && !merge) || alone {
             return Some(WorkUnit::Tests(first));
         }
         let fits = |g: &TestGroup| g.binary == first.binary && g.batchable == first.batchable;
@@ -179,7 +183,7 @@ mod tests {
             units: units.collect(),
             lanes: Some(vec![0, 1, 1, 0, 1, 1]),
         };
-        let queue = Queue::new(order, 2, &est);
+        let queue = Queue::new(order, 2, &est, false);
         let name = |u: Option<WorkUnit>| match u {
             Some(WorkUnit::Tests(g)) => g.tests[0].name.clone(),
             other => panic!("{other:?}"),
@@ -228,7 +232,7 @@ mod tests {
             ],
             lanes: Some(vec![0; 5]),
         };
-        let queue = Queue::new(order, 2, &est);
+        let queue = Queue::new(order, 2, &est, false);
         let got: Vec<(String, Vec<String>)> = std::iter::from_fn(|| queue.next(0))
             .map(|u| match u {
                 WorkUnit::Tests(g) => (
@@ -267,7 +271,7 @@ mod tests {
         let units = || names.iter().map(|n| single(n)).collect::<Vec<_>>();
         // A batch aims at a quarter of the work left per worker: 1.75 s
         // (the long test alone), 0.75 s (three), 0.5625 s (two), ...
-        let sizes: Vec<usize> = batches(&Queue::new(Order::shared(units()), 1, &est))
+        let sizes: Vec<usize> = batches(&Queue::new(Order::shared(units()), 1, &est, false))
             .iter()
             .map(Vec::len)
             .collect();
@@ -278,6 +282,7 @@ mod tests {
             Order::shared(units()),
             1,
             &Estimates::default(),
+            false,
         ));
         assert_eq!(got[0].len(), 3);
         assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 13);

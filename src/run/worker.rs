@@ -314,6 +314,12 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
                 let _ = fs_err::remove_file(paths.written(&self.slot.name, n, f.pid));
                 let ran = p.ran.iter().map(|&i| self.tests[i]);
                 self.recover_coverage(ran.collect());
+            } else if !died {
+                self.emit_event(RunEvent::ProfileWritten {
+                    binary: self.binary.id.clone(),
+                    tests: self.names.clone(),
+                    prefix: paths.prefix(&self.slot.name, n),
+                });
             }
         }
         self.report_failure_output(&p);

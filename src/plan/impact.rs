@@ -1,0 +1,266 @@
+//! Impact maps in the plan: `--record-impact` runs each test in a process
+//! of its own ([`one_test_per_process`]); `--affected` keeps the tests a
+//! change can affect and reports the others as unaffected ([`affected`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use camino::Utf8Path;
+
+use super::key::GroupKey;
+use super::units::{Plan, TestGroup, WorkUnit};
+use crate::build::BuildOutput;
+use crate::config::{Filters, ImpactOptions, RunConfig};
+use crate::error::UsageError;
+use crate::event::{Outcome, TestResult};
+use crate::impact::tree::{self, FileState};
+use crate::impact::{ImpactMap, Selection, map};
+use crate::list::{Listing, TestCase};
+
+/// Every libtest unit cut into one unit per test, none batched: each
+/// test's processes then write profiles of their own.
+pub fn one_test_per_process(plan: &mut Plan, build: &BuildOutput) {
+    for units in [&mut plan.units, &mut plan.first] {
+        let old = std::mem::take(units);
+        for unit in old {
+            let WorkUnit::Tests(g) = unit else {
+                units.push(unit);
+                continue;
+            };
+            let id = &build.binaries[g.binary].id;
+            for test in g.tests {
+                units.push(WorkUnit::Tests(TestGroup {
+                    key: GroupKey::new(id, test.name.as_str()),
+                    binary: g.binary,
+                    tests: vec![test],
+                    batchable: false,
+                }));
+            }
+        }
+    }
+}
+
+/// The run's plan: `--lf`/`--ff`, `--affected` (`key`: this build's
+/// impact key) and the filters select, then the units are cut (one test a
+/// process under `--record-impact`); and `--affected`'s one line.
+pub fn for_run(
+    config: &RunConfig,
+    build: &BuildOutput,
+    listing: Listing,
+    key: Option<&str>,
+) -> Result<(Plan, Option<String>)> {
+    let last = super::last_failures(build, config.last_failed);
+    let a = affected(
+        &config.impact,
+        build,
+        key.unwrap_or_default(),
+        &config.filters,
+        listing,
+    )?;
+    let (dist, groups) = (config.dist, &config.groups);
+    let mut plan = super::plan(dist, groups, build, a.listing, &config.filters, &last);
+    plan.known.extend(a.unaffected);
+    if config.impact.record {
+        one_test_per_process(&mut plan, build);
+    }
+    Ok((plan, a.note))
+}
+
+/// What `--affected` keeps of a listing.
+#[derive(Debug, Default)]
+pub struct Affected {
+    /// The listing with the unaffected tests taken out.
+    pub listing: Listing,
+    /// The unaffected tests' results (known before the run).
+    pub unaffected: Vec<TestResult>,
+    /// One line on what was selected and why.
+    pub note: Option<String>,
+}
+
+/// `--affected`: the tests of `listing` that the changes since the impact
+/// map can affect; the rest become [`Outcome::Unaffected`] results. `key`
+/// is this build's impact key. Anything that keeps the map from telling
+/// runs every test, and the note says why. A REF git cannot read is a
+/// usage error.
+pub fn affected(
+    opts: &ImpactOptions,
+    build: &BuildOutput,
+    key: &str,
+    filters: &Filters,
+    listing: Listing,
+) -> Result<Affected> {
+    let Some(reference) = &opts.affected else {
+        return Ok(Affected {
+            listing,
+            ..Default::default()
+        });
+    };
+    // What the filters select (tests they leave out are not reported).
+    let selected = super::select(listing.cases.clone(), filters);
+    let runnable = selected.iter().filter(|c| !c.ignored).count();
+    let all = |why: String| Affected {
+        note: Some(format!("--affected: running all {runnable} tests: {why}")),
+        unaffected: Vec::new(),
+        listing: Listing {
+            cases: listing.cases.clone(),
+            failures: Vec::new(),
+        },
+    };
+    let path = (opts.file.clone()).unwrap_or_else(|| map::default_path(&build.target_directory));
+    let m = match ImpactMap::load(&path) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            let why = format!(
+                "there is no impact map at {path} (record one with `cargo xdist --record-impact`)"
+            );
+            return Ok(with_failures(all(why), listing));
+        }
+        Err(e) => return Ok(with_failures(all(format!("{e:#}")), listing)),
+    };
+    let root = &build.workspace_root;
+    let targets = [build.target_directory.as_path(), build.target_dir.as_path()];
+    let now =
+        tree::snapshot(root, &targets).context("reading the workspace's files for --affected")?;
+    let since = match reference {
+        Some(r) => changed_since(root, r)?,
+        None => BTreeMap::new(),
+    };
+    let ignore = crate::impact::Ignore {
+        globs: opts.ignore.clone(),
+    };
+    let selection = crate::impact::select::select(&m, &now, &since, &ignore, key);
+    let (tests, changed) = match selection {
+        Selection::All(why) => return Ok(with_failures(all(why), listing)),
+        Selection::Some {
+            tests,
+            changed_files,
+        } => (tests, changed_files),
+    };
+    let known: BTreeSet<(&str, &str)> = (m.tests.iter())
+        .map(|(b, n)| (b.as_str(), n.as_str()))
+        .collect();
+    let keep = |c: &TestCase| {
+        let id = build.binaries[c.binary].id.as_str();
+        c.ignored
+            || !known.contains(&(id, c.name.as_str()))
+            || tests.contains(&(id.to_string(), c.name.clone()))
+            || (c.source_path.as_deref()).is_some_and(|s| changed.contains(&relative(s, root)))
+    };
+    let out: Vec<TestCase> = selected.into_iter().filter(|c| !keep(c)).collect();
+    let gone: BTreeSet<(usize, &str)> = out.iter().map(|c| (c.binary, c.name.as_str())).collect();
+    let cases: Vec<TestCase> = (listing.cases.iter())
+        .filter(|c| !gone.contains(&(c.binary, c.name.as_str())))
+        .cloned()
+        .collect();
+    let running = runnable - out.len();
+    let unaffected: Vec<TestResult> = out
+        .iter()
+        .cloned()
+        .map(|c| {
+            TestResult::new(
+                &build.binaries[c.binary].id,
+                &c.name,
+                c.source_path,
+                "",
+                "-",
+                Outcome::Unaffected,
+            )
+        })
+        .collect();
+    let when = m.commit.as_deref().map_or(String::new(), |c| {
+        format!(" at {}", c.get(..10).unwrap_or(c))
+    });
+    let note = format!(
+        "--affected: running {running} of {runnable} tests; {} unaffected by {} changed file{} since the impact map (recorded{when}, {})",
+        unaffected.len(),
+        changed.len(),
+        if changed.len() == 1 { "" } else { "s" },
+        age(m.recorded_at),
+    );
+    Ok(Affected {
+        listing: Listing {
+            cases,
+            failures: listing.failures,
+        },
+        unaffected,
+        note: Some(note),
+    })
+}
+
+/// `a` with `listing`'s listing failures, which always count.
+fn with_failures(mut a: Affected, listing: Listing) -> Affected {
+    a.listing.failures = listing.failures;
+    a
+}
+
+/// A source path as the listing gives it, relative to `root`.
+fn relative(path: &str, root: &Utf8Path) -> String {
+    let p = Utf8Path::new(path);
+    p.strip_prefix(root).unwrap_or(p).as_str().to_string()
+}
+
+/// How long ago `secs` (since the epoch) was, in words.
+fn age(secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ago = std::time::Duration::from_secs(now.saturating_sub(secs));
+    let words = humantime::format_duration(ago).to_string();
+    let two: Vec<&str> = words.split(' ').take(2).collect();
+    format!("{} ago", two.join(" "))
+}
+
+/// `--affected REF`: the files that differ between REF and the working
+/// tree, with their content at REF (None: not there).
+fn changed_since(root: &Utf8Path, reference: &str) -> Result<BTreeMap<String, Option<FileState>>> {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .map_err(|e| {
+                UsageError(format!(
+                    "--affected {reference}: cannot run git ({e}); install git or leave out the REF"
+                ))
+            })
+    };
+    let out = git(&["diff", "--name-only", "--relative", "-z", reference, "--"])?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().next().unwrap_or_default();
+        return Err(UsageError(format!(
+            "--affected {reference}: git cannot compare with it ({first}); give a revision of this repository, e.g. origin/main"
+        ))
+        .into());
+    }
+    let mut files = BTreeMap::new();
+    for path in String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter(|p| !p.is_empty())
+    {
+        let shown = git(&["show", &format!("{reference}:./{path}")])?;
+        let state = shown
+            .status
+            .success()
+            .then(|| FileState::of(Utf8Path::new(path), &shown.stdout));
+        files.insert(path.to_string(), state);
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_as_words() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(age(now - 125), "2m 5s ago");
+        assert_eq!(age(now), "0s ago");
+        assert_eq!(age(now - 3 * 86400 - 7200), "3days 2h ago");
+    }
+}

@@ -1,0 +1,146 @@
+//! `--record-impact` after the run: the impact map of the tests that
+//! passed, each alone in its processes, written where `--affected` reads
+//! it; and `cargo xdist impact merge`.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result, bail};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::build::BuildOutput;
+use crate::config::ImpactOptions;
+use crate::coverage::finish::Session;
+use crate::event::{Outcome, RunSummary};
+use crate::impact::record::{Recorded, Tools, record};
+use crate::impact::tree::{self, Tree};
+use crate::impact::{ImpactMap, map};
+
+/// `--record-impact` from the build to the end of the run.
+pub struct Recording {
+    path: Utf8PathBuf,
+    /// The workspace's files before the run, to check that the map is
+    /// made of the sources the binaries were built from.
+    before: Result<Tree>,
+    key: String,
+}
+
+impl Recording {
+    /// None unless `--record-impact`; `key`: the build's impact key.
+    pub fn start(opts: &ImpactOptions, build: &BuildOutput, key: Option<&str>) -> Option<Self> {
+        opts.record.then(|| Recording {
+            path: (opts.file.clone()).unwrap_or_else(|| map::default_path(&build.target_directory)),
+            before: tree::snapshot(
+                &build.workspace_root,
+                &[&build.target_directory, &build.target_dir],
+            ),
+            key: key.unwrap_or_default().to_string(),
+        })
+    }
+
+    /// Write the impact map of `summary`'s passing tests; one line on
+    /// what it holds.
+    pub fn save(
+        self,
+        summary: &RunSummary,
+        coverage: Option<&mut Session>,
+        build: &BuildOutput,
+    ) -> Result<String> {
+        let coverage = coverage.context("--record-impact needs the instrumented build")?;
+        let before = self.before?;
+        let tree = tree::snapshot(
+            &build.workspace_root,
+            &[&build.target_directory, &build.target_dir],
+        )?;
+        if tree != before {
+            let changed = (tree.keys().chain(before.keys()))
+                .find(|f| tree.get(*f) != before.get(*f))
+                .cloned()
+                .unwrap_or_default();
+            bail!(
+                "the workspace changed during the run ({changed}), so the map would not match the binaries; record it again"
+            );
+        }
+        let recorded = recorded(summary)?;
+        let inputs = coverage.impact_inputs(&build.coverage_input())?;
+        let tools = Tools {
+            llvm_cov: inputs.llvm_cov,
+            llvm_profdata: inputs.llvm_profdata,
+            objects: inputs.objects,
+            ignore: inputs.ignore,
+            built_root: inputs.built_root,
+            scratch: inputs.scratch,
+        };
+        let m = record(&recorded, &tools, &build.workspace_root, tree, self.key)
+            .context("recording the impact map")?;
+        m.save(&self.path)?;
+        Ok(describe(&m, &self.path))
+    }
+}
+
+/// Each test that passed at its first attempt, alone in its process, with
+/// the profiles its process and children wrote.
+fn recorded(summary: &RunSummary) -> Result<Recorded> {
+    let passed: BTreeSet<(&str, &str)> = (summary.results.iter())
+        .filter(|r| r.outcome == Outcome::Passed && !r.is_retry())
+        .map(|r| (r.binary.as_str(), r.name.as_str()))
+        .collect();
+    let mut recorded = Recorded::default();
+    for (binary, tests, prefix) in &summary.profiles {
+        let [test] = &tests[..] else { continue };
+        if !passed.contains(&(binary.as_str(), test.as_str())) {
+            continue;
+        }
+        let files = profiles_of(prefix)?;
+        if !files.is_empty() {
+            (recorded.profiles.entry((binary.clone(), test.clone())))
+                .or_default()
+                .extend(files);
+        }
+    }
+    Ok(recorded)
+}
+
+/// The profiles whose path starts with `prefix`.
+fn profiles_of(prefix: &str) -> Result<Vec<Utf8PathBuf>> {
+    let prefix = Utf8Path::new(prefix);
+    let (Some(dir), Some(stem)) = (prefix.parent(), prefix.file_name()) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for entry in fs_err::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(stem) && name.ends_with(".profraw") {
+            out.push(dir.join(name));
+        }
+    }
+    Ok(out)
+}
+
+/// `Impact map: N tests, M functions in K files, written to PATH (S KiB)`.
+fn describe(m: &ImpactMap, path: &Utf8Path) -> String {
+    let functions: usize = m.spans.values().map(Vec::len).sum();
+    let size = fs_err::metadata(path).map_or(0, |m| m.len());
+    format!(
+        "Impact map: {} tests, {functions} functions in {} files, written to {path} ({} KiB)",
+        m.tests.len(),
+        m.spans.len(),
+        size.div_ceil(1024)
+    )
+}
+
+/// `cargo xdist impact merge`: the shards' maps as one, written to `out`.
+pub fn merge(args: &crate::cli::ImpactMergeArgs) -> Result<String> {
+    let out = Utf8Path::new(&args.output);
+    let mut maps = Vec::new();
+    for input in &args.inputs {
+        let path = Utf8Path::new(input);
+        let m = ImpactMap::load(path)?
+            .with_context(|| format!("there is no impact map at {path}; check the path"))?;
+        maps.push(m);
+    }
+    let merged = ImpactMap::merge(maps)?;
+    merged.save(out)?;
+    Ok(describe(&merged, out))
+}
