@@ -75,6 +75,12 @@ pub(super) fn db_run_options(
             )));
         }
     }
+    if args.sqlx_born_migrated && !(cached && db.ephemeral) {
+        return Err(UsageError(
+            "--sqlx-born-migrated changes the server's default template, so it needs the throwaway server and the template --db-setup builds; add --ephemeral-postgres and --db-setup (without --db-template)".into(),
+        ));
+    }
+    db.sqlx_born_migrated = args.sqlx_born_migrated;
     db.migrations = args.db_migrations.iter().map(PathBuf::from).collect();
     db.manifest_path = manifest_path.clone();
     db.rebuild = args.db_rebuild;
