@@ -83,7 +83,7 @@ pub fn scan(root: &Path) -> Scan {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
@@ -169,8 +169,7 @@ fn balanced(text: &str) -> &str {
 /// The up migrations in `dir`, as sqlx reads them: `<version>_<name>.sql`
 /// (and `.up.sql`; not `.down.sql`), by version, with their text.
 pub fn migrations(dir: &Path) -> Result<BTreeMap<i64, (PathBuf, Vec<u8>)>, Off> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let entries = fs_err::read_dir(dir).map_err(|e| e.to_string())?;
     let mut found = BTreeMap::new();
     for entry in entries.flatten() {
         let path = entry.path();
