@@ -64,7 +64,7 @@ done
         echo "    assert_eq!(n, 0); Ok(()) }"
     done
 } >"$APP/tests/many.rs"
-TESTS=$(( $(grep -rho '#\[sqlx::test' "$APP/tests" | wc -l) ))
+TESTS=$(grep -rh '^#\[sqlx::test' "$APP/tests" | wc -l)
 echo "building the suite ($TESTS tests, $((MIGRATIONS + 2)) migrations, sqlx $LOCK) in $CARGO_TARGET_DIR ..."
 cargo test --no-run --manifest-path "$APP/Cargo.toml" >"$TMP/build.log" 2>&1 || { log_tail "$TMP/build.log"; die "building the suite failed"; }
 cargo build --example migrate --manifest-path "$APP/Cargo.toml" >>"$TMP/build.log" 2>&1 || { log_tail "$TMP/build.log"; die "building examples/migrate failed"; }

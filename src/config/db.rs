@@ -193,4 +193,34 @@ mod tests {
             cli::parse_from(["cargo-xdist", "--db-connections-per-worker", "0"].map(Into::into));
         assert!(zero.is_err());
     }
+
+    #[test]
+    fn born_migrated_needs_the_throwaway_server_and_the_cached_template() {
+        let url = [("DATABASE_URL", "postgres://h/db")];
+        let ok = [
+            "--ephemeral-postgres",
+            "--db-setup",
+            "m",
+            "--sqlx-born-migrated",
+        ];
+        assert!(run_config(&ok, &[]).unwrap().db.unwrap().sqlx_born_migrated);
+        for args in [
+            &["--db-setup", "m", "--sqlx-born-migrated"][..],
+            &["--ephemeral-postgres", "--sqlx-born-migrated"],
+            &[
+                "--ephemeral-postgres",
+                "--db-template",
+                "t",
+                "--db-setup",
+                "m",
+                "--sqlx-born-migrated",
+            ],
+        ] {
+            let err = run_config(args, &url).unwrap_err();
+            assert!(
+                err.0.starts_with("--sqlx-born-migrated "),
+                "{args:?}: {err}"
+            );
+        }
+    }
 }
