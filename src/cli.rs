@@ -418,8 +418,11 @@ pub struct DbRunArgs {
     /// Run even if the workers may need more connections than the server has free
     #[arg(long)]
     pub db_allow_overcommit: bool,
+    /// With --ephemeral-postgres and --db-setup: `#[sqlx::test]` databases start as copies of the migrated template (sqlx skips its migrations)
+    #[arg(long)]
+    pub sqlx_born_migrated: bool,
     /// Run without worker databases, even if a database URL is set
-    #[arg(long, conflicts_with_all = ["database_url", "db_template", "db_setup", "keep_db", "ephemeral_postgres", "db_migrations", "db_rebuild"])]
+    #[arg(long, conflicts_with_all = ["database_url", "db_template", "db_setup", "keep_db", "ephemeral_postgres", "db_migrations", "db_rebuild", "sqlx_born_migrated"])]
     pub no_db: bool,
 }
 

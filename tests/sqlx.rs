@@ -14,8 +14,8 @@ use cargo_xdist::db::ephemeral::EphemeralServer;
 use common::*;
 use postgres::{Client, NoTls};
 
-/// The fixture's tests: four files of four, and `bare::empty`.
-const TESTS: usize = 17;
+/// The fixture's tests: four files of four, `bare::empty` and born.rs's two.
+const TESTS: usize = 19;
 
 #[derive(Clone, Copy, Debug)]
 enum Sqlx {
@@ -50,22 +50,35 @@ fn sync_file(src: &Path, dst: &Path) {
 /// The fixture's manifest for `version`, built (once per test process:
 /// sqlx takes minutes to compile cold, longer than a run may take).
 fn manifest(version: Sqlx) -> String {
-    static PINNED: OnceLock<String> = OnceLock::new();
-    static NEWEST: OnceLock<String> = OnceLock::new();
-    let (cell, manifest) = match version {
-        Sqlx::Pinned => (&PINNED, fixture_manifest("sqlxapp")),
-        Sqlx::Newest => {
-            // A copy at a fixed place, so it is built once, not per test.
-            let copy = repo_root().join("target").join("sqlxapp-newest");
-            (&NEWEST, copy.join("Cargo.toml").display().to_string())
-        }
+    built(version, false)
+}
+
+/// The manifest of the fixture for `version`, whole or (`born`) without
+/// its `migrations = false` test, built once per test process; copies
+/// live at fixed places, so they are built once, not per test.
+fn built(version: Sqlx, born: bool) -> String {
+    static CELLS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+    let (cell, copy) = match (version, born) {
+        (Sqlx::Pinned, false) => (&CELLS[0], None),
+        (Sqlx::Newest, false) => (&CELLS[1], Some("sqlxapp-newest")),
+        (Sqlx::Pinned, true) => (&CELLS[2], Some("sqlxapp-born-pinned")),
+        (Sqlx::Newest, true) => (&CELLS[3], Some("sqlxapp-born-newest")),
     };
     cell.get_or_init(|| {
-        if let Sqlx::Newest = version {
-            let copy = Path::new(&manifest).parent().unwrap();
-            sync_tree(&fixture_dir("sqlxapp"), copy);
-            sync_file(&copy.join("Cargo.lock.newest"), &copy.join("Cargo.lock"));
-        }
+        let manifest = match copy {
+            None => fixture_manifest("sqlxapp"),
+            Some(copy) => {
+                let copy = repo_root().join("target").join(copy);
+                sync_tree(&fixture_dir("sqlxapp"), &copy);
+                if let Sqlx::Newest = version {
+                    sync_file(&copy.join("Cargo.lock.newest"), &copy.join("Cargo.lock"));
+                }
+                if born {
+                    let _ = std::fs::remove_file(copy.join("tests").join("bare.rs"));
+                }
+                copy.join("Cargo.toml").display().to_string()
+            }
+        };
         let out = Command::new(env!("CARGO"))
             .args(["test", "--no-run", "--locked", "--manifest-path", &manifest])
             .env("CARGO_TARGET_DIR", fixture_target_dir())
@@ -76,7 +89,7 @@ fn manifest(version: Sqlx) -> String {
             "cannot build the sqlxapp fixture ({version:?}): {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        manifest.clone()
+        manifest
     })
     .clone()
 }
@@ -314,6 +327,151 @@ fn test_databases_a_template_records_are_not_the_runs() {
             ["_sqlx_test_7", "app_dev", "app_tpl_record"],
             "{}",
             run.ctx()
+        );
+    }
+}
+
+/// The fixture's tests without `bare::empty` (`migrations = false`).
+const BORN_TESTS: usize = TESTS - 1;
+
+/// The fixture's own `sqlx migrate run` (examples/migrate.rs), built with it.
+fn migrate_command(version: Sqlx, born: bool) -> String {
+    built(version, born);
+    let bin = fixture_target_dir().join("debug/examples/migrate");
+    format!("'{}'", bin.display())
+}
+
+fn sqlxapp_born<S: AsRef<str>>(version: Sqlx, args: &[S]) -> Xdist {
+    let mut all = vec!["--manifest-path".to_string(), built(version, true)];
+    all.extend(args.iter().map(|a| a.as_ref().to_string()));
+    xdist(&all)
+}
+
+/// The one stderr line of `run` that starts with `start`.
+fn one_line(run: &Run, start: &str) -> String {
+    let lines: Vec<&str> = (run.stderr_lines().into_iter())
+        .filter(|l| l.starts_with(start))
+        .collect();
+    assert_eq!(lines.len(), 1, "{start}: {}", run.ctx());
+    lines[0].to_string()
+}
+
+const BORN_NOTE: &str = "note: #[sqlx::test] databases are born migrated: ";
+const OFF_NOTE: &str = "note: --sqlx-born-migrated is off for this run: ";
+
+#[test]
+fn born_migrated_sqlx_test_databases_skip_their_migrations_with_sqlx_0_8_2_and_the_newest() {
+    for version in [Sqlx::Pinned, Sqlx::Newest] {
+        let setup = migrate_command(version, true);
+        let args = ["-n", "4", "--ephemeral-postgres", "--db-setup", &setup];
+        // Without the option every test database runs the migrations,
+        // which the fixture's born.rs sees (so its check can fail).
+        let plain = sqlxapp_born(version, &args).env("SQLXAPP_BORN", "1").run();
+        plain.assert_code(100);
+        plain.assert_summary(BORN_TESTS - 2, 2, 0);
+        let mut with = args.to_vec();
+        with.push("--sqlx-born-migrated");
+        let run = sqlxapp_born(version, &with).env("SQLXAPP_BORN", "1").run();
+        run.assert_code(0);
+        run.assert_summary(BORN_TESTS, 0, 0);
+        let note = one_line(&run, BORN_NOTE);
+        assert!(
+            note.contains("(2 migrations applied)"),
+            "{version:?}: {note}"
+        );
+    }
+}
+
+#[test]
+fn born_migrated_is_off_with_a_line_saying_why_when_a_test_wants_an_empty_database() {
+    let setup = migrate_command(Sqlx::Pinned, false);
+    let run = sqlxapp(
+        Sqlx::Pinned,
+        &[
+            "-n",
+            "4",
+            "--ephemeral-postgres",
+            "--db-setup",
+            &setup,
+            "--sqlx-born-migrated",
+        ],
+    )
+    .run();
+    // bare::empty still gets the empty database sqlx promises it.
+    run.assert_code(0);
+    run.assert_summary(TESTS, 0, 0);
+    let off = one_line(&run, OFF_NOTE);
+    assert!(
+        off.contains("tests/bare.rs:3 has #[sqlx::test(migrations = false"),
+        "{off}"
+    );
+    assert!(!run.stderr.contains(BORN_NOTE), "{}", run.ctx());
+}
+
+#[test]
+fn born_migrated_is_off_when_the_template_lacks_sqlx_s_migrations_or_their_checksums() {
+    let migrate = migrate_command(Sqlx::Newest, true);
+    let tampered = format!(
+        "{migrate} && psql -qX \"$DATABASE_URL\" -c \"UPDATE _sqlx_migrations SET checksum = '\\x00' WHERE version = 2\""
+    );
+    for (setup, why) in [
+        ("true", "has no _sqlx_migrations table"),
+        (
+            &tampered[..],
+            "0002_born.sql differs from what the template",
+        ),
+    ] {
+        let run = sqlxapp_born(
+            Sqlx::Newest,
+            &[
+                "-n",
+                "2",
+                "--ephemeral-postgres",
+                "--db-setup",
+                setup,
+                "--sqlx-born-migrated",
+            ],
+        )
+        .run();
+        run.assert_code(0);
+        run.assert_summary(BORN_TESTS, 0, 0);
+        let off = one_line(&run, OFF_NOTE);
+        assert!(off.contains(why), "{setup}: {off}");
+    }
+}
+
+#[test]
+fn born_migrated_needs_the_throwaway_server_and_db_setup() {
+    let server = pg_server();
+    let url = server.url("app_born_refused");
+    for (args, url) in [
+        (
+            &["--db-setup", "true", "--sqlx-born-migrated"][..],
+            Some(&url),
+        ),
+        (&["--ephemeral-postgres", "--sqlx-born-migrated"], None),
+        (
+            &[
+                "--ephemeral-postgres",
+                "--db-template",
+                "t",
+                "--db-setup",
+                "true",
+                "--sqlx-born-migrated",
+            ],
+            None,
+        ),
+    ] {
+        let mut cmd = sqlxapp(Sqlx::Newest, args);
+        if let Some(url) = url {
+            cmd = cmd.env("DATABASE_URL", url);
+        }
+        let run = cmd.run();
+        run.assert_code(2);
+        let line = one_line(&run, "error: --sqlx-born-migrated ");
+        assert!(
+            line.contains("add --ephemeral-postgres and --db-setup"),
+            "{args:?}: {line}"
         );
     }
 }

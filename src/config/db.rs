@@ -75,6 +75,12 @@ pub(super) fn db_run_options(
             )));
         }
     }
+    if args.sqlx_born_migrated && !(cached && db.ephemeral) {
+        return Err(UsageError(
+            "--sqlx-born-migrated changes the server's default template, so it needs the throwaway server and the template --db-setup builds; add --ephemeral-postgres and --db-setup (without --db-template)".into(),
+        ));
+    }
+    db.sqlx_born_migrated = args.sqlx_born_migrated;
     db.migrations = args.db_migrations.iter().map(PathBuf::from).collect();
     db.manifest_path = manifest_path.clone();
     db.rebuild = args.db_rebuild;
@@ -186,5 +192,35 @@ mod tests {
         let zero =
             cli::parse_from(["cargo-xdist", "--db-connections-per-worker", "0"].map(Into::into));
         assert!(zero.is_err());
+    }
+
+    #[test]
+    fn born_migrated_needs_the_throwaway_server_and_the_cached_template() {
+        let url = [("DATABASE_URL", "postgres://h/db")];
+        let ok = [
+            "--ephemeral-postgres",
+            "--db-setup",
+            "m",
+            "--sqlx-born-migrated",
+        ];
+        assert!(run_config(&ok, &[]).unwrap().db.unwrap().sqlx_born_migrated);
+        for args in [
+            &["--db-setup", "m", "--sqlx-born-migrated"][..],
+            &["--ephemeral-postgres", "--sqlx-born-migrated"],
+            &[
+                "--ephemeral-postgres",
+                "--db-template",
+                "t",
+                "--db-setup",
+                "m",
+                "--sqlx-born-migrated",
+            ],
+        ] {
+            let err = run_config(args, &url).unwrap_err();
+            assert!(
+                err.0.starts_with("--sqlx-born-migrated "),
+                "{args:?}: {err}"
+            );
+        }
     }
 }

@@ -68,11 +68,12 @@
 //! the build), `classify` (failures as [`DbError`]s), `sql` (the
 //! statements), `create` (creating, reusing and dropping worker databases),
 //! `setup` (running `--db-setup`), [`sqlx`] (`#[sqlx::test]`'s schema and
-//! test databases), `locks` (advisory locks, the name set a
+//! test databases), `born` (`--sqlx-born-migrated`), `locks` (advisory locks, the name set a
 //! run holds), [`names`] (database names, name sets, markers), [`url`],
 //! [`template`], [`ephemeral`], [`budget`], `clean` ([`clean()`]) and
 //! `overlap` ([`create_while`]).
 
+mod born;
 pub mod budget;
 mod classify;
 mod clean;

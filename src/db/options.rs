@@ -35,6 +35,9 @@ pub struct DbOptions {
     pub keep: bool,
     /// Start a private throwaway server instead of using `url`'s server.
     pub ephemeral: bool,
+    /// `--sqlx-born-migrated`: on the throwaway server, make `template1`
+    /// a copy of the cached template (see [`super::born`]).
+    pub sqlx_born_migrated: bool,
     /// Connections each worker's tests may hold at once (their pool size).
     pub connections_per_worker: usize,
     /// Run even if the workers may open more connections than are free.
@@ -57,6 +60,7 @@ impl Default for DbOptions {
             rebuild: false,
             keep: false,
             ephemeral: false,
+            sqlx_born_migrated: false,
             connections_per_worker: DEFAULT_CONNECTIONS_PER_WORKER,
             allow_overcommit: false,
             fit_workers: false,
@@ -111,6 +115,7 @@ impl std::fmt::Debug for DbOptions {
             .field("rebuild", &self.rebuild)
             .field("keep", &self.keep)
             .field("ephemeral", &self.ephemeral)
+            .field("sqlx_born_migrated", &self.sqlx_born_migrated)
             .field("connections_per_worker", &self.connections_per_worker)
             .field("allow_overcommit", &self.allow_overcommit)
             .field("fit_workers", &self.fit_workers)

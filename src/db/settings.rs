@@ -46,6 +46,8 @@ pub(super) struct Settings {
     /// Give each worker database sqlx's schema and a sequence of its own
     /// (see [`super::sqlx`]); decided in `WorkerDatabases::create`.
     pub(super) sqlx: bool,
+    /// `--sqlx-born-migrated` (see [`super::born`]).
+    pub(super) born_migrated: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -78,6 +80,7 @@ impl std::fmt::Debug for Settings {
             .field("maintenance_db", &self.maintenance_db)
             .field("server_version", &self.server_version)
             .field("sqlx", &self.sqlx)
+            .field("born_migrated", &self.born_migrated)
             .field(
                 "secrets",
                 &format_args!("[{} redacted]", self.secrets.len()),

@@ -184,6 +184,7 @@ impl WorkerDatabases {
                 secrets,
                 manifest_path: opts.manifest_path.clone(),
                 sqlx: false,
+                born_migrated: opts.sqlx_born_migrated && opts.ephemeral,
                 base,
             }),
             serial: None,
@@ -263,7 +264,11 @@ impl WorkerDatabases {
         // or drops the template meanwhile.
         let template_lock = match settings.cache.is_some() {
             true => {
-                let (name, lock) = settings.prepare_template()?;
+                let (name, mut lock) = settings.prepare_template()?;
+                if settings.born_migrated {
+                    let note = settings.make_born_migrated(&mut lock, &name, root.as_deref())?;
+                    eprintln!("{note}");
+                }
                 settings.marker = format!("{} from {name}", settings.marker);
                 settings.cached = Some(name);
                 Some(lock)
