@@ -339,7 +339,7 @@ fn a_custom_harness_that_leaves_a_daemon() {
 /// terminal and the JSON events, and killed; `--leak-fails` fails it.
 #[test]
 fn a_doctest_that_leaves_a_daemon() {
-    const DOCTEST: &str = "src/lib.rs - doctest_daemon (line 20)";
+    const DOCTEST: &str = "src/lib.rs - doctest_daemon (line 19)";
     const DOC_DAEMON: &str = "sleep 3605";
     for fails in [false, true] {
         let dir = tempfile::tempdir().unwrap();
@@ -397,7 +397,7 @@ fn a_doctest_that_leaves_a_daemon() {
             run.assert_code(100);
             assert_eq!(
                 counts,
-                (&"run-finished".into(), &1.into(), &1.into()),
+                (&"run-finished".into(), &0.into(), &1.into()),
                 "{end}"
             );
             assert_eq!(outcome, "fail", "{}", run.ctx());
@@ -405,7 +405,7 @@ fn a_doctest_that_leaves_a_daemon() {
             run.assert_code(0);
             assert_eq!(
                 counts,
-                (&"run-finished".into(), &2.into(), &0.into()),
+                (&"run-finished".into(), &1.into(), &0.into()),
                 "{end}"
             );
             assert_eq!(outcome, "pass", "{}", run.ctx());

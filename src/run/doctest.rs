@@ -39,7 +39,7 @@ use fs_err::os::unix::fs::OpenOptionsExt;
 
 use super::RunContext;
 use super::libtest::{self, Verdict};
-use super::output::{LiveLines, MaskedStreams, append_bounded, tail};
+use super::output::{LiveLines, MaskedStreams, append_bounded, is_result_word, tail};
 use crate::build::{DocPackage, cargo_program};
 use crate::config::{Filters, IgnoredMode};
 use crate::env::{WorkerSlot, command};
@@ -350,7 +350,12 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
         .options
         .live_output
         .then(|| LiveLines::new(ctx.redactor()));
-    let live_output = |text: String| ctx.emit_output(&slot.name, &package.id, text);
+    let live_output = |text: String| {
+        let text = without_chatter(&text);
+        if !text.is_empty() {
+            ctx.emit_output(&slot.name, &package.id, text);
+        }
+    };
     let mut masked = MaskedStreams::new(ctx.redactor());
     let finished = running.drive(ctx.cancel, |event| {
         if let Event::Output(stream, data) = event {
@@ -501,6 +506,58 @@ fn leak_suspects(started: Option<Instant>, seen: &[(String, Instant, Duration)])
         .map(|s| s.0.as_str())
         .collect();
     if after.is_empty() { all() } else { after }
+}
+
+/// `--no-capture`: `text` (whole lines) without cargo's and libtest's own
+/// lines: cargo's status lines (`Finished ...`, `Doc-tests PKG`), libtest's
+/// `running N tests`, each doctest's `test NAME ... ` (what the doctest
+/// wrote after it on that line stays) and result word, the closing lists
+/// and `test result:` line, and blank lines (rustdoc's sessions run
+/// doctests side by side, so which blank line is whose cannot be told).
+fn without_chatter(text: &str) -> String {
+    let mut out = String::new();
+    for piece in text.split_inclusive('\n') {
+        let line = piece.trim_end_matches(['\n', '\r']);
+        let status = line.len() - line.trim_start().len() <= 12
+            && [
+                "Finished ",
+                "Doc-tests ",
+                "Compiling ",
+                "Running ",
+                "Blocking ",
+                "Fresh ",
+            ]
+            .iter()
+            .any(|w| line.trim_start().starts_with(w));
+        let doctest = |name: &str| doctest_name_start(&format!("ok {name}")) == Some(3);
+        let running = (line.strip_prefix("running "))
+            .is_some_and(|r| r.ends_with(" tests") || r.ends_with(" test"));
+        let framing = line.trim().is_empty()
+            || running
+            || status
+            || matches!(line, "failures:" | "successes:")
+            || line.starts_with("test result: ")
+            || line.strip_prefix("    ").is_some_and(doctest)
+            || (line.strip_prefix("---- "))
+                .and_then(|l| l.strip_suffix(" stdout ----"))
+                .is_some_and(doctest);
+        if framing {
+            continue;
+        }
+        let marker = (line.strip_prefix("test "))
+            .and_then(|l| l.split_once(" ... "))
+            .filter(|(name, _)| doctest(name));
+        match marker {
+            Some((_, rest)) if is_result_word(rest) || rest.is_empty() => {}
+            Some((_, rest)) => {
+                out.push_str(rest);
+                out.push_str(&piece[line.len()..]);
+            }
+            None if is_result_word(line) => {}
+            None => out.push_str(piece),
+        }
+    }
+    out
 }
 
 /// Create a named pipe at `path` and open it for reading, non-blocking,
@@ -725,6 +782,16 @@ mod tests {
         let all: Vec<String> = ["a.rs - x y", "a.rs - y x"].map(String::from).to_vec();
         let wanted: BTreeSet<&str> = ["a.rs - x y"].into();
         assert_eq!(whitespace_free_filters(&all, &wanted), None);
+    }
+
+    #[test]
+    fn no_capture_leaves_out_cargos_and_libtests_lines() {
+        let text = "    Finished `test` profile [unoptimized] target(s) in 0.01s\n   Doc-tests truth\n\n\
+            running 2 tests\ntest src/lib.rs - f (line 3) ... ok\nmine\n\
+            test src/lib.rs - g (line 9) ... also mine\nok\n\nfailures:\n\n\
+            ---- src/lib.rs - g (line 9) stdout ----\nits panic\n\nfailures:\n    src/lib.rs - g (line 9)\n\n\
+            test result: FAILED. 1 passed; 1 failed; 0 ignored\n\n";
+        assert_eq!(without_chatter(text), "mine\nalso mine\nits panic\n");
     }
 
     #[test]
