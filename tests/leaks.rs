@@ -333,3 +333,82 @@ fn a_custom_harness_that_leaves_a_daemon() {
         }
     }
 }
+
+/// A doctest (run by rustdoc under `cargo test --doc`) that leaves a
+/// `setsid` daemon: reported as `LEAK` under that doctest's name, in the
+/// terminal and the JSON events, and killed; `--leak-fails` fails it.
+#[test]
+fn a_doctest_that_leaves_a_daemon() {
+    const DOCTEST: &str = "src/lib.rs - doctest_daemon (line 19)";
+    const DOC_DAEMON: &str = "sleep 3605";
+    for fails in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--doc", "--lib", "--message-format", "json"];
+        if fails {
+            args.push("--leak-fails");
+        }
+        let run = xdist_fixture("truth", &args)
+            .env("TRUTH_LEAK_DIR", dir.path().to_str().unwrap())
+            .junit()
+            .run();
+        let daemon = pid_in(dir.path(), "doctest.pid", &run);
+        let ran_on = runs(daemon, DOC_DAEMON);
+        cleanup(daemon, DOC_DAEMON);
+        assert!(!ran_on, "the daemon outlived the run{}", run.ctx());
+        run.assert_no_panic();
+        let lines = leak_lines(&run);
+        assert_eq!(lines.len(), 1, "{}", run.ctx());
+        assert!(
+            lines[0].contains(&format!(" truth::doc {DOCTEST}"))
+                && lines[0].ends_with(&format!(
+                    ": left 1 process running (pid {daemon}: {DOC_DAEMON}), killed"
+                )),
+            "{}",
+            run.ctx()
+        );
+        let events: Vec<serde_json::Value> = (run.stdout.lines())
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect();
+        let leaked: Vec<&serde_json::Value> = events
+            .iter()
+            .filter(|e| e["type"] == "test-leaked")
+            .collect();
+        assert_eq!(leaked.len(), 1, "{}", run.ctx());
+        assert_eq!(leaked[0]["processes"][0]["pid"], daemon, "{}", leaked[0]);
+        assert!(
+            leaked[0]["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n == DOCTEST),
+            "{}",
+            leaked[0]
+        );
+        let outcome = run
+            .junit()
+            .get("truth::doc", DOCTEST)
+            .unwrap()
+            .outcome
+            .short();
+        let end = events.last().unwrap();
+        let counts = (&end["type"], &end["passed"], &end["failed"]);
+        if fails {
+            run.assert_code(100);
+            assert_eq!(
+                counts,
+                (&"run-finished".into(), &0.into(), &1.into()),
+                "{end}"
+            );
+            assert_eq!(outcome, "fail", "{}", run.ctx());
+        } else {
+            run.assert_code(0);
+            assert_eq!(
+                counts,
+                (&"run-finished".into(), &1.into(), &0.into()),
+                "{end}"
+            );
+            assert_eq!(outcome, "pass", "{}", run.ctx());
+        }
+    }
+}

@@ -193,3 +193,41 @@ fn a_process_that_ends_badly_is_judged_in_one_process_per_test_and_in_json() {
         run.ctx()
     );
 }
+
+/// A test that passes after closing its stdout, or putting /dev/null over
+/// it (a daemonizing function's test), passes as under `cargo test`, which
+/// judges the binary by its exit code 0: libtest's verdicts reach the
+/// logfile, which the test does not touch. Without the logfile
+/// (`CARGO_XDIST_NO_LOGFILE`, a libtest without `--logfile`) libtest's
+/// closing line goes where fd 1 went, and such a test cannot be told from
+/// one that called `exit(0)` (failed, fixtures/faults): it fails with a
+/// reason that says both.
+#[test]
+fn a_test_that_takes_away_its_stdout() {
+    let args = ["--test", "stdout_closed", "-n", "1"];
+    let run = xdist_fixture("truth", &args).junit().run();
+    run.assert_code(0);
+    run.assert_no_panic();
+    run.assert_summary(3, 0, 0);
+    let run = xdist_fixture("truth", &args)
+        .env("CARGO_XDIST_NO_LOGFILE", "1")
+        .junit()
+        .run();
+    run.assert_code(100);
+    run.assert_summary(1, 2, 0);
+    let junit = run.junit();
+    for name in ["a_closes_stdout", "b_nulls_stdout"] {
+        match &junit
+            .get("truth::test/stdout_closed", name)
+            .unwrap()
+            .outcome
+        {
+            JOutcome::Failed { message, .. } => assert!(
+                message.contains("ended (exit code 0) before libtest reported this test")
+                    && message.contains("called exit(0), or closed or redirected its stdout"),
+                "{name}: {message}"
+            ),
+            other => panic!("{name}: {other:?}{}", run.ctx()),
+        }
+    }
+}

@@ -218,3 +218,22 @@ fn no_capture_shows_every_write_without_libtests_lines() {
         assert!(!libtest, "--no-capture shows libtest's {l:?}{}", run.ctx());
     }
 }
+
+/// `--doc --no-capture` shows what the doctest run writes, live and
+/// prefixed, without cargo's lines (`Finished`, `Doc-tests truth`) or
+/// libtest's (`running 1 test`, `test NAME ... ok`, `test result:`, blank
+/// lines). rustdoc keeps a passing doctest's own output, so nothing shows.
+#[test]
+fn no_capture_doctests_show_no_chatter() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = xdist_fixture("truth", &["--doc", "--lib", "--no-capture"])
+        .env("TRUTH_LEAK_DIR", dir.path().to_str().unwrap())
+        .run();
+    // The doctest's daemon is the run's to kill (tests/leaks.rs checks).
+    run.assert_code(0);
+    run.assert_summary(1, 0, 0);
+    let shown: Vec<&str> = (run.stdout.lines())
+        .filter(|l| l.starts_with("[gw"))
+        .collect();
+    assert!(shown.is_empty(), "{shown:?}{}", run.ctx());
+}

@@ -16,6 +16,12 @@
 //! truncating it. So the logfile is a named pipe that cargo-xdist keeps
 //! open for reading: both sessions' entries arrive, none is lost.
 //!
+//! What the doctests leave running (a daemon one starts) is found and
+//! killed when cargo exits, as for any test process (see [`crate::leak`]:
+//! the tag cargo-xdist gives cargo reaches rustdoc and each doctest), and
+//! reported as `LEAK` for the doctests that may have started it
+//! ([`leak_suspects`]).
+//!
 //! Doctest names have the form `src/lib.rs - path::item (line 12)`. rustdoc
 //! splits the test arguments it passes libtest at whitespace, so a filter
 //! with a space in it (a doctest's name) would select nothing: such filters
@@ -33,12 +39,13 @@ use fs_err::os::unix::fs::OpenOptionsExt;
 
 use super::RunContext;
 use super::libtest::{self, Verdict};
-use super::output::{LiveLines, MaskedStreams, append_bounded, tail};
+use super::output::{LiveLines, MaskedStreams, append_bounded, is_result_word, tail};
 use crate::build::{DocPackage, cargo_program};
 use crate::config::{Filters, IgnoredMode};
 use crate::env::{WorkerSlot, command};
 use crate::error::describe_status;
-use crate::event::{Outcome, RunEvent, TestResult};
+use crate::event::{LeakedProcess, Outcome, RunEvent, TestResult};
+use crate::leak::Leaked;
 use crate::process::{self, Event, KillReason, Stream};
 
 /// Set for a `cargo test --doc` run: the directory of the package whose
@@ -308,6 +315,8 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
     let mut combined = Vec::new();
     let mut last = started;
     let mut failed: Vec<String> = Vec::new();
+    // Each doctest that ran, when its verdict was seen, and how long it took.
+    let mut seen: Vec<(String, Instant, Duration)> = Vec::new();
     let mut poll = |failed: &mut Vec<String>, last: &mut Instant| {
         let mut buf = Vec::new();
         // Non-blocking: read what is there (WouldBlock ends the read).
@@ -324,6 +333,9 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
                     (Outcome::Failed, msg)
                 }
             };
+            if outcome != Outcome::Skipped {
+                seen.push((name.clone(), now, duration));
+            }
             ctx.emit(RunEvent::TestFinished(result(
                 &name,
                 outcome,
@@ -338,7 +350,12 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
         .options
         .live_output
         .then(|| LiveLines::new(ctx.redactor()));
-    let live_output = |text: String| ctx.emit_output(&slot.name, &package.id, text);
+    let live_output = |text: String| {
+        let text = without_chatter(&text);
+        if !text.is_empty() {
+            ctx.emit_output(&slot.name, &package.id, text);
+        }
+    };
     let mut masked = MaskedStreams::new(ctx.redactor());
     let finished = running.drive(ctx.cancel, |event| {
         if let Event::Output(stream, data) = event {
@@ -370,6 +387,18 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
             output: sections.get(name).cloned().unwrap_or_default(),
         });
     }
+    if let Ok(f) = &finished {
+        if f.killed != Some(KillReason::Cancelled) {
+            let leaks = DoctestLeaks {
+                ctx,
+                slot,
+                package,
+                seen: &seen,
+                failed: &failed,
+            };
+            leaks.report(&f.leaked, &result);
+        }
+    }
     match finished {
         Ok(f) if f.killed == Some(KillReason::Cancelled) => {}
         Ok(f) if !f.status.success() && failed.is_empty() => {
@@ -390,6 +419,145 @@ pub fn run(ctx: &RunContext, slot: &WorkerSlot, package: &DocPackage) {
             String::new(),
         ),
     }
+}
+
+/// What a package's doctests left running, to report.
+struct DoctestLeaks<'a> {
+    ctx: &'a RunContext<'a>,
+    slot: &'a WorkerSlot,
+    package: &'a DocPackage,
+    /// The doctests that ran: when each verdict was seen, how long it took.
+    seen: &'a [(String, Instant, Duration)],
+    failed: &'a [String],
+}
+
+impl DoctestLeaks<'_> {
+    /// `LEAK` for what the doctest run left running (killed since), laid
+    /// to the doctests that may have started each process; `--leak-fails`
+    /// fails those that passed. `result` builds a doctest's result.
+    fn report(
+        &self,
+        leaked: &[Leaked],
+        result: &impl Fn(&str, Outcome, Duration, Option<String>, String) -> TestResult,
+    ) {
+        let mut by_tests: Vec<(Vec<&str>, Vec<LeakedProcess>)> = Vec::new();
+        for l in leaked {
+            let tests = leak_suspects(l.started, self.seen);
+            match by_tests.iter_mut().find(|(t, _)| *t == tests) {
+                Some((_, processes)) => processes.push(l.event()),
+                None => by_tests.push((tests, vec![l.event()])),
+            }
+        }
+        let fails = self.ctx.options.leak_fails;
+        for (tests, processes) in by_tests {
+            self.ctx.emit(RunEvent::Leaked {
+                worker: self.slot.name.clone(),
+                binary: self.package.id.clone(),
+                tests: tests.iter().map(|t| t.to_string()).collect(),
+                processes: processes.clone(),
+                fails,
+            });
+            if !fails {
+                continue;
+            }
+            let reason = format!(
+                "{}; killed (--leak-fails)",
+                LeakedProcess::describe(&processes)
+            );
+            for name in tests
+                .into_iter()
+                .filter(|t| !self.failed.iter().any(|f| f == t))
+            {
+                let took = (self.seen.iter())
+                    .find(|s| s.0 == name)
+                    .map_or(Duration::ZERO, |s| s.2);
+                let amended = result(
+                    name,
+                    Outcome::Failed,
+                    took,
+                    Some(reason.clone()),
+                    String::new(),
+                );
+                self.ctx.emit(RunEvent::TestFinished(amended.amending()));
+            }
+        }
+    }
+}
+
+/// The doctests that may have started a process that started at
+/// `started`: rustdoc runs several at once and says when each ended, not
+/// when it began, so those whose verdict came after that start (a doctest's
+/// process, and so its verdict, ends after what it starts has started).
+/// Every doctest that ran when that start is unknown or after the last
+/// verdict (no doctest's process can have started it then).
+fn leak_suspects(started: Option<Instant>, seen: &[(String, Instant, Duration)]) -> Vec<&str> {
+    // Start times have a resolution of a clock tick.
+    const SLACK: Duration = Duration::from_millis(10);
+    // None ran (rustdoc failed): the package's doctest run as a whole.
+    let all = || match seen {
+        [] => vec!["doctests"],
+        _ => seen.iter().map(|s| s.0.as_str()).collect(),
+    };
+    let Some(started) = started else {
+        return all();
+    };
+    let after: Vec<&str> = (seen.iter())
+        .filter(|s| s.1 + SLACK >= started)
+        .map(|s| s.0.as_str())
+        .collect();
+    if after.is_empty() { all() } else { after }
+}
+
+/// `--no-capture`: `text` (whole lines) without cargo's and libtest's own
+/// lines: cargo's status lines (`Finished ...`, `Doc-tests PKG`), libtest's
+/// `running N tests`, each doctest's `test NAME ... ` (what the doctest
+/// wrote after it on that line stays) and result word, the closing lists
+/// and `test result:` line, and blank lines (rustdoc's sessions run
+/// doctests side by side, so which blank line is whose cannot be told).
+fn without_chatter(text: &str) -> String {
+    let mut out = String::new();
+    for piece in text.split_inclusive('\n') {
+        let line = piece.trim_end_matches(['\n', '\r']);
+        let status = line.len() - line.trim_start().len() <= 12
+            && [
+                "Finished ",
+                "Doc-tests ",
+                "Compiling ",
+                "Running ",
+                "Blocking ",
+                "Fresh ",
+            ]
+            .iter()
+            .any(|w| line.trim_start().starts_with(w));
+        let doctest = |name: &str| doctest_name_start(&format!("ok {name}")) == Some(3);
+        let running = (line.strip_prefix("running "))
+            .is_some_and(|r| r.ends_with(" tests") || r.ends_with(" test"));
+        let framing = line.trim().is_empty()
+            || running
+            || status
+            || matches!(line, "failures:" | "successes:")
+            || line.starts_with("test result: ")
+            || line.strip_prefix("    ").is_some_and(doctest)
+            || (line.strip_prefix("---- "))
+                .and_then(|l| l.strip_suffix(" stdout ----"))
+                .is_some_and(doctest);
+        if framing {
+            continue;
+        }
+        let marker = (line.strip_prefix("test "))
+            .and_then(|l| l.split_once(" ... "))
+            .filter(|(name, _)| doctest(name));
+        match marker {
+            Some((_, rest)) if is_result_word(rest) || rest.is_empty() => {}
+            Some((_, rest)) => {
+                out.push_str(rest);
+                out.push_str(&piece[line.len()..]);
+            }
+            None if is_result_word(line) => {}
+            None => out.push_str(piece),
+        }
+    }
+    out
 }
 
 /// Create a named pipe at `path` and open it for reading, non-blocking,
@@ -614,6 +782,32 @@ mod tests {
         let all: Vec<String> = ["a.rs - x y", "a.rs - y x"].map(String::from).to_vec();
         let wanted: BTreeSet<&str> = ["a.rs - x y"].into();
         assert_eq!(whitespace_free_filters(&all, &wanted), None);
+    }
+
+    #[test]
+    fn no_capture_leaves_out_cargos_and_libtests_lines() {
+        let text = "    Finished `test` profile [unoptimized] target(s) in 0.01s\n   Doc-tests truth\n\n\
+            running 2 tests\ntest src/lib.rs - f (line 3) ... ok\nmine\n\
+            test src/lib.rs - g (line 9) ... also mine\nok\n\nfailures:\n\n\
+            ---- src/lib.rs - g (line 9) stdout ----\nits panic\n\nfailures:\n    src/lib.rs - g (line 9)\n\n\
+            test result: FAILED. 1 passed; 1 failed; 0 ignored\n\n";
+        assert_eq!(without_chatter(text), "mine\nalso mine\nits panic\n");
+    }
+
+    #[test]
+    fn leaks_are_laid_to_the_doctests_that_ended_after_they_started() {
+        let t0 = Instant::now() + Duration::from_secs(1);
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let seen: Vec<(String, Instant, Duration)> = [("a", 100), ("b", 200), ("c", 300)]
+            .map(|(n, at)| (n.to_string(), ms(at), Duration::ZERO))
+            .to_vec();
+        assert_eq!(leak_suspects(Some(ms(150)), &seen), ["b", "c"]);
+        assert_eq!(leak_suspects(Some(ms(295)), &seen), ["c"]);
+        // After the last verdict, or unknown: every doctest that ran.
+        assert_eq!(leak_suspects(Some(ms(400)), &seen), ["a", "b", "c"]);
+        assert_eq!(leak_suspects(None, &seen), ["a", "b", "c"]);
+        // None ran: the package's doctest run.
+        assert_eq!(leak_suspects(Some(ms(1)), &[]), ["doctests"]);
     }
 
     #[test]

@@ -228,7 +228,7 @@ impl TestOutputs {
 }
 
 /// The words libtest writes after a test when it runs one at a time.
-fn is_result_word(line: &str) -> bool {
+pub(super) fn is_result_word(line: &str) -> bool {
     matches!(
         line,
         "ok" | "FAILED" | "ignored" | "FAILED (time limit exceeded)"

@@ -44,6 +44,16 @@ const MAX_RECOVERY_PROCESSES: usize = 8;
 /// hundreds of tests).
 const MAX_EXIT_SEARCH_PROCESSES: usize = 24;
 
+/// The exit-status channel's reason for a test whose process exited 0
+/// without libtest's closing line. A test that called `exit(0)` and one
+/// that passed after closing or redirecting fd 1 (libtest's results then go
+/// nowhere) look the same from outside; `cargo test` passes both by the
+/// exit code, the logfile channel tells them apart (only the second gets a
+/// verdict there).
+const STDOUT_GONE: &str = "the test process ended ({status}) before libtest reported this test: \
+    the test called exit(0), or closed or redirected its stdout (fd 1), where libtest writes \
+    its results; without libtest's --logfile the two cannot be told apart";
+
 /// Run `unit` on worker `worker` (its `slot`).
 pub fn run_unit(
     ctx: &RunContext,
@@ -562,9 +572,13 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         finished: std::io::Result<Finished>,
         missing: &[usize],
     ) -> Vec<&'a TestCase> {
-        let (status, killed) = match finished {
-            Ok(f) => (describe_status(&f.status), f.killed),
-            Err(e) => (format!("lost track of the process: {e}"), None),
+        let (status, killed, exited_zero) = match finished {
+            Ok(f) => (
+                describe_status(&f.status),
+                f.killed,
+                f.status.code() == Some(0),
+            ),
+            Err(e) => (format!("lost track of the process: {e}"), None, false),
         };
         if killed == Some(KillReason::Cancelled) {
             return Vec::new();
@@ -609,6 +623,9 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
                 Outcome::TimedOut,
                 format!("timed out after {}", humantime::format_duration(limit)),
             )
+        } else if exited_zero && self.ctx.verdicts == Channel::ExitStatus {
+            // libtest's closing line never came, yet the process exited 0.
+            (Outcome::Failed, STDOUT_GONE.replace("{status}", &status))
         } else {
             (
                 Outcome::Failed,
