@@ -140,12 +140,18 @@ pub fn affected(
     let known: BTreeSet<(&str, &str)> = (m.tests.iter())
         .map(|(b, n)| (b.as_str(), n.as_str()))
         .collect();
+    // A test of a test target (tests/, benches/, examples/) runs when its
+    // file changed; a unit test in a library's or binary's source only
+    // when it ran what changed (its own body included).
     let keep = |c: &TestCase| {
-        let id = build.binaries[c.binary].id.as_str();
+        let binary = &build.binaries[c.binary];
+        let id = binary.id.as_str();
+        let test_target = matches!(binary.kind.as_str(), "test" | "bench" | "example");
         c.ignored
             || !known.contains(&(id, c.name.as_str()))
             || tests.contains(&(id.to_string(), c.name.clone()))
-            || (c.source_path.as_deref()).is_some_and(|s| changed.contains(&relative(s, root)))
+            || (test_target
+                && (c.source_path.as_deref()).is_some_and(|s| changed.contains(&relative(s, root))))
     };
     let out: Vec<TestCase> = selected.into_iter().filter(|c| !keep(c)).collect();
     let gone: BTreeSet<(usize, &str)> = out.iter().map(|c| (c.binary, c.name.as_str())).collect();

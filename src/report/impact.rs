@@ -10,6 +10,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::build::BuildOutput;
 use crate::config::ImpactOptions;
 use crate::coverage::finish::Session;
+use crate::error::UsageError;
 use crate::event::{Outcome, RunSummary};
 use crate::impact::record::{Recorded, Tools, record};
 use crate::impact::tree::{self, Tree};
@@ -133,14 +134,16 @@ fn describe(m: &ImpactMap, path: &Utf8Path) -> String {
 /// `cargo xdist impact merge`: the shards' maps as one, written to `out`.
 pub fn merge(args: &crate::cli::ImpactMergeArgs) -> Result<String> {
     let out = Utf8Path::new(&args.output);
+    let usage = |e: anyhow::Error| UsageError(format!("{e:#}"));
     let mut maps = Vec::new();
     for input in &args.inputs {
         let path = Utf8Path::new(input);
-        let m = ImpactMap::load(path)?
-            .with_context(|| format!("there is no impact map at {path}; check the path"))?;
+        let m = ImpactMap::load(path).map_err(usage)?.ok_or_else(|| {
+            UsageError(format!("there is no impact map at {path}; check the path"))
+        })?;
         maps.push(m);
     }
-    let merged = ImpactMap::merge(maps)?;
+    let merged = ImpactMap::merge(maps).map_err(usage)?;
     merged.save(out)?;
     Ok(describe(&merged, out))
 }

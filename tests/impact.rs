@@ -1,0 +1,430 @@
+//! Impact maps and `--affected` on `fixtures/impact` (see its EXPECTED.md):
+//! a map recorded once, then one change at a time in a copy of the
+//! fixture. A change inside one function selects exactly the tests that
+//! ran it; a change the map cannot see (a const, a type, a const fn,
+//! Cargo.toml, a migration) and a missing or stale map run everything,
+//! with one line saying why; tests the map does not know always run; shard
+//! maps merge; an archive run with `--workspace-remap` selects the same.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Every test of the fixture, as (JUnit suite, name).
+const ALL: &[(&str, &str)] = &[
+    ("impact", "tests::add_unit"),
+    ("impact", "tests::limit_unit"),
+    ("impact::test/math", "adds"),
+    ("impact::test/math", "both"),
+    ("impact::test/math", "multiplies"),
+    ("impact::test/pairs", "pairs"),
+    ("impact::test/pairs", "reads_the_migration"),
+];
+
+/// A copy of the fixture, with a map path and a target directory of its
+/// own (copies at other paths would share their binaries' names in one).
+struct Copy {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    map: PathBuf,
+    target: PathBuf,
+}
+
+impl Copy {
+    fn new() -> Copy {
+        let tmp = fixture_copies("xdist-impact-", &["impact"]);
+        let root = tmp.path().join("impact");
+        let map = tmp.path().join("maps").join("impact.json");
+        let target = tmp.path().join("target");
+        Copy {
+            _tmp: tmp,
+            root,
+            map,
+            target,
+        }
+    }
+
+    fn manifest(&self) -> String {
+        self.root.join("Cargo.toml").to_string_lossy().into_owned()
+    }
+
+    /// `cargo xdist --manifest-path COPY --impact-file MAP ARGS`, with JUnit.
+    fn xdist(&self, args: &[&str]) -> Run {
+        self.xdist_with_map(&self.map, args)
+    }
+
+    fn xdist_with_map(&self, map: &Path, args: &[&str]) -> Run {
+        let mut all = vec![
+            "--manifest-path".to_string(),
+            self.manifest(),
+            "--impact-file".to_string(),
+            map.to_string_lossy().into_owned(),
+            "-n".into(),
+            "2".into(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        self.run(xdist(&all).junit())
+    }
+
+    fn run(&self, x: Xdist) -> Run {
+        x.env("CARGO_TARGET_DIR", &self.target.to_string_lossy())
+            .run()
+    }
+
+    fn record(&self) -> Run {
+        let run = self.xdist(&["--record-impact"]);
+        run.assert_code(0);
+        assert!(
+            run.stdout.contains("Impact map: 7 tests")
+                || run.stderr.contains("Impact map: 7 tests"),
+            "the map's line is missing\n{}",
+            run.ctx()
+        );
+        run
+    }
+
+    /// Replace `from` (which must be there) by `to` in `file`.
+    fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.root.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from:?} is not in {file}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    }
+}
+
+/// The tests that ran (passed or failed) per the run's JUnit.
+fn ran(run: &Run) -> BTreeSet<(String, String)> {
+    (run.junit().outcome_map().into_iter())
+        .filter(|(_, o)| *o == "pass" || *o == "fail")
+        .map(|(k, _)| k)
+        .collect()
+}
+
+fn tests(names: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    names
+        .iter()
+        .map(|(s, n)| (s.to_string(), n.to_string()))
+        .collect()
+}
+
+fn output(run: &Run) -> String {
+    format!("{}\n{}", run.stdout, run.stderr)
+}
+
+#[test]
+fn a_change_inside_one_function_selects_exactly_the_tests_that_ran_it() {
+    let c = Copy::new();
+    c.record();
+    // Nothing changed: nothing runs, the run passes, every test is
+    // reported unaffected (summary, JUnit).
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    assert!(ran(&run).is_empty(), "{}", run.ctx());
+    assert!(
+        run.last_line()
+            .ends_with("0 passed, 0 failed, 0 skipped, 7 unaffected"),
+        "{}",
+        run.ctx()
+    );
+    let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        junit.matches("<skipped message=\"unaffected\"").count(),
+        7,
+        "{junit}"
+    );
+
+    // Inside mul: the tests that multiply.
+    c.edit("src/lib.rs", "let product = a * b;", "let product = b * a;");
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    assert_eq!(
+        ran(&run),
+        tests(&[
+            ("impact::test/math", "both"),
+            ("impact::test/math", "multiplies")
+        ]),
+        "{}",
+        run.ctx()
+    );
+    assert!(
+        output(&run).contains("--affected: running 2 of 7 tests; 5 unaffected"),
+        "{}",
+        run.ctx()
+    );
+
+    // Inside add too: its tests in both binaries join.
+    c.edit("src/lib.rs", "let sum = a + b;", "let sum = b + a;");
+    let run = c.xdist(&["--affected"]);
+    assert_eq!(
+        ran(&run),
+        tests(&[
+            ("impact", "tests::add_unit"),
+            ("impact::test/math", "adds"),
+            ("impact::test/math", "both"),
+            ("impact::test/math", "multiplies"),
+        ]),
+        "{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn a_change_to_a_test_file_selects_that_files_tests() {
+    let c = Copy::new();
+    c.record();
+    c.edit(
+        "tests/math.rs",
+        "assert_eq!(add(40, 2), 42);",
+        "assert_eq!(add(2, 40), 42);",
+    );
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    assert_eq!(
+        ran(&run),
+        tests(&[
+            ("impact::test/math", "adds"),
+            ("impact::test/math", "both"),
+            ("impact::test/math", "multiplies"),
+        ]),
+        "{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn what_the_map_cannot_see_runs_everything_and_says_why() {
+    // (file, from, to, what the line says, exit code). The const's change
+    // fails `limit_unit`, which no counter connects to LIMIT: the widening
+    // is what finds it; so does the const fn's.
+    let cases: &[(&str, &str, &str, &str, i32)] = &[
+        (
+            "src/lib.rs",
+            "LIMIT: u32 = 100",
+            "LIMIT: u32 = 101",
+            "outside every function",
+            100,
+        ),
+        (
+            "src/lib.rs",
+            "PartialEq)]",
+            "PartialEq, Eq)]",
+            "outside every function",
+            0,
+        ),
+        ("src/lib.rs", "    x * 2\n", "    x * 3\n", "const fn", 100),
+        (
+            "Cargo.toml",
+            "publish = false",
+            "publish = false\n# a comment",
+            "Cargo.toml changed",
+            0,
+        ),
+        (
+            "migrations/0001_items.sql",
+            "(id int)",
+            "(id bigint)",
+            "migrations/0001_items.sql changed",
+            0,
+        ),
+    ];
+    let c = Copy::new();
+    c.record();
+    for (file, from, to, why, code) in cases {
+        c.edit(file, from, to);
+        let run = c.xdist(&["--affected"]);
+        run.assert_code(*code);
+        assert_eq!(
+            ran(&run),
+            tests(ALL),
+            "{file}: {from:?} → {to:?}\n{}",
+            run.ctx()
+        );
+        let out = output(&run);
+        assert!(
+            out.contains("--affected: running all 7 tests: ") && out.contains(why),
+            "{file}: the line does not say {why:?}\n{}",
+            run.ctx()
+        );
+        c.edit(file, to, from);
+    }
+    // The user may say a file never matters.
+    c.edit("migrations/0001_items.sql", "(id int)", "(id bigint)");
+    let run = c.xdist(&["--affected", "--affected-ignore", "migrations/**"]);
+    run.assert_code(0);
+    assert!(ran(&run).is_empty(), "{}", run.ctx());
+}
+
+#[test]
+fn a_missing_or_stale_map_runs_everything() {
+    let c = Copy::new();
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    assert_eq!(ran(&run), tests(ALL), "{}", run.ctx());
+    assert!(
+        output(&run).contains("there is no impact map at"),
+        "{}",
+        run.ctx()
+    );
+
+    c.record();
+    // Another build: the map does not hold for it.
+    let run = c.xdist(&["--affected", "--features", "extra"]);
+    run.assert_code(0);
+    assert_eq!(ran(&run), tests(ALL), "{}", run.ctx());
+    assert!(
+        output(&run).contains("another toolchain, target, features or flags"),
+        "{}",
+        run.ctx()
+    );
+
+    // A map of a newer cargo-xdist is not used, and says so.
+    std::fs::write(&c.map, r#"{"version": 99}"#).unwrap();
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    assert_eq!(ran(&run), tests(ALL), "{}", run.ctx());
+    assert!(output(&run).contains("newer cargo-xdist"), "{}", run.ctx());
+}
+
+#[test]
+fn tests_the_map_does_not_know_always_run() {
+    let c = Copy::new();
+    // Only `adds` is recorded.
+    let run = c.xdist(&["--record-impact", "--exact", "adds"]);
+    run.assert_code(0);
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    let mut expected = tests(ALL);
+    expected.remove(&("impact::test/math".to_string(), "adds".to_string()));
+    assert_eq!(ran(&run), expected, "{}", run.ctx());
+    assert!(
+        run.last_line()
+            .ends_with("6 passed, 0 failed, 0 skipped, 1 unaffected"),
+        "{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn shard_maps_merge_into_the_full_maps_selection() {
+    let c = Copy::new();
+    let dir = c.map.parent().unwrap().to_path_buf();
+    let shard = |k: usize| dir.join(format!("shard{k}.json"));
+    for k in 1..=2 {
+        let run = c.xdist_with_map(
+            &shard(k),
+            &["--record-impact", "--partition", &format!("hash:{k}/2")],
+        );
+        run.assert_code(0);
+    }
+    let merged = dir.join("merged.json");
+    let run = xdist(&[
+        "impact",
+        "merge",
+        &shard(1).to_string_lossy(),
+        &shard(2).to_string_lossy(),
+        "-o",
+        &merged.to_string_lossy(),
+    ])
+    .run();
+    run.assert_code(0);
+    assert!(run.stdout.contains("Impact map: 7 tests"), "{}", run.ctx());
+    c.edit("src/lib.rs", "let product = a * b;", "let product = b * a;");
+    let run = c.xdist_with_map(&merged, &["--affected"]);
+    run.assert_code(0);
+    assert_eq!(
+        ran(&run),
+        tests(&[
+            ("impact::test/math", "both"),
+            ("impact::test/math", "multiplies")
+        ]),
+        "{}",
+        run.ctx()
+    );
+    // A shard of another tree does not merge.
+    c.edit("src/lib.rs", "let product = b * a;", "let product = a * b;");
+    let other = dir.join("other.json");
+    c.edit("tests/pairs.rs", "(1, 2)", "(1,  2)");
+    c.xdist_with_map(&other, &["--record-impact", "--partition", "hash:1/2"])
+        .assert_code(0);
+    let run = xdist(&[
+        "impact",
+        "merge",
+        &shard(2).to_string_lossy(),
+        &other.to_string_lossy(),
+        "-o",
+        &dir.join("bad.json").to_string_lossy(),
+    ])
+    .run();
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("recorded on another tree"),
+        "{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn an_archive_run_with_workspace_remap_selects_the_same() {
+    let c = Copy::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("impact.tar.zst");
+    let run = c.run(xdist(&[
+        "archive",
+        "--coverage",
+        "--manifest-path",
+        &c.manifest(),
+        "--archive-file",
+        &archive.to_string_lossy(),
+    ]));
+    run.assert_code(0);
+    // The checkout where the archive runs: another copy of the sources.
+    let checkout = tmp.path().join("checkout");
+    copy_tree(&c.root, &checkout);
+    let from_archive = |args: &[&str]| {
+        let mut all = vec![
+            "--archive-file".to_string(),
+            archive.to_string_lossy().into_owned(),
+            "--workspace-remap".into(),
+            checkout.to_string_lossy().into_owned(),
+            "--coverage".into(),
+            "--impact-file".into(),
+            c.map.to_string_lossy().into_owned(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        c.run(xdist(&all).junit())
+    };
+    let run = from_archive(&["--record-impact"]);
+    run.assert_code(0);
+    assert!(
+        output(&run).contains("Impact map: 7 tests"),
+        "{}",
+        run.ctx()
+    );
+    let text = std::fs::read_to_string(checkout.join("src/lib.rs")).unwrap();
+    std::fs::write(
+        checkout.join("src/lib.rs"),
+        text.replace("let product = a * b;", "let product = b * a;"),
+    )
+    .unwrap();
+    let run = from_archive(&["--affected"]);
+    run.assert_code(0);
+    assert_eq!(
+        ran(&run),
+        tests(&[
+            ("impact::test/math", "both"),
+            ("impact::test/math", "multiplies")
+        ]),
+        "{}",
+        run.ctx()
+    );
+}
+
+#[test]
+fn record_and_affected_together_are_refused() {
+    let run = xdist(&["--record-impact", "--affected"]).run();
+    run.assert_code(2);
+    assert!(run.stderr.contains("--record-impact"), "{}", run.ctx());
+}
