@@ -69,6 +69,9 @@ struct Manifest {
     /// archives: `--affected` then runs everything).
     #[serde(default)]
     impact_key: Option<String>,
+    /// [`BuildOutput::compile_time_dirs`].
+    #[serde(default)]
+    compile_time_dirs: Vec<String>,
 }
 
 /// What `cargo xdist archive` wrote.
@@ -228,6 +231,7 @@ pub fn create(config: &ArchiveConfig) -> Result<ArchiveStats> {
             &config.build,
             &crate::config::process_env,
         )),
+        compile_time_dirs: built.compile_time_dirs.clone(),
     };
     let bytes = write(&config.file, &manifest, &files)
         .with_context(|| format!("writing the archive {}", config.file))?;
@@ -434,6 +438,7 @@ pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutpu
             target_dir: m.target_dir,
         }),
         impact_key: Some(m.impact_key.unwrap_or_default()),
+        compile_time_dirs: m.compile_time_dirs,
         ..Default::default()
     })
 }

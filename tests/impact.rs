@@ -20,6 +20,7 @@ const ALL: &[(&str, &str)] = &[
     ("impact::test/math", "adds"),
     ("impact::test/math", "both"),
     ("impact::test/math", "multiplies"),
+    ("impact::test/pairs", "answers"),
     ("impact::test/pairs", "pairs"),
     ("impact::test/pairs", "reads_the_migration"),
 ];
@@ -78,8 +79,8 @@ impl Copy {
         let run = self.xdist(&["--record-impact"]);
         run.assert_code(0);
         assert!(
-            run.stdout.contains("Impact map: 7 tests")
-                || run.stderr.contains("Impact map: 7 tests"),
+            run.stdout.contains("Impact map: 8 tests")
+                || run.stderr.contains("Impact map: 8 tests"),
             "the map's line is missing\n{}",
             run.ctx()
         );
@@ -125,14 +126,14 @@ fn a_change_inside_one_function_selects_exactly_the_tests_that_ran_it() {
     assert!(ran(&run).is_empty(), "{}", run.ctx());
     assert!(
         run.last_line()
-            .ends_with("0 passed, 0 failed, 0 skipped, 7 unaffected"),
+            .ends_with("0 passed, 0 failed, 0 skipped, 8 unaffected"),
         "{}",
         run.ctx()
     );
     let junit = std::fs::read_to_string(run.junit_path.as_ref().unwrap()).unwrap();
     assert_eq!(
         junit.matches("<skipped message=\"unaffected\"").count(),
-        7,
+        8,
         "{junit}"
     );
 
@@ -150,7 +151,7 @@ fn a_change_inside_one_function_selects_exactly_the_tests_that_ran_it() {
         run.ctx()
     );
     assert!(
-        output(&run).contains("--affected: running 2 of 7 tests; 5 unaffected"),
+        output(&run).contains("--affected: running 2 of 8 tests; 6 unaffected"),
         "{}",
         run.ctx()
     );
@@ -214,7 +215,13 @@ fn what_the_map_cannot_see_runs_everything_and_says_why() {
             "outside every function",
             0,
         ),
-        ("src/lib.rs", "    x * 2\n", "    x * 3\n", "const fn", 100),
+        (
+            "src/lib.rs",
+            "    x * 2\n",
+            "    x * 3\n",
+            "runs at compile time",
+            100,
+        ),
         (
             "Cargo.toml",
             "publish = false",
@@ -244,7 +251,7 @@ fn what_the_map_cannot_see_runs_everything_and_says_why() {
         );
         let out = output(&run);
         assert!(
-            out.contains("--affected: running all 7 tests: ") && out.contains(why),
+            out.contains("--affected: running all 8 tests: ") && out.contains(why),
             "{file}: the line does not say {why:?}\n{}",
             run.ctx()
         );
@@ -301,7 +308,7 @@ fn tests_the_map_does_not_know_always_run() {
     assert_eq!(ran(&run), expected, "{}", run.ctx());
     assert!(
         run.last_line()
-            .ends_with("6 passed, 0 failed, 0 skipped, 1 unaffected"),
+            .ends_with("7 passed, 0 failed, 0 skipped, 1 unaffected"),
         "{}",
         run.ctx()
     );
@@ -330,7 +337,7 @@ fn shard_maps_merge_into_the_full_maps_selection() {
     ])
     .run();
     run.assert_code(0);
-    assert!(run.stdout.contains("Impact map: 7 tests"), "{}", run.ctx());
+    assert!(run.stdout.contains("Impact map: 8 tests"), "{}", run.ctx());
     c.edit("src/lib.rs", "let product = a * b;", "let product = b * a;");
     let run = c.xdist_with_map(&merged, &["--affected"]);
     run.assert_code(0);
@@ -399,7 +406,7 @@ fn an_archive_run_with_workspace_remap_selects_the_same() {
     let run = from_archive(&["--record-impact"]);
     run.assert_code(0);
     assert!(
-        output(&run).contains("Impact map: 7 tests"),
+        output(&run).contains("Impact map: 8 tests"),
         "{}",
         run.ctx()
     );
@@ -427,4 +434,32 @@ fn record_and_affected_together_are_refused() {
     let run = xdist(&["--record-impact", "--affected"]).run();
     run.assert_code(2);
     assert!(run.stderr.contains("--record-impact"), "{}", run.ctx());
+}
+
+#[test]
+fn a_change_in_a_proc_macro_runs_everything() {
+    // The macro's helper ran in the macro's own unit test only; what it
+    // computes is compiled into `answer`, which no counter connects to it.
+    let c = Copy::new();
+    let run = c.xdist(&["--workspace", "--record-impact"]);
+    run.assert_code(0);
+    c.edit("macros/src/lib.rs", "    42\n", "    43\n");
+    let run = c.xdist(&["--workspace", "--affected"]);
+    run.assert_code(100);
+    let failed: Vec<_> = (run.junit().outcome_map().into_iter())
+        .filter(|(_, o)| *o == "fail")
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        failed.contains(&("impact::test/pairs".to_string(), "answers".to_string())),
+        "{}",
+        run.ctx()
+    );
+    let out = output(&run);
+    assert!(
+        out.contains("--affected: running all 9 tests: macros/src/lib.rs:")
+            && out.contains("runs at compile time"),
+        "{}",
+        run.ctx()
+    );
 }

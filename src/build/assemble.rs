@@ -183,8 +183,56 @@ fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> Build
         workspace_root: meta.workspace_root.clone(),
         other_executables,
         dylibs,
+        compile_time_dirs: compile_time_dirs(meta),
         ..Default::default()
     }
+}
+
+/// The workspace packages whose code runs when other code is compiled:
+/// proc-macro crates, build-dependencies of a workspace package, and the
+/// workspace packages those depend on; as directories relative to the
+/// workspace root. Their functions' changes reach code no test counter
+/// sees, so an impact map treats them as it treats a `const fn`.
+fn compile_time_dirs(meta: &Metadata) -> Vec<String> {
+    use cargo_metadata::DependencyKind;
+    let by_name: HashMap<&str, &Package> =
+        meta.packages.iter().map(|p| (p.name.as_str(), p)).collect();
+    let mut todo: Vec<&Package> = meta
+        .packages
+        .iter()
+        .filter(|p| p.targets.iter().any(|t| t.is_proc_macro()))
+        .collect();
+    for p in &meta.packages {
+        for d in p
+            .dependencies
+            .iter()
+            .filter(|d| d.kind == DependencyKind::Build)
+        {
+            todo.extend(by_name.get(d.name.as_str()).filter(|_| d.path.is_some()));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(p) = todo.pop() {
+        if !seen.insert(p.name.as_str()) {
+            continue;
+        }
+        for d in p
+            .dependencies
+            .iter()
+            .filter(|d| d.kind == DependencyKind::Normal)
+        {
+            todo.extend(by_name.get(d.name.as_str()).filter(|_| d.path.is_some()));
+        }
+    }
+    let mut dirs: Vec<String> = seen
+        .iter()
+        .filter_map(|name| {
+            let dir = by_name[name].manifest_path.parent()?;
+            Some(dir.strip_prefix(&meta.workspace_root).ok()?.to_string())
+        })
+        .collect();
+    dirs.sort();
+    dirs
 }
 
 /// Whether Cargo.toml declares `harness = false` for this target. Cargo's

@@ -89,6 +89,10 @@ pub struct BuildOutput {
     /// `--archive-file`: where the archive was built, the paths its
     /// binaries' coverage maps name.
     pub built_at: Option<BuiltAt>,
+    /// Workspace packages whose code runs at compile time (proc macros,
+    /// build-dependencies and what they use), relative to the workspace
+    /// root (empty: the root package itself).
+    pub compile_time_dirs: Vec<String>,
     /// `--archive-file`: the build key of impact maps
     /// ([`crate::build::impact_key`]) where it was built.
     pub impact_key: Option<String>,

@@ -31,6 +31,10 @@ pub struct Tools {
     pub built_root: Utf8PathBuf,
     /// A private directory for the export's scratch files.
     pub scratch: Utf8PathBuf,
+    /// Directories (relative to the root; empty: the whole workspace) of
+    /// packages whose code runs at compile time (proc macros, build
+    /// dependencies): every function in them counts as a `const fn`.
+    pub compile_time_dirs: Vec<String>,
 }
 
 /// One file's functions while recording: (first line, last line) →
@@ -97,12 +101,15 @@ pub fn record(
                     .map(|t| t.lines().map(String::from).collect())
                     .unwrap_or_default()
             });
+            let at_build = (tools.compile_time_dirs.iter())
+                .any(|d| d.is_empty() || Utf8Path::new(&rel).starts_with(d));
             let entry = spans
                 .entry(rel)
                 .or_default()
                 .entry((start, end))
                 .or_default();
-            entry.0 |= is_const_fn(lines, start);
+
+            entry.0 |= at_build || is_const_fn(lines, start);
             entry.1.extend(tests.into_iter().flatten().copied());
         }
     }

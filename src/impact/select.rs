@@ -104,7 +104,7 @@ fn cover(spans: &[Span], hunk: Hunk, file: &str, tests: &mut BTreeSet<u32>) -> O
     {
         if s.compile_time {
             return Some(format!(
-                "{file}:{} is in a const fn, which runs at compile time too",
+                "{file}:{} is in code that runs at compile time (a const fn, a proc macro or a build dependency), where no test counter sees it",
                 s.start
             ));
         }

@@ -70,6 +70,7 @@ impl Recording {
             ignore: inputs.ignore,
             built_root: inputs.built_root,
             scratch: inputs.scratch,
+            compile_time_dirs: build.compile_time_dirs.clone(),
         };
         let m = record(&recorded, &tools, &build.workspace_root, tree, self.key)
             .context("recording the impact map")?;
