@@ -178,8 +178,8 @@ fn a_change_to_a_test_file_selects_that_files_tests() {
     c.record();
     c.edit(
         "tests/math.rs",
-        "assert_eq!(add(40, 2), 42);",
-        "assert_eq!(add(2, 40), 42);",
+        "assert_eq!(add(common::FORTY, 2), 42);",
+        "assert_eq!(add(2, common::FORTY), 42);",
     );
     let run = c.xdist(&["--affected"]);
     run.assert_code(0);
@@ -462,4 +462,62 @@ fn a_change_in_a_proc_macro_runs_everything() {
         "{}",
         run.ctx()
     );
+}
+
+#[test]
+fn a_new_test_or_a_use_line_runs_its_binarys_tests_unless_another_file_includes_it() {
+    let c = Copy::new();
+    c.record();
+    let math = [
+        ("impact::test/math", "adds"),
+        ("impact::test/math", "both"),
+        ("impact::test/math", "multiplies"),
+    ];
+    // A new test: outside every function the map knows, but math.rs is
+    // compiled into its own binary only.
+    c.edit(
+        "tests/math.rs",
+        "#[test]\nfn both()",
+        "#[test]\nfn subtracts() {\n    assert_eq!(42 - 2, 40);\n}\n\n#[test]\nfn both()",
+    );
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    let mut expected = tests(&math);
+    expected.insert(("impact::test/math".into(), "subtracts".into()));
+    assert_eq!(ran(&run), expected, "{}", run.ctx());
+    c.edit(
+        "tests/math.rs",
+        "#[test]\nfn subtracts() {\n    assert_eq!(42 - 2, 40);\n}\n\n",
+        "",
+    );
+    // A `use` line of pairs.rs: pairs' tests.
+    c.edit(
+        "tests/pairs.rs",
+        "use impact::{answer, pair};",
+        "use impact::{pair, answer};",
+    );
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    assert_eq!(
+        ran(&run),
+        tests(&[
+            ("impact::test/pairs", "answers"),
+            ("impact::test/pairs", "pairs"),
+            ("impact::test/pairs", "reads_the_migration"),
+        ]),
+        "{}",
+        run.ctx()
+    );
+    c.edit(
+        "tests/pairs.rs",
+        "use impact::{pair, answer};",
+        "use impact::{answer, pair};",
+    );
+    // common.rs is a test target, but math.rs compiles it in (`mod
+    // common;`): its const reaches `adds`, which now fails.
+    c.edit("tests/common.rs", "FORTY: u32 = 40", "FORTY: u32 = 41");
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(100);
+    assert_eq!(ran(&run), tests(ALL), "{}", run.ctx());
+    assert!(output(&run).contains("tests/common.rs:"), "{}", run.ctx());
 }

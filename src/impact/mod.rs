@@ -13,4 +13,4 @@ pub mod select;
 pub mod tree;
 
 pub use map::{ImpactMap, TestKey};
-pub use select::{Ignore, Selection};
+pub use select::{SelectOptions, Selection};

@@ -31,10 +31,12 @@ pub enum Selection {
     /// Every test runs, because of this (one line).
     All(String),
     /// Only these tests (of the map) run, plus tests not in the map, plus
-    /// tests defined in `changed_files`.
+    /// tests defined in `changed_files`, plus every test of the binaries
+    /// whose root file is in `whole`.
     Some {
         tests: BTreeSet<TestKey>,
         changed_files: BTreeSet<String>,
+        whole: BTreeSet<String>,
     },
 }
 
@@ -120,11 +122,16 @@ fn cover(spans: &[Span], hunk: Hunk, file: &str, tests: &mut BTreeSet<u32>) -> O
     ))
 }
 
-/// Options from config files.
+/// What selection needs besides the map and the tree.
 #[derive(Debug, Default, Clone)]
-pub struct Ignore {
+pub struct SelectOptions {
     /// Non-Rust files matching these never widen the selection.
     pub globs: Option<globset::GlobSet>,
+    /// The root files of test targets (`tests/*.rs`, benches, examples)
+    /// that no other file names as a module: a change outside their
+    /// functions (a new test, a `use`) can only reach their own binary,
+    /// whose tests then all run instead of every test.
+    pub test_roots: BTreeSet<String>,
 }
 
 /// The tests `map` says the change from its tree to `now` can affect.
@@ -134,7 +141,7 @@ pub fn select(
     map: &ImpactMap,
     now: &Tree,
     since: &BTreeMap<String, Option<FileState>>,
-    ignore: &Ignore,
+    ignore: &SelectOptions,
     key: &str,
 ) -> Selection {
     if map.key != key {
@@ -144,6 +151,7 @@ pub fn select(
     }
     let mut tests: BTreeSet<u32> = BTreeSet::new();
     let mut changed_files = BTreeSet::new();
+    let mut whole = BTreeSet::new();
     // (path, the map's state, the state to compare with now)
     let paths: BTreeSet<&String> = map.files.keys().chain(now.keys()).collect();
     for path in paths {
@@ -175,7 +183,13 @@ pub fn select(
             }
             continue;
         }
+        let root = ignore.test_roots.contains(path);
         let (Some(old), Some(new)) = (old, new) else {
+            if root && new.is_some() {
+                // A new test target: its tests are new to the map.
+                whole.insert(path.clone());
+                continue;
+            }
             let how = if old.is_none() { "added" } else { "removed" };
             return Selection::All(format!("Rust file {path} was {how}"));
         };
@@ -198,6 +212,10 @@ pub fn select(
         let spans = map.spans.get(path).map_or(&[][..], Vec::as_slice);
         for hunk in changes {
             if let Some(why) = cover(spans, hunk, path, &mut tests) {
+                if root {
+                    whole.insert(path.clone());
+                    continue;
+                }
                 return Selection::All(why);
             }
         }
@@ -208,6 +226,7 @@ pub fn select(
             .filter_map(|i| map.tests.get(i as usize).cloned())
             .collect(),
         changed_files,
+        whole,
     }
 }
 

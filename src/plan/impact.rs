@@ -126,23 +126,31 @@ pub fn affected(
         Some(r) => changed_since(root, r)?,
         None => BTreeMap::new(),
     };
-    let ignore = crate::impact::Ignore {
+    let options = crate::impact::SelectOptions {
         globs: opts.ignore.clone(),
+        test_roots: test_roots(
+            build,
+            &now.keys()
+                .filter(|k| k.ends_with(".rs"))
+                .collect::<Vec<_>>(),
+        ),
     };
-    let selection = crate::impact::select::select(&m, &now, &since, &ignore, key);
-    let (tests, changed) = match selection {
+    let selection = crate::impact::select::select(&m, &now, &since, &options, key);
+    let (tests, changed, whole) = match selection {
         Selection::All(why) => return Ok(with_failures(all(why), listing)),
         Selection::Some {
             tests,
             changed_files,
-        } => (tests, changed_files),
+            whole,
+        } => (tests, changed_files, whole),
     };
     let known: BTreeSet<(&str, &str)> = (m.tests.iter())
         .map(|(b, n)| (b.as_str(), n.as_str()))
         .collect();
     // A test of a test target (tests/, benches/, examples/) runs when its
-    // file changed; a unit test in a library's or binary's source only
-    // when it ran what changed (its own body included).
+    // file changed, and with every test of its binary when the change was
+    // outside its functions; a unit test in a library's or binary's
+    // source only when it ran what changed (its own body included).
     let keep = |c: &TestCase| {
         let binary = &build.binaries[c.binary];
         let id = binary.id.as_str();
@@ -152,6 +160,7 @@ pub fn affected(
             || tests.contains(&(id.to_string(), c.name.clone()))
             || (test_target
                 && (c.source_path.as_deref()).is_some_and(|s| changed.contains(&relative(s, root))))
+            || (test_target && whole.contains(&relative(binary.src_path.as_str(), root)))
     };
     let out: Vec<TestCase> = selected.into_iter().filter(|c| !keep(c)).collect();
     let gone: BTreeSet<(usize, &str)> = out.iter().map(|c| (c.binary, c.name.as_str())).collect();
@@ -192,6 +201,66 @@ pub fn affected(
         unaffected,
         note: Some(note),
     })
+}
+
+/// The root files of the test targets (tests, benches, examples) that no
+/// other Rust file of their directory names as a module (`mod common;` in
+/// `tests/a.rs` compiles `tests/common.rs` into `a` too) and no Rust file
+/// of the workspace (`rust_files`, relative to the root) names in a
+/// `#[path]`: a change outside their functions reaches their own binary
+/// only.
+fn test_roots(build: &BuildOutput, rust_files: &[&String]) -> BTreeSet<String> {
+    let root = &build.workspace_root;
+    // Every file name a `#[path = "..."]` attribute gives.
+    let mut by_path = BTreeSet::new();
+    for f in rust_files {
+        let text = fs_err::read_to_string(root.join(f)).unwrap_or_default();
+        for at in text.match_indices("path").map(|(i, _)| i) {
+            let rest = text[at + 4..].trim_start();
+            if let Some(value) = rest.strip_prefix('=').map(str::trim_start) {
+                if let Some(v) = value.strip_prefix('"').and_then(|v| v.split('"').next()) {
+                    by_path.extend(Utf8Path::new(v).file_name().map(String::from));
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for b in
+        (build.binaries.iter()).filter(|b| matches!(b.kind.as_str(), "test" | "bench" | "example"))
+    {
+        let (Some(dir), Some(stem), Some(name)) = (
+            b.src_path.parent(),
+            b.src_path.file_stem(),
+            b.src_path.file_name(),
+        ) else {
+            continue;
+        };
+        let named = |text: &str| {
+            text.lines().any(|l| {
+                let l = l
+                    .trim_start()
+                    .trim_start_matches("pub ")
+                    .trim_start_matches("pub(crate) ");
+                l.strip_prefix("mod ")
+                    .is_some_and(|rest| rest.trim_start().starts_with(stem))
+            })
+        };
+        let Ok(entries) = fs_err::read_dir(dir) else {
+            continue;
+        };
+        let mut alone = true;
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_some_and(|x| x == "rs") && path != b.src_path.as_std_path() {
+                let text = fs_err::read_to_string(&path).unwrap_or_default();
+                alone &= !named(&text);
+            }
+        }
+        if alone && name != "mod.rs" && !by_path.contains(name) {
+            out.insert(relative(b.src_path.as_str(), root));
+        }
+    }
+    out
 }
 
 /// `a` with `listing`'s listing failures, which always count.

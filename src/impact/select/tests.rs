@@ -75,7 +75,7 @@ fn run(now: &Tree) -> Vec<String> {
         &map(),
         now,
         &BTreeMap::new(),
-        &Ignore::default(),
+        &SelectOptions::default(),
         "k",
     ))
 }
@@ -150,7 +150,7 @@ fn other_files_widen_unless_ignored() {
     );
     let mut b = globset::GlobSetBuilder::new();
     b.add(globset::Glob::new("migrations/**").unwrap());
-    let ignore = Ignore {
+    let ignore = SelectOptions {
         globs: Some(b.build().unwrap()),
     };
     assert!(selected(select(&map(), &now, &BTreeMap::new(), &ignore, "k")).is_empty());
@@ -168,7 +168,7 @@ fn another_build_widens() {
         &map(),
         &map().files,
         &BTreeMap::new(),
-        &Ignore::default(),
+        &SelectOptions::default(),
         "other",
     );
     assert!(matches!(sel, Selection::All(why) if why.contains("another toolchain")));
@@ -181,7 +181,7 @@ fn changes_since_a_ref_count_too() {
     let since = BTreeMap::from([("src/lib.rs".to_string(), Some(state("src/lib.rs", &at_ref)))]);
     // Now: mul changed since the map; add is as in the map but not as at REF.
     let now = with_lib(&LIB.replace("a * b", "b * a"));
-    let got = selected(select(&map(), &now, &since, &Ignore::default(), "k"));
+    let got = selected(select(&map(), &now, &since, &SelectOptions::default(), "k"));
     assert_eq!(got, ["t_add", "t_both", "t_mul"]);
     // A Rust file new since REF widens.
     let since = BTreeMap::from([("src/lib.rs".to_string(), None)]);
@@ -190,7 +190,7 @@ fn changes_since_a_ref_count_too() {
             &map(),
             &map().files,
             &since,
-            &Ignore::default(),
+            &SelectOptions::default(),
             "k"
         ))[0]
             .contains("added since")
