@@ -99,6 +99,9 @@ pub struct ImpactArgs {
     /// Files (globs, relative to the workspace root) whose changes never matter to --affected, e.g. 'docs/**' (repeatable)
     #[arg(long, value_name = "GLOB")]
     pub affected_ignore: Vec<String>,
+    /// Tests --affected always runs: those whose name contains NAME, e.g. tests that read sources as data (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub affected_always: Vec<String>,
 }
 
 /// `cargo xdist durations`: show the store, or `durations merge`.

@@ -156,6 +156,19 @@ fn a_change_inside_one_function_selects_exactly_the_tests_that_ran_it() {
         run.ctx()
     );
 
+    // Tests named by --affected-always run whatever changed.
+    let run = c.xdist(&["--affected", "--affected-always", "pairs"]);
+    assert_eq!(
+        ran(&run),
+        tests(&[
+            ("impact::test/math", "both"),
+            ("impact::test/math", "multiplies"),
+            ("impact::test/pairs", "pairs"),
+        ]),
+        "{}",
+        run.ctx()
+    );
+
     // Inside add too: its tests in both binaries join.
     c.edit("src/lib.rs", "let sum = a + b;", "let sum = b + a;");
     let run = c.xdist(&["--affected"]);

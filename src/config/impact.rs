@@ -19,6 +19,8 @@ pub struct ImpactOptions {
     pub file: Option<Utf8PathBuf>,
     /// `--affected-ignore` globs, compiled.
     pub ignore: Option<globset::GlobSet>,
+    /// `--affected-always`: name substrings of tests that always run.
+    pub always: Vec<String>,
 }
 
 impl ImpactOptions {
@@ -64,6 +66,7 @@ pub(super) fn impact_options(
             .map(|r| Some(r).filter(|r| !r.trim().is_empty())),
         file: args.impact_file.map(Utf8PathBuf::from),
         ignore,
+        always: args.affected_always,
     })
 }
 

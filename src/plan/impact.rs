@@ -157,6 +157,7 @@ pub fn affected(
         let test_target = matches!(binary.kind.as_str(), "test" | "bench" | "example");
         c.ignored
             || !known.contains(&(id, c.name.as_str()))
+            || opts.always.iter().any(|a| c.name.contains(a.as_str()))
             || tests.contains(&(id.to_string(), c.name.clone()))
             || (test_target
                 && (c.source_path.as_deref()).is_some_and(|s| changed.contains(&relative(s, root))))

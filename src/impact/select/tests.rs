@@ -151,6 +151,7 @@ fn other_files_widen_unless_ignored() {
     let mut b = globset::GlobSetBuilder::new();
     b.add(globset::Glob::new("migrations/**").unwrap());
     let ignore = SelectOptions {
+        test_roots: BTreeSet::new(),
         globs: Some(b.build().unwrap()),
     };
     assert!(selected(select(&map(), &now, &BTreeMap::new(), &ignore, "k")).is_empty());
