@@ -216,18 +216,28 @@ pub fn databases_after_plan(workers: usize) -> bool {
 /// The bound of [`cap_workers`] and its line, when under `workers`.
 fn useful_workers(mode: DistMode, plan: &Plan, workers: usize) -> Option<(usize, String)> {
     let units = plan.first.iter().chain(&plan.units);
+    let doc = |u: &&WorkUnit| matches!(u, WorkUnit::Doctests { .. });
     let (bound, what) = match mode {
+        // A package's doctests are one unit whatever their number.
+        _ if units.clone().all(|u| doc(&u)) => (
+            units.count(),
+            ("package's doctests", "packages' doctests", "need"),
+        ),
+        DistMode::Auto | DistMode::Worksteal if !units.clone().any(|u| doc(&u)) => (
+            units.map(WorkUnit::test_count).sum::<usize>(),
+            ("test", "tests", "needs"),
+        ),
         DistMode::Auto | DistMode::Worksteal => (
             units.map(WorkUnit::test_count).sum::<usize>(),
-            ("test", "tests"),
+            ("work unit", "work units", "needs"),
         ),
-        _ => (units.count(), ("work unit", "work units")),
+        _ => (units.count(), ("work unit", "work units", "needs")),
     };
     if workers <= 1 || bound == 0 || bound >= workers {
         return None;
     }
     let noun = if bound == 1 { what.0 } else { what.1 };
-    let need = if bound == 1 { "needs" } else { "need" };
+    let need = if bound == 1 { what.2 } else { "need" };
     let line = format!(
         "note: {bound} {noun} {need} at most {bound} worker{}; running {bound}, not {workers}",
         if bound == 1 { "" } else { "s" }
@@ -561,6 +571,20 @@ impl Estimates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn doctests_alone_are_counted_as_packages_not_tests() {
+        let plan = Plan {
+            units: vec![WorkUnit::Doctests { package: 0 }],
+            ..Default::default()
+        };
+        let (bound, line) = useful_workers(DistMode::Auto, &plan, 2).unwrap();
+        assert_eq!(bound, 1);
+        assert_eq!(
+            line,
+            "note: 1 package's doctests need at most 1 worker; running 1, not 2"
+        );
+    }
     use crate::list::{CaseKind, TestCase};
     use crate::plan::{GroupKey, TestGroup};
 

@@ -32,7 +32,11 @@ struct RunStarted<'a> {
     cargo_xdist_version: &'a str,
     run_id: &'a str,
     workers: usize,
+    /// Tests known before they run (a package's doctests are counted as
+    /// they run: see `doctest_packages`).
     tests: usize,
+    /// `--doc`: packages whose doctests run.
+    doctest_packages: usize,
 }
 
 #[derive(Serialize)]
@@ -151,7 +155,12 @@ impl Reporter for Json {
     fn on_event(&self, event: &RunEvent) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match event {
-            RunEvent::Started { tests, workers, .. } => {
+            RunEvent::Started {
+                tests,
+                workers,
+                doctest_packages,
+                ..
+            } => {
                 Self::write(
                     "run-started",
                     RunStarted {
@@ -159,6 +168,7 @@ impl Reporter for Json {
                         run_id: &self.run_id,
                         workers: *workers,
                         tests: *tests,
+                        doctest_packages: *doctest_packages,
                     },
                 );
                 st.started = true;
