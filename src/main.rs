@@ -98,11 +98,9 @@ fn run_command(args: RunArgs) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     coverage.as_mut().map(Session::ready).transpose()?;
-    let key = config
-        .impact
-        .active()
-        .then(|| built.impact_key(&config.build));
-    let recording = report::impact::Recording::start(&config.impact, &built, key.as_deref());
+    let key = built.impact_key(&config.build, config.impact.active());
+    let recording =
+        report::impact::Recording::start(&config.impact, &built, key.as_deref(), coverage.as_mut());
     let (plan, affected) = plan::for_run(&config, &built, listing, key.as_deref())?;
     let note = plan.note.clone();
     let (dist, workers) = (config.dist, &mut config.workers);
@@ -135,19 +133,17 @@ fn run_command(args: RunArgs) -> Result<i32> {
     // the database cleanup; it still makes the run fail. Coverage is
     // reported when tests failed too; the exit code still says they failed.
     let junit = (config.report.junit.as_ref()).map(|p| report::junit::write(p, &summary, &run_id));
-    let impact = recording.map(|r| r.save(&summary, coverage.as_mut(), &built));
+    let impact = recording.map(|r| r.save(&summary, &built));
     (impact.iter().flatten()).for_each(|line| terminal.note(line));
-    let coverage = coverage.map(|c| c.finish(&built.coverage_input()));
+    let coverage = (coverage.filter(Session::reports)).map(|c| c.finish(&built.coverage_input()));
     let recorded = report::last_failed::save(&built, &summary, config.flaky_fails);
     let report_failed = report::failed(junit.as_ref(), "the JUnit report")
         | report::failed(coverage.as_ref(), "the coverage report")
         | report::failed(Some(&recorded), "the last-failed record")
         | report::failed(impact.as_ref(), "the impact map");
     let coverage_low = coverage.is_some_and(|c| c.is_ok_and(|c| terminal.coverage(&c)));
-    let (stopped, failing) = (
-        summary.interrupted || cancel.is_cancelled(),
-        summary.failing(config.flaky_fails),
-    );
+    let stopped = summary.interrupted || cancel.is_cancelled();
+    let failing = summary.failing(config.flaky_fails);
     let code = error::run_exit_code(stopped, failing, coverage_low, report_failed);
     let code = error::no_tests_exit_code(code, summary.no_tests(), config.report.fails_empty());
     // The exit code is known: the reporters' last word (the terminal's

@@ -99,11 +99,17 @@ pub struct BuildOutput {
 }
 
 impl BuildOutput {
-    /// The build key of impact maps: the archive's, else this machine's
-    /// for `options` (see [`crate::build::impact_key`]).
-    pub fn impact_key(&self, options: &crate::config::BuildOptions) -> String {
-        (self.impact_key.clone())
-            .unwrap_or_else(|| super::impact_key(options, &crate::config::process_env))
+    /// When `wanted`, the build key of impact maps: the archive's, else
+    /// this machine's for `options` (see [`crate::build::impact_key`]).
+    pub fn impact_key(
+        &self,
+        options: &crate::config::BuildOptions,
+        wanted: bool,
+    ) -> Option<String> {
+        wanted.then(|| {
+            (self.impact_key.clone())
+                .unwrap_or_else(|| super::impact_key(options, &crate::config::process_env))
+        })
     }
 
     /// What the coverage report needs of this build.

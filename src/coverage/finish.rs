@@ -124,6 +124,12 @@ impl Session {
         })
     }
 
+    /// Some report or `--cov-fail-under` was asked for (`--record-impact`
+    /// alone asks for none: nothing to merge).
+    pub fn reports(&self) -> bool {
+        !self.opts.reports.is_empty() || self.opts.fail_under.is_some()
+    }
+
     /// Merge, export and report the run's profiles.
     pub fn finish(mut self, build: &Built) -> Result<CoverageOutcome> {
         self.ready()?;

@@ -48,11 +48,23 @@ pub struct Recorded {
     pub profiles: BTreeMap<TestKey, Vec<Utf8PathBuf>>,
 }
 
+/// Every instrumented function of the build with its regions, from
+/// [`export`] (which can run while the tests do).
+#[derive(Debug)]
+pub struct Functions(Vec<Function>);
+
+/// The build's functions: `llvm-cov export` of the objects against an
+/// empty profile (it needs no test to have run).
+pub fn export(tools: &Tools) -> Result<Functions> {
+    export_functions(tools).map(Functions)
+}
+
 /// The map of `recorded`, on `tree` (the workspace at `root`), for the
-/// build `key`.
+/// build `key`; `functions` from [`export`].
 pub fn record(
     recorded: &Recorded,
     tools: &Tools,
+    functions: Functions,
     root: &Utf8Path,
     tree: Tree,
     key: String,
@@ -75,7 +87,7 @@ pub fn record(
             by_function.entry(f).or_default().push(i as u32);
         }
     }
-    let functions = export_functions(tools)?;
+    let Functions(functions) = functions;
     let mut spans: BTreeMap<String, FileSpans> = BTreeMap::new();
     let mut sources: HashMap<String, Vec<String>> = HashMap::new();
     for f in functions {

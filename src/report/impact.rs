@@ -12,7 +12,7 @@ use crate::config::ImpactOptions;
 use crate::coverage::finish::Session;
 use crate::error::UsageError;
 use crate::event::{Outcome, RunSummary};
-use crate::impact::record::{Recorded, Tools, record};
+use crate::impact::record::{Functions, Recorded, Tools, export, record};
 use crate::impact::tree::{self, Tree};
 use crate::impact::{ImpactMap, map};
 
@@ -23,30 +23,52 @@ pub struct Recording {
     /// made of the sources the binaries were built from.
     before: Result<Tree>,
     key: String,
+    tools: Result<Tools>,
+    /// The build's functions, exported while the tests run.
+    export: Option<std::thread::JoinHandle<Result<Functions>>>,
 }
 
 impl Recording {
-    /// None unless `--record-impact`; `key`: the build's impact key.
-    pub fn start(opts: &ImpactOptions, build: &BuildOutput, key: Option<&str>) -> Option<Self> {
-        opts.record.then(|| Recording {
+    /// None unless `--record-impact`; `key`: the build's impact key. Starts
+    /// exporting the build's functions in the background.
+    pub fn start(
+        opts: &ImpactOptions,
+        build: &BuildOutput,
+        key: Option<&str>,
+        coverage: Option<&mut Session>,
+    ) -> Option<Self> {
+        if !opts.record {
+            return None;
+        }
+        let coverage = coverage.context("--record-impact needs the instrumented build");
+        let tools = coverage
+            .and_then(|c| c.impact_inputs(&build.coverage_input()))
+            .map(|inputs| Tools {
+                llvm_cov: inputs.llvm_cov,
+                llvm_profdata: inputs.llvm_profdata,
+                objects: inputs.objects,
+                ignore: inputs.ignore,
+                built_root: inputs.built_root,
+                scratch: inputs.scratch,
+                compile_time_dirs: build.compile_time_dirs.clone(),
+            });
+        let export = (tools.as_ref().ok().cloned()).map(|t| std::thread::spawn(move || export(&t)));
+        Some(Recording {
             path: (opts.file.clone()).unwrap_or_else(|| map::default_path(&build.target_directory)),
             before: tree::snapshot(
                 &build.workspace_root,
                 &[&build.target_directory, &build.target_dir],
             ),
             key: key.unwrap_or_default().to_string(),
+            tools,
+            export,
         })
     }
 
     /// Write the impact map of `summary`'s passing tests; one line on
     /// what it holds.
-    pub fn save(
-        self,
-        summary: &RunSummary,
-        coverage: Option<&mut Session>,
-        build: &BuildOutput,
-    ) -> Result<String> {
-        let coverage = coverage.context("--record-impact needs the instrumented build")?;
+    pub fn save(self, summary: &RunSummary, build: &BuildOutput) -> Result<String> {
+        let tools = self.tools?;
         let before = self.before?;
         let tree = tree::snapshot(
             &build.workspace_root,
@@ -62,18 +84,18 @@ impl Recording {
             );
         }
         let recorded = recorded(summary)?;
-        let inputs = coverage.impact_inputs(&build.coverage_input())?;
-        let tools = Tools {
-            llvm_cov: inputs.llvm_cov,
-            llvm_profdata: inputs.llvm_profdata,
-            objects: inputs.objects,
-            ignore: inputs.ignore,
-            built_root: inputs.built_root,
-            scratch: inputs.scratch,
-            compile_time_dirs: build.compile_time_dirs.clone(),
-        };
-        let m = record(&recorded, &tools, &build.workspace_root, tree, self.key)
-            .context("recording the impact map")?;
+        let functions = (self.export.context("no export of the build's functions")?)
+            .join()
+            .map_err(|_| anyhow::anyhow!("the export of the build's functions panicked"))??;
+        let m = record(
+            &recorded,
+            &tools,
+            functions,
+            &build.workspace_root,
+            tree,
+            self.key,
+        )
+        .context("recording the impact map")?;
         m.save(&self.path)?;
         Ok(describe(&m, &self.path))
     }
