@@ -10,15 +10,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use cargo_xdist::build::{self, BuildOutput};
+use cargo_xdist::build;
 use cargo_xdist::cli::{self, Cli, Command, CoverageCommand, DbCommand, ListArgs, RunArgs};
 use cargo_xdist::config::{self, ListConfig, RunConfig};
 use cargo_xdist::coverage::{self, finish::Session};
 use cargo_xdist::db::{self, WorkerDatabases};
 use cargo_xdist::env::{self, RunIdentity};
-use cargo_xdist::error::{self, EXIT_OK, Interrupted, Unavailable};
+use cargo_xdist::error::{self, EXIT_OK, Unavailable};
 use cargo_xdist::event::RunEvent;
-use cargo_xdist::list::{self, Listing};
+use cargo_xdist::list;
 use cargo_xdist::report::terminal::Timing;
 use cargo_xdist::report::{self, EventSink};
 use cargo_xdist::run::{self, RunOptions};
@@ -76,6 +76,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn run_command(args: RunArgs) -> Result<i32> {
+    let started = Instant::now();
     let mut config = RunConfig::new(args, &config::process_env)?;
     let cancel = signal::Cancel::install();
     let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
@@ -91,7 +92,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let mut timing = Timing::default();
     let discard = coverage.as_ref().map(Session::discard_pattern);
     let db_after_plan = schedule::databases_after_plan(config.workers);
-    let (built, listing) = build_and_list(
+    let (built, listing) = list::build_and_list(
         &config,
         discard.as_deref(),
         databases.as_mut().filter(|_| !db_after_plan),
@@ -102,6 +103,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
         println!("{}", timing.built(built.binaries.len()));
         return Ok(EXIT_OK);
     }
+    let planned = Instant::now();
     coverage.as_mut().map(Session::ready).transpose()?;
     let last = plan::last_failures(&built, config.last_failed);
     let (dist, groups) = (config.dist, &config.groups);
@@ -123,8 +125,12 @@ fn run_command(args: RunArgs) -> Result<i32> {
     (note.iter().chain(&fewer)).for_each(|note| terminal.note(note));
     (work.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     let options = RunOptions::new(&config, &built, coverage.as_ref(), work.estimates);
-    run::run(work.order, &built, &slots, &options, &cancel, &sink)?;
-    rec.save().unwrap_or_else(|e| eprintln!("warning: {e:#}"));
+    timing.plan = planned.elapsed();
+    Timing::time(&mut timing.tests, || {
+        run::run(work.order, &built, &slots, &options, &cancel, &sink)
+    })?;
+    let saved = Timing::time(&mut timing.records, || rec.save());
+    saved.unwrap_or_else(|e| eprintln!("warning: {e:#}"));
 
     let summary = collector.summary();
     let t_drop = Instant::now();
@@ -132,13 +138,20 @@ fn run_command(args: RunArgs) -> Result<i32> {
         d.cleanup().unwrap_or_else(|e| eprintln!("warning: {e}"));
         timing.db_drop = Some(t_drop.elapsed());
     }
-    terminal.timing(&timing);
     // A report that cannot be written must not hide the summary or skip
     // the database cleanup; it still makes the run fail. Coverage is
     // reported when tests failed too; the exit code still says they failed.
-    let junit = (config.report.junit.as_ref()).map(|p| report::junit::write(p, &summary, &run_id));
+    let junit = (config.report.junit.as_ref()).map(|p| {
+        let t = timing.junit.insert(Default::default());
+        Timing::time(t, || report::junit::write(p, &summary, &run_id))
+    });
     let coverage = coverage.map(|c| c.finish(&built.coverage_input()));
-    let recorded = report::last_failed::save(&built, &summary, config.flaky_fails);
+    timing.coverage = coverage
+        .as_ref()
+        .and_then(|c| Some(c.as_ref().ok()?.timing));
+    let recorded = Timing::time(&mut timing.records, || {
+        report::last_failed::save(&built, &summary, config.flaky_fails)
+    });
     let report_failed = report::failed(junit.as_ref(), "the JUnit report")
         | report::failed(coverage.as_ref(), "the coverage report")
         | report::failed(Some(&recorded), "the last-failed record");
@@ -150,39 +163,12 @@ fn run_command(args: RunArgs) -> Result<i32> {
         report_failed,
     );
     let code = error::no_tests_exit_code(code, summary.no_tests(), config.report.fails_empty());
+    timing.total = started.elapsed();
+    terminal.timing(&timing);
     // The exit code is known: the reporters' last word (the terminal's
     // closing report, JSON's run-finished).
     sink.finish(&summary, code);
     Ok(code)
-}
-
-/// Build and list; the worker databases are created meanwhile (all three
-/// mostly wait, so they overlap).
-fn build_and_list(
-    config: &RunConfig,
-    coverage: Option<&str>,
-    databases: Option<&mut WorkerDatabases>,
-    cancel: &signal::Cancel,
-    timing: &mut Timing,
-) -> Result<(BuildOutput, Listing)> {
-    let (out, created) = db::create_while(databases, cancel, || {
-        let t_build = Instant::now();
-        let built = match archive::build_or_open(config, coverage) {
-            Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
-            other => other?,
-        };
-        timing.build = t_build.elapsed();
-        timing.opened_archive = config.archive.is_some();
-        if config.no_run {
-            return Ok((built, Listing::default()));
-        }
-        let t_list = Instant::now();
-        let listing = list::list_all(&built, cancel, config.timeout);
-        timing.list = t_list.elapsed();
-        Ok((built, listing))
-    })?;
-    timing.db_create = created;
-    Ok(out)
 }
 
 fn list_command(args: ListArgs) -> Result<i32> {

@@ -9,6 +9,7 @@ use super::CoverageOptions;
 use super::instrument::Profiles;
 use super::report::{self, ExportInput, FailUnder, IgnoreInputs};
 use super::tools::{LlvmTools, ToolError};
+use crate::report::terminal::{CoverageTiming, Timing};
 
 /// What the coverage step needs of the build: plain paths (the build stage
 /// fills it in, see `BuildOutput::coverage_input`).
@@ -37,6 +38,8 @@ pub struct CoverageOutcome {
     pub below: Option<FailUnder>,
     /// llvm-profdata's warnings (a torn profile), if any.
     pub warnings: String,
+    /// How long merging, exporting and writing the reports took.
+    pub timing: CoverageTiming,
 }
 
 /// One `--coverage` run: the LLVM tools and the run's profile directories.
@@ -102,10 +105,13 @@ fn finish(
     profiles: &Profiles,
     build: &Built,
 ) -> Result<CoverageOutcome> {
-    let profraws = profiles.collected()?;
+    let mut timing = CoverageTiming::default();
     let profdata = profiles.root().join("merged.profdata");
-    let warnings = report::merge_profraw(tools, &profraws, &profdata, None)
-        .context("merging the coverage profiles")?;
+    let warnings = Timing::time(&mut timing.merge, || {
+        let profraws = profiles.collected()?;
+        report::merge_profraw(tools, &profraws, &profdata, None)
+            .context("merging the coverage profiles")
+    })?;
     let target_dir = (build.target_dir.clone()).context("the build was not instrumented")?;
     // The coverage maps name the sources where they were built: from an
     // archive, its build machine's workspace and target dir; llvm-cov
@@ -126,8 +132,9 @@ fn finish(
         path_equivalence: (*built_root != build.workspace_root)
             .then_some((built_root.as_path(), build.workspace_root.as_path())),
     };
-    let (terminal, lines) = report::generate(&opts.reports, &input, &build.workspace_root)
-        .context("writing the coverage reports")?;
+    let (terminal, lines) =
+        report::generate(&opts.reports, &input, &build.workspace_root, &mut timing)
+            .context("writing the coverage reports")?;
     let below = opts
         .fail_under
         .and_then(|min| report::check_fail_under(lines, min).err());
@@ -136,5 +143,6 @@ fn finish(
         line_percent: lines.percent(),
         below,
         warnings,
+        timing,
     })
 }

@@ -9,11 +9,14 @@
 //! needs. The steps are re-exported under their old paths
 //! (`coverage::report::merge_profraw`, ...).
 
+use std::time::Instant;
+
 use anyhow::Result;
 use camino::Utf8Path;
 
 use super::cobertura;
 use super::lcov::{self, Counts};
+use crate::report::terminal::CoverageTiming;
 
 pub use super::export::{
     CovOutput, ExportInput, export_json_to, export_lcov, export_summary, llvm_cov_args, write_html,
@@ -33,7 +36,9 @@ pub fn generate(
     specs: &[ReportSpec],
     input: &ExportInput,
     root: &Utf8Path,
+    timing: &mut CoverageTiming,
 ) -> Result<(String, Counts)> {
+    let exported = Instant::now();
     // Line counts come from the lcov export's DA records, as `coverage
     // merge` counts them (see [`with_lines_of`]); the two exports run at
     // once.
@@ -45,6 +50,8 @@ pub fn generate(
     });
     let lcov = Some(lcov?);
     let summary = with_lines_of(summary?, lcov.as_ref().expect("exported"));
+    timing.export += exported.elapsed();
+    let written = Instant::now();
     let mut terminal = String::new();
     for spec in specs {
         match spec {
@@ -67,6 +74,7 @@ pub fn generate(
             }
         }
     }
+    timing.reports += written.elapsed();
     Ok((terminal, summary.totals.lines))
 }
 
