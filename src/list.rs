@@ -10,9 +10,6 @@
 //! A build's listings are cached ([`cache`]).
 
 pub mod cache;
-mod stage;
-
-pub use stage::build_and_list;
 
 use std::time::Duration;
 

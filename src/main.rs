@@ -10,15 +10,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use cargo_xdist::build;
-use cargo_xdist::cli::{self, Cli, Command, CoverageCommand, DbCommand, ListArgs, RunArgs};
-use cargo_xdist::config::{self, ListConfig, RunConfig};
+use cargo_xdist::build::BuildOutput;
+use cargo_xdist::cli::{self, Cli, Command, CoverageCommand, DbCommand, RunArgs};
+use cargo_xdist::config::{self, RunConfig};
 use cargo_xdist::coverage::{self, finish::Session};
 use cargo_xdist::db::{self, WorkerDatabases};
 use cargo_xdist::env::{self, RunIdentity};
-use cargo_xdist::error::{self, EXIT_OK, Unavailable};
+use cargo_xdist::error::{self, EXIT_OK, Interrupted, Unavailable};
 use cargo_xdist::event::RunEvent;
-use cargo_xdist::list;
+use cargo_xdist::list::{self, Listing};
 use cargo_xdist::report::terminal::Timing;
 use cargo_xdist::report::{self, EventSink};
 use cargo_xdist::run::{self, RunOptions};
@@ -50,29 +50,30 @@ fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         None => run_command(cli.run),
         Some(Command::Run(args)) => run_command(*args),
-        Some(Command::List(args)) => list_command(*args),
-        Some(Command::Archive(args)) => {
-            println!("{}", archive::create(&config::ArchiveConfig::new(*args)?)?);
-            Ok(EXIT_OK)
-        }
+        Some(Command::List(args)) => report::listing::command(*args),
+        Some(Command::Archive(args)) => done(archive::create(&config::ArchiveConfig::new(*args)?)?),
         Some(Command::Db(DbCommand::Clean(args))) => {
             let options = config::db_clean_options(args, &config::process_env)?;
             let dropped = db::clean(&options).map_err(Unavailable::new)?;
-            println!("{}", report::dropped_databases(&dropped));
-            Ok(EXIT_OK)
+            done(report::dropped_databases(&dropped))
         }
         Some(Command::Coverage(CoverageCommand::Merge(args))) => {
             let (inputs, format) = config::merge_inputs(&args);
             let out = camino::Utf8Path::new(&args.output);
             let stats = coverage::merge::merge_reports(&inputs, &args.strip_prefix, format, out)?;
-            println!("{stats}, written to {out}");
-            Ok(EXIT_OK)
+            done(format!("{stats}, written to {out}"))
         }
         Some(Command::Durations(d)) => {
             print!("{}", schedule::durations_command(*d)?);
             Ok(EXIT_OK)
         }
     }
+}
+
+/// A command's one line on stdout, and success.
+fn done(line: impl std::fmt::Display) -> Result<i32> {
+    println!("{line}");
+    Ok(EXIT_OK)
 }
 
 fn run_command(args: RunArgs) -> Result<i32> {
@@ -92,7 +93,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let mut timing = Timing::default();
     let discard = coverage.as_ref().map(Session::discard_pattern);
     let db_after_plan = schedule::databases_after_plan(config.workers);
-    let (built, listing) = list::build_and_list(
+    let (built, listing) = build_and_list(
         &config,
         discard.as_deref(),
         databases.as_mut().filter(|_| !db_after_plan),
@@ -126,11 +127,9 @@ fn run_command(args: RunArgs) -> Result<i32> {
     (work.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     let options = RunOptions::new(&config, &built, coverage.as_ref(), work.estimates);
     timing.plan = planned.elapsed();
-    Timing::time(&mut timing.tests, || {
-        run::run(work.order, &built, &slots, &options, &cancel, &sink)
-    })?;
-    let saved = Timing::time(&mut timing.records, || rec.save());
-    saved.unwrap_or_else(|e| eprintln!("warning: {e:#}"));
+    let ran = Instant::now();
+    run::run(work.order, &built, &slots, &options, &cancel, &sink)?;
+    timing.tests = ran.elapsed();
 
     let summary = collector.summary();
     let t_drop = Instant::now();
@@ -141,17 +140,15 @@ fn run_command(args: RunArgs) -> Result<i32> {
     // A report that cannot be written must not hide the summary or skip
     // the database cleanup; it still makes the run fail. Coverage is
     // reported when tests failed too; the exit code still says they failed.
-    let junit = (config.report.junit.as_ref()).map(|p| {
-        let t = timing.junit.insert(Default::default());
-        Timing::time(t, || report::junit::write(p, &summary, &run_id))
-    });
+    let saved = Instant::now();
+    rec.save().unwrap_or_else(|e| eprintln!("warning: {e:#}"));
+    let junit = (config.report.junit.as_ref()).map(|p| report::junit::write(p, &summary, &run_id));
+    let recorded = report::last_failed::save(&built, &summary, config.flaky_fails);
+    timing.records = saved.elapsed();
     let coverage = coverage.map(|c| c.finish(&built.coverage_input()));
     timing.coverage = coverage
         .as_ref()
         .and_then(|c| Some(c.as_ref().ok()?.timing));
-    let recorded = Timing::time(&mut timing.records, || {
-        report::last_failed::save(&built, &summary, config.flaky_fails)
-    });
     let report_failed = report::failed(junit.as_ref(), "the JUnit report")
         | report::failed(coverage.as_ref(), "the coverage report")
         | report::failed(Some(&recorded), "the last-failed record");
@@ -171,16 +168,31 @@ fn run_command(args: RunArgs) -> Result<i32> {
     Ok(code)
 }
 
-fn list_command(args: ListArgs) -> Result<i32> {
-    let config = ListConfig::new(args)?;
-    let built = build::build(&config.build, None)?;
-    let listing = list::list_all(&built, &signal::Cancel::install(), None);
-    let cases = plan::select(listing.cases, &config.filters);
-    let shown = schedule::listed(&config, &built, cases, &listing.failures);
-    (shown.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
-    (shown.failures.iter()).for_each(|f| eprintln!("error: {}", f.message));
-    report::listing::write(&mut std::io::stdout().lock(), &built, &shown, &config)?;
-    // A binary that cannot list fails (as under cargo test); others are listed.
-    let code = error::run_exit_code(false, shown.failures.len(), false, false);
-    Ok(code)
+/// Build and list; the worker databases are created meanwhile (all three
+/// mostly wait, so they overlap).
+fn build_and_list(
+    config: &RunConfig,
+    coverage: Option<&str>,
+    databases: Option<&mut WorkerDatabases>,
+    cancel: &signal::Cancel,
+    timing: &mut Timing,
+) -> Result<(BuildOutput, Listing)> {
+    let (out, created) = db::create_while(databases, cancel, || {
+        let t_build = Instant::now();
+        let built = match archive::build_or_open(config, coverage) {
+            Err(e) if cancel.is_cancelled() => return Err(e.context(Interrupted)),
+            other => other?,
+        };
+        timing.build = t_build.elapsed();
+        timing.opened_archive = config.archive.is_some();
+        if config.no_run {
+            return Ok((built, Listing::default()));
+        }
+        let t_list = Instant::now();
+        let listing = list::list_all(&built, cancel, config.timeout);
+        timing.list = t_list.elapsed();
+        Ok((built, listing))
+    })?;
+    timing.db_create = created;
+    Ok(out)
 }

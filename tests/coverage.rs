@@ -592,8 +592,8 @@ fn the_timing_line_names_the_coverage_phases() {
     assert_eq!(
         timing_phases(&run),
         [
-            "build", "list", "plan", "tests", "records", "junit", "coverage", "merge", "export",
-            "reports", "other", "total"
+            "build", "list", "plan", "tests", "records", "coverage", "merge", "export", "reports",
+            "other", "total"
         ],
         "{}",
         run.ctx()

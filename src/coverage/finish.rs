@@ -2,14 +2,16 @@
 //! every instrumented executable as an object, write the requested
 //! reports, and check `--cov-fail-under`.
 
+use std::time::Instant;
+
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
 use super::CoverageOptions;
 use super::instrument::Profiles;
+pub use super::report::CoverageTiming;
 use super::report::{self, ExportInput, FailUnder, IgnoreInputs};
 use super::tools::{LlvmTools, ToolError};
-use crate::report::terminal::{CoverageTiming, Timing};
 
 /// What the coverage step needs of the build: plain paths (the build stage
 /// fills it in, see `BuildOutput::coverage_input`).
@@ -107,11 +109,11 @@ fn finish(
 ) -> Result<CoverageOutcome> {
     let mut timing = CoverageTiming::default();
     let profdata = profiles.root().join("merged.profdata");
-    let warnings = Timing::time(&mut timing.merge, || {
-        let profraws = profiles.collected()?;
-        report::merge_profraw(tools, &profraws, &profdata, None)
-            .context("merging the coverage profiles")
-    })?;
+    let merging = Instant::now();
+    let profraws = profiles.collected()?;
+    let warnings = report::merge_profraw(tools, &profraws, &profdata, None)
+        .context("merging the coverage profiles")?;
+    timing.merge = merging.elapsed();
     let target_dir = (build.target_dir.clone()).context("the build was not instrumented")?;
     // The coverage maps name the sources where they were built: from an
     // archive, its build machine's workspace and target dir; llvm-cov

@@ -9,14 +9,13 @@
 //! needs. The steps are re-exported under their old paths
 //! (`coverage::report::merge_profraw`, ...).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use camino::Utf8Path;
 
 use super::cobertura;
 use super::lcov::{self, Counts};
-use crate::report::terminal::CoverageTiming;
 
 pub use super::export::{
     CovOutput, ExportInput, export_json_to, export_lcov, export_summary, llvm_cov_args, write_html,
@@ -27,6 +26,17 @@ pub use super::invoke::{RESPONSE_FILE_THRESHOLD, response_file_arg};
 pub use super::profdata::{find_profraws, merge_args, merge_profraw, profdata_input_list};
 pub use super::spec::{ReportSpec, ReportSpecError};
 pub use super::summary::{FileSummary, Summary, parse_summary, term_table};
+
+/// `--coverage`'s phases after the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoverageTiming {
+    /// Merging the raw profiles (llvm-profdata).
+    pub merge: Duration,
+    /// The exports every report reads (llvm-cov export).
+    pub export: Duration,
+    /// Writing the requested reports (and the terminal tables).
+    pub reports: Duration,
+}
 
 /// Run the exports `specs` need, write the file reports, and return the
 /// terminal text (term / term-missing tables) and the line totals (for

@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::rerun::Rerun;
 use super::{Reporter, RunSummary, display_name};
 use crate::config::{NoTests, ReportOptions};
-use crate::coverage::finish::CoverageOutcome;
+use crate::coverage::finish::{CoverageOutcome, CoverageTiming};
 use crate::error::EXIT_NO_TESTS;
 use crate::event::{Outcome, RunEvent, TestResult};
 
@@ -36,10 +36,9 @@ pub struct Timing {
     pub plan: Duration,
     /// The workers' run, from the first process started to the last ended.
     pub tests: Duration,
-    /// Writing the durations, history and last-failed records.
+    /// Writing the durations, history and last-failed records, and the
+    /// JUnit report when asked for.
     pub records: Duration,
-    /// Writing the JUnit report, when asked for.
-    pub junit: Option<Duration>,
     /// `--coverage`'s phases after the run.
     pub coverage: Option<CoverageTiming>,
     /// Creating and dropping the worker databases, when there are any.
@@ -47,17 +46,6 @@ pub struct Timing {
     pub db_drop: Option<Duration>,
     /// From the start of the run command to the closing report.
     pub total: Duration,
-}
-
-/// `--coverage`'s phases after the run.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CoverageTiming {
-    /// Merging the raw profiles (llvm-profdata).
-    pub merge: Duration,
-    /// The exports every report reads (llvm-cov export).
-    pub export: Duration,
-    /// Writing the requested reports (and the terminal tables).
-    pub reports: Duration,
 }
 
 impl Timing {
@@ -354,10 +342,6 @@ fn timing_line(t: &Timing) -> String {
         format!("records {}", s(t.records)),
     ];
     let mut named = t.build + t.list + t.plan + t.tests + t.records;
-    if let Some(junit) = t.junit {
-        parts.push(format!("junit {}", s(junit)));
-        named += junit;
-    }
     if let Some(c) = t.coverage {
         let all = c.merge + c.export + c.reports;
         parts.push(format!(
@@ -831,7 +815,7 @@ mod tests {
              other 0.07s, total 3.40s"
         );
         t.opened_archive = true;
-        t.junit = Some(ms(30));
+        t.records = ms(50);
         t.coverage = Some(CoverageTiming {
             merge: ms(100),
             export: ms(250),
@@ -842,8 +826,8 @@ mod tests {
         t.total = ms(4000);
         assert_eq!(
             timing_line(&t),
-            "open archive 1.20s, list 0.10s, plan 0.01s, tests 2.00s, records 0.02s, \
-             junit 0.03s, coverage 0.40s (merge 0.10s, export 0.25s, reports 0.05s), \
+            "open archive 1.20s, list 0.10s, plan 0.01s, tests 2.00s, records 0.05s, \
+             coverage 0.40s (merge 0.10s, export 0.25s, reports 0.05s), \
              databases 0.50s (create) + 0.04s (drop), other 0.20s, total 4.00s"
         );
     }
