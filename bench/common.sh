@@ -46,3 +46,23 @@ resolve_xdist_bin() {
     XDIST_BIN="$REPO/target/release/cargo-xdist"
     [[ -x "$XDIST_BIN" ]] || die "$XDIST_BIN missing after build"
 }
+
+# Used by real.sh and cov.sh (CRATE=):
+# fetch NAME VERSION -> prints the directory of its published source.
+fetch() {
+    local name="$1" version="$2" dir="$TMP/fetch-$1"
+    mkdir -p "$dir/src"
+    printf '[package]\nname = "fetch-%s"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\n%s = "=%s"\n\n[workspace]\n' \
+        "$name" "$name" "$version" >"$dir/Cargo.toml"
+    : >"$dir/src/lib.rs"
+    cargo fetch --manifest-path "$dir/Cargo.toml" >"$dir/fetch.log" 2>&1 ||
+        { log_tail "$dir/fetch.log"; die "cargo fetch $name@$version failed"; }
+    cargo metadata --format-version 1 --manifest-path "$dir/Cargo.toml" 2>/dev/null |
+        python3 -c 'import json, sys, os
+m = json.load(sys.stdin)
+want = (sys.argv[1], sys.argv[2])
+for p in m["packages"]:
+    if (p["name"], p["version"]) == want:
+        print(os.path.dirname(p["manifest_path"]))
+        break' "$name" "$version"
+}

@@ -13,6 +13,10 @@
 #   FILES           test files (default 10)
 #   TESTS_PER_FILE  tests per file (default 50)
 #   JOBS            workers for xdist and nextest (default 2)
+#   CRATE           NAME@VERSION: a published crate's own tests instead of
+#                   the generated suite (e.g. winnow@1.0.5; fetched through
+#                   cargo, registry access only); doctests left out on every
+#                   side (cargo llvm-cov --tests)
 #   XDIST_BIN       a cargo-xdist binary (default: cargo build --release here)
 #   KEEP_TMP=1      keep the temp dir
 #
@@ -45,6 +49,19 @@ resolve_xdist_bin
 
 # ------------------------------------------------------------------ suite ----
 SUITE="$TMP/suite"
+if [[ -n "${CRATE:-}" ]]; then
+    name="${CRATE%@*}" version="${CRATE#*@}"
+    [[ "$name" != "$CRATE" && -n "$version" ]] || die "CRATE is NAME@VERSION (got '$CRATE')"
+    src="$(fetch "$name" "$version")"
+    [[ -n "$src" && -d "$src" ]] || die "no source for $CRATE"
+    cp -r "$src" "$SUITE"
+    rm -rf "$SUITE/target"
+    PLAIN_ARGS=(--tests)
+    WHAT="$CRATE's own tests"
+else
+    PLAIN_ARGS=()
+    WHAT="$EXPECTED tests in $FILES files"
+# (unindented: the here-documents end at column 0)
 mkdir -p "$SUITE/src" "$SUITE/tests"
 cat >"$SUITE/Cargo.toml" <<'EOF'
 [package]
@@ -83,6 +100,7 @@ EOF
         done
     } >"$SUITE/tests/f$f.rs"
 done
+fi
 cd "$SUITE"
 export CARGO_TERM_COLOR=never NO_COLOR=1
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS LLVM_PROFILE_FILE
@@ -92,14 +110,14 @@ label() {
     case "$1" in
     xdist) echo "cargo xdist -n$JOBS --coverage" ;;
     nextest) echo "cargo llvm-cov nextest --no-clean -j$JOBS" ;;
-    plain) echo "cargo llvm-cov --no-clean" ;;
+    plain) echo "cargo llvm-cov --no-clean ${PLAIN_ARGS[*]}" ;;
     esac
 }
 run_tool() {
     case "$1" in
     xdist) "$XDIST_BIN" xdist -n "$JOBS" --coverage ;;
     nextest) cargo llvm-cov nextest --no-clean -j "$JOBS" ;;
-    plain) cargo llvm-cov --no-clean ;;
+    plain) cargo llvm-cov --no-clean "${PLAIN_ARGS[@]}" ;;
     esac
 }
 # Old profiles go before every peer run (untimed).
@@ -117,7 +135,11 @@ for tool in "${TOOLS[@]}"; do
     prepare "$tool"
     run_tool "$tool" >"$TMP/warm-$tool.log" 2>&1 || { tail -n 30 "$TMP/warm-$tool.log" >&2; die "$(label "$tool") failed"; }
 done
-grep -q "^Summary: $EXPECTED passed, 0 failed" "$TMP/warm-xdist.log" || die "xdist did not pass $EXPECTED tests"
+if [[ -z "${CRATE:-}" ]]; then
+    grep -q "^Summary: $EXPECTED passed, 0 failed" "$TMP/warm-xdist.log" || die "xdist did not pass $EXPECTED tests"
+else
+    grep -qE "^Summary: [0-9]+ passed, 0 failed" "$TMP/warm-xdist.log" || die "xdist did not pass $CRATE's tests"
+fi
 
 for round in $(seq 1 "$ROUNDS"); do
     order=("${TOOLS[@]:$(((round - 1) % 3))}" "${TOOLS[@]:0:$(((round - 1) % 3))}")
@@ -132,7 +154,7 @@ done
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
-echo "coverage of $EXPECTED tests in $FILES files, $ROUNDS rounds, median wall time:"
+echo "coverage of $WHAT, $ROUNDS rounds, median wall time:"
 for tool in "${TOOLS[@]}"; do
     m=$(median "${TIMES[$tool]}")
     declare "M_$tool=$m"
@@ -148,3 +170,6 @@ echo "TOTAL lines (each tool's table):"
 for tool in "${TOOLS[@]}"; do
     printf '  %-45s %s\n' "$(label "$tool")" "$(grep -E '^TOTAL' "$TMP/run-$tool.log" | tail -n 1 | tr -s ' ')"
 done
+echo
+echo "cargo xdist's phases (its last run's Timing: line):"
+grep -E '^Timing:' "$TMP/run-xdist.log" | tail -n 1 | sed 's/^/  /'

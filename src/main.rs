@@ -9,10 +9,9 @@
 use std::{sync::Arc, time::Instant};
 
 use anyhow::Result;
-use cargo_xdist::build::{self, BuildOutput};
-use cargo_xdist::cli::{self, RunArgs};
-use cargo_xdist::cli::{Cli, Command, CoverageCommand, DbCommand, ImpactCommand, ListArgs};
-use cargo_xdist::config::{self, ListConfig, RunConfig};
+use cargo_xdist::build::BuildOutput;
+use cargo_xdist::cli::{self, Cli, Command, CoverageCommand, DbCommand, ImpactCommand, RunArgs};
+use cargo_xdist::config::{self, RunConfig};
 use cargo_xdist::coverage::{self, finish::Session};
 use cargo_xdist::db::{self, WorkerDatabases};
 use cargo_xdist::env::{self, RunIdentity};
@@ -51,7 +50,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
     let report = match cli.command {
         None => return run_command(cli.run),
         Some(Command::Run(args)) => return run_command(*args),
-        Some(Command::List(args)) => return list_command(*args),
+        Some(Command::List(args)) => return report::listing::command(*args),
         Some(Command::Archive(a)) => archive::create(&config::ArchiveConfig::new(*a)?)?.to_string(),
         Some(Command::Db(DbCommand::Clean(args))) => {
             let options = config::db_clean_options(args, &config::process_env)?;
@@ -71,6 +70,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn run_command(args: RunArgs) -> Result<i32> {
+    let started = Instant::now();
     let mut config = RunConfig::new(args, &config::process_env)?;
     let cancel = signal::Cancel::install();
     let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
@@ -97,6 +97,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
         println!("{}", timing.built(built.binaries.len()));
         return Ok(EXIT_OK);
     }
+    let planned = Instant::now();
     coverage.as_mut().map(Session::ready).transpose()?;
     let key = built.impact_key(&config.build, config.impact.active());
     let recording =
@@ -119,8 +120,10 @@ fn run_command(args: RunArgs) -> Result<i32> {
     (note.iter().chain(&affected).chain(&fewer)).for_each(|note| terminal.note(note));
     (work.known.into_iter()).for_each(|known| sink.emit(RunEvent::TestFinished(known)));
     let options = RunOptions::new(&config, &built, coverage.as_ref(), work.estimates);
+    timing.plan = planned.elapsed();
+    let ran = Instant::now();
     run::run(work.order, &built, &slots, &options, &cancel, &sink)?;
-    rec.save().unwrap_or_else(|e| eprintln!("warning: {e:#}"));
+    timing.tests = ran.elapsed();
 
     let summary = collector.summary();
     if let Some(d) = databases.as_mut() {
@@ -128,15 +131,20 @@ fn run_command(args: RunArgs) -> Result<i32> {
         d.cleanup().unwrap_or_else(|e| eprintln!("warning: {e}"));
         timing.db_drop = Some(t_drop.elapsed());
     }
-    terminal.timing(&timing);
     // A report that cannot be written must not hide the summary or skip
     // the database cleanup; it still makes the run fail. Coverage is
     // reported when tests failed too; the exit code still says they failed.
+    let saved = Instant::now();
+    rec.save().unwrap_or_else(|e| eprintln!("warning: {e:#}"));
     let junit = (config.report.junit.as_ref()).map(|p| report::junit::write(p, &summary, &run_id));
+    let recorded = report::last_failed::save(&built, &summary, config.flaky_fails);
     let impact = recording.map(|r| r.save(&summary, &built));
     (impact.iter().flatten()).for_each(|line| terminal.note(line));
+    timing.records = saved.elapsed();
     let coverage = (coverage.filter(Session::reports)).map(|c| c.finish(&built.coverage_input()));
-    let recorded = report::last_failed::save(&built, &summary, config.flaky_fails);
+    timing.coverage = coverage
+        .as_ref()
+        .and_then(|c| Some(c.as_ref().ok()?.timing));
     let report_failed = report::failed(junit.as_ref(), "the JUnit report")
         | report::failed(coverage.as_ref(), "the coverage report")
         | report::failed(Some(&recorded), "the last-failed record")
@@ -146,6 +154,8 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let failing = summary.failing(config.flaky_fails);
     let code = error::run_exit_code(stopped, failing, coverage_low, report_failed);
     let code = error::no_tests_exit_code(code, summary.no_tests(), config.report.fails_empty());
+    timing.total = started.elapsed();
+    terminal.timing(&timing);
     // The exit code is known: the reporters' last word (the terminal's
     // closing report, JSON's run-finished).
     sink.finish(&summary, code);
@@ -179,18 +189,4 @@ fn build_and_list(
     })?;
     timing.db_create = created;
     Ok(out)
-}
-
-fn list_command(args: ListArgs) -> Result<i32> {
-    let config = ListConfig::new(args)?;
-    let built = build::build(&config.build, None)?;
-    let listing = list::list_all(&built, &signal::Cancel::install(), None);
-    let cases = plan::select(listing.cases, &config.filters);
-    let shown = schedule::listed(&config, &built, cases, &listing.failures);
-    (shown.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
-    (shown.failures.iter()).for_each(|f| eprintln!("error: {}", f.message));
-    report::listing::write(&mut std::io::stdout().lock(), &built, &shown, &config)?;
-    // A binary that cannot list fails (as under cargo test); others are listed.
-    let code = error::run_exit_code(false, shown.failures.len(), false, false);
-    Ok(code)
 }

@@ -107,8 +107,7 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
     let tag = Tag::new();
     cmd.env(leak::TAG_VAR, tag.as_str());
     die_with_parent(&mut cmd);
-    let mut child = cmd.spawn()?;
-    leak::spawned(child.id());
+    let mut child = leak::spawn(&mut cmd)?;
     let pgid = Pid::from_child(&child);
     watchdog(pgid, '+');
     let (tx, rx) = channel();
@@ -229,8 +228,7 @@ fn start_watchdog() -> std::io::Result<ChildStdin> {
         // Out of the terminal's foreground job, so the SIGINT of a Ctrl-C
         // does not end it while cargo-xdist still cleans up.
         .process_group(0);
-    let mut child = cmd.spawn()?;
-    leak::spawned(child.id());
+    let mut child = leak::spawn(&mut cmd)?;
     let pipe = child.stdin.take().expect("piped stdin");
     // Never waited for: it ends after this process, which holds the only
     // write end of its input (it is close-on-exec, so no test inherits it).

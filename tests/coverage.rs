@@ -571,3 +571,31 @@ fn merged_partitions_agree_with_the_full_runs_table() {
         merge.ctx()
     );
 }
+
+/// The phase names of the run's `Timing:` line, in order (`coverage 0.40s
+/// (merge 0.10s, ...)` gives `coverage`, `merge`, ...). Only names: the
+/// durations are wall-clock times.
+fn timing_phases(run: &Run) -> Vec<String> {
+    let line = (run.stdout.lines())
+        .find_map(|l| l.strip_prefix("Timing: "))
+        .unwrap_or_else(|| panic!("no Timing: line{}", run.ctx()));
+    line.replace(['(', ')'], ",")
+        .split(',')
+        .filter_map(|part| Some(part.trim().rsplit_once(' ')?.0.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_timing_line_names_the_coverage_phases() {
+    let (run, _) = xdist_lines(&["-n", "2", "--skip", "b_aborts"]);
+    run.assert_code(0);
+    assert_eq!(
+        timing_phases(&run),
+        [
+            "build", "list", "plan", "tests", "records", "coverage", "merge", "export", "reports",
+            "other", "total"
+        ],
+        "{}",
+        run.ctx()
+    );
+}

@@ -2,11 +2,14 @@
 //! every instrumented executable as an object, write the requested
 //! reports, and check `--cov-fail-under`.
 
+use std::time::Instant;
+
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
 use super::CoverageOptions;
 use super::instrument::Profiles;
+pub use super::report::CoverageTiming;
 use super::report::{self, ExportInput, FailUnder, IgnoreInputs};
 use super::tools::{LlvmTools, ToolError};
 
@@ -37,6 +40,8 @@ pub struct CoverageOutcome {
     pub below: Option<FailUnder>,
     /// llvm-profdata's warnings (a torn profile), if any.
     pub warnings: String,
+    /// How long merging, exporting and writing the reports took.
+    pub timing: CoverageTiming,
 }
 
 /// What an impact map's recording needs of a coverage session: plain
@@ -145,10 +150,13 @@ fn finish(
     profiles: &Profiles,
     build: &Built,
 ) -> Result<CoverageOutcome> {
-    let profraws = profiles.collected()?;
+    let mut timing = CoverageTiming::default();
     let profdata = profiles.root().join("merged.profdata");
+    let merging = Instant::now();
+    let profraws = profiles.collected()?;
     let warnings = report::merge_profraw(tools, &profraws, &profdata, None)
         .context("merging the coverage profiles")?;
+    timing.merge = merging.elapsed();
     let target_dir = (build.target_dir.clone()).context("the build was not instrumented")?;
     // The coverage maps name the sources where they were built: from an
     // archive, its build machine's workspace and target dir; llvm-cov
@@ -169,8 +177,9 @@ fn finish(
         path_equivalence: (*built_root != build.workspace_root)
             .then_some((built_root.as_path(), build.workspace_root.as_path())),
     };
-    let (terminal, lines) = report::generate(&opts.reports, &input, &build.workspace_root)
-        .context("writing the coverage reports")?;
+    let (terminal, lines) =
+        report::generate(&opts.reports, &input, &build.workspace_root, &mut timing)
+            .context("writing the coverage reports")?;
     let below = opts
         .fail_under
         .and_then(|min| report::check_fail_under(lines, min).err());
@@ -179,5 +188,6 @@ fn finish(
         line_percent: lines.percent(),
         below,
         warnings,
+        timing,
     })
 }

@@ -9,6 +9,8 @@
 //! needs. The steps are re-exported under their old paths
 //! (`coverage::report::merge_profraw`, ...).
 
+use std::time::{Duration, Instant};
+
 use anyhow::Result;
 use camino::Utf8Path;
 
@@ -25,6 +27,17 @@ pub use super::profdata::{find_profraws, merge_args, merge_profraw, profdata_inp
 pub use super::spec::{ReportSpec, ReportSpecError};
 pub use super::summary::{FileSummary, Summary, parse_summary, term_table};
 
+/// `--coverage`'s phases after the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoverageTiming {
+    /// Merging the raw profiles (llvm-profdata).
+    pub merge: Duration,
+    /// The exports every report reads (llvm-cov export).
+    pub export: Duration,
+    /// Writing the requested reports (and the terminal tables).
+    pub reports: Duration,
+}
+
 /// Run the exports `specs` need, write the file reports, and return the
 /// terminal text (term / term-missing tables) and the line totals (for
 /// [`check_fail_under`]). `root` is the workspace root (Cobertura's
@@ -33,7 +46,9 @@ pub fn generate(
     specs: &[ReportSpec],
     input: &ExportInput,
     root: &Utf8Path,
+    timing: &mut CoverageTiming,
 ) -> Result<(String, Counts)> {
+    let exported = Instant::now();
     // Line counts come from the lcov export's DA records, as `coverage
     // merge` counts them (see [`with_lines_of`]); the two exports run at
     // once.
@@ -45,6 +60,8 @@ pub fn generate(
     });
     let lcov = Some(lcov?);
     let summary = with_lines_of(summary?, lcov.as_ref().expect("exported"));
+    timing.export += exported.elapsed();
+    let written = Instant::now();
     let mut terminal = String::new();
     for spec in specs {
         match spec {
@@ -67,6 +84,7 @@ pub fn generate(
             }
         }
     }
+    timing.reports += written.elapsed();
     Ok((terminal, summary.totals.lines))
 }
 

@@ -9,9 +9,25 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::build::BuildOutput;
+use crate::cli::ListArgs;
 use crate::config::ListConfig;
 use crate::list::CaseKind;
 use crate::schedule::Listed;
+
+/// `cargo xdist list`: build, list, select and show; the exit code.
+pub fn command(args: ListArgs) -> Result<i32> {
+    let config = ListConfig::new(args)?;
+    let built = crate::build::build(&config.build, None)?;
+    let listing = crate::list::list_all(&built, &crate::signal::Cancel::install(), None);
+    let cases = crate::plan::select(listing.cases, &config.filters);
+    let shown = crate::schedule::listed(&config, &built, cases, &listing.failures);
+    (shown.warnings.iter()).for_each(|w| eprintln!("warning: {w}"));
+    (shown.failures.iter()).for_each(|f| eprintln!("error: {}", f.message));
+    write(&mut std::io::stdout().lock(), &built, &shown, &config)?;
+    // A binary that cannot list fails (as under cargo test); others are listed.
+    let code = crate::error::run_exit_code(false, shown.failures.len(), false, false);
+    Ok(code)
+}
 
 /// The JSON listing, `{"version": 1, "tests": [...]}` (and `"partition"`
 /// with `--partition`).

@@ -17,11 +17,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::rerun::Rerun;
 use super::{Reporter, RunSummary, display_name};
 use crate::config::{NoTests, ReportOptions};
-use crate::coverage::finish::CoverageOutcome;
+use crate::coverage::finish::{CoverageOutcome, CoverageTiming};
 use crate::error::EXIT_NO_TESTS;
 use crate::event::{Outcome, RunEvent, TestResult};
 
-/// How long the stages around the run took (the `Timing:` line).
+/// How long each phase of a run took (the `Timing:` line), in the order
+/// they run; together with `total` they show where a run's fixed cost
+/// goes (whatever no phase names is `other`: start-up, configuration,
+/// connecting to the database server).
 #[derive(Debug, Clone, Default)]
 pub struct Timing {
     /// Building, or with `--archive-file` opening the archive.
@@ -29,9 +32,20 @@ pub struct Timing {
     /// `--archive-file`: [`Timing::build`] opened an archive, built nothing.
     pub opened_archive: bool,
     pub list: Duration,
+    /// Planning and scheduling the work, and starting the reporters.
+    pub plan: Duration,
+    /// The workers' run, from the first process started to the last ended.
+    pub tests: Duration,
+    /// Writing the durations, history and last-failed records, and the
+    /// JUnit report when asked for.
+    pub records: Duration,
+    /// `--coverage`'s phases after the run.
+    pub coverage: Option<CoverageTiming>,
     /// Creating and dropping the worker databases, when there are any.
     pub db_create: Option<Duration>,
     pub db_drop: Option<Duration>,
+    /// From the start of the run command to the closing report.
+    pub total: Duration,
 }
 
 impl Timing {
@@ -41,6 +55,14 @@ impl Timing {
             "Built {binaries} test binaries in {:.2}s",
             self.build.as_secs_f64()
         )
+    }
+
+    /// Run `f`, adding the time it took to `slot`.
+    pub fn time<T>(slot: &mut Duration, f: impl FnOnce() -> T) -> T {
+        let start = std::time::Instant::now();
+        let out = f();
+        *slot += start.elapsed();
+        out
     }
 }
 
@@ -122,8 +144,7 @@ impl Terminal {
         self.println(&st, line);
     }
 
-    /// Keep the `Timing:` line for the closing report
-    /// (`build 1.20s, list 0.10s, databases 0.05s (create) + 0.03s (drop)`).
+    /// Keep the `Timing:` line for the closing report (see [`timing_line`]).
     pub fn timing(&self, t: &Timing) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.timing = Some(t.clone());
@@ -299,26 +320,48 @@ impl Terminal {
     }
 }
 
-/// `build 1.20s, list 0.10s, databases 0.05s (create) + 0.03s (drop)`.
+/// `build 1.20s, list 0.10s, plan 0.00s, tests 2.10s, records 0.01s,
+/// coverage 0.40s (merge 0.10s, export 0.25s, reports 0.05s), databases
+/// 0.05s (create) + 0.03s (drop), other 0.02s, total 3.90s`. The database
+/// creation overlaps the build, so it does not count in `other`.
 fn timing_line(t: &Timing) -> String {
-    let mut line = format!(
-        "{} {:.2}s, list {:.2}s",
-        if t.opened_archive {
-            "open archive"
-        } else {
-            "build"
-        },
-        t.build.as_secs_f64(),
-        t.list.as_secs_f64()
-    );
-    if let Some(create) = t.db_create {
-        line.push_str(&format!(
-            ", databases {:.2}s (create) + {:.2}s (drop)",
-            create.as_secs_f64(),
-            t.db_drop.unwrap_or_default().as_secs_f64()
+    let s = |d: Duration| format!("{:.2}s", d.as_secs_f64());
+    let build = if t.opened_archive {
+        "open archive"
+    } else {
+        "build"
+    };
+    let mut parts = vec![
+        format!("{build} {}", s(t.build)),
+        format!("list {}", s(t.list)),
+        format!("plan {}", s(t.plan)),
+        format!("tests {}", s(t.tests)),
+        format!("records {}", s(t.records)),
+    ];
+    let mut named = t.build + t.list + t.plan + t.tests + t.records;
+    if let Some(c) = t.coverage {
+        let all = c.merge + c.export + c.reports;
+        parts.push(format!(
+            "coverage {} (merge {}, export {}, reports {})",
+            s(all),
+            s(c.merge),
+            s(c.export),
+            s(c.reports)
         ));
+        named += all;
     }
-    line
+    if let Some(create) = t.db_create {
+        let drop = t.db_drop.unwrap_or_default();
+        parts.push(format!(
+            "databases {} (create) + {} (drop)",
+            s(create),
+            s(drop)
+        ));
+        named += drop;
+    }
+    parts.push(format!("other {}", s(t.total.saturating_sub(named))));
+    parts.push(format!("total {}", s(t.total)));
+    parts.join(", ")
 }
 
 impl Terminal {
@@ -752,5 +795,40 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(t.stopped_line(&one_failure), None, "under the limit");
+    }
+
+    #[test]
+    fn the_timing_line_names_every_phase() {
+        let ms = Duration::from_millis;
+        let mut t = Timing {
+            build: ms(1200),
+            list: ms(100),
+            plan: ms(10),
+            tests: ms(2000),
+            records: ms(20),
+            total: ms(3400),
+            ..Default::default()
+        };
+        assert_eq!(
+            timing_line(&t),
+            "build 1.20s, list 0.10s, plan 0.01s, tests 2.00s, records 0.02s, \
+             other 0.07s, total 3.40s"
+        );
+        t.opened_archive = true;
+        t.records = ms(50);
+        t.coverage = Some(CoverageTiming {
+            merge: ms(100),
+            export: ms(250),
+            reports: ms(50),
+        });
+        t.db_create = Some(ms(500));
+        t.db_drop = Some(ms(40));
+        t.total = ms(4000);
+        assert_eq!(
+            timing_line(&t),
+            "open archive 1.20s, list 0.10s, plan 0.01s, tests 2.00s, records 0.05s, \
+             coverage 0.40s (merge 0.10s, export 0.25s, reports 0.05s), \
+             databases 0.50s (create) + 0.04s (drop), other 0.20s, total 4.00s"
+        );
     }
 }
