@@ -534,3 +534,57 @@ fn a_new_test_or_a_use_line_runs_its_binarys_tests_unless_another_file_includes_
     assert_eq!(ran(&run), tests(ALL), "{}", run.ctx());
     assert!(output(&run).contains("tests/common.rs:"), "{}", run.ctx());
 }
+
+#[test]
+fn affected_ref_adds_the_changes_since_that_revision() {
+    let c = Copy::new();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(&c.root)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@localhost")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@localhost")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(c.root.join(".gitignore"), "target\n").unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "base"]);
+    git(&["tag", "base"]);
+    // mul changes and is committed; the map is recorded after it.
+    c.edit("src/lib.rs", "let product = a * b;", "let product = b * a;");
+    git(&["commit", "-qam", "mul"]);
+    c.record();
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    assert!(ran(&run).is_empty(), "{}", run.ctx());
+    // Since `base`, mul changed: its tests run.
+    let run = c.xdist(&["--affected", "base"]);
+    run.assert_code(0);
+    assert_eq!(
+        ran(&run),
+        tests(&[
+            ("impact::test/math", "both"),
+            ("impact::test/math", "multiplies")
+        ]),
+        "{}",
+        run.ctx()
+    );
+    // A revision git does not know is a usage error.
+    let run = c.xdist(&["--affected", "no-such-ref"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("--affected no-such-ref: git cannot compare with it"),
+        "{}",
+        run.ctx()
+    );
+}
