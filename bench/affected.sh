@@ -43,19 +43,7 @@ name="${SPEC%@*}" version="${SPEC#*@}"
 [[ "$name" != "$SPEC" && -n "$version" ]] || die "the crate is given as NAME@VERSION (got '$SPEC')"
 
 # The published source, through cargo (registry access only).
-fetch_dir="$TMP/fetch"
-mkdir -p "$fetch_dir/src"
-printf '[package]\nname = "fetch-%s"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\n%s = "=%s"\n\n[workspace]\n' \
-    "$name" "$name" "$version" >"$fetch_dir/Cargo.toml"
-: >"$fetch_dir/src/lib.rs"
-cargo fetch --manifest-path "$fetch_dir/Cargo.toml" >"$TMP/fetch.log" 2>&1 ||
-    { log_tail "$TMP/fetch.log"; die "cargo fetch $SPEC failed"; }
-src="$(cargo metadata --format-version 1 --manifest-path "$fetch_dir/Cargo.toml" 2>/dev/null |
-    python3 -c 'import json, sys, os
-m = json.load(sys.stdin)
-for p in m["packages"]:
-    if (p["name"], p["version"]) == (sys.argv[1], sys.argv[2]):
-        print(os.path.dirname(p["manifest_path"]))' "$name" "$version")"
+src="$(fetch "$name" "$version")"
 [[ -n "$src" && -d "$src" ]] || die "no source for $SPEC"
 
 work="$TMP/$name"

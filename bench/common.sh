@@ -47,7 +47,7 @@ resolve_xdist_bin() {
     [[ -x "$XDIST_BIN" ]] || die "$XDIST_BIN missing after build"
 }
 
-# Used by real.sh and cov.sh (CRATE=):
+# Used by real.sh, cov.sh (CRATE=) and affected.sh:
 # fetch NAME VERSION -> prints the directory of its published source.
 fetch() {
     local name="$1" version="$2" dir="$TMP/fetch-$1"

@@ -118,31 +118,36 @@ run_timed() { # name, expected-summary log, command...
     "$@" >"$log" 2>&1 || { log_tail "$log"; die "$* failed"; }
     calc "$(now) - $t0"
 }
-ct=(); nx=(); xd=(); xb=()
+ct=(); nx=(); xu=(); xd=(); xb=()
 cd "$APP"
 for r in $(seq 1 "$ROUNDS"); do
     ct+=("$(DATABASE_URL="$SERVER/sqlx_bench" run_timed cargo-test cargo test -q)")
     nx+=("$(DATABASE_URL="$SERVER/sqlx_bench" run_timed nextest cargo nextest run -j "$WORKERS")")
+    # The same server as cargo test's: worker databases, sqlx migrates.
+    xu+=("$(DATABASE_URL="$SERVER/sqlx_bench" run_timed xdist-url "$XDIST_BIN" xdist -n "$WORKERS")")
+    grep -q "^Summary: $TESTS passed, 0 failed" "$TMP/xdist-url.log" || { log_tail "$TMP/xdist-url.log"; die "cargo xdist (URL) did not pass all $TESTS tests"; }
     xd+=("$(run_timed xdist "$XDIST_BIN" xdist -n "$WORKERS" --ephemeral-postgres --db-setup "$MIGRATE")")
     grep -q "^Summary: $TESTS passed, 0 failed" "$TMP/xdist.log" || { log_tail "$TMP/xdist.log"; die "cargo xdist did not pass all $TESTS tests"; }
     xb+=("$(SQLXAPP_BORN=1 run_timed born "$XDIST_BIN" xdist -n "$WORKERS" --ephemeral-postgres --db-setup "$MIGRATE" --sqlx-born-migrated)")
     grep -q "^Summary: $TESTS passed, 0 failed" "$TMP/born.log" || { log_tail "$TMP/born.log"; die "cargo xdist --sqlx-born-migrated did not pass all $TESTS tests"; }
     grep -q "databases are born migrated" "$TMP/born.log" || { log_tail "$TMP/born.log"; die "--sqlx-born-migrated was off"; }
-    printf 'round %d/%d: cargo test %.2fs  nextest %.2fs  xdist %.2fs  xdist born %.2fs\n' \
-        "$r" "$ROUNDS" "${ct[-1]}" "${nx[-1]}" "${xd[-1]}" "${xb[-1]}"
+    printf 'round %d/%d: cargo test %.2fs  nextest %.2fs  xdist (URL) %.2fs  xdist %.2fs  xdist born %.2fs\n' \
+        "$r" "$ROUNDS" "${ct[-1]}" "${nx[-1]}" "${xu[-1]}" "${xd[-1]}" "${xb[-1]}"
 done
 left=$(psql -qXAt "$SERVER/postgres" -c "SELECT count(*) FROM pg_database WHERE datname LIKE '_sqlx_test%'")
 
 mf=$(median "${fresh[@]}"); mb=$(median "${born[@]}")
-mc=$(median "${ct[@]}"); mn=$(median "${nx[@]}"); mx=$(median "${xd[@]}"); mxb=$(median "${xb[@]}")
+mc=$(median "${ct[@]}"); mn=$(median "${nx[@]}"); mu=$(median "${xu[@]}"); mx=$(median "${xd[@]}"); mxb=$(median "${xb[@]}")
 echo
 echo "suite: $TESTS #[sqlx::test], $((MIGRATIONS + 2)) migrations, sqlx $LOCK, $WORKERS workers, $(nproc) cores, medians of $ROUNDS"
 printf 'per-test database: created + migrated %.3fs, created from the migrated template %.3fs (%.1fx)\n' \
     "$mf" "$mb" "$(calc "$mf / $mb")"
 printf '%-12s %9s %10s %10s\n' run wall "/cargo test" "/nextest"
-for row in "cargo-test $mc" "nextest $mn" "xdist $mx" "xdist-born $mxb"; do
+for row in "cargo-test $mc" "nextest $mn" "xdist-url $mu" "xdist $mx" "xdist-born $mxb"; do
     set -- $row
     printf '%-12s %8.2fs %10.2f %10.2f\n' "$1" "$2" "$(calc "$2 / $mc")" "$(calc "$2 / $mn")"
 done
 printf 'born / xdist: %.2f\n' "$(calc "$mxb / $mx")"
+echo "xdist (URL) is cargo xdist on cargo test's server; xdist and xdist born start a throwaway server and build the template each run:"
+grep -h '^Timing:' "$TMP/born.log" | sed 's/^/  born run: /' || true
 echo "test databases left on the cargo test / nextest server: $left"

@@ -384,10 +384,8 @@ pub struct Newer(pub u32);
 
 /// The file's contents; `None` when there is no file.
 fn read(path: &Utf8Path) -> Result<Option<Durations>> {
-    let text = match fs_err::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(text) = crate::scratch::read_if_exists(path)? else {
+        return Ok(None);
     };
     #[derive(Deserialize)]
     struct Version {

@@ -202,6 +202,23 @@ impl Leaked {
     }
 }
 
+/// `leaked` grouped by the tests `culprits` lays each process to: each
+/// set of tests with the processes it left, as events, in first-seen order.
+pub fn by_culprits<T: PartialEq>(
+    leaked: &[Leaked],
+    culprits: impl Fn(&Leaked) -> Vec<T>,
+) -> Vec<(Vec<T>, Vec<crate::event::LeakedProcess>)> {
+    let mut groups: Vec<(Vec<T>, Vec<crate::event::LeakedProcess>)> = Vec::new();
+    for l in leaked {
+        let tests = culprits(l);
+        match groups.iter_mut().find(|(t, _)| *t == tests) {
+            Some((_, processes)) => processes.push(l.event()),
+            None => groups.push((tests, vec![l.event()])),
+        }
+    }
+    groups
+}
+
 /// What /proc/PID/stat says of one process.
 #[derive(Debug, Clone)]
 struct Stat {

@@ -224,6 +224,16 @@ fn empty_dir(dir: BorrowedFd<'_>) -> rustix::io::Result<()> {
     Ok(())
 }
 
+/// The text of `path`; None when there is no such file (any other error
+/// is one).
+pub fn read_if_exists(path: &Utf8Path) -> Result<Option<String>> {
+    match fs_err::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// How [`write_json`] lays the JSON out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Json {

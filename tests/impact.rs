@@ -111,6 +111,11 @@ fn tests(names: &[(&str, &str)]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The run ran exactly `expected` (JUnit suite, name).
+fn assert_ran(run: &Run, expected: &[(&str, &str)]) {
+    assert_eq!(ran(run), tests(expected), "{}", run.ctx());
+}
+
 fn output(run: &Run) -> String {
     format!("{}\n{}", run.stdout, run.stderr)
 }
@@ -141,14 +146,12 @@ fn a_change_inside_one_function_selects_exactly_the_tests_that_ran_it() {
     c.edit("src/lib.rs", "let product = a * b;", "let product = b * a;");
     let run = c.xdist(&["--affected"]);
     run.assert_code(0);
-    assert_eq!(
-        ran(&run),
-        tests(&[
+    assert_ran(
+        &run,
+        &[
             ("impact::test/math", "both"),
-            ("impact::test/math", "multiplies")
-        ]),
-        "{}",
-        run.ctx()
+            ("impact::test/math", "multiplies"),
+        ],
     );
     assert!(
         output(&run).contains("--affected: running 2 of 8 tests; 6 unaffected"),
@@ -158,30 +161,26 @@ fn a_change_inside_one_function_selects_exactly_the_tests_that_ran_it() {
 
     // Tests named by --affected-always run whatever changed.
     let run = c.xdist(&["--affected", "--affected-always", "pairs"]);
-    assert_eq!(
-        ran(&run),
-        tests(&[
+    assert_ran(
+        &run,
+        &[
             ("impact::test/math", "both"),
             ("impact::test/math", "multiplies"),
             ("impact::test/pairs", "pairs"),
-        ]),
-        "{}",
-        run.ctx()
+        ],
     );
 
     // Inside add too: its tests in both binaries join.
     c.edit("src/lib.rs", "let sum = a + b;", "let sum = b + a;");
     let run = c.xdist(&["--affected"]);
-    assert_eq!(
-        ran(&run),
-        tests(&[
+    assert_ran(
+        &run,
+        &[
             ("impact", "tests::add_unit"),
             ("impact::test/math", "adds"),
             ("impact::test/math", "both"),
             ("impact::test/math", "multiplies"),
-        ]),
-        "{}",
-        run.ctx()
+        ],
     );
 }
 
@@ -196,15 +195,13 @@ fn a_change_to_a_test_file_selects_that_files_tests() {
     );
     let run = c.xdist(&["--affected"]);
     run.assert_code(0);
-    assert_eq!(
-        ran(&run),
-        tests(&[
+    assert_ran(
+        &run,
+        &[
             ("impact::test/math", "adds"),
             ("impact::test/math", "both"),
             ("impact::test/math", "multiplies"),
-        ]),
-        "{}",
-        run.ctx()
+        ],
     );
 }
 
@@ -354,14 +351,12 @@ fn shard_maps_merge_into_the_full_maps_selection() {
     c.edit("src/lib.rs", "let product = a * b;", "let product = b * a;");
     let run = c.xdist_with_map(&merged, &["--affected"]);
     run.assert_code(0);
-    assert_eq!(
-        ran(&run),
-        tests(&[
+    assert_ran(
+        &run,
+        &[
             ("impact::test/math", "both"),
-            ("impact::test/math", "multiplies")
-        ]),
-        "{}",
-        run.ctx()
+            ("impact::test/math", "multiplies"),
+        ],
     );
     // A shard of another tree does not merge.
     c.edit("src/lib.rs", "let product = b * a;", "let product = a * b;");
@@ -431,14 +426,12 @@ fn an_archive_run_with_workspace_remap_selects_the_same() {
     .unwrap();
     let run = from_archive(&["--affected"]);
     run.assert_code(0);
-    assert_eq!(
-        ran(&run),
-        tests(&[
+    assert_ran(
+        &run,
+        &[
             ("impact::test/math", "both"),
-            ("impact::test/math", "multiplies")
-        ]),
-        "{}",
-        run.ctx()
+            ("impact::test/math", "multiplies"),
+        ],
     );
 }
 
@@ -511,15 +504,13 @@ fn a_new_test_or_a_use_line_runs_its_binarys_tests_unless_another_file_includes_
     );
     let run = c.xdist(&["--affected"]);
     run.assert_code(0);
-    assert_eq!(
-        ran(&run),
-        tests(&[
+    assert_ran(
+        &run,
+        &[
             ("impact::test/pairs", "answers"),
             ("impact::test/pairs", "pairs"),
             ("impact::test/pairs", "reads_the_migration"),
-        ]),
-        "{}",
-        run.ctx()
+        ],
     );
     c.edit(
         "tests/pairs.rs",
@@ -569,14 +560,12 @@ fn affected_ref_adds_the_changes_since_that_revision() {
     // Since `base`, mul changed: its tests run.
     let run = c.xdist(&["--affected", "base"]);
     run.assert_code(0);
-    assert_eq!(
-        ran(&run),
-        tests(&[
+    assert_ran(
+        &run,
+        &[
             ("impact::test/math", "both"),
-            ("impact::test/math", "multiplies")
-        ]),
-        "{}",
-        run.ctx()
+            ("impact::test/math", "multiplies"),
+        ],
     );
     // A revision git does not know is a usage error.
     let run = c.xdist(&["--affected", "no-such-ref"]);

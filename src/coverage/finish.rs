@@ -44,20 +44,6 @@ pub struct CoverageOutcome {
     pub timing: CoverageTiming,
 }
 
-/// What an impact map's recording needs of a coverage session: plain
-/// paths and the regexes that leave out what is not the workspace's.
-#[derive(Debug, Clone)]
-pub struct ImpactInputs {
-    pub llvm_cov: Utf8PathBuf,
-    pub llvm_profdata: Utf8PathBuf,
-    pub objects: Vec<Utf8PathBuf>,
-    pub ignore: Vec<String>,
-    /// The workspace root the coverage maps name.
-    pub built_root: Utf8PathBuf,
-    /// A private directory for scratch files.
-    pub scratch: Utf8PathBuf,
-}
-
 /// One `--coverage` run: the LLVM tools and the run's profile directories.
 #[derive(Debug)]
 pub struct Session {
@@ -106,27 +92,18 @@ impl Session {
         self.profiles.worker_pattern("{worker}")
     }
 
-    /// What recording an impact map needs of this session (waiting for
-    /// the LLVM tools if need be).
-    pub fn impact_inputs(&mut self, build: &Built) -> Result<ImpactInputs> {
+    /// `llvm-cov` and `llvm-profdata` (waiting for the lookup if need be),
+    /// and a new private directory `name` for others' scratch files.
+    pub fn tools_and_scratch(
+        &mut self,
+        name: &str,
+    ) -> Result<(Utf8PathBuf, Utf8PathBuf, Utf8PathBuf)> {
         self.ready()?;
         let tools = self.tools.as_ref().context("no LLVM tools")?;
-        let target_dir = (build.target_dir.clone()).context("the build was not instrumented")?;
-        let (built_root, built_target) = match &build.built_at {
-            Some((root, target)) => (root.clone(), target.clone()),
-            None => (build.workspace_root.clone(), target_dir),
-        };
-        let ignore = IgnoreInputs::from_env(&built_root, &built_target);
-        let scratch = self.profiles.root().join("impact");
+        let scratch = self.profiles.root().join(name);
         fs_err::create_dir_all(&scratch)?;
-        Ok(ImpactInputs {
-            llvm_cov: Utf8PathBuf::try_from(tools.cov.clone())?,
-            llvm_profdata: Utf8PathBuf::try_from(tools.profdata.clone())?,
-            objects: build.objects.clone(),
-            ignore: super::ignore::outside_workspace_regexes(&ignore),
-            built_root,
-            scratch,
-        })
+        let path = |p: &std::path::PathBuf| Utf8PathBuf::try_from(p.clone());
+        Ok((path(&tools.cov)?, path(&tools.profdata)?, scratch))
     }
 
     /// Some report or `--cov-fail-under` was asked for (`--record-impact`

@@ -185,6 +185,11 @@ impl LeakedProcess {
         let noun = if n == 1 { "process" } else { "processes" };
         format!("left {n} {noun} running ({})", each.join(", "))
     }
+
+    /// Why `--leak-fails` fails the tests that left `processes`.
+    pub fn failure_reason(processes: &[LeakedProcess]) -> String {
+        format!("{}; killed (--leak-fails)", Self::describe(processes))
+    }
 }
 
 /// What the runner reports as it goes.

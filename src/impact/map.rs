@@ -62,10 +62,8 @@ pub struct ImpactMap {
 impl ImpactMap {
     /// Read the map at `path`; Ok(None) when there is none.
     pub fn load(path: &Utf8Path) -> Result<Option<ImpactMap>> {
-        let text = match fs_err::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some(text) = crate::scratch::read_if_exists(path)? else {
+            return Ok(None);
         };
         #[derive(Deserialize)]
         struct Version {

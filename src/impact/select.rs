@@ -17,14 +17,6 @@ use similar::{Algorithm, DiffOp, capture_diff_slices};
 use super::map::{ImpactMap, Span, TestKey};
 use super::tree::{FileState, TRIVIAL, Tree};
 
-/// What changed, as `--affected` sees it.
-#[derive(Debug, Default)]
-pub struct Changes {
-    /// Workspace-relative paths of the files that changed (content, added
-    /// or removed) since the map's tree.
-    pub files: Vec<String>,
-}
-
 /// The outcome of selection.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Selection {

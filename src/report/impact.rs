@@ -10,6 +10,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::build::BuildOutput;
 use crate::config::ImpactOptions;
 use crate::coverage::finish::Session;
+use crate::coverage::ignore::{IgnoreInputs, outside_workspace_regexes};
 use crate::error::UsageError;
 use crate::event::{Outcome, RunSummary};
 use crate::impact::record::{Functions, Recorded, Tools, export, record};
@@ -42,15 +43,9 @@ impl Recording {
         }
         let coverage = coverage.context("--record-impact needs the instrumented build");
         let tools = coverage
-            .and_then(|c| c.impact_inputs(&build.coverage_input()))
-            .map(|inputs| Tools {
-                llvm_cov: inputs.llvm_cov,
-                llvm_profdata: inputs.llvm_profdata,
-                objects: inputs.objects,
-                ignore: inputs.ignore,
-                built_root: inputs.built_root,
-                scratch: inputs.scratch,
-                compile_time_dirs: build.compile_time_dirs.clone(),
+            .and_then(|c| c.tools_and_scratch("impact"))
+            .and_then(|(llvm_cov, llvm_profdata, scratch)| {
+                tools(build, llvm_cov, llvm_profdata, scratch)
             });
         let export = (tools.as_ref().ok().cloned()).map(|t| std::thread::spawn(move || export(&t)));
         Some(Recording {
@@ -99,6 +94,29 @@ impl Recording {
         m.save(&self.path)?;
         Ok(describe(&m, &self.path))
     }
+}
+
+/// What recording needs of the build: its objects, where its coverage
+/// maps say the sources are, and which of those are not the workspace's.
+fn tools(
+    build: &BuildOutput,
+    llvm_cov: Utf8PathBuf,
+    llvm_profdata: Utf8PathBuf,
+    scratch: Utf8PathBuf,
+) -> Result<Tools> {
+    let input = build.coverage_input();
+    let target = (input.target_dir).context("the build was not instrumented")?;
+    let (built_root, built_target) = input.built_at.unwrap_or((input.workspace_root, target));
+    let ignore = IgnoreInputs::from_env(&built_root, &built_target);
+    Ok(Tools {
+        llvm_cov,
+        llvm_profdata,
+        objects: input.objects,
+        ignore: outside_workspace_regexes(&ignore),
+        built_root,
+        scratch,
+        compile_time_dirs: build.compile_time_dirs.clone(),
+    })
 }
 
 /// Each test that passed at its first attempt, alone in its process, with

@@ -440,14 +440,7 @@ impl DoctestLeaks<'_> {
         leaked: &[Leaked],
         result: &impl Fn(&str, Outcome, Duration, Option<String>, String) -> TestResult,
     ) {
-        let mut by_tests: Vec<(Vec<&str>, Vec<LeakedProcess>)> = Vec::new();
-        for l in leaked {
-            let tests = leak_suspects(l.started, self.seen);
-            match by_tests.iter_mut().find(|(t, _)| *t == tests) {
-                Some((_, processes)) => processes.push(l.event()),
-                None => by_tests.push((tests, vec![l.event()])),
-            }
-        }
+        let by_tests = crate::leak::by_culprits(leaked, |l| leak_suspects(l.started, self.seen));
         let fails = self.ctx.options.leak_fails;
         for (tests, processes) in by_tests {
             self.ctx.emit(RunEvent::Leaked {
@@ -460,10 +453,7 @@ impl DoctestLeaks<'_> {
             if !fails {
                 continue;
             }
-            let reason = format!(
-                "{}; killed (--leak-fails)",
-                LeakedProcess::describe(&processes)
-            );
+            let reason = LeakedProcess::failure_reason(&processes);
             for name in tests
                 .into_iter()
                 .filter(|t| !self.failed.iter().any(|f| f == t))

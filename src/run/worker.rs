@@ -513,15 +513,11 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         if f.leaked.is_empty() || f.killed == Some(KillReason::Cancelled) {
             return;
         }
-        let mut by_tests: Vec<(Vec<usize>, Vec<crate::event::LeakedProcess>)> = Vec::new();
-        for l in &f.leaked {
+        let by_tests = crate::leak::by_culprits(&f.leaked, |l| {
             let mut tests = crate::leak::culprits(l.started, &p.seen, running);
             tests.sort();
-            match by_tests.iter_mut().find(|(t, _)| *t == tests) {
-                Some((_, processes)) => processes.push(l.event()),
-                None => by_tests.push((tests, vec![l.event()])),
-            }
-        }
+            tests
+        });
         let fails = self.ctx.options.leak_fails;
         for (tests, processes) in by_tests {
             self.emit_event(RunEvent::Leaked {
@@ -534,10 +530,7 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             if !fails {
                 continue;
             }
-            let reason = format!(
-                "{}; killed (--leak-fails)",
-                crate::event::LeakedProcess::describe(&processes)
-            );
+            let reason = crate::event::LeakedProcess::failure_reason(&processes);
             let passed = |i: &usize| p.ran.contains(i) && !p.failed.contains(i);
             for idx in tests.into_iter().filter(passed) {
                 self.amend_to_failed(p, idx, &reason, "");
