@@ -152,6 +152,7 @@ for f, spans in sorted(m["spans"].items()):
                 if re.search(pat, text):
                     cands.append((f, ln, pat, rep))
                     break
+cands = sorted(set(cands))  # nested spans (a closure in a function) share lines
 random.shuffle(cands)
 
 results, tried = [], 0

@@ -39,6 +39,9 @@ pub enum Selection {
 struct Hunk {
     first: u32,
     last: u32,
+    /// The line to name in a message: the first changed, or the one after
+    /// which lines were added.
+    at: u32,
 }
 
 /// The hunks of the difference between `old` and `new` (line hashes), in
@@ -76,13 +79,19 @@ fn hunks(old: &[u64], new: &[u64]) -> Vec<Hunk> {
         let new_significant = n.clone().any(|i| new[i] != TRIVIAL);
         // 1-based: old lines o.start + 1 ..= o.end.
         let (a, b) = (o.start as u32 + 1, o.end as u32);
+        let at = if o.is_empty() { a - 1 } else { a };
         if new_significant {
             out.push(Hunk {
                 first: a - 1,
                 last: b + 1,
+                at,
             });
         } else if old_significant {
-            out.push(Hunk { first: a, last: b });
+            out.push(Hunk {
+                first: a,
+                last: b,
+                at,
+            });
         }
     }
     out
@@ -108,7 +117,7 @@ fn cover(spans: &[Span], hunk: Hunk, file: &str, tests: &mut BTreeSet<u32>) -> O
     if any {
         return None;
     }
-    let line = hunk.first.max(1);
+    let line = hunk.at.max(1);
     Some(format!(
         "{file}:{line} changed outside every function the map knows (a const, static, type, use, macro, attribute or signature line)"
     ))
@@ -254,7 +263,11 @@ fn since_ref(old: &[u64], at_ref: &[u64], new: &[u64]) -> Vec<Hunk> {
             mapped.last().copied().flatten(),
         ) {
             (Some(first), Some(last)) if mapped.iter().all(Option::is_some) => {
-                out.push(Hunk { first, last });
+                out.push(Hunk {
+                    first,
+                    last,
+                    at: first + 1,
+                });
             }
             // Partly changed since the map as well: the whole stretch of
             // old lines between the nearest lines both share.
@@ -263,9 +276,11 @@ fn since_ref(old: &[u64], at_ref: &[u64], new: &[u64]) -> Vec<Hunk> {
                     .rev()
                     .find_map(|l| to_old.get(l).copied().flatten());
                 let after = (h.last as usize..to_old.len()).find_map(|l| to_old[l]);
+                let first = before.unwrap_or(0);
                 out.push(Hunk {
-                    first: before.unwrap_or(0),
+                    first,
                     last: after.unwrap_or(old.len() as u32 + 1),
+                    at: first + 1,
                 });
             }
         }
