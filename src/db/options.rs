@@ -36,7 +36,7 @@ pub struct DbOptions {
     /// Start a private throwaway server instead of using `url`'s server.
     pub ephemeral: bool,
     /// `--sqlx-born-migrated`: on the throwaway server, make `template1`
-    /// a copy of the cached template (see [`super::born`]).
+    /// a copy of the cached template (see `db::born`).
     pub sqlx_born_migrated: bool,
     /// Connections each worker's tests may hold at once (their pool size).
     pub connections_per_worker: usize,

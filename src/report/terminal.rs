@@ -144,7 +144,7 @@ impl Terminal {
         self.println(&st, line);
     }
 
-    /// Keep the `Timing:` line for the closing report (see [`timing_line`]).
+    /// Keep the `Timing:` line for the closing report (see `timing_line`).
     pub fn timing(&self, t: &Timing) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.timing = Some(t.clone());

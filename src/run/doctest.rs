@@ -20,7 +20,7 @@
 //! killed when cargo exits, as for any test process (see [`crate::leak`]:
 //! the tag cargo-xdist gives cargo reaches rustdoc and each doctest), and
 //! reported as `LEAK` for the doctests that may have started it
-//! ([`leak_suspects`]).
+//! (`leak_suspects`).
 //!
 //! Doctest names have the form `src/lib.rs - path::item (line 12)`. rustdoc
 //! splits the test arguments it passes libtest at whitespace, so a filter
