@@ -577,3 +577,29 @@ fn affected_ref_adds_the_changes_since_that_revision() {
         run.ctx()
     );
 }
+
+#[test]
+fn affected_ignore_works_from_the_config_file() {
+    let c = Copy::new();
+    std::fs::create_dir_all(c.root.join(".config")).unwrap();
+    std::fs::write(
+        c.root.join(".config/xdist.toml"),
+        "affected-ignore = [\"migrations/**\"]\n",
+    )
+    .unwrap();
+    c.record();
+    c.edit("migrations/0001_items.sql", "(id int)", "(id bigint)");
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    assert!(ran(&run).is_empty(), "{}", run.ctx());
+    // The config file is the workspace's too: changing it runs everything.
+    c.edit(".config/xdist.toml", "migrations/**", "migrations/*.sql");
+    let run = c.xdist(&["--affected"]);
+    run.assert_code(0);
+    assert_eq!(ran(&run), tests(ALL), "{}", run.ctx());
+    assert!(
+        output(&run).contains(".config/xdist.toml changed"),
+        "{}",
+        run.ctx()
+    );
+}

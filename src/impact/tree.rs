@@ -1,6 +1,7 @@
 //! The workspace's files as an impact map sees them: every file git
 //! tracks or would track (ignored files and `target/` aside; without git,
-//! every file outside `target/` and hidden directories), each with a hash
+//! every file outside `target/` and version control's own directories:
+//! `.cargo/config.toml` and `.config/xdist.toml` count), each with a hash
 //! of its content, and for Rust sources one hash per line, so that the
 //! lines a change touches can be found without keeping the old text.
 //!
@@ -248,7 +249,10 @@ fn git_files(root: &Utf8Path) -> Option<Vec<Utf8PathBuf>> {
     Some(files)
 }
 
-/// Without git: every file under `dir`, `target/` and hidden entries aside.
+/// Version control's own directories, never part of the tree.
+const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".jj"];
+
+/// Without git: every file under `dir`, `target/` and [`VCS_DIRS`] aside.
 fn walk(root: &Utf8Path, dir: &Utf8Path, out: &mut Vec<Utf8PathBuf>) -> Result<()> {
     let mut entries: Vec<_> = fs_err::read_dir(root.join(dir))?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
@@ -257,7 +261,7 @@ fn walk(root: &Utf8Path, dir: &Utf8Path, out: &mut Vec<Utf8PathBuf>) -> Result<(
         let name = name
             .to_str()
             .with_context(|| format!("a file name under {} is not UTF-8", root.join(dir)))?;
-        if name.starts_with('.') || (dir.as_str().is_empty() && name == "target") {
+        if VCS_DIRS.contains(&name) || (dir.as_str().is_empty() && name == "target") {
             continue;
         }
         let rel = dir.join(name);
@@ -308,13 +312,14 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_without_git_skips_target_and_hidden() {
+    fn snapshot_without_git_skips_target_and_version_control() {
         let dir = tempfile::tempdir().unwrap();
         let root = Utf8Path::from_path(dir.path()).unwrap();
         for f in [
             "src/lib.rs",
             "target/debug/x",
-            ".hidden/y",
+            ".git/HEAD",
+            ".config/xdist.toml",
             "migrations/1.sql",
         ] {
             let p = root.join(f);
@@ -323,6 +328,9 @@ mod tests {
         }
         let mut files = Vec::new();
         walk(root, Utf8Path::new(""), &mut files).unwrap();
-        assert_eq!(files, ["migrations/1.sql", "src/lib.rs"]);
+        assert_eq!(
+            files,
+            [".config/xdist.toml", "migrations/1.sql", "src/lib.rs"]
+        );
     }
 }
