@@ -72,6 +72,9 @@ struct Manifest {
     /// [`BuildOutput::compile_time_dirs`].
     #[serde(default)]
     compile_time_dirs: Vec<String>,
+    /// [`BuildOutput::packages`].
+    #[serde(default)]
+    packages: Vec<build::WorkspacePackage>,
 }
 
 /// What `cargo xdist archive` wrote.
@@ -232,6 +235,7 @@ pub fn create(config: &ArchiveConfig) -> Result<ArchiveStats> {
             &crate::config::process_env,
         )),
         compile_time_dirs: built.compile_time_dirs.clone(),
+        packages: built.packages.clone(),
     };
     let bytes = write(&config.file, &manifest, &files)
         .with_context(|| format!("writing the archive {}", config.file))?;
@@ -439,6 +443,7 @@ pub fn open(source: &ArchiveSource, coverage: Option<&str>) -> Result<BuildOutpu
         }),
         impact_key: Some(m.impact_key.unwrap_or_default()),
         compile_time_dirs: m.compile_time_dirs,
+        packages: m.packages,
         ..Default::default()
     })
 }

@@ -443,12 +443,18 @@ fn record_and_affected_together_are_refused() {
 }
 
 #[test]
-fn a_change_in_a_proc_macro_runs_everything() {
-    // The macro's helper ran in the macro's own unit test only; what it
-    // computes is compiled into `answer`, which no counter connects to it.
+fn what_the_map_cannot_see_in_a_package_runs_it_and_the_packages_that_depend_on_it() {
     let c = Copy::new();
     let run = c.xdist(&["--workspace", "--record-impact"]);
     run.assert_code(0);
+    assert!(
+        output(&run).contains("Impact map: 10 tests"),
+        "{}",
+        run.ctx()
+    );
+    // The macro's helper ran in the macro's own unit test only; what it
+    // computes is compiled into `answer`, which no counter connects to it:
+    // impact-macros and impact (which depends on it) run, island does not.
     c.edit("macros/src/lib.rs", "    42\n", "    43\n");
     let run = c.xdist(&["--workspace", "--affected"]);
     run.assert_code(100);
@@ -461,10 +467,27 @@ fn a_change_in_a_proc_macro_runs_everything() {
         "{}",
         run.ctx()
     );
+    let mut expected = tests(ALL);
+    expected.insert(("impact-macros".into(), "tests::value_is_42".into()));
+    assert_eq!(ran(&run), expected, "{}", run.ctx());
     let out = output(&run);
     assert!(
-        out.contains("--affected: running all 9 tests: macros/src/lib.rs:")
+        out.contains("--affected: running 9 of 10 tests; 1 unaffected")
+            && out.contains("every test of impact, impact-macros runs: macros/src/lib.rs:")
             && out.contains("runs at compile time"),
+        "{}",
+        run.ctx()
+    );
+    c.edit("macros/src/lib.rs", "    43\n", "    42\n");
+    // A const of island, which nothing depends on: island's test alone.
+    c.edit("island/src/lib.rs", "ISLAND: u32 = 1", "ISLAND: u32 = 2");
+    let run = c.xdist(&["--workspace", "--affected"]);
+    run.assert_code(100);
+    assert_ran(&run, &[("island", "tests::alone")]);
+    assert!(
+        output(&run).contains(
+            "every test of island runs: island/src/lib.rs:4 changed outside every function"
+        ),
         "{}",
         run.ctx()
     );

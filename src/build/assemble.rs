@@ -184,8 +184,30 @@ fn assemble(meta: &Metadata, target_dir: &Utf8Path, compiled: Compiled) -> Build
         other_executables,
         dylibs,
         compile_time_dirs: compile_time_dirs(meta),
+        packages: workspace_packages(meta),
         ..Default::default()
     }
+}
+
+/// The workspace's packages (metadata without dependencies lists only
+/// them) and the workspace packages each depends on.
+fn workspace_packages(meta: &Metadata) -> Vec<super::WorkspacePackage> {
+    let names: std::collections::HashSet<&str> =
+        meta.packages.iter().map(|p| p.name.as_str()).collect();
+    let mut out: Vec<super::WorkspacePackage> = (meta.packages.iter())
+        .map(|p| super::WorkspacePackage {
+            name: p.name.to_string(),
+            dir: (p.manifest_path.parent())
+                .and_then(|d| d.strip_prefix(&meta.workspace_root).ok())
+                .map_or_else(String::new, |d| d.to_string()),
+            deps: (p.dependencies.iter())
+                .filter(|d| d.path.is_some() && names.contains(d.name.as_str()))
+                .map(|d| d.name.clone())
+                .collect(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// The workspace packages whose code runs when other code is compiled:

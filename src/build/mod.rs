@@ -20,5 +20,5 @@ pub use assemble::build;
 pub use cargo::{cargo_args, cargo_program, metadata};
 pub use doc::doc_cargo_args;
 pub use key::impact_key;
-pub use output::{BuildOutput, BuiltAt, DocPackage, TestBinary};
+pub use output::{BuildOutput, BuiltAt, DocPackage, TestBinary, WorkspacePackage};
 pub use runtime_env::{dylib_path_var, rustc_target_libdir};

@@ -89,6 +89,9 @@ pub struct BuildOutput {
     /// `--archive-file`: where the archive was built, the paths its
     /// binaries' coverage maps name.
     pub built_at: Option<BuiltAt>,
+    /// The workspace's packages, with the workspace packages each depends
+    /// on (any kind): which tests a change in a package can reach.
+    pub packages: Vec<WorkspacePackage>,
     /// Workspace packages whose code runs at compile time (proc macros,
     /// build-dependencies and what they use), relative to the workspace
     /// root (empty: the root package itself).
@@ -125,6 +128,16 @@ impl BuildOutput {
                 .collect(),
         }
     }
+}
+
+/// A package of the workspace, as impact maps need it.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct WorkspacePackage {
+    pub name: String,
+    /// Its directory, relative to the workspace root (empty: the root).
+    pub dir: String,
+    /// The workspace packages it depends on (normal, dev or build).
+    pub deps: Vec<String>,
 }
 
 /// The workspace root and target directory an archive was built at.

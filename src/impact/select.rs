@@ -24,11 +24,14 @@ pub enum Selection {
     All(String),
     /// Only these tests (of the map) run, plus tests not in the map, plus
     /// tests defined in `changed_files`, plus every test of the binaries
-    /// whose root file is in `whole`.
+    /// whose root file is in `whole`, plus every test of the packages
+    /// that hold the files in `widened` (file, why: a change the map cannot
+    /// see) and of the packages that depend on those.
     Some {
         tests: BTreeSet<TestKey>,
         changed_files: BTreeSet<String>,
         whole: BTreeSet<String>,
+        widened: Vec<(String, String)>,
     },
 }
 
@@ -153,6 +156,7 @@ pub fn select(
     let mut tests: BTreeSet<u32> = BTreeSet::new();
     let mut changed_files = BTreeSet::new();
     let mut whole = BTreeSet::new();
+    let mut widened = Vec::new();
     // (path, the map's state, the state to compare with now)
     let paths: BTreeSet<&String> = map.files.keys().chain(now.keys()).collect();
     for path in paths {
@@ -178,9 +182,9 @@ pub fn select(
                     (_, None) => "was removed",
                     _ => "changed",
                 };
-                return Selection::All(format!(
+                widened.push((path.clone(), format!(
                     "{path} {how}; tests may read it or build with it (`affected-ignore` in .config/xdist.toml lists files that never matter)"
-                ));
+                )));
             }
             continue;
         }
@@ -192,20 +196,28 @@ pub fn select(
                 continue;
             }
             let how = if old.is_none() { "added" } else { "removed" };
-            return Selection::All(format!("Rust file {path} was {how}"));
+            widened.push((path.clone(), format!("Rust file {path} was {how}")));
+            continue;
         };
         let (Some(old_lines), Some(new_lines)) = (old.line_hashes(), new.line_hashes()) else {
-            return Selection::All(format!("{path}: the map holds no lines for it"));
+            widened.push((
+                path.clone(),
+                format!("{path}: the map holds no lines for it"),
+            ));
+            continue;
         };
         let mut changes = hunks(&old_lines, &new_lines);
         match since.get(path) {
             None => {}
             Some(None) => {
-                return Selection::All(format!("Rust file {path} was added since the given ref"));
+                let why = format!("Rust file {path} was added since the given ref");
+                widened.push((path.clone(), why));
+                continue;
             }
             Some(Some(at_ref)) => {
                 let Some(ref_lines) = at_ref.line_hashes() else {
-                    return Selection::All(format!("{path}: no lines at the given ref"));
+                    widened.push((path.clone(), format!("{path}: no lines at the given ref")));
+                    continue;
                 };
                 changes.extend(since_ref(&old_lines, &ref_lines, &new_lines));
             }
@@ -217,7 +229,8 @@ pub fn select(
                     whole.insert(path.clone());
                     continue;
                 }
-                return Selection::All(why);
+                widened.push((path.clone(), why));
+                break;
             }
         }
     }
@@ -228,6 +241,7 @@ pub fn select(
             .collect(),
         changed_files,
         whole,
+        widened,
     }
 }
 

@@ -136,13 +136,18 @@ pub fn affected(
         ),
     };
     let selection = crate::impact::select::select(&m, &now, &since, &options, key);
-    let (tests, changed, whole) = match selection {
+    let (tests, changed, whole, widened) = match selection {
         Selection::All(why) => return Ok(with_failures(all(why), listing)),
         Selection::Some {
             tests,
             changed_files,
             whole,
-        } => (tests, changed_files, whole),
+            widened,
+        } => (tests, changed_files, whole, widened),
+    };
+    let packages = match widen(build, &widened) {
+        Err(why) => return Ok(with_failures(all(why), listing)),
+        Ok(packages) => packages,
     };
     let known: BTreeSet<(&str, &str)> = (m.tests.iter())
         .map(|(b, n)| (b.as_str(), n.as_str()))
@@ -162,6 +167,7 @@ pub fn affected(
             || (test_target
                 && (c.source_path.as_deref()).is_some_and(|s| changed.contains(&relative(s, root))))
             || (test_target && whole.contains(&relative(binary.src_path.as_str(), root)))
+            || packages.contains(&binary.package)
     };
     let out: Vec<TestCase> = selected.into_iter().filter(|c| !keep(c)).collect();
     let gone: BTreeSet<(usize, &str)> = out.iter().map(|c| (c.binary, c.name.as_str())).collect();
@@ -187,13 +193,19 @@ pub fn affected(
     let when = m.commit.as_deref().map_or(String::new(), |c| {
         format!(" at {}", c.get(..10).unwrap_or(c))
     });
-    let note = format!(
+    let mut note = format!(
         "--affected: running {running} of {runnable} tests; {} unaffected by {} changed file{} since the impact map (recorded{when}, {})",
         unaffected.len(),
         changed.len(),
         if changed.len() == 1 { "" } else { "s" },
         age(m.recorded_at),
     );
+    if let Some((_, why)) = widened.first().filter(|_| out.is_empty()) {
+        note = format!("--affected: running all {runnable} tests: {why}");
+    } else if let Some((_, why)) = widened.first() {
+        let names: Vec<&str> = packages.iter().map(String::as_str).collect();
+        note.push_str(&format!("; every test of {} runs: {why}", names.join(", ")));
+    }
     Ok(Affected {
         listing: Listing {
             cases,
@@ -202,6 +214,52 @@ pub fn affected(
         unaffected,
         note: Some(note),
     })
+}
+
+/// The packages whose every test runs for `widened` (file, why: changes
+/// the map cannot see): the package that holds each file and every
+/// workspace package that depends on it, directly or not. Err(why) when
+/// a change reaches every package: a file of the workspace's own build
+/// (`Cargo.lock`, the root manifest, `rust-toolchain`, `.cargo/`,
+/// `.config/`), a file outside every package, or a build that does not
+/// say its packages (an older archive).
+fn widen(build: &BuildOutput, widened: &[(String, String)]) -> Result<BTreeSet<String>, String> {
+    let mut packages = BTreeSet::new();
+    if widened.is_empty() {
+        return Ok(packages);
+    }
+    const WHOLE: &[&str] = &[
+        "Cargo.lock",
+        "Cargo.toml",
+        "rust-toolchain",
+        "rust-toolchain.toml",
+    ];
+    for (path, why) in widened {
+        let global = WHOLE.contains(&path.as_str())
+            || path.starts_with(".cargo/")
+            || path.starts_with(".config/");
+        let inside = |dir: &str| dir.is_empty() || path.starts_with(&format!("{dir}/"));
+        let owner = (build.packages.iter())
+            .filter(|p| inside(&p.dir))
+            .max_by_key(|p| p.dir.len());
+        match owner {
+            Some(p) if !global => {
+                packages.insert(p.name.clone());
+            }
+            _ => return Err(why.clone()),
+        }
+    }
+    // And every package that depends on one of those.
+    loop {
+        let more: Vec<String> = (build.packages.iter())
+            .filter(|p| !packages.contains(&p.name) && p.deps.iter().any(|d| packages.contains(d)))
+            .map(|p| p.name.clone())
+            .collect();
+        if more.is_empty() {
+            return Ok(packages);
+        }
+        packages.extend(more);
+    }
 }
 
 /// The root files of the test targets (tests, benches, examples) that no
@@ -328,6 +386,44 @@ fn changed_since(root: &Utf8Path, reference: &str) -> Result<BTreeMap<String, Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn widening_reaches_the_package_and_what_depends_on_it() {
+        let pkg = |name: &str, dir: &str, deps: &[&str]| crate::build::WorkspacePackage {
+            name: name.into(),
+            dir: dir.into(),
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+        };
+        let build = BuildOutput {
+            packages: vec![
+                pkg("app", "", &["core"]),
+                pkg("core", "crates/core", &["util"]),
+                pkg("util", "crates/util", &[]),
+                pkg("other", "crates/other", &[]),
+            ],
+            ..Default::default()
+        };
+        let w = |path: &str| widen(&build, &[(path.to_string(), format!("{path} changed"))]);
+        let set = |names: &[&str]| Ok(names.iter().map(|n| n.to_string()).collect());
+        assert_eq!(w("crates/util/src/lib.rs"), set(&["app", "core", "util"]));
+        assert_eq!(w("crates/other/data.json"), set(&["other"]));
+        assert_eq!(w("README.md"), set(&["app"]));
+        // `crates/core2` is not inside `crates/core`.
+        assert_eq!(w("crates/utilities/x.rs"), set(&["app"]));
+        for global in [
+            "Cargo.lock",
+            "Cargo.toml",
+            ".cargo/config.toml",
+            "rust-toolchain.toml",
+        ] {
+            assert_eq!(w(global), Err(format!("{global} changed")));
+        }
+        // A build that does not say its packages (an older archive).
+        let bare = BuildOutput::default();
+        let err = widen(&bare, &[("x.rs".into(), "why".into())]);
+        assert_eq!(err, Err("why".to_string()));
+        assert_eq!(widen(&bare, &[]), Ok(BTreeSet::new()));
+    }
 
     #[test]
     fn ages_read_as_words() {
