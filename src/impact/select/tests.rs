@@ -63,8 +63,13 @@ fn with_lib(text: &str) -> Tree {
     t
 }
 
+/// The tests selected; a widening (all tests, or a file's package: the
+/// plan decides how far) as `ALL: why`.
 fn selected(sel: Selection) -> Vec<String> {
     match sel {
+        Selection::Some { widened, .. } if !widened.is_empty() => {
+            vec![format!("ALL: {}", widened[0].1)]
+        }
         Selection::Some { tests, .. } => tests.into_iter().map(|t| t.1).collect(),
         Selection::All(why) => vec![format!("ALL: {why}")],
     }
