@@ -130,7 +130,7 @@ mod tests {
     /// A version-10 raw profile with `functions` (name, counters), laid
     /// out as LLVM's runtime writes it (records of 64 bytes, `pad` bytes
     /// before the counters, as continuous mode's page alignment adds).
-    pub(crate) fn profile(functions: &[(&str, &[u64])], pad: u64) -> Vec<u8> {
+    fn profile(functions: &[(&str, &[u64])], pad: u64) -> Vec<u8> {
         let num_counters: usize = functions.iter().map(|f| f.1.len()).sum();
         let delta: u64 = 0x7000_0000;
         let header = [

@@ -252,7 +252,7 @@ fn is_const_fn(lines: &[String], start: u32) -> bool {
 }
 
 /// The commit checked out at `root`, if it is a git work tree.
-pub fn git_head(root: &Utf8Path) -> Option<String> {
+fn git_head(root: &Utf8Path) -> Option<String> {
     let out = Command::new("git")
         .current_dir(root)
         .args(["rev-parse", "HEAD"])

@@ -99,13 +99,11 @@ pub fn affected(
     // What the filters select (tests they leave out are not reported).
     let selected = super::select(listing.cases.clone(), filters);
     let runnable = selected.iter().filter(|c| !c.ignored).count();
-    let all = |why: String| Affected {
+    // Every test runs, and the note says why.
+    let all = |listing: Listing, why: String| Affected {
         note: Some(format!("--affected: running all {runnable} tests: {why}")),
         unaffected: Vec::new(),
-        listing: Listing {
-            cases: listing.cases.clone(),
-            failures: Vec::new(),
-        },
+        listing,
     };
     let path = (opts.file.clone()).unwrap_or_else(|| map::default_path(&build.target_directory));
     let m = match ImpactMap::load(&path) {
@@ -114,30 +112,29 @@ pub fn affected(
             let why = format!(
                 "there is no impact map at {path} (record one with `cargo xdist --record-impact`)"
             );
-            return Ok(with_failures(all(why), listing));
+            return Ok(all(listing, why));
         }
-        Err(e) => return Ok(with_failures(all(format!("{e:#}")), listing)),
+        Err(e) => return Ok(all(listing, format!("{e:#}"))),
     };
     let root = &build.workspace_root;
-    let targets = [build.target_directory.as_path(), build.target_dir.as_path()];
-    let now =
-        tree::snapshot(root, &targets).context("reading the workspace's files for --affected")?;
+    let now = workspace_tree(build).context("reading the workspace's files for --affected")?;
     let since = match reference {
         Some(r) => changed_since(root, r)?,
         None => BTreeMap::new(),
     };
+    // Only a changed file can need to be known as a test target's root.
+    let changed_rs: BTreeSet<&String> = (now.keys().chain(m.files.keys()).chain(since.keys()))
+        .filter(|f| f.ends_with(".rs"))
+        .filter(|f| since.contains_key(*f) || now.get(*f) != m.files.get(*f))
+        .collect();
+    let rust_files: Vec<&String> = now.keys().filter(|k| k.ends_with(".rs")).collect();
     let options = crate::impact::SelectOptions {
         globs: opts.ignore.clone(),
-        test_roots: test_roots(
-            build,
-            &now.keys()
-                .filter(|k| k.ends_with(".rs"))
-                .collect::<Vec<_>>(),
-        ),
+        test_roots: test_roots(build, &changed_rs, &rust_files),
     };
     let selection = crate::impact::select::select(&m, &now, &since, &options, key);
     let (tests, changed, whole, widened) = match selection {
-        Selection::All(why) => return Ok(with_failures(all(why), listing)),
+        Selection::All(why) => return Ok(all(listing, why)),
         Selection::Some {
             tests,
             changed_files,
@@ -146,7 +143,7 @@ pub fn affected(
         } => (tests, changed_files, whole, widened),
     };
     let packages = match widen(build, &widened) {
-        Err(why) => return Ok(with_failures(all(why), listing)),
+        Err(why) => return Ok(all(listing, why)),
         Ok(packages) => packages,
     };
     let known: BTreeSet<(&str, &str)> = (m.tests.iter())
@@ -171,14 +168,12 @@ pub fn affected(
     };
     let out: Vec<TestCase> = selected.into_iter().filter(|c| !keep(c)).collect();
     let gone: BTreeSet<(usize, &str)> = out.iter().map(|c| (c.binary, c.name.as_str())).collect();
-    let cases: Vec<TestCase> = (listing.cases.iter())
+    let cases: Vec<TestCase> = (listing.cases.into_iter())
         .filter(|c| !gone.contains(&(c.binary, c.name.as_str())))
-        .cloned()
         .collect();
     let running = runnable - out.len();
     let unaffected: Vec<TestResult> = out
-        .iter()
-        .cloned()
+        .into_iter()
         .map(|c| {
             TestResult::new(
                 &build.binaries[c.binary].id,
@@ -200,7 +195,7 @@ pub fn affected(
         if changed.len() == 1 { "" } else { "s" },
         age(m.recorded_at),
     );
-    if let Some((_, why)) = widened.first().filter(|_| out.is_empty()) {
+    if let Some((_, why)) = widened.first().filter(|_| unaffected.is_empty()) {
         note = format!("--affected: running all {runnable} tests: {why}");
     } else if let Some((_, why)) = widened.first() {
         let names: Vec<&str> = packages.iter().map(String::as_str).collect();
@@ -268,8 +263,20 @@ fn widen(build: &BuildOutput, widened: &[(String, String)]) -> Result<BTreeSet<S
 /// of the workspace (`rust_files`, relative to the root) names in a
 /// `#[path]`: a change outside their functions reaches their own binary
 /// only.
-fn test_roots(build: &BuildOutput, rust_files: &[&String]) -> BTreeSet<String> {
+fn test_roots(
+    build: &BuildOutput,
+    changed: &BTreeSet<&String>,
+    rust_files: &[&String],
+) -> BTreeSet<String> {
     let root = &build.workspace_root;
+    // Only changed roots matter: unless one is, nothing is read.
+    let candidates: Vec<&crate::build::TestBinary> = (build.binaries.iter())
+        .filter(|b| matches!(b.kind.as_str(), "test" | "bench" | "example"))
+        .filter(|b| changed.contains(&relative(b.src_path.as_str(), root)))
+        .collect();
+    if candidates.is_empty() {
+        return BTreeSet::new();
+    }
     // Every file name a `#[path = "..."]` attribute gives.
     let mut by_path = BTreeSet::new();
     for f in rust_files {
@@ -284,9 +291,7 @@ fn test_roots(build: &BuildOutput, rust_files: &[&String]) -> BTreeSet<String> {
         }
     }
     let mut out = BTreeSet::new();
-    for b in
-        (build.binaries.iter()).filter(|b| matches!(b.kind.as_str(), "test" | "bench" | "example"))
-    {
+    for b in candidates {
         let (Some(dir), Some(stem), Some(name)) = (
             b.src_path.parent(),
             b.src_path.file_stem(),
@@ -322,10 +327,12 @@ fn test_roots(build: &BuildOutput, rust_files: &[&String]) -> BTreeSet<String> {
     out
 }
 
-/// `a` with `listing`'s listing failures, which always count.
-fn with_failures(mut a: Affected, listing: Listing) -> Affected {
-    a.listing.failures = listing.failures;
-    a
+/// The workspace's files as impact maps see them, the target
+/// directories aside (for `--affected`, and `--record-impact`'s check that
+/// nothing changed during the run).
+pub fn workspace_tree(build: &BuildOutput) -> Result<tree::Tree> {
+    let targets = [build.target_directory.as_path(), build.target_dir.as_path()];
+    tree::snapshot(&build.workspace_root, &targets)
 }
 
 /// A source path as the listing gives it, relative to `root`.

@@ -23,7 +23,7 @@ mod units;
 
 pub use crate::event::LISTING;
 pub use group::{group_key, xdist_group_of};
-pub use impact::{Affected, affected, for_run, one_test_per_process};
+pub use impact::{Affected, affected, for_run, one_test_per_process, workspace_tree};
 pub use key::{GroupKey, Piece};
 pub use last_failed::last_failures;
 pub use partition::{Shards, keep_shard, list_shard, unit_key};

@@ -14,7 +14,7 @@ use crate::coverage::ignore::{IgnoreInputs, outside_workspace_regexes};
 use crate::error::UsageError;
 use crate::event::{Outcome, RunSummary};
 use crate::impact::record::{Functions, Recorded, Tools, export, record};
-use crate::impact::tree::{self, Tree};
+use crate::impact::tree::Tree;
 use crate::impact::{ImpactMap, map};
 
 /// `--record-impact` from the build to the end of the run.
@@ -50,10 +50,7 @@ impl Recording {
         let export = (tools.as_ref().ok().cloned()).map(|t| std::thread::spawn(move || export(&t)));
         Some(Recording {
             path: (opts.file.clone()).unwrap_or_else(|| map::default_path(&build.target_directory)),
-            before: tree::snapshot(
-                &build.workspace_root,
-                &[&build.target_directory, &build.target_dir],
-            ),
+            before: crate::plan::workspace_tree(build),
             key: key.unwrap_or_default().to_string(),
             tools,
             export,
@@ -65,10 +62,7 @@ impl Recording {
     pub fn save(self, summary: &RunSummary, build: &BuildOutput) -> Result<String> {
         let tools = self.tools?;
         let before = self.before?;
-        let tree = tree::snapshot(
-            &build.workspace_root,
-            &[&build.target_directory, &build.target_dir],
-        )?;
+        let tree = crate::plan::workspace_tree(build)?;
         if tree != before {
             let changed = (tree.keys().chain(before.keys()))
                 .find(|f| tree.get(*f) != before.get(*f))
