@@ -204,8 +204,17 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
         duration: Duration,
         reason: Option<String>,
     ) -> TestResult {
+        let result = self
+            .bare_result(idx, outcome)
+            .took(duration)
+            .because(reason);
+        self.ctx.attempt(result, self.attempt)
+    }
+
+    /// Test `idx`'s result here: its binary, name, file, group and worker.
+    fn bare_result(&self, idx: usize, outcome: Outcome) -> TestResult {
         let t = self.tests[idx];
-        let result = TestResult::new(
+        TestResult::new(
             &self.binary.id,
             &t.name,
             t.source_path.clone(),
@@ -213,9 +222,6 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             &self.slot.name,
             outcome,
         )
-        .took(duration)
-        .because(reason);
-        self.ctx.attempt(result, self.attempt)
     }
 
     /// Report test `idx`'s result.
@@ -415,24 +421,16 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
     /// Test `idx` passed here, but its process then showed otherwise:
     /// report it failed for `reason`, replacing its pass (not retried).
     fn amend_to_failed(&self, p: &Progress, idx: usize, reason: &str, output: &str) {
-        let t = self.tests[idx];
-        let result = TestResult::new(
-            &self.binary.id,
-            &t.name,
-            t.source_path.clone(),
-            self.group,
-            &self.slot.name,
-            Outcome::Failed,
-        )
-        .took(p.took[idx])
-        .because(Some(reason.to_string()))
-        .with_output(output.to_string())
-        .on_attempt(
-            self.attempt,
-            self.ctx.options.retries.saturating_add(1),
-            false,
-        )
-        .amending();
+        let result = (self.bare_result(idx, Outcome::Failed))
+            .took(p.took[idx])
+            .because(Some(reason.to_string()))
+            .with_output(output.to_string())
+            .on_attempt(
+                self.attempt,
+                self.ctx.options.retries.saturating_add(1),
+                false,
+            )
+            .amending();
         self.emit_event(RunEvent::TestFinished(result));
     }
 
