@@ -139,7 +139,7 @@ pub fn create(config: &ArchiveConfig) -> Result<ArchiveStats> {
     let built = build::build(&config.build, pattern.as_deref())?;
     let target = &built.target_dir;
     let var = build::dylib_path_var();
-    let libdir = build::rustc_target_libdir().map(Utf8PathBuf::from);
+    let libdir = build::rustc_target_libdir(Some(target)).map(Utf8PathBuf::from);
     // The std library only when some binary's library path names it.
     let libdir = libdir.filter(|dir| {
         let named = |b: &TestBinary| lib_path(b).any(|d| Utf8Path::new(d) == dir);

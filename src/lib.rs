@@ -47,7 +47,8 @@
 //! anywhere), [`signal`] (SIGINT/SIGTERM/SIGHUP, Ctrl-Z → one
 //! [`signal::Cancel`] handle), [`scratch`] (private directories, locked
 //! atomic JSON files), [`hash`] (the one stable hash: shards, database
-//! names) and [`error`] (every error kind and exit code).
+//! names), [`toolchain`] (which rustc cargo runs, and its answers kept per
+//! toolchain) and [`error`] (every error kind and exit code).
 //!
 //! A `mod.rs` only declares its files and re-exports; no source file has
 //! more than 900 lines of code (tests/layout.rs checks both).
@@ -145,3 +146,4 @@ pub mod schedule;
 pub mod scratch;
 pub mod secrets;
 pub mod signal;
+pub mod toolchain;

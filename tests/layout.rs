@@ -186,7 +186,15 @@ fn no_circle_between_top_level_modules() {
 
 /// Base modules: they import no stage and no side module.
 const BASE: &[&str] = &[
-    "error", "signal", "scratch", "hash", "secrets", "event", "process", "leak",
+    "error",
+    "signal",
+    "scratch",
+    "hash",
+    "secrets",
+    "event",
+    "process",
+    "leak",
+    "toolchain",
 ];
 /// Side modules: they import base modules only and take plain inputs.
 const SIDE: &[&str] = &[

@@ -51,7 +51,7 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
     // it from the start, beside cargo's whole freshness check.
     let marker = target.join("xdist").join("std-libdir-wanted");
     let wanted = marker.exists();
-    let compiled = compile(b, instrumentation.as_ref(), coverage, wanted)
+    let compiled = compile(b, instrumentation.as_ref(), coverage, wanted, &target)
         .map_err(|e| unknown_package(e, b, &meta))?;
     // A marker that cannot be written or removed costs the next run's time only.
     if compiled.std_libdir.is_some() && !wanted {

@@ -133,6 +133,7 @@ pub(super) fn compile(
     instrumentation: Option<&CargoInstrumentation>,
     profile: Option<&str>,
     libdir_wanted: bool,
+    target_dir: &camino::Utf8Path,
 ) -> Result<Compiled> {
     let mut cmd = Command::new(cargo_program());
     cmd.args([
@@ -165,11 +166,15 @@ pub(super) fn compile(
     let mut other_executables = Vec::new();
     let mut bins: HashMap<PackageId, Vec<(String, Utf8PathBuf)>> = HashMap::new();
     let mut scripts: HashMap<PackageId, ScriptOutput> = HashMap::new();
-    // Asking rustc for std's libdir takes ~20 ms: it is asked from the
-    // start when the last build needed it, else as soon as cargo names a
+    // Asking rustc for std's libdir takes ~20 ms when its answer is not
+    // kept yet (a new toolchain): it is asked from the start when the last
+    // build needed it, else as soon as cargo names a
     // proc-macro or dylib crate (serde_derive and the like), while cargo
     // goes on checking the build; used only if this build needs it.
-    let mut libdir = LibdirQuery(None);
+    let mut libdir = LibdirQuery {
+        asked: None,
+        target_dir: target_dir.to_owned(),
+    };
     let mut needs_std_dylib = false;
     if libdir_wanted {
         libdir.start();

@@ -19,7 +19,7 @@ const FLAG_VARS: &[&str] = &[
 /// the build options that change code, and the compiler flags in the
 /// environment (`env` reads a variable).
 pub fn impact_key(options: &BuildOptions, env: &dyn Fn(&str) -> Option<String>) -> String {
-    let rustc = env("RUSTC").unwrap_or_else(|| "rustc".into());
+    let rustc = env("RUSTC").map_or_else(crate::toolchain::rustc, Into::into);
     let version = std::process::Command::new(&rustc)
         .arg("-vV")
         .output()

@@ -1,12 +1,10 @@
 //! The environment `cargo test` gives a test process at run time: package
 //! metadata, build-script output, and a dynamic library path that finds
-//! the dylibs (std's too, asked of rustc).
-
-use std::collections::BTreeMap;
-use std::process::Command;
+//! the dylibs (std's too, asked of rustc once per toolchain).
 
 use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::Package;
+use std::collections::BTreeMap;
 
 use super::cargo_program;
 
@@ -20,17 +18,24 @@ pub(super) struct ScriptOutput {
 
 /// [`rustc_target_libdir`] asked on a thread of its own, joined when it is
 /// dropped, so no rustc outlives the build on any path.
-pub(super) struct LibdirQuery(pub(super) Option<std::thread::JoinHandle<Option<String>>>);
+pub(super) struct LibdirQuery {
+    pub(super) asked: Option<std::thread::JoinHandle<Option<String>>>,
+    /// The target directory, where the answer is kept.
+    pub(super) target_dir: Utf8PathBuf,
+}
 
 impl LibdirQuery {
     pub(super) fn start(&mut self) {
-        if self.0.is_none() {
-            self.0 = Some(std::thread::spawn(rustc_target_libdir));
+        if self.asked.is_none() {
+            let target_dir = self.target_dir.clone();
+            self.asked = Some(std::thread::spawn(move || {
+                rustc_target_libdir(Some(&target_dir))
+            }));
         }
     }
 
     pub(super) fn join(&mut self) -> Option<String> {
-        self.0.take()?.join().ok().flatten()
+        self.asked.take()?.join().ok().flatten()
     }
 }
 
@@ -41,16 +46,18 @@ impl Drop for LibdirQuery {
 }
 
 /// `rustc --print target-libdir`: where std's dylib lives (needed by
-/// `-C prefer-dynamic` builds), as cargo adds it to the dylib path.
-pub fn rustc_target_libdir() -> Option<String> {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = Command::new(rustc)
-        .args(["--print", "target-libdir"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+/// `-C prefer-dynamic` builds and proc-macro crates' tests), as cargo adds
+/// it to the dylib path. Kept under `target_dir` per rustc binary (see
+/// [`crate::toolchain::print_cached`]); a kept directory that is gone is
+/// asked again.
+pub fn rustc_target_libdir(target_dir: Option<&Utf8Path>) -> Option<String> {
+    let cache = target_dir.map(|t| t.join("xdist").join("rustc.json"));
+    let question = ["--print", "target-libdir"];
+    let libdir = crate::toolchain::print_cached(cache.as_deref(), &question)?;
+    if Utf8Path::new(&libdir).is_dir() {
+        return Some(libdir);
+    }
+    crate::toolchain::print_cached(None, &question)
 }
 
 /// The environment cargo gives a test process (see cargo's

@@ -312,11 +312,9 @@ pub fn probe_version(path: &Path) -> Probe {
     }
 }
 
-/// rustc's LLVM major version (`$RUSTC` or `rustc`) and its `-vV` output.
+/// rustc's LLVM major version ([`crate::toolchain::rustc`]) and its `-vV` output.
 pub fn rustc_llvm() -> Result<(OsString, u32, String), ToolError> {
-    let rustc = std::env::var_os("RUSTC")
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "rustc".into());
+    let rustc = crate::toolchain::rustc();
     let out = Command::new(&rustc)
         .arg("-vV")
         .output()
@@ -353,9 +351,7 @@ fn of_the_toolchain() -> Option<LlvmTools> {
     if set(Tool::Profdata) || set(Tool::Cov) {
         return None;
     }
-    let rustc = std::env::var_os("RUSTC")
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "rustc".into());
+    let rustc = crate::toolchain::rustc();
     let out = Command::new(rustc)
         .args(["--print", "sysroot", "--print", "host-tuple"])
         .output()
