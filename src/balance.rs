@@ -24,10 +24,17 @@ const TOTAL_BUDGET: usize = 40_000_000;
 /// Finest grid of the subset sums (steps per pair's total).
 const MAX_STEPS: usize = 20_000;
 
-/// The grid steps of a subset-sum table over `items` items: as fine as
-/// [`CELL_BUDGET`] allows, at most [`MAX_STEPS`].
-fn grid_steps(items: usize) -> usize {
-    (CELL_BUDGET / items.max(1)).min(MAX_STEPS)
+/// Finest grid step in seconds: recorded times vary by more than this from
+/// run to run, so a finer split balances nothing. It keeps a small suite's
+/// plan (a pair's total of some milliseconds) to a few thousand cells.
+const MIN_GRID_SECS: f64 = 1e-4;
+
+/// The grid steps of a subset-sum table over `items` items totalling
+/// `total` seconds: as fine as [`CELL_BUDGET`] allows, at most
+/// [`MAX_STEPS`], never finer than [`MIN_GRID_SECS`] (but 100 steps).
+fn grid_steps(items: usize, total: f64) -> usize {
+    let useful = (total / MIN_GRID_SECS).ceil().max(100.0) as usize;
+    (CELL_BUDGET / items.max(1)).min(MAX_STEPS).min(useful)
 }
 
 /// The bin (worker or shard, 0..`workers`) for each of `times` (seconds,
@@ -79,7 +86,8 @@ fn improve(times: &[f64], lane: &mut [usize], load: &mut [f64]) {
             let items: Vec<usize> = (0..lane.len())
                 .filter(|&i| lane[i] == top || lane[i] == other)
                 .collect();
-            spent += items.len() * grid_steps(items.len()) / 2;
+            let pair: f64 = items.iter().map(|&i| times[i]).sum();
+            spent += items.len() * grid_steps(items.len(), pair) / 2;
             let Some(half) = closest_half(&items, times) else {
                 return false;
             };
@@ -111,7 +119,7 @@ fn closest_half(items: &[usize], times: &[f64]) -> Option<Vec<usize>> {
     if items.is_empty() || total <= 0.0 {
         return None;
     }
-    let steps = grid_steps(items.len());
+    let steps = grid_steps(items.len(), total);
     if steps < 100 {
         return None;
     }
@@ -207,6 +215,19 @@ mod tests {
         let mut got = ends(&times, &assign(&times, 2), 2);
         got.sort_by(f64::total_cmp);
         assert_eq!(got, [5.0, 6.0]);
+    }
+
+    #[test]
+    fn a_small_suite_gets_a_coarse_table_and_still_its_even_split() {
+        // Milliseconds: 0.1 ms steps, 120 of them here, not 20,000.
+        let times = [0.003, 0.003, 0.002, 0.002, 0.002];
+        assert_eq!(grid_steps(times.len(), 0.012), 120);
+        let lane = assign(&times, 2);
+        assert!((max(&ends(&times, &lane, 2)) - 0.006).abs() < 1e-12);
+        // Long suites keep the fine grid.
+        assert_eq!(grid_steps(59, 11.5), MAX_STEPS);
+        // Never fewer than 100 steps.
+        assert_eq!(grid_steps(3, 1e-6), 100);
     }
 
     #[test]
