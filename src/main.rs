@@ -73,6 +73,7 @@ fn run_command(args: RunArgs) -> Result<i32> {
     let started = Instant::now();
     let mut config = RunConfig::new(args, &config::process_env)?;
     let cancel = signal::Cancel::install();
+    (!config.no_run).then(cargo_xdist::process::start_watchdog_soon);
     let mut coverage = config.coverage.as_ref().map(Session::start).transpose()?;
     let run_id = env::new_run_id();
     // Databases first: a bad URL must not cost a build. The server may

@@ -191,11 +191,22 @@ done
 for id in $g; do kill -s KILL -- "-$id" 2>/dev/null; done
 "#;
 
-/// Tell the watchdog (started on first use) that group `pgid` now runs
-/// (`op` `+`) or is about to be reaped (`-`).
-fn watchdog(pgid: Pid, op: char) {
-    static WATCHDOG: OnceLock<Option<Mutex<ChildStdin>>> = OnceLock::new();
-    let pipe = WATCHDOG.get_or_init(|| match start_watchdog() {
+/// The watchdog's input (`None`: it could not be started).
+static WATCHDOG: OnceLock<Option<Mutex<ChildStdin>>> = OnceLock::new();
+
+/// Start the watchdog now, on a thread of its own, so that the first test
+/// process does not wait for its shell (a run calls this before its build;
+/// otherwise the first process starts it).
+pub fn start_watchdog_soon() {
+    let _ = thread::Builder::new()
+        .name("xdist-watchdog".into())
+        .spawn(|| {
+            watchdog_pipe();
+        });
+}
+
+fn watchdog_pipe() -> &'static Option<Mutex<ChildStdin>> {
+    WATCHDOG.get_or_init(|| match start_watchdog() {
         Ok(pipe) => Some(Mutex::new(pipe)),
         Err(e) => {
             eprintln!(
@@ -204,8 +215,13 @@ fn watchdog(pgid: Pid, op: char) {
             );
             None
         }
-    });
-    if let Some(pipe) = pipe {
+    })
+}
+
+/// Tell the watchdog (started on first use) that group `pgid` now runs
+/// (`op` `+`) or is about to be reaped (`-`).
+fn watchdog(pgid: Pid, op: char) {
+    if let Some(pipe) = watchdog_pipe() {
         let mut pipe = pipe.lock().unwrap_or_else(|e| e.into_inner());
         // One short write, so lines from several threads never interleave.
         // Should the watchdog be gone, the death signal still reaches the
