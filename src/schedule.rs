@@ -21,7 +21,7 @@ use crate::config::{DistMode, ListConfig, RunConfig};
 use crate::durations::{self, Durations};
 use crate::event::TestResult;
 use crate::list::{ListFailure, TestCase};
-use crate::plan::{self, GroupKey, Plan, Shards, TestGroup, WorkUnit};
+use crate::plan::{self, GroupKey, MAX_BATCH, Plan, Shards, TestGroup, WorkUnit};
 
 /// A test's time when nothing at all is recorded (only the ratios matter).
 const DEFAULT_TEST_SECS: f64 = 0.01;
@@ -275,6 +275,7 @@ fn plan_lanes(mode: DistMode, workers: usize, units: Vec<WorkUnit>, est: &Estima
     if workers < 2 || !est.recorded() || mode == DistMode::No {
         return Order::shared(units);
     }
+    let units = coalesce_small(units, est);
     let times: Vec<f64> = units.iter().map(|u| est.unit(u)).collect();
     let share = times.iter().sum::<f64>() / workers as f64;
     let split_up = |i: usize| match &units[i] {
@@ -334,6 +335,45 @@ fn plan_lanes(mode: DistMode, workers: usize, units: Vec<WorkUnit>, est: &Estima
         units: out,
         lanes: Some(lanes),
     }
+}
+
+/// Units expected to take under this are planned together with the same
+/// binary's other such units, up to this much in all: the plan then puts
+/// them on one worker, which starts one process for them, not one per
+/// small file (a debug test binary takes some milliseconds to start).
+const SMALL_UNIT_SECS: f64 = 0.01;
+
+/// `units` with the small ones of each binary (recorded under
+/// [`SMALL_UNIT_SECS`]) joined into batches, each unit still whole; the
+/// order is kept, a batch standing where its first unit stood.
+fn coalesce_small(units: Vec<WorkUnit>, est: &Estimates) -> Vec<WorkUnit> {
+    let mut out: Vec<WorkUnit> = Vec::with_capacity(units.len());
+    // Per binary and kind, the open batch: its index in `out`, its time.
+    let mut open: HashMap<(usize, bool), (usize, f64)> = HashMap::new();
+    for unit in units {
+        let t = est.unit(&unit);
+        let WorkUnit::Tests(g) = unit else {
+            out.push(unit);
+            continue;
+        };
+        if t >= SMALL_UNIT_SECS || !est.any_known(&g) {
+            out.push(WorkUnit::Tests(g));
+            continue;
+        }
+        let kind = (g.binary, g.batchable);
+        if let Some((at, sum)) = open.get_mut(&kind) {
+            if let WorkUnit::Tests(batch) = &mut out[*at] {
+                if *sum + t <= SMALL_UNIT_SECS && batch.tests.len() + g.tests.len() <= MAX_BATCH {
+                    batch.absorb(g);
+                    *sum += t;
+                    continue;
+                }
+            }
+        }
+        open.insert(kind, (out.len(), t));
+        out.push(WorkUnit::Tests(g));
+    }
+    out
 }
 
 /// `g`'s tests gathered by their planned lane (`of_test`, per test): one
@@ -587,6 +627,46 @@ mod tests {
     }
     use crate::list::{CaseKind, TestCase};
     use crate::plan::{GroupKey, TestGroup};
+
+    /// Small files of one binary are planned as one batch, up to 10 ms in
+    /// all, each file whole in it; long, unrecorded and other binaries'
+    /// units stay as they are, in their order.
+    #[test]
+    fn small_units_of_one_binary_are_planned_together() {
+        let est = Estimates::from_times(&[
+            &[("big", 0.05), ("a1", 0.004), ("a2", 0.005), ("a3", 0.003)],
+            &[("b1", 0.004)],
+        ]);
+        let units = vec![
+            unit(0, &["big"], "big.rs", false),
+            unit(0, &["a1"], "a1.rs", false),
+            unit(1, &["b1"], "b1.rs", false),
+            unit(0, &["a2"], "a2.rs", false),
+            unit(0, &["a3"], "a3.rs", false),
+            unit(0, &["new"], "new.rs", false),
+        ];
+        let got = coalesce_small(units, &est);
+        let shown: Vec<(String, Vec<String>)> = (got.iter())
+            .map(|u| match u {
+                WorkUnit::Tests(g) => (
+                    g.key.to_string(),
+                    g.tests.iter().map(|t| t.name.clone()).collect(),
+                ),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let row = |k: &str, t: &[&str]| (k.to_string(), t.iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            shown,
+            vec![
+                row("0 big.rs", &["big"]),
+                row("0 (batch of 2 groups)", &["a1", "a2"]),
+                row("1 b1.rs", &["b1"]),
+                row("0 a3.rs", &["a3"]),
+                row("0 new.rs", &["new"]),
+            ]
+        );
+    }
 
     fn unit(binary: usize, names: &[&str], file: &str, batchable: bool) -> WorkUnit {
         WorkUnit::Tests(TestGroup {

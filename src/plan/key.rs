@@ -57,6 +57,14 @@ impl GroupKey {
         }
     }
 
+    /// How many units this key's tests came from: a batch's count, else 1.
+    pub fn units(&self) -> usize {
+        match self.piece {
+            Some(Piece::Batch { units, .. }) => units,
+            _ => 1,
+        }
+    }
+
     /// `--ff`: the group's tests that failed last time.
     pub fn failed_first(self) -> Self {
         GroupKey {

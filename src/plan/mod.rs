@@ -28,7 +28,7 @@ pub use key::{GroupKey, Piece};
 pub use last_failed::last_failures;
 pub use partition::{Shards, keep_shard, list_shard, unit_key};
 pub use select::select;
-pub use units::{LastFailures, Plan, TestGroup, WorkUnit, plan};
+pub use units::{LastFailures, MAX_BATCH, Plan, TestGroup, WorkUnit, plan};
 
 #[cfg(test)]
 pub(crate) use units::tests;

@@ -28,6 +28,27 @@ pub struct TestGroup {
     pub batchable: bool,
 }
 
+/// Most tests in one batch (see [`TestGroup::absorb`]).
+pub const MAX_BATCH: usize = 64;
+
+impl TestGroup {
+    /// Take `other`'s tests (the same binary's) into this group's process:
+    /// a batch, each unit still whole in it, the tests in name order.
+    pub fn absorb(&mut self, other: TestGroup) {
+        debug_assert_eq!(self.binary, other.binary);
+        let units = self.key.units() + other.key.units();
+        self.tests.extend(other.tests);
+        self.tests.sort_by(|a, b| a.name.cmp(&b.name));
+        self.key = GroupKey::batch(self.key.binary(), units, !self.batchable);
+    }
+
+    /// Whether `other` may share this group's process: the same binary,
+    /// and both `load`-mode tests or both whole groups.
+    pub fn may_absorb(&self, other: &TestGroup) -> bool {
+        self.binary == other.binary && self.batchable == other.batchable
+    }
+}
+
 /// One unit of work, run by one worker.
 #[derive(Debug, Clone)]
 pub enum WorkUnit {

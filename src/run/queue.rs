@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use crate::plan::{GroupKey, TestGroup, WorkUnit};
+use crate::plan::{MAX_BATCH, WorkUnit};
 use crate::schedule::{Estimates, Order};
 
 /// The queue of units, each with its expected time: one lane all workers
@@ -29,9 +29,6 @@ struct Lane {
     /// The expected time of everything in `units`.
     left: f64,
 }
-
-/// Most tests in one batch.
-const MAX_BATCH: usize = 64;
 
 /// Units expected to take less than this together share one process in a
 /// planned lane: a process start (~3 ms for a debug test binary) would
@@ -74,10 +71,7 @@ impl Queue {
         let busiest = (0..lanes.len())
             .filter(|&l| !lanes[l].units.is_empty())
             .max_by(|&a, &b| lanes[a].left.total_cmp(&lanes[b].left))?;
-        let lane = &mut lanes[busiest];
-        let (secs, unit) = lane.units.pop_back()?;
-        lane.left -= secs;
-        Some(unit)
+        lanes[busiest].steal(self.alone)
     }
 }
 
@@ -97,12 +91,13 @@ impl Lane {
         if (!first.batchable && !merge) || alone {
             return Some(WorkUnit::Tests(first));
         }
-        let fits = |g: &TestGroup| g.binary == first.binary && g.batchable == first.batchable;
-        let (mut i, mut units) = (0, 1);
+        let mut i = 0;
         while first.tests.len() < MAX_BATCH && i < self.units.len() {
             let (t, unit) = &self.units[i];
             let same = match unit {
-                WorkUnit::Tests(g) => fits(g) && first.tests.len() + g.tests.len() <= MAX_BATCH,
+                WorkUnit::Tests(g) => {
+                    first.may_absorb(g) && first.tests.len() + g.tests.len() <= MAX_BATCH
+                }
                 _ => false,
             };
             if !same {
@@ -114,17 +109,44 @@ impl Lane {
                 break;
             }
             if let Some((_, WorkUnit::Tests(g))) = self.units.remove(i) {
-                first.tests.extend(g.tests);
+                first.absorb(g);
                 secs += t;
                 self.left -= t;
-                units += 1;
             }
         }
-        if units > 1 {
-            first.tests.sort_by(|a, b| a.name.cmp(&b.name));
-            first.key = GroupKey::batch(first.key.binary(), units, !first.batchable);
-        }
         Some(WorkUnit::Tests(first))
+    }
+
+    /// For a worker whose own lane is empty: this lane's last (shortest)
+    /// unit, with the same binary's units before it while all together
+    /// are expected to take under [`MIN_BATCH_SECS`] (one process start,
+    /// not one per small file, at the end of a run).
+    fn steal(&mut self, alone: bool) -> Option<WorkUnit> {
+        let (mut secs, unit) = self.units.pop_back()?;
+        self.left -= secs;
+        let WorkUnit::Tests(mut last) = unit else {
+            return Some(unit);
+        };
+        let mut i = self.units.len();
+        while !alone && i > 0 && last.tests.len() < MAX_BATCH {
+            i -= 1;
+            let (t, WorkUnit::Tests(g)) = &self.units[i] else {
+                continue;
+            };
+            if !last.may_absorb(g) || last.tests.len() + g.tests.len() > MAX_BATCH {
+                continue;
+            }
+            if secs + t > MIN_BATCH_SECS {
+                break;
+            }
+            let t = *t;
+            if let Some((_, WorkUnit::Tests(g))) = self.units.remove(i) {
+                last.absorb(g);
+                secs += t;
+                self.left -= t;
+            }
+        }
+        Some(WorkUnit::Tests(last))
     }
 }
 
@@ -132,6 +154,7 @@ impl Lane {
 mod tests {
     use super::*;
     use crate::list::{CaseKind, TestCase};
+    use crate::plan::{GroupKey, TestGroup};
 
     fn single(name: &str) -> WorkUnit {
         WorkUnit::Tests(TestGroup {
@@ -252,6 +275,51 @@ mod tests {
                 ("1 x.rs".to_string(), strings(&["x1"])),
             ]
         );
+    }
+
+    /// A worker whose lane is empty takes the busiest lane's last unit
+    /// with the same binary's small units before it, while all together
+    /// stay under MIN_BATCH_SECS; another binary's unit waits its turn.
+    #[test]
+    fn a_steal_takes_the_small_groups_of_one_binary_together() {
+        let group = |binary: usize, name: &str| match single(name) {
+            WorkUnit::Tests(mut g) => {
+                g.binary = binary;
+                g.tests[0].binary = binary;
+                g.batchable = false;
+                g.key = GroupKey::new(&binary.to_string(), format!("{name}.rs"));
+                WorkUnit::Tests(g)
+            }
+            other => other,
+        };
+        let est = Estimates::from_times(&[
+            &[("big", 1.0), ("s1", 0.008), ("s2", 0.007), ("s3", 0.006)],
+            &[("x", 0.003)],
+        ]);
+        let order = Order {
+            units: ["big", "s1", "x", "s2", "s3"]
+                .into_iter()
+                .map(|n| group(usize::from(n == "x"), n))
+                .collect(),
+            lanes: Some(vec![1; 5]),
+        };
+        let queue = Queue::new(order, 2, &est, false);
+        let names = |u: Option<WorkUnit>| match u {
+            Some(WorkUnit::Tests(g)) => (
+                g.key.to_string(),
+                g.tests.into_iter().map(|t| t.name).collect::<Vec<_>>(),
+            ),
+            other => panic!("{other:?}"),
+        };
+        // s3 + s2 = 13 ms; s1 would make 21 ms.
+        assert_eq!(
+            names(queue.next(0)),
+            ("0 (batch of 2 groups)".into(), strings(&["s2", "s3"]))
+        );
+        assert_eq!(names(queue.next(0)), ("1 x.rs".into(), strings(&["x"])));
+        assert_eq!(names(queue.next(0)), ("0 s1.rs".into(), strings(&["s1"])));
+        assert_eq!(names(queue.next(1)).1, strings(&["big"]));
+        assert!(queue.next(0).is_none() && queue.next(1).is_none());
     }
 
     fn strings(v: &[&str]) -> Vec<String> {
