@@ -28,6 +28,10 @@ fn main() {
     if let Some(code) = run::doctest::rustdoc_shim() {
         std::process::exit(code);
     }
+    // Started by cargo as the instrumented build's workspace rustc wrapper.
+    if let Some(code) = coverage::instrument::rustc_wrapper() {
+        std::process::exit(code);
+    }
     let code = match cli::parse_from(std::env::args_os()) {
         Err(e) => {
             let _ = e.print();

@@ -599,3 +599,64 @@ fn the_timing_line_names_the_coverage_phases() {
         run.ctx()
     );
 }
+
+/// Only the workspace is instrumented (as cargo-llvm-cov does): a path
+/// dependency out of the workspace that turns on a nightly feature under
+/// `cfg(coverage)` builds on stable, and is in no report; a workspace
+/// rustc wrapper of the user's still runs, and sees the instrumentation.
+#[test]
+fn only_the_workspace_is_instrumented_and_the_users_wrapper_still_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("wrapper.log");
+    let wrapper = tmp.path().join("wrapper.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let lcov_path = tmp.path().join("out.lcov");
+    let report = format!("lcov:{}", lcov_path.display());
+    let run = xdist_fixture(
+        "covdep",
+        &["-n", "1", "--coverage", "--cov-report", &report],
+    )
+    .env("RUSTC_WORKSPACE_WRAPPER", wrapper.to_str().unwrap())
+    // A build of its own: cargo does not rebuild for another wrapper, and
+    // the wrapper's log is wanted.
+    .env("CARGO_TARGET_DIR", tmp.path().join("target").to_str().unwrap())
+    .run();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("Summary: 1 passed"), "{}", run.stdout);
+    let lcov = std::fs::read_to_string(&lcov_path).unwrap();
+    let files: Vec<&str> = (lcov.lines())
+        .filter_map(|l| l.strip_prefix("SF:"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with("covdep/src/lib.rs"), "{files:?}");
+    // `unused` never ran: its line is in the report, with no hits.
+    assert!(lcov.contains("FNDA:0,"), "{lcov}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    let compiles = |name: &str| {
+        (log.lines())
+            .filter(|l| l.contains(&format!("--crate-name {name} ")))
+            .collect::<Vec<_>>()
+    };
+    let own = compiles("covdep");
+    assert!(
+        !own.is_empty(),
+        "the user's wrapper ran for the workspace: {log}"
+    );
+    assert!(
+        own.iter().all(|l| l.contains("instrument-coverage")),
+        "{own:?}"
+    );
+    assert!(
+        compiles("nightlyish").is_empty(),
+        "cargo runs a workspace wrapper for members only: {log}"
+    );
+}

@@ -45,8 +45,12 @@ pub fn build(b: &BuildOptions, coverage: Option<&str>) -> Result<BuildOutput> {
         None => meta.target_directory.clone(),
     };
     let mut target = user_target(&meta);
-    let instrumentation =
-        coverage.map(|_| cargo_instrumentation(&target, &|k| std::env::var(k).ok()));
+    // This program, as the instrumented build's workspace rustc wrapper.
+    let wrapper = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.into_os_string().into_string().ok());
+    let instrumentation = coverage
+        .map(|_| cargo_instrumentation(&target, &|k| std::env::var(k).ok(), wrapper.as_deref()));
     // Whether the last build needed std's libdir: then rustc is asked for
     // it from the start, beside cargo's whole freshness check.
     let marker = target.join("xdist").join("std-libdir-wanted");

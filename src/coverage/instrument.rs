@@ -4,11 +4,19 @@
 //! - The instrumented build goes into `<target dir>/xdist-cov`, so the
 //!   user's normal build is neither invalidated nor cleaned, and a re-run
 //!   reuses it.
-//! - `-C instrument-coverage --cfg coverage` are added to the user's flags:
-//!   appended to `CARGO_ENCODED_RUSTFLAGS` or `RUSTFLAGS` when one is set
-//!   (cargo then ignores its config's rustflags anyway), else given as
-//!   `--config build.rustflags=[...]`, which cargo joins with the config
-//!   files' `build.rustflags` array instead of replacing it.
+//! - Only the workspace's crates are instrumented, as cargo-llvm-cov does:
+//!   cargo runs cargo-xdist as `RUSTC_WORKSPACE_WRAPPER` ([`rustc_wrapper`]),
+//!   which adds `-C instrument-coverage --cfg coverage` (and the counter
+//!   relocation below) to each workspace crate's rustc, and to nothing
+//!   else. Instrumented dependencies cost three times the coverage data
+//!   (winnow: 1.9 MB of coverage functions against 0.5 MB), which every
+//!   process writes and every merge and export reads, for files no report
+//!   shows; and a dependency that reads `cfg(coverage)` as "nightly" did
+//!   not build. A user's own workspace wrapper still runs, after ours.
+//!   The wrapper's flags are not in cargo's fingerprints: a change to them
+//!   needs a new target directory name ([`COV_DIR`]). Should cargo-xdist
+//!   not know its own path, the flags go to every crate as before (through
+//!   `RUSTFLAGS`, `CARGO_ENCODED_RUSTFLAGS` or `--config build.rustflags`).
 //! - Every libtest process writes `<profiles>/xdist-<worker>-<n>-%p%c.profraw`
 //!   (`<n>` counts the run's processes, `%p` keeps the processes a test
 //!   spawns apart), other test processes `xdist-<worker>-%p%c.profraw`, so
@@ -39,6 +47,53 @@ pub const RUSTFLAGS: [&str; 6] = [
     "coverage",
 ];
 
+/// The instrumented build's directory under the target directory.
+pub const COV_DIR: &str = "xdist-cov";
+
+/// Set for cargo: cargo-xdist started with it is a rustc wrapper.
+const WRAPPER_VAR: &str = "CARGO_XDIST_COVERAGE_WRAPPER";
+/// The user's own `RUSTC_WORKSPACE_WRAPPER`, which ours runs in turn.
+const INNER_WRAPPER_VAR: &str = "CARGO_XDIST_INNER_WORKSPACE_WRAPPER";
+
+/// Run as cargo's `RUSTC_WORKSPACE_WRAPPER` for an instrumented build
+/// (when [`WRAPPER_VAR`] is set): the arguments are rustc's path and its
+/// arguments; a crate's compilation gains [`RUSTFLAGS`] (cargo's probes,
+/// `-vV` and `--crate-name ___`, pass through as they are). This process
+/// becomes rustc, or the user's own workspace wrapper. `None`: not run as
+/// the wrapper. On return the process exits with the code.
+pub fn rustc_wrapper() -> Option<i32> {
+    use std::os::unix::process::CommandExt;
+    std::env::var_os(WRAPPER_VAR)?;
+    let mut args = std::env::args_os().skip(1);
+    let rustc = args.next()?;
+    let rest: Vec<std::ffi::OsString> = args.collect();
+    let mut cmd = match std::env::var_os(INNER_WRAPPER_VAR).filter(|w| !w.is_empty()) {
+        Some(inner) => {
+            let mut cmd = std::process::Command::new(inner);
+            cmd.arg(&rustc);
+            cmd
+        }
+        None => std::process::Command::new(&rustc),
+    };
+    cmd.args(&rest);
+    if compiles_a_crate(&rest) {
+        cmd.args(RUSTFLAGS);
+    }
+    let e = cmd.exec();
+    eprintln!(
+        "error: cannot run rustc ({}) for the instrumented build: {e}",
+        rustc.to_string_lossy()
+    );
+    Some(101)
+}
+
+/// Whether rustc's arguments compile a crate (cargo's target probes are
+/// named `___`).
+fn compiles_a_crate(args: &[std::ffi::OsString]) -> bool {
+    args.windows(2)
+        .any(|w| w[0] == "--crate-name" && w[1] != "___")
+}
+
 /// What cargo's command line and environment gain for an instrumented build.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CargoInstrumentation {
@@ -51,17 +106,28 @@ pub struct CargoInstrumentation {
 }
 
 /// The instrumented build's cargo arguments and environment, given the
-/// normal target directory and the variables cargo would see.
+/// normal target directory, the variables cargo would see and this
+/// program's path (the workspace wrapper; `None`: every crate gets the
+/// flags).
 pub fn cargo_instrumentation(
     target_dir: &Utf8Path,
     env: &dyn Fn(&str) -> Option<String>,
+    wrapper: Option<&str>,
 ) -> CargoInstrumentation {
-    let dir = target_dir.join("xdist-cov");
+    let dir = target_dir.join(COV_DIR);
     let mut out = CargoInstrumentation {
         args: vec!["--target-dir".into(), dir.to_string()],
         env: Vec::new(),
         target_dir: dir,
     };
+    if let Some(wrapper) = wrapper {
+        out.env
+            .push(("RUSTC_WORKSPACE_WRAPPER".into(), wrapper.into()));
+        out.env.push((WRAPPER_VAR.into(), "1".into()));
+        let inner = env("RUSTC_WORKSPACE_WRAPPER").unwrap_or_default();
+        out.env.push((INNER_WRAPPER_VAR.into(), inner));
+        return out;
+    }
     if let Some(encoded) = env("CARGO_ENCODED_RUSTFLAGS") {
         let mut flags: Vec<&str> = encoded.split('\x1f').filter(|f| !f.is_empty()).collect();
         flags.extend(RUSTFLAGS);
@@ -180,7 +246,38 @@ mod tests {
                 .find(|(key, _)| *key == k)
                 .map(|(_, v)| v.to_string())
         };
-        cargo_instrumentation(Utf8Path::new("/ws/target"), &lookup)
+        cargo_instrumentation(Utf8Path::new("/ws/target"), &lookup, None)
+    }
+
+    #[test]
+    fn the_workspace_wrapper_instruments_and_keeps_the_users_wrapper() {
+        let lookup = |k: &str| (k == "RUSTC_WORKSPACE_WRAPPER").then(|| "/opt/mine".to_string());
+        let i = cargo_instrumentation(Utf8Path::new("/ws/target"), &lookup, Some("/bin/xd"));
+        assert_eq!(i.args, ["--target-dir", "/ws/target/xdist-cov"]);
+        let env: Vec<(&str, &str)> = (i.env.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("RUSTC_WORKSPACE_WRAPPER", "/bin/xd"),
+                (WRAPPER_VAR, "1"),
+                (INNER_WRAPPER_VAR, "/opt/mine"),
+            ]
+        );
+        let os = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(compiles_a_crate(&os(&[
+            "--crate-name",
+            "app",
+            "src/lib.rs"
+        ])));
+        assert!(!compiles_a_crate(&os(&[
+            "-",
+            "--crate-name",
+            "___",
+            "--print=cfg"
+        ])));
+        assert!(!compiles_a_crate(&os(&["-vV"])));
     }
 
     #[test]
