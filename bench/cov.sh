@@ -46,6 +46,7 @@ export LLVM_PROFDATA="${LLVM_PROFDATA:-/usr/lib/llvm-$major/bin/llvm-profdata}"
     die "llvm-cov/llvm-profdata of LLVM $major missing: apt-get install llvm-$major (or set LLVM_COV, LLVM_PROFDATA)"
 
 resolve_xdist_bin
+cargo_subcommand_env
 
 # ------------------------------------------------------------------ suite ----
 SUITE="$TMP/suite"
@@ -115,7 +116,8 @@ label() {
 }
 run_tool() {
     case "$1" in
-    xdist) "$XDIST_BIN" xdist -n "$JOBS" --coverage ;;
+    # Through cargo's dispatch, as `cargo llvm-cov` is.
+    xdist) xdist_via_cargo -n "$JOBS" --coverage ;;
     nextest) cargo llvm-cov nextest --no-clean -j "$JOBS" ;;
     plain) cargo llvm-cov --no-clean "${PLAIN_ARGS[@]}" ;;
     esac

@@ -47,6 +47,7 @@ cargo nextest --version >/dev/null 2>&1 ||
     die "cargo-nextest not found (expected /usr/local/bin/cargo-nextest on PATH)"
 
 resolve_xdist_bin
+cargo_subcommand_env
 
 # Tool ids, their table labels and their commands (run inside the suite dir).
 TOOLS=(cargotest xdist nextest)
