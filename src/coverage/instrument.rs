@@ -32,6 +32,7 @@
 //!   again (run/worker.rs), so that, as with a process per test, the test
 //!   that died counts for nothing.
 
+use std::ffi::OsString;
 use std::os::unix::fs::DirBuilderExt;
 
 use anyhow::{Context, Result};
@@ -64,32 +65,46 @@ const INNER_WRAPPER_VAR: &str = "CARGO_XDIST_INNER_WORKSPACE_WRAPPER";
 pub fn rustc_wrapper() -> Option<i32> {
     use std::os::unix::process::CommandExt;
     std::env::var_os(WRAPPER_VAR)?;
-    let mut args = std::env::args_os().skip(1);
-    let rustc = args.next()?;
-    let rest: Vec<std::ffi::OsString> = args.collect();
-    let mut cmd = match std::env::var_os(INNER_WRAPPER_VAR).filter(|w| !w.is_empty()) {
-        Some(inner) => {
-            let mut cmd = std::process::Command::new(inner);
-            cmd.arg(&rustc);
-            cmd
-        }
-        None => std::process::Command::new(&rustc),
-    };
-    cmd.args(&rest);
-    if compiles_a_crate(&rest) {
-        cmd.args(RUSTFLAGS);
-    }
-    let e = cmd.exec();
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let inner = std::env::var_os(INNER_WRAPPER_VAR).filter(|w| !w.is_empty());
+    let (program, args) = wrapped_command(args, inner, crate::toolchain::rustc);
+    let e = std::process::Command::new(&program).args(args).exec();
     eprintln!(
         "error: cannot run rustc ({}) for the instrumented build: {e}",
-        rustc.to_string_lossy()
+        program.to_string_lossy()
     );
     Some(101)
 }
 
+/// The program and arguments the wrapper becomes, given its arguments
+/// (rustc's path, then rustc's arguments), the user's own workspace
+/// wrapper, and the rustc to run when the arguments do not start with one:
+/// an outer `RUSTC_WRAPPER` (sccache) runs cargo-xdist as the compiler
+/// itself, `-vV` first.
+fn wrapped_command(
+    mut args: Vec<OsString>,
+    inner: Option<OsString>,
+    rustc: impl FnOnce() -> OsString,
+) -> (OsString, Vec<OsString>) {
+    let starts_with_rustc = (args.first()).is_some_and(|a| !a.to_string_lossy().starts_with('-'));
+    if !starts_with_rustc {
+        args.insert(0, rustc());
+    }
+    if compiles_a_crate(&args[1..]) {
+        args.extend(RUSTFLAGS.iter().map(OsString::from));
+    }
+    match inner {
+        Some(inner) => (inner, args),
+        None => {
+            let rustc = args.remove(0);
+            (rustc, args)
+        }
+    }
+}
+
 /// Whether rustc's arguments compile a crate (cargo's target probes are
 /// named `___`).
-fn compiles_a_crate(args: &[std::ffi::OsString]) -> bool {
+fn compiles_a_crate(args: &[OsString]) -> bool {
     args.windows(2)
         .any(|w| w[0] == "--crate-name" && w[1] != "___")
 }
@@ -265,7 +280,7 @@ mod tests {
                 (INNER_WRAPPER_VAR, "/opt/mine"),
             ]
         );
-        let os = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
         assert!(compiles_a_crate(&os(&[
             "--crate-name",
             "app",
@@ -278,6 +293,34 @@ mod tests {
             "--print=cfg"
         ])));
         assert!(!compiles_a_crate(&os(&["-vV"])));
+        let rustc = || OsString::from("/tc/rustc");
+        let flags = RUSTFLAGS.join(" ");
+        let shown = |(p, a): (OsString, Vec<OsString>)| {
+            let a: Vec<String> = a.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+            format!("{} {}", p.to_string_lossy(), a.join(" "))
+        };
+        // cargo: rustc's path first; a crate gains the flags.
+        let crate_args = os(&["/r/rustc", "--crate-name", "app", "lib.rs"]);
+        assert_eq!(
+            shown(wrapped_command(crate_args.clone(), None, rustc)),
+            format!("/r/rustc --crate-name app lib.rs {flags}")
+        );
+        // The user's wrapper runs rustc, given the flags.
+        assert_eq!(
+            shown(wrapped_command(crate_args, Some("/opt/mine".into()), rustc)),
+            format!("/opt/mine /r/rustc --crate-name app lib.rs {flags}")
+        );
+        // A probe passes through as it is.
+        assert_eq!(
+            shown(wrapped_command(os(&["/r/rustc", "-vV"]), None, rustc)),
+            "/r/rustc -vV"
+        );
+        // Run as the compiler itself (sccache as RUSTC_WRAPPER): the
+        // toolchain's rustc.
+        assert_eq!(
+            shown(wrapped_command(os(&["-vV"]), None, rustc)),
+            "/tc/rustc -vV"
+        );
     }
 
     #[test]
