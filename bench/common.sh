@@ -47,27 +47,29 @@ resolve_xdist_bin() {
     [[ -x "$XDIST_BIN" ]] || die "$XDIST_BIN missing after build"
 }
 
-# What cargo gives a subcommand it runs, asked of cargo itself: CARGO (the
-# toolchain's cargo) and, under rustup, RUSTUP_TOOLCHAIN and RUSTUP_HOME.
-# Exported, so that "$XDIST_BIN" xdist runs as `cargo xdist` would (rustc
-# behind rustup's proxy, its answers kept), without cargo's own dispatch.
-# XDIST_PATH: a directory holding cargo-xdist, for `PATH=... cargo xdist`
-# (xdist_via_cargo), the command users type: dispatch included.
+# The environment cargo gives a subcommand it runs, asked of cargo itself
+# (CARGO, the toolchain's cargo; under rustup RUSTUP_TOOLCHAIN, the
+# toolchain's library path, ...), exported: "$XDIST_BIN" xdist then runs as
+# `cargo xdist` would (rustc behind rustup's proxy, its answers kept, the
+# same listing cache), without cargo's own dispatch. XDIST_PATH (on PATH
+# from here on) holds cargo-xdist for xdist_via_cargo: `cargo xdist`, the
+# command users type, dispatch included.
 cargo_subcommand_env() {
     local dir="$TMP/subcommand" kv
     mkdir -p "$dir"
-    printf '#!/bin/sh\nenv | grep -E "^(CARGO|RUSTUP_TOOLCHAIN|RUSTUP_HOME)="\n' >"$dir/cargo-benchenv"
-    chmod +x "$dir/cargo-benchenv"
-    while IFS= read -r kv; do
-        export "${kv?}"
-    done < <(PATH="$dir:$PATH" cargo benchenv)
     ln -sf "$XDIST_BIN" "$dir/cargo-xdist"
     XDIST_PATH="$dir"
+    export PATH="$dir:$PATH"
+    printf '#!/bin/sh\nenv -0\n' >"$dir/cargo-benchenv"
+    chmod +x "$dir/cargo-benchenv"
+    while IFS= read -r -d '' kv; do
+        [[ "$kv" == _=* ]] || export "${kv?}"
+    done < <(cargo benchenv)
 }
 
 # `cargo xdist ARGS...` with XDIST_BIN as the subcommand.
 xdist_via_cargo() {
-    PATH="$XDIST_PATH:$PATH" cargo xdist "$@"
+    cargo xdist "$@"
 }
 
 # Used by real.sh, cov.sh (CRATE=) and affected.sh:

@@ -628,7 +628,10 @@ fn only_the_workspace_is_instrumented_and_the_users_wrapper_still_runs() {
     .env("RUSTC_WORKSPACE_WRAPPER", wrapper.to_str().unwrap())
     // A build of its own: cargo does not rebuild for another wrapper, and
     // the wrapper's log is wanted.
-    .env("CARGO_TARGET_DIR", tmp.path().join("target").to_str().unwrap())
+    .env(
+        "CARGO_TARGET_DIR",
+        tmp.path().join("target").to_str().unwrap(),
+    )
     .run();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stdout.contains("Summary: 1 passed"), "{}", run.stdout);

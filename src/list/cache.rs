@@ -22,8 +22,10 @@ use crate::build::TestBinary;
 /// Bumped when an entry's layout or meaning changes.
 const VERSION: u32 = 1;
 
-/// Variables a shell changes between two runs of the same command.
-const VOLATILE_VARS: &[&str] = &["_", "OLDPWD", "PWD", "SHLVL"];
+/// Variables a shell changes between two runs of the same command, and
+/// rustup's count of its own proxies (one more under `cargo xdist` than
+/// when a cargo alias or `cargo run` started it).
+const VOLATILE_VARS: &[&str] = &["_", "OLDPWD", "PWD", "SHLVL", "RUST_RECURSION_COUNT"];
 
 /// What makes a cached listing valid for a binary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
