@@ -119,8 +119,9 @@ fn a_cached_listing_is_used_until_the_binary_is_rebuilt() {
         "{relisted:?}"
     );
 
-    // rustup's count of its proxies (one more under `cargo xdist` than
-    // when a cargo alias ran it) is not the listing's environment: a hit.
+    // rustup's bookkeeping (the count of its proxies, one more under
+    // `cargo xdist` than when a script ran it, and why it chose the
+    // toolchain) is not the listing's environment: a hit.
     std::fs::write(
         &entry,
         std::fs::read_to_string(&entry)
@@ -133,6 +134,7 @@ fn a_cached_listing_is_used_until_the_binary_is_rebuilt() {
         .env("CARGO_TARGET_DIR", copy.target.to_str().unwrap())
         .env("XDIST_FIXTURE_RECORD", copy.records.to_str().unwrap())
         .env("RUST_RECURSION_COUNT", "7")
+        .env("RUSTUP_TOOLCHAIN_SOURCE", "env")
         .run();
     run.assert_code(0);
     assert!(run.stdout.contains("only_in_the_cache"), "{}", run.ctx());

@@ -23,9 +23,17 @@ use crate::build::TestBinary;
 const VERSION: u32 = 1;
 
 /// Variables a shell changes between two runs of the same command, and
-/// rustup's count of its own proxies (one more under `cargo xdist` than
-/// when a cargo alias or `cargo run` started it).
-const VOLATILE_VARS: &[&str] = &["_", "OLDPWD", "PWD", "SHLVL", "RUST_RECURSION_COUNT"];
+/// rustup's bookkeeping: the count of its own proxies (one more under
+/// `cargo xdist` than when a cargo alias or a script started it) and why
+/// it chose the toolchain (`RUSTUP_TOOLCHAIN` itself still counts).
+const VOLATILE_VARS: &[&str] = &[
+    "_",
+    "OLDPWD",
+    "PWD",
+    "SHLVL",
+    "RUST_RECURSION_COUNT",
+    "RUSTUP_TOOLCHAIN_SOURCE",
+];
 
 /// What makes a cached listing valid for a binary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
