@@ -198,3 +198,31 @@ fn cached_metadata_follows_a_changed_manifest() {
         "the runtime environment follows the manifest"
     );
 }
+
+/// Under `--coverage` every listing writes its profile into the run's own
+/// new private directory: where is not part of the listing's key, so a
+/// second run lists no binary again (each did, every run, before).
+#[test]
+fn coverage_runs_keep_their_listings_too() {
+    let copy = Copy::new();
+    let entries = || {
+        // The instrumented build's own target directory holds its cache.
+        let dir = copy.target.join("xdist-cov/xdist/list-cache");
+        let mut all: Vec<(PathBuf, std::time::SystemTime)> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("no cache at {}: {e}", dir.display()))
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path(), e.metadata().unwrap().modified().unwrap())
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let run = copy.xdist(None, &["-n", "2", "--coverage"]);
+    run.assert_summary(5, 1, 1);
+    let first = entries();
+    assert!(!first.is_empty(), "{}", run.ctx());
+    let run = copy.xdist(None, &["-n", "2", "--coverage"]);
+    run.assert_summary(5, 1, 1);
+    assert_eq!(entries(), first, "a binary was listed again{}", run.ctx());
+}

@@ -150,10 +150,9 @@ fn key(binary: &TestBinary) -> Option<Key> {
     vars.sort();
     let mut hasher = std::hash::DefaultHasher::new();
     (&vars, &binary.env, &binary.manifest_dir).hash(&mut hasher);
-    // The profile pattern is part of the listing's environment too.
-    if let Some(profile) = &binary.profile {
-        profile.hash(&mut hasher);
-    }
+    // Whether the listing writes a coverage profile is part of its
+    // environment too; not where (a new private directory every run).
+    binary.profile.is_some().hash(&mut hasher);
     let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
     Some(Key {
         version: VERSION,
