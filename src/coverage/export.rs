@@ -47,8 +47,9 @@ impl ExportInput<'_> {
 /// The llvm-cov kinds of output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CovOutput {
-    /// `export -format=lcov`
-    Lcov,
+    /// `export -format=lcov`; without `functions`, `-skip-functions` (no
+    /// FN records: the table and term-missing read lines only)
+    Lcov { functions: bool },
     /// `export -format=text`, optionally `-summary-only`
     Json { summary_only: bool },
     /// `show -format=html`
@@ -61,7 +62,12 @@ pub enum CovOutput {
 pub fn llvm_cov_args(kind: CovOutput, input: &ExportInput) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     match kind {
-        CovOutput::Lcov => args.push("-format=lcov".into()),
+        CovOutput::Lcov { functions } => {
+            args.push("-format=lcov".into());
+            if !functions {
+                args.push("-skip-functions".into());
+            }
+        }
         CovOutput::Json { summary_only } => {
             args.push("-format=text".into());
             if summary_only {
@@ -116,8 +122,8 @@ fn llvm_cov(
 
 /// `llvm-cov export -format=lcov`, parsed, its paths as reported
 /// ([`ExportInput::report_path`]: llvm-cov's export keeps the built ones).
-pub fn export_lcov(input: &ExportInput) -> Result<LcovReport> {
-    let text = String::from_utf8(llvm_cov(CovOutput::Lcov, input, None)?)
+pub fn export_lcov(input: &ExportInput, functions: bool) -> Result<LcovReport> {
+    let text = String::from_utf8(llvm_cov(CovOutput::Lcov { functions }, input, None)?)
         .context("llvm-cov wrote non-UTF-8 lcov")?;
     let mut report = lcov::parse(&text)?;
     if input.path_equivalence.is_some() {
@@ -258,7 +264,7 @@ mod tests {
             path_equivalence: Some(("/built/ws".into(), "/here/ws".into())),
             ..input
         };
-        let args = llvm_cov_args(CovOutput::Lcov, &moved);
+        let args = llvm_cov_args(CovOutput::Lcov { functions: true }, &moved);
         assert_eq!(args.last().unwrap(), "-path-equivalence=/built/ws,/here/ws");
         assert_eq!(moved.report_path("/built/ws/src/a.rs"), "/here/ws/src/a.rs");
         assert_eq!(moved.report_path("/built/wsx/a.rs"), "/built/wsx/a.rs");
@@ -280,6 +286,6 @@ mod tests {
         );
         assert_eq!(names["name"], "_RNv1a1f");
         assert_eq!(subcommand(CovOutput::Html), "show");
-        assert_eq!(subcommand(CovOutput::Lcov), "export");
+        assert_eq!(subcommand(CovOutput::Lcov { functions: true }), "export");
     }
 }

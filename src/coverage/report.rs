@@ -52,8 +52,11 @@ pub fn generate(
     // Line counts come from the lcov export's DA records, as `coverage
     // merge` counts them (see [`with_lines_of`]); the two exports run at
     // once.
+    // FN records only for the reports that write them.
+    let functions =
+        (specs.iter()).any(|s| matches!(s, ReportSpec::Lcov(_) | ReportSpec::Cobertura(_)));
     let (lcov, summary) = std::thread::scope(|s| {
-        let lcov = s.spawn(|| export_lcov(input));
+        let lcov = s.spawn(|| export_lcov(input, functions));
         let summary = export_summary(input);
         let lcov = lcov.join().expect("the lcov export thread panicked");
         (lcov, summary)
