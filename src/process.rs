@@ -1,5 +1,6 @@
 //! One child process: spawned in its own process group, stdout and stderr
-//! read at the same time (so a noisy test cannot deadlock on a full pipe),
+//! read at the same time (so a noisy test cannot deadlock on a full pipe;
+//! `poll` on both, on the driving thread: no reader threads, no hand-off),
 //! driven by a caller that sees every chunk and a periodic tick and may ask
 //! for the whole group to be killed. When the process exits, whatever it
 //! left behind in its group is killed too, so a test that leaves a child
@@ -34,11 +35,11 @@
 //!   still taken then); when the pipe closes, the watchdog SIGKILLs every
 //!   group still listed and exits. After a normal run none is listed.
 
-use std::io::{Read, Write};
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::marker::PhantomData;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 
@@ -53,11 +54,6 @@ use crate::signal::Cancel;
 pub enum Stream {
     Stdout,
     Stderr,
-}
-
-enum Msg {
-    Data(Stream, Vec<u8>),
-    Eof,
 }
 
 /// What the driver sees.
@@ -110,49 +106,18 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
     let mut child = leak::spawn(&mut cmd)?;
     let pgid = Pid::from_child(&child);
     watchdog(pgid, '+');
-    let (tx, rx) = channel();
-    for (stream, pipe) in [
-        (
-            Stream::Stdout,
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-        (
-            Stream::Stderr,
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-    ] {
-        let mut pipe = pipe.expect("piped");
-        let tx = tx.clone();
-        thread::Builder::new()
-            .name("xdist-pipe".into())
-            .spawn(move || {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    match pipe.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if tx.send(Msg::Data(stream, buf[..n].to_vec())).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-                let _ = tx.send(Msg::Eof);
-            })?;
-    }
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
     Ok(Running {
         child,
         pgid,
         tag,
         leaked: Vec::new(),
-        rx,
-        open_pipes: 2,
+        pipes: [
+            Some((Stream::Stdout, stdout.into())),
+            Some((Stream::Stderr, stderr.into())),
+        ],
+        buf: vec![0u8; 64 * 1024],
         not_send: PhantomData,
     })
 }
@@ -292,8 +257,9 @@ pub struct Running {
     tag: Tag,
     /// What it left running when it exited.
     leaked: Vec<Leaked>,
-    rx: Receiver<Msg>,
-    open_pipes: u8,
+    /// Its stdout and stderr, read on this thread (`None` once closed).
+    pipes: [Option<(Stream, OwnedFd)>; 2],
+    buf: Vec<u8>,
     /// Driven on the thread that spawned it (see the module docs).
     not_send: PhantomData<*const ()>,
 }
@@ -326,26 +292,71 @@ impl Running {
         })
     }
 
-    /// Pass on the output the pipe threads have already read, without
-    /// waiting for more (at most [`QUEUED_AFTER_DRAIN`] bytes, should a
-    /// leftover process keep writing).
-    fn hand_on_queued(&mut self, on_event: &mut impl FnMut(Event<'_>) -> Option<KillReason>) {
+    /// Pass on what the pipes hold now, without waiting for more (at most
+    /// [`QUEUED_AFTER_DRAIN`] bytes, should a leftover process keep
+    /// writing).
+    fn hand_on_available(&mut self, on_event: &mut impl FnMut(Event<'_>) -> Option<KillReason>) {
         let mut budget = QUEUED_AFTER_DRAIN;
-        while budget > 0 {
-            match self.rx.try_recv() {
-                Ok(Msg::Data(stream, data)) => {
-                    budget = budget.saturating_sub(data.len());
-                    on_event(Event::Output(stream, &data));
-                }
-                Ok(Msg::Eof) => {
-                    self.open_pipes -= 1;
-                    if self.open_pipes == 0 {
-                        return;
-                    }
-                }
-                Err(_) => return,
+        while budget > 0 && self.open_pipes() > 0 {
+            match self.read_ready(Duration::ZERO, on_event) {
+                (0, _) => return,
+                (n, _) => budget = budget.saturating_sub(n),
             }
         }
+    }
+
+    fn open_pipes(&self) -> usize {
+        self.pipes.iter().flatten().count()
+    }
+
+    /// Wait up to `timeout` for output on the open pipes, read once from
+    /// each that is ready and pass it on; a pipe at its end (or broken) is
+    /// closed. Returns the bytes read and the first kill `on_event` asked
+    /// for.
+    fn read_ready(
+        &mut self,
+        timeout: Duration,
+        on_event: &mut impl FnMut(Event<'_>) -> Option<KillReason>,
+    ) -> (usize, Option<KillReason>) {
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<libc::pollfd> = (self.pipes.iter().flatten())
+            .map(|(_, fd)| libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for
+        // the call's duration, naming descriptors this value owns.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if ready <= 0 {
+            // Nothing yet, or a signal interrupted the wait.
+            return (0, None);
+        }
+        let (mut total, mut request) = (0, None);
+        let mut polled = fds.iter();
+        for slot in self.pipes.iter_mut() {
+            let Some((stream, fd)) = slot else { continue };
+            let revents = polled.next().map_or(0, |p| p.revents);
+            if revents == 0 {
+                continue;
+            }
+            // SAFETY: reading into our own buffer from a descriptor we own.
+            let n = unsafe { libc::read(fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), self.buf.len()) };
+            match n {
+                n if n > 0 => {
+                    let n = n as usize;
+                    total += n;
+                    let asked = on_event(Event::Output(*stream, &self.buf[..n]));
+                    request = request.or(asked);
+                }
+                -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+                // End of file, or an error: the pipe is done.
+                _ => *slot = None,
+            }
+        }
+        (total, request)
     }
 
     /// Run the event loop until the leader has exited (it stays unreaped)
@@ -362,7 +373,7 @@ impl Running {
         let mut quiet = Duration::from_micros(500);
         loop {
             if let Some(at) = exited {
-                if self.open_pipes == 0 {
+                if self.open_pipes() == 0 {
                     return Ok(killed);
                 }
                 // Something that escaped the group kill (a grandchild in
@@ -370,11 +381,11 @@ impl Running {
                 // for more, but hand on what was already read (a slow
                 // consumer may be behind the pipe threads).
                 if at.elapsed() > DRAIN {
-                    self.hand_on_queued(&mut on_event);
+                    self.hand_on_available(&mut on_event);
                     return Ok(killed);
                 }
             }
-            let mut request = if self.open_pipes == 0 {
+            let mut request = if self.open_pipes() == 0 {
                 // Pipes closed: the process is exiting (or, rarely, goes on
                 // without them). Look for the exit at once and then at
                 // growing intervals up to a tick, not only on ticks: a
@@ -389,18 +400,8 @@ impl Running {
                 quiet = (quiet * 2).min(TICK);
                 None
             } else {
-                match self.rx.recv_timeout(TICK) {
-                    Ok(Msg::Data(stream, data)) => on_event(Event::Output(stream, &data)),
-                    Ok(Msg::Eof) => {
-                        self.open_pipes -= 1;
-                        None
-                    }
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        self.open_pipes = 0;
-                        None
-                    }
-                }
+                let wait = TICK.saturating_sub(last_tick.elapsed());
+                self.read_ready(wait, &mut on_event).1
             };
             // Ticks come on time even while a test floods its pipes.
             if request.is_none() && last_tick.elapsed() >= TICK {
