@@ -36,8 +36,8 @@
 //!   group still listed and exits. After a normal run none is listed.
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::marker::PhantomData;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -343,7 +343,8 @@ impl Running {
                 continue;
             }
             // SAFETY: reading into our own buffer from a descriptor we own.
-            let n = unsafe { libc::read(fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), self.buf.len()) };
+            let n =
+                unsafe { libc::read(fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), self.buf.len()) };
             match n {
                 n if n > 0 => {
                     let n = n as usize;
@@ -351,7 +352,8 @@ impl Running {
                     let asked = on_event(Event::Output(*stream, &self.buf[..n]));
                     request = request.or(asked);
                 }
-                -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+                -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {
+                }
                 // End of file, or an error: the pipe is done.
                 _ => *slot = None,
             }
