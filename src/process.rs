@@ -118,8 +118,34 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
             Some((Stream::Stderr, stderr.into())),
         ],
         buf: vec![0u8; 64 * 1024],
+        exit_fd: pidfd(pgid),
         not_send: PhantomData,
     })
+}
+
+/// A pidfd of process `pid` (Linux 5.3 and later), which `poll` reports
+/// readable when the process has exited.
+fn pidfd(pid: Pid) -> Option<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // or -1; nothing else is touched.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw_nonzero().get(), 0) };
+    let fd = libc::c_int::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: a descriptor just returned to us, owned by nobody else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Wait up to `timeout` for `fd` to become readable.
+fn poll_one(fd: &OwnedFd, timeout: Duration) {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd for the call's duration.
+    unsafe { libc::poll(&mut p, 1, ms) };
 }
 
 /// Make the process `cmd` starts get SIGKILL when this process dies
@@ -259,6 +285,9 @@ pub struct Running {
     leaked: Vec<Leaked>,
     /// Its stdout and stderr, read on this thread (`None` once closed).
     pipes: [Option<(Stream, OwnedFd)>; 2],
+    /// A pidfd of the leader, readable once it has exited (`None`: the
+    /// kernel has none; the exit is then looked for at growing intervals).
+    exit_fd: Option<OwnedFd>,
     buf: Vec<u8>,
     /// Driven on the thread that spawned it (see the module docs).
     not_send: PhantomData<*const ()>,
@@ -398,8 +427,15 @@ impl Running {
                     exited = Some(Instant::now());
                     continue;
                 }
-                thread::sleep(quiet.min(TICK.saturating_sub(last_tick.elapsed())));
-                quiet = (quiet * 2).min(TICK);
+                let wait = TICK.saturating_sub(last_tick.elapsed());
+                match &self.exit_fd {
+                    // Woken by the exit itself (a pidfd is readable then).
+                    Some(fd) if exited.is_none() => poll_one(fd, wait),
+                    _ => {
+                        thread::sleep(quiet.min(wait));
+                        quiet = (quiet * 2).min(TICK);
+                    }
+                }
                 None
             } else {
                 let wait = TICK.saturating_sub(last_tick.elapsed());
