@@ -129,8 +129,7 @@ fn print_cached_with(
     let question = args.join(" ");
     let identity = cache.and_then(|_| Identity::of(&rustc, env));
     let mut stored = match (cache, &identity) {
-        (Some(file), Some(id)) => fs_err::read(file)
-            .ok()
+        (Some(file), Some(id)) => read_own(file)
             .and_then(|bytes| serde_json::from_slice::<Answers>(&bytes).ok())
             .filter(|a| a.rustc == *id),
         _ => None,
@@ -161,6 +160,34 @@ fn print_cached_with(
         let _ = crate::scratch::write_json(file, &all, 0o600, crate::scratch::Json::Compact);
     }
     Some(answer)
+}
+
+/// `file`'s bytes if this user wrote it: owned by the effective user and
+/// writable by nobody else (a cache in a directory another account can
+/// write is otherwise ignored, and then rewritten through a new file).
+fn read_own(file: &Utf8Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut f = fs_err::File::open(file).ok()?;
+    let meta = f.metadata().ok()?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// The user's cache of rustc's answers, for what runs before the target
+/// directory is known (`--coverage`'s LLVM tools):
+/// `$XDG_CACHE_HOME/cargo-xdist/rustc.json`, else `~/.cache/...`.
+pub fn user_cache() -> Option<camino::Utf8PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+    let dir = camino::Utf8PathBuf::from_path_buf(base).ok()?;
+    Some(dir.join("cargo-xdist").join("rustc.json"))
 }
 
 #[cfg(test)]
@@ -253,6 +280,24 @@ mod tests {
         vars.insert("RUSTC".into(), "/opt/my/rustc".into());
         let env = |k: &str| vars.get(k).cloned();
         assert_eq!(rustc_with(&env), OsStr::new("/opt/my/rustc"));
+    }
+
+    #[test]
+    fn a_cache_others_can_write_is_not_believed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let vars = rustup_home(tmp.path());
+        let env = |k: &str| vars.get(k).cloned();
+        let cache = Utf8Path::from_path(tmp.path()).unwrap().join("cache.json");
+        let ask = || print_cached_with(Some(&cache), &["--print", "target-libdir"], &env);
+        assert!(ask().is_some());
+        // Someone else's answer, in a file the group may write.
+        let planted = std::fs::read_to_string(&cache)
+            .unwrap()
+            .replace("/t1/libdir", "/planted");
+        std::fs::write(&cache, planted).unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o664)).unwrap();
+        assert_eq!(ask().as_deref(), Some("/t1/libdir --print target-libdir"));
+        assert_eq!(runs(tmp.path()), 2, "asked again, not read");
     }
 
     #[test]

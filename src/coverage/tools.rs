@@ -340,8 +340,8 @@ pub fn find() -> Result<LlvmTools, ToolError> {
     })
 }
 
-/// The common case, in one rustc run and one probe instead of two and
-/// two (about 25 ms of CPU, beside cargo's build): no `LLVM_PROFDATA` /
+/// The common case, from rustc's answers kept per toolchain (no process
+/// at all once asked; it cost 40 ms before a fast build): no `LLVM_PROFDATA` /
 /// `LLVM_COV`, and rustup's `llvm-tools` component in rustc's own
 /// sysroot, which [`candidates`] tries first and which ships with that
 /// rustc, so its LLVM is rustc's. `None`: the full search decides (an
@@ -351,26 +351,22 @@ fn of_the_toolchain() -> Option<LlvmTools> {
     if set(Tool::Profdata) || set(Tool::Cov) {
         return None;
     }
-    let rustc = crate::toolchain::rustc();
-    let out = Command::new(rustc)
-        .args(["--print", "sysroot", "--print", "host-tuple"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let bin = toolchain_bin(&text)?;
+    // Kept per rustc binary in the user's cache: at this point (beside
+    // cargo's build) the target directory is not known yet.
+    let cache = crate::toolchain::user_cache();
+    let ask = |args: &[&str]| crate::toolchain::print_cached(cache.as_deref(), args);
+    let bin = toolchain_bin(&ask(&["--print", "sysroot", "--print", "host-tuple"])?)?;
     let (profdata, cov) = (bin.join(Tool::Profdata.name()), bin.join(Tool::Cov.name()));
-    if !cov.is_file() {
+    if !cov.is_file() || !profdata.is_file() {
         return None;
     }
-    match probe_version(&profdata) {
-        Probe::Version(v) => Some(LlvmTools {
-            profdata,
-            cov,
-            llvm_major: v.major,
-        }),
-        _ => None,
-    }
+    // The component ships with this rustc: its LLVM is rustc's.
+    let llvm_major = parse_llvm_version(&ask(&["-vV"])?)?.major;
+    Some(LlvmTools {
+        profdata,
+        cov,
+        llvm_major,
+    })
 }
 
 /// `<sysroot>/lib/rustlib/<host>/bin` of `rustc --print sysroot --print
