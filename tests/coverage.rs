@@ -663,3 +663,30 @@ fn only_the_workspace_is_instrumented_and_the_users_wrapper_still_runs() {
         "cargo runs a workspace wrapper for members only: {log}"
     );
 }
+
+/// The variable that makes cargo-xdist the instrumented build's rustc
+/// wrapper, leaked into a user's environment, does not turn `cargo xdist`
+/// into a wrapper; run as a compiler (`-vV`, as sccache does), it answers
+/// as rustc.
+#[test]
+fn the_wrapper_variable_does_not_hijack_a_run() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(XDIST)
+            .args(args)
+            .env("CARGO_XDIST_COVERAGE_WRAPPER", "1")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["xdist", "--version"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("cargo xdist "),
+        "{out:?}"
+    );
+    let out = run(&["-vV"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("rustc "),
+        "{out:?}"
+    );
+}

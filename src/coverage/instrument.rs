@@ -66,6 +66,10 @@ pub fn rustc_wrapper() -> Option<i32> {
     use std::os::unix::process::CommandExt;
     std::env::var_os(WRAPPER_VAR)?;
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // `cargo xdist ...` in an environment the variable leaked into: a run.
+    if args.first().is_some_and(|a| a == "xdist") {
+        return None;
+    }
     let inner = std::env::var_os(INNER_WRAPPER_VAR).filter(|w| !w.is_empty());
     let (program, args) = wrapped_command(args, inner, crate::toolchain::rustc);
     let e = std::process::Command::new(&program).args(args).exec();
