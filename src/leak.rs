@@ -138,8 +138,8 @@ pub fn reaped(pid: u32) {
 /// started on purpose; false when that cannot be read.
 fn only_spawned_children() -> bool {
     // A thread that ends between listing the tasks and reading its
-    // children (a pipe reader of the process that just exited, nearly
-    // every time) has none left: its children went to another thread.
+    // children (a worker's helper thread, say) has none left: its
+    // children went to another thread.
     // The tasks are listed again then, rather than scanning every process
     // of the machine, which cost several ms per test process.
     for _ in 0..4 {

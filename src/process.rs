@@ -409,8 +409,7 @@ impl Running {
                 }
                 // Something that escaped the group kill (a grandchild in
                 // its own session) may still hold the pipes: stop waiting
-                // for more, but hand on what was already read (a slow
-                // consumer may be behind the pipe threads).
+                // for more, but hand on what the pipes already hold.
                 if at.elapsed() > DRAIN {
                     self.hand_on_available(&mut on_event);
                     return Ok(killed);
