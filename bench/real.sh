@@ -17,6 +17,8 @@
 #   JOBS        workers (-n / -j; default 2)
 #   ROUNDS      timed rounds (default 5)
 #   XDIST_BIN   a cargo-xdist binary; else `cargo build --release` here
+#   XDIST_BASE_BIN  an earlier cargo-xdist, timed in the same rounds
+#               (a before/after table)
 #   KEEP_TMP=1  keep the temp dir
 #
 # Targets (issue 13): default mode <= 0.85 x nextest on the CPU-heavy suite,
@@ -57,6 +59,7 @@ run_tool() {
     case "$1" in
     xdist) "$XDIST_BIN" xdist -n "$JOBS" --no-progress ;;
     via-cargo) xdist_via_cargo -n "$JOBS" --no-progress ;;
+    base) "$XDIST_BASE_BIN" xdist -n "$JOBS" --no-progress ;;
     cargo) cargo test --tests --no-fail-fast ;;
     nextest) cargo nextest run -j "$JOBS" --no-fail-fast ;;
     esac
@@ -65,14 +68,21 @@ run_tool() {
 # The tests a tool passed and failed, from its log: "passed failed".
 counts() {
     case "$1" in
-    xdist | via-cargo) sed -nE 's/^Summary: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$2" | tail -n 1 ;;
+    xdist | via-cargo | base) sed -nE 's/^Summary: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$2" | tail -n 1 ;;
     cargo) awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$2" ;;
     nextest) grep -oE '[0-9]+ tests? run: [0-9]+ passed' "$2" | tail -n 1 | awk '{ print $4, 0 }' ;;
     esac
 }
 
 TOOLS=(xdist via-cargo cargo nextest)
+# XDIST_BASE_BIN: another cargo-xdist (an earlier commit's), timed in the
+# same rounds as this one, for a before/after figure.
+if [[ -n "${XDIST_BASE_BIN:-}" ]]; then
+    [[ -x "$XDIST_BASE_BIN" ]] || die "XDIST_BASE_BIN=$XDIST_BASE_BIN is not an executable file"
+    TOOLS+=(base)
+fi
 SUMMARY=()
+BASE_SUMMARY=()
 for spec in "${CRATES[@]}"; do
     name="${spec%@*}" version="${spec#*@}"
     [[ "$name" != "$spec" && -n "$version" ]] || die "crates are given as NAME@VERSION (got '$spec')"
@@ -130,8 +140,15 @@ print("%.3f" % (sum(e["secs"] for b in d["binaries"].values() for e in b["tests"
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$spec" "${WANT[cargo]% *}" \
             "$(secs "$x")" "$(secs "$v")" "$(secs "$c")" "$(secs "$n")" "$bound" \
             "$(ratio "$x" "$c")" "$(ratio "$v" "$c")" "$(ratio "$v" "$n")" >"$TMP/$name.result"
+        if [[ -n "${T[base]:-}" ]]; then
+            # shellcheck disable=SC2086
+            b="$(median ${T[base]})"
+            printf '%s\t%s\t%s\t%s\t%s\n' "$spec" "$(secs "$b")" "$(secs "$x")" \
+                "$(ratio "$x" "$b")" "$(ratio "$b" "$c")" >"$TMP/$name.base"
+        fi
     )
     SUMMARY+=("$(cat "$TMP/$name.result")")
+    [[ ! -f "$TMP/$name.base" ]] || BASE_SUMMARY+=("$(cat "$TMP/$name.base")")
 done
 
 echo
@@ -142,3 +159,11 @@ echo "medians of $ROUNDS rounds, -n/-j $JOBS, $(nproc) CPUs; xdist = cargo-xdist
 } | column -t -s $'\t'
 echo "targets: xdist/nextest <= 0.85 on a CPU-heavy suite (itertools); xdist/cargo test <= 1.1 on small suites (serde_json, issue 20)"
 echo "recorded/$JOBS: the recorded test times added up / $JOBS (a balanced run's test time, start-up not counted)"
+if ((${#BASE_SUMMARY[@]})); then
+    echo
+    echo "before/after, same rounds: base = $XDIST_BASE_BIN (cargo's subcommand environment too)"
+    {
+        printf 'crate\tbase\txdist\txdist/base\tbase/cargo test\n'
+        printf '%s\n' "${BASE_SUMMARY[@]}"
+    } | column -t -s $'\t'
+fi
