@@ -59,7 +59,9 @@ run_tool() {
     case "$1" in
     xdist) "$XDIST_BIN" xdist -n "$JOBS" --no-progress ;;
     via-cargo) xdist_via_cargo -n "$JOBS" --no-progress ;;
-    base) "$XDIST_BASE_BIN" xdist -n "$JOBS" --no-progress ;;
+    # A target dir of its own: its caches (listings, metadata) may be kept
+    # under other keys, and sharing them would make each side list again.
+    base) CARGO_TARGET_DIR="$work/target-base" "$XDIST_BASE_BIN" xdist -n "$JOBS" --no-progress ;;
     cargo) cargo test --tests --no-fail-fast ;;
     nextest) cargo nextest run -j "$JOBS" --no-fail-fast ;;
     esac
@@ -76,7 +78,8 @@ counts() {
 
 TOOLS=(xdist via-cargo cargo nextest)
 # XDIST_BASE_BIN: another cargo-xdist (an earlier commit's), timed in the
-# same rounds as this one, for a before/after figure.
+# same rounds as this one, for a before/after figure; it builds into a
+# target dir of its own.
 if [[ -n "${XDIST_BASE_BIN:-}" ]]; then
     [[ -x "$XDIST_BASE_BIN" ]] || die "XDIST_BASE_BIN=$XDIST_BASE_BIN is not an executable file"
     TOOLS+=(base)
@@ -99,6 +102,10 @@ for spec in "${CRATES[@]}"; do
         cargo test --tests --no-run >"$TMP/$name-build.log" 2>&1 || { log_tail "$TMP/$name-build.log"; die "$spec: cargo test --no-run failed"; }
         cargo nextest run --no-run >>"$TMP/$name-build.log" 2>&1 || { log_tail "$TMP/$name-build.log"; die "$spec: nextest --no-run failed"; }
         "$XDIST_BIN" xdist --no-run >>"$TMP/$name-build.log" 2>&1 || { log_tail "$TMP/$name-build.log"; die "$spec: xdist --no-run failed"; }
+        if [[ -n "${XDIST_BASE_BIN:-}" ]]; then
+            CARGO_TARGET_DIR="$work/target-base" "$XDIST_BASE_BIN" xdist --no-run >>"$TMP/$name-build.log" 2>&1 ||
+                { log_tail "$TMP/$name-build.log"; die "$spec: base xdist --no-run failed"; }
+        fi
         # Warm-up: every tool once; cargo xdist's records the durations.
         declare -A WANT=()
         for tool in "${TOOLS[@]}"; do
