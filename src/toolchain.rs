@@ -127,6 +127,8 @@ fn print_cached_with(
 ) -> Option<String> {
     let rustc = rustc_with(env);
     let question = args.join(" ");
+    // As root too: never a cache in a directory another account can write.
+    let cache = cache.filter(|file| file.parent().is_some_and(own_directory));
     let identity = cache.and_then(|_| Identity::of(&rustc, env));
     let mut stored = match (cache, &identity) {
         (Some(file), Some(id)) => read_own(file)
@@ -176,6 +178,24 @@ fn read_own(file: &Utf8Path) -> Option<Vec<u8>> {
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes).ok()?;
     Some(bytes)
+}
+
+/// Whether `dir` (or, while it does not exist yet, the nearest ancestor
+/// that does) is a directory of this user's that no other account may
+/// write: not world-writable, and as root not group-writable either (a
+/// user's own group, as a umask of 002 leaves it, is fine otherwise); a
+/// symlink does not count.
+fn own_directory(dir: &Utf8Path) -> bool {
+    let me = rustix::process::geteuid().as_raw();
+    let others = if me == 0 { 0o022 } else { 0o002 };
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        match fs_err::symlink_metadata(d) {
+            Ok(meta) => return meta.is_dir() && meta.uid() == me && meta.mode() & others == 0,
+            Err(_) => at = d.parent().filter(|p| !p.as_str().is_empty()),
+        }
+    }
+    false
 }
 
 /// The user's cache of rustc's answers, for what runs before the target
@@ -298,6 +318,29 @@ mod tests {
         std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o664)).unwrap();
         assert_eq!(ask().as_deref(), Some("/t1/libdir --print target-libdir"));
         assert_eq!(runs(tmp.path()), 2, "asked again, not read");
+    }
+
+    #[test]
+    fn no_cache_in_a_directory_others_can_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let vars = rustup_home(tmp.path());
+        let env = |k: &str| vars.get(k).cloned();
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let cache = Utf8Path::from_path(&shared).unwrap().join("sub/cache.json");
+        for _ in 0..2 {
+            let got = print_cached_with(Some(&cache), &["--print", "target-libdir"], &env);
+            assert_eq!(got.as_deref(), Some("/t1/libdir --print target-libdir"));
+        }
+        assert_eq!(runs(tmp.path()), 2, "asked each time");
+        assert!(!shared.join("sub").exists(), "nothing written there");
+        // Its own directory, not yet made: used.
+        let own = Utf8Path::from_path(tmp.path())
+            .unwrap()
+            .join("own/sub/cache.json");
+        print_cached_with(Some(&own), &["--print", "target-libdir"], &env);
+        assert!(own.exists());
     }
 
     #[test]
