@@ -21,7 +21,7 @@ use crate::config::{DistMode, ListConfig, RunConfig};
 use crate::durations::{self, Durations};
 use crate::event::TestResult;
 use crate::list::{ListFailure, TestCase};
-use crate::plan::{self, GroupKey, MAX_BATCH, Plan, Shards, TestGroup, WorkUnit};
+use crate::plan::{self, GroupKey, Plan, Shards, TestGroup, WorkUnit};
 
 /// A test's time when nothing at all is recorded (only the ratios matter).
 const DEFAULT_TEST_SECS: f64 = 0.01;
@@ -363,7 +363,7 @@ fn coalesce_small(units: Vec<WorkUnit>, est: &Estimates) -> Vec<WorkUnit> {
         let kind = (g.binary, g.batchable);
         if let Some((at, sum)) = open.get_mut(&kind) {
             if let WorkUnit::Tests(batch) = &mut out[*at] {
-                if *sum + t <= SMALL_UNIT_SECS && batch.tests.len() + g.tests.len() <= MAX_BATCH {
+                if *sum + t <= SMALL_UNIT_SECS && batch.may_absorb(&g) {
                     batch.absorb(g);
                     *sum += t;
                     continue;

@@ -43,9 +43,12 @@ impl TestGroup {
     }
 
     /// Whether `other` may share this group's process: the same binary,
-    /// and both `load`-mode tests or both whole groups.
+    /// both `load`-mode tests or both whole groups, and no more than
+    /// [`MAX_BATCH`] tests together.
     pub fn may_absorb(&self, other: &TestGroup) -> bool {
-        self.binary == other.binary && self.batchable == other.batchable
+        self.binary == other.binary
+            && self.batchable == other.batchable
+            && self.tests.len() + other.tests.len() <= MAX_BATCH
     }
 }
 

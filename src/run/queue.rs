@@ -94,12 +94,7 @@ impl Lane {
         let mut i = 0;
         while first.tests.len() < MAX_BATCH && i < self.units.len() {
             let (t, unit) = &self.units[i];
-            let same = match unit {
-                WorkUnit::Tests(g) => {
-                    first.may_absorb(g) && first.tests.len() + g.tests.len() <= MAX_BATCH
-                }
-                _ => false,
-            };
+            let same = matches!(unit, WorkUnit::Tests(g) if first.may_absorb(g));
             if !same {
                 i += 1;
                 continue;
@@ -133,7 +128,7 @@ impl Lane {
             let (t, WorkUnit::Tests(g)) = &self.units[i] else {
                 continue;
             };
-            if !last.may_absorb(g) || last.tests.len() + g.tests.len() > MAX_BATCH {
+            if !last.may_absorb(g) {
                 continue;
             }
             if secs + t > MIN_BATCH_SECS {
