@@ -126,26 +126,25 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Running> {
 /// A pidfd of process `pid` (Linux 5.3 and later), which `poll` reports
 /// readable when the process has exited.
 fn pidfd(pid: Pid) -> Option<OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
-    // or -1; nothing else is touched.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw_nonzero().get(), 0) };
-    let fd = libc::c_int::try_from(fd).ok().filter(|&fd| fd >= 0)?;
-    // SAFETY: a descriptor just returned to us, owned by nobody else.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
 }
 
-/// Wait up to `timeout` for `fd` to become readable.
-fn poll_one(fd: &OwnedFd, timeout: Duration) {
+/// Wait up to `timeout` for any of `fds` to become readable; the readiness
+/// of each, in order (all `false` on a timeout or an interrupted wait).
+fn poll_readable<'a>(fds: impl IntoIterator<Item = &'a OwnedFd>, timeout: Duration) -> Vec<bool> {
     use std::os::fd::AsRawFd;
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut polled: Vec<libc::pollfd> = (fds.into_iter())
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: one valid pollfd for the call's duration.
-    unsafe { libc::poll(&mut p, 1, ms) };
+    // SAFETY: `polled` is a valid array of `polled.len()` pollfd structs for
+    // the call's duration, naming descriptors the caller holds open.
+    let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, ms) };
+    polled.iter().map(|p| ready > 0 && p.revents != 0).collect()
 }
 
 /// Make the process `cmd` starts get SIGKILL when this process dies
@@ -347,42 +346,21 @@ impl Running {
         timeout: Duration,
         on_event: &mut impl FnMut(Event<'_>) -> Option<KillReason>,
     ) -> (usize, Option<KillReason>) {
-        use std::os::fd::AsRawFd;
-        let mut fds: Vec<libc::pollfd> = (self.pipes.iter().flatten())
-            .map(|(_, fd)| libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for
-        // the call's duration, naming descriptors this value owns.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if ready <= 0 {
-            // Nothing yet, or a signal interrupted the wait.
-            return (0, None);
-        }
+        let ready = poll_readable(self.pipes.iter().flatten().map(|(_, fd)| fd), timeout);
         let (mut total, mut request) = (0, None);
-        let mut polled = fds.iter();
+        let mut ready = ready.into_iter();
         for slot in self.pipes.iter_mut() {
             let Some((stream, fd)) = slot else { continue };
-            let revents = polled.next().map_or(0, |p| p.revents);
-            if revents == 0 {
+            if ready.next() != Some(true) {
                 continue;
             }
-            // SAFETY: reading into our own buffer from a descriptor we own.
-            let n =
-                unsafe { libc::read(fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), self.buf.len()) };
-            match n {
-                n if n > 0 => {
-                    let n = n as usize;
+            match rustix::io::read(&*fd, &mut self.buf[..]) {
+                Ok(n) if n > 0 => {
                     total += n;
                     let asked = on_event(Event::Output(*stream, &self.buf[..n]));
                     request = request.or(asked);
                 }
-                -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {
-                }
+                Err(rustix::io::Errno::INTR) => {}
                 // End of file, or an error: the pipe is done.
                 _ => *slot = None,
             }
@@ -429,7 +407,9 @@ impl Running {
                 let wait = TICK.saturating_sub(last_tick.elapsed());
                 match &self.exit_fd {
                     // Woken by the exit itself (a pidfd is readable then).
-                    Some(fd) if exited.is_none() => poll_one(fd, wait),
+                    Some(fd) if exited.is_none() => {
+                        poll_readable([fd], wait);
+                    }
                     _ => {
                         thread::sleep(quiet.min(wait));
                         quiet = (quiet * 2).min(TICK);
