@@ -38,10 +38,8 @@ fn rustc_with(env: &dyn Fn(&str) -> Option<OsString>) -> OsString {
 /// it) and `RUSTUP_TOOLCHAIN` names an installed toolchain.
 fn behind_the_proxy(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
     let toolchain = env("RUSTUP_TOOLCHAIN").filter(|v| !v.is_empty())?;
-    let path = env("PATH")?;
-    let proxy = fs_err::metadata(on_path(&path, "rustc")?).ok()?;
-    let rustup = fs_err::metadata(on_path(&path, "rustup")?).ok()?;
-    if (proxy.dev(), proxy.ino()) != (rustup.dev(), rustup.ino()) {
+    let proxy = fs_err::metadata(resolve(OsStr::new("rustc"), env)?).ok()?;
+    if !is_rustup(&proxy, env) {
         return None;
     }
     let toolchain = Path::new(&toolchain);
@@ -58,11 +56,24 @@ fn behind_the_proxy(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
     rustc.is_file().then_some(rustc)
 }
 
-/// The first executable file `name` in the directories of `path`.
-fn on_path(path: &OsStr, name: &str) -> Option<PathBuf> {
-    std::env::split_paths(path)
-        .map(|dir| dir.join(name))
+/// The file `program` names: a path made absolute, or a bare name's first
+/// executable file in the directories of `env`'s `PATH` (as `Command`
+/// finds it when `env` is the process's).
+fn resolve(program: &OsStr, env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let given = Path::new(program);
+    if given.components().count() > 1 {
+        return std::path::absolute(given).ok();
+    }
+    std::env::split_paths(&env("PATH")?)
+        .map(|dir| dir.join(given))
         .find(|p| fs_err::metadata(p).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0))
+}
+
+/// Whether `file` is rustup itself (its proxies are links to it), as found
+/// on `env`'s `PATH`.
+fn is_rustup(file: &std::fs::Metadata, env: &dyn Fn(&str) -> Option<OsString>) -> bool {
+    let rustup = resolve(OsStr::new("rustup"), env).and_then(|r| fs_err::metadata(r).ok());
+    rustup.is_some_and(|r| (r.dev(), r.ino()) == (file.dev(), file.ino()))
 }
 
 /// What a cached answer holds for: one rustc binary file, as it was.
@@ -80,18 +91,10 @@ impl Identity {
     /// rustup's proxy, which runs whatever toolchain the directory or the
     /// settings choose: its answers cannot be kept by its file.
     fn of(rustc: &OsStr, env: &dyn Fn(&str) -> Option<OsString>) -> Option<Identity> {
-        let given = Path::new(rustc);
-        let path = if given.components().count() > 1 {
-            std::path::absolute(given).ok()?
-        } else {
-            on_path(&env("PATH")?, given.to_str()?)?
-        };
+        let path = resolve(rustc, env)?;
         let meta = fs_err::metadata(&path).ok()?;
-        if let Some(rustup) = env("PATH").and_then(|p| on_path(&p, "rustup")) {
-            let rustup = fs_err::metadata(rustup).ok()?;
-            if (meta.dev(), meta.ino()) == (rustup.dev(), rustup.ino()) {
-                return None;
-            }
+        if is_rustup(&meta, env) {
+            return None;
         }
         Some(Identity {
             path,
@@ -139,14 +142,9 @@ fn print_cached_with(
     if let Some(answer) = stored.as_ref().and_then(|s| s.answers.get(&question)) {
         return Some(answer.clone());
     }
-    // The file found on `env`'s PATH (the same as Command's search when
-    // `env` is the process's).
-    let program = match &identity {
-        Some(id) => id.path.clone().into_os_string(),
-        None => (Path::new(&rustc).components().count() == 1)
-            .then(|| on_path(&env("PATH")?, rustc.to_str()?))
-            .flatten()
-            .map_or(rustc, PathBuf::into_os_string),
+    let program = match identity.as_ref().map(|id| id.path.clone()) {
+        Some(path) => path.into_os_string(),
+        None => resolve(&rustc, env).map_or(rustc, PathBuf::into_os_string),
     };
     let out = Command::new(program).args(args).output().ok()?;
     if !out.status.success() {
@@ -170,9 +168,7 @@ fn print_cached_with(
 fn read_own(file: &Utf8Path) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut f = fs_err::File::open(file).ok()?;
-    let meta = f.metadata().ok()?;
-    let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+    if !mine(&f.metadata().ok()?, 0o022) {
         return None;
     }
     let mut bytes = Vec::new();
@@ -186,16 +182,24 @@ fn read_own(file: &Utf8Path) -> Option<Vec<u8>> {
 /// user's own group, as a umask of 002 leaves it, is fine otherwise); a
 /// symlink does not count.
 fn own_directory(dir: &Utf8Path) -> bool {
-    let me = rustix::process::geteuid().as_raw();
-    let others = if me == 0 { 0o022 } else { 0o002 };
+    let others = if rustix::process::geteuid().is_root() {
+        0o022
+    } else {
+        0o002
+    };
     let mut at = Some(dir);
     while let Some(d) = at {
         match fs_err::symlink_metadata(d) {
-            Ok(meta) => return meta.is_dir() && meta.uid() == me && meta.mode() & others == 0,
+            Ok(meta) => return meta.is_dir() && mine(&meta, others),
             Err(_) => at = d.parent().filter(|p| !p.as_str().is_empty()),
         }
     }
     false
+}
+
+/// Owned by the effective user, with none of the `others` write bits.
+fn mine(meta: &std::fs::Metadata, others: u32) -> bool {
+    meta.uid() == rustix::process::geteuid().as_raw() && meta.mode() & others == 0
 }
 
 /// The user's cache of rustc's answers, for what runs before the target
