@@ -34,14 +34,22 @@ impl Copy {
 
     /// `cargo xdist [SUB] --manifest-path COPY ARGS`, in a fixed environment.
     fn xdist(&self, sub: Option<&str>, args: &[&str]) -> Run {
+        self.xdist_with(sub, args, &[])
+    }
+
+    /// The same, with `vars` added to the environment.
+    fn xdist_with(&self, sub: Option<&str>, args: &[&str], vars: &[(&str, &str)]) -> Run {
         let manifest = self.root.join("Cargo.toml");
         let mut all: Vec<&str> = sub.into_iter().collect();
         all.extend(["--manifest-path", manifest.to_str().unwrap()]);
         all.extend_from_slice(args);
-        xdist(&all)
+        let mut cmd = xdist(&all)
             .env("CARGO_TARGET_DIR", self.target.to_str().unwrap())
-            .env("XDIST_FIXTURE_RECORD", self.records.to_str().unwrap())
-            .run()
+            .env("XDIST_FIXTURE_RECORD", self.records.to_str().unwrap());
+        for (k, v) in vars {
+            cmd = cmd.env(k, v);
+        }
+        cmd.run()
     }
 
     fn listed(&self) -> Vec<String> {
@@ -119,39 +127,30 @@ fn a_cached_listing_is_used_until_the_binary_is_rebuilt() {
         "{relisted:?}"
     );
 
+    // Plant the name in the cache entry again (the rebuild above replaced it).
+    let plant = || {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        std::fs::write(
+            &entry,
+            text.replace("fails_on_purpose", "only_in_the_cache"),
+        )
+        .unwrap();
+    };
     // rustup's bookkeeping (the count of its proxies, one more under
     // `cargo xdist` than when a script ran it, and why it chose the
     // toolchain) is not the listing's environment: a hit.
-    std::fs::write(
-        &entry,
-        std::fs::read_to_string(&entry)
-            .unwrap()
-            .replace("fails_on_purpose", "only_in_the_cache"),
-    )
-    .unwrap();
-    let manifest = copy.root.join("Cargo.toml");
-    let run = xdist(&["list", "--manifest-path", manifest.to_str().unwrap()])
-        .env("CARGO_TARGET_DIR", copy.target.to_str().unwrap())
-        .env("XDIST_FIXTURE_RECORD", copy.records.to_str().unwrap())
-        .env("RUST_RECURSION_COUNT", "7")
-        .env("RUSTUP_TOOLCHAIN_SOURCE", "env")
-        .run();
+    plant();
+    let bookkeeping = [
+        ("RUST_RECURSION_COUNT", "7"),
+        ("RUSTUP_TOOLCHAIN_SOURCE", "env"),
+    ];
+    let run = copy.xdist_with(Some("list"), &[], &bookkeeping);
     run.assert_code(0);
     assert!(run.stdout.contains("only_in_the_cache"), "{}", run.ctx());
 
     // Another environment for the listing: asked again, too.
-    std::fs::write(
-        &entry,
-        std::fs::read_to_string(&entry)
-            .unwrap()
-            .replace("fails_on_purpose", "only_in_the_cache"),
-    )
-    .unwrap();
-    let run = xdist(&["list", "--manifest-path", manifest.to_str().unwrap()])
-        .env("CARGO_TARGET_DIR", copy.target.to_str().unwrap())
-        .env("XDIST_FIXTURE_RECORD", copy.records.to_str().unwrap())
-        .env("XDIST_CACHE_TEST_OTHER_ENV", "1")
-        .run();
+    plant();
+    let run = copy.xdist_with(Some("list"), &[], &[("XDIST_CACHE_TEST_OTHER_ENV", "1")]);
     run.assert_code(0);
     assert!(
         run.stdout.contains("tests::fails_on_purpose") && !run.stdout.contains("only_in_the_cache"),

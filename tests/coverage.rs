@@ -378,9 +378,7 @@ fn coverage_merge_joins_machines_reports() {
 fn a_mismatched_llvm_tool_is_a_one_line_usage_error_before_any_test_runs() {
     let fake = tempfile::tempdir().unwrap();
     let tool = Utf8PathBuf::from_path_buf(fake.path().join("llvm-cov")).unwrap();
-    std::fs::write(&tool, "#!/bin/sh\necho 'LLVM version 3.1.0'\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(tool.as_std_path(), "echo 'LLVM version 3.1.0'");
     let run = xdist_fixture("cov", &["--coverage"])
         .env("LLVM_COV", tool.as_str())
         .run();
@@ -600,6 +598,13 @@ fn the_timing_line_names_the_coverage_phases() {
     );
 }
 
+/// An executable `sh` script at `path` running `body`.
+fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// Only the workspace is instrumented (as cargo-llvm-cov does): a path
 /// dependency out of the workspace that turns on a nightly feature under
 /// `cfg(coverage)` builds on stable, and is in no report; a workspace
@@ -609,16 +614,10 @@ fn only_the_workspace_is_instrumented_and_the_users_wrapper_still_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("wrapper.log");
     let wrapper = tmp.path().join("wrapper.sh");
-    std::fs::write(
+    write_script(
         &wrapper,
-        format!(
-            "#!/bin/sh\necho \"$*\" >> '{}'\nexec \"$@\"\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        &format!("echo \"$*\" >> '{}'\nexec \"$@\"", log.display()),
+    );
     let lcov_path = tmp.path().join("out.lcov");
     let report = format!("lcov:{}", lcov_path.display());
     let run = xdist_fixture(
