@@ -91,22 +91,32 @@ pub enum Verdict {
 
 /// Incremental reader of a libtest logfile. Feed it what was appended to the
 /// file; it hands back verdicts as entries complete.
+///
+/// It is fed once per chunk of a test process's output, so each call does
+/// work in proportion to what is new: the running test is found from a
+/// cursor, not by looking at every earlier name again.
 #[derive(Debug)]
 pub struct LogReader {
     /// The tests given to this process, in the order libtest runs them.
     names: Vec<String>,
-    /// Names without a verdict yet.
-    pending: HashSet<String>,
+    /// Which of them have a verdict.
+    settled: Vec<bool>,
+    /// No test before this index is without a verdict.
+    first: usize,
+    /// Each name's index, made when an entry comes out of order (it does
+    /// not with one thread) or a line could end in another test's name.
+    index: std::cell::OnceCell<HashMap<String, usize>>,
     /// Text not consumed yet (an entry may span several lines).
     buf: String,
 }
 
 impl LogReader {
     pub fn new(names: Vec<String>) -> Self {
-        let pending = names.iter().cloned().collect();
         LogReader {
+            settled: vec![false; names.len()],
             names,
-            pending,
+            first: 0,
+            index: std::cell::OnceCell::new(),
             buf: String::new(),
         }
     }
@@ -114,49 +124,56 @@ impl LogReader {
     /// Index (into the names) of the test running now: the first in
     /// libtest's order with no verdict.
     pub fn current(&self) -> Option<usize> {
-        self.names.iter().position(|n| self.pending.contains(n))
+        (self.first < self.names.len()).then_some(self.first)
     }
 
     #[cfg(test)]
     fn is_done(&self) -> bool {
-        self.pending.is_empty()
+        self.current().is_none()
     }
 
     /// Indices of tests that have no verdict, in order.
     pub fn without_verdict(&self) -> Vec<usize> {
-        (0..self.names.len())
-            .filter(|&i| self.pending.contains(&self.names[i]))
+        (self.first..self.names.len())
+            .filter(|&i| !self.settled[i])
             .collect()
     }
 
     /// Record a verdict that came another way (the exit-status channel).
     pub fn settle(&mut self, idx: usize) {
-        self.pending.remove(&self.names[idx]);
+        self.settled[idx] = true;
+        while self.settled.get(self.first) == Some(&true) {
+            self.first += 1;
+        }
     }
 
     /// Add appended logfile text; return the verdicts it completes.
     pub fn feed(&mut self, text: &str) -> Vec<(usize, Verdict)> {
         self.buf.push_str(text);
         let mut out = Vec::new();
-        while let Some((idx, verdict, consumed)) = self.next_entry() {
-            self.pending.remove(&self.names[idx]);
-            self.buf.drain(..consumed);
+        let mut consumed = 0;
+        while let Some((idx, verdict, len)) = self.next_entry(consumed) {
+            self.settle(idx);
+            consumed += len;
             out.push((idx, verdict));
         }
+        self.buf.drain(..consumed);
         out
     }
 
-    /// The first complete entry in the buffer: `<verdict> <name>[ <time>]\n`,
-    /// where a failure message may span lines. Entries are recognised by
-    /// ending with a pending test's name, so a multi-line message is fine.
-    fn next_entry(&self) -> Option<(usize, Verdict, usize)> {
+    /// The first complete entry in the buffer from `from`: `<verdict>
+    /// <name>[ <time>]\n`, where a failure message may span lines, and its
+    /// length. Entries are recognised by ending with a pending test's name,
+    /// so a multi-line message is fine.
+    fn next_entry(&self, from: usize) -> Option<(usize, Verdict, usize)> {
+        let rest = &self.buf[from..];
         let mut line_start = 0;
-        while let Some(nl) = self.buf[line_start..].find('\n') {
+        while let Some(nl) = rest[line_start..].find('\n') {
             let line_end = line_start + nl;
-            let line = &self.buf[line_start..line_end];
+            let line = &rest[line_start..line_end];
             if let Some(idx) = self.pending_name_at_end(line) {
                 let name_len = self.names[idx].len();
-                let entry = &self.buf[..line_end];
+                let entry = &rest[..line_end];
                 let head = strip_time(entry);
                 let head = &head[..head.len() - name_len];
                 let head = head.strip_suffix(' ').unwrap_or(head);
@@ -183,10 +200,12 @@ impl LogReader {
         // Out of order (should not happen with one thread): a whole line of
         // the form `<verdict> <name>` whose name is still pending.
         let (_, name) = line.rsplit_once(' ')?;
-        if self.pending.contains(name) {
-            return self.names.iter().position(|n| n == name);
-        }
-        None
+        let index = self.index.get_or_init(|| {
+            (self.names.iter().enumerate())
+                .map(|(i, n)| (n.clone(), i))
+                .collect()
+        });
+        index.get(name).copied().filter(|&i| !self.settled[i])
     }
 }
 
@@ -328,6 +347,25 @@ mod tests {
         r.feed("ok a1\nok a2\n");
         assert_eq!(r.current(), Some(2));
         assert_eq!(r.without_verdict(), vec![2, 3]);
+    }
+
+    /// A verdict out of libtest's order (settled another way, or logged
+    /// out of turn) leaves the first test without one current.
+    #[test]
+    fn verdicts_out_of_order_leave_the_first_pending_test_current() {
+        let mut r = LogReader::new(names(&["a", "b", "c", "d"]));
+        r.settle(2);
+        assert_eq!(r.current(), Some(0));
+        assert_eq!(r.without_verdict(), vec![0, 1, 3]);
+        assert_eq!(r.feed("failed d\n"), vec![(3, Verdict::Failed(None))]);
+        assert_eq!(r.current(), Some(0));
+        assert_eq!(r.without_verdict(), vec![0, 1]);
+        assert_eq!(
+            r.feed("ok a\nok b\n"),
+            vec![(0, Verdict::Passed), (1, Verdict::Passed)]
+        );
+        assert!(r.is_done());
+        assert!(r.without_verdict().is_empty());
     }
 
     #[test]
