@@ -133,31 +133,43 @@ impl Reporter for Collector {
             } => {
                 // A package's doctests count as one until they run.
                 st.scheduled = *tests + *doctest_packages;
+                let n = st.scheduled;
+                st.index.reserve(n);
+                st.summary.results.reserve(n);
                 st.started = true;
                 st.summary.workers = *workers;
             }
             RunEvent::TestFinished(r) => {
-                let key = (r.binary.clone(), r.name.clone());
-                // A verdict amended after the process's end replaces the
-                // earlier one.
-                if let Some(&i) = st.index.get(&key).filter(|_| r.amends) {
-                    st.summary.results[i] = r.clone();
-                    return;
+                use std::collections::hash_map::Entry;
+                let st = &mut *st;
+                let results = &mut st.summary.results;
+                // One lookup a result: this runs for every test.
+                match st.index.entry((r.binary.clone(), r.name.clone())) {
+                    // A verdict amended after the process's end replaces
+                    // the earlier one.
+                    Entry::Occupied(e) if r.amends => results[*e.get()] = r.clone(),
+                    // A retry replaces the attempt before it, which is kept.
+                    Entry::Occupied(e) if r.is_retry() => {
+                        let earlier = std::mem::replace(&mut results[*e.get()], r.clone());
+                        let key = e.key().clone();
+                        st.summary.retried.entry(key).or_default().push(earlier);
+                    }
+                    entry => {
+                        // Results reported before the run (ignored tests,
+                        // binaries that could not list) were never scheduled.
+                        if st.started {
+                            st.finished += 1;
+                        }
+                        let i = results.len();
+                        match entry {
+                            Entry::Occupied(mut e) => *e.get_mut() = i,
+                            Entry::Vacant(e) => {
+                                e.insert(i);
+                            }
+                        }
+                        results.push(r.clone());
+                    }
                 }
-                // A retry replaces the attempt before it, which is kept.
-                if let Some(&i) = st.index.get(&key).filter(|_| r.is_retry()) {
-                    let earlier = std::mem::replace(&mut st.summary.results[i], r.clone());
-                    st.summary.retried.entry(key).or_default().push(earlier);
-                    return;
-                }
-                // Results reported before the run (ignored tests, binaries
-                // that could not list) were never scheduled.
-                if st.started {
-                    st.finished += 1;
-                }
-                let i = st.summary.results.len();
-                st.index.insert(key, i);
-                st.summary.results.push(r.clone());
             }
             RunEvent::FailureOutput {
                 binary,

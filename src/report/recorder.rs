@@ -25,9 +25,12 @@ struct Span {
 
 #[derive(Debug, Default)]
 struct RecorderState {
-    tests: HashMap<(String, String), f64>,
-    /// (group key, worker) → its span there.
-    spans: HashMap<(String, String), Span>,
+    /// Binary id → test name → seconds. Nested, like `spans`, so that a
+    /// result is looked up by the names it carries, without copying them:
+    /// this runs for every test.
+    tests: HashMap<String, HashMap<String, f64>>,
+    /// Group key → worker → its span there.
+    spans: HashMap<String, HashMap<String, Span>>,
     /// Groups a thief took part of: their wall time says nothing.
     stolen: HashSet<String>,
 }
@@ -71,18 +74,19 @@ impl Recorder {
     fn measured(&self) -> Measured {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut m = Measured::default();
-        for ((binary, name), secs) in &st.tests {
+        for (binary, tests) in &st.tests {
             if let Some(key) = self.keys.get(binary) {
-                m.tests.insert((key.clone(), name.clone()), *secs);
+                for (name, secs) in tests {
+                    m.tests.insert((key.clone(), name.clone()), *secs);
+                }
             }
         }
-        let mut workers: HashMap<&str, usize> = HashMap::new();
-        for (group, _) in st.spans.keys() {
-            *workers.entry(group).or_default() += 1;
-        }
-        for ((group, _), span) in &st.spans {
-            let whole = workers[group.as_str()] == 1
-                && !st.stolen.contains(group)
+        for (group, on) in &st.spans {
+            // A group counts when it ran on one worker only.
+            let [span] = on.values().collect::<Vec<_>>()[..] else {
+                continue;
+            };
+            let whole = !st.stolen.contains(group)
                 && span.tests > 1
                 && GroupKey::parse(group).piece().is_none();
             let Some((key, rest)) = whole.then(|| self.split_group(group)).flatten() else {
@@ -129,15 +133,26 @@ impl Reporter for Recorder {
             // Known before the run (`-`): ignored tests, listing failures.
             RunEvent::TestFinished(r) if r.worker != "-" && r.outcome.ran() => {
                 let secs = r.duration.as_secs_f64();
-                st.tests.insert((r.binary.clone(), r.name.clone()), secs);
+                let st = &mut *st;
+                match st.tests.get_mut(&r.binary) {
+                    Some(tests) => tests.insert(r.name.clone(), secs),
+                    None => {
+                        (st.tests.entry(r.binary.clone()).or_default()).insert(r.name.clone(), secs)
+                    }
+                };
                 let now = Instant::now();
-                let span = (st.spans)
-                    .entry((r.group.clone(), r.worker.clone()))
-                    .or_insert_with(|| Span {
+                let on = match st.spans.get_mut(&r.group) {
+                    Some(on) => on,
+                    None => st.spans.entry(r.group.clone()).or_default(),
+                };
+                let span = match on.get_mut(&r.worker) {
+                    Some(span) => span,
+                    None => on.entry(r.worker.clone()).or_insert(Span {
                         start: now.checked_sub(r.duration).unwrap_or(now),
                         end: now,
                         tests: 0,
-                    });
+                    }),
+                };
                 span.end = now;
                 span.tests += 1;
             }
