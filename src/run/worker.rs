@@ -890,7 +890,21 @@ impl LogTail {
         let Some(f) = self.file.as_mut() else {
             return String::new();
         };
-        let _ = f.read_to_end(&mut self.pending);
+        // One read a call as a rule (this runs for each chunk of output):
+        // a short read is what the file holds now.
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match f.read(&mut chunk) {
+                Ok(n) => {
+                    self.pending.extend_from_slice(&chunk[..n]);
+                    if n < chunk.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
         let valid = match std::str::from_utf8(&self.pending) {
             Ok(_) => self.pending.len(),
             Err(e) => e.valid_up_to(),
