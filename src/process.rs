@@ -1,6 +1,7 @@
 //! One child process: spawned in its own process group, stdout and stderr
 //! read at the same time (so a noisy test cannot deadlock on a full pipe;
-//! `poll` on both, on the driving thread: no reader threads, no hand-off),
+//! `ppoll` on both, on the driving thread: no reader threads, no hand-off;
+//! output may gather for up to a millisecond between reads),
 //! driven by a caller that sees every chunk and a periodic tick and may ask
 //! for the whole group to be killed. When the process exits, whatever it
 //! left behind in its group is killed too, so a test that leaves a child
@@ -87,6 +88,14 @@ pub struct Finished {
 
 /// How often the driver is ticked when the process is quiet.
 const TICK: Duration = Duration::from_millis(50);
+/// After a read, how long output may gather in the pipes before the next.
+/// A libtest process writes twice a test; read at once, each write woke
+/// the driving thread, and on a busy machine those wake-ups cost more than
+/// the tests. So the reader wakes at most once a millisecond while a
+/// process writes, and a verdict is seen at most this late: the times
+/// measured between verdicts are accurate to it, the precision they are
+/// shown with. A process's exit ends the wait at once.
+const GATHER: Duration = Duration::from_millis(1);
 /// After the interrupting signal, how long before SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
 /// After the process exits, how long to wait for the pipes to drain.
@@ -129,8 +138,9 @@ fn pidfd(pid: Pid) -> Option<OwnedFd> {
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
 }
 
-/// Wait up to `timeout` for any of `fds` to become readable; the readiness
-/// of each, in order (all `false` on a timeout or an interrupted wait).
+/// Wait up to `timeout` (to the nanosecond: `ppoll`, not `poll`'s whole
+/// milliseconds) for any of `fds` to become readable; the readiness of
+/// each, in order (all `false` on a timeout or an interrupted wait).
 fn poll_readable<'a>(fds: impl IntoIterator<Item = &'a OwnedFd>, timeout: Duration) -> Vec<bool> {
     use std::os::fd::AsRawFd;
     let mut polled: Vec<libc::pollfd> = (fds.into_iter())
@@ -140,10 +150,21 @@ fn poll_readable<'a>(fds: impl IntoIterator<Item = &'a OwnedFd>, timeout: Durati
             revents: 0,
         })
         .collect();
-    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: timeout.subsec_nanos().into(),
+    };
     // SAFETY: `polled` is a valid array of `polled.len()` pollfd structs for
-    // the call's duration, naming descriptors the caller holds open.
-    let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, ms) };
+    // the call's duration, naming descriptors the caller holds open; `ts`
+    // outlives the call.
+    let ready = unsafe {
+        libc::ppoll(
+            polled.as_mut_ptr(),
+            polled.len() as libc::nfds_t,
+            &ts,
+            std::ptr::null(),
+        )
+    };
     polled.iter().map(|p| ready > 0 && p.revents != 0).collect()
 }
 
@@ -418,7 +439,20 @@ impl Running {
                 None
             } else {
                 let wait = TICK.saturating_sub(last_tick.elapsed());
-                self.read_ready(wait, &mut on_event).1
+                let (n, request) = self.read_ready(wait, &mut on_event);
+                // Let more output gather before the next read, unless the
+                // pipes had more than one read takes (a flood) or the
+                // process exits meanwhile (its pidfd wakes the wait).
+                if n > 0 && n < self.buf.len() && request.is_none() {
+                    let pause = GATHER.min(TICK.saturating_sub(last_tick.elapsed()));
+                    match &self.exit_fd {
+                        Some(fd) => {
+                            poll_readable([fd], pause);
+                        }
+                        None => thread::sleep(pause),
+                    }
+                }
+                request
             };
             // Ticks come on time even while a test floods its pipes.
             if request.is_none() && last_tick.elapsed() >= TICK {
