@@ -589,7 +589,8 @@ impl Reporter for Terminal {
                     self.println(&st, &line);
                 }
             }
-            RunEvent::TestStarted { worker, name, .. } => {
+            // What runs where is for the progress bar's message only.
+            RunEvent::TestStarted { worker, name, .. } if st.bar.is_some() => {
                 st.running.insert(worker.clone(), name.clone());
                 Self::update_message(&st);
             }
