@@ -19,6 +19,7 @@ require_uints() {
 # A temporary directory in TMP, removed on exit unless KEEP_TMP=1.
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/xdist-${BENCH%.sh}.XXXXXX")"
 bench_cleanup() {
+    busy_stop
     if [[ "${KEEP_TMP:-0}" == 1 ]]; then
         echo "$BENCH: kept temp dir $TMP" >&2
     else
@@ -26,6 +27,31 @@ bench_cleanup() {
     fi
 }
 trap bench_cleanup EXIT
+
+# BUSY=N: N shell loops spin, at the same priority, while the rounds are
+# timed: a busy machine (a CI runner shares its cores, a developer builds
+# beside the tests). Started by busy_start before the timed rounds, stopped
+# by busy_stop after them and on exit.
+BUSY="${BUSY:-0}"
+[[ "$BUSY" =~ ^[0-9]+$ ]] || die "BUSY must be a non-negative integer (got '$BUSY')"
+BUSY_PIDS=()
+busy_start() {
+    local i
+    for ((i = 0; i < BUSY; i++)); do
+        bash -c 'while :; do :; done' &
+        BUSY_PIDS+=("$!")
+    done
+    if ((BUSY > 0)); then
+        echo "$BENCH: $BUSY busy loop(s) spinning while the rounds are timed" >&2
+    fi
+}
+busy_stop() {
+    if ((${#BUSY_PIDS[@]})); then
+        kill "${BUSY_PIDS[@]}" 2>/dev/null || true
+        wait "${BUSY_PIDS[@]}" 2>/dev/null || true
+    fi
+    BUSY_PIDS=()
+}
 
 # Print the tail of a log file to stderr.
 log_tail() {

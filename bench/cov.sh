@@ -18,6 +18,8 @@
 #                   cargo, registry access only); doctests left out on every
 #                   side (cargo llvm-cov --tests)
 #   XDIST_BIN       a cargo-xdist binary (default: cargo build --release here)
+#   BUSY            shell loops spinning while the rounds are timed
+#                   (default 0): a busy machine, as a shared CI runner is
 #   KEEP_TMP=1      keep the temp dir
 #
 # Prints the median wall time of each tool and the ratios the coverage issue
@@ -143,6 +145,7 @@ else
     grep -qE "^Summary: [0-9]+ passed, 0 failed" "$TMP/warm-xdist.log" || die "xdist did not pass $CRATE's tests"
 fi
 
+busy_start
 for round in $(seq 1 "$ROUNDS"); do
     order=("${TOOLS[@]:$(((round - 1) % 3))}" "${TOOLS[@]:0:$(((round - 1) % 3))}")
     for tool in "${order[@]}"; do
@@ -153,10 +156,11 @@ for round in $(seq 1 "$ROUNDS"); do
         TIMES[$tool]+="$(((end - start) / 1000000)) "
     done
 done
+busy_stop
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
-echo "coverage of $WHAT, $ROUNDS rounds, median wall time:"
+echo "coverage of $WHAT, $ROUNDS rounds, $BUSY busy loop(s), median wall time:"
 for tool in "${TOOLS[@]}"; do
     m=$(median "${TIMES[$tool]}")
     declare "M_$tool=$m"

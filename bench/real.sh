@@ -19,6 +19,8 @@
 #   XDIST_BIN   a cargo-xdist binary; else `cargo build --release` here
 #   XDIST_BASE_BIN  an earlier cargo-xdist, timed in the same rounds
 #               (a before/after table)
+#   BUSY        shell loops spinning while the rounds are timed (default
+#               0): a busy machine, as a shared CI runner is
 #   KEEP_TMP=1  keep the temp dir
 #
 # Targets (issue 13): default mode <= 0.85 x nextest on the CPU-heavy suite,
@@ -122,6 +124,9 @@ d = json.load(open(sys.argv[1]))
 print("%.3f" % (sum(e["secs"] for b in d["binaries"].values() for e in b["tests"].values()) / int(sys.argv[2])))' \
             "$work/target/xdist/durations.json" "$JOBS")"
         declare -A T=()
+        # A subshell has no EXIT trap of its own: stop the loops on its way out.
+        trap busy_stop EXIT
+        busy_start
         for ((r = 0; r < ROUNDS; r++)); do
             line="$spec round $((r + 1))/$ROUNDS:"
             for ((i = 0; i < ${#TOOLS[@]}; i++)); do
@@ -140,6 +145,7 @@ print("%.3f" % (sum(e["secs"] for b in d["binaries"].values() for e in b["tests"
             done
             echo "$line" >&2
         done
+        busy_stop
         # shellcheck disable=SC2086
         x="$(median ${T[xdist]})" c="$(median ${T[cargo]})" n="$(median ${T[nextest]})"
         # shellcheck disable=SC2086
@@ -159,7 +165,7 @@ print("%.3f" % (sum(e["secs"] for b in d["binaries"].values() for e in b["tests"
 done
 
 echo
-echo "medians of $ROUNDS rounds, -n/-j $JOBS, $(nproc) CPUs; xdist = cargo-xdist xdist -n $JOBS with cargo's subcommand environment (default mode, durations recorded); via cargo = \`cargo xdist\`, cargo's dispatch included"
+echo "medians of $ROUNDS rounds, -n/-j $JOBS, $(nproc) CPUs, $BUSY busy loop(s); xdist = cargo-xdist xdist -n $JOBS with cargo's subcommand environment (default mode, durations recorded); via cargo = \`cargo xdist\`, cargo's dispatch included"
 {
     printf 'crate\tpassed\txdist\tvia cargo\tcargo test\tnextest\trecorded/%s\txdist/cargo test\tvia cargo/cargo test\tvia cargo/nextest\n' "$JOBS"
     printf '%s\n' "${SUMMARY[@]}"

@@ -16,6 +16,8 @@
 #   XDIST_BIN       path to a cargo-xdist binary; if unset it is built with
 #                   `cargo build --release` from this repository
 #   PYTHON          python 3.11+ interpreter (default python3)
+#   BUSY            shell loops spinning while the rounds are timed
+#                   (default 0): a busy machine, as a shared CI runner is
 #   KEEP_TMP=1      keep the temp dir (suite + logs) instead of removing it
 #   STRICT=1        exit 2 if a target ratio is missed
 #
@@ -188,6 +190,7 @@ done
 
 declare -A TIMES=()
 ntools=${#TOOLS[@]}
+busy_start
 for ((r = 0; r < ROUNDS; r++)); do
     order=()
     for ((i = 0; i < ntools; i++)); do
@@ -203,6 +206,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     done
     echo "$line" >&2
 done
+busy_stop
 
 # ---------------------------------------------------------------- report -----
 
@@ -226,7 +230,7 @@ done
 echo
 echo "tiny-test benchmark: $EXPECTED tests ($FILES files x $TESTS_PER_FILE," \
     "$([[ "$UNIT" == 1 ]] && echo unit || echo integration)), $ROUNDS rounds," \
-    "$(nproc 2>/dev/null || echo '?') CPUs"
+    "$(nproc 2>/dev/null || echo '?') CPUs, $BUSY busy loop(s)"
 printf '%-16s %8s %8s\n' tool median min
 for tool in "${TOOLS[@]}"; do
     printf '%-16s %8s %8s\n' "$(label "$tool")" \
