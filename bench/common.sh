@@ -16,6 +16,11 @@ require_uints() {
     done
 }
 
+# Backtraces off on every side, whatever the caller's shell has: with
+# RUST_BACKTRACE=1 each should_panic test (winnow has dozens) writes one,
+# and their cost swamps what the benches compare.
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE
+
 # A temporary directory in TMP, removed on exit unless KEEP_TMP=1.
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/xdist-${BENCH%.sh}.XXXXXX")"
 bench_cleanup() {
