@@ -971,5 +971,11 @@ mod tests {
             .unwrap();
         std::io::Write::write_all(&mut f, b"\xa9 b\n").unwrap();
         assert_eq!(tail.read_new(), "\u{e9} b\n");
+        // More than one read's worth is read whole in one call.
+        let long = "ok a_test_with_a_long_name\n".repeat(3000);
+        std::io::Write::write_all(&mut f, long.as_bytes()).unwrap();
+        assert!(long.len() > 3 * 16 * 1024);
+        assert_eq!(tail.read_new(), long);
+        assert_eq!(tail.read_new(), "");
     }
 }
