@@ -96,6 +96,14 @@ const TICK: Duration = Duration::from_millis(50);
 /// measured between verdicts are accurate to it, the precision they are
 /// shown with. A process's exit ends the wait at once.
 const GATHER: Duration = Duration::from_millis(1);
+/// How long output is read without [`GATHER`]'s waits once a writer
+/// filled the pipe during one (it was blocked then): a test that floods
+/// its output runs at the speed the reader reads, and one wait in this
+/// long costs it at most a millisecond.
+const FLOOD: Duration = Duration::from_millis(100);
+/// A read of at least this much is (nearly) a full pipe: more than a test
+/// process's own lines bring in a millisecond (a few hundred bytes a test).
+const FLOODED: usize = 32 * 1024;
 /// After the interrupting signal, how long before SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
 /// After the process exits, how long to wait for the pipes to drain.
@@ -142,30 +150,16 @@ fn pidfd(pid: Pid) -> Option<OwnedFd> {
 /// milliseconds) for any of `fds` to become readable; the readiness of
 /// each, in order (all `false` on a timeout or an interrupted wait).
 fn poll_readable<'a>(fds: impl IntoIterator<Item = &'a OwnedFd>, timeout: Duration) -> Vec<bool> {
-    use std::os::fd::AsRawFd;
-    let mut polled: Vec<libc::pollfd> = (fds.into_iter())
-        .map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut polled: Vec<PollFd<'_>> = (fds.into_iter())
+        .map(|fd| PollFd::new(fd, PollFlags::IN))
         .collect();
-    let ts = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: timeout.subsec_nanos().into(),
-    };
-    // SAFETY: `polled` is a valid array of `polled.len()` pollfd structs for
-    // the call's duration, naming descriptors the caller holds open; `ts`
-    // outlives the call.
-    let ready = unsafe {
-        libc::ppoll(
-            polled.as_mut_ptr(),
-            polled.len() as libc::nfds_t,
-            &ts,
-            std::ptr::null(),
-        )
-    };
-    polled.iter().map(|p| ready > 0 && p.revents != 0).collect()
+    let timeout = Timespec::try_from(timeout).ok();
+    let ready = rustix::event::poll(&mut polled, timeout.as_ref()).unwrap_or(0);
+    polled
+        .iter()
+        .map(|p| ready > 0 && !p.revents().is_empty())
+        .collect()
 }
 
 /// Make the process `cmd` starts get SIGKILL when this process dies
@@ -401,6 +395,10 @@ impl Running {
         let mut exited: Option<Instant> = None;
         let mut last_tick = Instant::now();
         let mut quiet = Duration::from_micros(500);
+        // Output gathers between reads ([`GATHER`]) unless a writer filled
+        // the buffer during the last wait: until then, reads come at once.
+        let mut gather_from = Instant::now();
+        let mut waited = false;
         loop {
             if let Some(at) = exited {
                 if self.open_pipes() == 0 {
@@ -440,10 +438,19 @@ impl Running {
             } else {
                 let wait = TICK.saturating_sub(last_tick.elapsed());
                 let (n, request) = self.read_ready(wait, &mut on_event);
+                // Half a pipe or more: the writer (nearly) filled the pipe
+                // (16 pages, less than 64 KiB with small writes), and was
+                // blocked if it did so during a wait. Read at once then,
+                // and for a while: a flood, which waits would slow down.
+                let full = n >= FLOODED;
+                if waited && full {
+                    gather_from = Instant::now() + FLOOD;
+                }
                 // Let more output gather before the next read, unless the
-                // pipes had more than one read takes (a flood) or the
-                // process exits meanwhile (its pidfd wakes the wait).
-                if n > 0 && n < self.buf.len() && request.is_none() {
+                // pipes held more than one read takes or a flood goes on;
+                // the process's exit ends the wait (its pidfd wakes it).
+                waited = n > 0 && !full && request.is_none() && Instant::now() >= gather_from;
+                if waited {
                     let pause = GATHER.min(TICK.saturating_sub(last_tick.elapsed()));
                     match &self.exit_fd {
                         Some(fd) => {
