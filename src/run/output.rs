@@ -160,6 +160,13 @@ impl TestOutputs {
         }
     }
 
+    /// Whether libtest has written a test's start marker: it has started
+    /// its tests, though the buffer may since have lost its front (the
+    /// `running N tests` line with it).
+    pub fn any_seen(&self) -> bool {
+        self.next > 0
+    }
+
     /// `n` bytes fell off the front of the buffer.
     pub fn dropped(&mut self, n: usize) {
         if n == 0 {

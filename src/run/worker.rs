@@ -575,7 +575,11 @@ impl<'c, 'a> LibtestProcess<'c, 'a> {
             return Vec::new();
         }
         let stdout = String::from_utf8_lossy(&p.stdout);
-        if !libtest::libtest_started(&stdout) && missing.len() == self.names.len() {
+        // A test that floods its output pushes libtest's `running N tests`
+        // out of the kept buffer; its start marker, seen as it came, still
+        // tells that libtest ran it.
+        let started = libtest::libtest_started(&stdout) || p.outputs.any_seen();
+        if !started && missing.len() == self.names.len() {
             // The binary never got to run a test (missing library, bad
             // argument, ...): every test fails with its output; no retry.
             let reason = format!(
