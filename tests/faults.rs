@@ -20,7 +20,7 @@ enum F {
     Timeout,
 }
 
-/// (binary id, test, expected) for all 29 tests (fixtures/faults/EXPECTED.md).
+/// (binary id, test, expected) for all 30 tests (fixtures/faults/EXPECTED.md).
 const FAULTS: &[(&str, &str, F)] = &[
     ("faults::test/abort", "a1_first", F::Pass),
     ("faults::test/abort", "a2_second", F::Pass),
