@@ -424,15 +424,10 @@ impl Running {
                     continue;
                 }
                 let wait = TICK.saturating_sub(last_tick.elapsed());
-                match &self.exit_fd {
-                    // Woken by the exit itself (a pidfd is readable then).
-                    Some(fd) if exited.is_none() => {
-                        poll_readable([fd], wait);
-                    }
-                    _ => {
-                        thread::sleep(quiet.min(wait));
-                        quiet = (quiet * 2).min(TICK);
-                    }
+                // Woken by the exit itself where the kernel has pidfds.
+                if exited.is_some() || !self.await_exit(wait) {
+                    thread::sleep(quiet.min(wait));
+                    quiet = (quiet * 2).min(TICK);
                 }
                 None
             } else {
@@ -452,11 +447,8 @@ impl Running {
                 waited = n > 0 && !full && request.is_none() && Instant::now() >= gather_from;
                 if waited {
                     let pause = GATHER.min(TICK.saturating_sub(last_tick.elapsed()));
-                    match &self.exit_fd {
-                        Some(fd) => {
-                            poll_readable([fd], pause);
-                        }
-                        None => thread::sleep(pause),
+                    if !self.await_exit(pause) {
+                        thread::sleep(pause);
                     }
                 }
                 request
@@ -505,6 +497,16 @@ impl Running {
     fn on_leader_exit(&mut self) {
         self.leaked = self.tag.left_behind(self.pgid);
         self.kill_group(Signal::KILL);
+    }
+
+    /// Wait up to `limit` for the leader to exit, on its pidfd; `false`
+    /// (at once) when there is none, and the caller must wait otherwise.
+    fn await_exit(&self, limit: Duration) -> bool {
+        let Some(fd) = &self.exit_fd else {
+            return false;
+        };
+        poll_readable([fd], limit);
+        true
     }
 
     /// Whether the leader has exited, without reaping it.
