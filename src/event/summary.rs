@@ -161,12 +161,7 @@ impl Reporter for Collector {
                             st.finished += 1;
                         }
                         let i = results.len();
-                        match entry {
-                            Entry::Occupied(mut e) => *e.get_mut() = i,
-                            Entry::Vacant(e) => {
-                                e.insert(i);
-                            }
-                        }
+                        *entry.or_insert(i) = i;
                         results.push(r.clone());
                     }
                 }

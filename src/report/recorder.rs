@@ -126,6 +126,17 @@ impl Recorder {
     }
 }
 
+/// `map`'s value for `key`, made by `new` if there is none: the key is
+/// copied only then, not for every result. (Two lookups where there is
+/// one: `get_mut` then `entry` in one function is refused by today's
+/// borrow checker, and `entry` alone would copy the key every time.)
+fn slot<'m, V>(map: &'m mut HashMap<String, V>, key: &str, new: impl FnOnce() -> V) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), new());
+    }
+    map.get_mut(key).expect("just inserted")
+}
+
 impl Reporter for Recorder {
     fn on_event(&self, event: &RunEvent) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -134,25 +145,14 @@ impl Reporter for Recorder {
             RunEvent::TestFinished(r) if r.worker != "-" && r.outcome.ran() => {
                 let secs = r.duration.as_secs_f64();
                 let st = &mut *st;
-                match st.tests.get_mut(&r.binary) {
-                    Some(tests) => tests.insert(r.name.clone(), secs),
-                    None => {
-                        (st.tests.entry(r.binary.clone()).or_default()).insert(r.name.clone(), secs)
-                    }
-                };
+                slot(&mut st.tests, &r.binary, HashMap::new).insert(r.name.clone(), secs);
                 let now = Instant::now();
-                let on = match st.spans.get_mut(&r.group) {
-                    Some(on) => on,
-                    None => st.spans.entry(r.group.clone()).or_default(),
-                };
-                let span = match on.get_mut(&r.worker) {
-                    Some(span) => span,
-                    None => on.entry(r.worker.clone()).or_insert(Span {
-                        start: now.checked_sub(r.duration).unwrap_or(now),
-                        end: now,
-                        tests: 0,
-                    }),
-                };
+                let on = slot(&mut st.spans, &r.group, HashMap::new);
+                let span = slot(on, &r.worker, || Span {
+                    start: now.checked_sub(r.duration).unwrap_or(now),
+                    end: now,
+                    tests: 0,
+                });
                 span.end = now;
                 span.tests += 1;
             }
